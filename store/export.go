@@ -1,0 +1,165 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ExportFormat names the session export format: JSON Lines, the first
+// line a header {"format":..., "session": Info}, then one line per object
+// {"object":...}, per prompt {"prompt":...} and per frame {"frame":...}.
+// Lines stream, so a long session never sits in memory whole.
+const ExportFormat = "vidseg-session/1"
+
+type exportLine struct {
+	Format  string  `json:"format,omitempty"`
+	Session *Info   `json:"session,omitempty"`
+	Object  *Object `json:"object,omitempty"`
+	Prompt  *Prompt `json:"prompt,omitempty"`
+	Frame   *Frame  `json:"frame,omitempty"`
+}
+
+// Export writes a session to w in ExportFormat, from one consistent
+// snapshot of the store.
+func (s *Store) Export(id string, w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := sessionBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		sess, err := readSession(b)
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(exportLine{Format: ExportFormat, Session: &sess.Info}); err != nil {
+			return err
+		}
+		for i := range sess.Objects {
+			if err := enc.Encode(exportLine{Object: &sess.Objects[i]}); err != nil {
+				return err
+			}
+		}
+		for i := range sess.Prompts {
+			if err := enc.Encode(exportLine{Prompt: &sess.Prompts[i]}); err != nil {
+				return err
+			}
+		}
+		return b.Bucket(bucketFrames).ForEach(func(k, v []byte) error {
+			// Stored frames are already JSON: copy them without decoding.
+			if _, err := bw.WriteString(`{"frame":`); err != nil {
+				return err
+			}
+			if _, err := bw.Write(v); err != nil {
+				return err
+			}
+			_, err := bw.WriteString("}\n")
+			return err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("store: export %s: %w", id, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("store: export %s: %w", id, err)
+	}
+	return nil
+}
+
+// Import reads a session written by Export and stores it under its own ID,
+// all in one transaction: either the whole session is stored or nothing.
+// It fails with ErrExists when that ID is already stored.
+func (s *Store) Import(r io.Reader) (Info, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<20), 256<<20) // a frame line holds every object's RLE
+	line := 0
+	next := func() (*exportLine, error) {
+		for sc.Scan() {
+			line++
+			data := bytes.TrimSpace(sc.Bytes())
+			if len(data) == 0 {
+				continue
+			}
+			var l exportLine
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&l); err != nil {
+				return nil, fmt.Errorf("line %d: %w", line, err)
+			}
+			return &l, nil
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("line %d: %w", line+1, err)
+		}
+		return nil, io.EOF
+	}
+
+	head, err := next()
+	if errors.Is(err, io.EOF) {
+		return Info{}, errors.New("store: import: empty input")
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("store: import: %w", err)
+	}
+	if head.Format != ExportFormat || head.Session == nil {
+		return Info{}, fmt.Errorf("store: import: line %d: not a session export (want a %q header)", line, ExportFormat)
+	}
+	info := *head.Session
+	if err := validID(info.ID); err != nil || info.ID == "" {
+		return Info{}, fmt.Errorf("store: import: bad session id %q", info.ID)
+	}
+
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketSessions)
+		if root.Bucket([]byte(info.ID)) != nil {
+			return fmt.Errorf("session %s: %w", info.ID, ErrExists)
+		}
+		if err := createSession(root, info); err != nil {
+			return err
+		}
+		b := root.Bucket([]byte(info.ID))
+		var maxSeq uint64
+		for {
+			l, err := next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case l.Object != nil:
+				err = putJSON(b.Bucket(bucketObjects), intKey(l.Object.ID), l.Object)
+			case l.Prompt != nil:
+				if l.Prompt.Seq == 0 {
+					return fmt.Errorf("line %d: prompt without seq", line)
+				}
+				maxSeq = max(maxSeq, l.Prompt.Seq)
+				err = putJSON(b.Bucket(bucketPrompts), uintKey(l.Prompt.Seq), l.Prompt)
+			case l.Frame != nil:
+				if l.Frame.Index < 0 {
+					return fmt.Errorf("line %d: frame index %d is negative", line, l.Frame.Index)
+				}
+				err = putJSON(b.Bucket(bucketFrames), intKey(l.Frame.Index), l.Frame)
+			default:
+				return fmt.Errorf("line %d: expected an object, prompt or frame", line)
+			}
+			if err != nil {
+				return fmt.Errorf("line %d: %w", line, err)
+			}
+		}
+		// Later prompts continue the imported log.
+		return b.Bucket(bucketPrompts).SetSequence(maxSeq)
+	})
+	if err != nil {
+		return Info{}, fmt.Errorf("store: import: %w", err)
+	}
+	return info, nil
+}
