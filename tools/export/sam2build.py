@@ -1,0 +1,592 @@
+"""Build official SAM 2 / SAM 2.1 models from the official YAML configs.
+
+The official `sam2` package is imported from a source checkout (``--sam2-src``,
+env ``SAM2_SRC``, default ``<repo>/../ext/sam2``). hydra, omegaconf and iopath
+are not packaged on Debian, so this module provides a minimal ``_target_``
+instantiate over the YAML and tiny import shims for the names ``sam2`` imports
+from them. Stand-ins for ops torch 1.13 lacks (and for complex RoPE, which no
+torch can export to ONNX) are installed by :func:`install_standins`; the
+exporter and the fixture-trace script both go through :func:`build_model` /
+:func:`build_video_predictor`, so PyTorch computes exactly what the exported
+graphs compute. Every stand-in is documented in docs/exporter.md.
+
+Usage from another script::
+
+    import sam2build
+    model = sam2build.build_model("sam2.1_hiera_t", seed=0,
+                                  depth_override={"stages": [1, 1, 2, 1]})
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import sys
+import types
+from typing import Any, Dict, Mapping, Optional
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DEFAULT_SAM2_SRC = os.path.join(REPO_ROOT, "..", "ext", "sam2")
+
+# Variant name -> config path relative to the sam2 package directory.
+VARIANTS = {
+    "sam2.1_hiera_t": "configs/sam2.1/sam2.1_hiera_t.yaml",
+    "sam2.1_hiera_s": "configs/sam2.1/sam2.1_hiera_s.yaml",
+    "sam2.1_hiera_b+": "configs/sam2.1/sam2.1_hiera_b+.yaml",
+    "sam2.1_hiera_l": "configs/sam2.1/sam2.1_hiera_l.yaml",
+    "sam2_hiera_t": "configs/sam2/sam2_hiera_t.yaml",
+    "sam2_hiera_s": "configs/sam2/sam2_hiera_s.yaml",
+    "sam2_hiera_b+": "configs/sam2/sam2_hiera_b+.yaml",
+    "sam2_hiera_l": "configs/sam2/sam2_hiera_l.yaml",
+}
+# Names users know from the checkpoint files.
+ALIASES = {
+    "sam2.1_hiera_tiny": "sam2.1_hiera_t",
+    "sam2.1_hiera_small": "sam2.1_hiera_s",
+    "sam2.1_hiera_base_plus": "sam2.1_hiera_b+",
+    "sam2.1_hiera_large": "sam2.1_hiera_l",
+    "sam2_hiera_tiny": "sam2_hiera_t",
+    "sam2_hiera_small": "sam2_hiera_s",
+    "sam2_hiera_base_plus": "sam2_hiera_b+",
+    "sam2_hiera_large": "sam2_hiera_l",
+}
+
+# build_sam.py's apply_postprocessing overrides (build_sam2 uses the first three,
+# build_sam2_video_predictor all five).
+POSTPROCESSING_OVERRIDES = {
+    "sam_mask_decoder_extra_args.dynamic_multimask_via_stability": True,
+    "sam_mask_decoder_extra_args.dynamic_multimask_stability_delta": 0.05,
+    "sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh": 0.98,
+}
+VIDEO_POSTPROCESSING_OVERRIDES = {
+    **POSTPROCESSING_OVERRIDES,
+    "binarize_mask_from_pts_for_mem_enc": True,
+    # No-op on CPU: the hole filling needs the sam2._C CUDA extension, which
+    # is absent; the official code warns and returns the mask unchanged.
+    "fill_hole_area": 8,
+}
+
+# Object-presence head's final bias (pred_obj_scores_mlp: MLP with 3 layers).
+OBJ_SCORE_BIAS = "sam_mask_decoder.pred_obj_score_head.layers.2.bias"
+
+_state: Dict[str, Any] = {}  # process-wide: which shims/stand-ins are installed
+
+
+def canonical_variant(variant: str) -> str:
+    v = ALIASES.get(variant, variant)
+    if v not in VARIANTS:
+        raise ValueError(
+            f"unknown variant {variant!r}; known: {', '.join(sorted(VARIANTS))}"
+        )
+    return v
+
+
+def family_of(variant: str) -> str:
+    return "sam2.1" if canonical_variant(variant).startswith("sam2.1") else "sam2"
+
+
+def resolve_sam2_src(sam2_src: Optional[str] = None) -> str:
+    src = sam2_src or os.environ.get("SAM2_SRC") or DEFAULT_SAM2_SRC
+    src = os.path.abspath(src)
+    if not os.path.isfile(os.path.join(src, "sam2", "modeling", "sam2_base.py")):
+        raise FileNotFoundError(
+            f"official sam2 source not found at {src} "
+            "(expected sam2/modeling/sam2_base.py; set --sam2-src or SAM2_SRC)"
+        )
+    return src
+
+
+# ---------------------------------------------------------------------------
+# Import shims for packages Debian does not ship.
+
+
+def _install_import_shims() -> None:
+    """Register stub modules for hydra/iopath (and tqdm when absent).
+
+    sam2/__init__.py initialises hydra's config search path; build_sam.py is
+    never imported (we replace it), and hieradet.py only uses iopath to read
+    optional pretrained Hiera weights, which we never pass.
+    """
+
+    def stub(name: str, **attrs: Any) -> None:
+        try:
+            importlib.import_module(name)
+            return
+        except ImportError:
+            pass
+        mod = types.ModuleType(name)
+        mod.__dict__.update(attrs)
+        mod.__vidseg_stub__ = True
+        sys.modules[name] = mod
+
+    class _GlobalHydra:
+        @staticmethod
+        def instance():
+            return _GlobalHydra()
+
+        def is_initialized(self):
+            return True  # so sam2/__init__.py skips initialize_config_module
+
+    def _no_hydra(*_a, **_k):
+        raise RuntimeError("hydra is not available; use sam2build.build_model")
+
+    stub("hydra", initialize_config_module=_no_hydra, compose=_no_hydra)
+    stub("hydra.core")
+    stub("hydra.core.global_hydra", GlobalHydra=_GlobalHydra)
+    stub("hydra.utils", instantiate=_no_hydra)
+    stub("omegaconf", OmegaConf=None)
+
+    class _PathMgr:
+        @staticmethod
+        def open(path, mode="r"):
+            return open(path, mode)
+
+    stub("iopath")
+    stub("iopath.common")
+    stub("iopath.common.file_io", g_pathmgr=_PathMgr())
+
+    def _tqdm(it=None, *_a, **_k):
+        return it
+
+    stub("tqdm", tqdm=_tqdm)
+
+
+# ---------------------------------------------------------------------------
+# Op stand-ins.
+
+
+def _plain_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False):
+    """softmax(q k^T / sqrt(d)) v, as torch 2.x's math kernel computes it.
+
+    Only what sam2 calls is supported (no mask, no causal; dropout only in
+    training, which the exporter never does).
+    """
+    import torch
+
+    if attn_mask is not None or is_causal:
+        raise NotImplementedError("vidseg sdpa stand-in: masks are not supported")
+    scale = 1.0 / math.sqrt(query.shape[-1])
+    attn = torch.matmul(query * scale, key.transpose(-2, -1))
+    attn = torch.softmax(attn, dim=-1)
+    if dropout_p > 0.0:
+        attn = torch.nn.functional.dropout(attn, p=dropout_p)
+    return torch.matmul(attn, value)
+
+
+def compute_axial_cis_real(dim: int, end_x: int, end_y: int, theta: float = 10000.0):
+    """Real-valued twin of position_encoding.compute_axial_cis.
+
+    Returns [end_x*end_y, dim/2, 2] holding (cos, sin) of the same angles the
+    official code turns into unit complex numbers with torch.polar.
+    """
+    import torch
+
+    freqs_x = 1.0 / (theta ** (torch.arange(0, dim, 4)[: (dim // 4)].float() / dim))
+    freqs_y = 1.0 / (theta ** (torch.arange(0, dim, 4)[: (dim // 4)].float() / dim))
+    t = torch.arange(end_x * end_y, dtype=torch.float32)
+    t_x = (t % end_x).float()
+    t_y = torch.div(t, end_x, rounding_mode="floor").float()
+    freqs_x = torch.outer(t_x, freqs_x)
+    freqs_y = torch.outer(t_y, freqs_y)
+    angles = torch.cat([freqs_x, freqs_y], dim=-1)
+    return torch.stack([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+def apply_rotary_enc_real(xq, xk, freqs_cis, repeat_freqs_k: bool = False):
+    """Real-valued twin of position_encoding.apply_rotary_enc.
+
+    Pairs (x[2i], x[2i+1]) are rotated by (cos, sin): the complex product
+    (a + ib)(c + is) written out as (ac - bs, as + bc).
+    """
+    import torch
+
+    def rotate(x, cs):
+        x = x.float().reshape(*x.shape[:-1], -1, 2)
+        a, b = x[..., 0], x[..., 1]
+        c, s = cs[..., 0], cs[..., 1]
+        return torch.stack([a * c - b * s, a * s + b * c], dim=-1).flatten(3)
+
+    # freqs_cis: [N, D/2, 2] -> broadcast over batch and heads.
+    cs = freqs_cis.view(1, 1, *freqs_cis.shape)
+    xq_out = rotate(xq, cs).type_as(xq)
+    if xk.shape[-2] == 0:
+        return xq_out, xk
+    if repeat_freqs_k:
+        r = xk.shape[-2] // xq.shape[-2]
+        cs = cs.repeat(1, 1, r, 1, 1)
+    return xq_out, rotate(xk, cs).type_as(xk)
+
+
+def install_standins() -> None:
+    """Install the op stand-ins (idempotent). See docs/exporter.md.
+
+    1. F.scaled_dot_product_attention: a plain softmax attention, only when
+       torch lacks it (torch < 2.0).
+    2. Tensor.tile: routed through Tensor.repeat (same result when the repeat
+       list has one entry per dim, which is the only way Hiera calls it);
+       torch 1.13's ONNX exporter has no symbolic for aten::tile.
+    3. RoPE: real-valued cos/sin instead of complex multiplication, always
+       (ONNX has no complex tensors). Patched where sam2 looks the functions up.
+    """
+    if _state.get("standins"):
+        return
+    import torch
+    import torch.nn.functional as F
+
+    applied = []
+    if not hasattr(F, "scaled_dot_product_attention"):
+        F.scaled_dot_product_attention = _plain_sdpa
+        applied.append("scaled_dot_product_attention")
+
+    def _tile(self, *dims):
+        if len(dims) == 1 and isinstance(dims[0], (list, tuple, torch.Size)):
+            dims = tuple(dims[0])
+        if len(dims) < self.dim():
+            dims = (1,) * (self.dim() - len(dims)) + tuple(dims)
+        return self.repeat(*dims)
+
+    torch.Tensor.tile = _tile
+    applied.append("Tensor.tile->repeat")
+
+    pe = importlib.import_module("sam2.modeling.position_encoding")
+    tr = importlib.import_module("sam2.modeling.sam.transformer")
+    for mod in (pe, tr):
+        mod.compute_axial_cis = compute_axial_cis_real
+        mod.apply_rotary_enc = apply_rotary_enc_real
+    applied.append("RoPE real cos/sin")
+    _state["standins"] = applied
+
+
+def setup(sam2_src: Optional[str] = None) -> str:
+    """Put the official sam2 source on sys.path, install shims and stand-ins."""
+    if "sam2_src" in _state:
+        if sam2_src and os.path.abspath(sam2_src) != _state["sam2_src"]:
+            raise RuntimeError(
+                f"sam2 already loaded from {_state['sam2_src']}, not {sam2_src}"
+            )
+        return _state["sam2_src"]
+    src = resolve_sam2_src(sam2_src)
+    _install_import_shims()
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    import sam2  # noqa: F401
+
+    loaded = os.path.dirname(os.path.abspath(sam2.__file__))
+    if not loaded.startswith(src):
+        raise RuntimeError(f"imported sam2 from {loaded}, expected under {src}")
+    install_standins()
+    _state["sam2_src"] = src
+    return src
+
+
+# ---------------------------------------------------------------------------
+# Config: YAML + overrides + minimal instantiate.
+
+
+def _yaml_loader():
+    """SafeLoader that also reads `1e-6` as a float, as OmegaConf does.
+
+    PyYAML follows YAML 1.1, where a float needs a dot; the sam2 configs write
+    layer_scale_init_value: 1e-6.
+    """
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
+    return Loader
+
+
+def load_config(variant: str, sam2_src: Optional[str] = None) -> dict:
+    """The `model` node of the official YAML config of `variant`, as dicts."""
+    import yaml
+
+    src = setup(sam2_src)
+    path = os.path.join(src, "sam2", VARIANTS[canonical_variant(variant)])
+    with open(path) as f:
+        cfg = yaml.load(f, Loader=_yaml_loader())
+    if "model" not in cfg:
+        raise ValueError(f"{path}: no `model` node")
+    return cfg["model"]
+
+
+def _set_dotted(cfg: dict, key: str, value: Any) -> None:
+    """Hydra `++key=value` on the model node (a leading `model.` is allowed)."""
+    if key.startswith("model."):
+        key = key[len("model.") :]
+    parts = key.split(".")
+    node = cfg
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict):
+            raise ValueError(f"override {key!r}: {p!r} is not a mapping")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _remap_global_blocks(old_stages, old_global, new_stages):
+    """Keep global-attention blocks in the same stages after a depth change.
+
+    A global block at position r of stage s moves to position min(r, new-1)
+    of stage s (duplicates merged), so every stage that had global attention
+    keeps at least one global block, and windowed blocks stay before it.
+    """
+    old_starts = [sum(old_stages[:i]) for i in range(len(old_stages))]
+    new_starts = [sum(new_stages[:i]) for i in range(len(new_stages))]
+    out = []
+    for g in old_global:
+        s = max(i for i, st in enumerate(old_starts) if st <= g)
+        r = g - old_starts[s]
+        n = new_starts[s] + min(r, new_stages[s] - 1)
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def apply_depth_override(cfg: dict, depth: Mapping[str, Any]) -> dict:
+    """Reduce depth only; every width stays. Returns the effective depth.
+
+    Keys: "stages" (Hiera blocks per stage, 4 ints), "global_att_blocks"
+    (optional; default remapped, see _remap_global_blocks),
+    "memory_attention_layers", "memory_encoder_fuser_layers".
+    """
+    known = {"stages", "global_att_blocks", "memory_attention_layers",
+             "memory_encoder_fuser_layers"}
+    unknown = set(depth) - known
+    if unknown:
+        raise ValueError(f"unknown depth keys {sorted(unknown)}; known {sorted(known)}")
+    trunk = cfg["image_encoder"]["trunk"]
+    eff: Dict[str, Any] = {}
+    if "stages" in depth:
+        new = [int(x) for x in depth["stages"]]
+        old = list(trunk["stages"])
+        if len(new) != len(old) or any(x < 1 for x in new):
+            raise ValueError(f"stages must be {len(old)} positive ints, got {new}")
+        g = depth.get("global_att_blocks")
+        if g is None:
+            g = _remap_global_blocks(old, trunk["global_att_blocks"], new)
+        trunk["stages"] = new
+        trunk["global_att_blocks"] = [int(x) for x in g]
+    elif "global_att_blocks" in depth:
+        trunk["global_att_blocks"] = [int(x) for x in depth["global_att_blocks"]]
+    if "memory_attention_layers" in depth:
+        cfg["memory_attention"]["num_layers"] = int(depth["memory_attention_layers"])
+    if "memory_encoder_fuser_layers" in depth:
+        cfg["memory_encoder"]["fuser"]["num_layers"] = int(
+            depth["memory_encoder_fuser_layers"]
+        )
+    eff["stages"] = list(trunk["stages"])
+    eff["global_att_blocks"] = list(trunk["global_att_blocks"])
+    eff["memory_attention_layers"] = cfg["memory_attention"]["num_layers"]
+    eff["memory_encoder_fuser_layers"] = cfg["memory_encoder"]["fuser"]["num_layers"]
+    # Hardcoded in SAM2Base._build_sam_heads, not configurable:
+    eff["mask_decoder_transformer_layers"] = 2
+    return eff
+
+
+def _locate(target: str):
+    mod_name, _, attr = target.rpartition(".")
+    return getattr(importlib.import_module(mod_name), attr)
+
+
+def instantiate(node: Any) -> Any:
+    """Recursive hydra-style instantiate: dicts with `_target_` become objects."""
+    if isinstance(node, dict):
+        args = {k: instantiate(v) for k, v in node.items() if k != "_target_"}
+        if "_target_" in node:
+            return _locate(node["_target_"])(**args)
+        return args
+    if isinstance(node, list):
+        return [instantiate(v) for v in node]
+    return node
+
+
+# ---------------------------------------------------------------------------
+# Weights.
+
+
+def randomize_constant_params(model, seed: int) -> list:
+    """Give every parameter the official init left constant a seeded random value.
+
+    The official init (run under torch.manual_seed) already draws most weights
+    at random; LayerNorm weights (1), biases (0), Hiera's pos_embed (0) and the
+    CXBlock layer scale (1e-6) are constants. Those get value + N(0, sigma),
+    sigma = max(0.1 * |value|, 0.02), so no path through the network is a
+    trivial identity/zero and a wrong weight mapping would show.
+    Returns the names changed.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed + 1_000_003)
+    changed = []
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            if p.numel() == 0:
+                continue
+            if bool((p.max() == p.min()).item()):
+                c = float(p.flatten()[0])
+                sigma = max(0.1 * abs(c), 0.02)
+                p.add_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * sigma)
+                changed.append(name)
+    return changed
+
+
+def set_params(model, values: Mapping[str, Any]) -> None:
+    """Set parameters by name (scalar broadcast, array-like or tensor)."""
+    import torch
+
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, v in values.items():
+            if name not in params:
+                raise KeyError(f"no parameter named {name!r}")
+            p = params[name]
+            t = torch.as_tensor(v, dtype=p.dtype)
+            if t.numel() == 1:
+                p.fill_(float(t))
+            elif tuple(t.shape) != tuple(p.shape):
+                raise ValueError(
+                    f"{name}: shape {tuple(t.shape)} does not match {tuple(p.shape)}"
+                )
+            else:
+                p.copy_(t)
+
+
+def load_checkpoint(model, checkpoint: str) -> None:
+    """As build_sam.py's _load_checkpoint: the "model" key, strict."""
+    import torch
+
+    try:
+        sd = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except TypeError:  # torch < 1.13 has no weights_only
+        sd = torch.load(checkpoint, map_location="cpu")
+    if not isinstance(sd, dict) or "model" not in sd:
+        raise ValueError(f"{checkpoint}: not a SAM 2 checkpoint (no 'model' key)")
+    missing, unexpected = model.load_state_dict(sd["model"], strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{checkpoint}: does not match the config: missing {list(missing)[:8]}"
+            f"{'...' if len(missing) > 8 else ''}, unexpected {list(unexpected)[:8]}"
+            f"{'...' if len(unexpected) > 8 else ''}"
+        )
+
+
+# ---------------------------------------------------------------------------
+# Public builders.
+
+
+def _build(variant, target, checkpoint, seed, depth_override, overrides,
+           base_overrides, param_values, sam2_src, extra):
+    import torch
+
+    if checkpoint is not None and (seed is not None or depth_override):
+        raise ValueError("checkpoint excludes seed/depth_override (random weights)")
+    if checkpoint is None and seed is None:
+        raise ValueError("need a checkpoint or a seed for random weights")
+    cfg = load_config(variant, sam2_src)
+    cfg = dict(cfg)
+    for k, v in base_overrides.items():
+        _set_dotted(cfg, k, v)
+    for k, v in (overrides or {}).items():
+        _set_dotted(cfg, k, v)
+    for k, v in extra.items():
+        _set_dotted(cfg, k, v)
+    depth = apply_depth_override(cfg, depth_override or {})
+    if target:
+        cfg["_target_"] = target
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = instantiate(cfg)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint)
+    else:
+        randomize_constant_params(model, seed)
+    if param_values:
+        set_params(model, param_values)
+    model = model.to("cpu").eval()
+    model.vidseg_build_info = {
+        "variant": canonical_variant(variant),
+        "family": family_of(variant),
+        "checkpoint": checkpoint,
+        "seed": seed,
+        "depth": depth,
+        "depth_reduced": bool(depth_override),
+        "standins": list(_state.get("standins", [])),
+        "config": cfg,
+    }
+    return model
+
+
+def build_model(variant: str, checkpoint: Optional[str] = None,
+                seed: Optional[int] = None,
+                depth_override: Optional[Mapping[str, Any]] = None,
+                overrides: Optional[Mapping[str, Any]] = None,
+                param_values: Optional[Mapping[str, Any]] = None,
+                apply_postprocessing: bool = True,
+                sam2_src: Optional[str] = None):
+    """SAM2Base as build_sam.build_sam2 makes it (eval mode, CPU).
+
+    checkpoint: official .pt (state dict under "model"), or None with seed.
+    seed: random weights: torch.manual_seed(seed) before construction, then
+      randomize_constant_params.
+    depth_override: see apply_depth_override.
+    overrides: {dotted.key: value} on the model config, like hydra `++`.
+    param_values: {param name: value} set last, e.g. {OBJ_SCORE_BIAS: 5.0}.
+    """
+    base = POSTPROCESSING_OVERRIDES if apply_postprocessing else {}
+    return _build(variant, None, checkpoint, seed, depth_override, overrides,
+                  base, param_values, sam2_src, {})
+
+
+def build_video_predictor(variant: str, checkpoint: Optional[str] = None,
+                          seed: Optional[int] = None,
+                          depth_override: Optional[Mapping[str, Any]] = None,
+                          overrides: Optional[Mapping[str, Any]] = None,
+                          param_values: Optional[Mapping[str, Any]] = None,
+                          apply_postprocessing: bool = True,
+                          sam2_src: Optional[str] = None,
+                          **predictor_kwargs):
+    """The official SAM2VideoPredictor as build_sam2_video_predictor makes it.
+
+    predictor_kwargs (fill_hole_area, non_overlap_masks, ...) go to the
+    constructor, after the postprocessing overrides.
+    """
+    base = VIDEO_POSTPROCESSING_OVERRIDES if apply_postprocessing else {}
+    return _build(variant, "sam2.sam2_video_predictor.SAM2VideoPredictor",
+                  checkpoint, seed, depth_override, overrides, base,
+                  param_values, sam2_src, predictor_kwargs)
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    """The shared model-selection flags (used by export.py and trace scripts)."""
+    p.add_argument("--sam2-src", default=None,
+                   help="official sam2 source checkout (env SAM2_SRC; default ../ext/sam2)")
+    p.add_argument("--variant", required=True, help=", ".join(VARIANTS))
+    p.add_argument("--checkpoint", default=None, help="official .pt checkpoint")
+    p.add_argument("--random-seed", type=int, default=None,
+                   help="seeded random weights instead of a checkpoint")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description="build a SAM 2 model and print a summary")
+    add_args(ap)
+    ap.add_argument("--stages", default=None, help="e.g. 1,1,2,1")
+    a = ap.parse_args()
+    depth = {"stages": [int(x) for x in a.stages.split(",")]} if a.stages else None
+    m = build_model(a.variant, a.checkpoint,
+                    a.random_seed if a.checkpoint is None else None, depth,
+                    sam2_src=a.sam2_src)
+    n = sum(p.numel() for p in m.parameters())
+    print(f"{type(m).__name__} {m.vidseg_build_info['variant']}: {n} params, "
+          f"depth {m.vidseg_build_info['depth']}, stand-ins {m.vidseg_build_info['standins']}")
