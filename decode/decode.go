@@ -1,0 +1,646 @@
+// Package decode turns a video source (file, HTTP, RTSP, V4L2 device) into
+// RGB frames through FFmpeg (go-astiav), optionally with a second copy resized
+// for the model.
+package decode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/asticode/go-astiav"
+)
+
+// Options configure Open.
+type Options struct {
+	Format    string        // force the input format, e.g. "v4l2"; "" = probe
+	ModelSize int           // >0: each Frame also carries Model, RGB24 ModelSize x ModelSize (aspect not kept, SWS_BICUBIC from the decoded frame)
+	Loop      bool          // restart at EOF (endless stream from a file)
+	Realtime  bool          // pace frames at the source rate (a file served as if live)
+	Timeout   time.Duration // open/read timeout for network sources; default 10s
+}
+
+// Info describes the video stream.
+type Info struct {
+	Width, Height int
+	FPS           float64
+	Duration      time.Duration // 0 when unknown (live)
+	Codec         string
+	Frames        int  // frame count from the container, or estimated from duration; 0 when unknown
+	Live          bool // network stream or capture device: no duration, no Seek
+}
+
+// DefaultTimeout bounds opening and each read of a network source.
+const DefaultTimeout = 10 * time.Second
+
+// Decoder reads frames from one source. It is not safe for concurrent use;
+// the Frames it returns are.
+type Decoder struct {
+	url  string
+	opts Options
+	info Info
+
+	fc     *astiav.FormatContext
+	intr   astiav.IOInterrupter // kept: FFmpeg points at its memory
+	cc     *astiav.CodecContext
+	codec  *astiav.Codec
+	stream *astiav.Stream
+	pkt    *astiav.Packet
+	frame  *astiav.Frame
+
+	network  bool
+	timedOut atomic.Bool
+
+	rgbScaler, modelScaler *scaler
+	pools                  bufPools
+
+	tb        astiav.Rational
+	startTS   int64         // stream start in tb (0 when unknown)
+	frameDur  time.Duration // nominal frame duration
+	next      int           // Index of the next frame to emit
+	passStart int           // frames emitted in the current Loop pass
+	lastRel   time.Duration // PTS (before loop offset) of the last emitted frame
+	loopOff   time.Duration // added to PTS after each Loop restart
+	seekTS    int64         // after Seek: drop frames before this timestamp
+	seeking   bool
+	ptsTable  []int64 // sorted packet timestamps, built on first Seek
+
+	demuxEOF   bool
+	packets    int   // video packets read in this pass
+	badPackets int   // packets the decoder rejected as invalid
+	demuxErr   error // invalid data from the demuxer (reported at the end)
+
+	clockStart time.Time // Realtime pacing origin (wall clock)
+	clockPTS   time.Duration
+
+	err    error // sticky: io.EOF or a terminal error
+	closed bool
+}
+
+// Open opens a local path, http(s)://, rtsp:// URL or /dev/videoN device.
+// The returned Decoder must be closed.
+func Open(ctx context.Context, src string, opts Options) (*Decoder, error) {
+	if src == "" {
+		return nil, fmt.Errorf("decode: %w: empty source name", ErrNotFound)
+	}
+	if opts.ModelSize < 0 {
+		return nil, fmt.Errorf("decode: %s: negative ModelSize %d", src, opts.ModelSize)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("decode: open %s: %w", src, err)
+	}
+	d := &Decoder{url: src, opts: opts}
+	scheme := sourceScheme(src)
+	d.network = scheme != "" && scheme != "file"
+	device := strings.HasPrefix(src, "/dev/video") || opts.Format == "v4l2"
+	if !d.network && !device {
+		path := strings.TrimPrefix(src, "file:")
+		st, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("decode: %w: %s: %w", ErrNotFound, src, err)
+		case err != nil:
+			return nil, fmt.Errorf("decode: open %s: %w", src, err)
+		case st.IsDir():
+			return nil, fmt.Errorf("decode: %w: %s is a directory", ErrNotVideo, src)
+		case st.Size() == 0 && st.Mode().IsRegular():
+			return nil, fmt.Errorf("decode: %w: %s is an empty file", ErrNotVideo, src)
+		}
+	}
+	if err := d.open(ctx, device); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func sourceScheme(src string) string {
+	u, err := url.Parse(src)
+	if err != nil || len(u.Scheme) < 2 { // "C:" style or no scheme
+		return ""
+	}
+	return strings.ToLower(u.Scheme)
+}
+
+func (d *Decoder) open(ctx context.Context, device bool) error {
+	d.fc = astiav.AllocFormatContext()
+	if d.fc == nil {
+		return fmt.Errorf("decode: %s: cannot allocate format context", d.url)
+	}
+	d.intr = d.fc.SetInterruptCallback()
+
+	var ifmt *astiav.InputFormat
+	if device {
+		astiav.RegisterAllDevices() // idempotent; devices are not registered by default
+	}
+	name := d.opts.Format
+	if name == "" && device {
+		name = "v4l2"
+	}
+	if name != "" {
+		if ifmt = astiav.FindInputFormat(name); ifmt == nil {
+			return fmt.Errorf("decode: %s: unknown input format %q", d.url, name)
+		}
+	}
+
+	dict := astiav.NewDictionary()
+	defer dict.Free()
+	if d.network {
+		us := strconv.FormatInt(d.opts.Timeout.Microseconds(), 10)
+		_ = dict.Set("rw_timeout", us, 0) // socket-level read/write timeout for every protocol
+		if strings.HasPrefix(strings.ToLower(d.url), "rtsp") {
+			_ = dict.Set("timeout", us, 0) // RTSP's own socket timeout
+		}
+	}
+
+	// Open and probe under ctx, bounded by Timeout for network sources.
+	octx := ctx
+	if d.network {
+		var cancel context.CancelFunc
+		octx, cancel = context.WithTimeout(ctx, d.opts.Timeout)
+		defer cancel()
+	}
+	stop := context.AfterFunc(octx, d.intr.Interrupt)
+	defer stop()
+
+	err := d.fc.OpenInput(d.url, ifmt, dict)
+	if err != nil {
+		if d.fc != nil {
+			d.fc.Free() // avformat_open_input already freed the context; Free(NULL) is a no-op
+			d.fc = nil
+		}
+		return d.openError(ctx, octx, "open", err)
+	}
+	if err := d.fc.FindStreamInfo(nil); err != nil {
+		return d.openError(ctx, octx, "probe", err)
+	}
+	if err := d.pickStream(); err != nil {
+		return err
+	}
+	if err := d.openCodec(); err != nil {
+		return err
+	}
+	d.pkt = astiav.AllocPacket()
+	d.frame = astiav.AllocFrame()
+	if d.pkt == nil || d.frame == nil {
+		return fmt.Errorf("decode: %s: cannot allocate packet/frame", d.url)
+	}
+	return nil
+}
+
+func (d *Decoder) openError(ctx, octx context.Context, op string, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("decode: %s %s: %w", op, d.url, ctx.Err())
+	case octx.Err() != nil:
+		return fmt.Errorf("decode: %w: %s %s: no answer within %v", ErrUnreachable, op, d.url, d.opts.Timeout)
+	case d.network:
+		return fmt.Errorf("decode: %w: %s %s: %w", ErrUnreachable, op, d.url, err)
+	case errors.Is(err, astiav.ErrInvaliddata), errors.Is(err, astiav.ErrEof):
+		return fmt.Errorf("decode: %w: %s: not a recognized media file: %w", ErrNotVideo, d.url, err)
+	case errors.Is(err, astiav.ErrDecoderNotFound):
+		return fmt.Errorf("decode: %w: %s: %w", ErrUnsupportedCodec, d.url, err)
+	}
+	return fmt.Errorf("decode: %s %s: %w", op, d.url, err)
+}
+
+func (d *Decoder) pickStream() error {
+	var audioOnly bool
+	for _, s := range d.fc.Streams() {
+		cp := s.CodecParameters()
+		switch cp.MediaType() {
+		case astiav.MediaTypeVideo:
+			if d.stream == nil {
+				d.stream = s
+			}
+		case astiav.MediaTypeAudio:
+			audioOnly = true
+		}
+	}
+	if d.stream == nil {
+		what := "no streams"
+		if audioOnly {
+			what = "audio only"
+		} else if d.fc.NbStreams() > 0 {
+			what = "no video stream"
+		}
+		return fmt.Errorf("decode: %w: %s: %s", ErrNotVideo, d.url, what)
+	}
+	cp := d.stream.CodecParameters()
+	id := cp.CodecID()
+	if d.codec = astiav.FindDecoder(id); d.codec == nil {
+		return fmt.Errorf("decode: %w: %s: no decoder for %q in this FFmpeg build", ErrUnsupportedCodec, d.url, id.Name())
+	}
+	if cp.Width() <= 0 || cp.Height() <= 0 {
+		return fmt.Errorf("decode: %w: %s: video stream has no frame size (%dx%d)", ErrCorrupt, d.url, cp.Width(), cp.Height())
+	}
+
+	d.tb = d.stream.TimeBase()
+	if st := d.stream.StartTime(); st != astiav.NoPtsValue {
+		d.startTS = st
+	}
+	fps := d.stream.AvgFrameRate().Float64()
+	if fps <= 0 || math.IsNaN(fps) || math.IsInf(fps, 0) || fps > 1000 {
+		fps = d.stream.RFrameRate().Float64()
+	}
+	if fps <= 0 || math.IsNaN(fps) || math.IsInf(fps, 0) || fps > 1000 {
+		fps = 0
+	}
+	var dur time.Duration
+	if sd := d.stream.Duration(); sd > 0 && sd != astiav.NoPtsValue {
+		dur = d.toDuration(sd)
+	} else if fd := d.fc.Duration(); fd > 0 && fd != astiav.NoPtsValue {
+		dur = time.Duration(fd) * time.Microsecond // AV_TIME_BASE
+	}
+	frames := int(d.stream.NbFrames())
+	if frames <= 0 && fps > 0 && dur > 0 {
+		frames = int(math.Round(dur.Seconds() * fps))
+	}
+	live := d.network && (dur == 0 || strings.HasPrefix(strings.ToLower(d.url), "rtsp")) ||
+		d.opts.Format == "v4l2" || strings.HasPrefix(d.url, "/dev/video")
+	d.info = Info{
+		Width: cp.Width(), Height: cp.Height(), FPS: fps, Duration: dur,
+		Codec: d.codec.Name(), Frames: frames, Live: live,
+	}
+	if fps > 0 {
+		d.frameDur = time.Duration(float64(time.Second) / fps)
+	}
+	return nil
+}
+
+// openCodec (re)creates the codec context: a fresh context is how we flush
+// after a seek, since go-astiav v0.16 has no avcodec_flush_buffers.
+func (d *Decoder) openCodec() error {
+	if d.cc != nil {
+		d.cc.Free()
+		d.cc = nil
+	}
+	cc := astiav.AllocCodecContext(d.codec)
+	if cc == nil {
+		return fmt.Errorf("decode: %s: cannot allocate %s decoder", d.url, d.codec.Name())
+	}
+	if err := d.stream.CodecParameters().ToCodecContext(cc); err != nil {
+		cc.Free()
+		return fmt.Errorf("decode: %s: codec parameters: %w", d.url, err)
+	}
+	cc.SetTimeBase(d.tb)
+	cc.SetThreadCount(0) // auto, like the ffmpeg CLI
+	cc.SetThreadType(astiav.ThreadTypeFrame | astiav.ThreadTypeSlice)
+	if err := cc.Open(d.codec, nil); err != nil {
+		cc.Free()
+		return fmt.Errorf("decode: %w: %s: opening %s decoder: %w", ErrUnsupportedCodec, d.url, d.codec.Name(), err)
+	}
+	d.cc = cc
+	return nil
+}
+
+func (d *Decoder) toDuration(ts int64) time.Duration {
+	num, den := int64(d.tb.Num()), int64(d.tb.Den())
+	if den == 0 {
+		return 0
+	}
+	// ts*num/den seconds, in float to avoid overflow on long streams.
+	return time.Duration(math.Round(float64(ts) * float64(num) / float64(den) * float64(time.Second)))
+}
+
+// Info describes the stream as the container reported it at Open.
+func (d *Decoder) Info() Info { return d.info }
+
+// Next returns the next frame, or io.EOF after the last one. With Loop it
+// never returns io.EOF. A truncated or damaged file yields every frame before
+// the damage and then an error wrapping ErrTruncated or ErrCorrupt.
+func (d *Decoder) Next(ctx context.Context) (*Frame, error) {
+	if d.closed {
+		return nil, ErrClosed
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.intr.Resume()
+	stop := context.AfterFunc(ctx, d.intr.Interrupt)
+	defer stop()
+
+	for {
+		err := d.cc.ReceiveFrame(d.frame)
+		switch {
+		case err == nil:
+			f, err := d.emit(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if f != nil {
+				return f, nil
+			}
+		case errors.Is(err, astiav.ErrEagain):
+			if err := d.feed(ctx); err != nil {
+				return nil, err
+			}
+		case errors.Is(err, astiav.ErrEof):
+			if d.opts.Loop && d.passStart < d.next && d.demuxErr == nil {
+				if err := d.restart(); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			d.err = d.endError()
+			return nil, d.err
+		default:
+			d.err = fmt.Errorf("decode: %w: %s: decoding frame %d: %w", ErrCorrupt, d.url, d.next, err)
+			return nil, d.err
+		}
+	}
+}
+
+// feed sends the next video packet to the decoder, or the drain signal at the end.
+func (d *Decoder) feed(ctx context.Context) error {
+	for {
+		d.pkt.Unref()
+		err := d.readPacket()
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return fmt.Errorf("decode: %s: %w", d.url, ctx.Err())
+			case d.timedOut.Load():
+				d.err = fmt.Errorf("decode: %w: %s: no data within %v", ErrUnreachable, d.url, d.opts.Timeout)
+				return d.err
+			case errors.Is(err, astiav.ErrEof):
+			case errors.Is(err, astiav.ErrInvaliddata):
+				d.demuxErr = err
+			case d.network:
+				d.err = fmt.Errorf("decode: %w: %s: reading: %w", ErrUnreachable, d.url, err)
+				return d.err
+			default:
+				d.demuxErr = err
+			}
+			// End of input (or unreadable rest): drain the decoder.
+			d.demuxEOF = true
+			if err := d.cc.SendPacket(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
+				d.err = fmt.Errorf("decode: %s: draining decoder: %w", d.url, err)
+				return d.err
+			}
+			return nil
+		}
+		if d.pkt.StreamIndex() != d.stream.Index() {
+			continue
+		}
+		d.packets++
+		err = d.cc.SendPacket(d.pkt)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, astiav.ErrInvaliddata):
+			d.badPackets++ // skip it, as the ffmpeg CLI does; reported at the end
+			continue
+		default:
+			d.err = fmt.Errorf("decode: %w: %s: packet %d: %w", ErrCorrupt, d.url, d.packets, err)
+			return d.err
+		}
+	}
+}
+
+// readPacket reads one packet; on network sources a read that stalls longer
+// than Timeout is interrupted.
+func (d *Decoder) readPacket() error {
+	if !d.network {
+		return d.fc.ReadFrame(d.pkt)
+	}
+	t := time.AfterFunc(d.opts.Timeout, func() {
+		d.timedOut.Store(true)
+		d.intr.Interrupt()
+	})
+	err := d.fc.ReadFrame(d.pkt)
+	t.Stop()
+	return err
+}
+
+// endError is the error Next reports once the decoder is drained.
+func (d *Decoder) endError() error {
+	if n := d.info.Frames; !d.network && d.stream.NbFrames() > 0 && d.packets < n && d.next-d.passStart < n && !d.seekedThisPass() {
+		return fmt.Errorf("decode: %w: %s: ended after %d of %d frames", ErrTruncated, d.url, d.packets, n)
+	}
+	if d.demuxErr != nil {
+		return fmt.Errorf("decode: %w: %s: after frame %d: %w", ErrCorrupt, d.url, d.next-1, d.demuxErr)
+	}
+	if d.next == 0 && d.badPackets > 0 {
+		return fmt.Errorf("decode: %w: %s: %d packets, none decodable", ErrCorrupt, d.url, d.badPackets)
+	}
+	return io.EOF
+}
+
+// seekedThisPass reports whether the pass started at a Seek (packet counts
+// then do not start at frame 0).
+func (d *Decoder) seekedThisPass() bool { return d.ptsTable != nil && d.passStart > 0 && !d.opts.Loop }
+
+// emit converts the decoded frame; it returns nil, nil for a frame dropped
+// while seeking.
+func (d *Decoder) emit(ctx context.Context) (*Frame, error) {
+	defer d.frame.Unref()
+	fp := d.frame.UnsafePointer()
+	ts := bestEffortTimestamp(fp)
+	if d.seeking {
+		if ts != astiav.NoPtsValue && ts < d.seekTS {
+			return nil, nil
+		}
+		d.seeking = false
+	}
+	var rel time.Duration
+	if ts != astiav.NoPtsValue {
+		rel = d.toDuration(ts - d.startTS)
+	} else {
+		rel = time.Duration(d.next-d.passStart) * d.frameDur
+	}
+
+	w, h := d.frame.Width(), d.frame.Height()
+	if !d.rgbScaler.fits(fp) {
+		d.rgbScaler.close()
+		d.modelScaler.close()
+		d.rgbScaler, d.modelScaler = nil, nil
+		s, err := newScaler(fp, w, h)
+		if err != nil {
+			return nil, fmt.Errorf("decode: %s: %w", d.url, err)
+		}
+		d.rgbScaler = s
+		if m := d.opts.ModelSize; m > 0 {
+			if d.modelScaler, err = newScaler(fp, m, m); err != nil {
+				return nil, fmt.Errorf("decode: %s: %w", d.url, err)
+			}
+		}
+	}
+	f := &Frame{Index: d.next, PTS: rel + d.loopOff, Width: w, Height: h, pools: &d.pools}
+	f.RGB = d.pools.get(w * h * 3)
+	if err := d.rgbScaler.scale(fp, f.RGB); err != nil {
+		f.Release()
+		return nil, fmt.Errorf("decode: %s: frame %d: %w", d.url, d.next, err)
+	}
+	if m := d.opts.ModelSize; m > 0 {
+		f.Model = d.pools.get(m * m * 3)
+		if err := d.modelScaler.scale(fp, f.Model); err != nil {
+			f.Release()
+			return nil, fmt.Errorf("decode: %s: frame %d: %w", d.url, d.next, err)
+		}
+	}
+	d.next++
+	d.lastRel = rel
+	if d.opts.Realtime && !d.info.Live {
+		if err := d.pace(ctx, f.PTS); err != nil {
+			f.Release()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// pace sleeps until the frame's presentation time on the wall clock.
+func (d *Decoder) pace(ctx context.Context, pts time.Duration) error {
+	now := time.Now()
+	if d.clockStart.IsZero() {
+		d.clockStart, d.clockPTS = now, pts
+		return nil
+	}
+	wait := d.clockStart.Add(pts - d.clockPTS).Sub(now)
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("decode: %s: %w", d.url, ctx.Err())
+	}
+}
+
+// restart rewinds to the first frame for Loop; PTS keeps increasing.
+func (d *Decoder) restart() error {
+	d.loopOff += d.lastRel + d.frameDur
+	if err := d.rewind(d.startTS); err != nil {
+		return err
+	}
+	d.passStart = d.next
+	return nil
+}
+
+// rewind seeks the demuxer to the keyframe at or before ts and resets the decoder.
+func (d *Decoder) rewind(ts int64) error {
+	if err := d.fc.SeekFrame(d.stream.Index(), ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+		d.err = fmt.Errorf("decode: %w: %s: seek: %w", ErrNotSeekable, d.url, err)
+		return d.err
+	}
+	if err := d.openCodec(); err != nil {
+		d.err = err
+		return err
+	}
+	d.demuxEOF, d.packets, d.badPackets, d.demuxErr = false, 0, 0, nil
+	return nil
+}
+
+// Seek positions the decoder so that the next call to Next returns frame
+// index (counting from 0 in presentation order). It decodes from the
+// preceding keyframe, so it is exact but costs up to one GOP of decoding.
+// The first Seek reads the container's packet timestamps once.
+func (d *Decoder) Seek(ctx context.Context, index int) error {
+	if d.closed {
+		return ErrClosed
+	}
+	if d.info.Live {
+		return fmt.Errorf("decode: %w: %s is live", ErrNotSeekable, d.url)
+	}
+	if index < 0 {
+		return fmt.Errorf("decode: %w: %s: negative frame index %d", ErrNotSeekable, d.url, index)
+	}
+	d.intr.Resume()
+	stop := context.AfterFunc(ctx, d.intr.Interrupt)
+	defer stop()
+	if d.ptsTable == nil {
+		if err := d.buildPTSTable(ctx); err != nil {
+			return err
+		}
+	}
+	if index >= len(d.ptsTable) {
+		return fmt.Errorf("decode: %w: %s: frame %d past the end (%d frames)", ErrNotSeekable, d.url, index, len(d.ptsTable))
+	}
+	target := d.ptsTable[index]
+	d.err = nil
+	if err := d.rewind(target); err != nil {
+		return err
+	}
+	d.seekTS, d.seeking = target, true
+	d.next, d.passStart = index, index
+	d.clockStart = time.Time{}
+	return nil
+}
+
+func (d *Decoder) buildPTSTable(ctx context.Context) error {
+	if err := d.fc.SeekFrame(d.stream.Index(), d.startTS, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
+		return fmt.Errorf("decode: %w: %s: seek: %w", ErrNotSeekable, d.url, err)
+	}
+	var table []int64
+	for {
+		d.pkt.Unref()
+		err := d.fc.ReadFrame(d.pkt)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("decode: %s: %w", d.url, ctx.Err())
+			}
+			break // end (or damage): the table covers what is readable
+		}
+		if d.pkt.StreamIndex() != d.stream.Index() {
+			continue
+		}
+		ts := d.pkt.Pts()
+		if ts == astiav.NoPtsValue {
+			ts = d.pkt.Dts()
+		}
+		if ts != astiav.NoPtsValue {
+			table = append(table, ts)
+		}
+	}
+	d.pkt.Unref()
+	slices.Sort(table)
+	if table == nil {
+		table = []int64{}
+	}
+	d.ptsTable = table
+	return nil
+}
+
+// Close frees every FFmpeg object. Frames already returned stay valid.
+func (d *Decoder) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	d.rgbScaler.close()
+	d.modelScaler.close()
+	if d.frame != nil {
+		d.frame.Free()
+	}
+	if d.pkt != nil {
+		d.pkt.Free()
+	}
+	if d.cc != nil {
+		d.cc.Free()
+	}
+	if d.fc != nil {
+		d.fc.CloseInput()
+		d.fc.Free()
+	}
+	return nil
+}
