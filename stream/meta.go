@@ -1,0 +1,38 @@
+package stream
+
+// FrameMeta is the DataChannel message sent with every video frame, as JSON.
+type FrameMeta struct {
+	Type      string  `json:"type"`      // always "frame"
+	Frame     int     `json:"frame"`     // source frame index of the picture sent
+	MaskFrame int     `json:"maskFrame"` // frame the masks were computed on; -1 for none
+	PTSms     float64 `json:"ptsMs"`
+	Width     int     `json:"width"`
+	Height    int     `json:"height"`
+	SourceFPS float64 `json:"sourceFps"` // frames sent per second
+	ModelFPS  float64 `json:"modelFps"`  // frames the model finished per second
+	// LatencyMs is decode -> sent for this picture; ModelLatencyMs is decode
+	// of the mask frame -> its masks first sent (smoothed).
+	LatencyMs      float64      `json:"latencyMs"`
+	ModelLatencyMs float64      `json:"modelLatencyMs"`
+	DecodedAt      int64        `json:"decodedAtUnixMs"`
+	SentAt         int64        `json:"sentAtUnixMs"`
+	Objects        []ObjectMeta `json:"objects"`
+}
+
+// ObjectMeta is one object's result in a FrameMeta.
+type ObjectMeta struct {
+	ID      int        `json:"id"`
+	Color   [3]uint8   `json:"color"`
+	Present bool       `json:"present"`
+	RLE     *RLE       `json:"rle,omitempty"`
+	Box     [4]float32 `json:"box"` // x0, y0, x1, y1 in source pixels
+	IoU     float32    `json:"iou"`
+	Score   float32    `json:"objectScore"`
+}
+
+// RLE is a COCO run-length mask: Size is [height, width], Counts the
+// compressed string form (column-major runs, starting with zeros).
+type RLE struct {
+	Size   [2]int `json:"size"`
+	Counts string `json:"counts"`
+}

@@ -1,0 +1,82 @@
+package stream
+
+import "fmt"
+
+// Palette holds the object colors; object id i is drawn with
+// Palette[i % len(Palette)]. The web page uses the same list.
+var Palette = [...][3]uint8{
+	{30, 144, 255}, // dodger blue
+	{255, 64, 64},  // red
+	{50, 205, 50},  // lime green
+	{255, 215, 0},  // gold
+	{255, 0, 255},  // magenta
+	{0, 255, 255},  // cyan
+	{255, 140, 0},  // orange
+	{148, 0, 211},  // violet
+	{255, 255, 255},
+	{139, 69, 19}, // brown
+}
+
+// Color returns the overlay color of an object id.
+func Color(id int) [3]uint8 {
+	if id < 0 {
+		id = -id
+	}
+	return Palette[id%len(Palette)]
+}
+
+// ObjectMask is one object's source-size binary mask (nonzero = object).
+type ObjectMask struct {
+	ID   int
+	Mask []byte
+}
+
+// Alpha is the overlay opacity inside a mask, out of 256.
+const Alpha = 144
+
+// Composite alpha-blends each mask into the RGB24 frame in place, in the
+// object's color, and draws its one-pixel contour opaque so thin or
+// overlapping objects stay visible.
+func Composite(rgb []byte, w, h int, masks []ObjectMask) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("stream: composite: bad size %dx%d", w, h)
+	}
+	if len(rgb) != w*h*3 {
+		return fmt.Errorf("stream: composite: frame has %d bytes, want %d for %dx%d RGB24", len(rgb), w*h*3, w, h)
+	}
+	for _, m := range masks {
+		if len(m.Mask) != w*h {
+			return fmt.Errorf("stream: composite: object %d mask has %d bytes, want %d", m.ID, len(m.Mask), w*h)
+		}
+	}
+	for _, m := range masks {
+		c := Color(m.ID)
+		cr, cg, cb := uint32(c[0])*Alpha, uint32(c[1])*Alpha, uint32(c[2])*Alpha
+		const keep = 256 - Alpha
+		for y := 0; y < h; y++ {
+			row := m.Mask[y*w : (y+1)*w]
+			for x, on := range row {
+				if on == 0 {
+					continue
+				}
+				i := (y*w + x) * 3
+				if edge(m.Mask, w, h, x, y) {
+					rgb[i], rgb[i+1], rgb[i+2] = c[0], c[1], c[2]
+					continue
+				}
+				rgb[i] = uint8((uint32(rgb[i])*keep + cr) >> 8)
+				rgb[i+1] = uint8((uint32(rgb[i+1])*keep + cg) >> 8)
+				rgb[i+2] = uint8((uint32(rgb[i+2])*keep + cb) >> 8)
+			}
+		}
+	}
+	return nil
+}
+
+// edge reports whether the set pixel (x, y) touches an unset 4-neighbor or
+// the frame border.
+func edge(m []byte, w, h, x, y int) bool {
+	i := y*w + x
+	return x == 0 || y == 0 || x == w-1 || y == h-1 ||
+		m[i-1] == 0 || m[i+1] == 0 || m[i-w] == 0 || m[i+w] == 0
+}
