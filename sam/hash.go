@@ -1,0 +1,24 @@
+package sam
+
+// HashUniform returns n deterministic pseudo-random values in
+// [-scale, scale), bit-exact with the exporter's generator of reference
+// inputs (docs/exporter.md):
+//
+//	u = uint32(i*2654435761 + seed*40503)
+//	v = float32(u>>8)/float32(1<<24)*2 - 1
+//	value = v*scale
+//
+// with float32 arithmetic throughout. Tests use it to feed the Go side the
+// same inputs as the PyTorch side without shipping them.
+func HashUniform(n int, seed uint32, scale float32) []float32 {
+	out := make([]float32, n)
+	s := seed * 40503
+	for i := range out {
+		u := uint32(i)*2654435761 + s
+		// Each step is exact in float32 except the final multiply, so the
+		// result does not depend on evaluation order or FMA.
+		v := float32(u>>8)/float32(1<<24)*2 - 1
+		out[i] = v * scale
+	}
+	return out
+}

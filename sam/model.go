@@ -1,0 +1,244 @@
+package sam
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Execution providers accepted by [Options].Provider.
+const (
+	ProviderAuto = "auto" // CUDA when its libraries load, else CPU
+	ProviderCPU  = "cpu"
+	ProviderCUDA = "cuda"
+)
+
+// Options configure [Open].
+type Options struct {
+	// Provider is "auto" (default), "cpu" or "cuda". "auto" tries CUDA and
+	// falls back to CPU when its libraries do not load; "cuda" fails instead.
+	Provider string
+	// Threads is ONNX Runtime's intra-op thread count; 0 means one per CPU.
+	Threads int
+	// GraphOptimization is ONNX Runtime's graph optimization level:
+	// "all" (default), "extended", "basic" or "none".
+	GraphOptimization string
+	// Logger receives the provider choice; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Model is an opened model directory: its manifest, constants and one ONNX
+// Runtime session per graph, with their input and output tensors allocated
+// once and reused. A Model is not safe for concurrent use.
+type Model struct {
+	rt       *Runtime
+	man      *Manifest
+	provider string
+	log      *slog.Logger
+	consts   []float32
+
+	runOpts *ort.RunOptions
+	enc     *imageEncoder
+	dec     *maskDecoder
+	memEnc  *memoryEncoder
+	attn    *memoryAttention
+	closed  bool
+}
+
+// Open verifies the model directory dir (see [LoadManifest]), loads its
+// constants and creates a session for each of its four graphs, checking
+// that every graph has the inputs and outputs of the contract.
+func Open(rt *Runtime, dir string, opts Options) (m *Model, err error) {
+	if rt == nil {
+		return nil, errors.New("open model: nil *sam.Runtime")
+	}
+	man, err := LoadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := rt.acquire(); err != nil {
+		return nil, fmt.Errorf("open model %s: %w", dir, err)
+	}
+	m = &Model{rt: rt, man: man, log: opts.Logger}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+			m = nil
+		}
+	}()
+	if m.consts, err = loadConstants(man); err != nil {
+		return nil, err
+	}
+	level, err := optimizationLevel(opts.GraphOptimization)
+	if err != nil {
+		return nil, err
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	provider := opts.Provider
+	if provider == "" {
+		provider = ProviderAuto
+	}
+	switch provider {
+	case ProviderAuto, ProviderCPU, ProviderCUDA:
+	default:
+		return nil, fmt.Errorf("open model: unknown provider %q (want auto, cpu or cuda)", provider)
+	}
+	if m.runOpts, err = ort.NewRunOptions(); err != nil {
+		return nil, fmt.Errorf("open model: run options: %w", err)
+	}
+
+	f := sessionFactory{man: man, level: level, threads: threads, provider: provider, log: m.log}
+	if m.enc, err = newImageEncoder(&f); err != nil {
+		return nil, err
+	}
+	if m.dec, err = newMaskDecoder(&f); err != nil {
+		return nil, err
+	}
+	if m.memEnc, err = newMemoryEncoder(&f); err != nil {
+		return nil, err
+	}
+	if m.attn, err = newMemoryAttention(&f); err != nil {
+		return nil, err
+	}
+	m.provider = f.provider
+	m.log.Info("sam: model opened", "dir", dir, "variant", man.Variant, "provider", m.provider,
+		"threads", threads, "optimization", level.String())
+	return m, nil
+}
+
+// Close releases every session and tensor of the model. It is safe to call
+// more than once.
+func (m *Model) Close() error {
+	if m == nil || m.closed {
+		return nil
+	}
+	m.closed = true
+	var errs []error
+	if m.enc != nil {
+		errs = append(errs, m.enc.close())
+	}
+	if m.dec != nil {
+		errs = append(errs, m.dec.close())
+	}
+	if m.memEnc != nil {
+		errs = append(errs, m.memEnc.close())
+	}
+	if m.attn != nil {
+		errs = append(errs, m.attn.close())
+	}
+	if m.runOpts != nil {
+		errs = append(errs, m.runOpts.Destroy())
+	}
+	m.rt.release()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close model: %w", err)
+	}
+	return nil
+}
+
+// Manifest is the model's manifest. Callers must not modify it.
+func (m *Model) Manifest() *Manifest { return m.man }
+
+// Provider is the execution provider the sessions run on: "cpu" or "cuda".
+func (m *Model) Provider() string { return m.provider }
+
+// Constant returns a copy of the named tensor of constants.bin, such as
+// "no_mem_embed" or "no_obj_ptr".
+func (m *Model) Constant(name string) ([]float32, error) {
+	c, ok := m.man.Constants[name]
+	if !ok {
+		names := make([]string, 0, len(m.man.Constants))
+		for n := range m.man.Constants {
+			names = append(names, n)
+		}
+		return nil, fmt.Errorf("constant %q is not in the model (have %s)", name, strings.Join(names, ", "))
+	}
+	return append([]float32(nil), m.consts[c.Offset:c.Offset+c.Len()]...), nil
+}
+
+func loadConstants(man *Manifest) ([]float32, error) {
+	if len(man.Constants) == 0 {
+		return nil, nil
+	}
+	raw, err := os.ReadFile(filepath.Join(man.Dir, ConstantsFile))
+	if err != nil {
+		return nil, fmt.Errorf("read constants: %w", err)
+	}
+	if len(raw)%4 != 0 {
+		return nil, fmt.Errorf("%s: size %d is not a multiple of 4 bytes", ConstantsFile, len(raw))
+	}
+	vals := make([]float32, len(raw)/4)
+	for i := range vals {
+		vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	for name, c := range man.Constants {
+		if c.Offset+c.Len() > len(vals) {
+			return nil, fmt.Errorf("%s: constant %s at [%d, %d) runs past the file's %d values",
+				ConstantsFile, name, c.Offset, c.Offset+c.Len(), len(vals))
+		}
+	}
+	return vals, nil
+}
+
+func optimizationLevel(s string) (ort.GraphOptimizationLevel, error) {
+	switch s {
+	case "", "all":
+		return ort.GraphOptimizationLevelEnableAll, nil
+	case "extended":
+		return ort.GraphOptimizationLevelEnableExtended, nil
+	case "basic":
+		return ort.GraphOptimizationLevelEnableBasic, nil
+	case "none":
+		return ort.GraphOptimizationLevelDisableAll, nil
+	}
+	return 0, fmt.Errorf("unknown graph optimization level %q (want all, extended, basic or none)", s)
+}
+
+// run runs sess, aborting it through ONNX Runtime's terminate flag when ctx
+// is cancelled meanwhile.
+func (m *Model) run(ctx context.Context, graph string, sess *ort.DynamicAdvancedSession, in, out []ort.Value) error {
+	if m.closed {
+		return fmt.Errorf("%s: model is closed", graph)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", graph, err)
+	}
+	if ctx.Done() == nil {
+		if err := sess.Run(in, out); err != nil {
+			return fmt.Errorf("%s: %w", graph, err)
+		}
+		return nil
+	}
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		m.runOpts.Terminate()
+	})
+	err := sess.RunWithOptions(in, out, m.runOpts)
+	if !stop() {
+		<-done // the terminate call must finish before the flag is reset
+		m.runOpts.UnsetTerminate()
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s: %w", graph, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", graph, err)
+	}
+	return nil
+}

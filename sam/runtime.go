@@ -1,0 +1,85 @@
+package sam
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Runtime owns the ONNX Runtime environment of the process. ONNX Runtime
+// (and its Go binding) keep that environment in process-global state, so at
+// most one Runtime can be open at a time; the program creates it once,
+// shares it between models, and closes it after every model it opened.
+type Runtime struct {
+	libPath string
+
+	mu     sync.Mutex
+	open   int // models opened and not yet closed
+	closed bool
+}
+
+// NewRuntime loads the ONNX Runtime shared library at libPath (an empty
+// libPath means [FindRuntimeLibrary]("")) and initializes its environment.
+func NewRuntime(libPath string) (*Runtime, error) {
+	if libPath == "" {
+		p, err := FindRuntimeLibrary("")
+		if err != nil {
+			return nil, err
+		}
+		libPath = p
+	}
+	if err := isLibraryFile(libPath); err != nil {
+		return nil, fmt.Errorf("ONNX Runtime library: %w", err)
+	}
+	if ort.IsInitialized() {
+		return nil, errors.New("ONNX Runtime is already initialized in this process: create one sam.Runtime and share it")
+	}
+	ort.SetSharedLibraryPath(libPath)
+	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		return nil, fmt.Errorf("initialize ONNX Runtime from %s: %w", libPath, err)
+	}
+	return &Runtime{libPath: libPath}, nil
+}
+
+// LibraryPath is the shared library the runtime loaded.
+func (rt *Runtime) LibraryPath() string { return rt.libPath }
+
+// Version is the ONNX Runtime version string, e.g. "1.24.1".
+func (rt *Runtime) Version() string { return ort.GetVersion() }
+
+// Close releases the environment and unloads the library. It fails, and
+// releases nothing, while models opened on it are still open.
+func (rt *Runtime) Close() error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return nil
+	}
+	if rt.open > 0 {
+		return fmt.Errorf("close ONNX Runtime: %d model(s) still open", rt.open)
+	}
+	rt.closed = true
+	if err := ort.DestroyEnvironment(); err != nil {
+		return fmt.Errorf("close ONNX Runtime: %w", err)
+	}
+	return nil
+}
+
+// acquire registers a model being opened; release undoes it.
+func (rt *Runtime) acquire() error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return errors.New("sam.Runtime is closed")
+	}
+	rt.open++
+	return nil
+}
+
+func (rt *Runtime) release() {
+	rt.mu.Lock()
+	rt.open--
+	rt.mu.Unlock()
+}

@@ -1,0 +1,187 @@
+package sam
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// tensorSpec is one graph input or output as the contract defines it; -1
+// marks a dynamic dimension.
+type tensorSpec struct {
+	name  string
+	dtype ort.TensorElementDataType
+	shape []int64
+}
+
+func f32(name string, shape ...int64) tensorSpec {
+	return tensorSpec{name, ort.TensorElementDataTypeFloat, shape}
+}
+
+func i64(name string, shape ...int64) tensorSpec {
+	return tensorSpec{name, ort.TensorElementDataTypeInt64, shape}
+}
+
+func names(specs []tensorSpec) []string {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s.name
+	}
+	return out
+}
+
+// sessionFactory creates the sessions of one model with shared settings and
+// settles the "auto" provider on the first session.
+type sessionFactory struct {
+	man      *Manifest
+	level    ort.GraphOptimizationLevel
+	threads  int
+	provider string // auto until the first session settles it to cpu or cuda
+	log      *slog.Logger
+}
+
+func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.DynamicAdvancedSession, error) {
+	path := filepath.Join(f.man.Dir, file)
+	if err := checkGraphIO(path, in, out); err != nil {
+		return nil, fmt.Errorf("graph %s (%s): %w", key, file, err)
+	}
+	switch f.provider {
+	case ProviderCPU:
+		return f.create(path, key, file, in, out, false)
+	case ProviderCUDA:
+		return f.create(path, key, file, in, out, true)
+	}
+	sess, err := f.create(path, key, file, in, out, true)
+	if err == nil {
+		f.provider = ProviderCUDA
+		f.log.Info("sam: using the CUDA execution provider")
+		return sess, nil
+	}
+	f.log.Info("sam: CUDA execution provider unavailable, using CPU", "reason", err)
+	f.provider = ProviderCPU
+	return f.create(path, key, file, in, out, false)
+}
+
+func (f *sessionFactory) create(path, key, file string, in, out []tensorSpec, cuda bool) (*ort.DynamicAdvancedSession, error) {
+	opts, err := f.options(cuda)
+	if err != nil {
+		return nil, fmt.Errorf("graph %s (%s): %w", key, file, err)
+	}
+	defer opts.Destroy()
+	sess, err := ort.NewDynamicAdvancedSession(path, names(in), names(out), opts)
+	if err != nil {
+		return nil, fmt.Errorf("graph %s (%s): create session: %w", key, file, err)
+	}
+	return sess, nil
+}
+
+func (f *sessionFactory) options(cuda bool) (*ort.SessionOptions, error) {
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("session options: %w", err)
+	}
+	err = func() error {
+		if err := opts.SetIntraOpNumThreads(f.threads); err != nil {
+			return err
+		}
+		// The graphs are chains; a second pool would only compete for cores.
+		if err := opts.SetInterOpNumThreads(1); err != nil {
+			return err
+		}
+		if err := opts.SetExecutionMode(ort.ExecutionModeSequential); err != nil {
+			return err
+		}
+		if err := opts.SetGraphOptimizationLevel(f.level); err != nil {
+			return err
+		}
+		if !cuda {
+			return nil
+		}
+		cudaOpts, err := ort.NewCUDAProviderOptions()
+		if err != nil {
+			return fmt.Errorf("CUDA provider options: %w", err)
+		}
+		defer cudaOpts.Destroy()
+		if err := opts.AppendExecutionProviderCUDA(cudaOpts); err != nil {
+			return fmt.Errorf("CUDA execution provider: %w", err)
+		}
+		return nil
+	}()
+	if err != nil {
+		opts.Destroy()
+		return nil, err
+	}
+	return opts, nil
+}
+
+// checkGraphIO compares the graph's declared inputs and outputs with the
+// contract, naming what was expected and what was found.
+func checkGraphIO(path string, in, out []tensorSpec) error {
+	// A throwaway unoptimized single-thread session is the cheapest way the
+	// binding offers to read the declared inputs and outputs.
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return fmt.Errorf("session options: %w", err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
+		return err
+	}
+	if err := opts.SetIntraOpNumThreads(1); err != nil {
+		return err
+	}
+	gotIn, gotOut, err := ort.GetInputOutputInfoWithOptions(path, opts)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	if err := compareIO("input", in, gotIn); err != nil {
+		return err
+	}
+	return compareIO("output", out, gotOut)
+}
+
+func compareIO(kind string, want []tensorSpec, got []ort.InputOutputInfo) error {
+	wantNames := names(want)
+	gotNames := make([]string, len(got))
+	byName := make(map[string]ort.InputOutputInfo, len(got))
+	for i, g := range got {
+		gotNames[i] = g.Name
+		byName[g.Name] = g
+	}
+	a, b := slices.Sorted(slices.Values(wantNames)), slices.Sorted(slices.Values(gotNames))
+	if !slices.Equal(a, b) {
+		return fmt.Errorf("unexpected %ss: found [%s], expected [%s]",
+			kind, strings.Join(gotNames, " "), strings.Join(wantNames, " "))
+	}
+	for _, w := range want {
+		g := byName[w.name]
+		if g.OrtValueType != ort.ONNXTypeTensor {
+			return fmt.Errorf("%s %s: found a %s, expected a tensor", kind, w.name, g.OrtValueType)
+		}
+		if g.DataType != w.dtype {
+			return fmt.Errorf("%s %s: found element type %s, expected %s", kind, w.name, g.DataType, w.dtype)
+		}
+		if !shapeCompatible(w.shape, g.Dimensions) {
+			return fmt.Errorf("%s %s: found shape %v, expected %v (-1 = dynamic)", kind, w.name, []int64(g.Dimensions), w.shape)
+		}
+	}
+	return nil
+}
+
+// shapeCompatible accepts a symbolic dimension (-1 or 0 in the file) where
+// the contract fixes one, but not a different fixed size or rank.
+func shapeCompatible(want []int64, got ort.Shape) bool {
+	if len(want) != len(got) {
+		return false
+	}
+	for i := range want {
+		if want[i] >= 0 && got[i] > 0 && got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
