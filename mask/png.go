@@ -1,0 +1,78 @@
+package mask
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+)
+
+// Palette is the DAVIS (PASCAL VOC) label palette: index 0 black, 1
+// (128,0,0), 2 (0,128,0), 3 (128,128,0), 4 (0,0,128), ..., 255
+// (224,224,192). Bits 0, 1, 2 of the index go to the top bits of red,
+// green and blue, bits 3, 4, 5 to the next ones, and so on.
+func Palette() color.Palette {
+	p := make(color.Palette, 256)
+	for i := range p {
+		var r, g, b uint8
+		c := i
+		for j := 0; j < 8; j++ {
+			r |= uint8(c&1) << (7 - j)
+			g |= uint8(c>>1&1) << (7 - j)
+			b |= uint8(c>>2&1) << (7 - j)
+			c >>= 3
+		}
+		p[i] = color.RGBA{R: r, G: g, B: b, A: 0xff}
+	}
+	return p
+}
+
+// EncodePNG writes the row-major label map (0 background, 1..n objects) as
+// an 8-bit indexed PNG with the DAVIS palette, the format of DAVIS
+// annotations and results.
+func EncodePNG(w io.Writer, labels []byte, width, height int) error {
+	if err := checkSize(len(labels), width, height); err != nil {
+		return err
+	}
+	if width == 0 || height == 0 {
+		return fmt.Errorf("mask: cannot write a %dx%d png", width, height)
+	}
+	img := &image.Paletted{
+		Pix:     labels,
+		Stride:  width,
+		Rect:    image.Rect(0, 0, width, height),
+		Palette: Palette(),
+	}
+	if err := png.Encode(w, img); err != nil {
+		return fmt.Errorf("mask: encode png: %w", err)
+	}
+	return nil
+}
+
+// DecodePNG reads a label map from an indexed PNG (the palette indices, as
+// PIL's np.array(Image.open(f)) gives them) or an 8-bit grey one (the grey
+// values). Other colour types are refused: their pixels are not labels.
+func DecodePNG(r io.Reader) (labels []byte, width, height int, err error) {
+	img, err := png.Decode(r)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("mask: decode png: %w", err)
+	}
+	var pix []byte
+	var stride int
+	switch m := img.(type) {
+	case *image.Paletted:
+		pix, stride = m.Pix, m.Stride
+	case *image.Gray:
+		pix, stride = m.Pix, m.Stride
+	default:
+		return nil, 0, 0, fmt.Errorf("mask: png is %T, want an indexed or 8-bit grey label map", img)
+	}
+	b := img.Bounds()
+	width, height = b.Dx(), b.Dy()
+	labels = make([]byte, width*height)
+	for y := 0; y < height; y++ {
+		copy(labels[y*width:(y+1)*width], pix[y*stride:y*stride+width])
+	}
+	return labels, width, height, nil
+}
