@@ -1,0 +1,604 @@
+// Package web serves the click-to-track app: an embedded single-page UI and
+// a JSON API that creates sessions from uploads, server files, HTTP/RTSP
+// URLs or V4L2 webcams, streams each session's overlay over WebRTC (WHEP)
+// and takes point and box prompts.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/encode"
+	"github.com/vidseg/vidseg/stream"
+	"github.com/vidseg/vidseg/tracker"
+)
+
+//go:embed static
+var staticFiles embed.FS
+
+// ModelHelp tells a user without a model how to get one; the page shows it.
+const ModelHelp = "No model is configured, so video plays without tracking. Export one with\n" +
+	"  /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t\n" +
+	"then run\n" +
+	"  vidseg serve --model models/sam2.1_hiera_t\n" +
+	"or use the bundled test fixture testdata/model/sam2.1_hiera_t_random, which tracks nothing meaningful."
+
+// DefaultUploadLimit is the largest upload accepted when Config.UploadLimit is 0.
+const DefaultUploadLimit = 2 << 30
+
+// Config configures a Server.
+type Config struct {
+	// NewTracker opens a tracker for a new session; nil means no model is
+	// configured and sessions only play video.
+	NewTracker func(ctx context.Context, info decode.Info) (Tracker, error)
+	// ModelSize is the square input size the tracker reads from
+	// decode.Frame.Model (1024 for SAM 2); used only with NewTracker.
+	ModelSize int
+	// ModelName is shown on the page.
+	ModelName string
+	// Codec is the WebRTC video codec, "vp8" (default) or "h264".
+	Codec string
+	// Bitrate in bits per second; 0 lets the encoder choose.
+	Bitrate int
+	// UploadLimit caps uploaded files in bytes (DefaultUploadLimit if 0).
+	UploadLimit int64
+	// UploadDir holds uploads while their session lives (os.TempDir() if "").
+	UploadDir string
+	// FileRoot, when set, confines server-side paths to that directory.
+	FileRoot string
+	// ICE timeouts for viewers (pion defaults when zero).
+	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	// Logf receives session and viewer events; nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// Server is the HTTP handler of the app. Close it to stop every session.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	closed   bool
+}
+
+var (
+	errNotFound     = errors.New("not found")
+	errNoModel      = errors.New("no model configured: " + strings.ReplaceAll(ModelHelp, "\n", " "))
+	errSessionEnded = errors.New("session ended")
+	errBadRequest   = errors.New("bad request")
+)
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Codec == "" {
+		cfg.Codec = stream.VP8
+	}
+	if cfg.Codec != stream.VP8 && cfg.Codec != stream.H264 {
+		return nil, fmt.Errorf("web: unknown codec %q (want vp8 or h264)", cfg.Codec)
+	}
+	if cfg.UploadLimit <= 0 {
+		cfg.UploadLimit = DefaultUploadLimit
+	}
+	if cfg.UploadDir == "" {
+		cfg.UploadDir = os.TempDir()
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.NewTracker != nil && cfg.ModelSize <= 0 {
+		return nil, errors.New("web: Config.ModelSize must be set with NewTracker (1024 for SAM 2)")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, sessions: make(map[string]*Session)}
+	static, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("web: embedded files: %w", err)
+	}
+	s.mux.Handle("GET /", http.FileServerFS(static))
+	s.mux.HandleFunc("GET /api/info", s.handleInfo)
+	s.mux.HandleFunc("GET /api/sessions", s.handleList)
+	s.mux.HandleFunc("POST /api/sessions", s.handleCreate)
+	s.mux.HandleFunc("GET /api/sessions/{id}", s.withSession(s.handleGet))
+	s.mux.HandleFunc("DELETE /api/sessions/{id}", s.handleDelete)
+	s.mux.HandleFunc("POST /api/sessions/{id}/whep", s.withSession(s.handleWHEP))
+	s.mux.HandleFunc("OPTIONS /api/sessions/{id}/whep", s.withSession(s.handleWHEP))
+	s.mux.HandleFunc("DELETE /api/sessions/{id}/whep/{viewer}", s.withSession(s.handleWHEP))
+	s.mux.HandleFunc("POST /api/sessions/{id}/prompts", s.withSession(s.handlePrompt))
+	s.mux.HandleFunc("DELETE /api/sessions/{id}/objects/{obj}", s.withSession(s.handleRemoveObject))
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
+	})
+	return s, nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close stops every session and waits for their pipelines to end.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	sessions := s.sessions
+	s.sessions = make(map[string]*Session)
+	s.mu.Unlock()
+	s.cancel()
+	for _, ss := range sessions {
+		<-ss.done
+	}
+	return nil
+}
+
+// Sessions lists the live sessions.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	list := make([]*Session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	out := make([]SessionInfo, len(list))
+	for i, ss := range list {
+		out[i] = ss.info()
+	}
+	slices.SortFunc(out, func(a, b SessionInfo) int { return a.Created.Compare(b.Created) })
+	return out
+}
+
+// SourceRequest is the JSON body that creates a session from a server-side
+// source: a file path, an http(s):// or rtsp:// URL, or a /dev/videoN webcam.
+type SourceRequest struct {
+	Source string `json:"source"`
+	// Loop replays a file from the start at its end (default true).
+	Loop *bool `json:"loop,omitempty"`
+}
+
+// Open starts a session on src (what SourceRequest.Source accepts).
+func (s *Server) Open(ctx context.Context, src string, loop bool) (*Session, error) {
+	return s.open(ctx, src, loop, nil)
+}
+
+func (s *Server) open(ctx context.Context, src string, loop bool, cleanup func()) (ss *Session, err error) {
+	defer func() {
+		if err != nil && cleanup != nil {
+			cleanup()
+		}
+	}()
+	opts := decode.Options{Realtime: true}
+	switch {
+	case strings.HasPrefix(src, "/dev/video"):
+		opts.Format = "v4l2"
+	case isURL(src):
+	default:
+		if err := s.checkPath(src); err != nil {
+			return nil, err
+		}
+		opts.Loop = loop
+	}
+	if s.cfg.NewTracker != nil {
+		opts.ModelSize = s.cfg.ModelSize
+	}
+	dec, err := decode.Open(ctx, src, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", src, err)
+	}
+	info := dec.Info()
+	ss = &Session{
+		ID: newID(), Source: src, Info: info, Created: time.Now(), dec: dec, cleanup: cleanup,
+		done: make(chan struct{}), frames: stream.NewLatest[timedFrame](), prompts: make(chan promptRequest),
+		state: "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
+	}
+	fps := info.FPS
+	if fps <= 0 || fps > 240 {
+		fps = 30
+	}
+	ss.enc, err = stream.NewVideoEncoder(encode.Options{
+		Codec: s.cfg.Codec, Width: info.Width, Height: info.Height, FPS: fps, Bitrate: s.cfg.Bitrate,
+		KeyframeInterval: int(fps * 2),
+	})
+	if err != nil {
+		_ = dec.Close()
+		return nil, fmt.Errorf("session encoder for %dx%d: %w", info.Width, info.Height, err)
+	}
+	ss.b, err = stream.NewBroadcaster(stream.Options{
+		Codec: s.cfg.Codec, Encoder: ss.enc,
+		ICEDisconnectedTimeout: s.cfg.ICEDisconnectedTimeout, ICEFailedTimeout: s.cfg.ICEFailedTimeout,
+		Logf: s.cfg.Logf,
+	})
+	if err != nil {
+		_ = ss.enc.Close()
+		_ = dec.Close()
+		return nil, err
+	}
+	if s.cfg.NewTracker != nil {
+		ss.trk, err = s.cfg.NewTracker(ctx, info)
+		if err != nil {
+			_ = ss.b.Close()
+			_ = ss.enc.Close()
+			_ = dec.Close()
+			return nil, fmt.Errorf("open tracker: %w", err)
+		}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ss.b.Close()
+		_ = ss.enc.Close()
+		_ = dec.Close()
+		return nil, errors.New("server is shutting down")
+	}
+	s.sessions[ss.ID] = ss
+	s.mu.Unlock()
+	sctx, cancel := context.WithCancel(s.ctx)
+	ss.cancel = cancel
+	go ss.run(sctx, s.cfg.Logf)
+	s.cfg.Logf("session %s: %s %dx%d %.2f fps", ss.ID, src, info.Width, info.Height, info.FPS)
+	return ss, nil
+}
+
+func (s *Server) checkPath(p string) error {
+	if !filepath.IsAbs(p) {
+		return fmt.Errorf("%w: source %q is neither an absolute path, an http(s)/rtsp URL nor /dev/videoN", errBadRequest, p)
+	}
+	if s.cfg.FileRoot == "" {
+		return nil
+	}
+	root, err := filepath.Abs(s.cfg.FileRoot)
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(root, filepath.Clean(p))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("%w: %s is outside the served directory %s", errBadRequest, p, root)
+	}
+	return nil
+}
+
+func isURL(s string) bool {
+	for _, p := range []string{"http://", "https://", "rtsp://", "rtsps://", "rtmp://"} {
+		if strings.HasPrefix(strings.ToLower(s), p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) session(id string) (*Session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[id]
+	return ss, ok
+}
+
+func (s *Server) withSession(h func(http.ResponseWriter, *http.Request, *Session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		ss, ok := s.session(id)
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Errorf("unknown session %q", id))
+			return
+		}
+		h(w, r, ss)
+	}
+}
+
+// Info is the app's static configuration, for the page.
+type Info struct {
+	Model       bool       `json:"model"`
+	ModelName   string     `json:"modelName,omitempty"`
+	ModelHelp   string     `json:"modelHelp,omitempty"`
+	Codec       string     `json:"codec"`
+	UploadLimit int64      `json:"uploadLimit"`
+	Palette     [][3]uint8 `json:"palette"`
+}
+
+func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
+	info := Info{Model: s.cfg.NewTracker != nil, ModelName: s.cfg.ModelName, Codec: s.cfg.Codec,
+		UploadLimit: s.cfg.UploadLimit, Palette: stream.Palette[:]}
+	if !info.Model {
+		info.ModelHelp = ModelHelp
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Sessions())
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ss *Session) {
+	writeJSON(w, http.StatusOK, ss.info())
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var (
+		ss  *Session
+		err error
+	)
+	switch ct {
+	case "multipart/form-data":
+		ss, err = s.createFromUpload(w, r)
+	case "application/json", "":
+		var req SourceRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("session request: want JSON {\"source\": path, URL or /dev/videoN}: %w", err))
+			return
+		}
+		if strings.TrimSpace(req.Source) == "" {
+			writeError(w, http.StatusBadRequest, errors.New("session request: empty \"source\""))
+			return
+		}
+		loop := req.Loop == nil || *req.Loop
+		ss, err = s.open(r.Context(), req.Source, loop, nil)
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: want multipart/form-data (upload) or application/json (source)", ct))
+		return
+	}
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	w.Header().Set("Location", "/api/sessions/"+ss.ID)
+	writeJSON(w, http.StatusCreated, ss.info())
+}
+
+// createFromUpload streams the "file" part to disk, refusing more than the
+// upload limit, and opens a session on it.
+func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*Session, error) {
+	limit := s.cfg.UploadLimit
+	tooBig := &statusError{http.StatusRequestEntityTooLarge,
+		fmt.Errorf("upload larger than the limit of %d bytes (%s); raise it with --upload-limit or VIDSEG_UPLOAD_LIMIT", limit, humanBytes(limit))}
+	if r.ContentLength > limit+1<<20 {
+		return nil, tooBig
+	}
+	// Headroom for the multipart framing around the file.
+	r.Body = http.MaxBytesReader(w, r.Body, limit+1<<20)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload: %w", err)}
+	}
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooBig
+			}
+			if errors.Is(err, io.EOF) {
+				return nil, &statusError{http.StatusBadRequest, errors.New("upload: no \"file\" field in the form")}
+			}
+			return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload: %w", err)}
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		f, err := os.CreateTemp(s.cfg.UploadDir, "vidseg-upload-*"+safeExt(part.FileName()))
+		if err != nil {
+			return nil, fmt.Errorf("upload: %w", err)
+		}
+		remove := func() { _ = os.Remove(f.Name()) }
+		n, err := io.Copy(f, io.LimitReader(part, limit+1))
+		cerr := f.Close()
+		if err != nil {
+			remove()
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooBig
+			}
+			return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload interrupted: %w", err)}
+		}
+		if n > limit {
+			remove()
+			return nil, tooBig
+		}
+		if cerr != nil {
+			remove()
+			return nil, fmt.Errorf("upload: %w", cerr)
+		}
+		if n == 0 {
+			remove()
+			return nil, &statusError{http.StatusBadRequest, errors.New("upload: the file is empty")}
+		}
+		return s.open(r.Context(), f.Name(), true, remove)
+	}
+}
+
+func safeExt(name string) string {
+	ext := filepath.Ext(name)
+	if len(ext) > 8 || strings.ContainsAny(ext, "/\\ *") {
+		return ""
+	}
+	return ext
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	ss, ok := s.sessions[id]
+	delete(s.sessions, id)
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("unknown session %q", id))
+		return
+	}
+	ss.cancel()
+	<-ss.done
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request, ss *Session) {
+	stream.WHEP{B: ss.b}.ServeHTTP(w, r)
+}
+
+// PromptRequest is the JSON body of POST /api/sessions/{id}/prompts. Object
+// 0 starts a new object. Coordinates are source-frame pixels.
+type PromptRequest struct {
+	Object int `json:"object"`
+	Points []struct {
+		X        float32 `json:"x"`
+		Y        float32 `json:"y"`
+		Positive bool    `json:"positive"`
+	} `json:"points"`
+	Box *struct {
+		X0 float32 `json:"x0"`
+		Y0 float32 `json:"y0"`
+		X1 float32 `json:"x1"`
+		Y1 float32 `json:"y1"`
+	} `json:"box,omitempty"`
+}
+
+// PromptResponse answers a prompt with the object id and its first result.
+type PromptResponse struct {
+	Object  int                 `json:"object"`
+	Frame   int                 `json:"frame"`
+	Objects []stream.ObjectMeta `json:"objects"`
+}
+
+func (s *Server) handlePrompt(w http.ResponseWriter, r *http.Request, ss *Session) {
+	if ss.trk == nil {
+		writeError(w, http.StatusConflict, errNoModel)
+		return
+	}
+	var req PromptRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: want JSON {object, points:[{x,y,positive}], box:{x0,y0,x1,y1}}: %w", err))
+		return
+	}
+	if req.Object < 0 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: object id %d is negative", req.Object))
+		return
+	}
+	if req.Object > 0 {
+		ss.mu.Lock()
+		_, known := ss.objects[req.Object]
+		ss.mu.Unlock()
+		if !known {
+			writeError(w, http.StatusNotFound, fmt.Errorf("unknown object %d in session %s (use object 0 to start one)", req.Object, ss.ID))
+			return
+		}
+	}
+	p := tracker.Prompt{Object: req.Object}
+	for _, pt := range req.Points {
+		p.Points = append(p.Points, tracker.Point{X: pt.X, Y: pt.Y, Positive: pt.Positive})
+	}
+	if b := req.Box; b != nil {
+		p.Box = &tracker.Box{X0: b.X0, Y0: b.Y0, X1: b.X1, Y1: b.Y1}
+	}
+	if len(p.Points) == 0 && p.Box == nil {
+		writeError(w, http.StatusBadRequest, errors.New("prompt: no points and no box"))
+		return
+	}
+	obj, res, err := ss.Prompt(r.Context(), p)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	resp := PromptResponse{Object: obj, Frame: res.Frame}
+	ss.mu.Lock()
+	if ov := ss.overlay; ov != nil {
+		resp.Objects = ov.objects
+	}
+	ss.mu.Unlock()
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) handleRemoveObject(w http.ResponseWriter, r *http.Request, ss *Session) {
+	raw := r.PathValue("obj")
+	id, err := strconv.Atoi(raw)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("object id %q is not a positive integer", raw))
+		return
+	}
+	if err := ss.RemoveObject(r.Context(), id); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// statusError carries its HTTP status.
+type statusError struct {
+	status int
+	err    error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+func statusOf(err error) int {
+	var se *statusError
+	switch {
+	case errors.As(err, &se):
+		return se.status
+	case errors.Is(err, errNotFound), errors.Is(err, tracker.ErrUnknownObject), errors.Is(err, decode.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errBadRequest), errors.Is(err, tracker.ErrPromptOutside), errors.Is(err, tracker.ErrEmptyPrompt),
+		errors.Is(err, decode.ErrNotVideo), errors.Is(err, decode.ErrUnsupportedCodec), errors.Is(err, decode.ErrCorrupt),
+		errors.Is(err, decode.ErrTruncated):
+		return http.StatusBadRequest
+	case errors.Is(err, decode.ErrUnreachable):
+		return http.StatusBadGateway
+	case errors.Is(err, errNoFrameYet), errors.Is(err, tracker.ErrFrameNotCached), errors.Is(err, errNoModel):
+		return http.StatusConflict
+	case errors.Is(err, errSessionEnded):
+		return http.StatusGone
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable
+	}
+	return stream.StatusOf(err)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	stream.WriteError(w, status, err)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func newID() string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return fmt.Sprintf("%x", b[:])
+}

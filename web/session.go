@@ -1,0 +1,402 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/stream"
+	"github.com/vidseg/vidseg/tracker"
+)
+
+// Tracker is what a session needs from the SAM 2 / SAMURAI tracker
+// (*tracker.Tracker). Calls come from one goroutine at a time.
+type Tracker interface {
+	Track(ctx context.Context, f *decode.Frame) (*tracker.FrameResult, error)
+	Prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error)
+	RemoveObject(id int) error
+}
+
+// Session is one video source being decoded, tracked and streamed.
+type Session struct {
+	ID      string
+	Source  string
+	Info    decode.Info
+	Created time.Time
+
+	dec     *decode.Decoder
+	enc     *stream.VideoEncoder
+	b       *stream.Broadcaster
+	trk     Tracker
+	cleanup func() // removes an uploaded file
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	frames  *stream.Latest[timedFrame]
+	prompts chan promptRequest
+
+	send, model, modelLag stream.Meter
+
+	mu      sync.Mutex
+	overlay *overlay // masks of the latest model result
+	state   string   // "playing", "ended", or an error
+	objects map[int]*objectState
+	nextObj int
+	tracked int // index of the last frame the model finished; -1 none
+}
+
+type timedFrame struct {
+	f         *decode.Frame
+	decodedAt time.Time
+}
+
+// overlay is one model result ready to draw and send.
+type overlay struct {
+	frame     int
+	decodedAt time.Time
+	masks     []stream.ObjectMask
+	objects   []stream.ObjectMeta
+	sent      atomic.Bool // first sent; set by the video goroutine
+}
+
+// objectState remembers an object's clicks on its last prompted frame so a
+// correction adds to them instead of replacing them.
+type objectState struct {
+	frame  int
+	points []tracker.Point
+	box    *tracker.Box
+}
+
+// promptRequest asks the model goroutine, the tracker's only user, to add
+// a prompt or, when remove > 0, to drop that object.
+type promptRequest struct {
+	p      tracker.Prompt
+	remove int
+	reply  chan promptReply
+}
+
+type promptReply struct {
+	res *tracker.FrameResult
+	err error
+}
+
+// errNoFrameYet means a prompt came before the model tracked any frame.
+var errNoFrameYet = errors.New("the model has not processed a frame yet; try again in a moment")
+
+// SessionInfo is the JSON view of a session.
+type SessionInfo struct {
+	ID         string    `json:"id"`
+	Source     string    `json:"source"`
+	Width      int       `json:"width"`
+	Height     int       `json:"height"`
+	FPS        float64   `json:"fps"`
+	Live       bool      `json:"live"`
+	Codec      string    `json:"codec"`
+	State      string    `json:"state"`
+	Viewers    int       `json:"viewers"`
+	Objects    []int     `json:"objects"`
+	Model      bool      `json:"model"`
+	ModelFPS   float64   `json:"modelFps"`
+	SourceFPS  float64   `json:"sourceFps"`
+	LatencyMs  float64   `json:"latencyMs"`
+	Created    time.Time `json:"created"`
+	Tracked    int       `json:"trackedFrame"`
+	FramesSent int64     `json:"framesSent"`
+}
+
+func (s *Session) info() SessionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	objs := make([]int, 0, len(s.objects))
+	for id := range s.objects {
+		objs = append(objs, id)
+	}
+	slices.Sort(objs)
+	st := s.b.Stats()
+	return SessionInfo{
+		ID: s.ID, Source: s.Source, Width: s.Info.Width, Height: s.Info.Height, FPS: s.Info.FPS,
+		Live: s.Info.Live, Codec: s.b.Codec(), State: s.state, Viewers: st.Viewers, Objects: objs,
+		Model: s.trk != nil, ModelFPS: round1(s.model.Rate()), SourceFPS: round1(s.send.Rate()),
+		LatencyMs: ms(s.send.Latency()), Created: s.Created, Tracked: s.tracked, FramesSent: st.Frames,
+	}
+}
+
+// run owns the decoder and encoder: it closes them when ctx ends.
+func (s *Session) run(ctx context.Context, logf func(string, ...any)) {
+	defer close(s.done)
+	var wg sync.WaitGroup
+	if s.trk != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.modelLoop(ctx, logf) }()
+	}
+	err := s.videoLoop(ctx)
+	s.mu.Lock()
+	switch {
+	case errors.Is(err, io.EOF):
+		s.state = "ended"
+	case err != nil && ctx.Err() == nil:
+		s.state = "error: " + err.Error()
+		logf("session %s: %v", s.ID, err)
+	}
+	s.mu.Unlock()
+	// The model may still be busy with the last frame; a finished source
+	// keeps its model goroutine until the session is deleted so prompts
+	// still get answers.
+	<-ctx.Done()
+	wg.Wait()
+	if c, ok := s.trk.(io.Closer); ok {
+		_ = c.Close()
+	}
+	_ = s.b.Close()
+	_ = s.enc.Close()
+	_ = s.dec.Close()
+	if s.cleanup != nil {
+		s.cleanup()
+	}
+}
+
+// videoLoop shows every decoded frame at the source pace with the newest
+// masks; the model sees only the latest frame when it is free.
+func (s *Session) videoLoop(ctx context.Context) error {
+	w, h := s.Info.Width, s.Info.Height
+	out := make([]byte, w*h*3)
+	for {
+		f, err := s.dec.Next(ctx)
+		if err != nil {
+			return err
+		}
+		decodedAt := time.Now()
+		if s.trk != nil {
+			s.frames.Put(timedFrame{f: f, decodedAt: decodedAt})
+		}
+		s.mu.Lock()
+		ov := s.overlay
+		s.mu.Unlock()
+		if s.b.Stats().Viewers == 0 {
+			// Nobody watches: skip compositing and encoding, the costly part.
+			continue
+		}
+		if len(f.RGB) != len(out) {
+			return fmt.Errorf("frame %d is %dx%d, the stream is %dx%d", f.Index, f.Width, f.Height, w, h)
+		}
+		copy(out, f.RGB)
+		var objs []stream.ObjectMeta
+		maskFrame := -1
+		if ov != nil {
+			if err := stream.Composite(out, w, h, ov.masks); err != nil {
+				return err
+			}
+			objs, maskFrame = ov.objects, ov.frame
+		}
+		if err := s.b.WriteFrame(out, f.PTS); err != nil {
+			return err
+		}
+		sent := time.Now()
+		s.send.Tick(sent, sent.Sub(decodedAt))
+		if ov != nil && !ov.sent.Swap(true) {
+			s.modelLag.Tick(sent, sent.Sub(ov.decodedAt))
+		}
+		meta := stream.FrameMeta{
+			Type: "frame", Frame: f.Index, MaskFrame: maskFrame, PTSms: ms(f.PTS),
+			Width: w, Height: h, SourceFPS: round1(s.send.Rate()), ModelFPS: round1(s.model.Rate()),
+			LatencyMs: ms(sent.Sub(decodedAt)), ModelLatencyMs: ms(s.modelLag.Latency()),
+			DecodedAt: decodedAt.UnixMilli(), SentAt: sent.UnixMilli(), Objects: objs,
+		}
+		if objs == nil {
+			meta.Objects = []stream.ObjectMeta{}
+		}
+		msg, err := json.Marshal(meta)
+		if err != nil {
+			return fmt.Errorf("frame %d metadata: %w", f.Index, err)
+		}
+		s.b.Send(msg)
+	}
+}
+
+// modelLoop runs the tracker on the newest frame and answers prompts
+// between frames (the tracker is not safe for concurrent use).
+func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case req := <-s.prompts:
+			if req.remove > 0 {
+				req.reply <- promptReply{err: s.removeObject(req.remove)}
+				continue
+			}
+			res, err := s.prompt(ctx, req.p)
+			req.reply <- promptReply{res, err}
+		case tf := <-s.frames.C():
+			res, err := s.trk.Track(ctx, tf.f)
+			if err != nil {
+				if ctx.Err() == nil {
+					logf("session %s: track frame %d: %v", s.ID, tf.f.Index, err)
+				}
+				continue
+			}
+			now := time.Now()
+			s.model.Tick(now, now.Sub(tf.decodedAt))
+			s.setOverlay(res, tf.decodedAt)
+		}
+	}
+}
+
+func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error) {
+	s.mu.Lock()
+	p.Frame = s.tracked
+	if st := s.objects[p.Object]; st != nil && st.frame == p.Frame {
+		// A correction on the same frame keeps the earlier clicks.
+		p.Points = append(append([]tracker.Point(nil), st.points...), p.Points...)
+		if p.Box == nil {
+			p.Box = st.box
+		}
+	}
+	s.mu.Unlock()
+	if p.Frame < 0 {
+		return nil, errNoFrameYet
+	}
+	res, err := s.trk.Prompt(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.objects[p.Object] = &objectState{frame: p.Frame, points: p.Points, box: p.Box}
+	if p.Object >= s.nextObj {
+		s.nextObj = p.Object + 1
+	}
+	s.mu.Unlock()
+	s.setOverlay(res, time.Now())
+	return res, nil
+}
+
+// setOverlay turns a model result into source-size masks and metadata.
+func (s *Session) setOverlay(res *tracker.FrameResult, decodedAt time.Time) {
+	w, h := s.Info.Width, s.Info.Height
+	ov := &overlay{frame: res.Frame, decodedAt: decodedAt}
+	for _, o := range res.Objects {
+		om := stream.ObjectMeta{
+			ID: o.Object, Color: stream.Color(o.Object), Present: o.Present(),
+			Box: [4]float32{o.Box.X0, o.Box.Y0, o.Box.X1, o.Box.Y1}, IoU: finite(o.IoU), Score: finite(o.ObjectScore),
+		}
+		size := int(math.Sqrt(float64(len(o.Logits))))
+		if size > 0 && size*size == len(o.Logits) {
+			m := make([]byte, w*h)
+			sam.MaskToSource(o.Logits, size, w, h, m)
+			if rle, err := mask.EncodeRLE(m, w, h); err == nil {
+				om.RLE = &stream.RLE{Size: [2]int{h, w}, Counts: rle.String()}
+			}
+			if o.Present() {
+				ov.masks = append(ov.masks, stream.ObjectMask{ID: o.Object, Mask: m})
+			}
+		}
+		ov.objects = append(ov.objects, om)
+	}
+	s.mu.Lock()
+	if res.Frame > s.tracked {
+		s.tracked = res.Frame
+	}
+	s.overlay = ov
+	s.mu.Unlock()
+}
+
+// Prompt sends a click or box to the model goroutine and waits for the
+// result on the model's latest frame. Object 0 starts a new object.
+func (s *Session) Prompt(ctx context.Context, p tracker.Prompt) (int, *tracker.FrameResult, error) {
+	if s.trk == nil {
+		return 0, nil, errNoModel
+	}
+	if p.Object <= 0 {
+		s.mu.Lock()
+		p.Object = s.nextObj
+		s.nextObj++
+		s.mu.Unlock()
+	}
+	req := promptRequest{p: p, reply: make(chan promptReply, 1)}
+	select {
+	case s.prompts <- req:
+	case <-ctx.Done():
+		return 0, nil, ctx.Err()
+	case <-s.done:
+		return 0, nil, errSessionEnded
+	}
+	select {
+	case r := <-req.reply:
+		return p.Object, r.res, r.err
+	case <-ctx.Done():
+		return 0, nil, ctx.Err()
+	}
+}
+
+// RemoveObject drops an object from the tracker and the overlay.
+func (s *Session) RemoveObject(ctx context.Context, id int) error {
+	s.mu.Lock()
+	_, ok := s.objects[id]
+	s.mu.Unlock()
+	if !ok || s.trk == nil {
+		return fmt.Errorf("%w: no object %d in session %s", errNotFound, id, s.ID)
+	}
+	req := promptRequest{remove: id, reply: make(chan promptReply, 1)}
+	select {
+	case s.prompts <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return errSessionEnded
+	}
+	select {
+	case r := <-req.reply:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Session) removeObject(id int) error {
+	if err := s.trk.RemoveObject(id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.objects, id)
+	if ov := s.overlay; ov != nil {
+		// Drop it from the overlay now rather than at the next model result.
+		next := &overlay{frame: ov.frame, decodedAt: ov.decodedAt}
+		next.sent.Store(ov.sent.Load())
+		for _, m := range ov.masks {
+			if m.ID != id {
+				next.masks = append(next.masks, m)
+			}
+		}
+		for _, o := range ov.objects {
+			if o.ID != id {
+				next.objects = append(next.objects, o)
+			}
+		}
+		s.overlay = next
+	}
+	return nil
+}
+
+func finite(v float32) float32 {
+	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return 0
+	}
+	return v
+}
+
+func ms(d time.Duration) float64 { return math.Round(d.Seconds()*10000) / 10 }
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
