@@ -360,6 +360,10 @@ func (d *Decoder) Next(ctx context.Context) (*Frame, error) {
 			}
 			d.err = d.endError()
 			return nil, d.err
+		case errors.Is(err, astiav.ErrInvaliddata):
+			// A damaged packet (frame threads report it here, not at
+			// SendPacket): skip it like the ffmpeg CLI; the end reports it.
+			d.badPackets++
 		default:
 			d.err = fmt.Errorf("decode: %w: %s: decoding frame %d: %w", ErrCorrupt, d.url, d.next, err)
 			return nil, d.err
@@ -432,13 +436,13 @@ func (d *Decoder) readPacket() error {
 // endError is the error Next reports once the decoder is drained.
 func (d *Decoder) endError() error {
 	if n := d.info.Frames; !d.network && d.stream.NbFrames() > 0 && d.packets < n && d.next-d.passStart < n && !d.seekedThisPass() {
-		return fmt.Errorf("decode: %w: %s: ended after %d of %d frames", ErrTruncated, d.url, d.packets, n)
+		return fmt.Errorf("decode: %w: %s: data ends after %d of %d packets", ErrTruncated, d.url, d.packets, n)
 	}
 	if d.demuxErr != nil {
 		return fmt.Errorf("decode: %w: %s: after frame %d: %w", ErrCorrupt, d.url, d.next-1, d.demuxErr)
 	}
-	if d.next == 0 && d.badPackets > 0 {
-		return fmt.Errorf("decode: %w: %s: %d packets, none decodable", ErrCorrupt, d.url, d.badPackets)
+	if d.badPackets > 0 {
+		return fmt.Errorf("decode: %w: %s: %d undecodable packets (last good frame %d)", ErrCorrupt, d.url, d.badPackets, d.next-1)
 	}
 	return io.EOF
 }
