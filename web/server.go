@@ -115,7 +115,14 @@ func New(cfg Config) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("web: embedded files: %w", err)
 	}
-	s.mux.Handle("GET /", http.FileServerFS(static))
+	files := http.FileServerFS(static)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed on %s", r.Method, r.URL.Path))
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 	s.mux.HandleFunc("GET /api/info", s.handleInfo)
 	s.mux.HandleFunc("GET /api/sessions", s.handleList)
 	s.mux.HandleFunc("POST /api/sessions", s.handleCreate)

@@ -1,0 +1,330 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+func repoRoot(t testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// testClip is a generated clip of the repository (tools/genvideos).
+func testClip(t testing.TB) string {
+	p := filepath.Join(repoRoot(t), "testdata", "videos", "moving_shape", "video.mp4")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("test clip missing (%v); generate it with go run ./tools/genvideos -out testdata/videos", err)
+	}
+	return p
+}
+
+func newServer(t testing.TB, cfg Config) (*Server, *httptest.Server) {
+	t.Helper()
+	if cfg.Logf == nil {
+		cfg.Logf = t.Logf
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	t.Cleanup(func() {
+		hs.Close()
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s, hs
+}
+
+type apiResult struct {
+	status int
+	body   []byte
+	header http.Header
+}
+
+func (r apiResult) errorText(t testing.TB) string {
+	t.Helper()
+	var e struct{ Error string }
+	if err := json.Unmarshal(r.body, &e); err != nil || e.Error == "" {
+		t.Fatalf("status %d body %q is not a JSON error", r.status, r.body)
+	}
+	return e.Error
+}
+
+func call(t testing.TB, method, url, ctype string, body io.Reader) apiResult {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return apiResult{resp.StatusCode, data, resp.Header}
+}
+
+func createSession(t testing.TB, base, src string) SessionInfo {
+	t.Helper()
+	r := call(t, "POST", base+"/api/sessions", "application/json", strings.NewReader(fmt.Sprintf(`{"source":%q}`, src)))
+	if r.status != http.StatusCreated {
+		t.Fatalf("create session: %d %s", r.status, r.body)
+	}
+	var info SessionInfo
+	if err := json.Unmarshal(r.body, &info); err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// viewer is a real pion peer that counts video packets and DataChannel
+// messages.
+type viewer struct {
+	pc       *webrtc.PeerConnection
+	location string
+	packets  atomic.Int64
+	mu       sync.Mutex
+	msgs     []json.RawMessage
+}
+
+func watch(t testing.TB, base, session string) *viewer {
+	t.Helper()
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &viewer{pc: pc}
+	t.Cleanup(func() { _ = pc.Close() })
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := pc.CreateDataChannel("vidseg", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		v.mu.Lock()
+		v.msgs = append(v.msgs, m.Data)
+		v.mu.Unlock()
+	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			v.packets.Add(1)
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	r := call(t, "POST", base+"/api/sessions/"+session+"/whep", "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
+	if r.status != http.StatusCreated {
+		t.Fatalf("WHEP: %d %s", r.status, r.body)
+	}
+	v.location = r.header.Get("Location")
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(r.body)}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (v *viewer) waitMessages(t testing.TB, n int, timeout time.Duration) []json.RawMessage {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		v.mu.Lock()
+		got := append([]json.RawMessage(nil), v.msgs...)
+		v.mu.Unlock()
+		if len(got) >= n && v.packets.Load() > 0 {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("viewer got %d messages and %d RTP packets in %v, want %d messages", len(got), v.packets.Load(), timeout, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestInfoWithoutModel(t *testing.T) {
+	_, hs := newServer(t, Config{})
+	r := call(t, "GET", hs.URL+"/api/info", "", nil)
+	var info Info
+	if err := json.Unmarshal(r.body, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Model || !strings.Contains(info.ModelHelp, "tools/export/export.py --variant sam2.1_hiera_t") ||
+		!strings.Contains(info.ModelHelp, "vidseg serve --model models/sam2.1_hiera_t") ||
+		!strings.Contains(info.ModelHelp, "testdata/model/sam2.1_hiera_t_random") {
+		t.Errorf("info without model = %+v", info)
+	}
+	page := call(t, "GET", hs.URL+"/", "", nil)
+	if page.status != 200 || !bytes.Contains(page.body, []byte("app.js")) {
+		t.Errorf("GET /: %d", page.status)
+	}
+}
+
+func TestSessionStreamsWithoutModel(t *testing.T) {
+	clip := testClip(t)
+	_, hs := newServer(t, Config{})
+	s := createSession(t, hs.URL, clip)
+	if s.Width != 320 || s.Height != 240 || s.Model {
+		t.Errorf("session info %+v", s)
+	}
+	v := watch(t, hs.URL, s.ID)
+	msgs := v.waitMessages(t, 10, 15*time.Second)
+	var m struct {
+		Type      string
+		Frame     int
+		MaskFrame int
+		Width     int
+		LatencyMs float64
+	}
+	if err := json.Unmarshal(msgs[len(msgs)-1], &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != "frame" || m.Width != 320 || m.MaskFrame != -1 || m.LatencyMs <= 0 {
+		t.Errorf("metadata %s", msgs[len(msgs)-1])
+	}
+	var list []SessionInfo
+	if err := json.Unmarshal(call(t, "GET", hs.URL+"/api/sessions", "", nil).body, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Viewers != 1 || list[0].FramesSent == 0 {
+		t.Errorf("sessions = %+v", list)
+	}
+	if r := call(t, "DELETE", hs.URL+v.location, "", nil); r.status != 200 {
+		t.Errorf("DELETE viewer: %d %s", r.status, r.body)
+	}
+	if r := call(t, "DELETE", hs.URL+"/api/sessions/"+s.ID, "", nil); r.status != 204 {
+		t.Errorf("DELETE session: %d %s", r.status, r.body)
+	}
+}
+
+func multipartBody(t testing.TB, name string, data []byte) (io.Reader, string) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile("file", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(data)
+	mw.Close()
+	return &buf, mw.FormDataContentType()
+}
+
+func TestUpload(t *testing.T) {
+	clip := testClip(t)
+	data, err := os.ReadFile(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, hs := newServer(t, Config{UploadLimit: int64(len(data)) + 10, UploadDir: dir})
+	body, ct := multipartBody(t, "clip.mp4", data)
+	r := call(t, "POST", hs.URL+"/api/sessions", ct, body)
+	if r.status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	var s SessionInfo
+	json.Unmarshal(r.body, &s)
+	if s.Width != 320 {
+		t.Errorf("uploaded session %+v", s)
+	}
+	// Too big: 413 naming the limit; nothing left on disk.
+	big := append(bytes.Clone(data), make([]byte, 100)...)
+	body, ct = multipartBody(t, "big.mp4", big)
+	r = call(t, "POST", hs.URL+"/api/sessions", ct, body)
+	if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.errorText(t), fmt.Sprint(len(data)+10)) {
+		t.Errorf("oversized upload: %d %s", r.status, r.body)
+	}
+	// Not a video.
+	body, ct = multipartBody(t, "notes.mp4", []byte("just some text, not a video at all"))
+	r = call(t, "POST", hs.URL+"/api/sessions", ct, body)
+	if r.status != http.StatusBadRequest {
+		t.Errorf("text upload: %d %s", r.status, r.body)
+	}
+	if r := call(t, "DELETE", hs.URL+"/api/sessions/"+s.ID, "", nil); r.status != 204 {
+		t.Errorf("DELETE: %d", r.status)
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 0 {
+		t.Errorf("upload dir keeps %d files after the sessions ended", len(left))
+	}
+}
+
+func TestBadInputsKeepServing(t *testing.T) {
+	clip := testClip(t)
+	_, hs := newServer(t, Config{UploadLimit: 1024})
+	s := createSession(t, hs.URL, clip)
+	v := watch(t, hs.URL, s.ID)
+	v.waitMessages(t, 3, 15*time.Second)
+
+	cases := []struct {
+		name, method, path, ctype, body string
+		status                          int
+		mention                         string
+	}{
+		{"malformed SDP", "POST", "/api/sessions/" + s.ID + "/whep", "application/sdp", "v=0\r\nthis is not sdp", 400, "SDP"},
+		{"empty SDP", "POST", "/api/sessions/" + s.ID + "/whep", "application/sdp", "", 400, "SDP"},
+		{"WHEP unknown session", "POST", "/api/sessions/nosuch/whep", "application/sdp", "v=0", 404, `"nosuch"`},
+		{"unknown session", "GET", "/api/sessions/nosuch", "", "", 404, `"nosuch"`},
+		{"delete unknown session", "DELETE", "/api/sessions/nosuch", "", "", 404, `"nosuch"`},
+		{"unknown viewer", "DELETE", "/api/sessions/" + s.ID + "/whep/ghost", "", "", 404, "ghost"},
+		{"unknown object", "DELETE", "/api/sessions/" + s.ID + "/objects/7", "", "", 404, "object 7"},
+		{"bad object id", "DELETE", "/api/sessions/" + s.ID + "/objects/x", "", "", 400, `"x"`},
+		{"prompt without model", "POST", "/api/sessions/" + s.ID + "/prompts", "application/json", `{"points":[{"x":1,"y":1,"positive":true}]}`, 409, "export.py"},
+		{"missing file", "POST", "/api/sessions", "application/json", `{"source":"/no/such/video.mp4"}`, 404, "/no/such/video.mp4"},
+		{"relative path", "POST", "/api/sessions", "application/json", `{"source":"video.mp4"}`, 400, "absolute"},
+		{"bad JSON", "POST", "/api/sessions", "application/json", `{"source":`, 400, "JSON"},
+		{"oversized upload", "POST", "/api/sessions", "multipart/form-data; boundary=x", strings.Repeat("x", 2<<20), 413, "1024 bytes"},
+		{"unknown route", "GET", "/api/nothing", "", "", 404, "/api/nothing"},
+	}
+	for _, c := range cases {
+		r := call(t, c.method, hs.URL+c.path, c.ctype, strings.NewReader(c.body))
+		if r.status != c.status {
+			t.Errorf("%s: status %d (%s), want %d", c.name, r.status, r.body, c.status)
+			continue
+		}
+		if msg := r.errorText(t); !strings.Contains(msg, c.mention) {
+			t.Errorf("%s: error %q does not mention %q", c.name, msg, c.mention)
+		}
+	}
+	// The session and its viewer are unharmed.
+	before := v.packets.Load()
+	time.Sleep(500 * time.Millisecond)
+	if v.packets.Load() == before {
+		t.Error("the viewer stopped receiving video after the bad requests")
+	}
+	if r := call(t, "GET", hs.URL+"/api/sessions/"+s.ID, "", nil); r.status != 200 {
+		t.Errorf("session gone after bad requests: %d", r.status)
+	}
+}
