@@ -399,4 +399,3 @@ func finite(v float32) float32 {
 func ms(d time.Duration) float64 { return math.Round(d.Seconds()*10000) / 10 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
-
