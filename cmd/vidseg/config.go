@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// A setting is a value that flags, environment variables and the config
+// file can all give; the first of those wins, then the default.
+type setting struct {
+	key, env, def, help string
+}
+
+var settingTable = []setting{
+	{"model", "VIDSEG_MODEL", "", "model directory (manifest.json + ONNX graphs)"},
+	{"ort_lib", "VIDSEG_ORT_LIB", "", "ONNX Runtime shared library (default: search; see `vidseg doctor`)"},
+	{"provider", "VIDSEG_PROVIDER", "auto", "execution provider: auto, cpu or cuda"},
+	{"threads", "VIDSEG_THREADS", "0", "ONNX Runtime intra-op threads (0 = its default)"},
+	{"mode", "VIDSEG_MODE", "samurai", "tracking mode: samurai or sam2"},
+	{"addr", "VIDSEG_ADDR", ":8080", "serve: listen address"},
+	{"store", "VIDSEG_STORE", "", "serve/sessions: session database (default ~/.local/share/vidseg/sessions.db)"},
+	{"codec", "VIDSEG_CODEC", "vp8", "serve: WebRTC video codec, vp8 or h264"},
+	{"upload_limit", "VIDSEG_UPLOAD_LIMIT", "2GiB", "serve: largest accepted upload (bytes, or with KB/MB/GB/KiB/MiB/GiB)"},
+}
+
+const envConfig = "VIDSEG_CONFIG"
+
+var configHelp = func() string {
+	var b strings.Builder
+	b.WriteString(`Configuration
+
+Each setting comes from, in order of precedence: a flag (--model),
+an environment variable (VIDSEG_MODEL), the config file, the default.
+
+Config file: --config FILE, else $VIDSEG_CONFIG, else
+~/.config/vidseg/config.json ($XDG_CONFIG_HOME/vidseg/config.json) when it
+exists. It is either a JSON object:
+  {"model": "models/sam2.1_hiera_t", "provider": "cpu", "threads": 2}
+or key=value lines ('#' starts a comment):
+  model = models/sam2.1_hiera_t
+  provider = cpu
+
+Keys (flag --key with '-' for '_'; environment variable; default):
+`)
+	for _, s := range settingTable {
+		def := s.def
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(&b, "  %-13s %-20s %-8s %s\n", s.key, s.env, def, s.help)
+	}
+	b.WriteString(`  config        VIDSEG_CONFIG                 config file to read
+`)
+	return b.String()
+}()
+
+// settings holds the resolved value of every setting and where it came from.
+type settings struct {
+	values map[string]string
+	from   map[string]string // "flag", "env VIDSEG_X", "config FILE", "default"
+	file   string            // config file read, "" when none
+}
+
+func (s *settings) get(key string) string { return s.values[key] }
+
+func (s *settings) source(key string) string { return s.from[key] }
+
+func (s *settings) int(key string) (int, error) {
+	v := s.values[key]
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, usagef("%s %q (from %s) is not a whole number", key, v, s.from[key])
+	}
+	return n, nil
+}
+
+// loadSettings resolves env, config file and defaults. args are scanned for
+// --config only; the command's own flags come later, through flag().
+func loadSettings(e *env, args []string) (*settings, error) {
+	s := &settings{values: map[string]string{}, from: map[string]string{}}
+	for _, st := range settingTable {
+		s.values[st.key], s.from[st.key] = st.def, "default"
+	}
+	path, explicit := configPath(e, args)
+	if path != "" {
+		vals, err := readConfig(path)
+		switch {
+		case err == nil:
+			s.file = path
+			for k, v := range vals {
+				s.values[k], s.from[k] = v, "config "+path
+			}
+		case errors.Is(err, os.ErrNotExist) && !explicit:
+			// The default config file is optional.
+		default:
+			return nil, usagef("config: %v", err)
+		}
+	}
+	for _, st := range settingTable {
+		if v := e.getenv(st.env); v != "" {
+			s.values[st.key], s.from[st.key] = v, "env "+st.env
+		}
+	}
+	if s.values["store"] == "" {
+		s.values["store"] = defaultStorePath(e)
+	}
+	return s, nil
+}
+
+// flag registers --key for a setting on fs; its default shows the value
+// resolved so far, so --help tells the user what will be used.
+func (s *settings) flag(fs *cmdFlags, key string) {
+	for _, st := range settingTable {
+		if st.key == key {
+			fs.Var(&settingValue{s: s, key: key}, strings.ReplaceAll(key, "_", "-"), st.help)
+			return
+		}
+	}
+	panic("unknown setting " + key) // programming error
+}
+
+// configFlag registers --config, which loadSettings already read.
+func configFlag(fs *cmdFlags) {
+	fs.String("config", "", "config file (default ~/.config/vidseg/config.json; env "+envConfig+")")
+}
+
+type settingValue struct {
+	s   *settings
+	key string
+}
+
+func (v *settingValue) String() string {
+	if v.s == nil {
+		return ""
+	}
+	return v.s.values[v.key]
+}
+
+func (v *settingValue) Set(x string) error {
+	v.s.values[v.key], v.s.from[v.key] = x, "flag"
+	return nil
+}
+
+func configPath(e *env, args []string) (path string, explicit bool) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		for _, p := range []string{"--config", "-config"} {
+			if a == p && i+1 < len(args) {
+				return args[i+1], true
+			}
+			if v, ok := strings.CutPrefix(a, p+"="); ok {
+				return v, true
+			}
+		}
+	}
+	if p := e.getenv(envConfig); p != "" {
+		return p, true
+	}
+	dir := e.getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home := e.getenv("HOME")
+		if home == "" {
+			return "", false
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "vidseg", "config.json"), false
+}
+
+func defaultStorePath(e *env) string {
+	dir := e.getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home := e.getenv("HOME")
+		if home == "" {
+			return "vidseg-sessions.db"
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "vidseg", "sessions.db")
+}
+
+// readConfig reads a JSON object or key=value lines.
+func readConfig(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
+		var raw map[string]any
+		if err := json.Unmarshal(t, &raw); err != nil {
+			return nil, fmt.Errorf("%s: invalid JSON: %w", path, err)
+		}
+		for k, v := range raw {
+			key, err := settingKey(path, k)
+			if err != nil {
+				return nil, err
+			}
+			switch v := v.(type) {
+			case string:
+				out[key] = v
+			case float64:
+				out[key] = strconv.FormatFloat(v, 'f', -1, 64)
+			case bool:
+				out[key] = strconv.FormatBool(v)
+			default:
+				return nil, fmt.Errorf("%s: %q must be a string, number or boolean", path, k)
+			}
+		}
+		return out, nil
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(text, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: want key = value, got %q", path, line, text)
+		}
+		key, err := settingKey(fmt.Sprintf("%s:%d", path, line), strings.TrimSpace(k))
+		if err != nil {
+			return nil, err
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
+			v = v[1 : len(v)-1]
+		}
+		out[key] = v
+	}
+	return out, sc.Err()
+}
+
+func settingKey(where, k string) (string, error) {
+	key := strings.ReplaceAll(strings.ToLower(k), "-", "_")
+	for _, st := range settingTable {
+		if st.key == key {
+			return key, nil
+		}
+	}
+	var known []string
+	for _, st := range settingTable {
+		known = append(known, st.key)
+	}
+	sort.Strings(known)
+	return "", fmt.Errorf("%s: unknown key %q (known: %s)", where, k, strings.Join(known, ", "))
+}
+
+// parseBytes reads "1048576", "512MB", "2GiB".
+func parseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	for _, u := range units {
+		if v, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(v), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 500MB, 2GiB)", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,171 @@
+// Command vidseg segments and tracks objects in video with SAM 2 /
+// SAMURAI models exported to ONNX, and serves the result over WebRTC.
+//
+// Run `vidseg help` for the commands; docs/cli.md is the full reference.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// env bundles what a command may touch of the outside world, so tests and
+// main share one entry point.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"track", "segment and track objects in a video file", runTrack},
+		{"eval", "score predicted masks against ground truth (J, F, J&F)", runEval},
+		{"bench", "time each model stage on a clip", runBench},
+		{"serve", "run the web app (click to track, WebRTC overlay)", runServe},
+		{"sessions", "list, export or import stored sessions of `serve`", runSessions},
+		{"doctor", "check FFmpeg, ONNX Runtime, the model and Chromium", runDoctor},
+		{"version", "print the version", runVersion},
+	}
+}
+
+const exitCodesHelp = `Exit codes:
+  0  success
+  1  runtime failure (decoding, inference, writing outputs, a failed doctor check)
+  2  usage error (unknown command or flag, bad prompt syntax, bad config file)
+  3  input not found or unreadable (video, mask, prediction or ground-truth folder)
+  4  model missing or invalid (no model directory, bad manifest or checksum)
+  130 interrupted (Ctrl-C or SIGTERM)`
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `vidseg segments and tracks objects in video (SAM 2 / SAMURAI, ONNX Runtime, FFmpeg).
+
+Usage:
+  vidseg [--config FILE] COMMAND [flags] [args]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, `  help      show help for a command
+
+Examples:
+  vidseg doctor
+  vidseg track clip.mp4 --point 320,240 --out out/clip
+  vidseg track clip.mp4 --box 100,80,300,260@0#1 --point 500,200#2 --mode sam2 --out out/clip
+  vidseg eval out/clip/masks testdata/videos/clip/masks
+  vidseg serve --addr :8080 --store sessions.db
+
+Settings come from flags, then environment variables (VIDSEG_MODEL,
+VIDSEG_ORT_LIB, VIDSEG_PROVIDER, ...), then a config file
+(~/.config/vidseg/config.json, or --config FILE / VIDSEG_CONFIG), then
+defaults. Run "vidseg help config" for the keys.
+
+%s
+
+Run "vidseg COMMAND --help" for a command's flags.
+`, exitCodesHelp)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	code := run(ctx, e, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, e *env, args []string) int {
+	err := dispatch(ctx, e, args)
+	if err == nil || errors.Is(err, errHelp) {
+		return exitOK
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		fmt.Fprintln(e.stderr, "vidseg: interrupted")
+		return exitInterrupted
+	}
+	fmt.Fprintf(e.stderr, "vidseg: %v\n", err)
+	return exitCode(err)
+}
+
+func dispatch(ctx context.Context, e *env, args []string) error {
+	// --config may come before the command; it is also accepted after it.
+	var global []string
+	for len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
+		a := args[0]
+		switch {
+		case a == "-h" || a == "--help" || a == "-help":
+			usage(e.stdout)
+			return errHelp
+		case a == "--version" || a == "-version":
+			return runVersion(ctx, e, nil)
+		case a == "--config" || a == "-config":
+			if len(args) < 2 {
+				return usagef("--config needs a file")
+			}
+			global = append(global, a, args[1])
+			args = args[2:]
+		case hasPrefix(a, "--config=") || hasPrefix(a, "-config="):
+			global = append(global, a)
+			args = args[1:]
+		default:
+			return usagef("unknown flag %s before the command (run `vidseg help`)", a)
+		}
+	}
+	if len(args) == 0 {
+		usage(e.stderr)
+		return usagef("no command given")
+	}
+	name, rest := args[0], append(global, args[1:]...)
+	if name == "help" {
+		return runHelp(ctx, e, args[1:])
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, e, rest)
+		}
+	}
+	return usagef("unknown command %q (run `vidseg help`)", name)
+}
+
+func runHelp(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		usage(e.stdout)
+		return nil
+	}
+	if args[0] == "config" {
+		fmt.Fprint(e.stdout, configHelp)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, e, []string{"--help"})
+		}
+	}
+	return usagef("no help for %q: not a command", args[0])
+}
+
+func runVersion(_ context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
+		return usagef("version takes no arguments")
+	}
+	fmt.Fprintf(e.stdout, "vidseg %s\n", version)
+	return nil
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/tracker"
+)
+
+// Prompt syntax on the command line:
+//
+//	--point X,Y[,LABEL][@FRAME][#OBJECT]   LABEL: 1, pos, + (default) or 0, neg, -
+//	--box X0,Y0,X1,Y1[@FRAME][#OBJECT]
+//	--mask FILE.png[@FRAME][#OBJECT]       without #OBJECT every nonzero index/gray
+//	                                       level is an object with that id
+//
+// FRAME defaults to 0, OBJECT to 1. Coordinates are source-frame pixels.
+const promptHelp = `Prompts (repeatable; FRAME defaults to 0, OBJECT to 1; pixels of the source frame):
+  --point X,Y[,LABEL][@FRAME][#OBJECT]  a click; LABEL 1/pos/+ (default) or 0/neg/-
+  --box X0,Y0,X1,Y1[@FRAME][#OBJECT]    a box (corners), may be combined with points
+  --mask FILE[@FRAME][#OBJECT]          a PNG mask: with #OBJECT its nonzero pixels are that
+                                        object; without, every nonzero palette index (or gray
+                                        level) is the object of that id, e.g. a DAVIS annotation`
+
+// promptKey groups everything said about one object on one frame: the
+// tracker takes points and box of a frame together.
+type promptKey struct{ frame, object int }
+
+type promptSet struct {
+	byKey map[promptKey]*tracker.Prompt
+	masks []maskSpec
+}
+
+type maskSpec struct {
+	file          string
+	frame, object int // object 0: every index is an object
+}
+
+func newPromptSet() *promptSet { return &promptSet{byKey: map[promptKey]*tracker.Prompt{}} }
+
+func (ps *promptSet) get(frame, object int) *tracker.Prompt {
+	k := promptKey{frame, object}
+	p := ps.byKey[k]
+	if p == nil {
+		p = &tracker.Prompt{Frame: frame, Object: object}
+		ps.byKey[k] = p
+	}
+	return p
+}
+
+// splitTarget cuts "BODY[@FRAME][#OBJECT]" (either order of suffixes).
+func splitTarget(flagName, s string) (body string, frame, object int, err error) {
+	frame, object = 0, 1
+	body = s
+	for range 2 {
+		i := strings.LastIndexAny(body, "@#")
+		if i < 0 {
+			break
+		}
+		n, perr := strconv.Atoi(body[i+1:])
+		if body[i] == '@' {
+			if perr != nil || n < 0 {
+				return "", 0, 0, usagef("--%s %q: frame %q after '@' is not a frame index (0, 1, ...)", flagName, s, body[i+1:])
+			}
+			frame = n
+		} else {
+			if perr != nil || n < 1 {
+				return "", 0, 0, usagef("--%s %q: object %q after '#' is not an object id (1, 2, ...)", flagName, s, body[i+1:])
+			}
+			object = n
+		}
+		body = body[:i]
+	}
+	return body, frame, object, nil
+}
+
+func parseCoords(flagName, whole, body string, n int) ([]float32, error) {
+	parts := strings.Split(body, ",")
+	if len(parts) < n {
+		return nil, usagef("--%s %q: want %d comma-separated numbers", flagName, whole, n)
+	}
+	out := make([]float32, n)
+	for i := range n {
+		v, err := strconv.ParseFloat(strings.TrimSpace(parts[i]), 32)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, usagef("--%s %q: %q is not a number", flagName, whole, parts[i])
+		}
+		if v < 0 {
+			return nil, usagef("--%s %q: %q is negative (pixels start at 0)", flagName, whole, parts[i])
+		}
+		out[i] = float32(v)
+	}
+	return out, nil
+}
+
+func (ps *promptSet) addPoint(s string) error {
+	body, frame, object, err := splitTarget("point", s)
+	if err != nil {
+		return err
+	}
+	xy, err := parseCoords("point", s, body, 2)
+	if err != nil {
+		return err
+	}
+	parts := strings.Split(body, ",")
+	positive := true
+	switch len(parts) {
+	case 2:
+	case 3:
+		switch strings.ToLower(strings.TrimSpace(parts[2])) {
+		case "1", "pos", "positive", "+":
+		case "0", "neg", "negative", "-":
+			positive = false
+		default:
+			return usagef("--point %q: label %q: want 1/pos/+ or 0/neg/-", s, parts[2])
+		}
+	default:
+		return usagef("--point %q: want X,Y or X,Y,LABEL", s)
+	}
+	p := ps.get(frame, object)
+	p.Points = append(p.Points, tracker.Point{X: xy[0], Y: xy[1], Positive: positive})
+	return nil
+}
+
+func (ps *promptSet) addBox(s string) error {
+	body, frame, object, err := splitTarget("box", s)
+	if err != nil {
+		return err
+	}
+	if strings.Count(body, ",") != 3 {
+		return usagef("--box %q: want X0,Y0,X1,Y1", s)
+	}
+	c, err := parseCoords("box", s, body, 4)
+	if err != nil {
+		return err
+	}
+	if c[2] <= c[0] || c[3] <= c[1] {
+		return usagef("--box %q: X1 must exceed X0 and Y1 exceed Y0", s)
+	}
+	p := ps.get(frame, object)
+	if p.Box != nil {
+		return usagef("--box %q: object %d already has a box on frame %d", s, object, frame)
+	}
+	p.Box = &tracker.Box{X0: c[0], Y0: c[1], X1: c[2], Y1: c[3]}
+	return nil
+}
+
+func (ps *promptSet) addMask(s string) error {
+	file, frame, object, err := splitTarget("mask", s)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(s, "#") {
+		ps.masks = append(ps.masks, maskSpec{file: file, frame: frame, object: object})
+	} else {
+		ps.masks = append(ps.masks, maskSpec{file: file, frame: frame})
+	}
+	return nil
+}
+
+// resolve reads mask files (size-checked against w x h) and returns the
+// prompts in frame order, then object order.
+func (ps *promptSet) resolve(w, h int) ([]tracker.Prompt, error) {
+	for _, m := range ps.masks {
+		labels, mw, mh, err := readLabels(m.file)
+		if err != nil {
+			return nil, err
+		}
+		if mw != w || mh != h {
+			return nil, usagef("--mask %s: mask is %dx%d, the video is %dx%d", m.file, mw, mh, w, h)
+		}
+		ids := map[int]bool{}
+		for _, v := range labels {
+			if v != 0 {
+				ids[int(v)] = true
+			}
+		}
+		if len(ids) == 0 {
+			return nil, usagef("--mask %s: no nonzero pixel", m.file)
+		}
+		add := func(object int, match func(uint8) bool) error {
+			k := promptKey{m.frame, object}
+			if ps.byKey[k] != nil {
+				return usagef("--mask %s: object %d on frame %d already has a prompt (a mask cannot be combined with points or a box)", m.file, object, m.frame)
+			}
+			bin := make([]byte, len(labels))
+			for i, v := range labels {
+				if match(v) {
+					bin[i] = 1
+				}
+			}
+			ps.byKey[k] = &tracker.Prompt{Frame: m.frame, Object: object, Mask: bin}
+			return nil
+		}
+		if m.object != 0 {
+			if err := add(m.object, func(v uint8) bool { return v != 0 }); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for id := range ids {
+			if err := add(id, func(v uint8) bool { return int(v) == id }); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]tracker.Prompt, 0, len(ps.byKey))
+	for _, p := range ps.byKey {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Frame != out[j].Frame {
+			return out[i].Frame < out[j].Frame
+		}
+		return out[i].Object < out[j].Object
+	})
+	return out, nil
+}
+
+// readLabels decodes a mask PNG into one label per pixel: the palette
+// index of an indexed PNG (DAVIS), else the gray level.
+func readLabels(path string) (labels []uint8, w, h int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, 0, 0, inputErr(fmt.Errorf("mask %s: no such file", path))
+		}
+		return nil, 0, 0, inputErr(fmt.Errorf("mask: %w", err))
+	}
+	defer f.Close()
+	labels, w, h, err = mask.DecodePNG(f)
+	if err != nil {
+		return nil, 0, 0, inputErr(fmt.Errorf("mask %s: %w", path, err))
+	}
+	return labels, w, h, nil
+}

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/tracker"
+)
+
+func runTrack(ctx context.Context, e *env, args []string) error {
+	s, err := loadSettings(e, args)
+	if err != nil {
+		return err
+	}
+	fs := newFlags(e, "track", "vidseg track INPUT --point X,Y | --box X0,Y0,X1,Y1 | --mask FILE ... --out DIR [flags]",
+		`Segments and tracks the prompted objects through a video file and writes, in DIR:
+  masks/00000.png  one DAVIS indexed PNG per frame, pixel value = object id
+  masks.json       COCO RLE of every object on every frame (pycocotools-compatible)
+  tracks.jsonl     one line per frame: each object's box, predicted IoU, object score, presence
+  overlay.mp4      the video with the masks blended in object colors (H.264)
+DIR/masks works with `+"`vidseg eval`"+`.
+
+`+promptHelp+`
+
+Propagation starts at the earliest prompted frame and runs forward; --reverse
+runs backward from the latest prompted frame instead, --both runs forward and
+then backward from the earliest prompted frame (covering the whole video).
+
+Model: --model > VIDSEG_MODEL > config "model" > ./models/* > the bundled
+random-weight fixture (`+fixtureModel+`, with a warning). To get a real
+model, export an official checkpoint once:
+  /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t \
+      --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t`,
+		`  vidseg track clip.mp4 --point 320,240 --out out/clip
+  vidseg track clip.mp4 --box 100,80,300,260 --point 150,120,neg --out out/clip
+  vidseg track clip.mp4 --point 320,240@0#1 --point 600,200@30#2 --both --out out/clip
+  vidseg track clip.mp4 --mask clip/masks/00000.png --mode sam2 --frames 50 --out out/clip`)
+	configFlag(fs)
+	var points, boxes, masks listFlag
+	fs.Var(&points, "point", "click `X,Y[,LABEL][@FRAME][#OBJECT]` (repeatable)")
+	fs.Var(&boxes, "box", "box `X0,Y0,X1,Y1[@FRAME][#OBJECT]` (repeatable)")
+	fs.Var(&masks, "mask", "mask prompt `FILE.png[@FRAME][#OBJECT]` (repeatable)")
+	out := fs.String("out", "", "output `DIR` (required; created if needed)")
+	s.flag(fs, "model")
+	s.flag(fs, "ort_lib")
+	s.flag(fs, "provider")
+	s.flag(fs, "threads")
+	s.flag(fs, "mode")
+	limit := fs.Int("frames", 0, "track at most the first `N` frames of the video (0 = all)")
+	reverse := fs.Bool("reverse", false, "propagate backward from the latest prompted frame")
+	both := fs.Bool("both", false, "propagate forward, then backward from the earliest prompted frame")
+	nonOverlap := fs.Bool("non-overlap", false, "at each pixel keep only the highest-scoring object")
+	noOverlay := fs.Bool("no-overlay", false, "skip overlay.mp4")
+	quiet := fs.Bool("quiet", false, "no progress output")
+	verbose := fs.Bool("v", false, "log model and tracker details to stderr")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+
+	if len(pos) != 1 {
+		return usagef("track needs exactly one INPUT video, got %d (run `vidseg track --help`)", len(pos))
+	}
+	input := pos[0]
+	if *out == "" {
+		return usagef("track: --out DIR is required")
+	}
+	if *reverse && *both {
+		return usagef("track: --reverse and --both exclude each other")
+	}
+	if *limit < 0 {
+		return usagef("track: --frames %d is negative", *limit)
+	}
+	mode, err := tracker.ParseMode(s.get("mode"))
+	if err != nil {
+		return usagef("%v", err)
+	}
+	prompts := newPromptSet()
+	for _, p := range points {
+		if err := prompts.addPoint(p); err != nil {
+			return err
+		}
+	}
+	for _, b := range boxes {
+		if err := prompts.addBox(b); err != nil {
+			return err
+		}
+	}
+	for _, m := range masks {
+		if err := prompts.addMask(m); err != nil {
+			return err
+		}
+	}
+	if len(prompts.byKey) == 0 && len(prompts.masks) == 0 {
+		return usagef("track: give at least one --point, --box or --mask (run `vidseg track --help`)")
+	}
+	if err := checkInput(input); err != nil {
+		return err
+	}
+
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	lm, err := openModel(s, e.stderr, log)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+	man := lm.model.Manifest()
+
+	dec, err := openVideo(ctx, input, decode.Options{ModelSize: man.ImageSize})
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	info := dec.Info()
+	if info.Live {
+		return usagef("track: %s is a live source; track works on files (use `vidseg serve` for streams)", input)
+	}
+	frames := info.Frames
+	if frames <= 0 {
+		return inputErr(fmt.Errorf("track: %s: the number of frames is unknown", input))
+	}
+	if *limit > 0 {
+		frames = min(frames, *limit)
+	}
+
+	list, err := prompts.resolve(info.Width, info.Height)
+	if err != nil {
+		return err
+	}
+	first, last := list[0].Frame, list[0].Frame
+	for _, p := range list {
+		if p.Frame >= frames {
+			return usagef("track: a prompt is on frame %d but only frames 0..%d are tracked", p.Frame, frames-1)
+		}
+		first, last = min(first, p.Frame), max(last, p.Frame)
+	}
+
+	src := newFileSource(dec, frames, 4)
+	tr, err := tracker.New(lm.model, tracker.Config{
+		Mode: mode, NonOverlap: *nonOverlap, NumFrames: frames, Source: src, Logger: log,
+		// A backward pass after a forward one reads memory of frames the
+		// forward pass made, as the reference does: keep them.
+		KeepAll: *both,
+	})
+	if err != nil {
+		return err
+	}
+	output, err := newTrackOutput(*out, input, info, frames, man.MaskSize)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(e.stderr, "track: %s %dx%d %.2f fps, %d frames, %d prompt(s), model %s (%s on %s), mode %s\n",
+		filepath.Base(input), info.Width, info.Height, info.FPS, frames, len(list), man.Variant, lm.choice.dir, lm.model.Provider(), mode)
+	begin := time.Now()
+	for _, p := range list {
+		if _, err := tr.Prompt(ctx, p); err != nil {
+			return promptError(err)
+		}
+	}
+
+	type pass struct {
+		start   int
+		reverse bool
+	}
+	var passes []pass
+	total := 0
+	switch {
+	case *reverse:
+		passes = []pass{{last, true}}
+		total = last + 1
+	case *both:
+		passes = []pass{{first, false}, {first, true}}
+		total = frames
+		if first > 0 {
+			total = frames + 1 // the backward pass revisits its start frame
+		}
+	default:
+		passes = []pass{{first, false}}
+		total = frames - first
+	}
+	var prog *progress
+	if !*quiet {
+		prog = newProgress(e.stderr, "track", total)
+	}
+	for _, ps := range passes {
+		if ps.reverse && ps.start == 0 {
+			continue // nothing lies before frame 0
+		}
+		err := tr.Propagate(ctx, tracker.PropagateOptions{Start: ps.start, Reverse: ps.reverse}, func(r *tracker.FrameResult) error {
+			prog.Add(1)
+			return output.Add(r)
+		})
+		if err != nil {
+			return fmt.Errorf("track: %w", err)
+		}
+	}
+	prog.Done()
+	elapsed := time.Since(begin)
+	if err := output.Finish(); err != nil {
+		return err
+	}
+	if !*noOverlay {
+		var oprog *progress
+		if !*quiet {
+			oprog = newProgress(e.stderr, "overlay", frames)
+		}
+		if err := writeOverlay(ctx, *out, input, frames, oprog); err != nil {
+			return err
+		}
+		oprog.Done()
+	}
+
+	st := tr.Stats()
+	fmt.Fprintf(e.stdout, "tracked %d object(s) over %d frames in %s (%.2f frames/s)\n",
+		len(tr.Objects()), st.Frames, elapsed.Round(time.Millisecond), float64(st.Frames)/elapsed.Seconds())
+	fmt.Fprintf(e.stdout, "stages: encoder %s, memory attention %s, decoder %s, memory encoder %s, Go %s\n",
+		st.Encoder.Round(time.Millisecond), st.MemoryAttention.Round(time.Millisecond), st.Decoder.Round(time.Millisecond),
+		st.MemoryEncoder.Round(time.Millisecond), st.GoWork().Round(time.Millisecond))
+	outs := []string{masksDir + "/", masksJSON, tracksFile}
+	if !*noOverlay {
+		outs = append(outs, overlayMP4)
+	}
+	fmt.Fprintf(e.stdout, "wrote %s in %s\n", strings.Join(outs, ", "), *out)
+	return nil
+}
+
+// checkInput fails early, with exit code 3, on a local file that is not
+// there or not readable. URLs are left to FFmpeg.
+func checkInput(input string) error {
+	if strings.Contains(input, "://") {
+		return nil
+	}
+	f, err := os.Open(input)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return inputErr(fmt.Errorf("input %s: no such file", input))
+		}
+		return inputErr(fmt.Errorf("input: %w", err))
+	}
+	fi, err := f.Stat()
+	f.Close()
+	if err == nil && fi.IsDir() {
+		return inputErr(fmt.Errorf("input %s is a directory, not a video file", input))
+	}
+	return nil
+}
+
+// openVideo opens input, mapping "the input is bad" errors to exit code 3.
+func openVideo(ctx context.Context, input string, opts decode.Options) (*decode.Decoder, error) {
+	dec, err := decode.Open(ctx, input, opts)
+	if err == nil {
+		return dec, nil
+	}
+	for _, bad := range []error{decode.ErrNotFound, decode.ErrNotVideo, decode.ErrUnsupportedCodec,
+		decode.ErrTruncated, decode.ErrCorrupt, decode.ErrUnreachable} {
+		if errors.Is(err, bad) {
+			return nil, inputErr(err)
+		}
+	}
+	return nil, err
+}
+
+// promptError marks prompts the tracker refused as usage errors.
+func promptError(err error) error {
+	for _, bad := range []error{tracker.ErrPromptOutside, tracker.ErrEmptyPrompt, tracker.ErrFrameRange, tracker.ErrUnknownObject} {
+		if errors.Is(err, bad) {
+			return usagef("%v", err)
+		}
+	}
+	return err
+}
