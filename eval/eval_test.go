@@ -290,3 +290,60 @@ func BenchmarkBoundaryF480p(b *testing.B) {
 		}
 	}
 }
+
+// TestSyntheticClip scores the project's generated occlusion clip
+// (testdata/videos, DAVIS-style masks): against itself it is perfect; a
+// prediction one frame late loses on every frame where the disc moved, and
+// on frames 31 (disc just hidden: pred non-empty, gt empty, J=F=0) and 36.
+func TestSyntheticClip(t *testing.T) {
+	src, err := filepath.Abs(filepath.Join("..", "testdata", "videos", "occlusion", "masks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := frameIDs(src)
+	if err != nil || len(ids) < 3 {
+		t.Skipf("generated clip masks not found at %s (go run ./tools/genvideos): %v", src, err)
+	}
+	gt, same, late := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, d := range []string{gt, same} {
+		if err := os.Symlink(src, filepath.Join(d, "occlusion")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(late, "occlusion"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids[1:] {
+		data, err := os.ReadFile(filepath.Join(src, ids[i]+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(late, "occlusion", id+".png"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	rep, err := Evaluate(ctx, same, gt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.JF != 1 || rep.Objects != 1 || len(rep.Sequences[0].Frames) != len(ids)-2 {
+		t.Errorf("self: J&F %v, %d objects, %d frames", rep.JF, rep.Objects, len(rep.Sequences[0].Frames))
+	}
+	rep, err = Evaluate(ctx, late, gt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := rep.Sequences[0].Objects[0]
+	if rep.JF >= 1 || rep.JF < 0.5 {
+		t.Errorf("one frame late: J&F = %v, want in [0.5, 1)", rep.JF)
+	}
+	// Frame 31 is index 30 among the scored frames 1..62.
+	if o.FrameJ[30] != 0 || o.FrameF[30] != 0 {
+		t.Errorf("frame 31: J %v F %v, want 0 0 (object hidden, prediction late)", o.FrameJ[30], o.FrameF[30])
+	}
+	if o.FrameJ[32] != 1 || o.FrameF[32] != 1 {
+		t.Errorf("frame 33: J %v F %v, want 1 1 (both empty)", o.FrameJ[32], o.FrameF[32])
+	}
+	t.Logf("one frame late: J&F %.4f, J %.4f, F %.4f", rep.JF, rep.J.Mean, rep.F.Mean)
+}

@@ -65,7 +65,8 @@ func Evaluate(ctx context.Context, predDir, gtDir string) (*Report, error) {
 	rep := &Report{}
 	var jm, jr, jd, fm, fr, fd float64
 	for _, e := range entries {
-		if !e.IsDir() {
+		// Stat, not e.IsDir, so that linked sequence folders count.
+		if info, err := os.Stat(filepath.Join(gtDir, e.Name())); err != nil || !info.IsDir() {
 			continue
 		}
 		seq, err := evaluateSequence(ctx, e.Name(), filepath.Join(predDir, e.Name()), filepath.Join(gtDir, e.Name()))
