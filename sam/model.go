@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -57,7 +59,7 @@ type Model struct {
 // Open verifies the model directory dir (see [LoadManifest]), loads its
 // constants and creates a session for each of its four graphs, checking
 // that every graph has the inputs and outputs of the contract.
-func Open(rt *Runtime, dir string, opts Options) (m *Model, err error) {
+func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	if rt == nil {
 		return nil, errors.New("open model: nil *sam.Runtime")
 	}
@@ -68,14 +70,13 @@ func Open(rt *Runtime, dir string, opts Options) (m *Model, err error) {
 	if err := rt.acquire(); err != nil {
 		return nil, fmt.Errorf("open model %s: %w", dir, err)
 	}
-	m = &Model{rt: rt, man: man, log: opts.Logger}
+	m := &Model{rt: rt, man: man, log: opts.Logger}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
 	defer func() {
 		if err != nil {
 			m.Close()
-			m = nil
 		}
 	}()
 	if m.consts, err = loadConstants(man); err != nil {
@@ -162,10 +163,7 @@ func (m *Model) Provider() string { return m.provider }
 func (m *Model) Constant(name string) ([]float32, error) {
 	c, ok := m.man.Constants[name]
 	if !ok {
-		names := make([]string, 0, len(m.man.Constants))
-		for n := range m.man.Constants {
-			names = append(names, n)
-		}
+		names := slices.Sorted(maps.Keys(m.man.Constants))
 		return nil, fmt.Errorf("constant %q is not in the model (have %s)", name, strings.Join(names, ", "))
 	}
 	return append([]float32(nil), m.consts[c.Offset:c.Offset+c.Len()]...), nil

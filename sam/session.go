@@ -55,7 +55,11 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 	case ProviderCUDA:
 		return f.create(path, key, file, in, out, true)
 	}
+	// ONNX Runtime logs a failed CUDA load as an error of its own; in auto
+	// mode that is expected, so quiet it while probing.
+	ort.SetEnvironmentLogLevel(ort.LoggingLevelFatal)
 	sess, err := f.create(path, key, file, in, out, true)
+	ort.SetEnvironmentLogLevel(ort.LoggingLevelError)
 	if err == nil {
 		f.provider = ProviderCUDA
 		f.log.Info("sam: using the CUDA execution provider")
