@@ -175,17 +175,24 @@ def _plain_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=Fals
     return torch.matmul(attn, value)
 
 
-def compute_axial_cis_real(dim: int, end_x: int, end_y: int, theta: float = 10000.0):
+def compute_axial_cis_real(dim: int, end_x: int, end_y: int, theta: float = 10000.0,
+                           positions=None):
     """Real-valued twin of position_encoding.compute_axial_cis.
 
     Returns [end_x*end_y, dim/2, 2] holding (cos, sin) of the same angles the
     official code turns into unit complex numbers with torch.polar.
+    positions, if given, is the float tensor 0..N-1 (N = end_x*end_y) derived
+    from a graph input, so that ONNX export computes the table in the graph
+    instead of storing it as a constant.
     """
     import torch
 
     freqs_x = 1.0 / (theta ** (torch.arange(0, dim, 4)[: (dim // 4)].float() / dim))
     freqs_y = 1.0 / (theta ** (torch.arange(0, dim, 4)[: (dim // 4)].float() / dim))
-    t = torch.arange(end_x * end_y, dtype=torch.float32)
+    if positions is None:
+        t = torch.arange(end_x * end_y, dtype=torch.float32)
+    else:
+        t = positions.float()
     t_x = (t % end_x).float()
     t_y = torch.div(t, end_x, rounding_mode="floor").float()
     freqs_x = torch.outer(t_x, freqs_x)
@@ -198,7 +205,10 @@ def apply_rotary_enc_real(xq, xk, freqs_cis, repeat_freqs_k: bool = False):
     """Real-valued twin of position_encoding.apply_rotary_enc.
 
     Pairs (x[2i], x[2i+1]) are rotated by (cos, sin): the complex product
-    (a + ib)(c + is) written out as (ac - bs, as + bc).
+    (a + ib)(c + is) written out as (ac - bs, as + bc). With repeat_freqs_k the
+    keys hold r frames of the query's N positions; instead of repeating the
+    table r times (r would be frozen into an exported graph) the keys are
+    viewed as [.., r, N, D] and the table broadcast over r: same products.
     """
     import torch
 
@@ -206,17 +216,51 @@ def apply_rotary_enc_real(xq, xk, freqs_cis, repeat_freqs_k: bool = False):
         x = x.float().reshape(*x.shape[:-1], -1, 2)
         a, b = x[..., 0], x[..., 1]
         c, s = cs[..., 0], cs[..., 1]
-        return torch.stack([a * c - b * s, a * s + b * c], dim=-1).flatten(3)
+        return torch.stack([a * c - b * s, a * s + b * c], dim=-1).flatten(-2)
 
-    # freqs_cis: [N, D/2, 2] -> broadcast over batch and heads.
-    cs = freqs_cis.view(1, 1, *freqs_cis.shape)
-    xq_out = rotate(xq, cs).type_as(xq)
+    n = freqs_cis.shape[0]
+    xq_out = rotate(xq, freqs_cis).type_as(xq)
     if xk.shape[-2] == 0:
         return xq_out, xk
     if repeat_freqs_k:
-        r = xk.shape[-2] // xq.shape[-2]
-        cs = cs.repeat(1, 1, r, 1, 1)
-    return xq_out, rotate(xk, cs).type_as(xk)
+        b, h, _, d = xk.shape
+        xk_out = rotate(xk.reshape(b, h, -1, n, d), freqs_cis).reshape(b, h, -1, d)
+    else:
+        xk_out = rotate(xk, freqs_cis)
+    return xq_out, xk_out.type_as(xk)
+
+
+def _rope_attention_forward(self, q, k, v, num_k_exclude_rope=0):
+    """RoPEAttention.forward without the in-place slice assignment.
+
+    The official code writes the rotated keys back with
+    `k[:, :, :num_k_rope] = ...`; torch's ONNX export of that in-place copy
+    into a dynamic slice is wrong, so the rotated and the excluded (object
+    pointer) keys are concatenated instead: same values, same order.
+    """
+    import torch
+
+    q = self._separate_heads(self.q_proj(q), self.num_heads)
+    k = self._separate_heads(self.k_proj(k), self.num_heads)
+    v = self._separate_heads(self.v_proj(v), self.num_heads)
+    # The table is recomputed per call (same function and arguments as the
+    # official cached self.freqs_cis) so an export does not freeze 4 MB of
+    # cos/sin constants per attention into the graph.
+    side = int(round(math.sqrt(int(q.shape[-2]))))
+    freqs = compute_axial_cis_real(
+        self.compute_cis.keywords["dim"], side, side,
+        theta=self.compute_cis.keywords.get("theta", 10000.0),
+        positions=torch.ones_like(q[0, 0, :, 0]).cumsum(0) - 1,
+    ).to(q.device)
+    num_k_rope = k.size(-2) - num_k_exclude_rope
+    q, k_rope = apply_rotary_enc_real(
+        q, k[:, :, :num_k_rope], freqs_cis=freqs,
+        repeat_freqs_k=self.rope_k_repeat,
+    )
+    k = torch.cat([k_rope, k[:, :, num_k_rope:]], dim=-2)
+    dropout_p = self.dropout_p if self.training else 0.0
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+    return self.out_proj(self._recombine_heads(out))
 
 
 def install_standins() -> None:
@@ -229,6 +273,9 @@ def install_standins() -> None:
        torch 1.13's ONNX exporter has no symbolic for aten::tile.
     3. RoPE: real-valued cos/sin instead of complex multiplication, always
        (ONNX has no complex tensors). Patched where sam2 looks the functions up.
+    4. RoPEAttention.forward: same steps, but the rotated keys are joined to
+       the pointer keys with torch.cat instead of an in-place slice write,
+       which torch's ONNX exporter gets wrong for a dynamic slice.
     """
     if _state.get("standins"):
         return
@@ -255,7 +302,9 @@ def install_standins() -> None:
     for mod in (pe, tr):
         mod.compute_axial_cis = compute_axial_cis_real
         mod.apply_rotary_enc = apply_rotary_enc_real
+    tr.RoPEAttention.forward = _rope_attention_forward
     applied.append("RoPE real cos/sin")
+    applied.append("RoPEAttention key write-back by concat")
     _state["standins"] = applied
 
 
@@ -421,7 +470,8 @@ def randomize_constant_params(model, seed: int) -> list:
 
     The official init (run under torch.manual_seed) already draws most weights
     at random; LayerNorm weights (1), biases (0), Hiera's pos_embed (0) and the
-    CXBlock layer scale (1e-6) are constants. Those get value + N(0, sigma),
+    CXBlock layer scale (1e-6) are constants, and cloned layers are copies.
+    Copies get their entries randomly permuted. Those get value + N(0, sigma),
     sigma = max(0.1 * |value|, 0.02), so no path through the network is a
     trivial identity/zero and a wrong weight mapping would show.
     Returns the names changed.
@@ -430,10 +480,19 @@ def randomize_constant_params(model, seed: int) -> list:
 
     gen = torch.Generator().manual_seed(seed + 1_000_003)
     changed = []
+    seen = {}
     with torch.no_grad():
         for name, p in sorted(model.named_parameters()):
             if p.numel() == 0:
                 continue
+            # get_clones deep-copies one initialised layer, so stacked layers
+            # (memory attention, fuser) start identical: shuffle the copies.
+            key = (tuple(p.shape), float(p.double().sum()))
+            if p.numel() > 1 and any(torch.equal(p, q) for q in seen.get(key, [])):
+                flat = p.flatten()
+                p.copy_(flat[torch.randperm(flat.numel(), generator=gen)].view_as(p))
+                changed.append(name)
+            seen.setdefault(key, []).append(p.clone())
             if bool((p.max() == p.min()).item()):
                 c = float(p.flatten()[0])
                 sigma = max(0.1 * abs(c), 0.02)
@@ -486,8 +545,22 @@ def load_checkpoint(model, checkpoint: str) -> None:
 # Public builders.
 
 
+def round_params_to_fp16(model) -> None:
+    """Round every parameter to the nearest fp16-representable float32.
+
+    For committed fixtures: the exporter can then store weights as fp16 and
+    Cast them back to the identical float32 values (half the file size, same
+    fp32 arithmetic).
+    """
+    import torch
+
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+
+
 def _build(variant, target, checkpoint, seed, depth_override, overrides,
-           base_overrides, param_values, sam2_src, extra):
+           base_overrides, param_values, sam2_src, extra, fp16_representable=False):
     import torch
 
     if checkpoint is not None and (seed is not None or depth_override):
@@ -514,6 +587,8 @@ def _build(variant, target, checkpoint, seed, depth_override, overrides,
         randomize_constant_params(model, seed)
     if param_values:
         set_params(model, param_values)
+    if fp16_representable:
+        round_params_to_fp16(model)
     model = model.to("cpu").eval()
     model.vidseg_build_info = {
         "variant": canonical_variant(variant),
@@ -522,6 +597,8 @@ def _build(variant, target, checkpoint, seed, depth_override, overrides,
         "seed": seed,
         "depth": depth,
         "depth_reduced": bool(depth_override),
+        "fp16_representable": bool(fp16_representable),
+        "param_values": dict(param_values or {}),
         "standins": list(_state.get("standins", [])),
         "config": cfg,
     }
@@ -534,7 +611,8 @@ def build_model(variant: str, checkpoint: Optional[str] = None,
                 overrides: Optional[Mapping[str, Any]] = None,
                 param_values: Optional[Mapping[str, Any]] = None,
                 apply_postprocessing: bool = True,
-                sam2_src: Optional[str] = None):
+                sam2_src: Optional[str] = None,
+                fp16_representable: bool = False):
     """SAM2Base as build_sam.build_sam2 makes it (eval mode, CPU).
 
     checkpoint: official .pt (state dict under "model"), or None with seed.
@@ -542,11 +620,13 @@ def build_model(variant: str, checkpoint: Optional[str] = None,
       randomize_constant_params.
     depth_override: see apply_depth_override.
     overrides: {dotted.key: value} on the model config, like hydra `++`.
-    param_values: {param name: value} set last, e.g. {OBJ_SCORE_BIAS: 5.0}.
+    param_values: {param name: value} set after init, e.g. {OBJ_SCORE_BIAS: 5.0}.
+    fp16_representable: round all weights to fp16 values (fixtures; see
+      round_params_to_fp16).
     """
     base = POSTPROCESSING_OVERRIDES if apply_postprocessing else {}
     return _build(variant, None, checkpoint, seed, depth_override, overrides,
-                  base, param_values, sam2_src, {})
+                  base, param_values, sam2_src, {}, fp16_representable)
 
 
 def build_video_predictor(variant: str, checkpoint: Optional[str] = None,
@@ -556,6 +636,7 @@ def build_video_predictor(variant: str, checkpoint: Optional[str] = None,
                           param_values: Optional[Mapping[str, Any]] = None,
                           apply_postprocessing: bool = True,
                           sam2_src: Optional[str] = None,
+                          fp16_representable: bool = False,
                           **predictor_kwargs):
     """The official SAM2VideoPredictor as build_sam2_video_predictor makes it.
 
@@ -565,7 +646,7 @@ def build_video_predictor(variant: str, checkpoint: Optional[str] = None,
     base = VIDEO_POSTPROCESSING_OVERRIDES if apply_postprocessing else {}
     return _build(variant, "sam2.sam2_video_predictor.SAM2VideoPredictor",
                   checkpoint, seed, depth_override, overrides, base,
-                  param_values, sam2_src, predictor_kwargs)
+                  param_values, sam2_src, predictor_kwargs, fp16_representable)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:

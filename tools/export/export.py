@@ -1,0 +1,467 @@
+"""Export an official SAM 2 / SAM 2.1 model to a vidseg model package.
+
+    /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t \
+        --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t [--fp16]
+    /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t \
+        --random-seed 0 [--stages 1,1,2,1 ...] --out DIR
+
+Writes the package described in docs/model-package.md, then checks every
+graph in ONNX Runtime against PyTorch (tools/export/ort_check.mjs) and exits
+non-zero when an output differs by more than the tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import sam2build  # noqa: E402
+
+EXPORTER_VERSION = "0.1.0"
+FORMAT = "vidseg-sam2/1"
+OPSET = 17
+# Self-check: max |ORT - PyTorch| <= TOL * max(|PyTorch|, 1) per output.
+TOL = {"fp32": 1e-4, "fp16": 5e-2}
+IMAGE_MEAN = [0.485, 0.456, 0.406]
+IMAGE_STD = [0.229, 0.224, 0.225]
+SAMURAI = {
+    "kf_score_weight": 0.25, "stable_frames_threshold": 15,
+    "stable_ious_threshold": 0.3, "memory_bank_iou_threshold": 0.5,
+    "memory_bank_obj_score_threshold": 0.0, "memory_bank_kf_score_threshold": 0.0,
+    "max_obj_ptrs_in_encoder": 16,
+}
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Example inputs.
+
+
+def example_inputs(name, model, rng, *, n_points=2, M=2, P=3, image=None):
+    """numpy inputs of graph `name` (float32 unless the contract says int64)."""
+    import numpy as np
+
+    f = np.float32
+    if name == "image_encoder":
+        if image is None:
+            image = rng.standard_normal((1, 3, 1024, 1024)).astype(f)
+        return {"image": image}
+    if name == "mask_decoder":
+        coords = rng.uniform(0, 1024, (1, n_points, 2)).astype(f)
+        labels = np.ones((1, n_points), f)
+        if n_points >= 2:
+            labels[0, :2] = [2, 3]
+        return {
+            "image_embed": rng.standard_normal((1, 256, 64, 64)).astype(f),
+            "feat_s0": rng.standard_normal((1, 32, 256, 256)).astype(f),
+            "feat_s1": rng.standard_normal((1, 64, 128, 128)).astype(f),
+            "point_coords": coords, "point_labels": labels,
+            "mask_input": (rng.standard_normal((1, 1, 256, 256)) * 10).astype(f),
+            "has_mask_input": np.array([1.0], f),
+        }
+    if name == "memory_encoder":
+        return {
+            "pix_feat": rng.standard_normal((1, 256, 64, 64)).astype(f),
+            "mask_high_res": (rng.standard_normal((1, 1, 1024, 1024)) * 10).astype(f),
+            "binarize": np.array([0.0], f),
+            "object_score": np.array([[-1.5]], f),
+        }
+    if name == "memory_attention":
+        return {
+            "curr_feat": rng.standard_normal((1, 256, 64, 64)).astype(f),
+            "curr_pos": rng.standard_normal((1, 256, 64, 64)).astype(f),
+            "mem_feat": rng.standard_normal((M, 64, 64, 64)).astype(f),
+            "mem_pos": rng.standard_normal((M, 64, 64, 64)).astype(f),
+            "mem_slot": np.arange(M, dtype=np.int64) % model.num_maskmem,
+            "ptr": rng.standard_normal((P, 256)).astype(f),
+            "ptr_offset": (np.arange(P, dtype=f) - 1.0)[::-1].copy() * 2,
+        }
+    raise KeyError(name)
+
+
+def torch_run(wrapper, inputs):
+    import torch
+
+    args = [torch.from_numpy(inputs[n]) for n in wrapper.input_names]
+    with torch.no_grad():
+        outs = wrapper(*args)
+    return {n: o.numpy() for n, o in zip(wrapper.output_names, outs if isinstance(outs, tuple) else (outs,))}
+
+
+# ---------------------------------------------------------------------------
+# Export.
+
+
+def export_graph(name, wrapper, path, model):
+    import numpy as np
+    import torch
+
+    from graphs import DYNAMIC_AXES
+
+    rng = np.random.default_rng(0)
+    inputs = example_inputs(name, model, rng)
+    args = tuple(torch.from_numpy(inputs[n]) for n in wrapper.input_names)
+    t = time.time()
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper, args, path,
+            input_names=wrapper.input_names, output_names=wrapper.output_names,
+            dynamic_axes=DYNAMIC_AXES[name] or None,
+            opset_version=OPSET,
+            # Folding would bake the RoPE cos/sin tables (computed in-graph
+            # from arange) into large constants; ORT folds them at load.
+            do_constant_folding=(name != "memory_attention"),
+        )
+    model.eval()
+    log(f"exported {name} in {time.time() - t:.1f}s")
+
+
+def compact_fp16_representable(path):
+    """Store initializers that are exactly fp16-representable as fp16 + Cast.
+
+    Used for random-weight fixtures whose weights were rounded to fp16 values
+    (sam2build fp16_representable=True): the Cast back to float32 restores the
+    identical float32 values, so the graph computes exactly as before at half
+    the size. Anything not exactly representable (e.g. RoPE tables) stays.
+    """
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper, TensorProto
+
+    m = onnx.load(path)
+    g = m.graph
+    keep, added, nodes = [], 0, []
+    for init in g.initializer:
+        if init.data_type != TensorProto.FLOAT:
+            keep.append(init)
+            continue
+        a = numpy_helper.to_array(init)
+        h = a.astype(np.float16)
+        if a.size < 64 or not np.array_equal(h.astype(np.float32), a):
+            keep.append(init)
+            continue
+        half_name = init.name + "__fp16"
+        keep.append(numpy_helper.from_array(h, half_name))
+        nodes.append(helper.make_node("Cast", [half_name], [init.name],
+                                      to=TensorProto.FLOAT, name=half_name + "_cast"))
+        added += 1
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    old = list(g.node)
+    del g.node[:]
+    g.node.extend(nodes + old)
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+    return added
+
+
+# ---------------------------------------------------------------------------
+# Self-check through ONNX Runtime.
+
+
+def ort_run(graph_path, inputs, workdir):
+    """Run graph_path in ORT via ort_check.mjs; returns (outputs, run_ms)."""
+    import numpy as np
+
+    os.makedirs(workdir, exist_ok=True)
+    spec = {"model": graph_path, "out_dir": os.path.join(workdir, "out"), "inputs": {}}
+    for n, a in inputs.items():
+        f = os.path.join(workdir, f"in_{n}.bin")
+        np.ascontiguousarray(a).tofile(f)
+        spec["inputs"][n] = {"file": f, "dtype": str(a.dtype), "dims": list(a.shape)}
+    sp = os.path.join(workdir, "spec.json")
+    with open(sp, "w") as fh:
+        json.dump(spec, fh)
+    r = subprocess.run(["node", os.path.join(HERE, "ort_check.mjs"), sp],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"ORT run of {graph_path} failed: {r.stderr.strip()}")
+    with open(os.path.join(spec["out_dir"], "outputs.json")) as fh:
+        idx = json.load(fh)
+    dt = {"float32": np.float32, "int64": np.int64, "float16": np.float16}
+    outs = {n: np.fromfile(o["file"], dt[o["dtype"]]).reshape(o["dims"])
+            for n, o in idx["outputs"].items()}
+    return outs, idx["run_ms"]
+
+
+def compare(label, ref, got, tol):
+    import numpy as np
+
+    worst_ok = True
+    for n, r in ref.items():
+        if n not in got:
+            log(f"  {label} {n}: MISSING from ORT outputs")
+            worst_ok = False
+            continue
+        g = got[n]
+        if g.shape != r.shape:
+            log(f"  {label} {n}: shape ORT {g.shape} != PyTorch {r.shape}")
+            worst_ok = False
+            continue
+        err = float(np.max(np.abs(g.astype(np.float64) - r))) if r.size else 0.0
+        scale = max(float(np.max(np.abs(r))) if r.size else 0.0, 1.0)
+        ok = err <= tol * scale
+        worst_ok &= ok
+        log(f"  {label} {n}: max|ORT-PyTorch| = {err:.3g} (max|ref| {scale:.3g}, "
+            f"limit {tol * scale:.3g}) {'ok' if ok else 'FAIL'}")
+    return worst_ok
+
+
+def real_frame(size=1024):
+    """Frame 0 of shared/videos/bedroom.mp4 at 1024x1024 RGB uint8, or None."""
+    import numpy as np
+
+    video = os.path.join(sam2build.REPO_ROOT, "..", "shared", "videos", "bedroom.mp4")
+    if not os.path.exists(video) or shutil.which("ffmpeg") is None:
+        return None
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", video, "-frames:v", "1", "-vf",
+         f"scale={size}:{size}:flags=bicubic", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"],
+        capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(size, size, 3)
+
+
+def normalize_u8(img):
+    """((x / 255) - mean) / std in float32, HWC uint8 -> [1,3,H,W]."""
+    import numpy as np
+
+    x = img.astype(np.float32) / np.float32(255.0)
+    x = (x - np.array(IMAGE_MEAN, np.float32)) / np.array(IMAGE_STD, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None]).astype(np.float32)
+
+
+def self_check(out_dir, model, precision):
+    import numpy as np
+
+    from graphs import wrappers
+
+    tol = TOL[precision]
+    ws = wrappers(model)
+    rng = np.random.default_rng(1234)
+    cases = []
+    frame = real_frame()
+    if frame is not None:
+        cases.append(("image_encoder", "bedroom frame 0",
+                      example_inputs("image_encoder", model, rng, image=normalize_u8(frame))))
+    cases.append(("image_encoder", "random", example_inputs("image_encoder", model, rng)))
+    cases.append(("mask_decoder", "box+point, mask", example_inputs("mask_decoder", model, rng, n_points=3)))
+    md = example_inputs("mask_decoder", model, rng, n_points=1)
+    md["has_mask_input"][:] = 0
+    cases.append(("mask_decoder", "1 click, no mask", md))
+    cases.append(("memory_encoder", "sigmoid, absent", example_inputs("memory_encoder", model, rng)))
+    me = example_inputs("memory_encoder", model, rng)
+    me["binarize"][:] = 1
+    me["object_score"][:] = 2.0
+    cases.append(("memory_encoder", "binarize, present", me))
+    for M, P in [(2, 3), (1, 0), (7, 16)]:
+        cases.append(("memory_attention", f"M={M} P={P}",
+                      example_inputs("memory_attention", model, rng, M=M, P=P)))
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="vidseg-export-") as tmp:
+        for i, (name, label, inp) in enumerate(cases):
+            t = time.time()
+            ref = torch_run(ws[name], inp)
+            t_torch = time.time() - t
+            got, ms = ort_run(os.path.join(out_dir, f"{name}.onnx"), inp,
+                              os.path.join(tmp, str(i)))
+            log(f"self-check {name} [{label}]: PyTorch {t_torch:.2f}s, ORT {ms / 1000:.2f}s")
+            ok &= compare(name, ref, got, tol)
+    return ok
+
+
+# ---------------------------------------------------------------------------
+# Package.
+
+
+def write_constants(model, path):
+    import numpy as np
+
+    consts = {
+        "no_mem_embed": model.no_mem_embed.detach().reshape(-1),
+        "no_obj_ptr": (model.no_obj_ptr.detach().reshape(-1)
+                       if getattr(model, "no_obj_ptr", None) is not None else None),
+        "mask_downsample_weight": model.mask_downsample.weight.detach(),
+        "mask_downsample_bias": model.mask_downsample.bias.detach(),
+    }
+    index, off = {}, 0
+    with open(path, "wb") as f:
+        for n, t in consts.items():
+            if t is None:
+                continue
+            a = t.numpy().astype("<f4")
+            f.write(a.tobytes())
+            index[n] = {"offset": off, "shape": list(a.shape)}
+            off += a.size
+    return index
+
+
+def manifest(model, info, precision, constants, files, fixture):
+    m = model
+    dec = m.sam_mask_decoder
+    variant = info["variant"]
+    samurai = dict(SAMURAI)
+    if variant.endswith("_l"):
+        samurai["kf_score_weight"] = 0.15
+    samurai["max_obj_ptrs_in_encoder"] = m.max_obj_ptrs_in_encoder
+    out = {
+        "format": FORMAT,
+        "exporter_version": EXPORTER_VERSION,
+        "family": info["family"], "variant": variant,
+        "precision": precision,
+        "image_size": m.image_size, "mask_size": m.image_size // 4,
+        "feature_size": m.image_size // 16,
+        "hidden_dim": m.hidden_dim, "mem_dim": m.mem_dim,
+        "image_mean": IMAGE_MEAN, "image_std": IMAGE_STD,
+        "num_maskmem": m.num_maskmem,
+        "max_obj_ptrs_in_encoder": m.max_obj_ptrs_in_encoder,
+        "sigmoid_scale_for_mem_enc": float(m.sigmoid_scale_for_mem_enc),
+        "sigmoid_bias_for_mem_enc": float(m.sigmoid_bias_for_mem_enc),
+        "binarize_mask_from_pts_for_mem_enc": bool(
+            info["config"].get("binarize_mask_from_pts_for_mem_enc", True)),
+        "multimask_output_in_sam": bool(m.multimask_output_in_sam),
+        "multimask_output_for_tracking": bool(m.multimask_output_for_tracking),
+        "multimask_min_pt_num": m.multimask_min_pt_num,
+        "multimask_max_pt_num": m.multimask_max_pt_num,
+        "dynamic_multimask_via_stability": bool(dec.dynamic_multimask_via_stability),
+        "dynamic_multimask_stability_delta": float(dec.dynamic_multimask_stability_delta),
+        "dynamic_multimask_stability_thresh": float(dec.dynamic_multimask_stability_thresh),
+        "use_multimask_token_for_obj_ptr": bool(m.use_multimask_token_for_obj_ptr),
+        "pred_obj_scores": bool(m.pred_obj_scores),
+        "fixed_no_obj_ptr": bool(m.fixed_no_obj_ptr),
+        "use_obj_ptrs_in_encoder": bool(m.use_obj_ptrs_in_encoder),
+        "add_tpos_enc_to_obj_ptrs": bool(m.add_tpos_enc_to_obj_ptrs),
+        "use_signed_tpos_enc_to_obj_ptrs": bool(m.use_signed_tpos_enc_to_obj_ptrs),
+        "only_obj_ptrs_in_the_past_for_eval": bool(m.only_obj_ptrs_in_the_past_for_eval),
+        "directly_add_no_mem_embed": bool(m.directly_add_no_mem_embed),
+        "use_mask_input_as_output_without_sam": bool(m.use_mask_input_as_output_without_sam),
+        "samurai": samurai,
+        "graphs": {g: f"{g}.onnx" for g in
+                   ("image_encoder", "mask_decoder", "memory_encoder", "memory_attention")},
+        "constants": constants,
+        "files": files,
+    }
+    if fixture is not None:
+        out["fixture"] = fixture
+    return out
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sam2build.add_args(p)
+    p.add_argument("--out", required=True, help="output directory (created)")
+    p.add_argument("--fp16", action="store_true",
+                   help="fp16 weights/compute, fp32 graph inputs/outputs")
+    p.add_argument("--stages", default=None,
+                   help="random weights only: Hiera blocks per stage, e.g. 1,1,2,1")
+    p.add_argument("--global-att-blocks", default=None,
+                   help="random weights only: e.g. 3 (default: remapped)")
+    p.add_argument("--memory-attention-layers", type=int, default=None)
+    p.add_argument("--memory-encoder-fuser-layers", type=int, default=None)
+    p.add_argument("--fp16-representable", action="store_true",
+                   help="random weights only: round weights to fp16 values and store "
+                        "them as fp16 + Cast (same fp32 math, half the size)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a parameter after init (scalar broadcast), e.g. "
+                        f"{sam2build.OBJ_SCORE_BIAS}=2.0")
+    p.add_argument("--skip-check", action="store_true", help="skip the ORT self-check")
+    a = p.parse_args(argv)
+    if (a.checkpoint is None) == (a.random_seed is None):
+        p.error("give exactly one of --checkpoint and --random-seed")
+    depth = {}
+    if a.stages:
+        depth["stages"] = [int(x) for x in a.stages.split(",")]
+    if a.global_att_blocks:
+        depth["global_att_blocks"] = [int(x) for x in a.global_att_blocks.split(",")]
+    if a.memory_attention_layers is not None:
+        depth["memory_attention_layers"] = a.memory_attention_layers
+    if a.memory_encoder_fuser_layers is not None:
+        depth["memory_encoder_fuser_layers"] = a.memory_encoder_fuser_layers
+    if a.checkpoint and (depth or a.fp16_representable or a.param):
+        p.error("--stages/--*-layers/--fp16-representable/--param need --random-seed")
+    if a.fp16:
+        p.error("--fp16 is not implemented yet in this exporter version "
+                "(see docs/exporter.md); export fp32")
+    a.depth = depth
+    params = {}
+    for kv in a.param:
+        k, sep, v = kv.partition("=")
+        if not sep:
+            p.error(f"--param {kv!r}: want NAME=VALUE")
+        params[k] = float(v)
+    a.params = params
+    return a
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    t0 = time.time()
+    model = sam2build.build_model(
+        a.variant, checkpoint=a.checkpoint, seed=a.random_seed,
+        depth_override=a.depth or None, param_values=a.params or None,
+        fp16_representable=a.fp16_representable, sam2_src=a.sam2_src)
+    info = model.vidseg_build_info
+    log(f"built {info['variant']} ({sum(p.numel() for p in model.parameters())} params, "
+        f"depth {info['depth']}) in {time.time() - t0:.1f}s")
+
+    from graphs import wrappers
+
+    precision = "fp16" if a.fp16 else "fp32"
+    os.makedirs(a.out, exist_ok=True)
+    for name, w in wrappers(model).items():
+        path = os.path.join(a.out, f"{name}.onnx")
+        export_graph(name, w, path, model)
+        if a.fp16_representable:
+            n = compact_fp16_representable(path)
+            log(f"  {name}: {n} initializers stored as fp16 (exact)")
+    constants = write_constants(model, os.path.join(a.out, "constants.bin"))
+    files = {}
+    for f in sorted(os.listdir(a.out)):
+        if f != "manifest.json":
+            files[f] = sha256(os.path.join(a.out, f))
+    fixture = None
+    if a.random_seed is not None:
+        fixture = {"seed": a.random_seed, "random_weights": True,
+                   "depth": info["depth"], "depth_reduced": info["depth_reduced"],
+                   "fp16_representable_weights": bool(a.fp16_representable),
+                   "params": a.params, "standins": info["standins"]}
+    man = manifest(model, info, precision, constants, files, fixture)
+    with open(os.path.join(a.out, "manifest.json"), "w") as f:
+        json.dump(man, f, indent=2)
+        f.write("\n")
+    log(f"wrote {a.out} in {time.time() - t0:.1f}s")
+    if a.skip_check:
+        return 0
+    if not self_check(a.out, model, precision):
+        log(f"SELF-CHECK FAILED (tolerance {TOL[precision]} x max(|ref|, 1))")
+        return 1
+    log(f"self-check passed (tolerance {TOL[precision]} x max(|ref|, 1)); "
+        f"total {time.time() - t0:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

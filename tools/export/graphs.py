@@ -1,0 +1,192 @@
+"""The four exported graphs as thin nn.Modules over an official SAM2Base.
+
+Each wrapper reproduces one step of sam2_base.SAM2Base exactly as the
+reference orchestrates it (file/function named per class) and returns the
+tensors named in docs/model-package.md. They are also the PyTorch side of the
+exporter's self-check and of the reference tensors.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ImageEncoder(nn.Module):
+    """SAM2Base.forward_image + _prepare_backbone_features (top 3 levels)."""
+
+    input_names = ["image"]
+    output_names = ["feat_s0", "feat_s1", "vision_feat", "vision_pos"]
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        # torch.onnx.export restores the wrapper's train/eval mode on all
+        # children afterwards: a training-mode wrapper would turn on dropout.
+        self.eval()
+
+    def forward(self, image):
+        out = self.model.forward_image(image)
+        fpn = out["backbone_fpn"][-self.model.num_feature_levels:]
+        pos = out["vision_pos_enc"][-self.model.num_feature_levels:]
+        return fpn[0], fpn[1], fpn[-1], pos[-1]
+
+
+class MaskDecoder(nn.Module):
+    """SAM2Base._forward_sam_heads up to the object pointer, for all 4 tokens.
+
+    MaskDecoder.predict_masks returns every token's mask/IoU (forward would
+    slice by multimask_output and apply the stability fallback: left to the
+    caller). obj_ptr is obj_ptr_proj(token) for each token, not blended with
+    no_obj_ptr.
+    """
+
+    input_names = ["image_embed", "feat_s0", "feat_s1", "point_coords",
+                   "point_labels", "mask_input", "has_mask_input"]
+    output_names = ["masks", "iou", "obj_ptr", "object_score"]
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        # torch.onnx.export restores the wrapper's train/eval mode on all
+        # children afterwards: a training-mode wrapper would turn on dropout.
+        self.eval()
+
+    def forward(self, image_embed, feat_s0, feat_s1, point_coords, point_labels,
+                mask_input, has_mask_input):
+        pe = self.model.sam_prompt_encoder
+        sparse = pe._embed_points(point_coords, point_labels, pad=True)
+        h, w = pe.image_embedding_size
+        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, h, w)
+        dense = torch.where(has_mask_input.reshape(1, 1, 1, 1) > 0.5,
+                            pe._embed_masks(mask_input), no_mask)
+        masks, iou, tokens, object_score = self.model.sam_mask_decoder.predict_masks(
+            image_embeddings=image_embed,
+            image_pe=pe.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            repeat_image=False,
+            high_res_features=[feat_s0, feat_s1],
+        )
+        if not self.model.pred_obj_scores:
+            # SAM 2.0 configs without an object head: always "present" (+10).
+            object_score = torch.full((1, 1), 10.0, dtype=masks.dtype)
+        obj_ptr = self.model.obj_ptr_proj(tokens)
+        return masks, iou, obj_ptr, object_score
+
+
+class MemoryEncoder(nn.Module):
+    """SAM2Base._encode_new_memory (eval, no non-overlap constraint)."""
+
+    input_names = ["pix_feat", "mask_high_res", "binarize", "object_score"]
+    output_names = ["maskmem_feat", "maskmem_pos"]
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        # torch.onnx.export restores the wrapper's train/eval mode on all
+        # children afterwards: a training-mode wrapper would turn on dropout.
+        self.eval()
+
+    def forward(self, pix_feat, mask_high_res, binarize, object_score):
+        m = self.model
+        mask = torch.where(binarize.reshape(1, 1, 1, 1) > 0.5,
+                           (mask_high_res > 0).float(),
+                           torch.sigmoid(mask_high_res))
+        if m.sigmoid_scale_for_mem_enc != 1.0:
+            mask = mask * m.sigmoid_scale_for_mem_enc
+        if m.sigmoid_bias_for_mem_enc != 0.0:
+            mask = mask + m.sigmoid_bias_for_mem_enc
+        out = m.memory_encoder(pix_feat, mask, skip_mask_sigmoid=True)
+        feat = out["vision_features"]
+        if m.no_obj_embed_spatial is not None:
+            is_obj = (object_score > 0).float()
+            feat = feat + (1 - is_obj[..., None, None]) * m.no_obj_embed_spatial[
+                ..., None, None
+            ].expand(*feat.shape)
+        return feat, out["vision_pos_enc"][-1]
+
+
+class MemoryAttention(nn.Module):
+    """SAM2Base._prepare_memory_conditioned_features, step 2 (with memory).
+
+    Memory frames: features/pos flattened (HW)BC in the given order, pos +
+    maskmem_tpos_enc[num_maskmem - slot - 1]; then object pointers: tpos
+    = obj_ptr_tpos_proj(get_1d_sine_pe(offset / (max_obj_ptrs - 1))), each
+    pointer split into C/mem_dim tokens; RoPE skips the 4P pointer tokens.
+    """
+
+    input_names = ["curr_feat", "curr_pos", "mem_feat", "mem_pos", "mem_slot",
+                   "ptr", "ptr_offset"]
+    output_names = ["conditioned_feat"]
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        # torch.onnx.export restores the wrapper's train/eval mode on all
+        # children afterwards: a training-mode wrapper would turn on dropout.
+        self.eval()
+
+    def forward(self, curr_feat, curr_pos, mem_feat, mem_pos, mem_slot, ptr, ptr_offset):
+        from sam2.modeling.sam2_utils import get_1d_sine_pe
+
+        m = self.model
+        B, C, H, W = curr_feat.shape
+        mem_dim = m.mem_dim
+        curr = curr_feat.flatten(2).permute(2, 0, 1)
+        cpos = curr_pos.flatten(2).permute(2, 0, 1)
+        # [M, C', H, W] -> [M*HW, 1, C'] in frame order, as torch.cat of the
+        # per-frame (HW)BC tensors.
+        feats = mem_feat.flatten(2).permute(0, 2, 1).reshape(-1, 1, mem_dim)
+        tpos = m.maskmem_tpos_enc[m.num_maskmem - mem_slot - 1]  # [M,1,1,mem_dim]
+        pos = mem_pos.flatten(2).permute(0, 2, 1) + tpos.reshape(-1, 1, mem_dim)
+        pos = pos.reshape(-1, 1, mem_dim)
+        memory, memory_pos = [feats], [pos]
+        num_ptr_tokens = 0
+        if m.use_obj_ptrs_in_encoder:
+            obj_ptrs = ptr.unsqueeze(1)  # [P, B, C]
+            if m.add_tpos_enc_to_obj_ptrs:
+                t_diff_max = m.max_obj_ptrs_in_encoder - 1
+                tpos_dim = C if m.proj_tpos_enc_in_obj_ptrs else mem_dim
+                obj_pos = get_1d_sine_pe(ptr_offset / t_diff_max, dim=tpos_dim)
+                obj_pos = m.obj_ptr_tpos_proj(obj_pos)
+                obj_pos = obj_pos.unsqueeze(1).expand(-1, B, mem_dim)
+            else:
+                obj_pos = torch.zeros_like(obj_ptrs[..., :mem_dim])
+            if mem_dim < C:
+                obj_ptrs = obj_ptrs.reshape(-1, B, C // mem_dim, mem_dim)
+                obj_ptrs = obj_ptrs.permute(0, 2, 1, 3).flatten(0, 1)
+                # = repeat_interleave(C // mem_dim, dim=0), whose ONNX export
+                # fails for P = 0 (empty sequence).
+                obj_pos = obj_pos.unsqueeze(1).expand(-1, C // mem_dim, B, mem_dim)
+                obj_pos = obj_pos.reshape(-1, B, mem_dim)
+            memory.append(obj_ptrs)
+            memory_pos.append(obj_pos)
+            num_ptr_tokens = obj_ptrs.shape[0]
+        out = m.memory_attention(
+            curr=[curr],
+            curr_pos=[cpos],
+            memory=torch.cat(memory, dim=0),
+            memory_pos=torch.cat(memory_pos, dim=0),
+            num_obj_ptr_tokens=num_ptr_tokens,
+        )
+        return out.permute(1, 2, 0).reshape(B, C, H, W)
+
+
+def wrappers(model):
+    return {
+        "image_encoder": ImageEncoder(model),
+        "mask_decoder": MaskDecoder(model),
+        "memory_encoder": MemoryEncoder(model),
+        "memory_attention": MemoryAttention(model),
+    }
+
+
+# Dynamic axes per graph (docs/model-package.md).
+DYNAMIC_AXES = {
+    "image_encoder": {},
+    "mask_decoder": {"point_coords": {1: "N"}, "point_labels": {1: "N"}},
+    "memory_encoder": {},
+    "memory_attention": {"mem_feat": {0: "M"}, "mem_pos": {0: "M"},
+                         "mem_slot": {0: "M"}, "ptr": {0: "P"}, "ptr_offset": {0: "P"}},
+}
