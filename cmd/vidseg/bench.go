@@ -248,10 +248,13 @@ func peakRSSMB() float64 {
 	return 0
 }
 
-// defaultClip is the first generated clip in testdata/videos.
+// defaultClip is the first generated clip in testdata/videos
+// (testdata/videos/<clip>/video.mp4).
 func defaultClip() (string, error) {
 	for _, root := range searchRoots() {
-		matches, _ := filepath.Glob(filepath.Join(root, "testdata", "videos", "*.mp4"))
+		matches, _ := filepath.Glob(filepath.Join(root, "testdata", "videos", "*", "video.mp4"))
+		more, _ := filepath.Glob(filepath.Join(root, "testdata", "videos", "*.mp4"))
+		matches = append(matches, more...)
 		if len(matches) > 0 {
 			sort.Strings(matches)
 			return matches[0], nil

@@ -59,7 +59,7 @@ output folder (holding masks/) is accepted wherever a mask folder is.`,
 			return err
 		}
 		// Missing predictions, size mismatches, unreadable PNGs: the inputs.
-		return inputErr(errors.New(strings.ReplaceAll(err.Error(), predRoot, pred)))
+		return inputErr(errors.New(strings.NewReplacer(predRoot, pred, gtRoot, gt).Replace(err.Error())))
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -108,14 +108,21 @@ func stageEval(pred, gt string) (predRoot, gtRoot string, cleanup func(), err er
 		}
 		return filepath.Join(tmp, "pred"), filepath.Join(tmp, "gt"), clean, nil
 	}
-	// A DAVIS root: sequences whose predictions sit in <seq>/masks are staged.
+	// A DAVIS root. Sequences kept as `vidseg track` folders (<seq>/masks)
+	// on either side are staged into the plain layout.
 	entries, err := os.ReadDir(gt)
 	if err != nil {
 		return "", "", nothing, inputErr(fmt.Errorf("eval: %w", err))
 	}
+	var seqs []string
 	direct := true
 	for _, en := range entries {
-		if en.IsDir() && !hasPNG(filepath.Join(pred, en.Name())) && hasPNG(filepath.Join(pred, en.Name(), masksDir)) {
+		if !en.IsDir() {
+			continue
+		}
+		seqs = append(seqs, en.Name())
+		p, g := filepath.Join(pred, en.Name()), filepath.Join(gt, en.Name())
+		if maskFolder(p) != p || maskFolder(g) != g {
 			direct = false
 		}
 	}
@@ -127,16 +134,17 @@ func stageEval(pred, gt string) (predRoot, gtRoot string, cleanup func(), err er
 		return "", "", nothing, err
 	}
 	clean := func() { os.RemoveAll(tmp) }
-	for _, en := range entries {
-		if !en.IsDir() {
-			continue
+	for _, name := range seqs {
+		if err := copyPNGs(maskFolder(filepath.Join(gt, name)), filepath.Join(tmp, "gt", name)); err != nil {
+			clean()
+			return "", "", nothing, err
 		}
-		if err := copyPNGs(maskFolder(filepath.Join(pred, en.Name())), filepath.Join(tmp, "pred", en.Name())); err != nil {
+		if err := copyPNGs(maskFolder(filepath.Join(pred, name)), filepath.Join(tmp, "pred", name)); err != nil {
 			clean()
 			return "", "", nothing, err
 		}
 	}
-	return filepath.Join(tmp, "pred"), gt, clean, nil
+	return filepath.Join(tmp, "pred"), filepath.Join(tmp, "gt"), clean, nil
 }
 
 // maskFolder is dir/masks for a `vidseg track` output folder, else dir.

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/store"
+)
+
+// These tests build the real binary once and run it as a user would.
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vidseg-cli-")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "vidseg")
+	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		os.Stderr.Write(out)
+		panic("go build ./cmd/vidseg: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller information")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// vidseg runs the binary in dir with a clean environment: HOME points at
+// an empty temp dir (no user config), no VIDSEG_* settings but the ONNX
+// Runtime library, and extra as given.
+func vidseg(t *testing.T, dir string, extra []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir = dir
+	home := t.TempDir()
+	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8"}
+	if lib := os.Getenv("VIDSEG_ORT_LIB"); lib != "" {
+		cmd.Env = append(cmd.Env, "VIDSEG_ORT_LIB="+lib)
+	}
+	cmd.Env = append(cmd.Env, extra...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("run vidseg %q: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func expect(t *testing.T, r result, code int, inStderr string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
+	}
+	if inStderr != "" && !strings.Contains(r.stderr, inStderr) {
+		t.Errorf("stderr lacks %q:\n%s", inStderr, r.stderr)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"no command", nil, "no command given"},
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"track", "--nope"}, "flag provided but not defined: -nope"},
+		{"no input", []string{"track", "--point", "1,2", "--out", "o"}, "exactly one INPUT"},
+		{"no prompt", []string{"track", "in.mp4", "--out", "o"}, "at least one --point"},
+		{"no out", []string{"track", "in.mp4", "--point", "1,2"}, "--out DIR is required"},
+		{"bad label", []string{"track", "in.mp4", "--point", "1,2,maybe", "--out", "o"}, `label "maybe"`},
+		{"bad frame", []string{"track", "in.mp4", "--point", "1,2@x", "--out", "o"}, "not a frame index"},
+		{"bad object", []string{"track", "in.mp4", "--point", "1,2#0", "--out", "o"}, "not an object id"},
+		{"negative point", []string{"track", "in.mp4", "--point", "-1,2", "--out", "o"}, "negative"},
+		{"empty box", []string{"track", "in.mp4", "--box", "5,5,5,9", "--out", "o"}, "X1 must exceed X0"},
+		{"short box", []string{"track", "in.mp4", "--box", "1,2,3", "--out", "o"}, "want X0,Y0,X1,Y1"},
+		{"reverse and both", []string{"track", "in.mp4", "--point", "1,2", "--reverse", "--both", "--out", "o"}, "exclude each other"},
+		{"bad mode", []string{"track", "in.mp4", "--point", "1,2", "--mode", "fast", "--out", "o"}, "unknown mode"},
+		{"eval one arg", []string{"eval", "a"}, "needs PRED and GT"},
+		{"bench objects", []string{"bench", "--objects", "0"}, "--objects"},
+		{"sessions verb", []string{"sessions", "frob"}, "unknown subcommand"},
+		{"serve codec", []string{"serve", "--codec", "av1", "--no-store"}, `codec "av1"`},
+		{"serve upload limit", []string{"serve", "--upload-limit", "lots", "--no-store"}, "not a size"},
+		{"missing config", []string{"--config", "nope.json", "doctor"}, "nope.json"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			expect(t, vidseg(t, dir, nil, c.args...), exitUsage, c.msg)
+		})
+	}
+}
+
+func TestBadConfigKeyExit2(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.conf")
+	os.WriteFile(cfg, []byte("# comment\nmodel = x\ncolour = red\n"), 0o644)
+	r := vidseg(t, dir, nil, "track", "--config", cfg, "in.mp4", "--point", "1,2", "--out", "o")
+	expect(t, r, exitUsage, `c.conf:3: unknown key "colour"`)
+}
+
+func TestHelp(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{{"--help"}, {"help"}, {"help", "track"}, {"track", "--help"}, {"eval", "-h"},
+		{"doctor", "--help"}, {"bench", "--help"}, {"serve", "--help"}, {"sessions", "--help"}, {"help", "config"}} {
+		r := vidseg(t, dir, nil, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage") && args[len(args)-1] != "config" {
+			t.Errorf("%q: exit %d, stdout:\n%s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	r := vidseg(t, dir, nil, "track", "--help")
+	for _, want := range []string{"--point", "X,Y[,LABEL][@FRAME][#OBJECT]", "tools/export/export.py", "Exit codes", "Examples", "masks.json"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("track --help lacks %q", want)
+		}
+	}
+}
+
+func TestMissingInputExit3(t *testing.T) {
+	dir := t.TempDir()
+	r := vidseg(t, dir, nil, "track", "missing.mp4", "--point", "10,10", "--out", "o")
+	expect(t, r, exitInput, "input missing.mp4: no such file")
+	r = vidseg(t, dir, nil, "eval", "nopred", "nogt")
+	expect(t, r, exitInput, "nopred: no such directory")
+	// A file that is not a video fails in the decoder: still the input's fault.
+	os.WriteFile(filepath.Join(dir, "junk.mp4"), []byte("not a video at all"), 0o644)
+	root := repoRoot(t)
+	if _, err := os.Stat(filepath.Join(root, fixtureModel, "manifest.json")); err == nil {
+		r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, fixtureModel)}, "track", "junk.mp4", "--point", "1,1", "--out", "o")
+		expect(t, r, exitInput, "junk.mp4")
+	}
+}
+
+func TestNoModelExit4(t *testing.T) {
+	root := repoRoot(t)
+	clip := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
+	if _, err := os.Stat(clip); err != nil {
+		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
+	}
+	dir := t.TempDir() // no ./models, no testdata beside the binary
+	r := vidseg(t, dir, nil, "track", clip, "--point", "40,110", "--out", "o")
+	expect(t, r, exitModel, "/usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t")
+	if !strings.Contains(r.stderr, fixtureModel) {
+		t.Errorf("no-model message does not mention the fixture:\n%s", r.stderr)
+	}
+	// A directory without a manifest is an invalid model.
+	r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + dir}, "track", clip, "--point", "40,110", "--out", "o")
+	expect(t, r, exitModel, "manifest.json")
+}
+
+func TestEvalKnownMasks(t *testing.T) {
+	root := repoRoot(t)
+	gt := filepath.Join(root, "testdata", "videos", "crossing", "masks")
+	if _, err := os.Stat(gt); err != nil {
+		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
+	}
+	dir := t.TempDir()
+	r := vidseg(t, dir, nil, "eval", gt, gt)
+	expect(t, r, 0, "")
+	if !strings.Contains(r.stdout, "crossing") || !strings.Contains(r.stdout, "1.000") {
+		t.Errorf("eval of GT against itself:\n%s", r.stdout)
+	}
+
+	// A prediction that loses object 2 everywhere: object 1 scores 1, object
+	// 2 scores 0 on every frame it is visible (all of them), so J = F = 0.5.
+	pred := filepath.Join(dir, "out", masksDir)
+	os.MkdirAll(pred, 0o755)
+	files, _ := filepath.Glob(filepath.Join(gt, "*.png"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		labels, w, h, err := mask.DecodePNG(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range labels {
+			if v == 2 {
+				labels[i] = 0
+			}
+		}
+		var buf bytes.Buffer
+		mask.EncodePNG(&buf, labels, w, h)
+		os.WriteFile(filepath.Join(pred, filepath.Base(f)), buf.Bytes(), 0o644)
+	}
+	// PRED given as a track output folder (holding masks/).
+	r = vidseg(t, dir, nil, "eval", filepath.Join(dir, "out"), gt, "--json")
+	expect(t, r, 0, "")
+	var rep struct {
+		JF float64 `json:"jf_mean"`
+		J  struct {
+			Mean float64 `json:"mean"`
+		} `json:"j"`
+		Sequences []struct {
+			Name    string `json:"name"`
+			Objects []struct {
+				ID int `json:"id"`
+				J  struct {
+					Mean float64 `json:"mean"`
+				} `json:"j"`
+			} `json:"objects"`
+		} `json:"sequences"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("eval --json: %v\n%s", err, r.stdout)
+	}
+	if len(rep.Sequences) != 1 || rep.Sequences[0].Name != "crossing" || len(rep.Sequences[0].Objects) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	if j := rep.Sequences[0].Objects[0].J.Mean; j != 1 {
+		t.Errorf("object 1 J = %v, want 1", j)
+	}
+	if j := rep.Sequences[0].Objects[1].J.Mean; j != 0 {
+		t.Errorf("object 2 J = %v, want 0", j)
+	}
+	if rep.J.Mean != 0.5 || rep.JF != 0.5 {
+		t.Errorf("mean J %v J&F %v, want 0.5 and 0.5", rep.J.Mean, rep.JF)
+	}
+
+	// A missing prediction frame is an input error naming the frame.
+	os.Remove(filepath.Join(pred, "00010.png"))
+	r = vidseg(t, dir, nil, "eval", pred, gt)
+	expect(t, r, exitInput, "00010")
+}
+
+func TestDoctor(t *testing.T) {
+	dir := t.TempDir()
+	r := vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(dir, "nomodel")}, "doctor", "--json")
+	var rep struct {
+		OK     bool    `json:"ok"`
+		Checks []check `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("doctor --json: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	byName := map[string]check{}
+	for _, c := range rep.Checks {
+		byName[c.Name] = c
+	}
+	if c := byName["ffmpeg"]; c.Status != "ok" || !strings.Contains(c.Detail, "libavcodec") {
+		t.Errorf("ffmpeg check: %+v", c)
+	}
+	if c := byName["model"]; c.Status != "fail" || !strings.Contains(c.Detail, "nomodel") || c.Fix == "" {
+		t.Errorf("model check with a missing directory: %+v", c)
+	}
+	if rep.OK || r.code != exitFailure {
+		t.Errorf("doctor with a missing model: ok=%v exit %d, want false and 1", rep.OK, r.code)
+	}
+	if c := byName["onnxruntime"]; c.Status != "ok" {
+		t.Logf("onnxruntime not usable here: %+v", c)
+	}
+
+	root := repoRoot(t)
+	if _, err := os.Stat(filepath.Join(root, fixtureModel, "manifest.json")); err != nil {
+		t.Skip("fixture model absent; skipping the passing doctor run")
+	}
+	r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, fixtureModel)}, "doctor")
+	if !strings.Contains(r.stdout, "RANDOM weights") || !strings.Contains(r.stdout, "model load") {
+		t.Errorf("doctor with the fixture:\n%s", r.stdout)
+	}
+	if byName["onnxruntime"].Status == "ok" && byName["codecs"].Status == "ok" && r.code != 0 {
+		t.Errorf("doctor with the fixture exit %d:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestSessionsExportImport(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "a.db")
+	st, err := store.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := st.CreateSession(store.Info{Source: "/videos/clip.mp4", Width: 4, Height: 2})
+	st.AddPrompt(info.ID, store.Prompt{Object: 1, Points: []store.Point{{X: 1, Y: 1, Positive: true}}})
+	rle, _ := mask.EncodeRLE([]byte{1, 1, 0, 0, 0, 0, 1, 1}, 4, 2)
+	for i := range 3 {
+		st.PutFrame(info.ID, store.Frame{Index: i, Objects: []store.FrameObject{{Object: 1, Mask: store.RLE{Size: [2]int{2, 4}, Counts: rle.String()}}}})
+	}
+	st.Close()
+
+	r := vidseg(t, dir, nil, "sessions", "list", "--store", src)
+	expect(t, r, 0, "")
+	if !strings.Contains(r.stdout, info.ID) || !strings.Contains(r.stdout, "/videos/clip.mp4") {
+		t.Errorf("list:\n%s", r.stdout)
+	}
+	export := filepath.Join(dir, "s.jsonl")
+	expect(t, vidseg(t, dir, nil, "sessions", "export", info.ID, export, "--store", src), 0, "")
+	expect(t, vidseg(t, dir, nil, "sessions", "export", "nosuch", export, "--store", src), exitInput, "not found")
+	// The store path may also come from the environment.
+	dst := filepath.Join(dir, "b.db")
+	r = vidseg(t, dir, []string{"VIDSEG_STORE=" + dst}, "sessions", "import", export)
+	expect(t, r, 0, "")
+	r = vidseg(t, dir, []string{"VIDSEG_STORE=" + dst}, "sessions", "show", info.ID)
+	expect(t, r, 0, "")
+	var sess store.Session
+	if err := json.Unmarshal([]byte(r.stdout), &sess); err != nil {
+		t.Fatalf("show: %v\n%s", err, r.stdout)
+	}
+	if sess.FrameCount != 3 || len(sess.Prompts) != 1 || sess.Info.Source != "/videos/clip.mp4" {
+		t.Errorf("imported session %+v", sess)
+	}
+	expect(t, vidseg(t, dir, []string{"VIDSEG_STORE=" + dst}, "sessions", "import", export), exitFailure, "already exists")
+	expect(t, vidseg(t, dir, nil, "sessions", "list", "--store", filepath.Join(dir, "none.db")), exitInput, "no store")
+}
+
+// readJSONL decodes every line of path into a new T.
+func readJSONL[T any](t *testing.T, path string) []T {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("%s: %v: %s", path, err, sc.Text())
+		}
+		out = append(out, v)
+	}
+	return out
+}
