@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testEnv(vars map[string]string) *env {
+	var out, errb bytes.Buffer
+	return &env{stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
+}
+
+// resolve loads settings and parses flags as a command does.
+func resolve(t *testing.T, vars map[string]string, args ...string) *settings {
+	t.Helper()
+	e := testEnv(vars)
+	s, err := loadSettings(e, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := newFlags(e, "x", "x", "x", "")
+	configFlag(fs)
+	s.flag(fs, "model")
+	s.flag(fs, "provider")
+	s.flag(fs, "threads")
+	if _, err := fs.parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSettingsPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	os.MkdirAll(filepath.Join(home, ".config", "vidseg"), 0o755)
+	os.WriteFile(filepath.Join(home, ".config", "vidseg", "config.json"),
+		[]byte(`{"model": "from-config", "provider": "cpu", "threads": 3}`), 0o644)
+
+	s := resolve(t, map[string]string{"HOME": home})
+	if s.get("model") != "from-config" || s.get("threads") != "3" || s.get("mode") != "samurai" {
+		t.Errorf("config < defaults: %v", s.values)
+	}
+	if !strings.HasPrefix(s.source("model"), "config ") || s.source("mode") != "default" {
+		t.Errorf("sources %v", s.from)
+	}
+
+	s = resolve(t, map[string]string{"HOME": home, "VIDSEG_MODEL": "from-env"})
+	if s.get("model") != "from-env" || s.get("provider") != "cpu" {
+		t.Errorf("env over config: %v", s.values)
+	}
+
+	s = resolve(t, map[string]string{"HOME": home, "VIDSEG_MODEL": "from-env"}, "--model", "from-flag", "pos")
+	if s.get("model") != "from-flag" || s.source("model") != "flag" {
+		t.Errorf("flag over env: %v %v", s.values, s.from)
+	}
+
+	// --config and VIDSEG_CONFIG replace the default file; key=value works.
+	kv := filepath.Join(dir, "other.conf")
+	os.WriteFile(kv, []byte("# a comment\n\nmodel = \"kv model\"\nort-lib=/x/lib.so\n"), 0o644)
+	s = resolve(t, map[string]string{"HOME": home}, "--config", kv)
+	if s.get("model") != "kv model" || s.get("ort_lib") != "/x/lib.so" || s.get("threads") != "0" {
+		t.Errorf("--config key=value: %v", s.values)
+	}
+	s = resolve(t, map[string]string{"HOME": home, "VIDSEG_CONFIG": kv})
+	if s.get("model") != "kv model" {
+		t.Errorf("VIDSEG_CONFIG: %v", s.values)
+	}
+	s = resolve(t, map[string]string{"HOME": home}, "--config="+kv)
+	if s.get("model") != "kv model" {
+		t.Errorf("--config=FILE: %v", s.values)
+	}
+	// The default store lives under the user's data directory.
+	if want := filepath.Join(home, ".local", "share", "vidseg", "sessions.db"); s.get("store") != want {
+		t.Errorf("store %q, want %q", s.get("store"), want)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(text), 0o644)
+		return p
+	}
+	cases := map[string]string{
+		write("bad.json", `{"model": `):        "invalid JSON",
+		write("key.json", `{"modle": "x"}`):    `unknown key "modle"`,
+		write("type.json", `{"model": ["x"]}`): "string, number or boolean",
+		write("line.conf", "model x\n"):        "line.conf:1: want key = value",
+		filepath.Join(dir, "missing.conf"):     "no such file",
+	}
+	for path, want := range cases {
+		_, err := loadSettings(testEnv(nil), []string{"--config", path})
+		if err == nil || !strings.Contains(err.Error(), want) || exitCode(err) != exitUsage {
+			t.Errorf("%s: %v (exit %d), want %q and exit 2", filepath.Base(path), err, exitCode(err), want)
+		}
+	}
+	// A missing default config file is fine.
+	if _, err := loadSettings(testEnv(map[string]string{"HOME": dir}), nil); err != nil {
+		t.Errorf("missing default config: %v", err)
+	}
+	s := resolve(t, map[string]string{"VIDSEG_THREADS": "many"})
+	if _, err := s.int("threads"); err == nil || !strings.Contains(err.Error(), "env VIDSEG_THREADS") {
+		t.Errorf("bad threads: %v", err)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1024": 1024, "500MB": 500e6, "2GiB": 2 << 30, "3 KiB": 3072, "7B": 7} {
+		got, err := parseBytes(in)
+		if err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "lots", "-5", "1.5GB", "GB"} {
+		if _, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) accepted", in)
+		}
+	}
+}
+
+func TestPromptSyntax(t *testing.T) {
+	ps := newPromptSet()
+	for _, s := range []string{"10,20", "30,40,neg@5#2", "1.5,2.5,+#2@5", "7,8,0"} {
+		if err := ps.addPoint(s); err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+	}
+	if err := ps.addBox("1,2,30,40@5#2"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := ps.resolve(100, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("prompts %+v, want two (frame 0 object 1, frame 5 object 2)", list)
+	}
+	p0, p1 := list[0], list[1]
+	if p0.Frame != 0 || p0.Object != 1 || len(p0.Points) != 2 || !p0.Points[0].Positive || p0.Points[1].Positive {
+		t.Errorf("frame 0: %+v", p0)
+	}
+	if p1.Frame != 5 || p1.Object != 2 || len(p1.Points) != 2 || p1.Points[0].Positive || !p1.Points[1].Positive ||
+		p1.Box == nil || p1.Box.X1 != 30 || p1.Points[1].X != 1.5 {
+		t.Errorf("frame 5: %+v", p1)
+	}
+	if err := ps.addBox("1,2,3,4@5#2"); err == nil {
+		t.Error("second box for one object and frame accepted")
+	}
+}
+
+func TestMaskPrompt(t *testing.T) {
+	root := repoRoot(t)
+	gt := filepath.Join(root, "testdata", "videos", "crossing", "masks", "00000.png")
+	if _, err := os.Stat(gt); err != nil {
+		t.Skip("generated clip testdata/videos/crossing absent")
+	}
+	ps := newPromptSet()
+	ps.addMask(gt)          // every label an object
+	ps.addMask(gt + "@3#7") // all labels as object 7 on frame 3
+	list, err := ps.resolve(320, 240)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 || list[0].Object != 1 || list[1].Object != 2 || list[2].Object != 7 || list[2].Frame != 3 {
+		t.Fatalf("mask prompts %+v", list)
+	}
+	count := func(m []byte) (n int) {
+		for _, v := range m {
+			n += int(v)
+		}
+		return n
+	}
+	if a, b, c := count(list[0].Mask), count(list[1].Mask), count(list[2].Mask); a == 0 || b == 0 || c != a+b {
+		t.Errorf("mask areas %d + %d vs union %d", a, b, c)
+	}
+	if _, err := newPromptSetWith(t, gt).resolve(640, 480); err == nil || exitCode(err) != exitUsage {
+		t.Errorf("mask of the wrong size: %v", err)
+	}
+	if _, err := newPromptSetWith(t, "nope.png").resolve(320, 240); err == nil || exitCode(err) != exitInput {
+		t.Errorf("missing mask: %v", err)
+	}
+}
+
+func newPromptSetWith(t *testing.T, mask string) *promptSet {
+	ps := newPromptSet()
+	if err := ps.addMask(mask); err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+func TestProgress(t *testing.T) {
+	var buf bytes.Buffer
+	clock := time.Unix(0, 0)
+	p := newProgress(&buf, "track", 10)
+	p.now = func() time.Time { return clock }
+	p.start = clock
+	for range 10 {
+		clock = clock.Add(time.Second)
+		p.Add(1)
+	}
+	p.Done()
+	out := buf.String()
+	// Not a terminal: plain lines every 5 s and at the end, no escapes.
+	if strings.Contains(out, "\x1b") || strings.Contains(out, "\r") {
+		t.Errorf("escape codes in piped output: %q", out)
+	}
+	for _, want := range []string{"track: 1/10 frames, 1.00 frames/s, 0:09 left", "track: 6/10 frames, 1.00 frames/s, 0:04 left", "track: 10/10 frames", "track: 10 frames in 0:10 (1.00 frames/s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress output lacks %q:\n%s", want, out)
+		}
+	}
+}
