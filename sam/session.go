@@ -125,22 +125,9 @@ func (f *sessionFactory) options(cuda bool) (*ort.SessionOptions, error) {
 // checkGraphIO compares the graph's declared inputs and outputs with the
 // contract, naming what was expected and what was found.
 func checkGraphIO(path string, in, out []tensorSpec) error {
-	// A throwaway unoptimized single-thread session is the cheapest way the
-	// binding offers to read the declared inputs and outputs.
-	opts, err := ort.NewSessionOptions()
+	gotIn, gotOut, err := graphIO(path)
 	if err != nil {
-		return fmt.Errorf("session options: %w", err)
-	}
-	defer opts.Destroy()
-	if err := opts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
-		return err
-	}
-	if err := opts.SetIntraOpNumThreads(1); err != nil {
-		return err
-	}
-	gotIn, gotOut, err := ort.GetInputOutputInfoWithOptions(path, opts)
-	if err != nil {
-		return fmt.Errorf("load: %w", err)
+		return fmt.Errorf("read inputs and outputs: %w", err)
 	}
 	if err := compareIO("input", in, gotIn); err != nil {
 		return err
