@@ -1,0 +1,727 @@
+// Package tracker runs SAM 2 video tracking over a stream of frames: per
+// object memory banks, prompts and corrections on any frame, objects added
+// mid-stream, forward and backward propagation, and SAMURAI's motion-aware
+// candidate choice and memory gating. Image features are computed once per
+// frame and shared by every object.
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/kalman"
+	"github.com/vidseg/vidseg/memory"
+	"github.com/vidseg/vidseg/sam"
+)
+
+// Model is what the tracker needs from the SAM 2 graphs (*sam.Model).
+type Model interface {
+	Manifest() *sam.Manifest
+	EncodeImage(ctx context.Context, image []float32) (*sam.Features, error)
+	DecodeMasks(ctx context.Context, imageEmbed []float32, f *sam.Features, p sam.Prompt) (*sam.Candidates, error)
+	AttendMemory(ctx context.Context, f *sam.Features, frames []sam.MemoryFrame, ptrs []sam.Pointer) ([]float32, error)
+	EncodeMemory(ctx context.Context, pixFeat, maskHighRes []float32, binarize bool, objectScore float32) (feat, pos []float32, err error)
+	Constant(name string) ([]float32, error)
+}
+
+// FrameSource gives random access to a video's frames (files); live sources
+// have none and prompts must then target a recent frame.
+type FrameSource interface {
+	Frame(ctx context.Context, index int) (*decode.Frame, error)
+}
+
+// Config sets tracking behaviour.
+type Config struct {
+	Mode Mode
+	// MaxCondFrames caps the prompted frames each object attends to
+	// (0 = all, as the reference; streams should cap it).
+	MaxCondFrames int
+	// NonOverlap keeps, at each pixel, only the highest-scoring object's
+	// positive logit in the outputs.
+	NonOverlap bool
+	// KeepAll keeps every frame's outputs (files: corrections anywhere and
+	// backward passes). When false, memory holds only what attention can
+	// still read, so endless streams stay bounded.
+	KeepAll bool
+	// NumFrames is the video length when known (0 for live streams).
+	NumFrames int
+	// FeatureCache is how many frames of image features stay cached (2).
+	FeatureCache int
+	// Source, when set, lets prompts and propagation reach any frame.
+	Source FrameSource
+	Logger *slog.Logger
+}
+
+// Errors callers can test for.
+var (
+	ErrUnknownObject  = errors.New("unknown object")
+	ErrFrameRange     = errors.New("frame index out of range")
+	ErrPromptOutside  = errors.New("prompt outside the frame")
+	ErrEmptyPrompt    = errors.New("empty prompt")
+	ErrFrameNotCached = errors.New("frame no longer available")
+)
+
+// Stats accumulates time per stage since the tracker was created.
+type Stats struct {
+	Frames          int
+	ObjectSteps     int
+	Encoder         time.Duration
+	MemoryAttention time.Duration
+	Decoder         time.Duration
+	MemoryEncoder   time.Duration
+	Total           time.Duration // everything, Go's own work included
+}
+
+// GoWork is the time spent outside the four graphs.
+func (s Stats) GoWork() time.Duration {
+	return s.Total - s.Encoder - s.MemoryAttention - s.Decoder - s.MemoryEncoder
+}
+
+// Tracker tracks objects through a video. It is not safe for concurrent use.
+type Tracker struct {
+	m   Model
+	man *sam.Manifest
+	cfg Config
+	log *slog.Logger
+
+	objects []*object
+	feats   featureCache
+	width   int
+	height  int
+
+	noMemEmbed []float32
+	noObjPtr   []float32
+	maskmemPos []float32 // the same for every frame and object
+
+	input   []float32 // normalized model input, reused
+	highRes []float32 // 1024x1024 upsample scratch, reused
+	stats   Stats
+}
+
+type object struct {
+	id   int
+	bank *memory.Bank
+	// temp holds prompted outputs whose memory is not encoded yet (the
+	// reference's temp_output_dict): encoded when tracking resumes.
+	temp    map[int]*pending
+	tracked map[int]bool // frame -> tracked in reverse
+	// SAMURAI state.
+	kf     *kalman.Filter
+	stable int
+}
+
+type pending struct {
+	entry  *memory.Entry
+	points sam.Prompt
+}
+
+// New returns a tracker over model.
+func New(m Model, cfg Config) (*Tracker, error) {
+	man := m.Manifest()
+	if man == nil {
+		return nil, errors.New("tracker: model has no manifest")
+	}
+	if cfg.FeatureCache <= 0 {
+		cfg.FeatureCache = 2
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	t := &Tracker{m: m, man: man, cfg: cfg, log: cfg.Logger}
+	var err error
+	if t.noMemEmbed, err = m.Constant("no_mem_embed"); err != nil {
+		return nil, fmt.Errorf("tracker: %w", err)
+	}
+	if t.noObjPtr, err = m.Constant("no_obj_ptr"); err != nil {
+		return nil, fmt.Errorf("tracker: %w", err)
+	}
+	t.feats.size = cfg.FeatureCache
+	return t, nil
+}
+
+// Stats returns the time spent per stage so far.
+func (t *Tracker) Stats() Stats { return t.stats }
+
+// Objects lists tracked object ids in the order they were added.
+func (t *Tracker) Objects() []int {
+	ids := make([]int, len(t.objects))
+	for i, o := range t.objects {
+		ids[i] = o.id
+	}
+	return ids
+}
+
+// MemoryFrames reports, per object, how many frames hold memory features:
+// what bounded memory is about.
+func (t *Tracker) MemoryFrames() map[int]int {
+	out := map[int]int{}
+	for _, o := range t.objects {
+		out[o.id] = o.bank.FeatureFrames()
+	}
+	return out
+}
+
+func (t *Tracker) object(id int) *object {
+	for _, o := range t.objects {
+		if o.id == id {
+			return o
+		}
+	}
+	return nil
+}
+
+func (t *Tracker) newObject(id int) *object {
+	man := t.man
+	o := &object{
+		id: id,
+		bank: memory.NewBank(memory.Config{
+			NumMaskmem:           man.NumMaskmem,
+			MaxPointers:          man.MaxObjPtrsInEncoder,
+			MaxCond:              t.cfg.MaxCondFrames,
+			SignedPointerOffsets: man.UseSignedTposEncToObjPtrs,
+			PastPointersOnly:     man.OnlyObjPtrsInThePastForEval,
+			Samurai:              t.cfg.Mode == SAMURAI,
+			IoUThreshold:         float32(man.Samurai.MemoryBankIoUThreshold),
+			ObjectThreshold:      float32(man.Samurai.MemoryBankObjScoreThreshold),
+			KalmanThreshold:      float32(man.Samurai.MemoryBankKFScoreThreshold),
+			SamuraiScan:          man.MaxObjPtrsInEncoder - 1,
+		}),
+		temp:    map[int]*pending{},
+		tracked: map[int]bool{},
+	}
+	t.objects = append(t.objects, o)
+	return o
+}
+
+// RemoveObject forgets an object and all its memory.
+func (t *Tracker) RemoveObject(id int) error {
+	for i, o := range t.objects {
+		if o.id == id {
+			t.objects = slices.Delete(t.objects, i, i+1)
+			return nil
+		}
+	}
+	return fmt.Errorf("tracker: remove object %d: %w", id, ErrUnknownObject)
+}
+
+// Track processes the next frame of a stream (forward in time): prompts
+// given since the last call are committed to memory, then every object is
+// tracked on f. Frames must come in increasing index order.
+func (t *Tracker) Track(ctx context.Context, f *decode.Frame) (*FrameResult, error) {
+	start := time.Now()
+	defer func() { t.stats.Total += time.Since(start) }()
+	if err := t.setSize(f); err != nil {
+		return nil, err
+	}
+	feats, err := t.encodeFrame(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.commitPrompts(ctx); err != nil {
+		return nil, err
+	}
+	res, err := t.trackFrame(ctx, f.Index, feats, false)
+	if err != nil {
+		return nil, err
+	}
+	if !t.cfg.KeepAll {
+		for _, o := range t.objects {
+			o.bank.Prune(f.Index, false)
+		}
+		t.feats.keepOnly(f.Index)
+	}
+	return res, nil
+}
+
+// PropagateOptions picks the frames a propagation pass covers.
+type PropagateOptions struct {
+	// Start is the first frame; -1 means the earliest prompted frame.
+	Start   int
+	Reverse bool
+	// MaxFrames bounds the pass (0 = to the end or the beginning).
+	MaxFrames int
+}
+
+// Propagate tracks every object across the video held by cfg.Source, as
+// SAM2VideoPredictor.propagate_in_video does, calling fn for each frame.
+func (t *Tracker) Propagate(ctx context.Context, opts PropagateOptions, fn func(*FrameResult) error) error {
+	if t.cfg.Source == nil {
+		return errors.New("tracker: propagate needs a frame source (a file, not a live stream)")
+	}
+	if t.cfg.NumFrames <= 0 {
+		return errors.New("tracker: propagate needs the video length")
+	}
+	if len(t.objects) == 0 {
+		return errors.New("tracker: no objects: add a prompt first")
+	}
+	start := time.Now()
+	var inCallback time.Duration
+	defer func() { t.stats.Total += time.Since(start) - inCallback }()
+	if err := t.commitPrompts(ctx); err != nil {
+		return err
+	}
+	startFrame := opts.Start
+	if startFrame < 0 {
+		startFrame = -1
+		for _, o := range t.objects {
+			for _, c := range o.bank.CondFrames() {
+				if startFrame < 0 || c < startFrame {
+					startFrame = c
+				}
+			}
+		}
+	}
+	if startFrame < 0 || startFrame >= t.cfg.NumFrames {
+		return fmt.Errorf("tracker: propagate from frame %d of %d: %w", startFrame, t.cfg.NumFrames, ErrFrameRange)
+	}
+	n := opts.MaxFrames
+	if n <= 0 {
+		n = t.cfg.NumFrames
+	}
+	var order []int
+	if opts.Reverse {
+		end := max(startFrame-n, 0)
+		if startFrame > 0 {
+			for i := startFrame; i >= end; i-- {
+				order = append(order, i)
+			}
+		}
+	} else {
+		end := min(startFrame+n, t.cfg.NumFrames-1)
+		for i := startFrame; i <= end; i++ {
+			order = append(order, i)
+		}
+	}
+	for _, idx := range order {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		feats, err := t.features(ctx, idx)
+		if err != nil {
+			return err
+		}
+		res, err := t.trackFrame(ctx, idx, feats, opts.Reverse)
+		if err != nil {
+			return err
+		}
+		if !t.cfg.KeepAll {
+			for _, o := range t.objects {
+				o.bank.Prune(idx, opts.Reverse)
+			}
+		}
+		cb := time.Now()
+		err = fn(res)
+		inCallback += time.Since(cb)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trackFrame runs every object on one frame whose features are known.
+func (t *Tracker) trackFrame(ctx context.Context, idx int, feats *sam.Features, reverse bool) (*FrameResult, error) {
+	if t.cfg.NumFrames > 0 && idx >= t.cfg.NumFrames {
+		return nil, fmt.Errorf("tracker: frame %d of %d: %w", idx, t.cfg.NumFrames, ErrFrameRange)
+	}
+	t.stats.Frames++
+	for _, o := range t.objects {
+		if !o.bank.HasCond() || o.bank.IsCond(idx) {
+			continue
+		}
+		e, err := t.inferFrame(ctx, o, idx, feats, nil, false, reverse, nil)
+		if err != nil {
+			return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, idx, err)
+		}
+		if err := t.encodeMemory(ctx, e, feats, false); err != nil {
+			return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, idx, err)
+		}
+		e.Reverse = reverse
+		o.bank.Put(e)
+		o.tracked[idx] = reverse
+	}
+	for _, o := range t.objects {
+		if o.bank.IsCond(idx) {
+			o.tracked[idx] = reverse
+		}
+	}
+	return t.result(idx), nil
+}
+
+// Prompt adds points, a box or a mask for one object on one frame, as
+// add_new_points_or_box / add_new_mask do: a new object id starts an
+// object; on a frame already tracked the prompt corrects it. The memory of
+// the prompted frame is encoded when tracking resumes. It returns every
+// object's output on that frame.
+func (t *Tracker) Prompt(ctx context.Context, p Prompt) (*FrameResult, error) {
+	start := time.Now()
+	defer func() { t.stats.Total += time.Since(start) }()
+	if p.Frame < 0 || (t.cfg.NumFrames > 0 && p.Frame >= t.cfg.NumFrames) {
+		return nil, fmt.Errorf("tracker: prompt on frame %d (video has %d frames): %w", p.Frame, t.cfg.NumFrames, ErrFrameRange)
+	}
+	// Check against the known frame size first: a bad prompt costs no
+	// image encoding.
+	if t.width != 0 {
+		if err := t.checkPrompt(p); err != nil {
+			return nil, err
+		}
+	}
+	feats, err := t.features(ctx, p.Frame)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkPrompt(p); err != nil {
+		return nil, err
+	}
+	o := t.object(p.Object)
+	isNew := o == nil
+	if isNew {
+		o = t.newObject(p.Object)
+	}
+	e, err := t.runPrompt(ctx, o, p, feats)
+	if err != nil {
+		if isNew {
+			t.objects = t.objects[:len(t.objects)-1]
+		}
+		return nil, err
+	}
+	_ = e
+	return t.result(p.Frame), nil
+}
+
+func (t *Tracker) checkPrompt(p Prompt) error {
+	if t.width == 0 {
+		return fmt.Errorf("tracker: prompt before any frame: %w", ErrFrameNotCached)
+	}
+	if p.Mask != nil {
+		if len(p.Points) > 0 || p.Box != nil {
+			return fmt.Errorf("tracker: object %d frame %d: a mask prompt cannot be combined with points or a box", p.Object, p.Frame)
+		}
+		if len(p.Mask) != t.width*t.height {
+			return fmt.Errorf("tracker: object %d frame %d: mask is %d pixels, frame is %dx%d: %w", p.Object, p.Frame, len(p.Mask), t.width, t.height, ErrPromptOutside)
+		}
+		for _, v := range p.Mask {
+			if v != 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("tracker: object %d frame %d: mask prompt has no foreground pixel: %w", p.Object, p.Frame, ErrEmptyPrompt)
+	}
+	if len(p.Points) == 0 && p.Box == nil {
+		return fmt.Errorf("tracker: object %d frame %d: no points, box or mask: %w", p.Object, p.Frame, ErrEmptyPrompt)
+	}
+	w, h := float32(t.width), float32(t.height)
+	for _, pt := range p.Points {
+		if pt.X < 0 || pt.Y < 0 || pt.X >= w || pt.Y >= h || pt.X != pt.X || pt.Y != pt.Y {
+			return fmt.Errorf("tracker: object %d frame %d: point (%g,%g) outside the %dx%d frame: %w", p.Object, p.Frame, pt.X, pt.Y, t.width, t.height, ErrPromptOutside)
+		}
+	}
+	if b := p.Box; b != nil {
+		if b.X0 < 0 || b.Y0 < 0 || b.X1 > w || b.Y1 > h || b.X1 <= b.X0 || b.Y1 <= b.Y0 {
+			return fmt.Errorf("tracker: object %d frame %d: box (%g,%g)-(%g,%g) is empty or outside the %dx%d frame: %w", p.Object, p.Frame, b.X0, b.Y0, b.X1, b.Y1, t.width, t.height, ErrPromptOutside)
+		}
+	}
+	return nil
+}
+
+func (t *Tracker) runPrompt(ctx context.Context, o *object, p Prompt, feats *sam.Features) (*memory.Entry, error) {
+	reverse, tracked := o.tracked[p.Frame]
+	isInit := !tracked
+	if p.Mask != nil {
+		e, err := t.maskAsOutput(ctx, p, feats)
+		if err != nil {
+			return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
+		}
+		e.Reverse = reverse
+		o.temp[p.Frame] = &pending{entry: e}
+		return e, nil
+	}
+	sp := t.modelPrompt(p)
+	// A correction feeds the previous logits on this frame as a mask prompt.
+	var prev []float32
+	if pe, ok := o.temp[p.Frame]; ok {
+		prev = pe.entry.Logits
+	} else if e, ok := o.bank.Get(p.Frame); ok {
+		prev = e.Logits
+	}
+	if prev != nil {
+		sp.MaskInput = make([]float32, len(prev))
+		for i, v := range prev {
+			sp.MaskInput[i] = min(max(v, -32), 32)
+		}
+	}
+	e, err := t.inferFrame(ctx, o, p.Frame, feats, &sp, isInit, reverse, nil)
+	if err != nil {
+		return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
+	}
+	e.Reverse = reverse
+	o.temp[p.Frame] = &pending{entry: e, points: sp}
+	return e, nil
+}
+
+// modelPrompt maps source-pixel points and box into the model's frame.
+func (t *Tracker) modelPrompt(p Prompt) sam.Prompt {
+	size := float32(t.man.ImageSize)
+	sx, sy := size/float32(t.width), size/float32(t.height)
+	var sp sam.Prompt
+	add := func(x, y, label float32) {
+		// As the reference: (x / W) * image_size in float32.
+		sp.Coords = append(sp.Coords, [2]float32{x / float32(t.width) * size, y / float32(t.height) * size})
+		sp.Labels = append(sp.Labels, label)
+	}
+	_, _ = sx, sy
+	if b := p.Box; b != nil {
+		add(b.X0, b.Y0, 2)
+		add(b.X1, b.Y1, 3)
+	}
+	for _, pt := range p.Points {
+		l := float32(0)
+		if pt.Positive {
+			l = 1
+		}
+		add(pt.X, pt.Y, l)
+	}
+	return sp
+}
+
+// commitPrompts encodes memory for prompted frames and makes them
+// conditioning frames (propagate_in_video_preflight).
+func (t *Tracker) commitPrompts(ctx context.Context) error {
+	for _, o := range t.objects {
+		if len(o.temp) == 0 {
+			continue
+		}
+		frames := make([]int, 0, len(o.temp))
+		for f := range o.temp {
+			frames = append(frames, f)
+		}
+		slices.Sort(frames)
+		for _, f := range frames {
+			pe := o.temp[f]
+			feats, err := t.features(ctx, f)
+			if err != nil {
+				return fmt.Errorf("tracker: commit prompt of object %d on frame %d: %w", o.id, f, err)
+			}
+			if err := t.encodeMemory(ctx, pe.entry, feats, true); err != nil {
+				return fmt.Errorf("tracker: commit prompt of object %d on frame %d: %w", o.id, f, err)
+			}
+			o.bank.PutCond(pe.entry)
+			delete(o.temp, f)
+		}
+	}
+	return nil
+}
+
+// result gathers every object's output on frame idx.
+func (t *Tracker) result(idx int) *FrameResult {
+	res := &FrameResult{Frame: idx, Width: t.width, Height: t.height}
+	for _, o := range t.objects {
+		var e *memory.Entry
+		if pe, ok := o.temp[idx]; ok {
+			e = pe.entry
+		} else if be, ok := o.bank.Get(idx); ok {
+			e = be
+		}
+		if e == nil {
+			continue
+		}
+		r := ObjectResult{
+			Object:       o.id,
+			Logits:       e.Logits,
+			IoU:          e.IoU,
+			ObjectScore:  e.ObjectScore,
+			Candidate:    e.Candidate,
+			Conditioning: e.Conditioning || o.temp[idx] != nil,
+		}
+		if e.HasKalman {
+			r.KalmanScore = e.KalmanScore
+		}
+		res.Objects = append(res.Objects, r)
+	}
+	if t.cfg.NonOverlap && len(res.Objects) > 1 {
+		applyNonOverlap(res.Objects)
+	}
+	size := t.man.MaskSize
+	for i := range res.Objects {
+		res.Objects[i].Box = logitsBox(res.Objects[i].Logits, size, t.width, t.height)
+	}
+	return res
+}
+
+func (t *Tracker) setSize(f *decode.Frame) error {
+	if f == nil || f.Width <= 0 || f.Height <= 0 {
+		return errors.New("tracker: empty frame")
+	}
+	if len(f.Model) != t.man.ImageSize*t.man.ImageSize*3 {
+		return fmt.Errorf("tracker: frame %d has no %dx%d model input (open the decoder with ModelSize %d)", f.Index, t.man.ImageSize, t.man.ImageSize, t.man.ImageSize)
+	}
+	if t.width != 0 && (t.width != f.Width || t.height != f.Height) {
+		return fmt.Errorf("tracker: frame %d is %dx%d, the stream was %dx%d", f.Index, f.Width, f.Height, t.width, t.height)
+	}
+	t.width, t.height = f.Width, f.Height
+	return nil
+}
+
+// encodeFrame runs the image encoder on f and caches its features.
+func (t *Tracker) encodeFrame(ctx context.Context, f *decode.Frame) (*sam.Features, error) {
+	if feats := t.feats.get(f.Index); feats != nil {
+		return feats, nil
+	}
+	n := t.man.ImageSize * t.man.ImageSize * 3
+	if len(t.input) != n {
+		t.input = make([]float32, n)
+	}
+	decode.Normalize(f.Model, t.input, t.man.Mean(), t.man.Std())
+	begin := time.Now()
+	feats, err := t.m.EncodeImage(ctx, t.input)
+	t.stats.Encoder += time.Since(begin)
+	if err != nil {
+		return nil, fmt.Errorf("tracker: frame %d: %w", f.Index, err)
+	}
+	t.feats.put(f.Index, feats)
+	return feats, nil
+}
+
+// features returns frame idx's features, decoding it from the source when
+// it is not cached.
+func (t *Tracker) features(ctx context.Context, idx int) (*sam.Features, error) {
+	if feats := t.feats.get(idx); feats != nil {
+		return feats, nil
+	}
+	if t.cfg.Source == nil {
+		return nil, fmt.Errorf("tracker: frame %d: %w (a live stream keeps only its latest frames)", idx, ErrFrameNotCached)
+	}
+	f, err := t.cfg.Source.Frame(ctx, idx)
+	if err != nil {
+		return nil, fmt.Errorf("tracker: frame %d: %w", idx, err)
+	}
+	if err := t.setSize(f); err != nil {
+		return nil, err
+	}
+	return t.encodeFrame(ctx, f)
+}
+
+// inferFrame is _run_single_frame_inference without the memory encoder.
+func (t *Tracker) inferFrame(ctx context.Context, o *object, idx int, feats *sam.Features, prompt *sam.Prompt, isInit, reverse bool, _ any) (*memory.Entry, error) {
+	t.stats.ObjectSteps++
+	var embed []float32
+	if isInit {
+		embed = addChannelBias(feats.VisionFeat, t.noMemEmbed)
+	} else {
+		sel, err := o.bank.Select(idx, reverse, t.cfg.NumFrames)
+		if err != nil {
+			return nil, err
+		}
+		frames := make([]sam.MemoryFrame, len(sel.Frames))
+		for i, r := range sel.Frames {
+			feat := make([]float32, len(r.Entry.Feat))
+			memory.FromBF16(r.Entry.Feat, feat)
+			frames[i] = sam.MemoryFrame{Feat: feat, Pos: t.maskmemPos, Slot: r.Slot}
+		}
+		ptrs := make([]sam.Pointer, len(sel.Pointers))
+		for i, r := range sel.Pointers {
+			ptrs[i] = sam.Pointer{Vec: r.Entry.Ptr, Offset: r.Offset}
+		}
+		begin := time.Now()
+		var err2 error
+		embed, err2 = t.m.AttendMemory(ctx, feats, frames, ptrs)
+		t.stats.MemoryAttention += time.Since(begin)
+		if err2 != nil {
+			return nil, err2
+		}
+	}
+	var sp sam.Prompt
+	numPts := 0
+	if prompt != nil {
+		sp = *prompt
+		numPts = len(sp.Coords)
+	} else {
+		// No prompt: one padding point, as SAM 2 does.
+		sp.Coords = [][2]float32{{0, 0}}
+		sp.Labels = []float32{-1}
+	}
+	man := t.man
+	multimask := man.MultimaskOutputInSam && (isInit || man.MultimaskOutputForTracking) &&
+		man.MultimaskMinPtNum <= numPts && numPts <= man.MultimaskMaxPtNum
+	begin := time.Now()
+	c, err := t.m.DecodeMasks(ctx, embed, feats, sp)
+	t.stats.Decoder += time.Since(begin)
+	if err != nil {
+		return nil, err
+	}
+	return t.choose(o, c, multimask, idx), nil
+}
+
+// encodeMemory runs the memory encoder on an entry's chosen mask.
+func (t *Tracker) encodeMemory(ctx context.Context, e *memory.Entry, feats *sam.Features, fromPrompt bool) error {
+	size := t.man.ImageSize
+	if len(t.highRes) != size*size {
+		t.highRes = make([]float32, size*size)
+	}
+	sam.UpsampleBilinear(e.Logits, t.man.MaskSize, t.man.MaskSize, t.highRes, size, size)
+	binarize := fromPrompt && t.man.BinarizeMaskFromPtsForMemEnc
+	begin := time.Now()
+	feat, pos, err := t.m.EncodeMemory(ctx, feats.VisionFeat, t.highRes, binarize, e.ObjectScore)
+	t.stats.MemoryEncoder += time.Since(begin)
+	if err != nil {
+		return err
+	}
+	if t.maskmemPos == nil {
+		t.maskmemPos = pos
+	}
+	e.Feat = make([]uint16, len(feat))
+	memory.ToBF16(feat, e.Feat)
+	return nil
+}
+
+// featureCache keeps the image features of the last few frames.
+type featureCache struct {
+	size   int
+	frames []int
+	feats  []*sam.Features
+}
+
+func (c *featureCache) get(idx int) *sam.Features {
+	for i, f := range c.frames {
+		if f == idx {
+			return c.feats[i]
+		}
+	}
+	return nil
+}
+
+func (c *featureCache) put(idx int, f *sam.Features) {
+	if len(c.frames) >= c.size {
+		c.frames = c.frames[1:]
+		c.feats = c.feats[1:]
+	}
+	c.frames = append(c.frames, idx)
+	c.feats = append(c.feats, f)
+}
+
+// keepOnly drops cached frames older than idx-size+1 (streams).
+func (c *featureCache) keepOnly(idx int) {
+	for len(c.frames) > 0 && c.frames[0] <= idx-c.size {
+		c.frames = c.frames[1:]
+		c.feats = c.feats[1:]
+	}
+}
+
+// addChannelBias returns x[c,h,w] + b[c] for planar features.
+func addChannelBias(x, b []float32) []float32 {
+	out := make([]float32, len(x))
+	hw := len(x) / len(b)
+	for c, v := range b {
+		src := x[c*hw : (c+1)*hw]
+		dst := out[c*hw : (c+1)*hw]
+		for i, s := range src {
+			dst[i] = s + v
+		}
+	}
+	return out
+}
