@@ -311,7 +311,9 @@ func (b *Broadcaster) AddViewer(ctx context.Context, offer string) (id, answer s
 		return fail(fmt.Errorf("stream: add track: %w", err))
 	}
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
-		dc.OnOpen(func() { v.dc.Store(dc) })
+		// Stored at once: the viewer goroutine checks the ready state, and
+		// an OnOpen registered here may come after the channel opened.
+		v.dc.Store(dc)
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		b.logf("viewer %s: %s", id, s)

@@ -56,7 +56,7 @@ func (v *viewer) run() {
 			if dc.BufferedAmount() > dataChannelHighWater {
 				continue
 			}
-			_ = dc.Send(m) // a closing channel is handled by the state callback
+			_ = dc.SendText(string(m)) // text, so pages get strings; a closing channel is handled by the state callback
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
+	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 )
@@ -461,6 +462,7 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request, ss *Session)
 
 // PromptRequest is the JSON body of POST /api/sessions/{id}/prompts. Object
 // 0 starts a new object. Coordinates are source-frame pixels.
+// Points and Box may be combined; Mask stands alone.
 type PromptRequest struct {
 	Object int `json:"object"`
 	Points []struct {
@@ -474,6 +476,9 @@ type PromptRequest struct {
 		X1 float32 `json:"x1"`
 		Y1 float32 `json:"y1"`
 	} `json:"box,omitempty"`
+	// Mask is a COCO RLE (compressed counts) of the whole frame; it stands
+	// alone, without points or box.
+	Mask *stream.RLE `json:"mask,omitempty"`
 }
 
 // PromptResponse answers a prompt with the object id and its first result.
@@ -515,8 +520,26 @@ func (s *Server) handlePrompt(w http.ResponseWriter, r *http.Request, ss *Sessio
 	if b := req.Box; b != nil {
 		p.Box = &tracker.Box{X0: b.X0, Y0: b.Y0, X1: b.X1, Y1: b.Y1}
 	}
-	if len(p.Points) == 0 && p.Box == nil {
-		writeError(w, http.StatusBadRequest, errors.New("prompt: no points and no box"))
+	if req.Mask != nil {
+		if len(p.Points) > 0 || p.Box != nil {
+			writeError(w, http.StatusBadRequest, errors.New("prompt: a mask cannot be combined with points or a box"))
+			return
+		}
+		if req.Mask.Size != [2]int{ss.Info.Height, ss.Info.Width} {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: mask size %v, the video is [%d %d] (height, width)", req.Mask.Size, ss.Info.Height, ss.Info.Width))
+			return
+		}
+		rle, err := mask.ParseRLE(req.Mask.Counts, ss.Info.Width, ss.Info.Height)
+		if err == nil {
+			p.Mask, err = rle.Decode()
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: mask: %w", err))
+			return
+		}
+	}
+	if len(p.Points) == 0 && p.Box == nil && p.Mask == nil {
+		writeError(w, http.StatusBadRequest, errors.New("prompt: no points, box or mask"))
 		return
 	}
 	obj, res, err := ss.Prompt(r.Context(), p)

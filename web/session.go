@@ -258,9 +258,11 @@ func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameR
 	p.Frame = s.tracked
 	if st := s.objects[p.Object]; st != nil && st.frame == p.Frame {
 		// A correction on the same frame keeps the earlier clicks.
-		p.Points = append(append([]tracker.Point(nil), st.points...), p.Points...)
-		if p.Box == nil {
-			p.Box = st.box
+		if p.Mask == nil {
+			p.Points = append(append([]tracker.Point(nil), st.points...), p.Points...)
+			if p.Box == nil {
+				p.Box = st.box
+			}
 		}
 	}
 	s.mu.Unlock()

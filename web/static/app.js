@@ -136,6 +136,7 @@ async function watch(id) {
   state.pc = pc;
   pc.addTransceiver("video", { direction: "recvonly" });
   const dc = pc.createDataChannel("vidseg");
+  state.dc = dc;
   dc.onmessage = (ev) => onMeta(JSON.parse(ev.data));
   pc.ontrack = (ev) => {
     $("video").srcObject = ev.streams[0] || new MediaStream([ev.track]);

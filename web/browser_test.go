@@ -1,0 +1,281 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/tracker"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts a fresh headless Chromium and returns a tab context.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("Chromium not installed at %s (apt-get install chromium): %v", chromiumPath, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		// Plain host candidates: pion need not resolve mDNS names.
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 900),
+	}
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	tctx, tcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() { tcancel(); acancel(); cancel() })
+	if err := chromedp.Do(tctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return tctx
+}
+
+func testOut(t *testing.T) string {
+	if d := os.Getenv("VIDSEG_TEST_OUT"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	p := filepath.Join(testOut(t), name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
+
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluate %q: %v", js, err)
+	}
+	return v
+}
+
+func poll(t *testing.T, ctx context.Context, what, js string, timeout time.Duration) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		state := eval[string](t, ctx, `JSON.stringify({dc: vidseg.dc && vidseg.dc.readyState, video: document.getElementById("video").readyState, conn: vidseg.connected, messages: vidseg.messages, prompts: vidseg.prompts, error: document.getElementById("error").textContent, last: vidseg.last && {frame: vidseg.last.frame, maskFrame: vidseg.last.maskFrame, objects: vidseg.last.objects.map(o => ({id: o.id, present: o.present}))}})`)
+		t.Fatalf("waiting for %s: %v; page state %s", what, err, state)
+	}
+}
+
+// fixtureConfig attaches the random-weight fixture model when it exists.
+func fixtureConfig(t *testing.T, cfg Config) (Config, bool) {
+	dir := filepath.Join(repoRoot(t), "testdata", "model", "sam2.1_hiera_t_random")
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
+		t.Logf("no model fixture at %s: testing playback only", dir)
+		return cfg, false
+	}
+	lib, err := sam.FindRuntimeLibrary("")
+	if err != nil {
+		t.Logf("ONNX Runtime not found (%v): testing playback only", err)
+		return cfg, false
+	}
+	rt, err := sam.NewRuntime(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	cfg, err = ModelTrackers(cfg, rt, dir, sam.Options{Provider: sam.ProviderCPU, Threads: 1}, tracker.Config{MaxCondFrames: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, true
+}
+
+// overlayStats draws the current video frame and compares pixels inside
+// object id's mask (from the DataChannel RLE) with pixels outside it: the
+// share that lean toward the object's color.
+const overlayStatsJS = `(() => {
+  const id = %d;
+  const m = vidseg.last, o = m && m.objects.find(o => o.id === id);
+  if (!o || !o.rle) return {area: -1};
+  const mask = vidseg.decodeRLE(o.rle);
+  const v = document.getElementById("video");
+  const c = document.createElement("canvas");
+  c.width = m.width; c.height = m.height;
+  const g = c.getContext("2d");
+  g.drawImage(v, 0, 0, m.width, m.height);
+  const px = g.getImageData(0, 0, m.width, m.height).data;
+  const col = o.color;
+  let area = 0, inHit = 0, out = 0, outHit = 0;
+  for (let i = 0; i < mask.length; i++) {
+    const r = px[4*i], gg = px[4*i+1], b = px[4*i+2];
+    // Distance toward the object color relative to the pixel's own mean.
+    const mean = (r + gg + b) / 3, cm = (col[0] + col[1] + col[2]) / 3;
+    const lean = (r - mean) * (col[0] - cm) + (gg - mean) * (col[1] - cm) + (b - mean) * (col[2] - cm);
+    const hit = lean > 600;
+    if (mask[i]) { area++; if (hit) inHit++; } else { out++; if (hit) outHit++; }
+  }
+  return {area, inFrac: area ? inHit / area : 0, outFrac: out ? outHit / out : 0, frame: m.frame, maskFrame: m.maskFrame, present: o.present};
+})()`
+
+type overlayStats struct {
+	Area      int
+	InFrac    float64
+	OutFrac   float64
+	Frame     int
+	MaskFrame int
+	Present   bool
+}
+
+func TestBrowserPlaysAndTracks(t *testing.T) {
+	clip := testClip(t)
+	ctx := browser(t)
+	cfg, withModel := fixtureConfig(t, Config{})
+	_, hs := newServer(t, cfg)
+	s := createSession(t, hs.URL, clip)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "WebRTC to connect and metadata to arrive",
+		`window.vidseg && vidseg.connected && vidseg.messages > 5`, 30*time.Second)
+	poll(t, ctx, "the video to play",
+		`(() => { const v = document.getElementById("video"); return v.readyState >= 2 && v.currentTime > 0.5 && v.videoWidth === 320; })()`, 30*time.Second)
+	// Count frames the <video> presents during one second.
+	decoded, err := chromedp.Run(ctx, chromedp.Evaluate[int](`new Promise(done => {
+	  const v = document.getElementById("video"); let n = 0;
+	  const tick = () => { n++; v.requestVideoFrameCallback(tick); };
+	  v.requestVideoFrameCallback(tick);
+	  setTimeout(() => done(n), 1000);
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if decoded < 5 {
+		t.Errorf("<video> presented %d frames in one second", decoded)
+	}
+	// The picture is the clip (textured, not black).
+	mean := eval[float64](t, ctx, `(() => { const v = document.getElementById("video"); const c = document.createElement("canvas");
+	  c.width = v.videoWidth; c.height = v.videoHeight; const g = c.getContext("2d"); g.drawImage(v, 0, 0);
+	  const d = g.getImageData(0, 0, c.width, c.height).data; let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] + d[i+1] + d[i+2];
+	  return s / (d.length / 4) / 3; })()`)
+	if mean < 20 {
+		t.Errorf("video frame mean brightness %.1f: looks black", mean)
+	}
+	t.Logf("video: %d frames presented in 1 s, mean brightness %.1f", decoded, mean)
+
+	// The page's RLE decoder agrees with the Go encoder.
+	m := make([]byte, 32*24)
+	for y := 5; y < 15; y++ {
+		for x := 3 + y; x < 20; x++ {
+			m[y*32+x] = 1
+		}
+	}
+	rle, err := mask.EncodeRLE(m, 32, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := eval[[]int](t, ctx, fmt.Sprintf(`Array.from(vidseg.decodeRLE({size: [24, 32], counts: %q}))`, rle.String()))
+	for i := range m {
+		if got[i] != int(m[i]) {
+			t.Fatalf("JS decodeRLE differs from mask.EncodeRLE at pixel %d", i)
+		}
+	}
+	screenshot(t, ctx, "browser-playing.png")
+
+	if !withModel {
+		help := eval[string](t, ctx, `(() => { const e = document.getElementById("model-help"); return e.hidden ? "" : e.textContent; })()`)
+		if want := "tools/export/export.py --variant sam2.1_hiera_t"; !strings.Contains(help, want) {
+			t.Errorf("no-model help %q does not show %q", help, want)
+		}
+		return
+	}
+
+	click := func(fx, fy float64) {
+		t.Helper()
+		r := eval[[]float64](t, ctx, `(() => { const b = document.getElementById("overlay").getBoundingClientRect(); return [b.left, b.top, b.width, b.height]; })()`)
+		if err := chromedp.Do(ctx, chromedp.MouseClickXY(r[0]+fx*r[2], r[1]+fy*r[3])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Object 1 from a mask prompt: SAM 2 uses a mask prompt as the output
+	// on its frame, so the overlay is known whatever the weights are.
+	pm := make([]byte, 320*240)
+	for y := 60; y < 180; y++ {
+		for x := 100; x < 220; x++ {
+			pm[y*320+x] = 1
+		}
+	}
+	prle, err := mask.EncodeRLE(pm, 320, 240)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eval[bool](t, ctx, fmt.Sprintf(`(vidseg.prompt({object: 0, points: [], mask: {size: [240, 320], counts: %q}}), true)`, prle.String()))
+	poll(t, ctx, "object 1's mask on the video",
+		`vidseg.prompts >= 1 && vidseg.last.objects.some(o => o.id === 1 && o.present && o.rle)`, 60*time.Second)
+	// Give the <video> (behind the DataChannel by its jitter buffer) a moment.
+	time.Sleep(300 * time.Millisecond)
+	st := eval[overlayStats](t, ctx, fmt.Sprintf(overlayStatsJS, 1))
+	t.Logf("object 1 overlay: %+v", st)
+	if st.Present && (st.Area < 10000 || st.InFrac < 0.8 || st.OutFrac > 0.2) {
+		t.Errorf("object 1's red is not in the video inside its mask (or leaks outside): %+v", st)
+	}
+	if !st.Present {
+		t.Logf("the model judged object 1 absent by the time of the check; color check not possible")
+	}
+	screenshot(t, ctx, "browser-object1.png")
+
+	// Object 2: "New object", then a click on the video starts it (after a
+	// prompt the page keeps the new object selected for corrections).
+	if err := chromedp.Do(ctx, chromedp.Click("#new-object")); err != nil {
+		t.Fatal(err)
+	}
+	click(0.4, 0.45)
+	poll(t, ctx, "object 2 from a click", `vidseg.prompts >= 2 && vidseg.last.objects.some(o => o.id === 2 && o.rle)`, 60*time.Second)
+
+	// Second object after "New object", then a negative correction on object 1.
+	if err := chromedp.Do(ctx, chromedp.Click("#new-object")); err != nil {
+		t.Fatal(err)
+	}
+	click(0.75, 0.7)
+	poll(t, ctx, "object 3", `vidseg.prompts >= 3 && vidseg.last.objects.some(o => o.id === 3)`, 60*time.Second)
+	// A negative correction click on object 2.
+	eval[bool](t, ctx, `(() => { vidseg.selected = 2; document.getElementById("negative").click(); return true; })()`)
+	click(0.1, 0.1)
+	poll(t, ctx, "the correction", `vidseg.prompts >= 4 && vidseg.selected === 2`, 60*time.Second)
+	if e := eval[string](t, ctx, `document.getElementById("error").hidden ? "" : document.getElementById("error").textContent`); e != "" {
+		t.Errorf("page shows an error: %s", e)
+	}
+	ids := eval[[]int](t, ctx, `vidseg.last.objects.map(o => o.id)`)
+	if len(ids) != 3 {
+		t.Errorf("objects after correction: %v, want [1 2 3]", ids)
+	}
+	var info SessionInfo
+	if err := json.Unmarshal(call(t, "GET", hs.URL+"/api/sessions/"+s.ID, "", nil).body, &info); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("session: model %.1f fps, video %.1f fps, latency %.1f ms, objects %v", info.ModelFPS, info.SourceFPS, info.LatencyMs, info.Objects)
+	screenshot(t, ctx, "browser-objects.png")
+}
+
