@@ -15,10 +15,12 @@ func HashUniform(n int, seed uint32, scale float32) []float32 {
 	s := seed * 40503
 	for i := range out {
 		u := uint32(i)*2654435761 + s
-		// Each step is exact in float32 except the final multiply, so the
-		// result does not depend on evaluation order or FMA.
-		v := float32(u>>8)/float32(1<<24)*2 - 1
-		out[i] = v * scale
+		// Explicit conversions round each step, so no fused multiply-add
+		// can differ from numpy's separate float32 operations.
+		v := float32(float32(u>>8) / float32(1<<24))
+		v = float32(v * 2)
+		v = float32(v - 1)
+		out[i] = float32(v * scale)
 	}
 	return out
 }

@@ -1,6 +1,8 @@
 package sam
 
 import (
+	"fmt"
+	"sync"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -41,35 +43,63 @@ func fullModelDir(t testing.TB) string {
 	return d
 }
 
-// newTestRuntime opens the process's ONNX Runtime for one test.
-func newTestRuntime(t testing.TB) *Runtime {
-	t.Helper()
-	lib, err := FindRuntimeLibrary("")
-	if err != nil {
-		t.Skipf("ONNX Runtime not installed (make setup): %v", err)
-	}
-	rt, err := NewRuntime(lib)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := rt.Close(); err != nil {
-			t.Errorf("close runtime: %v", err)
-		}
-	})
-	return rt
+// The tests share one Runtime (ONNX Runtime's environment is per process)
+// and one Model of the fixture, opened on first use and closed by TestMain.
+var shared struct {
+	once  sync.Once
+	rt    *Runtime
+	rtErr error
+
+	modelOnce sync.Once
+	model     *Model
+	modelErr  error
 }
 
-func openTestModel(t testing.TB, rt *Runtime, dir string) *Model {
-	t.Helper()
-	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("close model: %v", err)
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.model != nil {
+		if err := shared.model.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "close shared model:", err)
+			code = 1
 		}
+	}
+	if shared.rt != nil {
+		if err := shared.rt.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "close shared runtime:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// newTestRuntime returns the tests' shared Runtime.
+func newTestRuntime(t testing.TB) *Runtime {
+	t.Helper()
+	shared.once.Do(func() {
+		lib, err := FindRuntimeLibrary("")
+		if err != nil {
+			shared.rtErr = err
+			return
+		}
+		shared.rt, shared.rtErr = NewRuntime(lib)
 	})
-	return m
+	if shared.rtErr != nil {
+		t.Skipf("ONNX Runtime not available (make setup): %v", shared.rtErr)
+	}
+	return shared.rt
+}
+
+// testModel returns the shared Model of the fixture, on the CPU with 2
+// threads.
+func testModel(t testing.TB) *Model {
+	t.Helper()
+	rt := newTestRuntime(t)
+	dir := fixtureDir(t)
+	shared.modelOnce.Do(func() {
+		shared.model, shared.modelErr = Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2})
+	})
+	if shared.modelErr != nil {
+		t.Fatal(shared.modelErr)
+	}
+	return shared.model
 }

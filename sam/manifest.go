@@ -113,11 +113,28 @@ func (c ConstantSpec) Len() int {
 
 // Fixture describes how a random-weight test export was made.
 type Fixture struct {
-	Seed          int64 `json:"seed"`
-	RandomWeights bool  `json:"random_weights"`
-	Depth         struct {
-		Stages []int `json:"stages"`
-	} `json:"depth"`
+	Seed          int64        `json:"seed"`
+	RandomWeights bool         `json:"random_weights"`
+	Depth         FixtureDepth `json:"depth"`
+	DepthReduced  bool         `json:"depth_reduced"`
+	// FP16RepresentableWeights: weights rounded to fp16 values and stored
+	// as fp16 + Cast (same fp32 math, half the size).
+	FP16RepresentableWeights bool `json:"fp16_representable_weights"`
+	// Params are parameters set to a scalar after initialization.
+	Params map[string]float64 `json:"params"`
+	// Standins lists the replacements the exporter made for ops the
+	// installed PyTorch or ONNX lack.
+	Standins []string `json:"standins"`
+}
+
+// FixtureDepth is the reduced architecture depth of a test export; zero
+// values mean the variant's own.
+type FixtureDepth struct {
+	Stages                       []int `json:"stages"`
+	GlobalAttBlocks              []int `json:"global_att_blocks"`
+	MemoryAttentionLayers        int   `json:"memory_attention_layers"`
+	MemoryEncoderFuserLayers     int   `json:"memory_encoder_fuser_layers"`
+	MaskDecoderTransformerLayers int   `json:"mask_decoder_transformer_layers"`
 }
 
 // Mean is the per-channel normalization mean as float32, ready for

@@ -1,0 +1,118 @@
+package sam
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkGraphs measures each graph's latency on the committed fixture
+// and, when present, the full-size random export
+// (third_party/models/sam2.1_hiera_t_random_full). SAM_BENCH_THREADS
+// (default 2) and SAM_BENCH_OPT (all, extended, basic, none; default all)
+// select the session settings:
+//
+//	go test ./sam -run XXX -bench Graphs -benchtime 5x
+func BenchmarkGraphs(b *testing.B) {
+	dirs := map[string]string{"fixture": fixtureDirOrEmpty(b), "full": ""}
+	full := filepath.Join(repoRoot(b), "third_party", "models", "sam2.1_hiera_t_random_full")
+	if _, err := os.Stat(filepath.Join(full, manifestName)); err == nil {
+		dirs["full"] = full
+	}
+	rt := newTestRuntime(b)
+	for _, name := range []string{"fixture", "full"} {
+		b.Run(name, func(b *testing.B) {
+			if dirs[name] == "" {
+				b.Skipf("no %s model", name)
+			}
+			benchModel(b, rt, dirs[name])
+		})
+	}
+}
+
+func fixtureDirOrEmpty(b *testing.B) string {
+	d := filepath.Join(repoRoot(b), "testdata", "model", "sam2.1_hiera_t_random")
+	if env := os.Getenv("SAM_TEST_MODEL"); env != "" {
+		d = env
+	}
+	if _, err := os.Stat(filepath.Join(d, manifestName)); err != nil {
+		return ""
+	}
+	return d
+}
+
+func benchModel(b *testing.B, rt *Runtime, dir string) {
+	threads := 2
+	if s := os.Getenv("SAM_BENCH_THREADS"); s != "" {
+		if _, err := fmt.Sscan(s, &threads); err != nil {
+			b.Fatalf("SAM_BENCH_THREADS=%q: %v", s, err)
+		}
+	}
+	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: threads, GraphOptimization: os.Getenv("SAM_BENCH_OPT")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	image := HashUniform(3*1024*1024, 1, 2)
+	f, err := m.EncodeImage(ctx, image)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := m.DecodeMasks(ctx, f.VisionFeat, f, Prompt{Coords: [][2]float32{{400, 300}}, Labels: []float32{1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hi := make([]float32, 1024*1024)
+	UpsampleBilinear(c.Masks[1], 256, 256, hi, 1024, 1024)
+	feat, pos, err := m.EncodeMemory(ctx, f.VisionFeat, hi, true, c.ObjectScore)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("image_encoder", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := m.EncodeImage(ctx, image); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("mask_decoder", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := m.DecodeMasks(ctx, f.VisionFeat, f, Prompt{Coords: [][2]float32{{400, 300}}, Labels: []float32{1}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("memory_encoder", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := m.EncodeMemory(ctx, f.VisionFeat, hi, false, c.ObjectScore); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// The steady tracking state: 1 conditioning frame + 6 recent frames
+	// and 16 object pointers; and an early frame with 2 frames, 2 pointers.
+	for _, s := range []struct {
+		name string
+		m, p int
+	}{{"memory_attention_M7_P16", 7, 16}, {"memory_attention_M2_P2", 2, 2}} {
+		frames := make([]MemoryFrame, s.m)
+		for i := range frames {
+			frames[i] = MemoryFrame{Feat: feat, Pos: pos, Slot: i}
+		}
+		ptrs := make([]Pointer, s.p)
+		for i := range ptrs {
+			ptrs[i] = Pointer{Vec: c.ObjPtr[1], Offset: float32(i + 1)}
+		}
+		b.Run(s.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := m.AttendMemory(ctx, f, frames, ptrs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
