@@ -46,6 +46,19 @@ func repoRoot(t *testing.T) string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
+// ortLib is the ONNX Runtime library the binary should use: the
+// environment's (make test sets it), else the copy `make setup` installs.
+func ortLib(t *testing.T) string {
+	if lib := os.Getenv("VIDSEG_ORT_LIB"); lib != "" {
+		return lib
+	}
+	lib := filepath.Join(repoRoot(t), "third_party", "onnxruntime", "lib", "libonnxruntime.so.1")
+	if _, err := os.Stat(lib); err == nil {
+		return lib
+	}
+	return ""
+}
+
 type result struct {
 	code           int
 	stdout, stderr string
@@ -60,7 +73,7 @@ func vidseg(t *testing.T, dir string, extra []string, args ...string) result {
 	cmd.Dir = dir
 	home := t.TempDir()
 	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8"}
-	if lib := os.Getenv("VIDSEG_ORT_LIB"); lib != "" {
+	if lib := ortLib(t); lib != "" {
 		cmd.Env = append(cmd.Env, "VIDSEG_ORT_LIB="+lib)
 	}
 	cmd.Env = append(cmd.Env, extra...)
@@ -352,4 +365,163 @@ func readJSONL[T any](t *testing.T, path string) []T {
 		out = append(out, v)
 	}
 	return out
+}
+
+func TestTrackFixture(t *testing.T) {
+	root := repoRoot(t)
+	model := filepath.Join(root, fixtureModel)
+	clipDir := filepath.Join(root, "testdata", "videos", "crossing")
+	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
+		t.Skip("fixture model " + fixtureModel + " absent")
+	}
+	if _, err := os.Stat(filepath.Join(clipDir, "video.mp4")); err != nil {
+		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
+	}
+	if testing.Short() {
+		t.Skip("runs the model on 3 frames")
+	}
+	if ortLib(t) == "" {
+		t.Skip("ONNX Runtime library absent: run make setup")
+	}
+	dir := t.TempDir()
+	envModel := []string{"VIDSEG_MODEL=" + model}
+	video := filepath.Join(clipDir, "video.mp4")
+
+	// A prompt past the tracked frames is a usage error, found before any inference.
+	r := vidseg(t, dir, envModel, "track", video, "--point", "10,10@5", "--frames", "3", "--out", "bad")
+	expect(t, r, exitUsage, "frame 5")
+
+	// Ground truth for the first 3 frames, so eval scores the middle one.
+	gt := filepath.Join(dir, "gt", "crossing")
+	os.MkdirAll(gt, 0o755)
+	for i := range 3 {
+		data, err := os.ReadFile(filepath.Join(clipDir, "masks", maskName(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(gt, maskName(i)), data, 0o644)
+	}
+	out := filepath.Join(dir, "out")
+	// The first frame's annotation as mask prompt (one object per label):
+	// the prompted frame's output is that mask through the model's 256x256
+	// grid, so it can be checked against the ground truth even with random weights.
+	r = vidseg(t, dir, envModel, "track", video, "--mask", filepath.Join(gt, maskName(0)), "--frames", "3", "--mode", "sam2", "--out", out)
+	expect(t, r, 0, "RANDOM weights")
+	if !strings.Contains(r.stdout, "tracked 2 object(s) over 3 frames") {
+		t.Errorf("track summary:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "track: 3/3 frames") {
+		t.Errorf("no progress lines:\n%s", r.stderr)
+	}
+
+	var doc struct {
+		Format  string `json:"format"`
+		Width   int    `json:"width"`
+		Height  int    `json:"height"`
+		Frames  int    `json:"frames"`
+		Objects []int  `json:"objects"`
+		Results []struct {
+			Frame   int `json:"frame"`
+			Objects []struct {
+				ID           int      `json:"id"`
+				Segmentation mask.RLE `json:"segmentation"`
+				Area         int      `json:"area"`
+				BBox         *[4]int  `json:"bbox"`
+			} `json:"objects"`
+		} `json:"results"`
+	}
+	data, err := os.ReadFile(filepath.Join(out, masksJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("masks.json: %v", err)
+	}
+	if doc.Format != masksFormat || doc.Width != 320 || doc.Height != 240 || doc.Frames != 3 || len(doc.Results) != 3 || len(doc.Objects) != 2 {
+		t.Fatalf("masks.json header %+v", doc)
+	}
+	for _, fr := range doc.Results {
+		f, err := os.Open(filepath.Join(out, masksDir, maskName(fr.Frame)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels, w, h, err := mask.DecodePNG(f)
+		f.Close()
+		if err != nil || w != 320 || h != 240 {
+			t.Fatalf("frame %d png: %v (%dx%d)", fr.Frame, err, w, h)
+		}
+		for _, o := range fr.Objects {
+			m, err := o.Segmentation.Decode()
+			if err != nil {
+				t.Fatalf("frame %d object %d rle: %v", fr.Frame, o.ID, err)
+			}
+			area := 0
+			for i, v := range m {
+				area += int(v)
+				// The PNG holds the object where its RLE does, unless a
+				// higher id overlaps; and nowhere else.
+				if v != 0 && int(labels[i]) < o.ID || v == 0 && int(labels[i]) == o.ID {
+					t.Fatalf("frame %d object %d: RLE and PNG disagree at pixel %d (rle %d, png %d)", fr.Frame, o.ID, i, v, labels[i])
+				}
+			}
+			if area != o.Area || (area > 0) != (o.BBox != nil) {
+				t.Errorf("frame %d object %d: area %d, record says %d, bbox %v", fr.Frame, o.ID, area, o.Area, o.BBox)
+			}
+			if fr.Frame == 0 {
+				gtLabels, _, _, err := readLabels(filepath.Join(gt, maskName(0)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := make([]byte, len(gtLabels))
+				for i, v := range gtLabels {
+					if int(v) == o.ID {
+						want[i] = 1
+					}
+				}
+				if iou, _ := mask.IoU(m, want); iou < 0.8 {
+					t.Errorf("frame 0 object %d: IoU with the mask prompt %.3f, want >= 0.8", o.ID, iou)
+				}
+			}
+		}
+	}
+
+	type trackLine struct {
+		Frame   int `json:"frame"`
+		Objects []struct {
+			ID           int     `json:"id"`
+			Box          *[4]int `json:"box"`
+			IoU          float32 `json:"iou"`
+			ObjectScore  float32 `json:"object_score"`
+			Present      bool    `json:"present"`
+			Conditioning bool    `json:"conditioning"`
+		} `json:"objects"`
+	}
+	lines := readJSONL[trackLine](t, filepath.Join(out, tracksFile))
+	if len(lines) != 3 {
+		t.Fatalf("tracks.jsonl has %d lines, want 3", len(lines))
+	}
+	for i, l := range lines {
+		if l.Frame != i || len(l.Objects) != 2 || l.Objects[0].ID != 1 || l.Objects[1].ID != 2 {
+			t.Errorf("tracks.jsonl line %d: %+v", i, l)
+		}
+	}
+	if o := lines[0].Objects[0]; !o.Conditioning || o.Box == nil {
+		t.Errorf("frame 0 object 1 (mask prompt): %+v", o)
+	}
+
+	// The overlay decodes back to 3 frames of the source size.
+	probe := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", filepath.Join(out, overlayMP4))
+	if pout, err := probe.Output(); err != nil {
+		t.Logf("ffprobe unavailable: %v", err)
+	} else if got := strings.TrimSpace(string(pout)); got != "h264,320,240,3" {
+		t.Errorf("overlay.mp4: %q, want h264,320,240,3", got)
+	}
+
+	// The output works with eval.
+	r = vidseg(t, dir, nil, "eval", out, gt)
+	expect(t, r, 0, "")
+	if !strings.Contains(r.stdout, "crossing") || !strings.Contains(r.stdout, "mean") {
+		t.Errorf("eval of the track output:\n%s", r.stdout)
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/asticode/go-astiav"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -82,6 +84,11 @@ Run "vidseg COMMAND --help" for a command's flags.
 }
 
 func main() {
+	// FFmpeg's own log (x264 statistics, probing notes) would drown the
+	// progress output; errors still show. VIDSEG_FFMPEG_LOG=1 keeps it all.
+	if os.Getenv("VIDSEG_FFMPEG_LOG") == "" {
+		astiav.SetLogLevel(astiav.LogLevelError)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 	code := run(ctx, e, os.Args[1:])

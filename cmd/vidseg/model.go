@@ -93,11 +93,16 @@ func openModel(s *settings, w io.Writer, log *slog.Logger) (*loadedModel, error)
 	if err != nil {
 		return nil, err
 	}
-	if choice.random {
-		fmt.Fprintf(w, "vidseg: warning: no model configured; using the bundled test fixture %s: it has RANDOM weights, so masks are meaningless (see `vidseg track --help` to get a real model)\n", choice.dir)
-	}
-	if _, err := sam.LoadManifest(choice.dir); err != nil {
+	man, err := sam.LoadManifest(choice.dir)
+	if err != nil {
 		return nil, modelErr(fmt.Errorf("model (from %s): %w", choice.from, err))
+	}
+	switch {
+	case choice.random:
+		fmt.Fprintf(w, "vidseg: warning: no model configured; using the bundled test fixture %s: it has RANDOM weights, so masks are meaningless (see `vidseg track --help` to get a real model)\n", choice.dir)
+	case man.Fixture != nil && man.Fixture.RandomWeights:
+		choice.random = true
+		fmt.Fprintf(w, "vidseg: warning: model %s is a test fixture with RANDOM weights: masks are meaningless\n", choice.dir)
 	}
 	threads, err := s.int("threads")
 	if err != nil {
