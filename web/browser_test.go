@@ -278,4 +278,3 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 	t.Logf("session: model %.1f fps, video %.1f fps, latency %.1f ms, objects %v", info.ModelFPS, info.SourceFPS, info.LatencyMs, info.Objects)
 	screenshot(t, ctx, "browser-objects.png")
 }
-

@@ -172,7 +172,7 @@ function onMeta(m) {
   $("st-frame").textContent = m.frame;
   $("st-mask").textContent = m.maskFrame < 0 ? "-" : m.maskFrame;
   $("st-fps").textContent = m.sourceFps.toFixed(1);
-  $("st-model").textContent = state.info && state.info.model ? m.modelFps.toFixed(1) : "no model";
+  $("st-model").textContent = state.info && state.info.model ? m.modelFps.toFixed(m.modelFps < 1 ? 2 : 1) : "no model";
   $("st-lat").textContent = m.latencyMs.toFixed(0);
   $("st-mlat").textContent = m.modelLatencyMs ? m.modelLatencyMs.toFixed(0) : "-";
   renderObjects(m.objects);
