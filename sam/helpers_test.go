@@ -2,10 +2,10 @@ package sam
 
 import (
 	"fmt"
-	"sync"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 )
 
