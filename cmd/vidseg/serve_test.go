@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vidseg/vidseg/store"
+)
+
+// serveProc is a running `vidseg serve`.
+type serveProc struct {
+	cmd    *exec.Cmd
+	base   string
+	stderr *bytes.Buffer // complete once done is closed
+	done   chan struct{}
+}
+
+func startServe(t *testing.T, extra []string, args ...string) *serveProc {
+	t.Helper()
+	cmd := exec.Command(binPath, append([]string{"serve", "--addr", "127.0.0.1:0", "-v"}, args...)...)
+	cmd.Env = append([]string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "VIDSEG_ORT_LIB=" + ortLib(t)}, extra...)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serveProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil { // a failed test left it running
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			line := sc.Text()
+			p.stderr.WriteString(line + "\n")
+			if a, ok := strings.CutPrefix(line, "vidseg: serving on "); ok {
+				addr <- a
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			cmd.Wait()
+			<-p.done
+			t.Fatalf("serve exited before listening:\n%s", p.stderr)
+		}
+		p.base = a
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("serve did not start listening within 2 minutes")
+	}
+	return p
+}
+
+func (p *serveProc) kill(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	p.cmd.Process.Signal(sig)
+	p.cmd.Wait()
+	<-p.done
+}
+
+func (p *serveProc) do(t *testing.T, method, path string, body any, out any) int {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		r = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, p.base+path, r)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, data)
+		}
+	}
+	if resp.StatusCode >= 300 {
+		t.Logf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	return resp.StatusCode
+}
+
+type sessionView struct {
+	ID      string `json:"id"`
+	Tracked int    `json:"trackedFrame"`
+	Objects []int  `json:"objects"`
+	State   string `json:"state"`
+}
+
+// waitTracked polls the session until the model finished a frame past after.
+func (p *serveProc) waitTracked(t *testing.T, id string, after int, within time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		var v sessionView
+		if p.do(t, "GET", "/api/sessions/"+id, nil, &v) == http.StatusOK && v.Tracked > after {
+			return v.Tracked
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("session %s: no frame tracked past %d within %s", id, after, within)
+	return 0
+}
+
+// TestServeJournalSurvivesKill runs the real server with the fixture
+// model, prompts an object, SIGKILLs the server, and checks the store: the
+// acknowledged prompt and every frame the server reported finished are
+// there. Then it resumes the session in a new server.
+func TestServeJournalSurvivesKill(t *testing.T) {
+	root := repoRoot(t)
+	model := filepath.Join(root, fixtureModel)
+	clip := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
+	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s absent", p)
+		}
+	}
+	if testing.Short() {
+		t.Skip("runs the model in a server")
+	}
+	if ortLib(t) == "" {
+		t.Skip("ONNX Runtime library absent: run make setup")
+	}
+	clip, _ = filepath.Abs(clip)
+	db := filepath.Join(t.TempDir(), "sessions.db")
+	env := []string{"VIDSEG_MODEL=" + model, "VIDSEG_STORE=" + db}
+
+	srv := startServe(t, env)
+	var created sessionView
+	if code := srv.do(t, "POST", "/api/sessions", map[string]any{"source": clip}, &created); code != http.StatusCreated {
+		srv.kill(t, syscall.SIGKILL)
+		t.Fatalf("create session: %d\n%s", code, srv.stderr)
+	}
+	srv.waitTracked(t, created.ID, -1, 3*time.Minute)
+	var pr struct {
+		Object int `json:"object"`
+		Frame  int `json:"frame"`
+	}
+	body := map[string]any{"object": 0, "points": []map[string]any{{"x": 40, "y": 110, "positive": true}}}
+	if code := srv.do(t, "POST", "/api/sessions/"+created.ID+"/prompts", body, &pr); code != http.StatusOK {
+		srv.kill(t, syscall.SIGKILL)
+		t.Fatalf("prompt: %d\n%s", code, srv.stderr)
+	}
+	last := srv.waitTracked(t, created.ID, pr.Frame, 3*time.Minute)
+	srv.kill(t, syscall.SIGKILL)
+	if !srv.cmd.ProcessState.Sys().(syscall.WaitStatus).Signaled() {
+		t.Fatalf("serve was not killed: %v", srv.cmd.ProcessState)
+	}
+
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatalf("reopen the store after kill -9: %v", err)
+	}
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := st.List()
+	if len(list) != 1 || list[0].Source != clip || list[0].Width != 320 {
+		st.Close()
+		t.Fatalf("stored sessions %+v", list)
+	}
+	id := list[0].ID
+	sess, _ := st.Session(id)
+	if len(sess.Prompts) != 1 || sess.Prompts[0].Object != pr.Object || sess.Prompts[0].Frame != pr.Frame ||
+		len(sess.Prompts[0].Points) != 1 || sess.Prompts[0].Points[0] != (store.Point{X: 40, Y: 110, Positive: true}) {
+		t.Errorf("stored prompts %+v, want the one acknowledged (object %d frame %d)", sess.Prompts, pr.Object, pr.Frame)
+	}
+	f, err := st.Frame(id, last)
+	if err != nil {
+		t.Errorf("frame %d reported finished before the kill is not stored: %v", last, err)
+	} else if len(f.Objects) != 1 || f.Objects[0].Object != pr.Object || f.Objects[0].Mask.Size != [2]int{240, 320} {
+		t.Errorf("stored frame %d: %+v", last, f)
+	}
+	before := sess.Info.Updated
+	st.Close()
+
+	// Resume: the stored session is reopened and tracked again.
+	srv = startServe(t, env, "--resume", "all")
+	var views []sessionView
+	srv.do(t, "GET", "/api/sessions", nil, &views)
+	if len(views) != 1 {
+		srv.kill(t, syscall.SIGKILL)
+		t.Fatalf("after --resume all: sessions %+v\n%s", views, srv.stderr)
+	}
+	srv.waitTracked(t, views[0].ID, pr.Frame, 3*time.Minute)
+	srv.kill(t, syscall.SIGTERM)
+	if !strings.Contains(srv.stderr.String(), fmt.Sprintf("resumed stored session %s", id)) {
+		t.Errorf("no resume message:\n%s", srv.stderr)
+	}
+	st, err = store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sess, _ = st.Session(id)
+	if !sess.Info.Updated.After(before) {
+		t.Errorf("resumed session wrote nothing (updated %v, before %v)", sess.Info.Updated, before)
+	}
+	if list, _ := st.List(); len(list) != 1 {
+		t.Errorf("resume created new store sessions: %+v", list)
+	}
+}
