@@ -623,9 +623,15 @@ func (t *Tracker) inferFrame(ctx context.Context, o *object, idx int, feats *sam
 			memory.FromBF16(r.Entry.Feat, feat)
 			frames[i] = sam.MemoryFrame{Feat: feat, Pos: t.maskmemPos, Slot: r.Slot}
 		}
+		// The graph divides offsets by max_obj_ptrs-1; the reference divides
+		// by min(num_frames, max_obj_ptrs)-1, so rescale for short videos.
+		scale := float32(1)
+		if n, mp := t.cfg.NumFrames, t.man.MaxObjPtrsInEncoder; n > 1 && n < mp {
+			scale = float32(mp-1) / float32(n-1)
+		}
 		ptrs := make([]sam.Pointer, len(sel.Pointers))
 		for i, r := range sel.Pointers {
-			ptrs[i] = sam.Pointer{Vec: r.Entry.Ptr, Offset: r.Offset}
+			ptrs[i] = sam.Pointer{Vec: r.Entry.Ptr, Offset: r.Offset * scale}
 		}
 		begin := time.Now()
 		var err2 error
