@@ -3,7 +3,7 @@ ORT_LIB ?= $(CURDIR)/third_party/onnxruntime/lib/libonnxruntime.so.1
 export VIDSEG_ORT_LIB := $(ORT_LIB)
 export CGO_ENABLED := 1
 
-.PHONY: setup test build demo videos bench vet fmt
+.PHONY: setup test build demo videos bench fuzz vet fixture traces
 
 setup:
 	bash scripts/setup.sh
@@ -18,3 +18,26 @@ test:
 vet:
 	go vet ./...
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
+
+# The main job on a bundled default: track the orange ellipse of a generated
+# clip with the bundled random-weight test model (plumbing, not accuracy).
+demo: build
+	bin/vidseg track testdata/videos/moving_shape/video.mp4 --point 60,70 --out out/demo
+	@echo "demo: outputs in out/demo (masks/, masks.json, tracks.jsonl, overlay.mp4)"
+
+videos:
+	go run ./tools/genvideos -out testdata/videos
+
+bench:
+	go test -run XXX -bench . -benchtime 3x ./decode ./encode ./sam ./tracker ./stream
+
+fuzz:
+	go test -run XXX -fuzz FuzzDecode -fuzztime 60s ./decode
+
+# Regenerating the fixture and traces needs torch and the official sources
+# (scripts/setup-exporter.sh); CI uses the committed outputs.
+fixture:
+	bash tools/export/make_fixture.sh
+
+traces:
+	bash tools/export/make_traces.sh
