@@ -525,3 +525,39 @@ func TestTrackFixture(t *testing.T) {
 		t.Errorf("eval of the track output:\n%s", r.stdout)
 	}
 }
+
+func TestBenchJSON(t *testing.T) {
+	root := repoRoot(t)
+	model := filepath.Join(root, fixtureModel)
+	clip := filepath.Join(root, "testdata", "videos", "moving_shape", "video.mp4")
+	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s absent", p)
+		}
+	}
+	if testing.Short() || ortLib(t) == "" {
+		t.Skip("runs the model (needs the ONNX Runtime library; not in -short)")
+	}
+	r := vidseg(t, t.TempDir(), []string{"VIDSEG_MODEL=" + model}, "bench", clip, "--objects", "1", "--frames", "1", "--json")
+	expect(t, r, 0, "")
+	var rep benchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, r.stdout)
+	}
+	if !rep.Random || rep.Width != 320 || len(rep.Runs) != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	run := rep.Runs[0]
+	if run.Objects != 1 || run.Frames != 2 || run.FPS <= 0 || run.PeakRSSMB <= 0 {
+		t.Errorf("run %+v", run)
+	}
+	for _, s := range benchStages {
+		v, ok := run.MsPerFrm[s]
+		if !ok || v < 0 {
+			t.Errorf("stage %s: %v (present %v)", s, v, ok)
+		}
+	}
+	if run.MsPerFrm["encoder"] <= 0 || run.MsPerFrm["decoder"] <= 0 {
+		t.Errorf("model stages not timed: %v", run.MsPerFrm)
+	}
+}
