@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -31,7 +32,8 @@ type testPeer struct {
 	location string
 
 	mu     sync.Mutex
-	frames [][]byte
+	frames [][]byte // the first keptFrames frames from a keyframe on
+	count  int      // all frames from a keyframe on
 	msgs   [][]byte
 	gotKey bool
 
@@ -41,12 +43,19 @@ type testPeer struct {
 	once2      sync.Once
 }
 
+// keptFrames bounds what a test peer stores (benchmarks run many peers).
+const keptFrames = 30
+
 // dialWHEP connects a viewer to a WHEP endpoint.
 func dialWHEP(t testing.TB, url, codec string) *testPeer {
 	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Room for a keyframe burst, as browsers have.
+	if uc, ok := conn.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(4 << 20)
 	}
 	var se webrtc.SettingEngine
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(quietLogger(), conn))
@@ -56,7 +65,12 @@ func dialWHEP(t testing.TB, url, codec string) *testPeer {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+	// NACKs and receiver reports, as a browser sends them.
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		t.Fatal(err)
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +95,8 @@ func dialWHEP(t testing.TB, url, codec string) *testPeer {
 		if codec == H264 {
 			dep = &codecs.H264Packet{}
 		}
-		sb := samplebuilder.New(128, dep, 90000)
+		// maxLate covers a whole 720p keyframe (over 100 packets).
+		sb := samplebuilder.New(2048, dep, 90000)
 		for {
 			pkt, _, err := tr.ReadRTP()
 			if err != nil {
@@ -130,14 +145,17 @@ func (p *testPeer) addFrame(data []byte, codec string) {
 		}
 		p.gotKey = true
 	}
-	p.frames = append(p.frames, append([]byte(nil), data...))
+	p.count++
+	if len(p.frames) < keptFrames {
+		p.frames = append(p.frames, append([]byte(nil), data...))
+	}
 	p.once1.Do(func() { close(p.firstFrame) })
 }
 
 func (p *testPeer) counts() (frames, msgs int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.frames), len(p.msgs)
+	return p.count, len(p.msgs)
 }
 
 // waitFrames waits until the peer holds n frames from a keyframe on.

@@ -161,3 +161,25 @@ func TestWHEPMethodNotAllowed(t *testing.T) {
 		t.Errorf("PUT: %d", resp.StatusCode)
 	}
 }
+
+func TestPacerSkipsOnlyWhenBehind(t *testing.T) {
+	p := NewPacer(30)
+	t0 := time.Unix(1000, 0)
+	frame := time.Second / 30
+	if p.Late(0, t0) {
+		t.Error("first frame late")
+	}
+	if p.Late(frame, t0.Add(frame+10*time.Millisecond)) {
+		t.Error("frame 10 ms behind is not late")
+	}
+	if !p.Late(2*frame, t0.Add(3*frame+time.Millisecond)) {
+		t.Error("frame whose successor is due is not late")
+	}
+	// A loop restart (pts going back) re-anchors.
+	if p.Late(0, t0.Add(time.Hour)) {
+		t.Error("restart counted late")
+	}
+	if p.Late(frame, t0.Add(time.Hour+frame)) {
+		t.Error("on-time frame after re-anchoring is late")
+	}
+}

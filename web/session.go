@@ -47,6 +47,7 @@ type Session struct {
 	prompts chan promptRequest
 
 	send, model, modelLag stream.Meter
+	skipped               atomic.Int64 // pictures dropped to keep the source pace
 
 	mu      sync.Mutex
 	overlay *overlay // masks of the latest model result
@@ -113,6 +114,9 @@ type SessionInfo struct {
 	Created    time.Time `json:"created"`
 	Tracked    int       `json:"trackedFrame"`
 	FramesSent int64     `json:"framesSent"`
+	// FramesSkipped counts pictures dropped because compositing and
+	// encoding fell behind the source.
+	FramesSkipped int64 `json:"framesSkipped"`
 }
 
 func (s *Session) info() SessionInfo {
@@ -129,6 +133,7 @@ func (s *Session) info() SessionInfo {
 		Live: s.Info.Live, Codec: s.b.Codec(), State: s.state, Viewers: st.Viewers, Objects: objs,
 		Model: s.trk != nil, ModelFPS: round1(s.model.Rate()), SourceFPS: round1(s.send.Rate()),
 		LatencyMs: ms(s.send.Latency()), Created: s.Created, Tracked: s.tracked, FramesSent: st.Frames,
+		FramesSkipped: s.skipped.Load(),
 	}
 }
 
@@ -171,6 +176,7 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any)) {
 func (s *Session) videoLoop(ctx context.Context) error {
 	w, h := s.Info.Width, s.Info.Height
 	out := make([]byte, w*h*3)
+	pacer := stream.NewPacer(s.Info.FPS)
 	for {
 		f, err := s.dec.Next(ctx)
 		if err != nil {
@@ -179,6 +185,12 @@ func (s *Session) videoLoop(ctx context.Context) error {
 		decodedAt := time.Now()
 		if s.trk != nil {
 			s.frames.Put(timedFrame{f: f, decodedAt: decodedAt})
+		}
+		if pacer.Late(f.PTS, decodedAt) {
+			// Encoding cannot keep up: drop this picture so the video keeps
+			// the source's pace instead of falling behind.
+			s.skipped.Add(1)
+			continue
 		}
 		s.mu.Lock()
 		ov := s.overlay
