@@ -48,6 +48,7 @@ type Session struct {
 
 	send, model, modelLag stream.Meter
 	skipped               atomic.Int64 // pictures dropped to keep the source pace
+	modelFrames           atomic.Int64 // frames the model finished
 
 	mu      sync.Mutex
 	overlay *overlay // masks of the latest model result
@@ -117,6 +118,8 @@ type SessionInfo struct {
 	// FramesSkipped counts pictures dropped because compositing and
 	// encoding fell behind the source.
 	FramesSkipped int64 `json:"framesSkipped"`
+	// ModelFrames counts frames the model finished; the others it never saw.
+	ModelFrames int64 `json:"modelFrames"`
 }
 
 func (s *Session) info() SessionInfo {
@@ -133,7 +136,7 @@ func (s *Session) info() SessionInfo {
 		Live: s.Info.Live, Codec: s.b.Codec(), State: s.state, Viewers: st.Viewers, Objects: objs,
 		Model: s.trk != nil, ModelFPS: round1(s.model.Rate()), SourceFPS: round1(s.send.Rate()),
 		LatencyMs: ms(s.send.Latency()), Created: s.Created, Tracked: s.tracked, FramesSent: st.Frames,
-		FramesSkipped: s.skipped.Load(),
+		FramesSkipped: s.skipped.Load(), ModelFrames: s.modelFrames.Load(),
 	}
 }
 
@@ -259,6 +262,7 @@ func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
 				continue
 			}
 			now := time.Now()
+			s.modelFrames.Add(1)
 			s.model.Tick(now, now.Sub(tf.decodedAt))
 			s.setOverlay(res, tf.decodedAt)
 		}
