@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // BenchmarkGraphs measures each graph's latency on the committed fixture
@@ -32,6 +34,28 @@ func BenchmarkGraphs(b *testing.B) {
 	}
 }
 
+// cpuTime is the process's user+system CPU time, ORT's threads included.
+// On a shared machine it is steadier than wall time; ORT's spinning
+// threads count in it too.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loop runs fn b.N times and reports CPU seconds per op beside wall time.
+func loop(b *testing.B, fn func() error) {
+	c0 := cpuTime()
+	for b.Loop() {
+		if err := fn(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "cpu-s/op")
+}
+
 func fixtureDirOrEmpty(b *testing.B) string {
 	d := filepath.Join(repoRoot(b), "testdata", "model", "sam2.1_hiera_t_random")
 	if env := os.Getenv("SAM_TEST_MODEL"); env != "" {
@@ -50,7 +74,7 @@ func benchModel(b *testing.B, rt *Runtime, dir string) {
 			b.Fatalf("SAM_BENCH_THREADS=%q: %v", s, err)
 		}
 	}
-	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: threads, GraphOptimization: os.Getenv("SAM_BENCH_OPT")})
+	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: threads, GraphOptimization: os.Getenv("SAM_BENCH_OPT"), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,25 +97,14 @@ func benchModel(b *testing.B, rt *Runtime, dir string) {
 	}
 
 	b.Run("image_encoder", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := m.EncodeImage(ctx, image); err != nil {
-				b.Fatal(err)
-			}
-		}
+		loop(b, func() error { _, err := m.EncodeImage(ctx, image); return err })
 	})
 	b.Run("mask_decoder", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := m.DecodeMasks(ctx, f.VisionFeat, f, Prompt{Coords: [][2]float32{{400, 300}}, Labels: []float32{1}}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		p := Prompt{Coords: [][2]float32{{400, 300}}, Labels: []float32{1}}
+		loop(b, func() error { _, err := m.DecodeMasks(ctx, f.VisionFeat, f, p); return err })
 	})
 	b.Run("memory_encoder", func(b *testing.B) {
-		for b.Loop() {
-			if _, _, err := m.EncodeMemory(ctx, f.VisionFeat, hi, false, c.ObjectScore); err != nil {
-				b.Fatal(err)
-			}
-		}
+		loop(b, func() error { _, _, err := m.EncodeMemory(ctx, f.VisionFeat, hi, false, c.ObjectScore); return err })
 	})
 	// The steady tracking state: 1 conditioning frame + 6 recent frames
 	// and 16 object pointers; and an early frame with 2 frames, 2 pointers.
@@ -108,11 +121,7 @@ func benchModel(b *testing.B, rt *Runtime, dir string) {
 			ptrs[i] = Pointer{Vec: c.ObjPtr[1], Offset: float32(i + 1)}
 		}
 		b.Run(s.name, func(b *testing.B) {
-			for b.Loop() {
-				if _, err := m.AttendMemory(ctx, f, frames, ptrs); err != nil {
-					b.Fatal(err)
-				}
-			}
+			loop(b, func() error { _, err := m.AttendMemory(ctx, f, frames, ptrs); return err })
 		})
 	}
 }

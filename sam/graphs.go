@@ -168,6 +168,9 @@ func (g *imageEncoder) close() error {
 // mean and std. The returned Features are fresh slices owned by the caller.
 func (m *Model) EncodeImage(ctx context.Context, image []float32) (*Features, error) {
 	const graph = "image encoder"
+	if err := m.usable(graph); err != nil {
+		return nil, err
+	}
 	g := m.enc
 	if err := put(graph, "image", g.in[0].GetData(), image); err != nil {
 		return nil, err
@@ -250,6 +253,9 @@ func (g *maskDecoder) close() error {
 // sent, as SAM 2 does. The returned Candidates are owned by the caller.
 func (m *Model) DecodeMasks(ctx context.Context, imageEmbed []float32, f *Features, p Prompt) (*Candidates, error) {
 	const graph = "mask decoder"
+	if err := m.usable(graph); err != nil {
+		return nil, err
+	}
 	g := m.dec
 	if f == nil {
 		return nil, fmt.Errorf("%s: nil features", graph)
@@ -374,6 +380,9 @@ func (g *memoryEncoder) close() error {
 // returned slices (64x64x64 each) are owned by the caller.
 func (m *Model) EncodeMemory(ctx context.Context, pixFeat []float32, maskHighRes []float32, binarize bool, objectScore float32) (feat, pos []float32, err error) {
 	const graph = "memory encoder"
+	if err := m.usable(graph); err != nil {
+		return nil, nil, err
+	}
 	g := m.memEnc
 	if err := put(graph, "pixel features", g.in[0].GetData(), pixFeat); err != nil {
 		return nil, nil, err
@@ -466,6 +475,9 @@ func grow[T any](buf []T, n int) []T {
 // pix_feat_with_mem (256x64x64), owned by the caller.
 func (m *Model) AttendMemory(ctx context.Context, f *Features, frames []MemoryFrame, ptrs []Pointer) ([]float32, error) {
 	const graph = "memory attention"
+	if err := m.usable(graph); err != nil {
+		return nil, err
+	}
 	g := m.attn
 	d := dimsOf(m.man)
 	if f == nil {

@@ -2,6 +2,7 @@ package sam
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -96,10 +97,13 @@ func testModel(t testing.TB) *Model {
 	rt := newTestRuntime(t)
 	dir := fixtureDir(t)
 	shared.modelOnce.Do(func() {
-		shared.model, shared.modelErr = Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2})
+		shared.model, shared.modelErr = Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2, Logger: quiet})
 	})
 	if shared.modelErr != nil {
 		t.Fatal(shared.modelErr)
 	}
 	return shared.model
 }
+
+// quiet drops the models' log lines in tests.
+var quiet = slog.New(slog.DiscardHandler)

@@ -207,12 +207,17 @@ func optimizationLevel(s string) (ort.GraphOptimizationLevel, error) {
 	return 0, fmt.Errorf("unknown graph optimization level %q (want all, extended, basic or none)", s)
 }
 
-// run runs sess, aborting it through ONNX Runtime's terminate flag when ctx
-// is cancelled meanwhile.
-func (m *Model) run(ctx context.Context, graph string, sess *ort.DynamicAdvancedSession, in, out []ort.Value) error {
+// usable fails for a closed model, whose tensors are gone.
+func (m *Model) usable(graph string) error {
 	if m.closed {
 		return fmt.Errorf("%s: model is closed", graph)
 	}
+	return nil
+}
+
+// run runs sess, aborting it through ONNX Runtime's terminate flag when ctx
+// is cancelled meanwhile.
+func (m *Model) run(ctx context.Context, graph string, sess *ort.DynamicAdvancedSession, in, out []ort.Value) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", graph, err)
 	}

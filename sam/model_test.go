@@ -1,8 +1,10 @@
 package sam
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -70,7 +72,7 @@ func TestRuntimeIsExclusive(t *testing.T) {
 	rt := newTestRuntime(t)
 	_, err := NewRuntime(rt.LibraryPath())
 	wantErr(t, err, "already initialized")
-	m, err := Open(rt, fixtureDir(t), Options{Provider: ProviderCPU, Threads: 1})
+	m, err := Open(rt, fixtureDir(t), Options{Provider: ProviderCPU, Threads: 1, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,9 +83,10 @@ func TestRuntimeIsExclusive(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := m.EncodeImage(context.Background(), nil); err == nil {
-		t.Fatal("EncodeImage after Close: no error")
-	}
+	_, err = m.EncodeImage(context.Background(), nil)
+	wantErr(t, err, "image encoder: model is closed")
+	_, _, err = m.EncodeMemory(context.Background(), nil, nil, false, 0)
+	wantErr(t, err, "memory encoder: model is closed")
 }
 
 func TestOpenBadOptions(t *testing.T) {
@@ -123,14 +126,14 @@ func TestOpenUnexpectedGraphInputs(t *testing.T) {
 		files := m["files"].(map[string]any)
 		files[man.Graphs.MemoryEncoder] = files[man.Graphs.MaskDecoder]
 	})
-	_, err = Open(rt, dir, Options{Provider: ProviderCPU, Threads: 1})
+	_, err = Open(rt, dir, Options{Provider: ProviderCPU, Threads: 1, Logger: quiet})
 	wantErr(t, err, "memory_encoder", "unexpected inputs", "found [image_embed", "expected [pix_feat mask_high_res binarize object_score]")
 }
 
 func TestProviderCUDAUnavailable(t *testing.T) {
 	rt := newTestRuntime(t)
 	dir := fixtureDir(t)
-	m, err := Open(rt, dir, Options{Provider: ProviderCUDA, Threads: 1})
+	m, err := Open(rt, dir, Options{Provider: ProviderCUDA, Threads: 1, Logger: quiet})
 	if err == nil {
 		// A CUDA-enabled ONNX Runtime on a GPU machine.
 		defer m.Close()
@@ -140,13 +143,17 @@ func TestProviderCUDAUnavailable(t *testing.T) {
 		t.Skip("CUDA is available here")
 	}
 	wantErr(t, err, "CUDA")
-	m, err = Open(rt, dir, Options{Provider: ProviderAuto, Threads: 1})
+	var log bytes.Buffer
+	m, err = Open(rt, dir, Options{Provider: ProviderAuto, Threads: 1, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatalf("auto did not fall back to CPU: %v", err)
 	}
 	defer m.Close()
 	if m.Provider() != ProviderCPU {
 		t.Fatalf("auto chose %q without CUDA", m.Provider())
+	}
+	if !strings.Contains(log.String(), "CUDA execution provider unavailable, using CPU") || !strings.Contains(log.String(), "provider=cpu") {
+		t.Fatalf("the fallback was not logged:\n%s", log.String())
 	}
 }
 
@@ -242,7 +249,7 @@ func TestOpenCloseDoesNotLeak(t *testing.T) {
 	ctx := context.Background()
 	image := HashUniform(3*1024*1024, 1, 2)
 	cycle := func() {
-		m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2})
+		m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
