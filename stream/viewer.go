@@ -65,7 +65,9 @@ func (v *viewer) run() {
 func (v *viewer) stop() error {
 	v.stopOnce.Do(func() {
 		close(v.done)
-		v.stopErr = v.pc.Close()
+		// Graceful: pion's callbacks for this connection finish before
+		// the broadcaster reports it closed.
+		v.stopErr = v.pc.GracefulClose()
 	})
 	return v.stopErr
 }
