@@ -30,8 +30,11 @@ import sam2build  # noqa: E402
 EXPORTER_VERSION = "0.1.0"
 FORMAT = "vidseg-sam2/1"
 OPSET = 17
-# Self-check: max |ORT - PyTorch| <= TOL * max(|PyTorch|, 1) per output.
-TOL = {"fp32": 1e-4, "fp16": 5e-2}
+# Self-check: max |ORT - PyTorch| <= TOL * max(|PyTorch|, 1) per output. The
+# fp16 graph is compared with the float32 PyTorch model, so its tolerance is
+# the rounding of fp16 activations/weights (2^-11 relative each) accumulated
+# over the graph; docs/exporter.md lists the measured errors.
+TOL = {"fp32": 1e-4, "fp16": 1e-2}
 IMAGE_MEAN = [0.485, 0.456, 0.406]
 IMAGE_STD = [0.229, 0.224, 0.225]
 SAMURAI = {
@@ -63,36 +66,38 @@ def example_inputs(name, model, rng, *, n_points=2, M=2, P=3, image=None):
     import numpy as np
 
     f = np.float32
+    S = model.image_size  # 1024 unless --image-size
+    F = S // model.backbone_stride  # feature map (64)
     if name == "image_encoder":
         if image is None:
-            image = rng.standard_normal((1, 3, 1024, 1024)).astype(f)
+            image = rng.standard_normal((1, 3, S, S)).astype(f)
         return {"image": image}
     if name == "mask_decoder":
-        coords = rng.uniform(0, 1024, (1, n_points, 2)).astype(f)
+        coords = rng.uniform(0, S, (1, n_points, 2)).astype(f)
         labels = np.ones((1, n_points), f)
         if n_points >= 2:
             labels[0, :2] = [2, 3]
         return {
-            "image_embed": rng.standard_normal((1, 256, 64, 64)).astype(f),
-            "feat_s0": rng.standard_normal((1, 32, 256, 256)).astype(f),
-            "feat_s1": rng.standard_normal((1, 64, 128, 128)).astype(f),
+            "image_embed": rng.standard_normal((1, 256, F, F)).astype(f),
+            "feat_s0": rng.standard_normal((1, 32, 4 * F, 4 * F)).astype(f),
+            "feat_s1": rng.standard_normal((1, 64, 2 * F, 2 * F)).astype(f),
             "point_coords": coords, "point_labels": labels,
-            "mask_input": (rng.standard_normal((1, 1, 256, 256)) * 10).astype(f),
+            "mask_input": (rng.standard_normal((1, 1, 4 * F, 4 * F)) * 10).astype(f),
             "has_mask_input": np.array([1.0], f),
         }
     if name == "memory_encoder":
         return {
-            "pix_feat": rng.standard_normal((1, 256, 64, 64)).astype(f),
-            "mask_high_res": (rng.standard_normal((1, 1, 1024, 1024)) * 10).astype(f),
+            "pix_feat": rng.standard_normal((1, 256, F, F)).astype(f),
+            "mask_high_res": (rng.standard_normal((1, 1, S, S)) * 10).astype(f),
             "binarize": np.array([0.0], f),
             "object_score": np.array([[-1.5]], f),
         }
     if name == "memory_attention":
         return {
-            "curr_feat": rng.standard_normal((1, 256, 64, 64)).astype(f),
-            "curr_pos": rng.standard_normal((1, 256, 64, 64)).astype(f),
-            "mem_feat": rng.standard_normal((M, 64, 64, 64)).astype(f),
-            "mem_pos": rng.standard_normal((M, 64, 64, 64)).astype(f),
+            "curr_feat": rng.standard_normal((1, 256, F, F)).astype(f),
+            "curr_pos": rng.standard_normal((1, 256, F, F)).astype(f),
+            "mem_feat": rng.standard_normal((M, 64, F, F)).astype(f),
+            "mem_pos": rng.standard_normal((M, 64, F, F)).astype(f),
             "mem_slot": np.arange(M, dtype=np.int64) % model.num_maskmem,
             "ptr": rng.standard_normal((P, 256)).astype(f),
             "ptr_offset": (np.arange(P, dtype=f) - 1.0)[::-1].copy() * 2,
@@ -176,6 +181,22 @@ def compact_fp16_representable(path):
     return added
 
 
+def to_fp16(path):
+    """Rewrite the float32 graph at path to fp16 weights/compute (fp16.py)."""
+    import onnx
+
+    import fp16
+
+    t = time.time()
+    m = onnx.load(path)
+    summary = fp16.convert(m, log=log)
+    onnx.save(m, path)
+    log(f"  {os.path.basename(path)}: fp16 in {time.time() - t:.1f}s: {summary}")
+    if summary["clipped_values"]:
+        log(f"  WARNING: {summary['clipped_values']} weights beyond +-65504 clipped")
+    return summary
+
+
 # ---------------------------------------------------------------------------
 # Self-check through ONNX Runtime.
 
@@ -205,7 +226,9 @@ def ort_run(graph_path, inputs, workdir):
     return outs, idx["run_ms"]
 
 
-def compare(label, ref, got, tol):
+def compare(label, ref, got, tol, stats=None):
+    """Log max |ORT - PyTorch| per output; stats[label][output] keeps the worst
+    (error, error / max(max|ref|, 1))."""
     import numpy as np
 
     worst_ok = True
@@ -223,13 +246,16 @@ def compare(label, ref, got, tol):
         scale = max(float(np.max(np.abs(r))) if r.size else 0.0, 1.0)
         ok = err <= tol * scale
         worst_ok &= ok
+        if stats is not None:
+            prev = stats.setdefault(label, {}).get(n, (0.0, 0.0))
+            stats[label][n] = (max(prev[0], err), max(prev[1], err / scale))
         log(f"  {label} {n}: max|ORT-PyTorch| = {err:.3g} (max|ref| {scale:.3g}, "
             f"limit {tol * scale:.3g}) {'ok' if ok else 'FAIL'}")
     return worst_ok
 
 
 def real_frame(size=1024):
-    """Frame 0 of shared/videos/bedroom.mp4 at 1024x1024 RGB uint8, or None."""
+    """Frame 0 of shared/videos/bedroom.mp4 at size x size RGB uint8, or None."""
     import numpy as np
 
     video = os.path.join(sam2build.REPO_ROOT, "..", "shared", "videos", "bedroom.mp4")
@@ -260,7 +286,7 @@ def self_check(out_dir, model, precision):
     ws = wrappers(model)
     rng = np.random.default_rng(1234)
     cases = []
-    frame = real_frame()
+    frame = real_frame(model.image_size)
     if frame is not None:
         cases.append(("image_encoder", "bedroom frame 0",
                       example_inputs("image_encoder", model, rng, image=normalize_u8(frame))))
@@ -278,6 +304,7 @@ def self_check(out_dir, model, precision):
         cases.append(("memory_attention", f"M={M} P={P}",
                       example_inputs("memory_attention", model, rng, M=M, P=P)))
     ok = True
+    stats = {}
     with tempfile.TemporaryDirectory(prefix="vidseg-export-") as tmp:
         for i, (name, label, inp) in enumerate(cases):
             t = time.time()
@@ -286,7 +313,12 @@ def self_check(out_dir, model, precision):
             got, ms = ort_run(os.path.join(out_dir, f"{name}.onnx"), inp,
                               os.path.join(tmp, str(i)))
             log(f"self-check {name} [{label}]: PyTorch {t_torch:.2f}s, ORT {ms / 1000:.2f}s")
-            ok &= compare(name, ref, got, tol)
+            ok &= compare(name, ref, got, tol, stats)
+    log(f"self-check summary ({precision}; worst over cases: max|ORT-PyTorch|, "
+        f"and relative to max(max|ref|, 1)):")
+    for name, outs in stats.items():
+        log("  " + name + ": " + ", ".join(
+            f"{n} {e:.3g} ({r:.2g})" for n, (e, r) in outs.items()))
     return ok
 
 
@@ -371,7 +403,11 @@ def parse_args(argv=None):
     sam2build.add_args(p)
     p.add_argument("--out", required=True, help="output directory (created)")
     p.add_argument("--fp16", action="store_true",
-                   help="fp16 weights/compute, fp32 graph inputs/outputs")
+                   help="fp16 weights/compute, fp32 graph inputs/outputs "
+                        "(positions and normalizations stay fp32; see fp16.py)")
+    p.add_argument("--image-size", type=int, default=None, metavar="N",
+                   help="input resolution N (multiple of 32) instead of the "
+                        "config's 1024: features N/16, masks N/4 (soak/test models)")
     p.add_argument("--stages", default=None,
                    help="random weights only: Hiera blocks per stage, e.g. 1,1,2,1")
     p.add_argument("--global-att-blocks", default=None,
@@ -399,9 +435,8 @@ def parse_args(argv=None):
         depth["memory_encoder_fuser_layers"] = a.memory_encoder_fuser_layers
     if a.checkpoint and (depth or a.fp16_representable or a.param):
         p.error("--stages/--*-layers/--fp16-representable/--param need --random-seed")
-    if a.fp16:
-        p.error("--fp16 is not implemented yet in this exporter version "
-                "(see docs/exporter.md); export fp32")
+    if a.image_size is not None and (a.image_size < 64 or a.image_size % 32):
+        p.error(f"--image-size {a.image_size}: want a multiple of 32, at least 64")
     a.depth = depth
     params = {}
     for kv in a.param:
@@ -422,7 +457,8 @@ def main(argv=None):
     model = sam2build.build_model(
         a.variant, checkpoint=a.checkpoint, seed=a.random_seed,
         depth_override=a.depth or None, param_values=a.params or None,
-        fp16_representable=a.fp16_representable, sam2_src=a.sam2_src)
+        fp16_representable=a.fp16_representable, sam2_src=a.sam2_src,
+        image_size=a.image_size)
     info = model.vidseg_build_info
     log(f"built {info['variant']} ({sum(p.numel() for p in model.parameters())} params, "
         f"depth {info['depth']}) in {time.time() - t0:.1f}s")
@@ -434,9 +470,11 @@ def main(argv=None):
     for name, w in wrappers(model).items():
         path = os.path.join(a.out, f"{name}.onnx")
         export_graph(name, w, path, model)
-        if a.fp16_representable:
+        if a.fp16_representable and not a.fp16:  # --fp16 converts them anyway
             n = compact_fp16_representable(path)
             log(f"  {name}: {n} initializers stored as fp16 (exact)")
+        if a.fp16:
+            to_fp16(path)
     constants = write_constants(model, os.path.join(a.out, "constants.bin"))
     files = {}
     for f in sorted(os.listdir(a.out)):
@@ -448,6 +486,8 @@ def main(argv=None):
                    "depth": info["depth"], "depth_reduced": info["depth_reduced"],
                    "fp16_representable_weights": bool(a.fp16_representable),
                    "params": a.params, "standins": info["standins"]}
+        if a.image_size is not None:
+            fixture["image_size"] = a.image_size
     man = manifest(model, info, precision, constants, files, fixture)
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
         json.dump(man, f, indent=2)

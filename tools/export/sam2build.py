@@ -444,6 +444,28 @@ def apply_depth_override(cfg: dict, depth: Mapping[str, Any]) -> dict:
     return eff
 
 
+def apply_image_size(cfg: dict, size: int) -> dict:
+    """Build the same architecture for a size x size input (e.g. 256 for soak runs).
+
+    image_size drives the prompt encoder (embedding size image_size / 16,
+    input size image_size) and the mask sizes; the memory-attention RoPE
+    tables follow the feature map (feat_sizes [size/16, size/16], 64 in the
+    YAML). Hiera needs size / 32 whole (three 2x poolings after the stride-4
+    patch embedding) and its stride-4 map to tile the 8x8 window pos-embed.
+    Returns {"image_size", "feature_size", "mask_size"}.
+    """
+    stride = int(cfg.get("backbone_stride", 16))
+    if size < 64 or size % 32:
+        raise ValueError(f"image size {size}: want a multiple of 32, at least 64")
+    feat = size // stride
+    cfg["image_size"] = int(size)
+    layer = cfg["memory_attention"]["layer"]
+    for att in ("self_attention", "cross_attention"):
+        if "feat_sizes" in layer.get(att, {}):
+            layer[att]["feat_sizes"] = [feat, feat]
+    return {"image_size": int(size), "feature_size": feat, "mask_size": 4 * feat}
+
+
 def _locate(target: str):
     mod_name, _, attr = target.rpartition(".")
     return getattr(importlib.import_module(mod_name), attr)
@@ -560,7 +582,8 @@ def round_params_to_fp16(model) -> None:
 
 
 def _build(variant, target, checkpoint, seed, depth_override, overrides,
-           base_overrides, param_values, sam2_src, extra, fp16_representable=False):
+           base_overrides, param_values, sam2_src, extra, fp16_representable=False,
+           image_size=None):
     import torch
 
     if checkpoint is not None and (seed is not None or depth_override):
@@ -576,6 +599,8 @@ def _build(variant, target, checkpoint, seed, depth_override, overrides,
     for k, v in extra.items():
         _set_dotted(cfg, k, v)
     depth = apply_depth_override(cfg, depth_override or {})
+    if image_size is not None:
+        apply_image_size(cfg, image_size)
     if target:
         cfg["_target_"] = target
     if seed is not None:
@@ -598,6 +623,7 @@ def _build(variant, target, checkpoint, seed, depth_override, overrides,
         "depth": depth,
         "depth_reduced": bool(depth_override),
         "fp16_representable": bool(fp16_representable),
+        "image_size_override": image_size,
         "param_values": dict(param_values or {}),
         "standins": list(_state.get("standins", [])),
         "config": cfg,
@@ -612,7 +638,8 @@ def build_model(variant: str, checkpoint: Optional[str] = None,
                 param_values: Optional[Mapping[str, Any]] = None,
                 apply_postprocessing: bool = True,
                 sam2_src: Optional[str] = None,
-                fp16_representable: bool = False):
+                fp16_representable: bool = False,
+                image_size: Optional[int] = None):
     """SAM2Base as build_sam.build_sam2 makes it (eval mode, CPU).
 
     checkpoint: official .pt (state dict under "model"), or None with seed.
@@ -623,10 +650,12 @@ def build_model(variant: str, checkpoint: Optional[str] = None,
     param_values: {param name: value} set after init, e.g. {OBJ_SCORE_BIAS: 5.0}.
     fp16_representable: round all weights to fp16 values (fixtures; see
       round_params_to_fp16).
+    image_size: input resolution instead of the config's 1024 (see
+      apply_image_size); None keeps the config.
     """
     base = POSTPROCESSING_OVERRIDES if apply_postprocessing else {}
     return _build(variant, None, checkpoint, seed, depth_override, overrides,
-                  base, param_values, sam2_src, {}, fp16_representable)
+                  base, param_values, sam2_src, {}, fp16_representable, image_size)
 
 
 def build_video_predictor(variant: str, checkpoint: Optional[str] = None,
@@ -637,6 +666,7 @@ def build_video_predictor(variant: str, checkpoint: Optional[str] = None,
                           apply_postprocessing: bool = True,
                           sam2_src: Optional[str] = None,
                           fp16_representable: bool = False,
+                          image_size: Optional[int] = None,
                           **predictor_kwargs):
     """The official SAM2VideoPredictor as build_sam2_video_predictor makes it.
 
@@ -646,7 +676,8 @@ def build_video_predictor(variant: str, checkpoint: Optional[str] = None,
     base = VIDEO_POSTPROCESSING_OVERRIDES if apply_postprocessing else {}
     return _build(variant, "sam2.sam2_video_predictor.SAM2VideoPredictor",
                   checkpoint, seed, depth_override, overrides, base,
-                  param_values, sam2_src, predictor_kwargs, fp16_representable)
+                  param_values, sam2_src, predictor_kwargs, fp16_representable,
+                  image_size)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
