@@ -111,6 +111,24 @@ func (c ConstantSpec) Len() int {
 	return n
 }
 
+// maxConstant bounds offsets and sizes so that no arithmetic on them
+// overflows (constants.bin holds a few KiB).
+const maxConstant = 1 << 28
+
+func (c ConstantSpec) valid() bool {
+	if c.Offset < 0 || c.Offset > maxConstant || len(c.Shape) == 0 {
+		return false
+	}
+	n := 1
+	for _, d := range c.Shape {
+		if d <= 0 || d > maxConstant || n > maxConstant/d {
+			return false
+		}
+		n *= d
+	}
+	return true
+}
+
 // Fixture describes how a random-weight test export was made.
 type Fixture struct {
 	Seed          int64        `json:"seed"`
@@ -195,6 +213,7 @@ func (m *Manifest) validate() error {
 	if m.Precision != "" && m.Precision != "fp32" {
 		return fmt.Errorf("precision %q is not supported; this runtime feeds fp32 tensors", m.Precision)
 	}
+	const maxSize = 1 << 16 // no SAM 2 size comes near; keeps products in range
 	for _, f := range []struct {
 		name string
 		v    int
@@ -203,8 +222,8 @@ func (m *Manifest) validate() error {
 		{"hidden_dim", m.HiddenDim}, {"mem_dim", m.MemDim}, {"num_maskmem", m.NumMaskmem},
 		{"max_obj_ptrs_in_encoder", m.MaxObjPtrsInEncoder},
 	} {
-		if f.v <= 0 {
-			return fmt.Errorf("%s is %d; want a positive number", f.name, f.v)
+		if f.v <= 0 || f.v > maxSize {
+			return fmt.Errorf("%s is %d; want a positive number up to %d", f.name, f.v, maxSize)
 		}
 	}
 	if m.HiddenDim%m.MemDim != 0 {
@@ -229,7 +248,7 @@ func (m *Manifest) validate() error {
 		}
 	}
 	for name, c := range m.Constants {
-		if c.Offset < 0 || len(c.Shape) == 0 || c.Len() <= 0 {
+		if !c.valid() {
 			return fmt.Errorf("constant %s: bad offset %d or shape %v", name, c.Offset, c.Shape)
 		}
 	}
