@@ -125,3 +125,26 @@ func benchModel(b *testing.B, rt *Runtime, dir string) {
 		})
 	}
 }
+
+// BenchmarkOpen measures Open + Close (manifest, SHA-256 of every file,
+// graph checks, four sessions) of the fixture and the full-size export.
+func BenchmarkOpen(b *testing.B) {
+	rt := newTestRuntime(b)
+	for _, c := range []struct{ name, dir string }{
+		{"fixture", fixtureDirOrEmpty(b)},
+		{"full", filepath.Join(repoRoot(b), "third_party", "models", "sam2.1_hiera_t_random_full")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			if _, err := os.Stat(filepath.Join(c.dir, manifestName)); c.dir == "" || err != nil {
+				b.Skipf("no %s model", c.name)
+			}
+			loop(b, func() error {
+				m, err := Open(rt, c.dir, Options{Provider: ProviderCPU, Threads: 2, Logger: quiet})
+				if err != nil {
+					return err
+				}
+				return m.Close()
+			})
+		})
+	}
+}
