@@ -3,7 +3,7 @@
     /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t \
         --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t [--fp16]
     /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t \
-        --random-seed 0 [--stages 1,1,2,1 ...] --out DIR
+        --random-seed 0 [--stages 1,1,2,1 ...] [--image-size 256] --out DIR
 
 Writes the package described in docs/model-package.md, then checks every
 graph in ONNX Runtime against PyTorch (tools/export/ort_check.mjs) and exits
