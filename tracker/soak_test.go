@@ -1,0 +1,114 @@
+package tracker
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/sam"
+)
+
+// rssBytes reads the resident set size of this process.
+func rssBytes(t testing.TB) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc/self/status: %v", err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// TestStreamMemoryBounded tracks two objects over a looping clip as a live
+// stream and checks that memory holds only what attention can still read.
+// By default it runs 24 frames of the committed fixture; set
+// VIDSEG_SOAK_MODEL (e.g. third_party/models/sam2.1_hiera_t_soak256 from
+// tools/export/make_soak.sh) and VIDSEG_SOAK_FRAMES=2000 for the long RSS run.
+func TestStreamMemoryBounded(t *testing.T) {
+	frames := 24
+	if v := os.Getenv("VIDSEG_SOAK_FRAMES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("VIDSEG_SOAK_FRAMES=%q: %v", v, err)
+		}
+		frames = n
+	}
+	var m *sam.Model
+	if dir := os.Getenv("VIDSEG_SOAK_MODEL"); dir != "" {
+		m = openModel(t, dir)
+	} else {
+		if testing.Short() {
+			t.Skip("-short: skipping the model run")
+		}
+		m = openFixture(t)
+	}
+	ctx := context.Background()
+	clip := filepath.Join(repoRoot(t), "testdata", "videos", "crossing", "video.mp4")
+	d, err := decode.Open(ctx, clip, decode.Options{ModelSize: m.Manifest().ImageSize, Loop: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	tr, err := New(m, Config{Mode: SAMURAI, MaxCondFrames: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm := max(frames/10, 16)
+	var rssWarm, rssPeak int64
+	start := time.Now()
+	for i := 0; i < frames; i++ {
+		f, err := d.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.Track(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			// Two objects, as on a camera stream, the second mid-stream.
+			if _, err := tr.Prompt(ctx, Prompt{Frame: f.Index, Object: 1, Points: []Point{{X: 60, Y: 120, Positive: true}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i == 5 {
+			if _, err := tr.Prompt(ctx, Prompt{Frame: f.Index, Object: 2, Box: &Box{X0: 200, Y0: 80, X1: 280, Y1: 160}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for id, n := range tr.MemoryFrames() {
+			// Conditioning frames (capped at 4) + 6 recent + the current.
+			if n > 4+7 {
+				t.Fatalf("frame %d: object %d holds %d memory frames", i, id, n)
+			}
+		}
+		if i == warm {
+			runtime.GC()
+			rssWarm = rssBytes(t)
+		}
+		if i > warm {
+			rssPeak = max(rssPeak, rssBytes(t))
+		}
+		f.Release()
+	}
+	st := tr.Stats()
+	t.Logf("%d frames in %v (%.2f frames/s); RSS after warm-up (frame %d) %.1f MiB, peak after %.1f MiB; memory frames %v",
+		frames, time.Since(start).Round(time.Millisecond), float64(frames)/time.Since(start).Seconds(), warm,
+		float64(rssWarm)/(1<<20), float64(rssPeak)/(1<<20), tr.MemoryFrames())
+	t.Logf("stages: encoder %v attention %v decoder %v memory encoder %v go %v", st.Encoder, st.MemoryAttention, st.Decoder, st.MemoryEncoder, st.GoWork())
+	if frames >= 500 && rssPeak-rssWarm > 64<<20 {
+		t.Errorf("RSS grew %.1f MiB after warm-up", float64(rssPeak-rssWarm)/(1<<20))
+	}
+}
