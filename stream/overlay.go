@@ -5,16 +5,16 @@ import "fmt"
 // Palette holds the object colors; object id i is drawn with
 // Palette[i % len(Palette)]. The web page uses the same list.
 var Palette = [...][3]uint8{
-	{30, 144, 255}, // dodger blue
+	{139, 69, 19},  // brown (id 0 is rarely used)
 	{255, 64, 64},  // red
-	{50, 205, 50},  // lime green
-	{255, 215, 0},  // gold
 	{255, 0, 255},  // magenta
+	{30, 144, 255}, // dodger blue
+	{255, 215, 0},  // gold
 	{0, 255, 255},  // cyan
 	{255, 140, 0},  // orange
 	{148, 0, 211},  // violet
+	{50, 205, 50},  // lime green
 	{255, 255, 255},
-	{139, 69, 19}, // brown
 }
 
 // Color returns the overlay color of an object id.

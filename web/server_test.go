@@ -328,3 +328,21 @@ func TestBadInputsKeepServing(t *testing.T) {
 		t.Errorf("session gone after bad requests: %d", r.status)
 	}
 }
+
+// A session from an http:// URL (the clip served by a second server).
+func TestSessionFromHTTPURL(t *testing.T) {
+	clip := testClip(t)
+	files := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(clip))))
+	defer files.Close()
+	_, hs := newServer(t, Config{})
+	s := createSession(t, hs.URL, files.URL+"/"+filepath.Base(clip))
+	if s.Width != 320 || s.Height != 240 {
+		t.Errorf("session from URL: %+v", s)
+	}
+	v := watch(t, hs.URL, s.ID)
+	v.waitMessages(t, 5, 15*time.Second)
+	r := call(t, "POST", hs.URL+"/api/sessions", "application/json", strings.NewReader(`{"source":"`+files.URL+`/missing.mp4"}`))
+	if r.status < 400 || !strings.Contains(r.errorText(t), "missing.mp4") {
+		t.Errorf("missing URL: %d %s", r.status, r.body)
+	}
+}
