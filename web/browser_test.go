@@ -289,3 +289,28 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 	t.Logf("session: model %.1f fps, video %.1f fps, latency %.1f ms, objects %v", info.ModelFPS, info.SourceFPS, info.LatencyMs, info.Objects)
 	screenshot(t, ctx, "browser-objects.png")
 }
+
+// Chromium negotiates and decodes the H.264 stream as well.
+func TestBrowserPlaysH264(t *testing.T) {
+	clip := testClip(t)
+	ctx := browser(t)
+	_, hs := newServer(t, Config{Codec: "h264"})
+	s := createSession(t, hs.URL, clip)
+	if s.Codec != "h264" {
+		t.Fatalf("session codec %q", s.Codec)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "the H.264 video to play",
+		`(() => { const v = document.getElementById("video"); return vidseg.messages > 5 && v.readyState >= 2 && v.currentTime > 0.5 && v.videoWidth === 320; })()`, 30*time.Second)
+	codec, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => { const st = await vidseg.pc.getStats(); let c = ""; st.forEach(r => { if (r.type === "codec" && r.mimeType.startsWith("video/")) c = r.mimeType; }); return c; })()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codec != "video/H264" {
+		t.Errorf("Chromium reports codec %q, want video/H264", codec)
+	}
+	t.Logf("Chromium codec %q", codec)
+	screenshot(t, ctx, "browser-h264.png")
+}
