@@ -346,3 +346,41 @@ func TestSessionFromHTTPURL(t *testing.T) {
 		t.Errorf("missing URL: %d %s", r.status, r.body)
 	}
 }
+
+// Twenty viewers on one session share its encoder; half leave abruptly and
+// the rest, and the API, keep going.
+func TestTwentyViewersOneSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 peers take a few seconds")
+	}
+	clip := testClip(t)
+	_, hs := newServer(t, Config{})
+	s := createSession(t, hs.URL, clip)
+	viewers := make([]*viewer, 20)
+	for i := range viewers {
+		viewers[i] = watch(t, hs.URL, s.ID)
+	}
+	for _, v := range viewers {
+		v.waitMessages(t, 3, 20*time.Second)
+	}
+	for _, v := range viewers[:10] {
+		_ = v.pc.Close()
+	}
+	var info SessionInfo
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		json.Unmarshal(call(t, "GET", hs.URL+"/api/sessions/"+s.ID, "", nil).body, &info)
+		if info.Viewers == 10 {
+			break
+		}
+	}
+	if info.Viewers != 10 {
+		t.Errorf("%d viewers after 10 left, want 10", info.Viewers)
+	}
+	for _, v := range viewers[10:] {
+		v.mu.Lock()
+		n := len(v.msgs)
+		v.mu.Unlock()
+		v.waitMessages(t, n+5, 10*time.Second)
+	}
+	t.Logf("session after 20 viewers: %+v", info)
+}
