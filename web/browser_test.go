@@ -286,8 +286,18 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 	if err := json.Unmarshal(call(t, "GET", hs.URL+"/api/sessions/"+s.ID, "", nil).body, &info); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("session: model %.1f fps, video %.1f fps, latency %.1f ms, objects %v", info.ModelFPS, info.SourceFPS, info.LatencyMs, info.Objects)
+	t.Logf("session: model %.2f fps (%d frames finished up to frame %d), video %.1f fps (%d sent, %d skipped), latency %.1f ms, objects %v",
+		info.ModelFPS, info.ModelFrames, info.Tracked, info.SourceFPS, info.FramesSent, info.FramesSkipped, info.LatencyMs, info.Objects)
+	frame := eval[[]int](t, ctx, `[vidseg.last.frame, vidseg.last.maskFrame]`)
+	checkNotQueued(t, info, frame[0], frame[1])
 	screenshot(t, ctx, "browser-objects.png")
+
+	// Removing object 3 takes it out of the metadata the page receives.
+	eval[bool](t, ctx, `(document.querySelectorAll("#objects tbody tr").length === 3)`)
+	if r := call(t, "DELETE", hs.URL+"/api/sessions/"+s.ID+"/objects/3", "", nil); r.status != 204 {
+		t.Fatalf("remove object 3: %d %s", r.status, r.body)
+	}
+	poll(t, ctx, "object 3 to disappear", `!vidseg.last.objects.some(o => o.id === 3)`, 10*time.Second)
 }
 
 // Chromium negotiates and decodes the H.264 stream as well.

@@ -31,7 +31,9 @@ async function api(method, path, body, headers) {
   if (!res.ok) {
     let msg = res.status + " " + res.statusText;
     try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
-    throw new Error(msg);
+    const err = new Error(msg);
+    err.status = res.status;
+    throw err;
   }
   if (res.status === 204) return null;
   const type = res.headers.get("Content-Type") || "";
@@ -247,7 +249,7 @@ function toSource(x, y) {
   return [x * s.width / cv.clientWidth, y * s.height / cv.clientHeight];
 }
 
-async function prompt(body) {
+async function prompt(body, retries = 60) {
   if (!state.sessionId) return;
   if (!state.info.model) { showError(state.info.modelHelp); return; }
   try {
@@ -257,6 +259,12 @@ async function prompt(body) {
     showError("");
     if (res.objects) renderObjects(res.objects);
   } catch (e) {
+    if (e.status === 409 && retries > 0 && /not processed a frame yet/.test(e.message)) {
+      // The model is still on its first frame: wait for it.
+      showError("the model is warming up, the click will be sent when it has processed a frame");
+      setTimeout(() => prompt(body, retries - 1), 1000);
+      return;
+    }
     showError("prompt: " + e.message);
   }
 }
