@@ -13,8 +13,8 @@ import (
 // BenchmarkGraphs measures each graph's latency on the committed fixture
 // and, when present, the full-size random export
 // (third_party/models/sam2.1_hiera_t_random_full). SAM_BENCH_THREADS
-// (default 2) and SAM_BENCH_OPT (all, extended, basic, none; default all)
-// select the session settings:
+// (default 2), SAM_BENCH_OPT (all, extended, basic, none; default all) and
+// SAM_BENCH_SPIN (non-empty: Options.SpinWait) select the session settings:
 //
 //	go test ./sam -run XXX -bench Graphs -benchtime 5x
 func BenchmarkGraphs(b *testing.B) {
@@ -74,7 +74,8 @@ func benchModel(b *testing.B, rt *Runtime, dir string) {
 			b.Fatalf("SAM_BENCH_THREADS=%q: %v", s, err)
 		}
 	}
-	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: threads, GraphOptimization: os.Getenv("SAM_BENCH_OPT"), Logger: quiet})
+	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: threads, GraphOptimization: os.Getenv("SAM_BENCH_OPT"),
+		SpinWait: os.Getenv("SAM_BENCH_SPIN") != "", Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -31,6 +31,10 @@ type Options struct {
 	Provider string
 	// Threads is ONNX Runtime's intra-op thread count; 0 means one per CPU.
 	Threads int
+	// SpinWait lets ONNX Runtime's idle worker threads spin between ops.
+	// Off by default: on a shared 2-core machine spinning doubled the CPU
+	// used by the mask decoder for no gain in latency (docs/runtime.md).
+	SpinWait bool
 	// GraphOptimization is ONNX Runtime's graph optimization level:
 	// "all" (default), "extended", "basic" or "none".
 	GraphOptimization string
@@ -103,7 +107,7 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 		return nil, fmt.Errorf("open model: run options: %w", err)
 	}
 
-	f := sessionFactory{man: man, level: level, threads: threads, provider: provider, log: m.log}
+	f := sessionFactory{man: man, level: level, threads: threads, spin: opts.SpinWait, provider: provider, log: m.log}
 	if m.enc, err = newImageEncoder(&f); err != nil {
 		return nil, err
 	}
@@ -118,7 +122,7 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	}
 	m.provider = f.provider
 	m.log.Info("sam: model opened", "dir", dir, "variant", man.Variant, "provider", m.provider,
-		"threads", threads, "optimization", level.String())
+		"threads", threads, "spin", opts.SpinWait, "optimization", level.String())
 	return m, nil
 }
 

@@ -40,6 +40,7 @@ type sessionFactory struct {
 	man      *Manifest
 	level    ort.GraphOptimizationLevel
 	threads  int
+	spin     bool
 	provider string // auto until the first session settles it to cpu or cuda
 	log      *slog.Logger
 }
@@ -101,6 +102,11 @@ func (f *sessionFactory) options(cuda bool) (*ort.SessionOptions, error) {
 		}
 		if err := opts.SetGraphOptimizationLevel(f.level); err != nil {
 			return err
+		}
+		if !f.spin {
+			if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+				return fmt.Errorf("disable spinning: %w", err)
+			}
 		}
 		if !cuda {
 			return nil
