@@ -210,8 +210,10 @@ func (m *Manifest) validate() error {
 		}
 		return fmt.Errorf("format %q is not supported; want %q", m.Format, ManifestFormat)
 	}
-	if m.Precision != "" && m.Precision != "fp32" {
-		return fmt.Errorf("precision %q is not supported; this runtime feeds fp32 tensors", m.Precision)
+	// fp16 packages keep fp32 inputs and outputs (Casts at the graph
+	// edges), so the runtime feeds both the same way.
+	if m.Precision != "" && m.Precision != "fp32" && m.Precision != "fp16" {
+		return fmt.Errorf("precision %q is not supported (want fp32 or fp16)", m.Precision)
 	}
 	const maxSize = 1 << 16 // no SAM 2 size comes near; keeps products in range
 	for _, f := range []struct {
