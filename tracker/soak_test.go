@@ -3,6 +3,7 @@ package tracker
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -68,6 +69,7 @@ func TestStreamMemoryBounded(t *testing.T) {
 	}
 	warm := max(frames/10, 16)
 	var rssWarm, rssPeak int64
+	var samples []string
 	start := time.Now()
 	for i := 0; i < frames; i++ {
 		f, err := d.Next(ctx)
@@ -99,7 +101,11 @@ func TestStreamMemoryBounded(t *testing.T) {
 			rssWarm = rssBytes(t)
 		}
 		if i > warm {
-			rssPeak = max(rssPeak, rssBytes(t))
+			rss := rssBytes(t)
+			rssPeak = max(rssPeak, rss)
+			if (i+1)%max(frames/8, 1) == 0 {
+				samples = append(samples, fmt.Sprintf("%d:%.0fMiB", i+1, float64(rss)/(1<<20)))
+			}
 		}
 		f.Release()
 	}
@@ -107,6 +113,7 @@ func TestStreamMemoryBounded(t *testing.T) {
 	t.Logf("%d frames in %v (%.2f frames/s); RSS after warm-up (frame %d) %.1f MiB, peak after %.1f MiB; memory frames %v",
 		frames, time.Since(start).Round(time.Millisecond), float64(frames)/time.Since(start).Seconds(), warm,
 		float64(rssWarm)/(1<<20), float64(rssPeak)/(1<<20), tr.MemoryFrames())
+	t.Logf("RSS by frame: %s", strings.Join(samples, " "))
 	t.Logf("stages: encoder %v attention %v decoder %v memory encoder %v go %v", st.Encoder, st.MemoryAttention, st.Decoder, st.MemoryEncoder, st.GoWork())
 	if frames >= 500 && rssPeak-rssWarm > 64<<20 {
 		t.Errorf("RSS grew %.1f MiB after warm-up", float64(rssPeak-rssWarm)/(1<<20))
