@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/vidseg/vidseg/sam/internal/npy"
+	"github.com/vidseg/vidseg/internal/npy"
 )
 
 // parityTol is the largest accepted max|go - ref| / max|ref| per output.
