@@ -86,19 +86,65 @@ def patch_frame_loader(images, width, height):
     vp.load_video_frames = load_video_frames
 
 
-def build_predictor(src, model_dir, config, target, extra):
-    """The official predictor class with the fixture's weights (see sam2build.py)."""
-    if os.environ.get("VIDSEG_TRACE_DEVBUILD"):  # DEV ONLY, remove
-        sys.path.insert(0, os.environ["VIDSEG_TRACE_DEVBUILD"])
-        import devbuild
-        ov = dict(extra)
-        ov["_target_"] = target
-        ov["sam_mask_decoder_extra_args"] = {k: ov.pop(k) for k in list(ov) if k.startswith("dynamic_multimask")}
-        return devbuild.build(src, config, ov, 0, [1, 1, 1, 1])
+def fixture_recipe(model_dir):
+    """The manifest's "fixture" section: how the committed random weights were made."""
+    path = os.path.join(model_dir, "manifest.json")
+    with open(path) as f:
+        man = json.load(f)
+    fx = man.get("fixture")
+    if not fx or not fx.get("random_weights"):
+        raise SystemExit(f"{path}: no random-weight \"fixture\" recipe; traces need one")
+    return man, fx
+
+
+def build_predictor(model_dir, sam2_src, overrides=None, **predictor_kwargs):
+    """The reference predictor with exactly the fixture's weights (sam2build rebuilds them
+    from the manifest recipe: seed, depth, fp16 rounding, parameter overrides)."""
     import sam2build
 
-    return sam2build.build_for_trace(
-        src=src, model_dir=model_dir, config=config, target=target, overrides=extra)
+    man, fx = fixture_recipe(model_dir)
+    depth = {k: v for k, v in fx["depth"].items()
+             if k in ("stages", "global_att_blocks", "memory_attention_layers",
+                      "memory_encoder_fuser_layers")}
+    model = sam2build.build_video_predictor(
+        man["variant"], seed=fx["seed"], depth_override=depth, overrides=overrides,
+        param_values=fx.get("params") or None, sam2_src=sam2_src,
+        fp16_representable=fx.get("fp16_representable_weights", False),
+        **predictor_kwargs)
+    return man, fx, model
+
+
+def check_weights(model, model_dir, log):
+    """Compare the rebuilt model with the fixture's image-encoder reference tensors.
+
+    testdata/model/reference/image_encoder.npz holds strided samples of PyTorch outputs for a
+    stored frame, made from the same recipe; a different weight would show here.
+    """
+    ref_path = os.path.join(os.path.dirname(os.path.abspath(model_dir)), "reference", "image_encoder.npz")
+    if not os.path.exists(ref_path):
+        log(f"no {ref_path}: weights not cross-checked")
+        return None
+    ref = np.load(ref_path)
+    img = torch.from_numpy(ref["in_image_u8"]).permute(2, 0, 1)[None].float() / 255.0
+    mean = torch.tensor(IMAGE_MEAN, dtype=torch.float32)[:, None, None]
+    std = torch.tensor(IMAGE_STD, dtype=torch.float32)[:, None, None]
+    with torch.inference_mode():
+        out = model.forward_image((img - mean) / std)
+    got = {"feat_s0": out["backbone_fpn"][0], "feat_s1": out["backbone_fpn"][1],
+           "vision_feat": out["backbone_fpn"][2], "vision_pos": out["vision_pos_enc"][2]}
+    worst = 0.0
+    for name, t in got.items():
+        want = ref["out_" + name]
+        stride = int(ref["stride_" + name])
+        have = t.reshape(-1).numpy()[::stride][: want.size]
+        d = float(np.max(np.abs(have - want)))
+        rel_d = d / max(float(ref["absmax_" + name]), 1e-12)
+        worst = max(worst, rel_d)
+        log(f"weights check {name}: max |diff| {d:.3g} (relative {rel_d:.3g})")
+    if worst > 1e-4:
+        raise SystemExit(f"rebuilt model does not match {ref_path} (relative {worst:.3g}): "
+                         "the fixture recipe and the trace disagree")
+    return worst
 
 
 def cache_all_image_features(model):
@@ -471,12 +517,21 @@ def run_session(model, session, images, rec, writer, log):
             frame = step["frame"]
             pts = step.get("points")
             if step.get("negative_inside_mask_of_step") is not None:
-                # The correction point is picked from the mask a previous step produced.
+                # The correction point is picked from the mask a previous step produced. With
+                # random weights the object may be judged absent on the wanted frame: then the
+                # nearest frame where it has a mask is used (and written into the session).
                 src_step = step["negative_inside_mask_of_step"]
-                vm = ids[(src_step, frame, obj_id)]
-                p = interior_point(vm)
+                want = step.setdefault("requested_frame", frame)
+                cands = sorted((f for (s_, f, o) in ids if s_ == src_step and o == obj_id),
+                               key=lambda f: (abs(f - want), f))
+                p = None
+                for f in cands:
+                    p = interior_point(ids[(src_step, f, obj_id)])
+                    if p is not None:
+                        frame = step["frame"] = f
+                        break
                 if p is None:
-                    raise SystemExit(f"step {si}: object {obj_id} has an empty mask on frame {frame}")
+                    raise SystemExit(f"step {si}: object {obj_id} has no mask on any frame of step {src_step}")
                 pts = [[p[0], p[1]]]
                 step["points"] = pts
                 step["labels"] = [0]
@@ -504,6 +559,10 @@ def run_session(model, session, images, rec, writer, log):
                     out = obj_output(state, oi, frame)
                     info = rec.last[(oi, frame)]
                     writer.add(si, frame, obj_id, out, vmasks[i, 0], info, computed=info["step"] == si)
+                    r = writer.records[-1]
+                    log(f"  s{si} f{frame} o{obj_id}: score {r['score']:+.3f} token {r['token']} "
+                        f"iou {r['iou']:.3f} mem {info['mem'] and info['mem']['frames']} "
+                        f"ptr {info['mem'] and info['mem']['ptr_offsets']}")
                     ids[(si, frame, obj_id)] = (vmasks[i, 0] > 0).numpy()
                     recorded.append([frame, obj_id])
             step["recorded"] = recorded
@@ -553,7 +612,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sam2-src", default="/work/ext/sam2", help="checkout of facebookresearch/sam2")
     ap.add_argument("--model", default=os.path.join(REPO, "testdata/model/sam2.1_hiera_t_random"))
-    ap.add_argument("--config", default="configs/sam2.1/sam2.1_hiera_t.yaml")
     ap.add_argument("--video", default=os.path.join(REPO, "..", "shared", "videos", "bedroom.mp4"))
     ap.add_argument("--frames", required=True, help="rgb24 frames from go run ./tools/dumpframes -size 1024")
     ap.add_argument("-n", type=int, default=16, help="frames in the session")
@@ -570,9 +628,10 @@ def main():
     session["video_size"] = [width, height]
     session["frames_sha256"] = sha256_prefix(args.frames, images.shape[0])
 
-    model = build_predictor(args.sam2_src, args.model, args.config,
-                            "sam2.sam2_video_predictor.SAM2VideoPredictor",
-                            dict(POSTPROCESSING, add_all_frames_to_correct_as_cond=True))
+    man, fx, model = build_predictor(args.model, args.sam2_src,
+                                     add_all_frames_to_correct_as_cond=True)
+    session["fixture"] = fx
+    session["weights_check_rel_diff"] = check_weights(model, args.model, log)
     patch_frame_loader(images, width, height)
     cache_all_image_features(model)
     rec = Recorder(model)
