@@ -110,14 +110,16 @@ type object struct {
 	// reference's temp_output_dict): encoded when tracking resumes.
 	temp    map[int]*pending
 	tracked map[int]bool // frame -> tracked in reverse
+	// points holds each prompted frame's points in model space, for
+	// prompts that add to them.
+	points map[int]sam.Prompt
 	// SAMURAI state.
 	kf     *kalman.Filter
 	stable int
 }
 
 type pending struct {
-	entry  *memory.Entry
-	points sam.Prompt
+	entry *memory.Entry
 }
 
 // New returns a tracker over model.
@@ -193,6 +195,7 @@ func (t *Tracker) newObject(id int) *object {
 		}),
 		temp:    map[int]*pending{},
 		tracked: map[int]bool{},
+		points:  map[int]sam.Prompt{},
 	}
 	t.objects = append(t.objects, o)
 	return o
@@ -383,14 +386,12 @@ func (t *Tracker) Prompt(ctx context.Context, p Prompt) (*FrameResult, error) {
 	if isNew {
 		o = t.newObject(p.Object)
 	}
-	e, err := t.runPrompt(ctx, o, p, feats)
-	if err != nil {
+	if err := t.runPrompt(ctx, o, p, feats); err != nil {
 		if isNew {
 			t.objects = t.objects[:len(t.objects)-1]
 		}
 		return nil, err
 	}
-	_ = e
 	return t.result(p.Frame), nil
 }
 
@@ -429,19 +430,27 @@ func (t *Tracker) checkPrompt(p Prompt) error {
 	return nil
 }
 
-func (t *Tracker) runPrompt(ctx context.Context, o *object, p Prompt, feats *sam.Features) (*memory.Entry, error) {
+func (t *Tracker) runPrompt(ctx context.Context, o *object, p Prompt, feats *sam.Features) error {
 	reverse, tracked := o.tracked[p.Frame]
 	isInit := !tracked
 	if p.Mask != nil {
 		e, err := t.maskAsOutput(ctx, p, feats)
 		if err != nil {
-			return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
+			return fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
 		}
 		e.Reverse = reverse
 		o.temp[p.Frame] = &pending{entry: e}
-		return e, nil
+		delete(o.points, p.Frame)
+		return nil
 	}
 	sp := t.modelPrompt(p)
+	if old, ok := o.points[p.Frame]; ok && p.Append {
+		if p.Box != nil {
+			return fmt.Errorf("tracker: object %d frame %d: a box must come before any point: send it without Append", o.id, p.Frame)
+		}
+		sp.Coords = append(append([][2]float32(nil), old.Coords...), sp.Coords...)
+		sp.Labels = append(append([]float32(nil), old.Labels...), sp.Labels...)
+	}
 	// A correction feeds the previous logits on this frame as a mask prompt.
 	var prev []float32
 	if pe, ok := o.temp[p.Frame]; ok {
@@ -457,24 +466,23 @@ func (t *Tracker) runPrompt(ctx context.Context, o *object, p Prompt, feats *sam
 	}
 	e, err := t.inferFrame(ctx, o, p.Frame, feats, &sp, isInit, reverse, nil)
 	if err != nil {
-		return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
+		return fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
 	}
 	e.Reverse = reverse
-	o.temp[p.Frame] = &pending{entry: e, points: sp}
-	return e, nil
+	o.temp[p.Frame] = &pending{entry: e}
+	o.points[p.Frame] = sam.Prompt{Coords: sp.Coords, Labels: sp.Labels}
+	return nil
 }
 
 // modelPrompt maps source-pixel points and box into the model's frame.
 func (t *Tracker) modelPrompt(p Prompt) sam.Prompt {
 	size := float32(t.man.ImageSize)
-	sx, sy := size/float32(t.width), size/float32(t.height)
 	var sp sam.Prompt
 	add := func(x, y, label float32) {
 		// As the reference: (x / W) * image_size in float32.
 		sp.Coords = append(sp.Coords, [2]float32{x / float32(t.width) * size, y / float32(t.height) * size})
 		sp.Labels = append(sp.Labels, label)
 	}
-	_, _ = sx, sy
 	if b := p.Box; b != nil {
 		add(b.X0, b.Y0, 2)
 		add(b.X1, b.Y1, 3)

@@ -55,6 +55,9 @@ type Prompt struct {
 	Box    *Box
 	// Mask is a source-size binary mask (row-major, nonzero = object).
 	Mask []byte
+	// Append adds Points to the object's earlier points on this frame
+	// instead of replacing them (SAM 2's clear_old_points=False).
+	Append bool
 }
 
 // ObjectResult is one object's output on one frame.

@@ -1,0 +1,189 @@
+package tracker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/vidseg/vidseg/internal/npy"
+)
+
+// traceSession is the script a reference trace was recorded with
+// (testdata/trace/*_session.json, written by tools/export/trace_*.py).
+type traceSession struct {
+	Format    string      `json:"format"`
+	Reference string      `json:"reference"`
+	Video     string      `json:"video"`
+	Frames    int         `json:"frames"`
+	ModelDir  string      `json:"model_dir"`
+	Steps     []traceStep `json:"steps"`
+}
+
+type traceStep struct {
+	Name           string      `json:"name"`
+	Kind           string      `json:"kind"`
+	Obj            int         `json:"obj"`
+	Frame          int         `json:"frame"`
+	Points         [][]float32 `json:"points"`
+	Labels         []int       `json:"labels"`
+	Box            []float32   `json:"box"`
+	ClearOldPoints *bool       `json:"clear_old_points"`
+	StartFrame     *int        `json:"start_frame_idx"`
+	Reverse        bool        `json:"reverse"`
+	MaxFrames      *int        `json:"max_frame_num_to_track"`
+	Recorded       [][2]int    `json:"recorded"`
+}
+
+func (s traceStep) prompt() Prompt {
+	p := Prompt{Frame: s.Frame, Object: s.Obj, Append: s.ClearOldPoints != nil && !*s.ClearOldPoints}
+	for i, pt := range s.Points {
+		p.Points = append(p.Points, Point{X: pt[0], Y: pt[1], Positive: s.Labels[i] == 1})
+	}
+	if len(s.Box) == 4 {
+		p.Box = &Box{X0: s.Box[0], Y0: s.Box[1], X1: s.Box[2], Y1: s.Box[3]}
+	}
+	return p
+}
+
+func loadTrace(t *testing.T, name string) (*traceSession, map[string]*npy.Array) {
+	t.Helper()
+	dir := filepath.Join(repoRoot(t), "testdata", "trace")
+	b, err := os.ReadFile(filepath.Join(dir, name+"_session.json"))
+	if err != nil {
+		t.Skipf("trace %s absent (%v): regenerate with tools/export/make_traces.sh", name, err)
+	}
+	var s traceSession
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("%s_session.json: %v", name, err)
+	}
+	arrays, err := npy.ReadNPZ(filepath.Join(dir, name+"_trace.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &s, arrays
+}
+
+// traceCheck compares one object's output on one frame with the reference.
+type traceCheck struct {
+	t        *testing.T
+	arrays   map[string]*npy.Array
+	compared int
+	minIoU   float64
+	tokens   int
+	present  map[bool]int
+}
+
+func (c *traceCheck) check(step, frame int, r *ObjectResult) {
+	c.t.Helper()
+	key := fmt.Sprintf("s%d_f%d_o%d_", step, frame, r.Object)
+	mask, ok := c.arrays[key+"mask"]
+	if !ok {
+		c.t.Errorf("step %d frame %d object %d: not in the reference trace", step, frame, r.Object)
+		return
+	}
+	score := c.arrays[key+"score"].F32[0]
+	var inter, union int
+	for i, v := range r.Logits {
+		ref := mask.U8[i/8]>>(7-uint(i%8))&1 == 1
+		got := v > 0
+		if ref && got {
+			inter++
+		}
+		if ref || got {
+			union++
+		}
+	}
+	iou := 1.0
+	if union > 0 {
+		iou = float64(inter) / float64(union)
+	}
+	c.compared++
+	c.minIoU = min(c.minIoU, iou)
+	c.present[score > 0]++
+	if iou < 0.99 {
+		c.t.Errorf("step %d frame %d object %d: mask IoU %.4f with the reference (< 0.99); score %.5f vs %.5f",
+			step, frame, r.Object, iou, r.ObjectScore, score)
+	}
+	if (r.ObjectScore > 0) != (score > 0) {
+		c.t.Errorf("step %d frame %d object %d: object logit %.6f, reference %.6f: signs differ", step, frame, r.Object, r.ObjectScore, score)
+	}
+	if tok, ok := c.arrays[key+"token"]; ok && int(tok.I64[0]) != r.Candidate {
+		c.tokens++
+		c.t.Errorf("step %d frame %d object %d: chose token %d, reference %d", step, frame, r.Object, r.Candidate, tok.I64[0])
+	}
+}
+
+// TestSAM2TraceParity replays the scripted session of the official
+// SAM2VideoPredictor (click, box on a later frame for a second object,
+// correction click, forward then backward propagation) with the same
+// random weights and checks every object on every frame.
+func TestSAM2TraceParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the model run")
+	}
+	s, arrays := loadTrace(t, "sam2")
+	runTrace(t, s, arrays, SAM2)
+}
+
+func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode Mode) {
+	m := openModel(t, s.ModelDir)
+	frames := readFrames(t, sharedVideo(t, s.Video), s.Frames)
+	if len(frames) != s.Frames {
+		t.Fatalf("decoded %d frames of %s, the trace has %d", len(frames), s.Video, s.Frames)
+	}
+	tr, err := New(m, Config{Mode: mode, KeepAll: true, NumFrames: len(frames), Source: frames, FeatureCache: len(frames)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := &traceCheck{t: t, arrays: arrays, minIoU: 1, present: map[bool]int{}}
+	for si, st := range s.Steps {
+		want := map[[2]int]bool{}
+		for _, r := range st.Recorded {
+			want[r] = true
+		}
+		got := 0
+		visit := func(res *FrameResult) {
+			for i := range res.Objects {
+				o := &res.Objects[i]
+				if want[[2]int{res.Frame, o.Object}] {
+					c.check(si, res.Frame, o)
+					got++
+				}
+			}
+		}
+		switch st.Kind {
+		case "prompt":
+			res, err := tr.Prompt(ctx, st.prompt())
+			if err != nil {
+				t.Fatalf("step %d (%s): %v", si, st.Name, err)
+			}
+			visit(res)
+		case "propagate":
+			opts := PropagateOptions{Start: -1, Reverse: st.Reverse}
+			if st.StartFrame != nil {
+				opts.Start = *st.StartFrame
+			}
+			if st.MaxFrames != nil {
+				opts.MaxFrames = *st.MaxFrames
+			}
+			err := tr.Propagate(ctx, opts, func(res *FrameResult) error { visit(res); return nil })
+			if err != nil {
+				t.Fatalf("step %d (%s): %v", si, st.Name, err)
+			}
+		default:
+			t.Fatalf("step %d: unknown kind %q", si, st.Kind)
+		}
+		if got != len(want) {
+			t.Errorf("step %d (%s): compared %d outputs, the reference recorded %d", si, st.Name, got, len(want))
+		}
+	}
+	st := tr.Stats()
+	t.Logf("%d outputs compared: min mask IoU %.4f, %d token mismatches, reference present %d / absent %d",
+		c.compared, c.minIoU, c.tokens, c.present[true], c.present[false])
+	t.Logf("stages: encoder %v attention %v decoder %v memory encoder %v go %v of %v",
+		st.Encoder, st.MemoryAttention, st.Decoder, st.MemoryEncoder, st.GoWork(), st.Total)
+}
