@@ -21,7 +21,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+# How the frames were made (make_traces.sh); the trace uses the first n of them.
+FRAMES_CMD = "go run ./tools/dumpframes -in bedroom.mp4 -n 40 -size 1024 -out frames.rgb"
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -97,7 +99,7 @@ def fixture_recipe(model_dir):
     return man, fx
 
 
-def build_predictor(model_dir, sam2_src, overrides=None, **predictor_kwargs):
+def build_predictor(model_dir, sam2_src, overrides=None, try_params=None, **predictor_kwargs):
     """The reference predictor with exactly the fixture's weights (sam2build rebuilds them
     from the manifest recipe: seed, depth, fp16 rounding, parameter overrides)."""
     import sam2build
@@ -106,12 +108,30 @@ def build_predictor(model_dir, sam2_src, overrides=None, **predictor_kwargs):
     depth = {k: v for k, v in fx["depth"].items()
              if k in ("stages", "global_att_blocks", "memory_attention_layers",
                       "memory_encoder_fuser_layers")}
+    params = dict(fx.get("params") or {})
+    params.update(try_params or {})
     model = sam2build.build_video_predictor(
         man["variant"], seed=fx["seed"], depth_override=depth, overrides=overrides,
-        param_values=fx.get("params") or None, sam2_src=sam2_src,
+        param_values=params or None, sam2_src=sam2_src,
         fp16_representable=fx.get("fp16_representable_weights", False),
         **predictor_kwargs)
     return man, fx, model
+
+
+def parse_try_params(items, out_dir):
+    """--try-param NAME=VALUE: weights that differ from the fixture, to find an override
+    before asking for a new fixture. Such a trace must not land in testdata/trace."""
+    if not items:
+        return None
+    if os.path.abspath(out_dir) == os.path.join(REPO, "testdata", "trace"):
+        raise SystemExit("--try-param traces do not match the fixture: pass another --out-dir")
+    out = {}
+    for kv in items:
+        k, sep, v = kv.partition("=")
+        if not sep:
+            raise SystemExit(f"--try-param {kv!r}: want NAME=VALUE")
+        out[k] = float(v)
+    return out
 
 
 def check_weights(model, model_dir, log):
@@ -624,7 +644,7 @@ def main():
     t_start = time.time()
     width, height = video_size(args.video)
     images = load_frames(args.frames, args.n, 1024)
-    session = default_session(os.path.basename(args.video), args.n, rel(args.model), None)
+    session = default_session(os.path.basename(args.video), args.n, rel(args.model), FRAMES_CMD)
     session["video_size"] = [width, height]
     session["frames_sha256"] = sha256_prefix(args.frames, images.shape[0])
 

@@ -75,6 +75,7 @@ def default_session(video, n, model_dir, box, settings):
         "reference": "yangchris11/samurai 76ba195, sam2/sam2 SAM2VideoPredictor with samurai_mode",
         "video": video,
         "frames": n,
+        "frames_file": ts.FRAMES_CMD,
         "model_dir": model_dir,
         "predictor": dict(ts.POSTPROCESSING, **settings),
         "coords": "source pixels (x, y); the predictor maps them to x/W*1024, y/H*1024",
@@ -96,7 +97,10 @@ def main():
     ap.add_argument("--box", default="300,0,500,400", help="x0,y0,x1,y1 in source pixels")
     ap.add_argument("--out-dir", default=os.path.join(ts.REPO, "testdata/trace"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--try-param", action="append", default=[], metavar="NAME=VALUE",
+                    help="experiment: set a parameter beyond the fixture (not for testdata/trace)")
     args = ap.parse_args()
+    try_params = ts.parse_try_params(args.try_param, args.out_dir)
 
     torch.set_num_threads(args.threads)
     log = lambda s: print(s, file=sys.stderr, flush=True)
@@ -115,8 +119,10 @@ def main():
     session["video_size"] = [width, height]
     session["frames_sha256"] = ts.sha256_prefix(args.frames, args.n)
 
-    _, fx, model = ts.build_predictor(args.model, src, overrides=settings)
+    _, fx, model = ts.build_predictor(args.model, src, overrides=settings, try_params=try_params)
     session["fixture"] = fx
+    if try_params:
+        session["try_params"] = try_params
     session["weights_check_rel_diff"] = ts.check_weights(model, args.model, log)
     ts.patch_frame_loader(images, width, height)
     ts.cache_all_image_features(model)
