@@ -86,6 +86,10 @@ type Samurai struct {
 	MemoryBankObjScoreThreshold float64 `json:"memory_bank_obj_score_threshold"`
 	MemoryBankKFScoreThreshold  float64 `json:"memory_bank_kf_score_threshold"`
 	MaxObjPtrsInEncoder         int     `json:"max_obj_ptrs_in_encoder"`
+	// MinObjScoreLogits is SAMURAI's occlusion threshold: masks and
+	// pointers count as "object present" above it (SAM 2 uses 0). Nil in
+	// packages exported before it was recorded; SAMURAI's configs say -1.
+	MinObjScoreLogits *float64 `json:"min_obj_score_logits,omitempty"`
 }
 
 // Graphs names the ONNX file of each graph, relative to the model directory.

@@ -14,7 +14,7 @@ const noObjectLogit = -1024
 // does and returns the frame's entry without memory features.
 func (t *Tracker) choose(o *object, c *sam.Candidates, multimask bool, frame int) *memory.Entry {
 	man := t.man
-	present := !man.PredObjScores || c.ObjectScore > 0
+	present := !man.PredObjScores || c.ObjectScore > t.presenceThreshold()
 	masks := c.Masks
 	if !present {
 		// Every candidate becomes "no object", as _forward_sam_heads does

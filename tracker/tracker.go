@@ -545,6 +545,7 @@ func (t *Tracker) result(idx int) *FrameResult {
 			ObjectScore:  e.ObjectScore,
 			Candidate:    e.Candidate,
 			Conditioning: e.Conditioning || o.temp[idx] != nil,
+			Visible:      e.ObjectScore > t.presenceThreshold(),
 		}
 		if e.HasKalman {
 			r.KalmanScore = e.KalmanScore
@@ -691,6 +692,18 @@ func (t *Tracker) encodeMemory(ctx context.Context, e *memory.Entry, feats *sam.
 	e.Feat = make([]uint16, len(feat))
 	memory.ToBF16(feat, e.Feat)
 	return nil
+}
+
+// presenceThreshold is the object logit above which an object counts as
+// present: 0 for SAM 2, min_obj_score_logits (-1) for SAMURAI.
+func (t *Tracker) presenceThreshold() float32 {
+	if t.cfg.Mode != SAMURAI {
+		return 0
+	}
+	if v := t.man.Samurai.MinObjScoreLogits; v != nil {
+		return float32(*v)
+	}
+	return -1
 }
 
 // featureCache keeps the image features of the last few frames.

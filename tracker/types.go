@@ -79,10 +79,13 @@ type ObjectResult struct {
 	KalmanScore float32
 	// Conditioning reports that this frame carries the object's prompts.
 	Conditioning bool
+	// Visible reports whether the object was judged present: ObjectScore
+	// above 0 (SAM 2) or above SAMURAI's occlusion threshold.
+	Visible bool
 }
 
 // Present reports whether the object was judged visible.
-func (r *ObjectResult) Present() bool { return r.ObjectScore > 0 }
+func (r *ObjectResult) Present() bool { return r.Visible }
 
 // FrameResult holds every tracked object's output on one frame.
 type FrameResult struct {

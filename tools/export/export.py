@@ -42,6 +42,8 @@ SAMURAI = {
     "stable_ious_threshold": 0.3, "memory_bank_iou_threshold": 0.5,
     "memory_bank_obj_score_threshold": 0.0, "memory_bank_kf_score_threshold": 0.0,
     "max_obj_ptrs_in_encoder": 16,
+    # SAMURAI's configs blank masks only below this object logit (SAM 2: 0).
+    "min_obj_score_logits": -1.0,
 }
 
 
