@@ -51,6 +51,9 @@ func (s traceStep) prompt() Prompt {
 func loadTrace(t *testing.T, name string) (*traceSession, map[string]*npy.Array) {
 	t.Helper()
 	dir := filepath.Join(repoRoot(t), "testdata", "trace")
+	if d := os.Getenv("VIDSEG_TRACE_DIR"); d != "" {
+		dir = d // a freshly made trace, before it is committed
+	}
 	b, err := os.ReadFile(filepath.Join(dir, name+"_session.json"))
 	if err != nil {
 		t.Skipf("trace %s absent (%v): regenerate with tools/export/make_traces.sh", name, err)
@@ -186,4 +189,15 @@ func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode 
 		c.compared, c.minIoU, c.tokens, c.present[true], c.present[false])
 	t.Logf("stages: encoder %v attention %v decoder %v memory encoder %v go %v of %v",
 		st.Encoder, st.MemoryAttention, st.Decoder, st.MemoryEncoder, st.GoWork(), st.Total)
+}
+
+// TestSAMURAITraceParity replays SAMURAI's own predictor (box on frame 0,
+// forward propagation past its 15 stable frames) with the same weights:
+// Kalman-scored candidate choice and motion-aware memory selection.
+func TestSAMURAITraceParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the model run")
+	}
+	s, arrays := loadTrace(t, "samurai")
+	runTrace(t, s, arrays, SAMURAI)
 }
