@@ -257,12 +257,16 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	st2 := eval[overlayStats](t, ctx, fmt.Sprintf(overlayStatsJS, 2))
 	t.Logf("object 2 overlay: %+v", st2)
-	if st2.Present && st2.Area >= 100 {
+	// A click-started object's mask comes from random weights: it can cover
+	// most of the frame and change from frame to frame, so the inside/outside
+	// contrast is only meaningful for a mask well inside the frame (the
+	// mask-prompted object 1 above is the firm check).
+	if st2.Present && st2.Area >= 100 && st2.Area <= 320*240/2 {
 		if st2.InFrac < st2.OutFrac+0.3 {
 			t.Errorf("object 2's magenta is not in the video inside its mask: %+v", st2)
 		}
 	} else {
-		t.Logf("the random-weight fixture judged object 2 absent or empty; its color check is not possible")
+		t.Logf("the random-weight fixture judged object 2 absent, empty or frame-filling; its color check is not meaningful")
 	}
 
 	// Second object after "New object", then a negative correction on object 1.
