@@ -127,9 +127,38 @@ func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(floa
 
 // ---- image encoder ----
 
-type imageEncoder struct {
+// graph is one ONNX Runtime session with its fixed-shape tensors, allocated
+// once and reused for every call.
+type graph struct {
 	sess    *ort.DynamicAdvancedSession
 	in, out fixed
+}
+
+// openGraph opens the session for one graph of the package and allocates
+// its tensors (dynamic ones are left nil for the caller).
+func openGraph(f *sessionFactory, key, file string, in, out []tensorSpec) (graph, error) {
+	var g graph
+	var err error
+	if g.sess, err = f.open(key, file, in, out); err != nil {
+		return g, err
+	}
+	if g.in, err = allocate(in); err != nil {
+		g.close()
+		return g, err
+	}
+	if g.out, err = allocate(out); err != nil {
+		g.close()
+		return g, err
+	}
+	return g, nil
+}
+
+func (g *graph) close() error {
+	return errors.Join(g.sess.Destroy(), g.in.destroy(), g.out.destroy())
+}
+
+type imageEncoder struct {
+	graph
 }
 
 func newImageEncoder(f *sessionFactory) (*imageEncoder, error) {
@@ -143,24 +172,11 @@ func newImageEncoder(f *sessionFactory) (*imageEncoder, error) {
 		f32("vision_feat", 1, d.H, d.F, d.F),
 		f32("vision_pos", 1, d.H, d.F, d.F),
 	}
-	g := &imageEncoder{}
-	var err error
-	if g.sess, err = f.open("image_encoder", f.man.Graphs.ImageEncoder, in, out); err != nil {
+	g, err := openGraph(f, "image_encoder", f.man.Graphs.ImageEncoder, in, out)
+	if err != nil {
 		return nil, err
 	}
-	if g.in, err = allocate(in); err != nil {
-		g.close()
-		return nil, err
-	}
-	if g.out, err = allocate(out); err != nil {
-		g.close()
-		return nil, err
-	}
-	return g, nil
-}
-
-func (g *imageEncoder) close() error {
-	return errors.Join(g.sess.Destroy(), g.in.destroy(), g.out.destroy())
+	return &imageEncoder{g}, nil
 }
 
 // EncodeImage runs the image encoder on one frame: image is 3xSxS (S =
@@ -190,10 +206,9 @@ func (m *Model) EncodeImage(ctx context.Context, image []float32) (*Features, er
 // ---- mask decoder ----
 
 type maskDecoder struct {
-	sess    *ort.DynamicAdvancedSession
-	in, out fixed
-	coords  []float32 // backing of point_coords, grown to the largest N seen
-	labels  []float32
+	graph
+	coords []float32 // backing of point_coords, grown to the largest N seen
+	labels []float32
 }
 
 // Input positions in the mask decoder's input list.
@@ -226,24 +241,11 @@ func newMaskDecoder(f *sessionFactory) (*maskDecoder, error) {
 		f32("obj_ptr", 1, 4, d.H),
 		f32("object_score", 1, 1),
 	}
-	g := &maskDecoder{}
-	var err error
-	if g.sess, err = f.open("mask_decoder", f.man.Graphs.MaskDecoder, in, out); err != nil {
+	g, err := openGraph(f, "mask_decoder", f.man.Graphs.MaskDecoder, in, out)
+	if err != nil {
 		return nil, err
 	}
-	if g.in, err = allocate(in); err != nil {
-		g.close()
-		return nil, err
-	}
-	if g.out, err = allocate(out); err != nil {
-		g.close()
-		return nil, err
-	}
-	return g, nil
-}
-
-func (g *maskDecoder) close() error {
-	return errors.Join(g.sess.Destroy(), g.in.destroy(), g.out.destroy())
+	return &maskDecoder{graph: g}, nil
 }
 
 // DecodeMasks runs the prompt encoder and mask decoder. imageEmbed is the
@@ -337,8 +339,7 @@ func (m *Model) DecodeMasks(ctx context.Context, imageEmbed []float32, f *Featur
 // ---- memory encoder ----
 
 type memoryEncoder struct {
-	sess    *ort.DynamicAdvancedSession
-	in, out fixed
+	graph
 }
 
 func newMemoryEncoder(f *sessionFactory) (*memoryEncoder, error) {
@@ -353,24 +354,11 @@ func newMemoryEncoder(f *sessionFactory) (*memoryEncoder, error) {
 		f32("maskmem_feat", 1, d.C, d.F, d.F),
 		f32("maskmem_pos", 1, d.C, d.F, d.F),
 	}
-	g := &memoryEncoder{}
-	var err error
-	if g.sess, err = f.open("memory_encoder", f.man.Graphs.MemoryEncoder, in, out); err != nil {
+	g, err := openGraph(f, "memory_encoder", f.man.Graphs.MemoryEncoder, in, out)
+	if err != nil {
 		return nil, err
 	}
-	if g.in, err = allocate(in); err != nil {
-		g.close()
-		return nil, err
-	}
-	if g.out, err = allocate(out); err != nil {
-		g.close()
-		return nil, err
-	}
-	return g, nil
-}
-
-func (g *memoryEncoder) close() error {
-	return errors.Join(g.sess.Destroy(), g.in.destroy(), g.out.destroy())
+	return &memoryEncoder{g}, nil
 }
 
 // EncodeMemory runs the memory encoder: pixFeat is the frame's raw
@@ -412,8 +400,7 @@ func (m *Model) EncodeMemory(ctx context.Context, pixFeat []float32, maskHighRes
 // copied into buffers grown to the largest M and P seen (never shrunk) and
 // wrapped per call in tensors of the exact shape; wrapping copies nothing.
 type memoryAttention struct {
-	sess    *ort.DynamicAdvancedSession
-	in, out fixed
+	graph
 
 	memFeat, memPos []float32
 	memSlot         []int64
@@ -442,24 +429,11 @@ func newMemoryAttention(f *sessionFactory) (*memoryAttention, error) {
 		f32("ptr_offset", -1),
 	}
 	out := []tensorSpec{f32("conditioned_feat", 1, d.H, d.F, d.F)}
-	g := &memoryAttention{}
-	var err error
-	if g.sess, err = f.open("memory_attention", f.man.Graphs.MemoryAttention, in, out); err != nil {
+	g, err := openGraph(f, "memory_attention", f.man.Graphs.MemoryAttention, in, out)
+	if err != nil {
 		return nil, err
 	}
-	if g.in, err = allocate(in); err != nil {
-		g.close()
-		return nil, err
-	}
-	if g.out, err = allocate(out); err != nil {
-		g.close()
-		return nil, err
-	}
-	return g, nil
-}
-
-func (g *memoryAttention) close() error {
-	return errors.Join(g.sess.Destroy(), g.in.destroy(), g.out.destroy())
+	return &memoryAttention{graph: g}, nil
 }
 
 func grow[T any](buf []T, n int) []T {
