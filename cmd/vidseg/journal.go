@@ -12,15 +12,8 @@ import (
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
 	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/web"
 )
-
-// sessionTracker is what `vidseg serve` hands the web server for each
-// session: the tracker's streaming half (web.Tracker).
-type sessionTracker interface {
-	Track(ctx context.Context, f *decode.Frame) (*tracker.FrameResult, error)
-	Prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error)
-	RemoveObject(id int) error
-}
 
 // journaledTracker records a session in the store as it happens: each
 // accepted prompt, and each finished frame's masks as COCO RLE, in its own
@@ -30,7 +23,7 @@ type sessionTracker interface {
 // prompt's frame, the prompt is applied right after that frame is tracked,
 // as it was when the user clicked on it.
 type journaledTracker struct {
-	inner    sessionTracker
+	inner    web.Tracker
 	st       *store.Store
 	id       string
 	maskSize int
@@ -41,7 +34,7 @@ type journaledTracker struct {
 	bin    []byte
 }
 
-func newJournaledTracker(inner sessionTracker, st *store.Store, id string, maskSize int, replay []store.Prompt, log *slog.Logger) *journaledTracker {
+func newJournaledTracker(inner web.Tracker, st *store.Store, id string, maskSize int, replay []store.Prompt, log *slog.Logger) *journaledTracker {
 	replay = append([]store.Prompt(nil), replay...)
 	sort.SliceStable(replay, func(i, j int) bool { return replay[i].Frame < replay[j].Frame })
 	return &journaledTracker{inner: inner, st: st, id: id, maskSize: maskSize, replay: replay, log: log}
