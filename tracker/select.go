@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"github.com/vidseg/vidseg/kalman"
+	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/memory"
 	"github.com/vidseg/vidseg/sam"
 )
@@ -179,17 +180,9 @@ func logitsBox(logits []float32, size, w, h int) Box {
 	}
 	m := make([]byte, w*h)
 	sam.MaskToSource(logits, size, w, h, m)
-	x0, y0, x1, y1 := w, h, -1, -1
-	for y := 0; y < h; y++ {
-		for x, v := range m[y*w : (y+1)*w] {
-			if v != 0 {
-				x0, x1 = min(x0, x), max(x1, x)
-				y0, y1 = min(y0, y), max(y1, y)
-			}
-		}
-	}
-	if x1 < 0 {
+	r, err := mask.BBox(m, w, h)
+	if err != nil || r.Empty() {
 		return Box{}
 	}
-	return Box{X0: float32(x0), Y0: float32(y0), X1: float32(x1 + 1), Y1: float32(y1 + 1)}
+	return Box{X0: float32(r.Min.X), Y0: float32(r.Min.Y), X1: float32(r.Max.X), Y1: float32(r.Max.Y)}
 }
