@@ -420,8 +420,10 @@ def parse_args(argv=None):
                    help="random weights only: round weights to fp16 values and store "
                         "them as fp16 + Cast (same fp32 math, half the size)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a parameter after init (scalar broadcast), e.g. "
-                        f"{sam2build.OBJ_SCORE_BIAS}=2.0")
+                   help="set a parameter after init: NAME=V (scalar broadcast), "
+                        "NAME[i]=V (element i of the flattened parameter) or "
+                        "NAME=V0,V1,... (every element), e.g. "
+                        f"{sam2build.OBJ_SCORE_BIAS}=2.0, {sam2build.IOU_BIAS}[3]=0.0615")
     p.add_argument("--skip-check", action="store_true", help="skip the ORT self-check")
     a = p.parse_args(argv)
     if (a.checkpoint is None) == (a.random_seed is None):
@@ -442,10 +444,10 @@ def parse_args(argv=None):
     a.depth = depth
     params = {}
     for kv in a.param:
-        k, sep, v = kv.partition("=")
-        if not sep:
-            p.error(f"--param {kv!r}: want NAME=VALUE")
-        params[k] = float(v)
+        try:
+            params.update(sam2build.parse_param(kv))
+        except ValueError as e:
+            p.error(f"--param {e}")
     a.params = params
     return a
 

@@ -5,6 +5,10 @@
 # trace is only valid for the exact weights it was made with; SKIP_FIXTURE=1 keeps the
 # committed fixture. See docs/trace.md. Not run by CI.
 #
+# MODEL_ROOT (default testdata/model) and TRACE_OUT (default testdata/trace) stage fixture and
+# traces elsewhere (the sessions still record model_dir testdata/model/sam2.1_hiera_t_random),
+# so that committed fixture and traces can be replaced together once the staged set checks out.
+#
 # Needs: /usr/bin/python3 with Debian torch (+ OpenBLAS) and scipy, Go (for tools/dumpframes),
 # the official sources (SAM2_SRC, default ../ext/sam2; SAMURAI_SRC, default ../ext/samurai/sam2)
 # and ../shared/videos/bedroom.mp4. About 15-25 minutes on 2 cores.
@@ -14,8 +18,10 @@ py=/usr/bin/python3
 video="${VIDEO:-$root/../shared/videos/bedroom.mp4}"
 sam2_src="${SAM2_SRC:-$root/../ext/sam2}"
 samurai_src="${SAMURAI_SRC:-$root/../ext/samurai/sam2}"
-model="$root/testdata/model/sam2.1_hiera_t_random"
-out="$root/testdata/trace"
+export MODEL_ROOT="${MODEL_ROOT:-$root/testdata/model}"
+model="$MODEL_ROOT/sam2.1_hiera_t_random"
+out="${TRACE_OUT:-$root/testdata/trace}"
+label=testdata/model/sam2.1_hiera_t_random
 
 if [ "${SKIP_FIXTURE:-0}" != 1 ]; then
   "$root/tools/export/make_fixture.sh"
@@ -28,7 +34,9 @@ trap 'rm -rf "$tmp"' EXIT
 
 mkdir -p "$out"
 timeout 3600 "$py" "$root/tools/export/trace_sam2.py" --sam2-src "$sam2_src" \
-  --model "$model" --video "$video" --frames "$tmp/frames.rgb" -n 16 --out-dir "$out"
+  --model "$model" --model-dir-label "$label" --video "$video" --frames "$tmp/frames.rgb" \
+  -n 16 --out-dir "$out"
 timeout 3600 "$py" "$root/tools/export/trace_samurai.py" --samurai-src "$samurai_src" \
-  --model "$model" --video "$video" --frames "$tmp/frames.rgb" -n 40 --out-dir "$out"
+  --model "$model" --model-dir-label "$label" --video "$video" --frames "$tmp/frames.rgb" \
+  -n 40 --out-dir "$out"
 du -sh "$out"/*

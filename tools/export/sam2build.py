@@ -23,6 +23,7 @@ import argparse
 import importlib
 import math
 import os
+import re
 import sys
 import types
 from typing import Any, Dict, Mapping, Optional
@@ -523,13 +524,48 @@ def randomize_constant_params(model, seed: int) -> list:
     return changed
 
 
+IOU_BIAS = "sam_mask_decoder.iou_prediction_head.layers.2.bias"
+
+_ELEMENT = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<index>\d+)\]$")
+
+
+def parse_param(kv: str) -> dict:
+    """One --param NAME=VALUE as {key: float}.
+
+    NAME=v sets the whole parameter to v (scalar broadcast); NAME[i]=v sets
+    element i of the flattened parameter; NAME=v0,v1,... sets every element,
+    recorded as NAME[0], NAME[1], ... so that manifests hold scalars only.
+    """
+    k, sep, v = kv.partition("=")
+    if not sep or not k or not v:
+        raise ValueError(f"{kv!r}: want NAME=VALUE, NAME[i]=VALUE or NAME=V0,V1,...")
+    try:
+        vals = [float(x) for x in v.split(",")]
+    except ValueError:
+        raise ValueError(f"{kv!r}: {v!r} is not a number or a comma-separated list") from None
+    if len(vals) == 1:
+        return {k: vals[0]}
+    if _ELEMENT.match(k):
+        raise ValueError(f"{kv!r}: an element takes one value")
+    return {f"{k}[{i}]": x for i, x in enumerate(vals)}
+
+
 def set_params(model, values: Mapping[str, Any]) -> None:
-    """Set parameters by name (scalar broadcast, array-like or tensor)."""
+    """Set parameters by name (scalar broadcast, array-like or tensor).
+
+    A key NAME[i] sets element i of the flattened parameter NAME (see
+    parse_param); whole-parameter keys are applied first, then elements.
+    """
     import torch
 
     params = dict(model.named_parameters())
+    elements = []
     with torch.no_grad():
         for name, v in values.items():
+            m = _ELEMENT.match(name)
+            if m:
+                elements.append((m["name"], int(m["index"]), float(v)))
+                continue
             if name not in params:
                 raise KeyError(f"no parameter named {name!r}")
             p = params[name]
@@ -542,6 +578,13 @@ def set_params(model, values: Mapping[str, Any]) -> None:
                 )
             else:
                 p.copy_(t)
+        for name, i, v in elements:
+            if name not in params:
+                raise KeyError(f"no parameter named {name!r}")
+            flat = params[name].view(-1)
+            if i >= flat.numel():
+                raise IndexError(f"{name}[{i}]: the parameter has {flat.numel()} elements")
+            flat[i] = v
 
 
 def load_checkpoint(model, checkpoint: str) -> None:

@@ -125,12 +125,14 @@ def parse_try_params(items, out_dir):
         return None
     if os.path.abspath(out_dir) == os.path.join(REPO, "testdata", "trace"):
         raise SystemExit("--try-param traces do not match the fixture: pass another --out-dir")
+    import sam2build
+
     out = {}
     for kv in items:
-        k, sep, v = kv.partition("=")
-        if not sep:
-            raise SystemExit(f"--try-param {kv!r}: want NAME=VALUE")
-        out[k] = float(v)
+        try:
+            out.update(sam2build.parse_param(kv))
+        except ValueError as e:
+            raise SystemExit(f"--try-param {e}") from None
     return out
 
 
@@ -633,6 +635,9 @@ def main():
     ap.add_argument("--sam2-src", default="/work/ext/sam2", help="checkout of facebookresearch/sam2")
     ap.add_argument("--model", default=os.path.join(REPO, "testdata/model/sam2.1_hiera_t_random"))
     ap.add_argument("--video", default=os.path.join(REPO, "..", "shared", "videos", "bedroom.mp4"))
+    ap.add_argument("--model-dir-label", default=None,
+                    help="model_dir to record in the session (default: --model relative to the "
+                         "repository); for traces made from a staged model that will be moved there")
     ap.add_argument("--frames", required=True, help="rgb24 frames from go run ./tools/dumpframes -size 1024")
     ap.add_argument("-n", type=int, default=16, help="frames in the session")
     ap.add_argument("--out-dir", default=os.path.join(REPO, "testdata/trace"))
@@ -644,7 +649,8 @@ def main():
     t_start = time.time()
     width, height = video_size(args.video)
     images = load_frames(args.frames, args.n, 1024)
-    session = default_session(os.path.basename(args.video), args.n, rel(args.model), FRAMES_CMD)
+    session = default_session(os.path.basename(args.video), args.n,
+                              args.model_dir_label or rel(args.model), FRAMES_CMD)
     session["video_size"] = [width, height]
     session["frames_sha256"] = sha256_prefix(args.frames, images.shape[0])
 

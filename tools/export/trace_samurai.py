@@ -92,6 +92,9 @@ def main():
                     help="SAMURAI's sam2 directory (the one holding sam2/)")
     ap.add_argument("--model", default=os.path.join(ts.REPO, "testdata/model/sam2.1_hiera_t_random"))
     ap.add_argument("--video", default=os.path.join(ts.REPO, "..", "shared", "videos", "bedroom.mp4"))
+    ap.add_argument("--model-dir-label", default=None,
+                    help="model_dir to record in the session (default: --model relative to the "
+                         "repository); for traces made from a staged model that will be moved there")
     ap.add_argument("--frames", required=True, help="rgb24 frames from go run ./tools/dumpframes -size 1024")
     ap.add_argument("-n", type=int, default=40, help="frames in the session")
     ap.add_argument("--box", default="300,0,500,400", help="x0,y0,x1,y1 in source pixels")
@@ -114,7 +117,8 @@ def main():
     width, height = ts.video_size(args.video)
     images = ts.load_frames(args.frames, args.n, 1024)
     box = [float(v) for v in args.box.split(",")]
-    session = default_session(os.path.basename(args.video), args.n, ts.rel(args.model), box, settings)
+    session = default_session(os.path.basename(args.video), args.n,
+                              args.model_dir_label or ts.rel(args.model), box, settings)
     session["samurai_config"] = os.path.relpath(cfg_path, src)
     session["video_size"] = [width, height]
     session["frames_sha256"] = ts.sha256_prefix(args.frames, args.n)
