@@ -52,35 +52,23 @@ func New(box Box) *Filter {
 	f.motion.Transpose(f.motionT)
 	f.update.Transpose(f.updateT)
 
-	h := m.H
-	f.cov = diagSquare([]float64{
-		mul(2, stdWeightPosition, h),
-		mul(2, stdWeightPosition, h),
-		1e-2,
-		mul(2, stdWeightPosition, h),
-		mul(10, stdWeightVelocity, h),
-		mul(10, stdWeightVelocity, h),
-		1e-5,
-		mul(10, stdWeightVelocity, h),
-	})
+	f.cov = stateNoise(2, 10, m.H)
 	return f
+}
+
+// stateNoise is the squared diagonal of DeepSORT's state noise: position
+// and height terms pos * 1/20 * h, velocity terms vel * 1/160 * h, fixed
+// small terms for the aspect ratio and its velocity.
+func stateNoise(pos, vel, h float64) *mgl64.MatMxN {
+	p, v := mul(pos, stdWeightPosition, h), mul(vel, stdWeightVelocity, h)
+	return diagSquare([]float64{p, p, 1e-2, p, v, v, 1e-5, v})
 }
 
 // Predict advances the state by one frame (KalmanFilter.predict): the mean
 // moves by its velocity and the covariance grows by F P F^T + Q, Q taken
 // from the height before the step.
 func (f *Filter) Predict() {
-	h := f.mean.Get(3)
-	q := diagSquare([]float64{
-		mul(1, stdWeightPosition, h),
-		mul(1, stdWeightPosition, h),
-		1e-2,
-		mul(1, stdWeightPosition, h),
-		mul(1, stdWeightVelocity, h),
-		mul(1, stdWeightVelocity, h),
-		1e-5,
-		mul(1, stdWeightVelocity, h),
-	})
+	q := stateNoise(1, 1, f.mean.Get(3))
 	f.mean = f.motion.MulNx1(nil, f.mean)
 	// numpy's multi_dot evaluates F (P F^T) for equal sizes; same order here.
 	pft := f.cov.MulMxN(nil, f.motionT)
