@@ -103,3 +103,21 @@ func TestDynamicMultimaskFallback(t *testing.T) {
 		t.Fatalf("absent: logit %v ptr %v", e.Logits[0], e.Ptr[0])
 	}
 }
+
+// With non-overlap, each pixel keeps only the highest-scoring object's
+// positive logit; the others are capped at -10 (and untouched when already
+// lower).
+func TestNonOverlap(t *testing.T) {
+	objs := []ObjectResult{
+		{Object: 1, Logits: []float32{5, 2, -20, 1}},
+		{Object: 2, Logits: []float32{3, 4, -30, 1}},
+	}
+	applyNonOverlap(objs)
+	want1 := []float32{5, -10, -20, 1}
+	want2 := []float32{-10, 4, -30, -10}
+	for i := range want1 {
+		if objs[0].Logits[i] != want1[i] || objs[1].Logits[i] != want2[i] {
+			t.Fatalf("pixel %d: got %v / %v, want %v / %v", i, objs[0].Logits[i], objs[1].Logits[i], want1[i], want2[i])
+		}
+	}
+}
