@@ -98,8 +98,9 @@ type Tracker struct {
 	noObjPtr   []float32
 	maskmemPos []float32 // the same for every frame and object
 
-	input   []float32 // normalized model input, reused
-	highRes []float32 // 1024x1024 upsample scratch, reused
+	input   []float32   // normalized model input, reused
+	highRes []float32   // 1024x1024 upsample scratch, reused
+	memBuf  [][]float32 // widened memory features, reused
 	stats   Stats
 }
 
@@ -337,7 +338,7 @@ func (t *Tracker) trackFrame(ctx context.Context, idx int, feats *sam.Features, 
 		if !o.bank.HasCond() || o.bank.IsCond(idx) {
 			continue
 		}
-		e, err := t.inferFrame(ctx, o, idx, feats, nil, false, reverse, nil)
+		e, err := t.inferFrame(ctx, o, idx, feats, nil, false, reverse)
 		if err != nil {
 			return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, idx, err)
 		}
@@ -464,7 +465,7 @@ func (t *Tracker) runPrompt(ctx context.Context, o *object, p Prompt, feats *sam
 			sp.MaskInput[i] = min(max(v, -32), 32)
 		}
 	}
-	e, err := t.inferFrame(ctx, o, p.Frame, feats, &sp, isInit, reverse, nil)
+	e, err := t.inferFrame(ctx, o, p.Frame, feats, &sp, isInit, reverse)
 	if err != nil {
 		return fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
 	}
@@ -616,7 +617,7 @@ func (t *Tracker) features(ctx context.Context, idx int) (*sam.Features, error) 
 }
 
 // inferFrame is _run_single_frame_inference without the memory encoder.
-func (t *Tracker) inferFrame(ctx context.Context, o *object, idx int, feats *sam.Features, prompt *sam.Prompt, isInit, reverse bool, _ any) (*memory.Entry, error) {
+func (t *Tracker) inferFrame(ctx context.Context, o *object, idx int, feats *sam.Features, prompt *sam.Prompt, isInit, reverse bool) (*memory.Entry, error) {
 	t.stats.ObjectSteps++
 	var embed []float32
 	if isInit {
@@ -627,10 +628,16 @@ func (t *Tracker) inferFrame(ctx context.Context, o *object, idx int, feats *sam
 			return nil, err
 		}
 		frames := make([]sam.MemoryFrame, len(sel.Frames))
+		for len(t.memBuf) < len(sel.Frames) {
+			t.memBuf = append(t.memBuf, nil)
+		}
 		for i, r := range sel.Frames {
-			feat := make([]float32, len(r.Entry.Feat))
-			memory.FromBF16(r.Entry.Feat, feat)
-			frames[i] = sam.MemoryFrame{Feat: feat, Pos: t.maskmemPos, Slot: r.Slot}
+			// Widen bf16 memory into reused buffers: the graph copies them in.
+			if len(t.memBuf[i]) != len(r.Entry.Feat) {
+				t.memBuf[i] = make([]float32, len(r.Entry.Feat))
+			}
+			memory.FromBF16(r.Entry.Feat, t.memBuf[i])
+			frames[i] = sam.MemoryFrame{Feat: t.memBuf[i], Pos: t.maskmemPos, Slot: r.Slot}
 		}
 		// The graph divides offsets by max_obj_ptrs-1; the reference divides
 		// by min(num_frames, max_obj_ptrs)-1, so rescale for short videos.
