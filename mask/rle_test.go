@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"image"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -65,7 +66,7 @@ func TestRLEAgainstMaskAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !equalCounts(r.Counts, v.Counts) {
+			if !slices.Equal(r.Counts, v.Counts) {
 				t.Errorf("counts = %v, want %v", head(r.Counts), head(v.Counts))
 			}
 			if s := r.String(); s != v.String {
@@ -89,7 +90,7 @@ func TestRLEAgainstMaskAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !equalCounts(p.Counts, v.Counts) {
+			if !slices.Equal(p.Counts, v.Counts) {
 				t.Errorf("ParseRLE counts = %v, want %v", head(p.Counts), head(v.Counts))
 			}
 			d, err := p.Decode()
@@ -119,7 +120,7 @@ func TestRLEByHand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equalCounts(r.Counts, []uint32{1, 3, 2}) || r.String() != "132" {
+	if !slices.Equal(r.Counts, []uint32{1, 3, 2}) || r.String() != "132" {
 		t.Errorf("got %v %q, want [1 3 2] \"132\"", r.Counts, r.String())
 	}
 	if s := (RLE{Height: 38, Width: 1, Counts: []uint32{37, 1}}).String(); s != "U11" {
@@ -130,7 +131,7 @@ func TestRLEByHand(t *testing.T) {
 	}
 	// Non-zero bytes other than 1 are foreground too.
 	r2, _ := EncodeRLE([]byte{0, 7, 0, 255, 1, 0}, 3, 2)
-	if !equalCounts(r2.Counts, r.Counts) {
+	if !slices.Equal(r2.Counts, r.Counts) {
 		t.Errorf("counts with 7/255 = %v, want %v", r2.Counts, r.Counts)
 	}
 }
@@ -177,7 +178,7 @@ func TestRLEJSON(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !equalCounts(back.Counts, r.Counts) || back.Width != 200 || back.Height != 150 {
+	if !slices.Equal(back.Counts, r.Counts) || back.Width != 200 || back.Height != 150 {
 		t.Error("json round trip changed the rle")
 	}
 	// Uncompressed COCO form.
@@ -225,18 +226,6 @@ func TestBBoxAndIoU(t *testing.T) {
 	if _, err := IoU(m, n[:5]); err == nil {
 		t.Error("IoU of different sizes: no error")
 	}
-}
-
-func equalCounts(a, b []uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func head(c []uint32) []uint32 { return c[:min(len(c), 12)] }

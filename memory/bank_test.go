@@ -2,6 +2,7 @@ package memory
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -21,18 +22,6 @@ func frames(sel Selection) (fs, slots []int) {
 	return
 }
 
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestSelectSAM2Forward(t *testing.T) {
 	b := NewBank(sam2Config())
 	b.PutCond(entry(0))
@@ -45,7 +34,7 @@ func TestSelectSAM2Forward(t *testing.T) {
 	}
 	fs, slots := frames(sel)
 	// Conditioning frame at slot 0, then t-6..t-1 at slots 1..6.
-	if !equal(fs, []int{0, 14, 15, 16, 17, 18, 19}) || !equal(slots, []int{0, 1, 2, 3, 4, 5, 6}) {
+	if !slices.Equal(fs, []int{0, 14, 15, 16, 17, 18, 19}) || !slices.Equal(slots, []int{0, 1, 2, 3, 4, 5, 6}) {
 		t.Fatalf("frames %v slots %v", fs, slots)
 	}
 	// Pointers: the conditioning frame (offset 20) then 15 previous frames
@@ -74,7 +63,7 @@ func TestSelectReverseAndFutureCond(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs, slots := frames(sel)
-	if !equal(fs, []int{10, 15, 14, 13, 12, 11}) || !equal(slots, []int{0, 1, 2, 3, 4, 5}) {
+	if !slices.Equal(fs, []int{10, 15, 14, 13, 12, 11}) || !slices.Equal(slots, []int{0, 1, 2, 3, 4, 5}) {
 		t.Fatalf("frames %v slots %v", fs, slots)
 	}
 	// Signed offset of the conditioning pointer in reverse: (9-10)*-1 = 1.
@@ -121,7 +110,7 @@ func TestMaxCondKeepsClosest(t *testing.T) {
 		b.PutCond(entry(f))
 	}
 	// The first prompt is kept, the farthest other evicted on insert.
-	if got := b.CondFrames(); !equal(got, []int{0, 100}) {
+	if got := b.CondFrames(); !slices.Equal(got, []int{0, 100}) {
 		t.Fatalf("cond frames %v", got)
 	}
 }
@@ -150,7 +139,7 @@ func TestSamuraiSelection(t *testing.T) {
 	fs, slots := frames(sel)
 	// valid (newest first): 29, 26? no: 29 ok, 28 kalman 0 -> no, 27 %3 -> no,
 	// 26, 25, 23, 22, 20 ... last 6 of [.., 20, 22, 23, 25, 26, 29] (29 = t-1).
-	if !equal(fs, []int{0, 20, 22, 23, 25, 26, 29}) || !equal(slots, []int{0, 1, 2, 3, 4, 5, 6}) {
+	if !slices.Equal(fs, []int{0, 20, 22, 23, 25, 26, 29}) || !slices.Equal(slots, []int{0, 1, 2, 3, 4, 5, 6}) {
 		t.Fatalf("frames %v slots %v", fs, slots)
 	}
 	// t-1 is kept even when invalid.
@@ -211,7 +200,7 @@ func TestPruneMatchesUnbounded(t *testing.T) {
 			b, _ := full.Select(f, false, 0)
 			fa, sa := frames(a)
 			fb, sb := frames(b)
-			if !equal(fa, fb) || !equal(sa, sb) || len(a.Pointers) != len(b.Pointers) {
+			if !slices.Equal(fa, fb) || !slices.Equal(sa, sb) || len(a.Pointers) != len(b.Pointers) {
 				t.Fatalf("frame %d: bounded %v/%v, full %v/%v", f, fa, sa, fb, sb)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +79,7 @@ func TestSessionRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int{0, 1, 3, 300}; !equalInts(order, want) {
+	if want := []int{0, 1, 3, 300}; !slices.Equal(order, want) {
 		t.Errorf("frame order %v, want %v", order, want)
 	}
 	f, err := s.Frame(info.ID, 3)
@@ -243,18 +244,6 @@ func TestImportRejectsBadInput(t *testing.T) {
 	if list, _ := s.List(); len(list) != 0 {
 		t.Errorf("failed imports left sessions: %+v", list)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // BenchmarkPutFrame measures one durable frame write (one fsync'd
