@@ -29,7 +29,8 @@ videos:
 	go run ./tools/genvideos -out testdata/videos
 
 bench:
-	go test -run XXX -bench . -benchtime 3x ./decode ./encode ./sam ./tracker ./stream
+	go test -run XXX -bench . -benchtime 3x ./decode ./encode ./sam ./stream
+	go run ./cmd/vidseg bench --objects 1,2
 
 fuzz:
 	go test -run XXX -fuzz FuzzDecode -fuzztime 60s ./decode
