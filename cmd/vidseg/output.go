@@ -158,10 +158,20 @@ func (o *trackOutput) writePNG(frame int, labels []byte) error {
 
 // Finish fills frames without a result with empty masks (so DAVIS
 // evaluation sees every frame) and writes masks.json and tracks.jsonl.
-func (o *trackOutput) Finish() error {
+func (o *trackOutput) Finish() error { return o.finish(true) }
+
+// Tracked is how many frames have results.
+func (o *trackOutput) Tracked() int { return len(o.records) }
+
+// FinishPartial writes masks.json and tracks.jsonl for the frames tracked
+// so far, after a failure or an interrupt, without inventing empty masks
+// for frames never reached.
+func (o *trackOutput) FinishPartial() error { return o.finish(false) }
+
+func (o *trackOutput) finish(complete bool) error {
 	clear(o.labels)
 	for i := range o.frames {
-		if _, ok := o.records[i]; !ok {
+		if _, ok := o.records[i]; !ok && complete {
 			if err := o.writePNG(i, o.labels); err != nil {
 				return err
 			}

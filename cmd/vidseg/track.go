@@ -203,7 +203,11 @@ model, export an official checkpoint once:
 			return output.Add(r)
 		})
 		if err != nil {
-			return fmt.Errorf("track: %w", err)
+			// Keep what was tracked before the failure.
+			if ferr := output.FinishPartial(); ferr != nil {
+				return fmt.Errorf("track: %w (and saving the partial results: %v)", err, ferr)
+			}
+			return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s)", err, output.Tracked(), *out)
 		}
 	}
 	prog.Done()
