@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/asticode/go-astiav"
 )
@@ -32,12 +33,13 @@ type Options struct {
 
 // Info describes the video stream.
 type Info struct {
-	Width, Height int
+	Width, Height int // as displayed: the container's rotation/flip is applied
 	FPS           float64
 	Duration      time.Duration // 0 when unknown (live)
 	Codec         string
 	Frames        int  // frame count from the container, or estimated from duration; 0 when unknown
 	Live          bool // network stream or capture device: no duration, no Seek
+	Rotation      int  // clockwise degrees the display matrix turns coded frames (0, 90, 180, 270)
 }
 
 // DefaultTimeout bounds opening and each read of a network source.
@@ -63,6 +65,7 @@ type Decoder struct {
 
 	rgbScaler, modelScaler *scaler
 	pools                  bufPools
+	orient                 orientation // display matrix, applied to every frame
 
 	tb        astiav.Rational
 	startTS   int64         // stream start in tb (0 when unknown)
@@ -79,6 +82,7 @@ type Decoder struct {
 	packets    int   // video packets read in this pass
 	badPackets int   // packets the decoder rejected as invalid
 	demuxErr   error // invalid data from the demuxer (reported at the end)
+	readErr    error // a network read failed: reported once the frames already read are out
 
 	clockStart time.Time // Realtime pacing origin (wall clock)
 	clockPTS   time.Duration
@@ -185,6 +189,10 @@ func (d *Decoder) open(ctx context.Context, device bool) error {
 		return d.openError(ctx, octx, "open", err)
 	}
 	if err := d.fc.FindStreamInfo(nil); err != nil {
+		if d.noSeekIndexAtEnd() {
+			return fmt.Errorf("decode: %w: %s: the server does not support seeking and the file's index is at its end "+
+				"(serve it with Range support, or move the index to the front: ffmpeg -i IN -c copy -movflags +faststart OUT)", ErrNotSeekable, d.url)
+		}
 		return d.openError(ctx, octx, "probe", err)
 	}
 	if err := d.pickStream(); err != nil {
@@ -271,14 +279,53 @@ func (d *Decoder) pickStream() error {
 	}
 	live := d.network && (dur == 0 || strings.HasPrefix(strings.ToLower(d.url), "rtsp")) ||
 		d.opts.Format == "v4l2" || strings.HasPrefix(d.url, "/dev/video")
+	if frames <= 0 && !live && !d.network {
+		// A still image (png_pipe) or a raw stream says nothing: count.
+		frames = d.countPackets()
+	}
+	if o, ok := orientationOf(d.stream.SideData(astiav.PacketSideDataTypeDisplaymatrix)); ok {
+		d.orient = o
+	}
+	w, h := d.orient.size(cp.Width(), cp.Height())
 	d.info = Info{
-		Width: cp.Width(), Height: cp.Height(), FPS: fps, Duration: dur,
-		Codec: d.codec.Name(), Frames: frames, Live: live,
+		Width: w, Height: h, FPS: fps, Duration: dur,
+		Codec: d.codec.Name(), Frames: frames, Live: live, Rotation: d.orient.degrees(),
 	}
 	if fps > 0 {
 		d.frameDur = time.Duration(float64(time.Second) / fps)
 	}
 	return nil
+}
+
+// countPackets counts the video stream's packets in a second, demux-only
+// pass over a local file; 0 when that fails.
+func (d *Decoder) countPackets() int {
+	fc := astiav.AllocFormatContext()
+	if fc == nil {
+		return 0
+	}
+	defer fc.Free()
+	var ifmt *astiav.InputFormat
+	if d.opts.Format != "" {
+		ifmt = astiav.FindInputFormat(d.opts.Format)
+	}
+	if err := fc.OpenInput(d.url, ifmt, nil); err != nil {
+		return 0
+	}
+	defer fc.CloseInput()
+	pkt := astiav.AllocPacket()
+	if pkt == nil {
+		return 0
+	}
+	defer pkt.Free()
+	n := 0
+	for fc.ReadFrame(pkt) == nil {
+		if pkt.StreamIndex() == d.stream.Index() {
+			n++
+		}
+		pkt.Unref()
+	}
+	return n
 }
 
 // openCodec (re)creates the codec context: a fresh context is how we flush
@@ -352,7 +399,7 @@ func (d *Decoder) Next(ctx context.Context) (*Frame, error) {
 				return nil, err
 			}
 		case errors.Is(err, astiav.ErrEof):
-			if d.opts.Loop && d.passStart < d.next && d.demuxErr == nil {
+			if d.opts.Loop && d.passStart < d.next && d.demuxErr == nil && d.readErr == nil {
 				if err := d.restart(); err != nil {
 					return nil, err
 				}
@@ -381,14 +428,14 @@ func (d *Decoder) feed(ctx context.Context) error {
 			case ctx.Err() != nil:
 				return fmt.Errorf("decode: %s: %w", d.url, ctx.Err())
 			case d.timedOut.Load():
-				d.err = fmt.Errorf("decode: %w: %s: no data within %v", ErrUnreachable, d.url, d.opts.Timeout)
-				return d.err
+				// Frames whose packets arrived are still in the decoder:
+				// drain them, then report.
+				d.readErr = fmt.Errorf("no data within %v", d.opts.Timeout)
 			case errors.Is(err, astiav.ErrEof):
 			case errors.Is(err, astiav.ErrInvaliddata):
 				d.demuxErr = err
 			case d.network:
-				d.err = fmt.Errorf("decode: %w: %s: reading: %w", ErrUnreachable, d.url, err)
-				return d.err
+				d.readErr = fmt.Errorf("reading: %w", err)
 			default:
 				d.demuxErr = err
 			}
@@ -435,6 +482,13 @@ func (d *Decoder) readPacket() error {
 
 // endError is the error Next reports once the decoder is drained.
 func (d *Decoder) endError() error {
+	if d.next == d.passStart && d.noSeekIndexAtEnd() {
+		return fmt.Errorf("decode: %w: %s: the server does not support seeking and the file's index is at its end "+
+			"(serve it with Range support, or move the index to the front: ffmpeg -i IN -c copy -movflags +faststart OUT)", ErrNotSeekable, d.url)
+	}
+	if d.readErr != nil {
+		return fmt.Errorf("decode: %w: %s: %w (stopped after frame %d)", ErrUnreachable, d.url, d.readErr, d.next-1)
+	}
 	if n := d.info.Frames; !d.network && d.stream.NbFrames() > 0 && d.packets < n && d.next-d.passStart < n && !d.seekedThisPass() {
 		return fmt.Errorf("decode: %w: %s: data ends after %d of %d packets", ErrTruncated, d.url, d.packets, n)
 	}
@@ -446,6 +500,44 @@ func (d *Decoder) endError() error {
 	}
 	return io.EOF
 }
+
+// noSeekIndexAtEnd reports whether d is an MP4/MOV over the network that
+// cannot seek: its index (moov) came after the media data, so reading the
+// samples needs a seek back, which a server that ignores Range cannot
+// serve (FFmpeg refuses the seek, or reads the wrong bytes when the server
+// claims Range support). Only asked once reading has failed. It reads bytes
+// 8..24, moves 256 KiB on (past FFmpeg's buffer) and reads 16..24 again.
+func (d *Decoder) noSeekIndexAtEnd() bool {
+	if !d.network || d.fc == nil || d.fc.InputFormat() == nil || !strings.Contains(d.fc.InputFormat().Name(), "mp4") {
+		return false
+	}
+	pb := d.fc.Pb()
+	if pb == nil {
+		return false
+	}
+	read := func(off int64, b []byte) bool {
+		if _, err := pb.Seek(off, io.SeekStart); err != nil {
+			return false
+		}
+		_, err := io.ReadFull(ioReader{pb}, b)
+		return err == nil
+	}
+	var first [16]byte
+	var again [8]byte
+	if !read(8, first[:]) {
+		return true // the seek back is refused
+	}
+	if _, err := pb.Seek(256<<10, io.SeekStart); err != nil {
+		return false // a small file: FFmpeg's buffer would have covered it
+	}
+	return !read(16, again[:]) || string(again[:]) != string(first[8:])
+}
+
+// ioReader adapts an astiav.IOContext to io.Reader (its Read may return
+// less than asked).
+type ioReader struct{ pb *astiav.IOContext }
+
+func (r ioReader) Read(b []byte) (int, error) { return r.pb.Read(b) }
 
 // seekedThisPass reports whether the pass started at a Seek (packet counts
 // then do not start at frame 0).
@@ -486,15 +578,16 @@ func (d *Decoder) emit(ctx context.Context) (*Frame, error) {
 			}
 		}
 	}
-	f := &Frame{Index: d.next, PTS: rel + d.loopOff, Width: w, Height: h, pools: &d.pools}
+	dw, dh := d.orient.size(w, h)
+	f := &Frame{Index: d.next, PTS: rel + d.loopOff, Width: dw, Height: dh, pools: &d.pools}
 	f.RGB = d.pools.get(w * h * 3)
-	if err := d.rgbScaler.scale(fp, f.RGB); err != nil {
+	if err := d.convert(d.rgbScaler, fp, f.RGB, w, h); err != nil {
 		f.Release()
 		return nil, fmt.Errorf("decode: %s: frame %d: %w", d.url, d.next, err)
 	}
 	if m := d.opts.ModelSize; m > 0 {
 		f.Model = d.pools.get(m * m * 3)
-		if err := d.modelScaler.scale(fp, f.Model); err != nil {
+		if err := d.convert(d.modelScaler, fp, f.Model, m, m); err != nil {
 			f.Release()
 			return nil, fmt.Errorf("decode: %s: frame %d: %w", d.url, d.next, err)
 		}
@@ -508,6 +601,23 @@ func (d *Decoder) emit(ctx context.Context) (*Frame, error) {
 		}
 	}
 	return f, nil
+}
+
+// convert scales the frame into dst (w x h as coded) and turns it as the
+// display matrix says. The model copy is turned after scaling, which only
+// moves pixels, so an unturned video's frames stay bit-identical to the
+// ffmpeg CLI's.
+func (d *Decoder) convert(s *scaler, fp unsafe.Pointer, dst []byte, w, h int) error {
+	if d.orient.identity() {
+		return s.scale(fp, dst)
+	}
+	tmp := d.pools.get(len(dst))
+	defer d.pools.put(tmp)
+	if err := s.scale(fp, tmp); err != nil {
+		return err
+	}
+	d.orient.apply(dst, tmp, w, h)
+	return nil
 }
 
 // pace sleeps until the frame's presentation time on the wall clock.
