@@ -20,8 +20,9 @@ const (
 // Options configure an Encoder or FileWriter.
 type Options struct {
 	Codec            string  // "vp8" or "h264"
-	Width, Height    int     // frame size; both even
-	FPS              float64 // nominal frame rate (rate control, time base)
+	Width, Height    int     // frame size; an odd size is coded one column/row larger (see padded)
+	FPS              float64 // nominal frame rate (rate control; the time base unless Timescale)
+	Timescale        int     // PTS ticks per second; 0: FPS. Set it (e.g. 90000) to keep the spacing of frames given their own timestamps
 	Bitrate          int     // bits per second; 0: x264 CRF 23, VP8 ~0.1 bit per pixel
 	KeyframeInterval int     // frames between keyframes; 0: every 2 seconds
 	Threads          int     // encoder threads; 0: auto. Set 1 for output independent of the machine.
@@ -49,7 +50,9 @@ type Encoder struct {
 	frame   *astiav.Frame
 	pkt     *astiav.Packet
 	conv    *rgbConverter
-	tb      astiav.Rational // 1/framerate
+	cw, ch  int             // coded size: Width, Height rounded up to even
+	pad     []byte          // cw x ch rgb24 staging buffer for odd sizes, else nil
+	tb      astiav.Rational // 1/framerate or 1/Timescale
 	lastPTS int64
 	forceKF bool
 	done    bool // flushed or closed
@@ -68,14 +71,14 @@ func (o *Options) check() error {
 	default:
 		return fmt.Errorf("encode: unsupported codec %q (want \"vp8\" or \"h264\")", o.Codec)
 	}
-	if o.Width <= 0 || o.Height <= 0 || o.Width%2 != 0 || o.Height%2 != 0 || o.Width > 16384 || o.Height > 16384 {
-		return fmt.Errorf("encode: bad frame size %dx%d (want positive, even, at most 16384)", o.Width, o.Height)
+	if o.Width <= 0 || o.Height <= 0 || o.Width > 16384 || o.Height > 16384 {
+		return fmt.Errorf("encode: bad frame size %dx%d (want positive, at most 16384)", o.Width, o.Height)
 	}
 	if !(o.FPS > 0 && o.FPS <= 1000) {
 		return fmt.Errorf("encode: bad frame rate %v (want 0 < fps <= 1000)", o.FPS)
 	}
-	if o.Bitrate < 0 || o.KeyframeInterval < 0 || o.Threads < 0 {
-		return fmt.Errorf("encode: negative Bitrate, KeyframeInterval or Threads (%d, %d, %d)", o.Bitrate, o.KeyframeInterval, o.Threads)
+	if o.Bitrate < 0 || o.KeyframeInterval < 0 || o.Threads < 0 || o.Timescale < 0 {
+		return fmt.Errorf("encode: negative Bitrate, KeyframeInterval, Threads or Timescale (%d, %d, %d, %d)", o.Bitrate, o.KeyframeInterval, o.Threads, o.Timescale)
 	}
 	return nil
 }
@@ -119,8 +122,17 @@ func (e *Encoder) open(codec *astiav.Codec, globalHeader bool) error {
 	}
 	fr := frameRate(o.FPS)
 	e.tb = astiav.NewRational(fr.Den(), fr.Num())
-	e.cc.SetWidth(o.Width)
-	e.cc.SetHeight(o.Height)
+	if o.Timescale > 0 {
+		e.tb = astiav.NewRational(1, o.Timescale)
+	}
+	// 4:2:0 needs even sizes: an odd one is coded with its last column or
+	// row repeated, so the picture keeps its pixel positions.
+	e.cw, e.ch = o.Width+o.Width%2, o.Height+o.Height%2
+	if e.cw != o.Width || e.ch != o.Height {
+		e.pad = make([]byte, e.cw*e.ch*3)
+	}
+	e.cc.SetWidth(e.cw)
+	e.cc.SetHeight(e.ch)
 	e.cc.SetPixelFormat(astiav.PixelFormatYuv420P)
 	e.cc.SetTimeBase(e.tb)
 	e.cc.SetFramerate(fr)
@@ -171,11 +183,11 @@ func (e *Encoder) open(codec *astiav.Codec, globalHeader bool) error {
 	if e.frame == nil || e.pkt == nil {
 		return errors.New("encode: cannot allocate frame/packet")
 	}
-	e.frame.SetWidth(o.Width)
-	e.frame.SetHeight(o.Height)
+	e.frame.SetWidth(e.cw)
+	e.frame.SetHeight(e.ch)
 	e.frame.SetPixelFormat(astiav.PixelFormatYuv420P)
 	var err error
-	e.conv, err = newRGBConverter(o.Width, o.Height, int(astiav.PixelFormatYuv420P))
+	e.conv, err = newRGBConverter(e.cw, e.ch, int(astiav.PixelFormatYuv420P))
 	if err != nil {
 		return fmt.Errorf("encode: %w", err)
 	}
@@ -231,6 +243,9 @@ func (e *Encoder) encode(rgb []byte, pts time.Duration, emit func(*astiav.Packet
 	if want := e.opts.Width * e.opts.Height * 3; len(rgb) != want {
 		return fmt.Errorf("encode: frame has %d bytes, want %d (%dx%d rgb24)", len(rgb), want, e.opts.Width, e.opts.Height)
 	}
+	if e.pad != nil {
+		rgb = padRGB(e.pad, rgb, e.opts.Width, e.opts.Height, e.cw, e.ch)
+	}
 	if err := e.conv.fill(e.frame.UnsafePointer(), rgb); err != nil {
 		return fmt.Errorf("encode: %w", err)
 	}
@@ -248,6 +263,20 @@ func (e *Encoder) encode(rgb []byte, pts time.Duration, emit func(*astiav.Packet
 		return fmt.Errorf("encode: sending frame: %w", err)
 	}
 	return e.drain(emit)
+}
+
+// padRGB copies the w x h picture into dst (cw x ch, cw >= w, ch >= h),
+// repeating its last column and row.
+func padRGB(dst, rgb []byte, w, h, cw, ch int) []byte {
+	for y := range ch {
+		sy := min(y, h-1)
+		row := dst[y*cw*3 : (y+1)*cw*3]
+		copy(row, rgb[sy*w*3:(sy+1)*w*3])
+		for x := w; x < cw; x++ {
+			copy(row[x*3:x*3+3], row[(w-1)*3:w*3])
+		}
+	}
+	return dst
 }
 
 func (e *Encoder) flush(emit func(*astiav.Packet) error) error {

@@ -181,7 +181,7 @@ func TestBadOptions(t *testing.T) {
 	}{
 		{"no codec", func(o *encode.Options) { o.Codec = "" }, "no codec"},
 		{"unknown codec", func(o *encode.Options) { o.Codec = "mpeg2" }, "mpeg2"},
-		{"odd width", func(o *encode.Options) { o.Width = 63 }, "63x48"},
+		{"too wide", func(o *encode.Options) { o.Width = 16385 }, "16385x48"},
 		{"zero height", func(o *encode.Options) { o.Height = 0 }, "64x0"},
 		{"zero fps", func(o *encode.Options) { o.FPS = 0 }, "frame rate"},
 		{"NaN fps", func(o *encode.Options) { o.FPS = math.NaN() }, "frame rate"},

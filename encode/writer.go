@@ -101,13 +101,20 @@ func (w *FileWriter) open(muxer string, opts Options) error {
 // WriteFrame encodes one packed RGB24 frame (Width*Height*3 bytes); frames
 // are spaced 1/FPS apart.
 func (w *FileWriter) WriteFrame(rgb []byte) error {
+	return w.WriteFrameAt(rgb, time.Duration(float64(w.n)/w.enc.opts.FPS*float64(time.Second)))
+}
+
+// WriteFrameAt encodes one packed RGB24 frame shown at pts (from the
+// start of the file), so variable frame spacing survives; pts must
+// increase. The file keeps pts to within one tick of Options.Timescale
+// (of 1/FPS when Timescale is 0: set it for variable-rate sources).
+func (w *FileWriter) WriteFrameAt(rgb []byte, pts time.Duration) error {
 	if w.closed {
 		return ErrClosed
 	}
 	if w.err != nil {
 		return w.err
 	}
-	pts := time.Duration(float64(w.n) / w.enc.opts.FPS * float64(time.Second))
 	if err := w.enc.encode(rgb, pts, w.writePacket); err != nil {
 		w.err = fmt.Errorf("%w (%s frame %d)", err, w.path, w.n)
 		return w.err
