@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -52,7 +53,10 @@ func EncodePNG(w io.Writer, labels []byte, width, height int) error {
 
 // DecodePNG reads a label map from an indexed PNG (the palette indices, as
 // PIL's np.array(Image.open(f)) gives them) or an 8-bit grey one (the grey
-// values). Other colour types are refused: their pixels are not labels.
+// values). An RGB or RGBA PNG (what image editors save) is read as colours:
+// when every colour is a DAVIS palette colour (an indexed mask saved as
+// RGB) each pixel gets that colour's index, otherwise every pixel that is
+// not black or fully transparent is 1 (one object). 16-bit grey is refused.
 func DecodePNG(r io.Reader) (labels []byte, width, height int, err error) {
 	img, err := png.Decode(r)
 	if err != nil {
@@ -65,8 +69,11 @@ func DecodePNG(r io.Reader) (labels []byte, width, height int, err error) {
 		pix, stride = m.Pix, m.Stride
 	case *image.Gray:
 		pix, stride = m.Pix, m.Stride
+	case *image.RGBA, *image.NRGBA, *image.RGBA64, *image.NRGBA64:
+		labels, width, height = colourLabels(img)
+		return labels, width, height, nil
 	default:
-		return nil, 0, 0, fmt.Errorf("mask: png is %T, want an indexed or 8-bit grey label map", img)
+		return nil, 0, 0, errors.New("mask: png is 16-bit grey; want an indexed, 8-bit grey, RGB or RGBA mask")
 	}
 	b := img.Bounds()
 	width, height = b.Dx(), b.Dy()
@@ -75,4 +82,35 @@ func DecodePNG(r io.Reader) (labels []byte, width, height int, err error) {
 		copy(labels[y*width:(y+1)*width], pix[y*stride:y*stride+width])
 	}
 	return labels, width, height, nil
+}
+
+// colourLabels maps an RGB(A) mask to labels (see DecodePNG).
+func colourLabels(img image.Image) (labels []byte, width, height int) {
+	b := img.Bounds()
+	width, height = b.Dx(), b.Dy()
+	binary := make([]byte, width*height)
+	davis := make([]byte, width*height) // palette indices while every colour is one
+	index := map[color.RGBA]byte{}
+	for i, c := range Palette() {
+		index[c.(color.RGBA)] = byte(i)
+	}
+	isDAVIS := true
+	for y := range height {
+		for x := range width {
+			r, g, bl, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			i := y*width + x
+			if a != 0 && r|g|bl != 0 {
+				binary[i] = 1
+			}
+			if isDAVIS {
+				l, ok := index[color.RGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(bl >> 8), A: 0xff}]
+				isDAVIS = ok && a == 0xffff
+				davis[i] = l
+			}
+		}
+	}
+	if isDAVIS {
+		return davis, width, height
+	}
+	return binary, width, height
 }

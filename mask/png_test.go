@@ -2,7 +2,9 @@ package mask
 
 import (
 	"bytes"
+	"image"
 	"image/color"
+	"image/png"
 	"os"
 	"strings"
 	"testing"
@@ -49,13 +51,80 @@ func TestDecodePIL(t *testing.T) {
 			t.Errorf("%s: %dx%d %v, want 7x5 %v", name, w, h, labels, pilLabels)
 		}
 	}
+	// The grey map converted to RGB by PIL: grey levels are colours, not
+	// DAVIS palette entries, so every nonzero pixel is the one object.
 	f, err := os.Open("testdata/pil_rgb.png")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, _, _, err := DecodePNG(f); err == nil || !strings.Contains(err.Error(), "want an indexed") {
-		t.Errorf("RGB png: err = %v", err)
+	labels, w, h, err := DecodePNG(f)
+	want := make([]byte, len(pilLabels))
+	for i, v := range pilLabels {
+		want[i] = min(v, 1)
+	}
+	if err != nil || w != 7 || h != 5 || !bytes.Equal(labels, want) {
+		t.Errorf("pil_rgb.png: %dx%d %v %v, want 7x5 %v", w, h, labels, err, want)
+	}
+
+	// The indexed map saved as RGB: the DAVIS colours map back to labels.
+	pal := Palette()
+	img := image.NewRGBA(image.Rect(0, 0, 7, 5))
+	for i, v := range pilLabels {
+		img.Set(i%7, i/7, pal[v])
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if labels, _, _, err := DecodePNG(&buf); err != nil || !bytes.Equal(labels, pilLabels) {
+		t.Errorf("DAVIS colours as RGB: %v %v, want %v", labels, err, pilLabels)
+	}
+}
+
+// RGB(A) masks from image editors: nonzero (and not transparent) is the
+// object; 16-bit grey is refused in words, not with a Go type name.
+func TestDecodeColourMasks(t *testing.T) {
+	const w, h = 4, 3
+	obj := func(x, y int) bool { return x >= 1 && x <= 2 && y >= 1 }
+	want := make([]byte, w*h)
+	for y := range h {
+		for x := range w {
+			if obj(x, y) {
+				want[y*w+x] = 1
+			}
+		}
+	}
+	white := image.NewRGBA(image.Rect(0, 0, w, h))
+	alpha := image.NewNRGBA(image.Rect(0, 0, w, h))
+	deep := image.NewRGBA64(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			white.Set(x, y, color.Black)
+			alpha.Set(x, y, color.NRGBA{R: 255, G: 255, B: 255, A: 0}) // transparent white
+			if obj(x, y) {
+				white.Set(x, y, color.White)
+				alpha.Set(x, y, color.NRGBA{R: 200, G: 30, B: 30, A: 255})
+				deep.Set(x, y, color.RGBA64{R: 1, A: 0xffff}) // dim but nonzero
+			}
+		}
+	}
+	for name, img := range map[string]image.Image{"rgb white on black": white, "rgba on transparent": alpha, "rgb 16-bit": deep} {
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		labels, gw, gh, err := DecodePNG(&buf)
+		if err != nil || gw != w || gh != h || !bytes.Equal(labels, want) {
+			t.Errorf("%s: %dx%d %v %v, want %v", name, gw, gh, labels, err, want)
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray16(image.Rect(0, 0, w, h))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := DecodePNG(&buf); err == nil || !strings.Contains(err.Error(), "16-bit grey") || strings.Contains(err.Error(), "*image") {
+		t.Errorf("16-bit grey: %v, want it named in words", err)
 	}
 }
 

@@ -48,18 +48,20 @@ output folder (holding masks/) is accepted wherever a mask folder is.`,
 			return inputErr(fmt.Errorf("eval: %s is not a directory", d))
 		}
 	}
-	predRoot, gtRoot, cleanup, err := stageEval(pred, gt)
+	predRoot, gtRoot, staged, cleanup, err := stageEval(pred, gt)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	// Name the user's files in errors, not the staged copies.
+	realNames := strings.NewReplacer(append(staged, predRoot, pred, gtRoot, gt)...)
 	rep, err := eval.Evaluate(ctx, predRoot, gtRoot)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
 		// Missing predictions, size mismatches, unreadable PNGs: the inputs.
-		return inputErr(errors.New(strings.NewReplacer(predRoot, pred, gtRoot, gt).Replace(err.Error())))
+		return inputErr(errors.New(realNames.Replace(err.Error())))
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -85,7 +87,8 @@ func printEval(w io.Writer, rep *eval.Report) {
 // stageEval turns the accepted layouts into the DAVIS root layout that
 // eval.Evaluate reads (root/<sequence>/<frame>.png), copying the PNGs into
 // a temporary directory when the given folders are not already laid out so.
-func stageEval(pred, gt string) (predRoot, gtRoot string, cleanup func(), err error) {
+// staged pairs each staged sequence folder with the folder it came from.
+func stageEval(pred, gt string) (predRoot, gtRoot string, staged []string, cleanup func(), err error) {
 	nothing := func() {}
 	if hasPNG(gt) {
 		// One sequence: name it after the folder (its parent for ".../masks").
@@ -95,24 +98,25 @@ func stageEval(pred, gt string) (predRoot, gtRoot string, cleanup func(), err er
 		}
 		tmp, err := os.MkdirTemp("", "vidseg-eval-")
 		if err != nil {
-			return "", "", nothing, err
+			return "", "", nil, nothing, err
 		}
 		clean := func() { os.RemoveAll(tmp) }
 		if err := copyPNGs(gt, filepath.Join(tmp, "gt", name)); err != nil {
 			clean()
-			return "", "", nothing, err
+			return "", "", nil, nothing, err
 		}
 		if err := copyPNGs(maskFolder(pred), filepath.Join(tmp, "pred", name)); err != nil {
 			clean()
-			return "", "", nothing, err
+			return "", "", nil, nothing, err
 		}
-		return filepath.Join(tmp, "pred"), filepath.Join(tmp, "gt"), clean, nil
+		staged = []string{filepath.Join(tmp, "pred", name), maskFolder(pred), filepath.Join(tmp, "gt", name), gt}
+		return filepath.Join(tmp, "pred"), filepath.Join(tmp, "gt"), staged, clean, nil
 	}
 	// A DAVIS root. Sequences kept as `vidseg track` folders (<seq>/masks)
 	// on either side are staged into the plain layout.
 	entries, err := os.ReadDir(gt)
 	if err != nil {
-		return "", "", nothing, inputErr(fmt.Errorf("eval: %w", err))
+		return "", "", nil, nothing, inputErr(fmt.Errorf("eval: %w", err))
 	}
 	var seqs []string
 	direct := true
@@ -127,24 +131,26 @@ func stageEval(pred, gt string) (predRoot, gtRoot string, cleanup func(), err er
 		}
 	}
 	if direct {
-		return pred, gt, nothing, nil
+		return pred, gt, nil, nothing, nil
 	}
 	tmp, err := os.MkdirTemp("", "vidseg-eval-")
 	if err != nil {
-		return "", "", nothing, err
+		return "", "", nil, nothing, err
 	}
 	clean := func() { os.RemoveAll(tmp) }
 	for _, name := range seqs {
 		if err := copyPNGs(maskFolder(filepath.Join(gt, name)), filepath.Join(tmp, "gt", name)); err != nil {
 			clean()
-			return "", "", nothing, err
+			return "", "", nil, nothing, err
 		}
 		if err := copyPNGs(maskFolder(filepath.Join(pred, name)), filepath.Join(tmp, "pred", name)); err != nil {
 			clean()
-			return "", "", nothing, err
+			return "", "", nil, nothing, err
 		}
+		staged = append(staged, filepath.Join(tmp, "pred", name), maskFolder(filepath.Join(pred, name)),
+			filepath.Join(tmp, "gt", name), maskFolder(filepath.Join(gt, name)))
 	}
-	return filepath.Join(tmp, "pred"), filepath.Join(tmp, "gt"), clean, nil
+	return filepath.Join(tmp, "pred"), filepath.Join(tmp, "gt"), staged, clean, nil
 }
 
 // maskFolder is dir/masks for a `vidseg track` output folder, else dir.

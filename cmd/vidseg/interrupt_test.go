@@ -74,6 +74,10 @@ func TestTrackInterruptKeepsResults(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "tracks.jsonl")); err != nil {
 		t.Fatal(err)
 	}
+	// The message says where the kept results are.
+	if want := "tracked so far are in " + out; !strings.Contains(stderr.String(), want) {
+		t.Errorf("interrupt message lacks %q:\n%s", want, tail(stderr.String(), 400))
+	}
 	t.Logf("kept %d frames; stderr tail: %s", len(doc.Results), tail(stderr.String(), 200))
 }
 

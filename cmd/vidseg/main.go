@@ -103,7 +103,8 @@ func run(ctx context.Context, e *env, args []string) int {
 		return exitOK
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		fmt.Fprintln(e.stderr, "vidseg: interrupted")
+		// The error says what was kept and where (track's partial results).
+		fmt.Fprintf(e.stderr, "vidseg: interrupted: %v\n", err)
 		return exitInterrupted
 	}
 	fmt.Fprintf(e.stderr, "vidseg: %v\n", err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
@@ -48,7 +49,10 @@ type objectRecord struct {
 }
 
 type frameRecord struct {
-	Frame   int            `json:"frame"`
+	Frame int `json:"frame"`
+	// PTS is the frame's presentation time in the source, in seconds from
+	// the stream start (ffprobe's pts_time less start_time).
+	PTS     *float64       `json:"pts,omitempty"`
 	Objects []objectRecord `json:"objects"`
 }
 
@@ -59,7 +63,7 @@ type masksDoc struct {
 	Width   int           `json:"width"`
 	Height  int           `json:"height"`
 	FPS     float64       `json:"fps"`
-	Frames  int           `json:"frames"`
+	Frames  int           `json:"frames"` // frames tracked (after a failure: those finished)
 	Objects []int         `json:"objects"`
 	Results []frameRecord `json:"results"`
 }
@@ -82,6 +86,7 @@ type trackOutput struct {
 	labels  []byte
 	records map[int]frameRecord
 	objects map[int]bool
+	pts     func(frame int) (time.Duration, bool) // source timestamps; nil: none
 }
 
 func newTrackOutput(dir, video string, info decode.Info, frames, maskSize int) (*trackOutput, error) {
@@ -108,6 +113,12 @@ func (o *trackOutput) Add(res *tracker.FrameResult) error {
 	objs := slices.Clone(res.Objects)
 	slices.SortFunc(objs, func(a, b tracker.ObjectResult) int { return a.Object - b.Object })
 	rec := frameRecord{Frame: res.Frame}
+	if o.pts != nil {
+		if pts, ok := o.pts(res.Frame); ok {
+			sec := pts.Seconds()
+			rec.PTS = &sec
+		}
+	}
 	for _, r := range objs {
 		if r.Object < 1 || r.Object > 255 {
 			return fmt.Errorf("output: object id %d does not fit a DAVIS PNG (1..255)", r.Object)
@@ -183,13 +194,16 @@ func (o *trackOutput) finish(complete bool) error {
 	}
 	slices.Sort(idx)
 	doc := masksDoc{Format: masksFormat, Video: o.video, Width: o.w, Height: o.h, FPS: o.fps, Frames: o.frames}
+	if !complete {
+		doc.Frames = len(o.records) // what was tracked, not what was asked for
+	}
 	for id := range o.objects {
 		doc.Objects = append(doc.Objects, id)
 	}
 	slices.Sort(doc.Objects)
 	for _, i := range idx {
 		rec := o.records[i]
-		masksRec := frameRecord{Frame: i}
+		masksRec := frameRecord{Frame: i, PTS: rec.PTS}
 		for _, r := range rec.Objects {
 			masksRec.Objects = append(masksRec.Objects, objectRecord{
 				ID: r.ID, Segmentation: r.Segmentation, Area: r.Area, BBox: r.BBox,
@@ -206,7 +220,7 @@ func (o *trackOutput) finish(complete bool) error {
 	return writeFileWith(filepath.Join(o.dir, tracksFile), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for _, i := range idx {
-			rec := frameRecord{Frame: i}
+			rec := frameRecord{Frame: i, PTS: o.records[i].PTS}
 			for _, r := range o.records[i].Objects {
 				r.Segmentation = nil
 				if r.BBox != nil {
@@ -254,7 +268,9 @@ var overlayColors = [][3]uint8{
 
 // writeOverlay decodes the video again from the start and blends the
 // label PNGs over it into an H.264 MP4. A second decode is cheap next to
-// inference and means no frames are held in memory across passes.
+// inference and means no frames are held in memory across passes. Each
+// frame keeps its source timestamp (a variable-rate video stays so); an
+// odd size is coded a column/row larger (see encode.Options).
 func writeOverlay(ctx context.Context, dir, input string, frames int, prog *progress) error {
 	dec, err := decode.Open(ctx, input, decode.Options{})
 	if err != nil {
@@ -267,7 +283,7 @@ func writeOverlay(ctx context.Context, dir, input string, frames int, prog *prog
 		fps = 25
 	}
 	path := filepath.Join(dir, overlayMP4)
-	w, err := encode.Create(path, encode.Options{Codec: "h264", Width: info.Width, Height: info.Height, FPS: fps})
+	w, err := encode.Create(path, encode.Options{Codec: "h264", Width: info.Width, Height: info.Height, FPS: fps, Timescale: 90000})
 	if err != nil {
 		return fmt.Errorf("overlay: %w", err)
 	}
@@ -292,7 +308,7 @@ func writeOverlay(ctx context.Context, dir, input string, frames int, prog *prog
 		}
 		blend(out, f.RGB, labels, info.Width, info.Height)
 		f.Release()
-		if err := w.WriteFrame(out); err != nil {
+		if err := w.WriteFrameAt(out, f.PTS); err != nil {
 			return fmt.Errorf("overlay: frame %d: %w", i, err)
 		}
 		prog.Add(1)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/vidseg/vidseg/decode"
 )
@@ -18,10 +19,17 @@ type fileSource struct {
 	size  int
 	reads int // frames decoded, for tests and stats
 	seeks int
+	pts   map[int]time.Duration // source timestamp of every frame read
 }
 
 func newFileSource(dec *decode.Decoder, limit, cacheSize int) *fileSource {
-	return &fileSource{dec: dec, limit: limit, size: max(cacheSize, 1)}
+	return &fileSource{dec: dec, limit: limit, size: max(cacheSize, 1), pts: map[int]time.Duration{}}
+}
+
+// PTS is the source timestamp of a frame already read.
+func (s *fileSource) PTS(index int) (time.Duration, bool) {
+	pts, ok := s.pts[index]
+	return pts, ok
 }
 
 // Frame implements tracker.FrameSource.
@@ -47,6 +55,7 @@ func (s *fileSource) Frame(ctx context.Context, index int) (*decode.Frame, error
 	}
 	s.reads++
 	s.next = f.Index + 1
+	s.pts[f.Index] = f.PTS
 	if f.Index != index {
 		return nil, fmt.Errorf("read frame %d: decoder returned frame %d", index, f.Index)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -23,7 +24,8 @@ func runTrack(ctx context.Context, e *env, args []string) error {
 		`Segments and tracks the prompted objects through a video file and writes, in DIR:
   masks/00000.png  one DAVIS indexed PNG per frame, pixel value = object id
   masks.json       COCO RLE of every object on every frame (pycocotools-compatible)
-  tracks.jsonl     one line per frame: each object's box, predicted IoU, object score, presence
+  tracks.jsonl     one line per frame: source timestamp (pts, seconds), each object's box,
+                   predicted IoU, object score, presence
   overlay.mp4      the video with the masks blended in object colors (H.264)
 DIR/masks works with `+"`vidseg eval`"+`.
 
@@ -104,6 +106,12 @@ model, export an official checkpoint once:
 	if err := checkInput(input); err != nil {
 		return err
 	}
+	// Probe the input (and check the prompts against its size) before the
+	// model loads, which takes seconds: a bad input is reported at once.
+	frames, list, err := probeInput(ctx, input, prompts, *limit)
+	if err != nil {
+		return err
+	}
 
 	level := slog.LevelWarn
 	if *verbose {
@@ -126,23 +134,8 @@ model, export an official checkpoint once:
 	if info.Live {
 		return usagef("track: %s is a live source; track works on files (use `vidseg serve` for streams)", input)
 	}
-	frames := info.Frames
-	if frames <= 0 {
-		return inputErr(fmt.Errorf("track: %s: the number of frames is unknown", input))
-	}
-	if *limit > 0 {
-		frames = min(frames, *limit)
-	}
-
-	list, err := prompts.resolve(info.Width, info.Height)
-	if err != nil {
-		return err
-	}
 	first, last := list[0].Frame, list[0].Frame
 	for _, p := range list {
-		if p.Frame >= frames {
-			return usagef("track: a prompt is on frame %d but only frames 0..%d are tracked", p.Frame, frames-1)
-		}
 		first, last = min(first, p.Frame), max(last, p.Frame)
 	}
 
@@ -160,6 +153,7 @@ model, export an official checkpoint once:
 	if err != nil {
 		return err
 	}
+	output.pts = src.PTS
 
 	fmt.Fprintf(e.stderr, "track: %s %dx%d %.2f fps, %d frames, %d prompt(s), model %s (%s on %s), mode %s\n",
 		filepath.Base(input), info.Width, info.Height, info.FPS, frames, len(list), man.Variant, lm.choice.dir, lm.model.Provider(), mode)
@@ -221,7 +215,7 @@ model, export an official checkpoint once:
 			oprog = newProgress(e.stderr, "overlay", frames)
 		}
 		if err := writeOverlay(ctx, *out, input, frames, oprog); err != nil {
-			return err
+			return fmt.Errorf("%w (the masks, masks.json and tracks.jsonl of all %d frames are in %s)", err, frames, *out)
 		}
 		oprog.Done()
 	}
@@ -259,6 +253,57 @@ func checkInput(input string) error {
 		return inputErr(fmt.Errorf("input %s is a directory, not a video file", input))
 	}
 	return nil
+}
+
+// probeInput opens the input and decodes its first frame, so that an
+// unreadable or unsupported input, or a prompt outside its frames, is
+// reported before the model loads.
+// It returns how many frames will be tracked and the prompts, checked
+// against the video's (displayed) size and those frames.
+func probeInput(ctx context.Context, input string, prompts *promptSet, limit int) (int, []tracker.Prompt, error) {
+	dec, err := openVideo(ctx, input, decode.Options{})
+	if err != nil {
+		return 0, nil, err
+	}
+	defer dec.Close()
+	info := dec.Info()
+	if info.Live {
+		return 0, nil, usagef("track: %s is a live source; track works on files (use `vidseg serve` for streams)", input)
+	}
+	frames := info.Frames
+	if frames <= 0 {
+		return 0, nil, inputErr(fmt.Errorf("track: %s: the number of frames is unknown", input))
+	}
+	if limit > 0 {
+		frames = min(frames, limit)
+	}
+	list, err := prompts.resolve(info.Width, info.Height)
+	if err != nil {
+		return 0, nil, err
+	}
+	w, h := float32(info.Width), float32(info.Height)
+	for _, p := range list {
+		if p.Frame >= frames {
+			return 0, nil, usagef("track: a prompt is on frame %d but only frames 0..%d are tracked", p.Frame, frames-1)
+		}
+		for _, pt := range p.Points { // the tracker's rule, checked before the model loads
+			if pt.X < 0 || pt.Y < 0 || pt.X >= w || pt.Y >= h {
+				return 0, nil, usagef("track: object %d frame %d: point (%g,%g) outside the %dx%d frame", p.Object, p.Frame, pt.X, pt.Y, info.Width, info.Height)
+			}
+		}
+	}
+	f, err := dec.Next(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, err
+		}
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("decode: %w: %s: no frame could be decoded", decode.ErrCorrupt, input)
+		}
+		return 0, nil, inputErr(fmt.Errorf("track: %w", err))
+	}
+	f.Release()
+	return frames, list, nil
 }
 
 // openVideo opens input, mapping "the input is bad" errors to exit code 3.
