@@ -70,20 +70,30 @@ func (o orientation) degrees() int {
 func (o orientation) apply(dst, src []byte, w, h int) {
 	dw, dh := o.size(w, h)
 	for y := range dh {
-		row := dst[y*dw*3 : (y+1)*dw*3]
-		for x := range dw {
-			sx, sy := x, y // displayed x, y
-			if o.flipX {
-				sx = dw - 1 - x
-			}
+		// Source offset of displayed (0, y) and its step along the row.
+		sx, sy, step := 0, y, 3 // displayed x walks the coded x
+		if o.transpose {
+			sx, sy, step = y, 0, w*3 // displayed x walks the coded y
 			if o.flipY {
-				sy = dh - 1 - y
+				sx = w - 1 - y
 			}
-			if o.transpose {
-				sx, sy = sy, sx
+			if o.flipX {
+				sy, step = h-1, -w*3
 			}
-			s := (sy*w + sx) * 3
-			copy(row[x*3:x*3+3], src[s:s+3])
+		} else {
+			if o.flipY {
+				sy = h - 1 - y
+			}
+			if o.flipX {
+				sx, step = w-1, -3
+			}
+		}
+		s := (sy*w + sx) * 3
+		row := dst[y*dw*3 : (y+1)*dw*3 : (y+1)*dw*3]
+		for x := 0; x < len(row); x += 3 {
+			p := src[s : s+3 : s+3]
+			row[x], row[x+1], row[x+2] = p[0], p[1], p[2]
+			s += step
 		}
 	}
 }

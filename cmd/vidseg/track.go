@@ -313,7 +313,7 @@ func openVideo(ctx context.Context, input string, opts decode.Options) (*decode.
 		return dec, nil
 	}
 	for _, bad := range []error{decode.ErrNotFound, decode.ErrNotVideo, decode.ErrUnsupportedCodec,
-		decode.ErrTruncated, decode.ErrCorrupt, decode.ErrUnreachable} {
+		decode.ErrTruncated, decode.ErrCorrupt, decode.ErrUnreachable, decode.ErrNotSeekable} {
 		if errors.Is(err, bad) {
 			return nil, inputErr(err)
 		}
