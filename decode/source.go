@@ -63,3 +63,13 @@ func (s *Source) Frame(ctx context.Context, index int) (*Frame, error) {
 // it were the first: a caller that held the stream (waiting for a viewer)
 // gets the following frames at the source pace, not in a catch-up burst.
 func (d *Decoder) RestartClock() { d.clockStart = time.Time{} }
+
+// CountFrames reads the container's packet timestamps (no decoding; Seek
+// reads the same table) and returns the exact number of frames. It leaves
+// the decoder at frame 0.
+func (d *Decoder) CountFrames(ctx context.Context) (int, error) {
+	if err := d.Seek(ctx, 0); err != nil {
+		return 0, err
+	}
+	return len(d.ptsTable), nil
+}
