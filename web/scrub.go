@@ -84,7 +84,7 @@ type editor struct {
 	mu          sync.Mutex
 	pos         int
 	playing     bool
-	gen         int                          // bumped when what the player shows changes
+	gen         int                         // bumped when what the player shows changes
 	results     map[int][]stream.ObjectMeta // frame -> objects, since the last prompt
 	prompts     map[PromptFrame]bool
 	busy        string
