@@ -59,10 +59,11 @@ func (s *Source) Frame(ctx context.Context, index int) (*Frame, error) {
 	return f, nil
 }
 
-// RestartClock makes Realtime pacing start over at the next frame, as if
-// it were the first: a caller that held the stream (waiting for a viewer)
-// gets the following frames at the source pace, not in a catch-up burst.
-func (d *Decoder) RestartClock() { d.clockStart = time.Time{} }
+// RestartClock re-anchors Realtime pacing on the frame returned last, as
+// if it was returned now: a caller that held the stream (waiting for a
+// viewer) gets the following frames at the source pace, not in a
+// catch-up burst.
+func (d *Decoder) RestartClock() { d.clockStart, d.clockPTS = time.Now(), d.lastRel+d.loopOff }
 
 // CountFrames reads the container's packet timestamps (no decoding; Seek
 // reads the same table) and returns the exact number of frames. It leaves

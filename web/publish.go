@@ -27,9 +27,10 @@ func (s *Session) viewers() int {
 }
 
 // publish sends one picture to whoever watches: as it is to the clean
-// track, with masks() composited to the burned-in one, and meta to the
-// DataChannels of both. It reports whether anything was sent.
-func (s *Session) publish(f *decode.Frame, pts time.Duration, meta stream.FrameMeta, masks func() []stream.ObjectMask) (bool, error) {
+// track, with masks() composited to the burned-in one, and then
+// meta(the time the picture was handed over) to the DataChannels of both.
+// It reports whether anything was sent.
+func (s *Session) publish(f *decode.Frame, pts time.Duration, meta func(sent time.Time) stream.FrameMeta, masks func() []stream.ObjectMask) (bool, error) {
 	burned, clean := s.b.Stats().Viewers > 0, s.clean.Stats().Viewers > 0
 	if !burned && !clean {
 		return false, nil
@@ -57,14 +58,15 @@ func (s *Session) publish(f *decode.Frame, pts time.Duration, meta stream.FrameM
 			return false, err
 		}
 	}
-	if meta.Objects == nil {
-		meta.Objects = []stream.ObjectMeta{}
+	m := meta(time.Now())
+	if m.Objects == nil {
+		m.Objects = []stream.ObjectMeta{}
 	}
-	meta.Type, meta.Width, meta.Height = "frame", w, h
+	m.Type, m.Width, m.Height = "frame", w, h
 	// The page matches this to the picture it presents through the RTP
 	// timestamp (ptsMs * 90), so it is the stream's PTS, not the file's.
-	meta.PTSms = ms(pts)
-	msg, err := json.Marshal(meta)
+	m.PTSms = ms(pts)
+	msg, err := json.Marshal(m)
 	if err != nil {
 		return false, fmt.Errorf("frame %d metadata: %w", f.Index, err)
 	}

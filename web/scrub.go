@@ -214,17 +214,20 @@ func (e *editor) run(ctx context.Context, logf func(string, ...any)) error {
 				return fmt.Errorf("frame %d: %w", pos, err)
 			}
 			now := time.Now()
-			meta := stream.FrameMeta{Frame: pos, MaskFrame: -1, Objects: objs, DecodedAt: now.UnixMilli(), SentAt: now.UnixMilli(),
-				SourceFPS: round1(e.s.send.Rate())}
-			if objs != nil {
-				meta.MaskFrame = pos
+			meta := func(sent time.Time) stream.FrameMeta {
+				if pos != lastPos {
+					e.s.send.Tick(sent, sent.Sub(now))
+				}
+				m := stream.FrameMeta{Frame: pos, MaskFrame: -1, Objects: objs, DecodedAt: now.UnixMilli(), SentAt: sent.UnixMilli(),
+					SourceFPS: round1(e.s.send.Rate()), LatencyMs: ms(sent.Sub(now))}
+				if objs != nil {
+					m.MaskFrame = pos
+				}
+				return m
 			}
 			// The stream clock only moves forward, whatever frame is shown.
 			if _, err := e.s.publish(f, time.Since(start), meta, func() []stream.ObjectMask { return decodeMasks(objs) }); err != nil {
 				return err
-			}
-			if pos != lastPos {
-				e.s.send.Tick(time.Now(), time.Since(now))
 			}
 			lastPos, lastGen, lastViewers, lastSent = pos, gen, viewers, now
 		}

@@ -236,27 +236,25 @@ func (s *Session) videoLoop(ctx context.Context) error {
 		s.mu.Lock()
 		ov := s.overlay
 		s.mu.Unlock()
-		meta := stream.FrameMeta{Frame: f.Index, MaskFrame: -1, SourceFPS: round1(s.send.Rate()), ModelFPS: round1(s.model.Rate()),
-			ModelLatencyMs: ms(s.modelLag.Latency()), DecodedAt: decodedAt.UnixMilli()}
 		var masks []stream.ObjectMask
 		if ov != nil {
-			meta.Objects, meta.MaskFrame, masks = ov.objects, ov.frame, ov.masks
+			masks = ov.masks
 		}
-		// Latency is measured to the hand-off to the encoder; the metadata
-		// goes out right after the picture.
-		sent := time.Now()
-		meta.SentAt, meta.LatencyMs = sent.UnixMilli(), ms(sent.Sub(decodedAt))
-		ok, err := s.publish(f, f.PTS, meta, func() []stream.ObjectMask { return masks })
-		if err != nil {
+		meta := func(sent time.Time) stream.FrameMeta {
+			s.send.Tick(sent, sent.Sub(decodedAt))
+			if ov != nil && !ov.sent.Swap(true) {
+				s.modelLag.Tick(sent, sent.Sub(ov.decodedAt))
+			}
+			m := stream.FrameMeta{Frame: f.Index, MaskFrame: -1, SourceFPS: round1(s.send.Rate()), ModelFPS: round1(s.model.Rate()),
+				LatencyMs: ms(sent.Sub(decodedAt)), ModelLatencyMs: ms(s.modelLag.Latency()),
+				DecodedAt: decodedAt.UnixMilli(), SentAt: sent.UnixMilli()}
+			if ov != nil {
+				m.Objects, m.MaskFrame = ov.objects, ov.frame
+			}
+			return m
+		}
+		if _, err := s.publish(f, f.PTS, meta, func() []stream.ObjectMask { return masks }); err != nil {
 			return err
-		}
-		if !ok {
-			continue // nobody watches: nothing was composited or encoded
-		}
-		sent = time.Now()
-		s.send.Tick(sent, sent.Sub(decodedAt))
-		if ov != nil && !ov.sent.Swap(true) {
-			s.modelLag.Tick(sent, sent.Sub(ov.decodedAt))
 		}
 	}
 }
