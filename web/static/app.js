@@ -590,6 +590,7 @@ async function prompt(body, mark, retries = 60) {
   if (s && s.edit && body.frame === undefined) body.frame = mark ? mark.frame : shownFrame();
   if (!state.info.model) {
     if (mark) mark.status = "error";
+    if (state.shown) renderObjects(state.shown.objects);
     drawOverlay();
     showError("No model is configured, so clicks cannot be tracked (see the note above).");
     return;
@@ -601,7 +602,7 @@ async function prompt(body, mark, retries = 60) {
     state.prompts++;
     if (mark) { mark.status = "done"; mark.object = res.object; }
     showError("");
-    if (res.objects) renderObjects(res.objects);
+    renderObjects(res.objects || (state.shown ? state.shown.objects : []));
     drawOverlay();
   } catch (e) {
     if (e.status === 409 && retries > 0 && /not processed a frame yet/.test(e.message)) {
@@ -611,6 +612,7 @@ async function prompt(body, mark, retries = 60) {
       return;
     }
     if (mark) mark.status = "error";
+    if (state.shown) renderObjects(state.shown.objects);
     drawOverlay();
     showError("prompt: " + e.message);
   }
