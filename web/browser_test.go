@@ -155,7 +155,9 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 	_, hs := newServer(t, cfg)
 	s := createSession(t, hs.URL, clip)
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
+	// burn=1: the page watches the burned-in track, the one plain WHEP
+	// players get, so the masks are checked in the video's pixels.
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID+"&burn=1")); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, ctx, "WebRTC to connect and metadata to arrive",

@@ -78,11 +78,13 @@ func TestPageEditSession(t *testing.T) {
 	_, hs := newServer(t, cfg)
 	s := createEditSession(t, hs.URL, clip)
 	frames := s.Edit.Frames
+	start := time.Now()
+	step := func(what string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), what) }
 	viewport(t, ctx, 1280, 800, false)
 	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, ctx, "the paused first frame on screen", `vidseg.connected && vidseg.drawn && vidseg.drawn.frame === 0 && vidseg.session && vidseg.session.edit`, 30*time.Second)
+	pollTrue(t, ctx, "the paused first frame on screen", `vidseg.connected && vidseg.drawn && vidseg.drawn.frame === 0 && vidseg.session && vidseg.session.edit`, 30*time.Second)
 	// The stats line is one line at 1280 px.
 	tops := eval[[]float64](t, ctx, `Array.from(document.querySelectorAll("#stats > span")).filter(e => !e.hidden).map(e => e.getBoundingClientRect().top)`)
 	if len(tops) < 5 || slices.Max(tops)-slices.Min(tops) > 1 {
@@ -90,15 +92,15 @@ func TestPageEditSession(t *testing.T) {
 	}
 	screenshot(t, ctx, "page-edit-paused-1280.png")
 
-	// Seek: click the timeline where frame frames-4 is; tracking forward
-	// from there costs only a few model runs.
-	want := frames - 4
+	// Seek: click the timeline where frame frames-2 is; tracking forward
+	// from there costs only a few model runs (seconds each here).
+	want := frames - 2
 	tl := rect(t, ctx, "#timeline")
 	x := tl[0] + (float64(want)+0.5)*tl[2]/float64(frames)
 	if err := chromedp.Do(ctx, chromedp.MouseClickXY(x, tl[1]+tl[3]/2)); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, ctx, "the player to seek and show the frame", fmt.Sprintf(`vidseg.session.edit.position >= %d && vidseg.session.edit.position <= %d && vidseg.drawn.frame === vidseg.session.edit.position`, want-2, min(want+2, frames-1)), 20*time.Second)
+	pollTrue(t, ctx, "the player to seek and show the frame", fmt.Sprintf(`vidseg.session.edit.position >= %d && vidseg.session.edit.position <= %d && vidseg.drawn.frame === vidseg.session.edit.position`, want-2, min(want+2, frames-1)), 20*time.Second)
 	at := eval[int](t, ctx, `vidseg.drawn.frame`)
 	t.Logf("timeline click for frame %d shows frame %d", want, at)
 
@@ -109,7 +111,7 @@ func TestPageEditSession(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.MouseClickXY(cx, cy)); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, ctx, "the click marker", `vidseg.marks.length === 1 && vidseg.marks[0].paintedAt > 0`, 5*time.Second)
+	pollTrue(t, ctx, "the click marker", `vidseg.marks.length === 1 && vidseg.marks[0].paintedAt > 0`, 5*time.Second)
 	mk := eval[map[string]any](t, ctx, `(() => { const k = vidseg.marks[0]; const c = document.getElementById("overlay");
 	  const p = c.getContext("2d").getImageData(Math.round(c.width/2), Math.round(c.height/2), 1, 1).data;
 	  return {latency: vidseg.markerLatency[0], painted: k.paintedAt - k.t0, frame: k.frame, status: k.status, pixel: Array.from(p),
@@ -128,7 +130,8 @@ func TestPageEditSession(t *testing.T) {
 	if mk["status"] == "pending" && !strings.Contains(mk["row"].(string), "segmenting") {
 		t.Errorf("objects table does not say segmenting while the prompt runs: %q", mk["row"])
 	}
-	poll(t, ctx, "the click's prompt", `vidseg.prompts >= 1`, 60*time.Second)
+	pollTrue(t, ctx, "the click's prompt", `vidseg.prompts >= 1`, 60*time.Second)
+	step("click prompt answered")
 	info := sessionInfo(t, hs.URL, s.ID)
 	if !slices.Contains(info.Edit.Prompts, PromptFrame{Object: 1, Frame: at}) {
 		t.Errorf("conditioning prompts %+v, want object 1 on frame %d", info.Edit.Prompts, at)
@@ -147,7 +150,8 @@ func TestPageEditSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	eval[bool](t, ctx, fmt.Sprintf(`(vidseg.prompt({object: 0, points: [], mask: {size: [240, 320], counts: %q}}), true)`, prle.String()))
-	poll(t, ctx, "object 2's mask on the canvas", fmt.Sprintf(`vidseg.prompts >= 2 && vidseg.drawn.frame === %d && vidseg.drawn.objects.some(o => o.id === 2)`, at), 60*time.Second)
+	pollTrue(t, ctx, "object 2's mask on the canvas", fmt.Sprintf(`vidseg.prompts >= 2 && vidseg.drawn.frame === %d && vidseg.drawn.objects.some(o => o.id === 2)`, at), 60*time.Second)
+	step("mask prompt drawn")
 	checkCanvasMatchesServer(t, ctx, hs.URL, s.ID, at)
 	screenshot(t, ctx, "page-masks-1280.png")
 
@@ -155,8 +159,9 @@ func TestPageEditSession(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(`#track-controls [data-dir="forward"]`)); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, ctx, "the forward pass", `vidseg.session.edit.tracking === "forward"`, 10*time.Second)
-	poll(t, ctx, "the forward pass to finish", `vidseg.session.edit.tracking === undefined && vidseg.session.edit.doneCount > 1`, 90*time.Second)
+	pollTrue(t, ctx, "the forward pass", `vidseg.session.edit.tracking === "forward"`, 10*time.Second)
+	pollTrue(t, ctx, "the forward pass to finish", `vidseg.session.edit.tracking === undefined && vidseg.session.edit.doneCount > 1`, 90*time.Second)
+	step("forward pass done")
 	info = sessionInfo(t, hs.URL, s.ID)
 	if info.Edit.Error != "" {
 		t.Fatalf("pass failed: %s", info.Edit.Error)
@@ -261,7 +266,7 @@ func TestPagePhone(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/")); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, ctx, "the page", `!!(vidseg.info)`, 10*time.Second)
+	pollTrue(t, ctx, "the page", `!!(vidseg.info)`, 10*time.Second)
 
 	// A file that is not a video: the error names the user's file.
 	dir := t.TempDir()
@@ -272,7 +277,7 @@ func TestPagePhone(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.SetUploadFiles("#upload-file", []string{bad}), chromedp.Click(`#upload-form button`)); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, ctx, "the upload error", `!document.getElementById("error").hidden`, 20*time.Second)
+	pollTrue(t, ctx, "the upload error", `!document.getElementById("error").hidden`, 20*time.Second)
 	msg := eval[string](t, ctx, `document.getElementById("error").textContent`)
 	t.Logf("upload error: %s", msg)
 	if !strings.Contains(msg, "notes.txt") || strings.Contains(msg, "vidseg-upload") || strings.Contains(msg, os.TempDir()+"/") {
@@ -283,7 +288,7 @@ func TestPagePhone(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.SetUploadFiles("#upload-file", []string{clip}), chromedp.Click(`#upload-form button`)); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, ctx, "the uploaded clip on screen", `vidseg.connected && vidseg.drawn && vidseg.drawn.frame === 0`, 30*time.Second)
+	pollTrue(t, ctx, "the uploaded clip on screen", `vidseg.connected && vidseg.drawn && vidseg.drawn.frame === 0`, 30*time.Second)
 	first := eval[string](t, ctx, `vidseg.sessionId`)
 	lay := eval[map[string]float64](t, ctx, `(() => { const d = document.documentElement, v = document.getElementById("video").getBoundingClientRect(),
 	  c = document.getElementById("controls").getBoundingClientRect(), s = document.getElementById("sources").getBoundingClientRect();
@@ -312,7 +317,7 @@ func TestPagePhone(t *testing.T) {
 	if err := chromedp.Do(ctx, touch(input.DispatchTouchEventTypeTouchStart, []*input.TouchPoint{{X: tx, Y: ty}}), touch(input.DispatchTouchEventTypeTouchEnd, []*input.TouchPoint{})); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, ctx, "the tap's marker", `vidseg.marks.length === 1`, 5*time.Second)
+	pollTrue(t, ctx, "the tap's marker", `vidseg.marks.length === 1`, 5*time.Second)
 	lat := eval[float64](t, ctx, `vidseg.markerLatency[0]`)
 	t.Logf("tap marker drawn %.1f ms after the pointer event", lat)
 	if lat > 200 {
@@ -329,7 +334,7 @@ func TestPagePhone(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.SetValue("#source-input", clip), chromedp.Click(`#source-form button`)); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, ctx, "the second session on screen", fmt.Sprintf(`vidseg.sessionId !== %q && vidseg.drawn && vidseg.drawn.frame === 0 && vidseg.marks.length === 0`, first), 30*time.Second)
+	pollTrue(t, ctx, "the second session on screen", fmt.Sprintf(`vidseg.sessionId !== %q && vidseg.drawn && vidseg.drawn.frame === 0 && vidseg.marks.length === 0`, first), 30*time.Second)
 	if r := call(t, "GET", hs.URL+"/api/sessions/"+first, "", nil); r.status != 404 {
 		t.Errorf("the page's first session is still there after switching: %d", r.status)
 	}
@@ -377,5 +382,16 @@ func TestFileWaitsForViewer(t *testing.T) {
 	json.Unmarshal(msgs[0], &m0)
 	if m0.Frame > 3 {
 		t.Errorf("the first viewer's first frame is %d, want the start of the clip", m0.Frame)
+	}
+}
+
+// pollTrue is poll for any truthy expression.
+func pollTrue(t *testing.T, ctx context.Context, what, js string, timeout time.Duration) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+js+")", chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		state := eval[string](t, ctx, `JSON.stringify({conn: vidseg.connected, messages: vidseg.messages, presented: vidseg.presented, matched: vidseg.matched,
+		  drawn: vidseg.drawn && {frame: vidseg.drawn.frame, objects: vidseg.drawn.objects.map(o => o.id)}, edit: vidseg.session && vidseg.session.edit,
+		  prompts: vidseg.prompts, errors: vidseg.errors, lastRTP: vidseg.lastRTP, metaRTP: vidseg.metas.slice(-5).map(m => [m.frame, m.ptsMs, Math.round(m.ptsMs*90)>>>0]), error: document.getElementById("error").textContent})`)
+		t.Fatalf("waiting for %s: %v; page state %s", what, err, state)
 	}
 }

@@ -36,6 +36,7 @@ func (s *Session) publish(f *decode.Frame, pts time.Duration, meta func(sent tim
 		return false, nil
 	}
 	w, h := s.Info.Width, s.Info.Height
+	pts = s.streamPTS(pts)
 	if f.Width != w || f.Height != h || len(f.RGB) != w*h*3 {
 		return false, fmt.Errorf("frame %d is %dx%d, the stream is %dx%d", f.Index, f.Width, f.Height, w, h)
 	}
@@ -150,4 +151,16 @@ func (s *Session) setState(st string) {
 	s.mu.Lock()
 	s.state = st
 	s.mu.Unlock()
+}
+
+// streamPTS rounds pts to the encoders' time base (1/fps) the way they
+// do, one tick later than the last picture at least, so the PTS in the
+// metadata is exactly the one the RTP timestamp is made from.
+func (s *Session) streamPTS(pts time.Duration) time.Duration {
+	t := int64(math.Round(pts.Seconds() * s.encFPS))
+	if s.ticked && t <= s.lastTick {
+		t = s.lastTick + 1
+	}
+	s.lastTick, s.ticked = t, true
+	return time.Duration(math.Round(float64(t) / s.encFPS * float64(time.Second)))
 }

@@ -249,6 +249,7 @@ func (s *Server) open(ctx context.Context, src string, oo openOptions) (ss *Sess
 	if fps <= 0 || fps > 240 {
 		fps = 30
 	}
+	ss.encFPS = fps
 	ss.enc, err = stream.NewVideoEncoder(encode.Options{
 		Codec: s.cfg.Codec, Width: info.Width, Height: info.Height, FPS: fps, Bitrate: s.cfg.Bitrate,
 		KeyframeInterval: int(fps * 2),

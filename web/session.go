@@ -40,9 +40,14 @@ type Session struct {
 	clean   *stream.Broadcaster // no masks: the page draws them
 	cenc    *stream.VideoEncoder
 	burnBuf []byte // composited picture; owned by the goroutine that publishes
-	trk     Tracker
-	ed      *editor // file sessions opened to scrub and track (mode "edit")
-	cleanup func()  // removes an uploaded file
+	encFPS  float64
+	// lastTick is the last picture's PTS in encoder ticks (1/encFPS);
+	// owned by the goroutine that publishes.
+	lastTick int64
+	ticked   bool
+	trk      Tracker
+	ed       *editor // file sessions opened to scrub and track (mode "edit")
+	cleanup  func()  // removes an uploaded file
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -154,6 +159,9 @@ func (s *Session) info() SessionInfo {
 	if s.ed != nil {
 		si.Mode, si.Model = "edit", s.ed.trk != nil
 		si.Edit, si.Busy = s.ed.info()
+		if si.State == "playing" && !si.Edit.Playing {
+			si.State = "paused"
+		}
 	} else if si.Queue > 0 {
 		si.Busy = "segmenting"
 	}

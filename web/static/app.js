@@ -355,7 +355,12 @@ function onMeta(m) {
   $("st-lat").textContent = m.latencyMs.toFixed(0);
   $("st-mlat").textContent = m.modelLatencyMs ? m.modelLatencyMs.toFixed(0) : "-";
   if (!state.shown || !rvfc) show(m, null);
-  else if (state.waitingRTP !== null && rtpOf(m) === state.waitingRTP) show(m, state.waitingRTP);
+  else if (state.waitingRTP !== null && rtpNear(rtpOf(m), state.waitingRTP)) {
+    // The picture came before its message.
+    state.matched++;
+    show(m, state.waitingRTP);
+    state.waitingRTP = null;
+  }
 }
 
 function rtpOf(m) { return Math.round(m.ptsMs * 90) >>> 0; }
@@ -365,11 +370,19 @@ function rtpOf(m) { return Math.round(m.ptsMs * 90) >>> 0; }
 const rvfc = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
 state.waitingRTP = null;
 function onVideoFrame(now, md) {
-  const v = $("video");
+  $("video").requestVideoFrameCallback(onVideoFrame);
+  try { presented(md); } catch (e) { state.errors.push(String(e && e.stack || e)); }
+}
+state.errors = [];
+
+function rtpNear(a, b) { return Math.abs((a - b) | 0) < 46; } // ptsMs has 0.1 ms steps: 9 ticks
+
+function presented(md) {
   state.presented++;
   if (md && md.rtpTimestamp !== undefined) {
     const rtp = md.rtpTimestamp >>> 0;
-    let best = null, bestD = 46; // ptsMs has 0.1 ms steps: 9 ticks
+    state.lastRTP = rtp;
+    let best = null, bestD = 46;
     for (let i = state.metas.length - 1; i >= 0; i--) {
       const d = Math.abs(((rtpOf(state.metas[i]) - rtp) | 0));
       if (d < bestD) { best = state.metas[i]; bestD = d; }
@@ -378,7 +391,6 @@ function onVideoFrame(now, md) {
   } else if (state.last) {
     show(state.last, null);
   }
-  v.requestVideoFrameCallback(onVideoFrame);
 }
 
 // show makes m the frame on screen: stats, objects and masks.
