@@ -80,6 +80,7 @@ type editor struct {
 	trk    FileTracker     // nil without a model; model goroutine only
 	wake   chan struct{}   // one slot: the player has something new to show
 	jobs   chan edJob
+	model  sync.WaitGroup // the model goroutine, waited for before the tracker closes
 
 	mu          sync.Mutex
 	pos         int
@@ -125,7 +126,7 @@ func (s *Server) newEditor(ctx context.Context, ss *Session) (*editor, error) {
 	if s.cfg.NewFileTracker == nil {
 		return e, nil
 	}
-	e.mdec, err = decode.Open(ctx, ss.Source, decode.Options{ModelSize: s.cfg.ModelSize})
+	e.mdec, err = decode.Open(ctx, ss.path, decode.Options{ModelSize: s.cfg.ModelSize})
 	if err != nil {
 		return nil, fmt.Errorf("open %s for the model: %w", ss.Name, err)
 	}
@@ -137,9 +138,10 @@ func (s *Server) newEditor(ctx context.Context, ss *Session) (*editor, error) {
 	return e, nil
 }
 
-// close frees what the editor owns besides the session's decoder; the
-// goroutines have ended.
+// close frees what the editor owns besides the session's decoder, once
+// the model goroutine is done with it (the session's context has ended).
 func (e *editor) close() {
+	e.model.Wait()
 	if c, ok := e.trk.(interface{ Close() error }); ok {
 		_ = c.Close()
 	}
@@ -189,7 +191,11 @@ func (e *editor) poke() {
 // joined gets a picture), advancing at the source rate while playing.
 func (e *editor) run(ctx context.Context, logf func(string, ...any)) error {
 	if e.trk != nil {
-		go e.modelLoop(ctx)
+		e.model.Add(1)
+		go func() {
+			defer e.model.Done()
+			e.modelLoop(ctx)
+		}()
 	}
 	fps := e.s.Info.FPS
 	if fps <= 0 || fps > 240 {

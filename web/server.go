@@ -199,6 +199,7 @@ type openOptions struct {
 	loop    bool
 	edit    bool   // scrub-and-track mode (files only)
 	name    string // what the user calls the source (an upload's file name)
+	display string // Source in the session info, if not src (uploads: no server path)
 	cleanup func() // removes an uploaded file
 }
 
@@ -236,12 +237,15 @@ func (s *Server) open(ctx context.Context, src string, oo openOptions) (ss *Sess
 		_ = dec.Close()
 		return nil, fmt.Errorf("%w: %s is a live source; mode \"edit\" needs a file", errBadRequest, src)
 	}
-	name := oo.name
+	name, display := oo.name, oo.display
 	if name == "" {
 		name = src
 	}
+	if display == "" {
+		display = src
+	}
 	ss = &Session{
-		ID: newID(), Source: src, Name: name, Info: info, Created: time.Now(), dec: dec, cleanup: cleanup,
+		ID: newID(), Source: display, path: src, Name: name, Info: info, Created: time.Now(), dec: dec, cleanup: cleanup,
 		done: make(chan struct{}), frames: stream.NewLatest[timedFrame](), prompts: make(chan promptRequest),
 		state: "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
 	}
@@ -509,12 +513,11 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*Sess
 			return nil, &statusError{http.StatusBadRequest, errors.New("upload: the file is empty")}
 		}
 		name := uploadName(part.FileName())
-		ss, err := s.open(r.Context(), f.Name(), openOptions{loop: true, edit: edit, name: name, cleanup: remove})
+		ss, err := s.open(r.Context(), f.Name(), openOptions{loop: true, edit: edit, name: name, display: "upload:" + name, cleanup: remove})
 		if err != nil {
 			// The user knows their file by its name, not our temporary path.
 			return nil, &renamedError{err: err, from: f.Name(), to: name}
 		}
-		ss.Source = "upload:" + name
 		return ss, nil
 	}
 }

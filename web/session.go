@@ -31,6 +31,7 @@ type Session struct {
 	// Name is what the user knows the source as: an upload's file name,
 	// otherwise Source.
 	Name    string
+	path    string // what is decoded (Source may be a name for the user)
 	Info    decode.Info
 	Created time.Time
 
