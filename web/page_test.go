@@ -391,7 +391,59 @@ func pollTrue(t *testing.T, ctx context.Context, what, js string, timeout time.D
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+js+")", chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
 		state := eval[string](t, ctx, `JSON.stringify({conn: vidseg.connected, messages: vidseg.messages, presented: vidseg.presented, matched: vidseg.matched,
 		  drawn: vidseg.drawn && {frame: vidseg.drawn.frame, objects: vidseg.drawn.objects.map(o => o.id)}, edit: vidseg.session && vidseg.session.edit,
-		  prompts: vidseg.prompts, errors: vidseg.errors, lastRTP: vidseg.lastRTP, metaRTP: vidseg.metas.slice(-5).map(m => [m.frame, m.ptsMs, Math.round(m.ptsMs*90)>>>0]), error: document.getElementById("error").textContent})`)
+		  prompts: vidseg.prompts, errors: vidseg.errors, lastRTP: vidseg.lastRTP, metaRTP: (vidseg.metas || []).slice(-5).map(m => [m.frame, m.ptsMs, Math.round(m.ptsMs*90)>>>0]), error: document.getElementById("error").textContent})`)
 		t.Fatalf("waiting for %s: %v; page state %s", what, err, state)
+	}
+}
+
+// The edit API refuses what it cannot do with a reason, and the player
+// follows play, pause and seek (no model needed).
+func TestEditSessionAPI(t *testing.T) {
+	clip := testClip(t)
+	_, hs := newServer(t, Config{})
+	bad := call(t, "POST", hs.URL+"/api/sessions", "application/json", strings.NewReader(fmt.Sprintf(`{"source":%q,"mode":"scrub"}`, clip)))
+	if bad.status != 400 || !strings.Contains(bad.errorText(t), `mode "scrub"`) {
+		t.Errorf("unknown mode: %d %s", bad.status, bad.body)
+	}
+	s := createEditSession(t, hs.URL, clip)
+	if s.Edit.Frames != 64 || s.Edit.Position != 0 || s.Edit.Playing {
+		t.Errorf("new edit session %+v", *s.Edit)
+	}
+	base := hs.URL + "/api/sessions/" + s.ID
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		says               string
+	}{
+		{"POST", "/player", `{"action":"seek","frame":10}`, 200, ""},
+		{"POST", "/player", `{"action":"seek","frame":64}`, 400, "frames 0..63"},
+		{"POST", "/player", `{"action":"rewind"}`, 400, `"rewind"`},
+		{"POST", "/track", `{"direction":"sideways"}`, 400, "sideways"},
+		{"POST", "/track", `{"direction":"forward"}`, 409, "no model"},
+		{"POST", "/prompts", `{"object":0,"frame":3,"points":[{"x":5,"y":5,"positive":true}]}`, 409, "no model"},
+		{"GET", "/results/masks.json", "", 409, "nothing tracked"},
+		{"GET", "/results/secrets.txt", "", 409, "nothing tracked"},
+	} {
+		var body *strings.Reader
+		if c.body != "" {
+			body = strings.NewReader(c.body)
+		}
+		var r apiResult
+		if body != nil {
+			r = call(t, c.method, base+c.path, "application/json", body)
+		} else {
+			r = call(t, c.method, base+c.path, "", nil)
+		}
+		if r.status != c.status || (c.says != "" && !strings.Contains(r.errorText(t), c.says)) {
+			t.Errorf("%s %s %s: %d %s, want %d saying %q", c.method, c.path, c.body, r.status, r.body, c.status, c.says)
+		}
+	}
+	if in := sessionInfo(t, hs.URL, s.ID); in.Edit.Position != 10 || in.State != "paused" {
+		t.Errorf("after seeking to 10: state %q, %+v", in.State, *in.Edit)
+	}
+	// A live session has no player.
+	live := createSession(t, hs.URL, clip)
+	if r := call(t, "POST", hs.URL+"/api/sessions/"+live.ID+"/player", "application/json", strings.NewReader(`{"action":"play"}`)); r.status != 409 {
+		t.Errorf("player on a live session: %d %s", r.status, r.body)
 	}
 }
