@@ -268,11 +268,7 @@ function onSession(s) {
   const first = !state.session;
   state.session = s;
   $("session-name").textContent = sourceName(s) + (s.mode === "edit" ? " (scrub and track)" : s.live ? " (live)" : "");
-  $("st-queue").textContent = s.queue;
-  if (state.info && state.info.model) {
-    $("st-model").textContent = s.busy ? s.busy : (s.mode === "edit" ? "idle" : s.modelFps.toFixed(s.modelFps < 1 ? 2 : 1) + " fps");
-    $("st-model").className = s.busy ? "busy" : "";
-  }
+  modelStatus();
   if (first) {
     // Keep the whole picture in view on wide screens.
     $("stage").style.maxWidth = s.width && s.height ? Math.max(320, Math.round(0.7 * innerHeight * s.width / s.height)) + "px" : "";
@@ -293,6 +289,19 @@ function onSession(s) {
   for (const b of document.querySelectorAll("#track-controls [data-dir]")) b.disabled = !!e.tracking || !s.model;
   $("stop-track").disabled = !e.tracking;
   drawTimeline();
+}
+
+// modelStatus shows what the model does and its queue: the server's
+// view, or at least this page's clicks still waiting for an answer.
+function modelStatus() {
+  const s = state.session;
+  if (!s) return;
+  const mine = state.marks.filter((k) => k.status === "pending").length;
+  $("st-queue").textContent = Math.max(s.queue, mine);
+  if (!state.info || !state.info.model) return;
+  const busy = s.busy || (mine ? "segmenting" : "");
+  $("st-model").textContent = busy ? busy : (s.mode === "edit" ? "idle" : s.modelFps.toFixed(s.modelFps < 1 ? 2 : 1) + " fps");
+  $("st-model").className = busy ? "busy" : "";
 }
 
 async function pollSession() {
@@ -615,6 +624,7 @@ async function prompt(body, mark, retries = 60) {
     if (mark) { mark.status = "done"; mark.object = res.object; }
     showError("");
     renderObjects(res.objects || (state.shown ? state.shown.objects : []));
+    modelStatus();
     drawOverlay();
   } catch (e) {
     if (e.status === 409 && retries > 0 && /not processed a frame yet/.test(e.message)) {
@@ -625,6 +635,7 @@ async function prompt(body, mark, retries = 60) {
     }
     if (mark) mark.status = "error";
     if (state.shown) renderObjects(state.shown.objects);
+    modelStatus();
     drawOverlay();
     showError("prompt: " + e.message);
   }
@@ -661,6 +672,7 @@ function click(d, t0) {
     body = { object: state.selected, points: [{ x: mark.x, y: mark.y, positive: !d.negative }] };
   }
   state.marks.push(mark);
+  modelStatus();
   if (state.shown) renderObjects(state.shown.objects);
   drawOverlay();
   mark.drawnAt = performance.now();
