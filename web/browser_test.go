@@ -117,7 +117,9 @@ func fixtureConfig(t *testing.T, cfg Config) (Config, bool) {
 // share that lean toward the object's color.
 const overlayStatsJS = `(() => {
   const id = %d;
-  const m = vidseg.last, o = m && m.objects.find(o => o.id === id);
+  // The message of the picture on screen (matched by RTP timestamp), not
+  // the newest one: the video runs behind the DataChannel.
+  const m = vidseg.shown || vidseg.last, o = m && m.objects.find(o => o.id === id);
   if (!o || !o.rle) return {area: -1};
   const mask = vidseg.decodeRLE(o.rle);
   const v = document.getElementById("video");
@@ -155,7 +157,9 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 	_, hs := newServer(t, cfg)
 	s := createSession(t, hs.URL, clip)
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
+	// burn=1: the page watches the burned-in track, the one plain WHEP
+	// players get, so the masks are checked in the video's pixels.
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID+"&burn=1")); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, ctx, "WebRTC to connect and metadata to arrive",
@@ -234,7 +238,7 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 	}
 	eval[bool](t, ctx, fmt.Sprintf(`(vidseg.prompt({object: 0, points: [], mask: {size: [240, 320], counts: %q}}), true)`, prle.String()))
 	poll(t, ctx, "object 1's mask on the video",
-		`vidseg.prompts >= 1 && vidseg.last.objects.some(o => o.id === 1 && o.present && o.rle)`, 60*time.Second)
+		`vidseg.prompts >= 1 && !!vidseg.shown && vidseg.shown.objects.some(o => o.id === 1 && o.present && o.rle)`, 60*time.Second)
 	// Give the <video> (behind the DataChannel by its jitter buffer) a moment.
 	time.Sleep(300 * time.Millisecond)
 	st := eval[overlayStats](t, ctx, fmt.Sprintf(overlayStatsJS, 1))

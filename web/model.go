@@ -13,8 +13,9 @@ import (
 // ModelTrackers configures cfg to track with the exported model in dir:
 // every session opens its own *sam.Model (a Model is not safe for
 // concurrent use) and a tracker that keeps only bounded memory, as a live
-// stream needs. The returned Config has NewTracker, ModelSize and ModelName
-// set; rt must outlive the Server.
+// stream needs (edit sessions get one that keeps every frame, for passes
+// both ways). The returned Config has NewTracker, NewFileTracker,
+// ModelSize and ModelName set; rt must outlive the Server.
 func ModelTrackers(cfg Config, rt *sam.Runtime, dir string, opts sam.Options, tcfg tracker.Config) (Config, error) {
 	man, err := sam.LoadManifest(dir)
 	if err != nil {
@@ -24,8 +25,24 @@ func ModelTrackers(cfg Config, rt *sam.Runtime, dir string, opts sam.Options, tc
 	if cfg.ModelName == "" {
 		cfg.ModelName = dir
 	}
+	fcfg := tcfg
 	tcfg.KeepAll = false
 	tcfg.Source = nil
+	cfg.NewFileTracker = func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (FileTracker, error) {
+		m, err := sam.Open(rt, dir, opts)
+		if err != nil {
+			return nil, err
+		}
+		c := fcfg
+		// Files: corrections anywhere and backward passes need every
+		// frame's outputs.
+		c.KeepAll, c.Source, c.NumFrames = true, src, frames
+		t, err := tracker.New(m, c)
+		if err != nil {
+			return nil, errors.Join(err, m.Close())
+		}
+		return &modelTracker{Tracker: t, m: m}, nil
+	}
 	cfg.NewTracker = func(ctx context.Context, info decode.Info) (Tracker, error) {
 		m, err := sam.Open(rt, dir, opts)
 		if err != nil {

@@ -48,6 +48,10 @@ type Config struct {
 	// NewTracker opens a tracker for a new session; nil means no model is
 	// configured and sessions only play video.
 	NewTracker func(ctx context.Context, info decode.Info) (Tracker, error)
+	// NewFileTracker opens the tracker of an edit session (a file to scrub
+	// and track): prompts on any frame of src, which has frames frames,
+	// and Propagate. Nil: edit sessions play without tracking.
+	NewFileTracker func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (FileTracker, error)
 	// ModelSize is the square input size the tracker reads from
 	// decode.Frame.Model (1024 for SAM 2); used only with NewTracker.
 	ModelSize int
@@ -134,6 +138,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("DELETE /api/sessions/{id}/whep/{viewer}", s.withSession(s.handleWHEP))
 	s.mux.HandleFunc("POST /api/sessions/{id}/prompts", s.withSession(s.handlePrompt))
 	s.mux.HandleFunc("DELETE /api/sessions/{id}/objects/{obj}", s.withSession(s.handleRemoveObject))
+	s.editRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -178,14 +183,28 @@ type SourceRequest struct {
 	Source string `json:"source"`
 	// Loop replays a file from the start at its end (default true).
 	Loop *bool `json:"loop,omitempty"`
+	// Mode "edit" opens a file to scrub and track like the SAM 2 demo
+	// (paused, seek, prompts on any frame, tracking passes, downloads);
+	// "" or "live" tracks the latest frame as it plays.
+	Mode string `json:"mode,omitempty"`
 }
 
 // Open starts a session on src (what SourceRequest.Source accepts).
 func (s *Server) Open(ctx context.Context, src string, loop bool) (*Session, error) {
-	return s.open(ctx, src, loop, nil)
+	return s.open(ctx, src, openOptions{loop: loop})
 }
 
-func (s *Server) open(ctx context.Context, src string, loop bool, cleanup func()) (ss *Session, err error) {
+// openOptions are how a session is opened besides its source.
+type openOptions struct {
+	loop    bool
+	edit    bool   // scrub-and-track mode (files only)
+	name    string // what the user calls the source (an upload's file name)
+	display string // Source in the session info, if not src (uploads: no server path)
+	cleanup func() // removes an uploaded file
+}
+
+func (s *Server) open(ctx context.Context, src string, oo openOptions) (ss *Session, err error) {
+	cleanup := oo.cleanup
 	defer func() {
 		if err != nil && cleanup != nil {
 			cleanup()
@@ -200,18 +219,33 @@ func (s *Server) open(ctx context.Context, src string, loop bool, cleanup func()
 		if err := s.checkPath(src); err != nil {
 			return nil, err
 		}
-		opts.Loop = loop
+		opts.Loop = oo.loop
 	}
-	if s.cfg.NewTracker != nil {
+	if s.cfg.NewTracker != nil && !oo.edit {
 		opts.ModelSize = s.cfg.ModelSize
+	}
+	if oo.edit {
+		// The player seeks and paces itself.
+		opts = decode.Options{Format: opts.Format}
 	}
 	dec, err := decode.Open(ctx, src, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", src, err)
 	}
 	info := dec.Info()
+	if oo.edit && info.Live {
+		_ = dec.Close()
+		return nil, fmt.Errorf("%w: %s is a live source; mode \"edit\" needs a file", errBadRequest, src)
+	}
+	name, display := oo.name, oo.display
+	if name == "" {
+		name = src
+	}
+	if display == "" {
+		display = src
+	}
 	ss = &Session{
-		ID: newID(), Source: src, Info: info, Created: time.Now(), dec: dec, cleanup: cleanup,
+		ID: newID(), Source: display, path: src, Name: name, Info: info, Created: time.Now(), dec: dec, cleanup: cleanup,
 		done: make(chan struct{}), frames: stream.NewLatest[timedFrame](), prompts: make(chan promptRequest),
 		state: "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
 	}
@@ -219,6 +253,7 @@ func (s *Server) open(ctx context.Context, src string, loop bool, cleanup func()
 	if fps <= 0 || fps > 240 {
 		fps = 30
 	}
+	ss.encFPS = fps
 	ss.enc, err = stream.NewVideoEncoder(encode.Options{
 		Codec: s.cfg.Codec, Width: info.Width, Height: info.Height, FPS: fps, Bitrate: s.cfg.Bitrate,
 		KeyframeInterval: int(fps * 2),
@@ -227,31 +262,61 @@ func (s *Server) open(ctx context.Context, src string, loop bool, cleanup func()
 		_ = dec.Close()
 		return nil, fmt.Errorf("session encoder for %dx%d: %w", info.Width, info.Height, err)
 	}
-	ss.b, err = stream.NewBroadcaster(stream.Options{
-		Codec: s.cfg.Codec, Encoder: ss.enc,
-		ICEDisconnectedTimeout: s.cfg.ICEDisconnectedTimeout, ICEFailedTimeout: s.cfg.ICEFailedTimeout,
-		Logf: s.cfg.Logf,
-	})
+	encOpts := encode.Options{
+		Codec: s.cfg.Codec, Width: info.Width, Height: info.Height, FPS: fps, Bitrate: s.cfg.Bitrate,
+		KeyframeInterval: int(fps * 2),
+	}
+	ss.cenc, err = stream.NewVideoEncoder(encOpts)
 	if err != nil {
 		_ = ss.enc.Close()
 		_ = dec.Close()
-		return nil, err
+		return nil, fmt.Errorf("session encoder for %dx%d: %w", info.Width, info.Height, err)
 	}
-	if s.cfg.NewTracker != nil {
+	closeAll := func() {
+		if ss.b != nil {
+			_ = ss.b.Close()
+		}
+		if ss.clean != nil {
+			_ = ss.clean.Close()
+		}
+		_ = ss.enc.Close()
+		_ = ss.cenc.Close()
+		_ = dec.Close()
+	}
+	for _, p := range []struct {
+		b   **stream.Broadcaster
+		enc *stream.VideoEncoder
+	}{{&ss.b, ss.enc}, {&ss.clean, ss.cenc}} {
+		*p.b, err = stream.NewBroadcaster(stream.Options{
+			Codec: s.cfg.Codec, Encoder: p.enc,
+			ICEDisconnectedTimeout: s.cfg.ICEDisconnectedTimeout, ICEFailedTimeout: s.cfg.ICEFailedTimeout,
+			Logf: s.cfg.Logf,
+		})
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
+	if oo.edit {
+		ss.ed, err = s.newEditor(ctx, ss)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+	} else if s.cfg.NewTracker != nil {
 		ss.trk, err = s.cfg.NewTracker(ctx, info)
 		if err != nil {
-			_ = ss.b.Close()
-			_ = ss.enc.Close()
-			_ = dec.Close()
+			closeAll()
 			return nil, fmt.Errorf("open tracker: %w", err)
 		}
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		_ = ss.b.Close()
-		_ = ss.enc.Close()
-		_ = dec.Close()
+		if ss.ed != nil {
+			ss.ed.close()
+		}
+		closeAll()
 		return nil, errors.New("server is shutting down")
 	}
 	s.sessions[ss.ID] = ss
@@ -259,7 +324,7 @@ func (s *Server) open(ctx context.Context, src string, loop bool, cleanup func()
 	sctx, cancel := context.WithCancel(s.ctx)
 	ss.cancel = cancel
 	go ss.run(sctx, s.cfg.Logf)
-	s.cfg.Logf("session %s: %s %dx%d %.2f fps", ss.ID, src, info.Width, info.Height, info.FPS)
+	s.cfg.Logf("session %s: %s %dx%d %.2f fps, mode %s", ss.ID, src, info.Width, info.Height, info.FPS, ss.info().Mode)
 	return ss, nil
 }
 
@@ -357,8 +422,13 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, errors.New("session request: empty \"source\""))
 			return
 		}
+		edit, merr := parseMode(req.Mode)
+		if merr != nil {
+			writeError(w, http.StatusBadRequest, merr)
+			return
+		}
 		loop := req.Loop == nil || *req.Loop
-		ss, err = s.open(r.Context(), req.Source, loop, nil)
+		ss, err = s.open(r.Context(), req.Source, openOptions{loop: loop, edit: edit})
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: want multipart/form-data (upload) or application/json (source)", ct))
 		return
@@ -382,6 +452,7 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*Sess
 	}
 	// Headroom for the multipart framing around the file.
 	r.Body = http.MaxBytesReader(w, r.Body, limit+1<<20)
+	edit := false
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload: %w", err)}
@@ -397,6 +468,18 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*Sess
 				return nil, &statusError{http.StatusBadRequest, errors.New("upload: no \"file\" field in the form")}
 			}
 			return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload: %w", err)}
+		}
+		if part.FormName() == "mode" {
+			// Sent before "file", as the page does.
+			b, err := io.ReadAll(io.LimitReader(part, 16))
+			part.Close()
+			if err != nil {
+				return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload: %w", err)}
+			}
+			if edit, err = parseMode(string(b)); err != nil {
+				return nil, &statusError{http.StatusBadRequest, err}
+			}
+			continue
 		}
 		if part.FormName() != "file" {
 			part.Close()
@@ -429,7 +512,13 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*Sess
 			remove()
 			return nil, &statusError{http.StatusBadRequest, errors.New("upload: the file is empty")}
 		}
-		return s.open(r.Context(), f.Name(), true, remove)
+		name := uploadName(part.FileName())
+		ss, err := s.open(r.Context(), f.Name(), openOptions{loop: true, edit: edit, name: name, display: "upload:" + name, cleanup: remove})
+		if err != nil {
+			// The user knows their file by its name, not our temporary path.
+			return nil, &renamedError{err: err, from: f.Name(), to: name}
+		}
+		return ss, nil
 	}
 }
 
@@ -457,7 +546,17 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request, ss *Session) {
-	stream.WHEP{B: ss.b}.ServeHTTP(w, r)
+	b := ss.b
+	switch {
+	case r.Method == http.MethodPost && r.URL.Query().Get("overlay") == "none":
+		b = ss.clean // the page draws the masks itself
+	case r.Method == http.MethodDelete:
+		if err := ss.clean.RemoveViewer(r.PathValue("viewer")); err == nil {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+	}
+	stream.WHEP{B: b}.ServeHTTP(w, r)
 }
 
 // PromptRequest is the JSON body of POST /api/sessions/{id}/prompts. Object
@@ -479,6 +578,9 @@ type PromptRequest struct {
 	// Mask is a COCO RLE (compressed counts) of the whole frame; it stands
 	// alone, without points or box.
 	Mask *stream.RLE `json:"mask,omitempty"`
+	// Frame is the frame the prompt is on, for edit sessions (the frame
+	// the page shows); live sessions use the model's latest frame.
+	Frame *int `json:"frame,omitempty"`
 }
 
 // PromptResponse answers a prompt with the object id and its first result.
@@ -489,7 +591,7 @@ type PromptResponse struct {
 }
 
 func (s *Server) handlePrompt(w http.ResponseWriter, r *http.Request, ss *Session) {
-	if ss.trk == nil {
+	if ss.trk == nil && (ss.ed == nil || ss.ed.trk == nil) {
 		writeError(w, http.StatusConflict, errNoModel)
 		return
 	}
@@ -542,6 +644,20 @@ func (s *Server) handlePrompt(w http.ResponseWriter, r *http.Request, ss *Sessio
 		writeError(w, http.StatusBadRequest, errors.New("prompt: no points, box or mask"))
 		return
 	}
+	if ss.ed != nil {
+		if req.Frame == nil {
+			writeError(w, http.StatusBadRequest, errors.New("prompt: an edit session needs \"frame\", the frame the prompt is on"))
+			return
+		}
+		p.Frame = *req.Frame
+		resp, err := ss.ed.prompt(r.Context(), p)
+		if err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
 	obj, res, err := ss.Prompt(r.Context(), p)
 	if err != nil {
 		writeError(w, statusOf(err), err)
@@ -563,7 +679,11 @@ func (s *Server) handleRemoveObject(w http.ResponseWriter, r *http.Request, ss *
 		writeError(w, http.StatusBadRequest, fmt.Errorf("object id %q is not a positive integer", raw))
 		return
 	}
-	if err := ss.RemoveObject(r.Context(), id); err != nil {
+	remove := ss.RemoveObject
+	if ss.ed != nil {
+		remove = ss.ed.removeObject
+	}
+	if err := remove(r.Context(), id); err != nil {
 		writeError(w, statusOf(err), err)
 		return
 	}

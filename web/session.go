@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
-	"github.com/vidseg/vidseg/mask"
-	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 )
@@ -29,16 +26,29 @@ type Tracker interface {
 
 // Session is one video source being decoded, tracked and streamed.
 type Session struct {
-	ID      string
-	Source  string
+	ID     string
+	Source string
+	// Name is what the user knows the source as: an upload's file name,
+	// otherwise Source.
+	Name    string
+	path    string // what is decoded (Source may be a name for the user)
 	Info    decode.Info
 	Created time.Time
 
 	dec     *decode.Decoder
 	enc     *stream.VideoEncoder
-	b       *stream.Broadcaster
-	trk     Tracker
-	cleanup func() // removes an uploaded file
+	b       *stream.Broadcaster // burned-in masks, for WHEP players without a page
+	clean   *stream.Broadcaster // no masks: the page draws them
+	cenc    *stream.VideoEncoder
+	burnBuf []byte // composited picture; owned by the goroutine that publishes
+	encFPS  float64
+	// lastTick is the last picture's PTS in encoder ticks (1/encFPS);
+	// owned by the goroutine that publishes.
+	lastTick int64
+	ticked   bool
+	trk      Tracker
+	ed       *editor // file sessions opened to scrub and track (mode "edit")
+	cleanup  func()  // removes an uploaded file
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -49,6 +59,7 @@ type Session struct {
 	send, model, modelLag stream.Meter
 	skipped               atomic.Int64 // pictures dropped to keep the source pace
 	modelFrames           atomic.Int64 // frames the model finished
+	queue                 atomic.Int64 // prompts and tracking passes waiting for or running on the model
 
 	mu      sync.Mutex
 	overlay *overlay // masks of the latest model result
@@ -100,6 +111,8 @@ var errNoFrameYet = errors.New("the model has not processed a frame yet; try aga
 type SessionInfo struct {
 	ID         string    `json:"id"`
 	Source     string    `json:"source"`
+	Name       string    `json:"name"`
+	Mode       string    `json:"mode"` // "live" (latest frame) or "edit" (scrub and track a file)
 	Width      int       `json:"width"`
 	Height     int       `json:"height"`
 	FPS        float64   `json:"fps"`
@@ -120,6 +133,12 @@ type SessionInfo struct {
 	FramesSkipped int64 `json:"framesSkipped"`
 	// ModelFrames counts frames the model finished; the others it never saw.
 	ModelFrames int64 `json:"modelFrames"`
+	// Queue counts prompts and tracking passes waiting for or running on
+	// the model; Busy says what it does now.
+	Queue int64  `json:"queue"`
+	Busy  string `json:"busy,omitempty"`
+	// Edit is the player and tracking state of an edit session.
+	Edit *EditInfo `json:"edit,omitempty"`
 }
 
 func (s *Session) info() SessionInfo {
@@ -130,14 +149,24 @@ func (s *Session) info() SessionInfo {
 		objs = append(objs, id)
 	}
 	slices.Sort(objs)
-	st := s.b.Stats()
-	return SessionInfo{
-		ID: s.ID, Source: s.Source, Width: s.Info.Width, Height: s.Info.Height, FPS: s.Info.FPS,
-		Live: s.Info.Live, Codec: s.b.Codec(), State: s.state, Viewers: st.Viewers, Objects: objs,
+	st, cst := s.b.Stats(), s.clean.Stats()
+	si := SessionInfo{
+		ID: s.ID, Source: s.Source, Name: s.Name, Mode: "live", Width: s.Info.Width, Height: s.Info.Height, FPS: s.Info.FPS,
+		Live: s.Info.Live, Codec: s.b.Codec(), State: s.state, Viewers: st.Viewers + cst.Viewers, Objects: objs,
 		Model: s.trk != nil, ModelFPS: round1(s.model.Rate()), SourceFPS: round1(s.send.Rate()),
-		LatencyMs: ms(s.send.Latency()), Created: s.Created, Tracked: s.tracked, FramesSent: st.Frames,
-		FramesSkipped: s.skipped.Load(), ModelFrames: s.modelFrames.Load(),
+		LatencyMs: ms(s.send.Latency()), Created: s.Created, Tracked: s.tracked, FramesSent: max(st.Frames, cst.Frames),
+		FramesSkipped: s.skipped.Load(), ModelFrames: s.modelFrames.Load(), Queue: s.queue.Load(),
 	}
+	if s.ed != nil {
+		si.Mode, si.Model = "edit", s.ed.trk != nil
+		si.Edit, si.Busy = s.ed.info()
+		if si.State == "playing" && !si.Edit.Playing {
+			si.State = "paused"
+		}
+	} else if si.Queue > 0 {
+		si.Busy = "segmenting"
+	}
+	return si
 }
 
 // run owns the decoder and encoder: it closes them when ctx ends.
@@ -148,7 +177,12 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any)) {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.modelLoop(ctx, logf) }()
 	}
-	err := s.videoLoop(ctx)
+	var err error
+	if s.ed != nil {
+		err = s.ed.run(ctx, logf)
+	} else {
+		err = s.videoLoop(ctx)
+	}
 	s.mu.Lock()
 	switch {
 	case errors.Is(err, io.EOF):
@@ -166,8 +200,13 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any)) {
 	if c, ok := s.trk.(io.Closer); ok {
 		_ = c.Close()
 	}
+	if s.ed != nil {
+		s.ed.close()
+	}
 	_ = s.b.Close()
+	_ = s.clean.Close()
 	_ = s.enc.Close()
+	_ = s.cenc.Close()
 	_ = s.dec.Close()
 	if s.cleanup != nil {
 		s.cleanup()
@@ -175,11 +214,11 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any)) {
 }
 
 // videoLoop shows every decoded frame at the source pace with the newest
-// masks; the model sees only the latest frame when it is free.
+// masks; the model sees only the latest frame when it is free. A file
+// waits on its first frame for a viewer.
 func (s *Session) videoLoop(ctx context.Context) error {
-	w, h := s.Info.Width, s.Info.Height
-	out := make([]byte, w*h*3)
 	pacer := stream.NewPacer(s.Info.FPS)
+	first := !s.Info.Live
 	for {
 		f, err := s.dec.Next(ctx)
 		if err != nil {
@@ -188,6 +227,14 @@ func (s *Session) videoLoop(ctx context.Context) error {
 		decodedAt := time.Now()
 		if s.trk != nil {
 			s.frames.Put(timedFrame{f: f, decodedAt: decodedAt})
+		}
+		if first {
+			first = false
+			if err := s.waitViewer(ctx); err != nil {
+				return err
+			}
+			s.dec.RestartClock()
+			decodedAt = time.Now()
 		}
 		if pacer.Late(f.PTS, decodedAt) {
 			// Encoding cannot keep up: drop this picture so the video keeps
@@ -198,44 +245,26 @@ func (s *Session) videoLoop(ctx context.Context) error {
 		s.mu.Lock()
 		ov := s.overlay
 		s.mu.Unlock()
-		if s.b.Stats().Viewers == 0 {
-			// Nobody watches: skip compositing and encoding, the costly part.
-			continue
-		}
-		if len(f.RGB) != len(out) {
-			return fmt.Errorf("frame %d is %dx%d, the stream is %dx%d", f.Index, f.Width, f.Height, w, h)
-		}
-		copy(out, f.RGB)
-		var objs []stream.ObjectMeta
-		maskFrame := -1
+		var masks []stream.ObjectMask
 		if ov != nil {
-			if err := stream.Composite(out, w, h, ov.masks); err != nil {
-				return err
-			}
-			objs, maskFrame = ov.objects, ov.frame
+			masks = ov.masks
 		}
-		if err := s.b.WriteFrame(out, f.PTS); err != nil {
+		meta := func(sent time.Time) stream.FrameMeta {
+			s.send.Tick(sent, sent.Sub(decodedAt))
+			if ov != nil && !ov.sent.Swap(true) {
+				s.modelLag.Tick(sent, sent.Sub(ov.decodedAt))
+			}
+			m := stream.FrameMeta{Frame: f.Index, MaskFrame: -1, SourceFPS: round1(s.send.Rate()), ModelFPS: round1(s.model.Rate()),
+				LatencyMs: ms(sent.Sub(decodedAt)), ModelLatencyMs: ms(s.modelLag.Latency()),
+				DecodedAt: decodedAt.UnixMilli(), SentAt: sent.UnixMilli()}
+			if ov != nil {
+				m.Objects, m.MaskFrame = ov.objects, ov.frame
+			}
+			return m
+		}
+		if _, err := s.publish(f, f.PTS, meta, func() []stream.ObjectMask { return masks }); err != nil {
 			return err
 		}
-		sent := time.Now()
-		s.send.Tick(sent, sent.Sub(decodedAt))
-		if ov != nil && !ov.sent.Swap(true) {
-			s.modelLag.Tick(sent, sent.Sub(ov.decodedAt))
-		}
-		meta := stream.FrameMeta{
-			Type: "frame", Frame: f.Index, MaskFrame: maskFrame, PTSms: ms(f.PTS),
-			Width: w, Height: h, SourceFPS: round1(s.send.Rate()), ModelFPS: round1(s.model.Rate()),
-			LatencyMs: ms(sent.Sub(decodedAt)), ModelLatencyMs: ms(s.modelLag.Latency()),
-			DecodedAt: decodedAt.UnixMilli(), SentAt: sent.UnixMilli(), Objects: objs,
-		}
-		if objs == nil {
-			meta.Objects = []stream.ObjectMeta{}
-		}
-		msg, err := json.Marshal(meta)
-		if err != nil {
-			return fmt.Errorf("frame %d metadata: %w", f.Index, err)
-		}
-		s.b.Send(msg)
 	}
 }
 
@@ -301,26 +330,8 @@ func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameR
 
 // setOverlay turns a model result into source-size masks and metadata.
 func (s *Session) setOverlay(res *tracker.FrameResult, decodedAt time.Time) {
-	w, h := s.Info.Width, s.Info.Height
 	ov := &overlay{frame: res.Frame, decodedAt: decodedAt}
-	for _, o := range res.Objects {
-		om := stream.ObjectMeta{
-			ID: o.Object, Color: stream.Color(o.Object), Present: o.Present(),
-			Box: [4]float32{o.Box.X0, o.Box.Y0, o.Box.X1, o.Box.Y1}, IoU: finite(o.IoU), Score: finite(o.ObjectScore),
-		}
-		size := int(math.Sqrt(float64(len(o.Logits))))
-		if size > 0 && size*size == len(o.Logits) {
-			m := make([]byte, w*h)
-			sam.MaskToSource(o.Logits, size, w, h, m)
-			if rle, err := mask.EncodeRLE(m, w, h); err == nil {
-				om.RLE = &stream.RLE{Size: [2]int{h, w}, Counts: rle.String()}
-			}
-			if o.Present() {
-				ov.masks = append(ov.masks, stream.ObjectMask{ID: o.Object, Mask: m})
-			}
-		}
-		ov.objects = append(ov.objects, om)
-	}
+	ov.objects, ov.masks = s.objectMetas(res)
 	s.mu.Lock()
 	if res.Frame > s.tracked {
 		s.tracked = res.Frame
@@ -341,6 +352,8 @@ func (s *Session) Prompt(ctx context.Context, p tracker.Prompt) (int, *tracker.F
 		s.nextObj++
 		s.mu.Unlock()
 	}
+	s.queue.Add(1)
+	defer s.queue.Add(-1)
 	req := promptRequest{p: p, reply: make(chan promptReply, 1)}
 	select {
 	case s.prompts <- req:

@@ -125,6 +125,10 @@ Without a model the app still plays video and explains how to get one.`,
 			}
 			return journal.wrap(ctx, t, info)
 		}
+		// Edit sessions (scrub and track a file) are not journaled.
+		cfg.NewFileTracker = func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (web.FileTracker, error) {
+			return tracker.New(shared, tracker.Config{Mode: mode, NumFrames: frames, Source: src, KeepAll: true, Logger: log})
+		}
 	}
 
 	srv, err := web.New(cfg)

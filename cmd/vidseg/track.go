@@ -139,7 +139,7 @@ model, export an official checkpoint once:
 		first, last = min(first, p.Frame), max(last, p.Frame)
 	}
 
-	src := newFileSource(dec, frames, 4)
+	src := decode.NewSource(dec, frames, 4)
 	tr, err := tracker.New(lm.model, tracker.Config{
 		Mode: mode, NonOverlap: *nonOverlap, NumFrames: frames, Source: src, Logger: log,
 		// A backward pass after a forward one reads memory of frames the

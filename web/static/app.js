@@ -1,24 +1,44 @@
-// vidseg page: opens sessions, watches one over WebRTC (WHEP), sends clicks
-// and boxes as prompts, and shows per-object scores from the DataChannel.
+// vidseg page: opens sessions, watches one over WebRTC (WHEP), draws each
+// object's mask from the DataChannel's RLE on the presented video frame,
+// sends clicks and boxes as prompts, and scrubs and tracks files.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 
-// Shared with tests: the latest metadata and counters.
+// Shared with tests: the latest metadata, what is drawn, and counters.
 const state = {
   info: null,
   sessionId: null,
-  session: null,
+  session: null, // latest GET /api/sessions/{id}
   pc: null,
   whepLocation: null,
   connected: false,
   messages: 0,
-  last: null,
+  last: null, // latest DataChannel message
+  shown: null, // message of the frame on screen
+  drawn: null, // what the mask canvas shows: {frame, maskFrame, rtp, objects}
+  metas: [], // recent messages, matched to presented frames by RTP timestamp
+  presented: 0, // video frames presented
+  matched: 0, // ... whose message was found by RTP timestamp
   selected: 0, // object id the next click adds to; 0 starts a new object
   hidden: new Set(),
+  style: new Map(), // object id -> {color: [r,g,b], opacity, outline}
+  marks: [], // clicks and boxes: {frame, x, y, box, positive, object, status, t0, drawnAt}
+  markerLatency: [], // ms from the pointer event to the marker drawn
   prompts: 0,
+  mine: new Set(), // sessions this page created: ended when it leaves or switches
+  burned: false,
 };
 window.vidseg = state;
+
+const params = new URLSearchParams(location.search);
+const token = params.get("token");
+
+function authHeaders(h) {
+  h = Object.assign({}, h || {});
+  if (token) h["Authorization"] = "Bearer " + token;
+  return h;
+}
 
 function showError(msg) {
   const el = $("error");
@@ -27,7 +47,7 @@ function showError(msg) {
 }
 
 async function api(method, path, body, headers) {
-  const res = await fetch(path, { method, body, headers });
+  const res = await fetch(path, { method, body, headers: authHeaders(headers) });
   if (!res.ok) {
     let msg = res.status + " " + res.statusText;
     try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
@@ -40,11 +60,23 @@ async function api(method, path, body, headers) {
   return type.includes("json") ? res.json() : res.text();
 }
 
-function color(id) {
-  const p = state.info ? state.info.palette : [[30, 144, 255]];
-  const c = p[((id % p.length) + p.length) % p.length];
-  return `rgb(${c[0]},${c[1]},${c[2]})`;
+const jsonHeaders = { "Content-Type": "application/json" };
+
+function paletteColor(id) {
+  const p = state.info && state.info.palette.length ? state.info.palette : [[30, 144, 255]];
+  return p[((id % p.length) + p.length) % p.length];
 }
+
+function objStyle(id, serverColor) {
+  let s = state.style.get(id);
+  if (!s) {
+    s = { color: serverColor || paletteColor(id), opacity: 0.5, outline: true };
+    state.style.set(id, s);
+  }
+  return s;
+}
+
+function css(c, a) { return a === undefined ? `rgb(${c[0]},${c[1]},${c[2]})` : `rgba(${c[0]},${c[1]},${c[2]},${a})`; }
 
 function humanBytes(n) {
   const u = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -74,27 +106,45 @@ function decodeRLE(rle) {
   const m = new Uint8Array(w * h);
   let idx = 0, v = 0;
   for (const n of counts) {
-    for (let j = 0; j < n; j++, idx++) {
-      if (v) {
-        const col = Math.floor(idx / h), row = idx % h; // COCO runs are column-major
-        m[row * w + col] = 1;
+    if (v) {
+      for (let j = 0; j < n; j++) {
+        const q = idx + j; // COCO runs are column-major
+        m[(q % h) * w + Math.floor(q / h)] = 1;
       }
     }
+    idx += n;
     v ^= 1;
   }
   return m;
 }
 state.decodeRLE = decodeRLE;
 
+// Decoded masks by counts string: live sessions repeat the same masks for
+// many frames.
+const rleCache = new Map();
+function cachedMask(rle) {
+  const key = rle.size.join("x") + ":" + rle.counts;
+  let m = rleCache.get(key);
+  if (!m) {
+    m = decodeRLE(rle);
+    if (rleCache.size > 64) rleCache.delete(rleCache.keys().next().value);
+    rleCache.set(key, m);
+  }
+  return m;
+}
+
 async function loadInfo() {
   state.info = await api("GET", "/api/info");
   $("upload-limit").textContent = "max " + humanBytes(state.info.uploadLimit);
-  $("model-name").textContent = state.info.model ? "model: " + (state.info.modelName || "configured") : "no model";
+  $("model-name").textContent = state.info.model ? "model: " + (state.info.modelName || "configured") : "no model: video only";
+  $("st-model-wrap").hidden = !state.info.model;
   if (!state.info.model) {
     $("model-help").textContent = state.info.modelHelp;
     $("model-help").hidden = false;
   }
 }
+
+function sourceName(s) { return (s.name || s.source).split("/").pop(); }
 
 async function refreshSessions() {
   let list;
@@ -111,40 +161,82 @@ async function refreshSessions() {
     const li = document.createElement("li");
     li.dataset.id = s.id;
     li.className = s.id === state.sessionId ? "active" : "";
-    li.textContent = `${s.source.split("/").pop()} ${s.width}x${s.height} ${s.fps.toFixed(1)} fps, ${s.viewers} viewer(s), ${s.state}`;
-    li.title = s.source;
-    li.onclick = () => watch(s.id);
+    li.textContent = `${sourceName(s)} ${s.width}x${s.height} ${s.fps.toFixed(1)} fps, ${s.mode}, ${s.viewers} viewer(s), ${s.state}`;
+    li.title = s.name || s.source;
+    li.onclick = () => watch(s.id).catch((e) => showError(e.message));
     ul.appendChild(li);
   }
 }
 
-async function leave() {
+function endSession(id) {
+  state.mine.delete(id);
+  return fetch(`/api/sessions/${id}`, { method: "DELETE", keepalive: true, headers: authHeaders() }).catch(() => {});
+}
+
+function disconnect() {
   if (state.pc) { state.pc.close(); state.pc = null; }
   if (state.whepLocation) {
-    fetch(state.whepLocation, { method: "DELETE", keepalive: true }).catch(() => {});
+    fetch(state.whepLocation, { method: "DELETE", keepalive: true, headers: authHeaders() }).catch(() => {});
     state.whepLocation = null;
   }
   state.connected = false;
 }
 
-async function watch(id) {
-  await leave();
-  showError("");
-  state.sessionId = id;
-  state.session = await api("GET", `/api/sessions/${id}`);
+// resetView forgets everything shown for the previous session.
+function resetView() {
+  state.session = null;
+  state.last = state.shown = state.drawn = null;
+  state.metas = [];
+  state.messages = state.presented = state.matched = 0;
   state.selected = 0;
   state.hidden.clear();
+  state.style.clear();
+  state.marks = [];
+  for (const id of ["st-frame", "st-mask", "st-fps", "st-model", "st-lat", "st-mlat"]) $(id).textContent = "-";
+  $("st-queue").textContent = "0";
+  $("st-conn").textContent = "idle";
+  const tb = document.querySelector("#objects tbody");
+  tb.textContent = "";
+  tb.dataset.key = "";
+  for (const id of ["masks", "overlay"]) {
+    const c = $(id);
+    c.getContext("2d").clearRect(0, 0, c.width, c.height);
+  }
+  $("scrub").hidden = $("track-controls").hidden = true;
+  $("session-name").textContent = "";
+  $("video").srcObject = null;
+  $("empty").hidden = false;
+}
+
+async function watch(id) {
+  const prev = state.sessionId;
+  disconnect();
+  if (prev && prev !== id && state.mine.has(prev)) endSession(prev);
+  resetView();
+  showError("");
+  state.sessionId = id;
+  const s = await api("GET", `/api/sessions/${id}`);
+  if (state.sessionId !== id) return;
+  onSession(s);
+  $("empty").hidden = true;
+  await connect(id);
+  refreshSessions();
+}
+
+async function connect(id) {
   const pc = new RTCPeerConnection();
   state.pc = pc;
   pc.addTransceiver("video", { direction: "recvonly" });
   const dc = pc.createDataChannel("vidseg");
   state.dc = dc;
-  dc.onmessage = (ev) => onMeta(JSON.parse(ev.data));
+  dc.onmessage = (ev) => { if (state.pc === pc) onMeta(JSON.parse(ev.data)); };
   pc.ontrack = (ev) => {
-    $("video").srcObject = ev.streams[0] || new MediaStream([ev.track]);
-    $("video").play().catch(() => {});
+    const v = $("video");
+    v.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+    v.play().catch(() => {});
   };
   pc.onconnectionstatechange = () => {
+    if (state.pc !== pc) return;
     $("st-conn").textContent = pc.connectionState;
     state.connected = pc.connectionState === "connected";
   };
@@ -154,8 +246,11 @@ async function watch(id) {
     pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
     setTimeout(resolve, 2000); // host candidates are enough on a LAN
   });
-  const res = await fetch(`/api/sessions/${id}/whep`, {
-    method: "POST", body: pc.localDescription.sdp, headers: { "Content-Type": "application/sdp" },
+  // The page draws the masks itself on a clean picture unless asked for
+  // the burned-in one (what plain WHEP players get).
+  const q = state.burned ? "" : "?overlay=none";
+  const res = await fetch(`/api/sessions/${id}/whep${q}`, {
+    method: "POST", body: pc.localDescription.sdp, headers: authHeaders({ "Content-Type": "application/sdp" }),
   });
   if (res.status !== 201) {
     let msg = res.statusText;
@@ -164,45 +259,249 @@ async function watch(id) {
   }
   state.whepLocation = res.headers.get("Location");
   await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
-  refreshSessions();
 }
+
+// onSession shows a session's state: name, model queue, and for edit
+// sessions the player and the tracking progress.
+function onSession(s) {
+  if (s.id !== state.sessionId) return;
+  const first = !state.session;
+  state.session = s;
+  $("session-name").textContent = sourceName(s) + (s.mode === "edit" ? " (scrub and track)" : s.live ? " (live)" : "");
+  modelStatus();
+  if (first) {
+    // Keep the whole picture in view on wide screens.
+    $("stage").style.maxWidth = s.width && s.height ? Math.max(320, Math.round(0.7 * innerHeight * s.width / s.height)) + "px" : "";
+  }
+  const e = s.edit;
+  $("scrub").hidden = $("track-controls").hidden = !e;
+  if (!e) return;
+  const seek = $("seek");
+  seek.max = e.frames - 1;
+  if (!seeking) seek.value = e.position;
+  $("frame-label").textContent = `${e.position} / ${e.frames - 1}`;
+  $("play").innerHTML = e.playing ? "&#10074;&#10074;" : "&#9654;";
+  $("play").setAttribute("aria-label", e.playing ? "pause" : "play");
+  let st = `${e.doneCount} of ${e.frames} frames tracked`;
+  if (e.tracking) st = `tracking ${e.tracking}: ` + st;
+  else if (e.error) st += ` (last pass: ${e.error})`;
+  $("track-status").textContent = st;
+  for (const b of document.querySelectorAll("#track-controls [data-dir]")) b.disabled = !!e.tracking || !s.model;
+  $("stop-track").disabled = !e.tracking;
+  drawTimeline();
+}
+
+// modelStatus shows what the model does and its queue: the server's
+// view, or at least this page's clicks still waiting for an answer.
+function modelStatus() {
+  const s = state.session;
+  if (!s) return;
+  const mine = state.marks.filter((k) => k.status === "pending").length;
+  $("st-queue").textContent = Math.max(s.queue, mine);
+  if (!state.info || !state.info.model) return;
+  const busy = s.busy || (mine ? "segmenting" : "");
+  $("st-model").textContent = busy ? busy : (s.mode === "edit" ? "idle" : s.modelFps.toFixed(s.modelFps < 1 ? 2 : 1) + " fps");
+  $("st-model").className = busy ? "busy" : "";
+}
+
+async function pollSession() {
+  const id = state.sessionId;
+  if (!id) return;
+  try { onSession(await api("GET", `/api/sessions/${id}`)); } catch (e) {
+    if (e.status === 404 && id === state.sessionId) showError("the session has ended");
+  }
+}
+
+// Timeline: tracked frames in green, prompted frames as ticks, the
+// play position in white (the range input's thumb).
+function drawTimeline() {
+  const s = state.session;
+  const cv = $("timeline-progress");
+  if (!s || !s.edit) return;
+  const e = s.edit;
+  cv.width = Math.max(1, Math.round(cv.clientWidth));
+  cv.height = Math.max(1, Math.round(cv.clientHeight));
+  const g = cv.getContext("2d");
+  g.clearRect(0, 0, cv.width, cv.height);
+  const x = (f) => frameX(f, cv.width, e.frames);
+  g.fillStyle = "rgb(60,170,60)";
+  for (const [a, b] of e.done) {
+    const x0 = x(a - 0.5), x1 = x(b + 0.5);
+    g.fillRect(Math.floor(x0), 0, Math.max(1, Math.ceil(x1) - Math.floor(x0)), cv.height);
+  }
+  for (const p of e.prompts) {
+    g.fillStyle = css(objStyle(p.object).color);
+    g.fillRect(Math.round(x(p.frame)) - 1, 0, 3, Math.round(cv.height / 3));
+  }
+}
+
+// frameX is the x of frame f's centre on a timeline width px wide; the
+// same mapping turns a click on the timeline into a frame.
+function frameX(f, width, frames) { return (f + 0.5) * width / Math.max(1, frames); }
+
+// timelineDone reads back from the timeline's pixels which frames it shows
+// as tracked (for tests: the drawing, not the data, is checked).
+state.timelineDone = () => {
+  const s = state.session, cv = $("timeline-progress");
+  if (!s || !s.edit) return [];
+  // The bottom row: prompt ticks cover only the top third.
+  const bottom = cv.getContext("2d").getImageData(0, cv.height - 1, cv.width, 1).data;
+  const out = [];
+  for (let f = 0; f < s.edit.frames; f++) {
+    const i = Math.min(cv.width - 1, Math.floor(frameX(f, cv.width, s.edit.frames))) * 4;
+    if (bottom[i + 1] > 150 && bottom[i] < 100 && bottom[i + 3] > 0) out.push(f);
+  }
+  return out;
+};
 
 function onMeta(m) {
   if (m.type !== "frame") return;
   state.messages++;
   state.last = m;
-  $("st-frame").textContent = m.frame;
-  $("st-mask").textContent = m.maskFrame < 0 ? "-" : m.maskFrame;
+  state.metas.push(m);
+  if (state.metas.length > 240) state.metas.splice(0, state.metas.length - 240);
   $("st-fps").textContent = m.sourceFps.toFixed(1);
-  $("st-model").textContent = state.info && state.info.model ? m.modelFps.toFixed(m.modelFps < 1 ? 2 : 1) : "no model";
   $("st-lat").textContent = m.latencyMs.toFixed(0);
   $("st-mlat").textContent = m.modelLatencyMs ? m.modelLatencyMs.toFixed(0) : "-";
-  renderObjects(m.objects);
-  drawOverlay(m);
+  if (!state.shown || !rvfc) show(m, null);
+  else if (state.waitingRTP !== null && rtpNear(rtpOf(m), state.waitingRTP)) {
+    // The picture came before its message.
+    state.matched++;
+    show(m, state.waitingRTP);
+    state.waitingRTP = null;
+  }
 }
+
+function rtpOf(m) { return Math.round(m.ptsMs * 90) >>> 0; }
+
+// The frame presented: find its message by RTP timestamp (the server
+// stamps RTP with the stream PTS, and sends ptsMs = PTS in the message).
+const rvfc = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
+state.waitingRTP = null;
+function onVideoFrame(now, md) {
+  $("video").requestVideoFrameCallback(onVideoFrame);
+  try { presented(md); } catch (e) { state.errors.push(String(e && e.stack || e)); }
+}
+state.errors = [];
+
+function rtpNear(a, b) { return Math.abs((a - b) | 0) < 46; } // ptsMs has 0.1 ms steps: 9 ticks
+
+function presented(md) {
+  state.presented++;
+  if (md && md.rtpTimestamp !== undefined) {
+    const rtp = md.rtpTimestamp >>> 0;
+    state.lastRTP = rtp;
+    let best = null, bestD = 46;
+    for (let i = state.metas.length - 1; i >= 0; i--) {
+      const d = Math.abs(((rtpOf(state.metas[i]) - rtp) | 0));
+      if (d < bestD) { best = state.metas[i]; bestD = d; }
+    }
+    if (best) { state.matched++; state.waitingRTP = null; show(best, rtp); } else state.waitingRTP = rtp;
+  } else if (state.last) {
+    show(state.last, null);
+  }
+}
+
+// show makes m the frame on screen: stats, objects and masks.
+function show(m, rtp) {
+  state.shown = m;
+  $("st-frame").textContent = m.frame;
+  $("st-mask").textContent = m.maskFrame < 0 ? "-" : m.maskFrame;
+  renderObjects(m.objects);
+  drawMasks(m, rtp);
+  drawOverlay();
+}
+
+// drawMasks paints each shown object's mask (fill at its opacity, outline
+// opaque) at source resolution; CSS scales it over the video.
+function drawMasks(m, rtp) {
+  const cv = $("masks");
+  const objs = state.burned ? [] : m.objects.filter((o) => o.present && o.rle && !state.hidden.has(o.id)).sort((a, b) => a.id - b.id);
+  const key = m.width + "x" + m.height + "|" + objs.map((o) => {
+    const s = objStyle(o.id, o.color);
+    return `${o.id}:${s.color}:${s.opacity}:${s.outline}:${o.rle.counts}`;
+  }).join("|");
+  state.drawn = { frame: m.frame, maskFrame: m.maskFrame, rtp, objects: objs.map((o) => ({ id: o.id, counts: o.rle.counts })) };
+  if (cv.dataset.key === key) return;
+  cv.dataset.key = key;
+  if (cv.width !== m.width || cv.height !== m.height) { cv.width = m.width; cv.height = m.height; }
+  const g = cv.getContext("2d");
+  if (!objs.length) { g.clearRect(0, 0, cv.width, cv.height); return; }
+  const w = m.width, h = m.height;
+  const img = g.createImageData(w, h);
+  const px = new Uint32Array(img.data.buffer); // little-endian RGBA
+  for (const o of objs) {
+    const mk = cachedMask(o.rle);
+    const s = objStyle(o.id, o.color);
+    const [r, gg, b] = s.color;
+    const fill = ((Math.round(s.opacity * 255) << 24) | (b << 16) | (gg << 8) | r) >>> 0;
+    const edge = ((255 << 24) | (b << 16) | (gg << 8) | r) >>> 0;
+    for (let i = 0; i < mk.length; i++) {
+      if (!mk[i]) continue;
+      const x = i % w;
+      const onEdge = s.outline && (x === 0 || x === w - 1 || i < w || i >= mk.length - w || !mk[i - 1] || !mk[i + 1] || !mk[i - w] || !mk[i + w]);
+      // A fully transparent fill still marks the pixel (alpha 1) so what
+      // is drawn can be checked against the RLE.
+      px[i] = onEdge ? edge : (fill >>> 24 ? fill : (fill | (1 << 24)) >>> 0);
+    }
+  }
+  g.putImageData(img, 0, 0);
+}
+
+// maskAlpha returns the mask canvas as a string of 0/1 (alpha > 0), row
+// major, for tests.
+state.maskBits = () => {
+  const cv = $("masks");
+  const d = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
+  let out = "";
+  for (let i = 3; i < d.length; i += 4) out += d[i] > 0 ? "1" : "0";
+  return out;
+};
+
+function pendingFor(id) { return state.marks.some((k) => k.status === "pending" && k.object === id); }
 
 function renderObjects(objs) {
   const tb = document.querySelector("#objects tbody");
-  const key = objs.map((o) => `${o.id}:${o.iou.toFixed(2)}:${o.objectScore.toFixed(1)}:${o.present}`).join(",") + "|" + state.selected + "|" + [...state.hidden].join(",");
+  const rows = objs.slice();
+  const pendingNew = state.marks.some((k) => k.status === "pending" && k.object === 0);
+  const key = objs.map((o) => `${o.id}:${o.iou.toFixed(2)}:${o.objectScore.toFixed(1)}:${o.present}:${pendingFor(o.id)}`).join(",") +
+    "|" + pendingNew + "|" + state.selected + "|" + [...state.hidden].join(",");
   if (tb.dataset.key === key) return;
   tb.dataset.key = key;
   tb.textContent = "";
-  for (const o of objs) {
+  for (const o of rows) {
+    const s = objStyle(o.id, o.color);
     const tr = document.createElement("tr");
     tr.className = o.id === state.selected ? "selected" : "";
+    tr.dataset.id = o.id;
     const show = document.createElement("input");
     show.type = "checkbox";
     show.checked = !state.hidden.has(o.id);
-    show.onchange = () => { show.checked ? state.hidden.delete(o.id) : state.hidden.add(o.id); drawOverlay(state.last); };
+    show.onchange = () => { show.checked ? state.hidden.delete(o.id) : state.hidden.add(o.id); redraw(); };
     const name = document.createElement("span");
-    name.innerHTML = `<span class="swatch" style="background:${color(o.id)}"></span>object ${o.id}${o.present ? "" : " (absent)"}`;
-    name.style.cursor = "pointer";
-    name.title = "select: clicks correct this object";
-    name.onclick = () => { state.selected = o.id; renderObjects(objs); };
+    const col = document.createElement("input");
+    col.type = "color";
+    col.value = "#" + s.color.map((c) => c.toString(16).padStart(2, "0")).join("");
+    col.oninput = () => { const v = col.value; s.color = [1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16)); redraw(); };
+    const label = document.createElement("span");
+    label.textContent = ` object ${o.id}`;
+    label.style.cursor = "pointer";
+    label.title = "select: clicks correct this object";
+    label.onclick = () => { state.selected = o.id; renderObjects(objs); };
+    name.append(col, label);
+    const status = document.createElement("span");
+    status.textContent = pendingFor(o.id) ? "segmenting..." : o.present ? "present" : "absent";
+    status.className = pendingFor(o.id) ? "busy" : "";
+    const op = document.createElement("input");
+    op.type = "range"; op.min = 0; op.max = 100; op.value = Math.round(s.opacity * 100);
+    op.oninput = () => { s.opacity = op.value / 100; redraw(); };
+    const ol = document.createElement("input");
+    ol.type = "checkbox"; ol.checked = s.outline;
+    ol.onchange = () => { s.outline = ol.checked; redraw(); };
     const rm = document.createElement("button");
     rm.textContent = "remove";
     rm.onclick = () => removeObject(o.id);
-    const cells = [show, name, o.iou.toFixed(3), o.objectScore.toFixed(2), rm];
+    const cells = [show, name, status, o.iou.toFixed(3), o.objectScore.toFixed(2), op, ol, rm];
     for (const c of cells) {
       const td = document.createElement("td");
       if (typeof c === "string") td.textContent = c; else td.appendChild(c);
@@ -210,36 +509,90 @@ function renderObjects(objs) {
     }
     tb.appendChild(tr);
   }
+  if (pendingNew) {
+    const tr = document.createElement("tr");
+    tr.className = "selected";
+    tr.innerHTML = `<td></td><td>new object</td><td class="busy">segmenting...</td><td colspan="5"></td>`;
+    tb.appendChild(tr);
+  }
 }
 
-// drawOverlay outlines each shown object's box; the mask itself is in the
-// video. Hidden objects lose their box and label here.
-function drawOverlay(m) {
-  const cv = $("overlay");
-  const v = $("video");
+function redraw() {
+  const m = state.shown;
   if (!m) return;
-  cv.width = cv.clientWidth;
-  cv.height = cv.clientHeight;
+  $("masks").dataset.key = "";
+  renderObjects(m.objects);
+  drawMasks(m, state.drawn ? state.drawn.rtp : null);
+  drawOverlay();
+}
+
+// The frame a click is on: the one on screen.
+function shownFrame() {
+  if (state.shown) return state.shown.frame;
+  return state.session && state.session.edit ? state.session.edit.position : 0;
+}
+
+// drawOverlay draws, in display pixels: each shown object's box and
+// label, the clicks on the frame on screen (pending ones with
+// "segmenting..."), and the box being dragged.
+function drawOverlay() {
+  const cv = $("overlay");
+  const w = Math.round(cv.clientWidth), h = Math.round(cv.clientHeight);
+  if (cv.width !== w || cv.height !== h) { cv.width = w; cv.height = h; }
   const ctx = cv.getContext("2d");
   ctx.clearRect(0, 0, cv.width, cv.height);
-  const sx = cv.width / m.width, sy = cv.height / m.height;
-  for (const o of m.objects) {
-    if (state.hidden.has(o.id) || !o.present) continue;
-    const [x0, y0, x1, y1] = o.box;
-    ctx.strokeStyle = color(o.id);
-    ctx.lineWidth = o.id === state.selected ? 3 : 1.5;
-    ctx.strokeRect(x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy);
-    ctx.fillStyle = color(o.id);
-    ctx.font = "12px sans-serif";
-    ctx.fillText(`${o.id} iou ${o.iou.toFixed(2)}`, x0 * sx + 2, Math.max(12, y0 * sy - 3));
+  const s = state.session;
+  if (!s) return;
+  const sx = cv.width / s.width, sy = cv.height / s.height;
+  ctx.font = "12px sans-serif";
+  const m = state.shown;
+  if (m) {
+    for (const o of m.objects) {
+      if (state.hidden.has(o.id) || !o.present) continue;
+      const [x0, y0, x1, y1] = o.box;
+      const c = objStyle(o.id, o.color).color;
+      ctx.strokeStyle = css(c);
+      ctx.lineWidth = o.id === state.selected ? 2 : 1;
+      ctx.strokeRect(x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy);
+      ctx.fillStyle = css(c);
+      ctx.fillText(`${o.id} iou ${o.iou.toFixed(2)}`, x0 * sx + 2, Math.max(12, y0 * sy - 3));
+    }
+  }
+  const frame = shownFrame();
+  const edit = !!(s && s.edit);
+  const now = performance.now();
+  for (const k of state.marks) {
+    // Files: the clicks of the frame on screen. Live: recent clicks.
+    if (edit ? k.frame !== frame : (k.status !== "pending" && now - k.t0 > 4000)) continue;
+    const color = k.status === "error" ? "#f80" : k.positive ? "#2e2" : "#e22";
+    if (k.box) {
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 2;
+      ctx.strokeRect(k.box[0] * sx, k.box[1] * sy, (k.box[2] - k.box[0]) * sx, (k.box[3] - k.box[1]) * sy);
+    } else {
+      ctx.beginPath();
+      ctx.arc(k.x * sx, k.y * sy, 6, 0, 2 * Math.PI);
+      ctx.fillStyle = color;
+      ctx.fill();
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = "#fff";
+      ctx.stroke();
+    }
+    if (k.status === "pending") {
+      const [tx, ty] = k.box ? [k.box[0] * sx, k.box[1] * sy - 4] : [k.x * sx + 9, k.y * sy + 4];
+      ctx.fillStyle = "#000";
+      ctx.fillRect(tx - 2, ty - 12, 86, 16);
+      ctx.fillStyle = "#fc6";
+      ctx.fillText("segmenting...", tx, ty);
+    }
   }
   if (drag && drag.moved) {
     ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 1;
     ctx.setLineDash([4, 3]);
     ctx.strokeRect(drag.x0, drag.y0, drag.x1 - drag.x0, drag.y1 - drag.y0);
     ctx.setLineDash([]);
   }
-  void v;
 }
 
 // toSource maps a canvas position to source-frame pixels.
@@ -249,31 +602,52 @@ function toSource(x, y) {
   return [x * s.width / cv.clientWidth, y * s.height / cv.clientHeight];
 }
 
-async function prompt(body, retries = 60) {
+// prompt sends body for the frame on screen; mark is the click drawn for
+// it (pending until the answer).
+async function prompt(body, mark, retries = 60) {
   if (!state.sessionId) return;
-  if (!state.info.model) { showError(state.info.modelHelp); return; }
+  const id = state.sessionId;
+  const s = state.session;
+  if (s && s.edit && body.frame === undefined) body.frame = mark ? mark.frame : shownFrame();
+  if (!state.info.model) {
+    if (mark) mark.status = "error";
+    if (state.shown) renderObjects(state.shown.objects);
+    drawOverlay();
+    showError("No model is configured, so clicks cannot be tracked (see the note above).");
+    return;
+  }
   try {
-    const res = await api("POST", `/api/sessions/${state.sessionId}/prompts`, JSON.stringify(body), { "Content-Type": "application/json" });
+    const res = await api("POST", `/api/sessions/${id}/prompts`, JSON.stringify(body), jsonHeaders);
+    if (id !== state.sessionId) return;
     state.selected = res.object;
     state.prompts++;
+    if (mark) { mark.status = "done"; mark.object = res.object; }
     showError("");
-    if (res.objects) renderObjects(res.objects);
+    renderObjects(res.objects || (state.shown ? state.shown.objects : []));
+    modelStatus();
+    drawOverlay();
   } catch (e) {
     if (e.status === 409 && retries > 0 && /not processed a frame yet/.test(e.message)) {
       // The model is still on its first frame: wait for it.
-      showError("the model is warming up, the click will be sent when it has processed a frame");
-      setTimeout(() => prompt(body, retries - 1), 1000);
+      showError("the model is warming up; the click will be sent when it has processed a frame");
+      setTimeout(() => prompt(body, mark, retries - 1), 1000);
       return;
     }
+    if (mark) mark.status = "error";
+    if (state.shown) renderObjects(state.shown.objects);
+    modelStatus();
+    drawOverlay();
     showError("prompt: " + e.message);
   }
 }
-state.prompt = prompt;
+state.prompt = (body) => prompt(body, null);
 
 async function removeObject(id) {
   try {
     await api("DELETE", `/api/sessions/${state.sessionId}/objects/${id}`);
     if (state.selected === id) state.selected = 0;
+    state.marks = state.marks.filter((k) => k.object !== id);
+    drawOverlay();
   } catch (e) {
     showError("remove: " + e.message);
   }
@@ -281,34 +655,129 @@ async function removeObject(id) {
 
 let drag = null;
 
+// click records the marker for a click or box, draws it at once, and sends
+// the prompt. t0 is the pointer event's time (performance.now() base).
+function click(d, t0) {
+  const frame = shownFrame();
+  const mark = { frame, positive: !d.negative, object: state.selected, status: "pending", t0 };
+  let body;
+  if (d.moved) {
+    const [ax, ay] = toSource(Math.min(d.x0, d.x1), Math.min(d.y0, d.y1));
+    const [bx, by] = toSource(Math.max(d.x0, d.x1), Math.max(d.y0, d.y1));
+    mark.box = [ax, ay, bx, by];
+    mark.positive = true;
+    body = { object: state.selected, points: [], box: { x0: ax, y0: ay, x1: bx, y1: by } };
+  } else {
+    [mark.x, mark.y] = toSource(d.x0, d.y0);
+    body = { object: state.selected, points: [{ x: mark.x, y: mark.y, positive: !d.negative }] };
+  }
+  state.marks.push(mark);
+  modelStatus();
+  if (state.shown) renderObjects(state.shown.objects);
+  drawOverlay();
+  mark.drawnAt = performance.now();
+  state.markerLatency.push(mark.drawnAt - t0);
+  requestAnimationFrame(() => { mark.paintedAt = performance.now(); });
+  // Clicking a playing file pauses it on the clicked frame (the server
+  // does the same).
+  if (state.session && state.session.edit && state.session.edit.playing) state.session.edit.playing = false;
+  prompt(body, mark);
+}
+
 function setupCanvas() {
   const cv = $("overlay");
   cv.addEventListener("contextmenu", (e) => e.preventDefault());
-  cv.addEventListener("mousedown", (e) => {
+  cv.addEventListener("pointerdown", (e) => {
+    if (!state.session) return;
+    cv.setPointerCapture(e.pointerId);
     drag = { x0: e.offsetX, y0: e.offsetY, x1: e.offsetX, y1: e.offsetY, moved: false,
       negative: e.button === 2 || e.shiftKey || $("negative").checked };
   });
-  cv.addEventListener("mousemove", (e) => {
+  cv.addEventListener("pointermove", (e) => {
     if (!drag) return;
     drag.x1 = e.offsetX; drag.y1 = e.offsetY;
-    drag.moved = Math.hypot(drag.x1 - drag.x0, drag.y1 - drag.y0) > 6;
-    drawOverlay(state.last);
+    drag.moved = Math.hypot(drag.x1 - drag.x0, drag.y1 - drag.y0) > 8;
+    drawOverlay();
   });
-  cv.addEventListener("mouseup", (e) => {
+  cv.addEventListener("pointerup", (e) => {
     if (!drag || !state.session) { drag = null; return; }
     const d = drag;
     drag = null;
     d.x1 = e.offsetX; d.y1 = e.offsetY;
-    if (d.moved) {
-      const [ax, ay] = toSource(Math.min(d.x0, d.x1), Math.min(d.y0, d.y1));
-      const [bx, by] = toSource(Math.max(d.x0, d.x1), Math.max(d.y0, d.y1));
-      prompt({ object: state.selected, points: [], box: { x0: ax, y0: ay, x1: bx, y1: by } });
-    } else {
-      const [x, y] = toSource(d.x0, d.y0);
-      prompt({ object: state.selected, points: [{ x, y, positive: !d.negative }] });
-    }
+    click(d, e.timeStamp);
   });
-  $("new-object").onclick = () => { state.selected = 0; if (state.last) renderObjects(state.last.objects); };
+  cv.addEventListener("pointercancel", () => { drag = null; drawOverlay(); });
+  $("new-object").onclick = () => { state.selected = 0; if (state.shown) renderObjects(state.shown.objects); };
+  $("burned").onchange = () => {
+    state.burned = $("burned").checked;
+    $("masks").dataset.key = "";
+    if (state.sessionId) { disconnect(); connect(state.sessionId).catch((e) => showError(e.message)); }
+    redraw();
+  };
+  new ResizeObserver(() => { drawOverlay(); drawTimeline(); }).observe($("stage"));
+  if (rvfc) $("video").requestVideoFrameCallback(onVideoFrame);
+}
+
+let seeking = false;
+let seekTimer = null;
+
+async function player(body) {
+  if (!state.sessionId) return;
+  try { onSession(await api("POST", `/api/sessions/${state.sessionId}/player`, JSON.stringify(body), jsonHeaders)); } catch (e) { showError("player: " + e.message); }
+}
+
+function setupScrub() {
+  $("play").onclick = () => player({ action: state.session && state.session.edit && state.session.edit.playing ? "pause" : "play" });
+  const seek = $("seek");
+  seek.addEventListener("input", () => {
+    seeking = true;
+    $("frame-label").textContent = `${seek.value} / ${seek.max}`;
+    clearTimeout(seekTimer);
+    seekTimer = setTimeout(() => player({ action: "seek", frame: +seek.value }), 60);
+  });
+  seek.addEventListener("change", () => {
+    clearTimeout(seekTimer);
+    player({ action: "seek", frame: +seek.value }).finally(() => { seeking = false; });
+  });
+  for (const b of document.querySelectorAll("#track-controls [data-dir]")) {
+    b.onclick = async () => {
+      try { onSession(await api("POST", `/api/sessions/${state.sessionId}/track`, JSON.stringify({ direction: b.dataset.dir }), jsonHeaders)); } catch (e) { showError("track: " + e.message); }
+    };
+  }
+  $("stop-track").onclick = () => api("DELETE", `/api/sessions/${state.sessionId}/track`).catch((e) => showError("stop: " + e.message));
+  for (const b of document.querySelectorAll("#track-controls [data-result]")) {
+    b.onclick = () => download(b.dataset.result).catch((e) => showError("download: " + e.message));
+  }
+}
+
+// download fetches a result (with the token header, which a plain link
+// cannot send) and saves it under the video's name.
+async function download(name) {
+  const s = state.session;
+  const res = await fetch(`/api/sessions/${s.id}/results/${name}`, { headers: authHeaders() });
+  if (!res.ok) {
+    let msg = res.status + " " + res.statusText;
+    try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  const blob = await res.blob();
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = sourceName(s).replace(/\.[^.]*$/, "") + "-" + name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  return blob.size;
+}
+state.download = download;
+
+async function create(body, headers, what) {
+  try {
+    const s = await api("POST", "/api/sessions", body, headers);
+    state.mine.add(s.id);
+    await watch(s.id);
+  } catch (err) { showError(what + ": " + err.message); }
 }
 
 function setupForms() {
@@ -321,31 +790,37 @@ function setupForms() {
       return;
     }
     const fd = new FormData();
+    fd.append("mode", "edit"); // before the file: the server reads it first
     fd.append("file", f);
-    try {
-      const s = await api("POST", "/api/sessions", fd);
-      await watch(s.id);
-    } catch (err) { showError("upload: " + err.message); }
+    await create(fd, undefined, "upload " + f.name);
   };
   $("source-form").onsubmit = async (e) => {
     e.preventDefault();
     const src = $("source-input").value.trim();
     if (!src) { showError("enter a path, URL or /dev/videoN"); return; }
-    try {
-      const s = await api("POST", "/api/sessions", JSON.stringify({ source: src }), { "Content-Type": "application/json" });
-      await watch(s.id);
-    } catch (err) { showError("open: " + err.message); }
+    // Server files scrub and track; URLs and cameras play live.
+    const mode = src.startsWith("/") && !src.startsWith("/dev/") ? "edit" : "live";
+    await create(JSON.stringify({ source: src, mode }), jsonHeaders, "open " + src);
   };
 }
 
-window.addEventListener("pagehide", leave);
+// Leaving the page ends the sessions it made (keepalive: the request
+// outlives the page).
+window.addEventListener("pagehide", () => {
+  disconnect();
+  for (const id of [...state.mine]) endSession(id);
+});
 
 (async function main() {
+  state.burned = params.get("burn") === "1";
+  $("burned").checked = state.burned;
   setupCanvas();
+  setupScrub();
   setupForms();
   try { await loadInfo(); } catch (e) { showError("server: " + e.message); }
   await refreshSessions();
   setInterval(refreshSessions, 3000);
-  const want = new URLSearchParams(location.search).get("session");
+  setInterval(pollSession, 500);
+  const want = params.get("session");
   if (want) watch(want).catch((e) => showError(e.message));
 })();

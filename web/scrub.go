@@ -1,0 +1,586 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/stream"
+	"github.com/vidseg/vidseg/tracker"
+)
+
+// A file opened in mode "edit" behaves like the SAM 2 demo: it starts
+// paused on frame 0; the page plays, pauses and seeks; a prompt applies to
+// the frame shown (a conditioning frame for that object); tracking passes
+// run forward, backward or both over the file with the tracker's
+// Propagate, and every tracked frame's masks are kept (as RLE) to show when
+// the player reaches that frame and to download (results.go).
+//
+// Two goroutines: the player owns the display decoder and publishes
+// pictures; the model goroutine owns the tracker and its own decoder (a
+// random-access decode.Source), taking prompts, removals and passes one at
+// a time.
+
+// FileTracker is what an edit session needs from the tracker
+// (*tracker.Tracker with Config.Source, NumFrames and KeepAll).
+type FileTracker interface {
+	Prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error)
+	RemoveObject(id int) error
+	Propagate(ctx context.Context, opts tracker.PropagateOptions, fn func(*tracker.FrameResult) error) error
+}
+
+// EditInfo is the player and tracking state of an edit session.
+type EditInfo struct {
+	Frames   int  `json:"frames"`   // exact frame count
+	Position int  `json:"position"` // frame the player is on
+	Playing  bool `json:"playing"`
+	// Done lists the frames with results since the last prompt, as
+	// inclusive [first, last] ranges.
+	Done      [][2]int `json:"done"`
+	DoneCount int      `json:"doneCount"`
+	// Prompts are the conditioning frames: where each object was prompted.
+	Prompts []PromptFrame `json:"prompts"`
+	// Tracking is the direction of the running pass ("" when none).
+	Tracking string `json:"tracking,omitempty"`
+	// Error is why the last pass stopped early, if it did.
+	Error string `json:"error,omitempty"`
+}
+
+// PromptFrame is one object's conditioning frame.
+type PromptFrame struct {
+	Object int `json:"object"`
+	Frame  int `json:"frame"`
+}
+
+// PlayerRequest is the body of POST /api/sessions/{id}/player.
+type PlayerRequest struct {
+	Action string `json:"action"` // "play", "pause" or "seek"
+	Frame  int    `json:"frame"`  // for "seek"
+}
+
+// TrackRequest is the body of POST /api/sessions/{id}/track.
+type TrackRequest struct {
+	Direction string `json:"direction"` // "forward", "backward" or "both"
+}
+
+type editor struct {
+	s      *Session
+	frames int
+	view   *decode.Source  // the player's; owned by its goroutine
+	mdec   *decode.Decoder // the tracker's, behind its FrameSource
+	trk    FileTracker     // nil without a model; model goroutine only
+	wake   chan struct{}   // one slot: the player has something new to show
+	jobs   chan edJob
+	model  sync.WaitGroup // the model goroutine, waited for before the tracker closes
+
+	mu          sync.Mutex
+	pos         int
+	playing     bool
+	gen         int                         // bumped when what the player shows changes
+	results     map[int][]stream.ObjectMeta // frame -> objects, since the last prompt
+	prompts     map[PromptFrame]bool
+	busy        string
+	tracking    string
+	trackErr    string
+	cancelTrack context.CancelFunc
+}
+
+type edJob struct {
+	busy string
+	fn   func(ctx context.Context) error
+	done chan error
+}
+
+func parseMode(m string) (edit bool, err error) {
+	switch strings.TrimSpace(m) {
+	case "", "live":
+		return false, nil
+	case "edit":
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: mode %q: want \"live\" or \"edit\"", errBadRequest, m)
+}
+
+func (s *Server) newEditor(ctx context.Context, ss *Session) (*editor, error) {
+	n, err := ss.dec.CountFrames(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("edit %s: %w", ss.Name, err)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: %s has no frames", errBadRequest, ss.Name)
+	}
+	e := &editor{
+		s: ss, frames: n, view: decode.NewSource(ss.dec, n, 2),
+		wake: make(chan struct{}, 1), jobs: make(chan edJob),
+		results: map[int][]stream.ObjectMeta{}, prompts: map[PromptFrame]bool{},
+	}
+	if s.cfg.NewFileTracker == nil {
+		return e, nil
+	}
+	e.mdec, err = decode.Open(ctx, ss.path, decode.Options{ModelSize: s.cfg.ModelSize})
+	if err != nil {
+		return nil, fmt.Errorf("open %s for the model: %w", ss.Name, err)
+	}
+	e.trk, err = s.cfg.NewFileTracker(ctx, ss.Info, n, decode.NewSource(e.mdec, n, 4))
+	if err != nil {
+		_ = e.mdec.Close()
+		return nil, fmt.Errorf("open tracker: %w", err)
+	}
+	return e, nil
+}
+
+// close frees what the editor owns besides the session's decoder, once
+// the model goroutine is done with it (the session's context has ended).
+func (e *editor) close() {
+	e.model.Wait()
+	if c, ok := e.trk.(interface{ Close() error }); ok {
+		_ = c.Close()
+	}
+	if e.mdec != nil {
+		_ = e.mdec.Close()
+	}
+}
+
+func (e *editor) info() (*EditInfo, string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	in := &EditInfo{Frames: e.frames, Position: e.pos, Playing: e.playing, Tracking: e.tracking, Error: e.trackErr,
+		Done: [][2]int{}, Prompts: []PromptFrame{}}
+	done := slices.Sorted(maps.Keys(e.results))
+	in.DoneCount = len(done)
+	for _, f := range done {
+		if k := len(in.Done); k > 0 && in.Done[k-1][1] == f-1 {
+			in.Done[k-1][1] = f
+		} else {
+			in.Done = append(in.Done, [2]int{f, f})
+		}
+	}
+	for p := range e.prompts {
+		in.Prompts = append(in.Prompts, p)
+	}
+	slices.SortFunc(in.Prompts, func(a, b PromptFrame) int {
+		if a.Frame != b.Frame {
+			return a.Frame - b.Frame
+		}
+		return a.Object - b.Object
+	})
+	return in, e.busy
+}
+
+func (e *editor) poke() {
+	e.mu.Lock()
+	e.gen++
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the player: it publishes the frame at the play position when it
+// changes (and again every second while paused, so a viewer who just
+// joined gets a picture), advancing at the source rate while playing.
+func (e *editor) run(ctx context.Context, logf func(string, ...any)) error {
+	if e.trk != nil {
+		e.model.Add(1)
+		go func() {
+			defer e.model.Done()
+			e.modelLoop(ctx)
+		}()
+	}
+	fps := e.s.Info.FPS
+	if fps <= 0 || fps > 240 {
+		fps = 30
+	}
+	frameDur := time.Duration(float64(time.Second) / fps)
+	start := time.Now()
+	lastPos, lastGen, lastViewers := -1, -1, 0
+	var lastSent time.Time
+	for {
+		e.mu.Lock()
+		pos, playing, gen := e.pos, e.playing, e.gen
+		objs := e.results[pos]
+		e.mu.Unlock()
+		viewers := e.s.viewers()
+		if viewers > 0 && (pos != lastPos || gen != lastGen || viewers != lastViewers || time.Since(lastSent) > time.Second) {
+			f, err := e.view.Frame(ctx, pos)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("frame %d: %w", pos, err)
+			}
+			now := time.Now()
+			meta := func(sent time.Time) stream.FrameMeta {
+				if pos != lastPos {
+					e.s.send.Tick(sent, sent.Sub(now))
+				}
+				m := stream.FrameMeta{Frame: pos, MaskFrame: -1, Objects: objs, DecodedAt: now.UnixMilli(), SentAt: sent.UnixMilli(),
+					SourceFPS: round1(e.s.send.Rate()), LatencyMs: ms(sent.Sub(now))}
+				if objs != nil {
+					m.MaskFrame = pos
+				}
+				return m
+			}
+			// The stream clock only moves forward, whatever frame is shown.
+			if _, err := e.s.publish(f, time.Since(start), meta, func() []stream.ObjectMask { return decodeMasks(objs) }); err != nil {
+				return err
+			}
+			lastPos, lastGen, lastViewers, lastSent = pos, gen, viewers, now
+		}
+		wait := time.Second
+		if playing {
+			wait = frameDur
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-e.wake:
+			t.Stop()
+		case <-t.C:
+			if playing {
+				e.mu.Lock()
+				if e.playing && e.pos == pos {
+					if e.pos+1 < e.frames {
+						e.pos++
+					} else {
+						e.playing = false // stop on the last frame, as players do
+					}
+				}
+				e.mu.Unlock()
+			}
+		}
+	}
+}
+
+func (e *editor) modelLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-e.jobs:
+			e.mu.Lock()
+			e.busy = j.busy
+			e.mu.Unlock()
+			err := j.fn(ctx)
+			e.mu.Lock()
+			e.busy = ""
+			e.mu.Unlock()
+			j.done <- err
+		}
+	}
+}
+
+// do runs fn on the model goroutine and waits for it; the session's queue
+// counts it until it is done.
+func (e *editor) do(ctx context.Context, busy string, fn func(ctx context.Context) error) error {
+	if e.trk == nil {
+		return errNoModel
+	}
+	e.s.queue.Add(1)
+	defer e.s.queue.Add(-1)
+	j := edJob{busy: busy, fn: fn, done: make(chan error, 1)}
+	select {
+	case e.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.s.done:
+		return errSessionEnded
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *editor) prompt(ctx context.Context, p tracker.Prompt) (*PromptResponse, error) {
+	if p.Frame < 0 || p.Frame >= e.frames {
+		return nil, fmt.Errorf("%w: prompt on frame %d; the video has frames 0..%d", errBadRequest, p.Frame, e.frames-1)
+	}
+	s := e.s
+	if p.Object <= 0 {
+		s.mu.Lock()
+		p.Object = s.nextObj
+		s.nextObj++
+		s.mu.Unlock()
+	}
+	// Clicks on the same object and frame add up, so a negative click
+	// refines the mask.
+	p.Append = p.Mask == nil && p.Box == nil
+	// Show the prompted frame while the model works on it.
+	e.mu.Lock()
+	e.pos, e.playing = p.Frame, false
+	e.mu.Unlock()
+	e.poke()
+	var resp *PromptResponse
+	err := e.do(ctx, fmt.Sprintf("segmenting object %d on frame %d", p.Object, p.Frame), func(ctx context.Context) error {
+		res, err := e.trk.Prompt(ctx, p)
+		if err != nil {
+			return err
+		}
+		metas, _ := s.objectMetas(res)
+		s.mu.Lock()
+		s.objects[p.Object] = &objectState{frame: p.Frame}
+		if p.Object >= s.nextObj {
+			s.nextObj = p.Object + 1
+		}
+		s.tracked = res.Frame
+		s.mu.Unlock()
+		e.mu.Lock()
+		// Results elsewhere came from the old prompts: they are redone by
+		// the next pass, as in the SAM 2 demo.
+		e.results = map[int][]stream.ObjectMeta{res.Frame: metas}
+		e.prompts[PromptFrame{Object: p.Object, Frame: p.Frame}] = true
+		e.mu.Unlock()
+		e.poke()
+		resp = &PromptResponse{Object: p.Object, Frame: res.Frame, Objects: metas}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (e *editor) removeObject(ctx context.Context, id int) error {
+	s := e.s
+	s.mu.Lock()
+	_, ok := s.objects[id]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: no object %d in session %s", errNotFound, id, s.ID)
+	}
+	return e.do(ctx, fmt.Sprintf("removing object %d", id), func(context.Context) error {
+		if err := e.trk.RemoveObject(id); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		delete(s.objects, id)
+		s.mu.Unlock()
+		e.mu.Lock()
+		for f, objs := range e.results {
+			e.results[f] = slices.DeleteFunc(slices.Clone(objs), func(o stream.ObjectMeta) bool { return o.ID == id })
+		}
+		for p := range e.prompts {
+			if p.Object == id {
+				delete(e.prompts, p)
+			}
+		}
+		e.mu.Unlock()
+		e.poke()
+		return nil
+	})
+}
+
+// startTrack queues a tracking pass and returns; its progress shows in
+// EditInfo.
+func (e *editor) startTrack(dir string) error {
+	if e.trk == nil {
+		return errNoModel
+	}
+	e.mu.Lock()
+	if e.tracking != "" {
+		e.mu.Unlock()
+		return &statusError{http.StatusConflict, fmt.Errorf("a %s pass is already running; stop it first", e.tracking)}
+	}
+	if len(e.prompts) == 0 {
+		e.mu.Unlock()
+		return &statusError{http.StatusConflict, errors.New("nothing to track: click an object first")}
+	}
+	first, last := e.frames, -1
+	for p := range e.prompts {
+		first, last = min(first, p.Frame), max(last, p.Frame)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.tracking, e.trackErr, e.cancelTrack = dir, "", cancel
+	e.mu.Unlock()
+
+	// As `vidseg track`: forward from the earliest prompted frame,
+	// backward from the latest, both = forward then backward from the
+	// earliest.
+	type pass struct {
+		start   int
+		reverse bool
+	}
+	var passes []pass
+	switch dir {
+	case "forward":
+		passes = []pass{{first, false}}
+	case "backward":
+		passes = []pass{{last, true}}
+	default:
+		passes = []pass{{first, false}, {first, true}}
+	}
+	go func() {
+		defer cancel()
+		err := e.do(ctx, "tracking "+dir, func(mctx context.Context) error {
+			// Ends with the session (mctx) or on stop (ctx).
+			pctx, pcancel := context.WithCancel(mctx)
+			defer context.AfterFunc(ctx, pcancel)()
+			defer pcancel()
+			for _, ps := range passes {
+				if ps.reverse && ps.start == 0 {
+					continue // nothing lies before frame 0
+				}
+				err := e.trk.Propagate(pctx, tracker.PropagateOptions{Start: ps.start, Reverse: ps.reverse}, func(res *tracker.FrameResult) error {
+					metas, _ := e.s.objectMetas(res)
+					e.mu.Lock()
+					e.results[res.Frame] = metas
+					shown := e.pos == res.Frame
+					e.mu.Unlock()
+					e.s.modelFrames.Add(1)
+					e.s.model.Tick(time.Now(), 0)
+					if shown {
+						e.poke()
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		e.mu.Lock()
+		e.tracking, e.cancelTrack = "", nil
+		if err != nil {
+			e.trackErr = err.Error()
+			if errors.Is(err, context.Canceled) {
+				e.trackErr = "stopped"
+			}
+		}
+		e.mu.Unlock()
+		e.poke()
+	}()
+	return nil
+}
+
+func (e *editor) stopTrack() {
+	e.mu.Lock()
+	if e.cancelTrack != nil {
+		e.cancelTrack()
+	}
+	e.mu.Unlock()
+}
+
+func (e *editor) control(req PlayerRequest) error {
+	e.mu.Lock()
+	switch req.Action {
+	case "play":
+		if e.pos >= e.frames-1 {
+			e.pos = 0 // play again from the start
+		}
+		e.playing = true
+	case "pause":
+		e.playing = false
+	case "seek":
+		if req.Frame < 0 || req.Frame >= e.frames {
+			e.mu.Unlock()
+			return fmt.Errorf("%w: seek to frame %d; the video has frames 0..%d", errBadRequest, req.Frame, e.frames-1)
+		}
+		e.pos, e.playing = req.Frame, false
+	default:
+		e.mu.Unlock()
+		return fmt.Errorf("%w: player action %q: want play, pause or seek", errBadRequest, req.Action)
+	}
+	e.mu.Unlock()
+	e.poke()
+	return nil
+}
+
+// editRoutes adds the player, tracking and results endpoints of edit
+// sessions.
+func (s *Server) editRoutes() {
+	s.mux.HandleFunc("POST /api/sessions/{id}/player", s.withEditor(func(w http.ResponseWriter, r *http.Request, ss *Session) {
+		var req PlayerRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("player: want JSON {action: play|pause|seek, frame}: %w", err))
+			return
+		}
+		if err := ss.ed.control(req); err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ss.info())
+	}))
+	s.mux.HandleFunc("POST /api/sessions/{id}/track", s.withEditor(func(w http.ResponseWriter, r *http.Request, ss *Session) {
+		var req TrackRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("track: want JSON {direction: forward|backward|both}: %w", err))
+			return
+		}
+		switch req.Direction {
+		case "forward", "backward", "both":
+		default:
+			writeError(w, http.StatusBadRequest, fmt.Errorf("track: direction %q: want forward, backward or both", req.Direction))
+			return
+		}
+		if err := ss.ed.startTrack(req.Direction); err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, ss.info())
+	}))
+	s.mux.HandleFunc("DELETE /api/sessions/{id}/track", s.withEditor(func(w http.ResponseWriter, r *http.Request, ss *Session) {
+		ss.ed.stopTrack()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	s.mux.HandleFunc("GET /api/sessions/{id}/results/{name}", s.withEditor(s.handleResults))
+	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "max-age=86400")
+		_, _ = w.Write([]byte(favicon))
+	})
+}
+
+// favicon is a green dot on a dark square (browsers take SVG here).
+const favicon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1b1b1b"/><circle cx="8" cy="8" r="4" fill="#3c3"/></svg>`
+
+func (s *Server) withEditor(h func(http.ResponseWriter, *http.Request, *Session)) http.HandlerFunc {
+	return s.withSession(func(w http.ResponseWriter, r *http.Request, ss *Session) {
+		if ss.ed == nil {
+			writeError(w, http.StatusConflict, fmt.Errorf("session %s plays live; open a file with mode \"edit\" to scrub and track it", ss.ID))
+			return
+		}
+		h(w, r, ss)
+	})
+}
+
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// uploadName is the base name of an upload as the browser sent it, for
+// messages and downloads.
+func uploadName(name string) string {
+	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+	if name == "." || name == "/" || name == "" {
+		return "upload"
+	}
+	return name
+}
+
+// renamedError shows the user's name for a file where the error has the
+// server's path for it.
+type renamedError struct {
+	err      error
+	from, to string
+}
+
+func (e *renamedError) Error() string { return strings.ReplaceAll(e.err.Error(), e.from, e.to) }
+func (e *renamedError) Unwrap() error { return e.err }
