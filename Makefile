@@ -3,7 +3,7 @@ ORT_LIB ?= $(CURDIR)/third_party/onnxruntime/lib/libonnxruntime.so.1
 export VIDSEG_ORT_LIB := $(ORT_LIB)
 export CGO_ENABLED := 1
 
-.PHONY: setup test build demo videos bench fuzz vet fixture traces
+.PHONY: setup test build demo videos bench fuzz fuzz-api vet fixture traces
 
 setup:
 	bash scripts/setup.sh
@@ -34,6 +34,9 @@ bench:
 
 fuzz:
 	go test -run XXX -fuzz FuzzDecode -fuzztime 60s ./decode
+
+fuzz-api:
+	go test -run XXX -fuzz FuzzAPI -fuzztime 60s ./web
 
 # Regenerating the fixture and traces needs torch and the official sources
 # (scripts/setup-exporter.sh); CI uses the committed outputs.

@@ -29,6 +29,13 @@ type Options struct {
 	Loop      bool          // restart at EOF (endless stream from a file)
 	Realtime  bool          // pace frames at the source rate (a file served as if live)
 	Timeout   time.Duration // open/read timeout for network sources; default 10s
+
+	// Formats and Protocols, when set, are FFmpeg's format_whitelist and
+	// protocol_whitelist (see VideoFormats, RTSPProtocols in options.go).
+	Formats, Protocols string
+	// Input, when set, is read instead of opening src (src only names it
+	// in errors); an io.Seeker is seekable. Close closes an io.Closer.
+	Input io.Reader
 }
 
 // Info describes the video stream.
@@ -54,6 +61,7 @@ type Decoder struct {
 
 	fc     *astiav.FormatContext
 	intr   astiav.IOInterrupter // kept: FFmpeg points at its memory
+	ioc    *astiav.IOContext    // Options.Input's context; freed by Close
 	cc     *astiav.CodecContext
 	codec  *astiav.Codec
 	stream *astiav.Stream
@@ -110,7 +118,7 @@ func Open(ctx context.Context, src string, opts Options) (*Decoder, error) {
 	scheme := sourceScheme(src)
 	d.network = scheme != "" && scheme != "file"
 	device := strings.HasPrefix(src, "/dev/video") || opts.Format == "v4l2"
-	if !d.network && !device {
+	if !d.network && !device && opts.Input == nil {
 		path := strings.TrimPrefix(src, "file:")
 		st, err := os.Stat(path)
 		switch {
@@ -145,6 +153,11 @@ func (d *Decoder) open(ctx context.Context, device bool) error {
 		return fmt.Errorf("decode: %s: cannot allocate format context", d.url)
 	}
 	d.intr = d.fc.SetInterruptCallback()
+	if d.opts.Input != nil {
+		if err := d.customIO(); err != nil {
+			return err
+		}
+	}
 
 	var ifmt *astiav.InputFormat
 	if device {
@@ -162,6 +175,7 @@ func (d *Decoder) open(ctx context.Context, device bool) error {
 
 	dict := astiav.NewDictionary()
 	defer dict.Free()
+	d.setPolicy(dict)
 	if d.network {
 		us := strconv.FormatInt(d.opts.Timeout.Microseconds(), 10)
 		_ = dict.Set("rw_timeout", us, 0) // socket-level read/write timeout for every protocol
@@ -210,6 +224,9 @@ func (d *Decoder) open(ctx context.Context, device bool) error {
 }
 
 func (d *Decoder) openError(ctx, octx context.Context, op string, err error) error {
+	if perr := d.policyError(err); perr != nil && ctx.Err() == nil && octx.Err() == nil {
+		return perr
+	}
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("decode: %s %s: %w", op, d.url, ctx.Err())
@@ -756,5 +773,6 @@ func (d *Decoder) Close() error {
 		d.fc.CloseInput()
 		d.fc.Free()
 	}
+	d.freeIO()
 	return nil
 }

@@ -26,10 +26,8 @@ type WHEP struct {
 }
 
 func (h WHEP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	w.Header().Set("Access-Control-Allow-Methods", "POST, DELETE, OPTIONS")
-	w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
-	w.Header().Set("Access-Control-Expose-Headers", "Location")
+	// No CORS headers here: whoever mounts the handler decides which
+	// origins may call it (web.Config.AllowOrigins).
 	switch r.Method {
 	case http.MethodOptions:
 		w.WriteHeader(http.StatusNoContent)

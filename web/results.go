@@ -214,7 +214,7 @@ func (e *editor) writePNGZip(w io.Writer, res map[int][]stream.ObjectMeta) error
 // writeOverlay renders the video with the tracked masks burned in to a
 // temporary MP4 and returns its path (the caller removes it).
 func (s *Server) writeOverlay(ctx context.Context, ss *Session, res map[int][]stream.ObjectMeta) (string, error) {
-	dec, err := decode.Open(ctx, ss.path, decode.Options{})
+	dec, err := decode.Open(ctx, ss.path, decode.Options{Formats: decode.VideoFormats})
 	if err != nil {
 		return "", err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -126,7 +125,7 @@ func (s *Server) newEditor(ctx context.Context, ss *Session) (*editor, error) {
 	if s.cfg.NewFileTracker == nil {
 		return e, nil
 	}
-	e.mdec, err = decode.Open(ctx, ss.path, decode.Options{ModelSize: s.cfg.ModelSize})
+	e.mdec, err = decode.Open(ctx, ss.path, decode.Options{ModelSize: s.cfg.ModelSize, Formats: decode.VideoFormats})
 	if err != nil {
 		return nil, fmt.Errorf("open %s for the model: %w", ss.Name, err)
 	}
@@ -563,16 +562,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
-}
-
-// uploadName is the base name of an upload as the browser sent it, for
-// messages and downloads.
-func uploadName(name string) string {
-	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
-	if name == "." || name == "/" || name == "" {
-		return "upload"
-	}
-	return name
 }
 
 // renamedError shows the user's name for a file where the error has the

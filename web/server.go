@@ -63,10 +63,25 @@ type Config struct {
 	Bitrate int
 	// UploadLimit caps uploaded files in bytes (DefaultUploadLimit if 0).
 	UploadLimit int64
-	// UploadDir holds uploads while their session lives (os.TempDir() if "").
+	// UploadDir holds uploads while their session lives (os.TempDir() if
+	// ""); a server keeps them in its own data directory.
 	UploadDir string
-	// FileRoot, when set, confines server-side paths to that directory.
-	FileRoot string
+	// Sources is what clients may open besides uploads (nothing by default).
+	Sources SourcePolicy
+	// Token, when set, is required on every request (page, API, WHEP).
+	// Without it only loopback Host names are answered.
+	Token string
+	// AllowOrigins are the web origins ("https://app.example") allowed to
+	// call the API and WHEP from their pages (CORS).
+	AllowOrigins []string
+	// MaxSessions caps live sessions (DefaultMaxSessions if 0, none if <0).
+	MaxSessions int
+	// PauseAfter: a session without viewers stops decoding and tracking
+	// after this long (DefaultPauseAfter if 0, never if <0).
+	PauseAfter time.Duration
+	// IdleTimeout: a session nobody watched or prompted for this long is
+	// closed (DefaultIdleTimeout if 0, never if <0).
+	IdleTimeout time.Duration
 	// ICE timeouts for viewers (pion defaults when zero).
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
 	// Logf receives session and viewer events; nil discards them.
@@ -81,8 +96,14 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	root     *os.Root // Sources.MediaRoot, opened once
+	rootPath string   // its absolute, symlink-free path
+	fetch    *http.Client
+	reaped   chan struct{}
+
 	mu       sync.Mutex
 	sessions map[string]*Session
+	opening  int // sessions being opened (reserved slots)
 	closed   bool
 }
 
@@ -113,8 +134,26 @@ func New(cfg Config) (*Server, error) {
 	if cfg.NewTracker != nil && cfg.ModelSize <= 0 {
 		return nil, errors.New("web: Config.ModelSize must be set with NewTracker (1024 for SAM 2)")
 	}
+	cfg.MaxSessions = orDefault(cfg.MaxSessions, DefaultMaxSessions)
+	cfg.PauseAfter = orDefault(cfg.PauseAfter, DefaultPauseAfter)
+	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), sessions: make(map[string]*Session),
+		fetch: newFetchClient(cfg.Sources.AllowPrivateURLs), reaped: make(chan struct{})}
+	if dir := cfg.Sources.MediaRoot; dir != "" {
+		abs, err := filepath.Abs(dir)
+		if err == nil {
+			abs, err = filepath.EvalSymlinks(abs)
+		}
+		if err == nil {
+			s.root, err = os.OpenRoot(abs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("web: media root: %w", err)
+		}
+		s.rootPath = abs
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, sessions: make(map[string]*Session)}
+	s.ctx, s.cancel = ctx, cancel
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		cancel()
@@ -142,10 +181,22 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})
+	go s.reap()
 	return s, nil
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.guard(w, r) {
+		s.mux.ServeHTTP(w, r)
+	}
+}
 
 // Close stops every session and waits for their pipelines to end.
 func (s *Server) Close() error {
@@ -157,6 +208,10 @@ func (s *Server) Close() error {
 	s.cancel()
 	for _, ss := range sessions {
 		<-ss.done
+	}
+	<-s.reaped
+	if s.root != nil {
+		return s.root.Close()
 	}
 	return nil
 }
@@ -189,9 +244,24 @@ type SourceRequest struct {
 	Mode string `json:"mode,omitempty"`
 }
 
-// Open starts a session on src (what SourceRequest.Source accepts).
+// Open starts a session on src (what SourceRequest.Source accepts), under
+// the same policy and limits as a client's request.
 func (s *Server) Open(ctx context.Context, src string, loop bool) (*Session, error) {
-	return s.open(ctx, src, openOptions{loop: loop})
+	return s.openSource(ctx, src, openOptions{loop: loop})
+}
+
+// openSource checks src against the source policy and the session cap
+// and opens it.
+func (s *Server) openSource(ctx context.Context, src string, oo openOptions) (*Session, error) {
+	if err := s.reserve(); err != nil {
+		return nil, err
+	}
+	defer s.unreserve()
+	in, err := s.resolve(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	return s.open(ctx, in, oo)
 }
 
 // openOptions are how a session is opened besides its source.
@@ -199,53 +269,57 @@ type openOptions struct {
 	loop    bool
 	edit    bool   // scrub-and-track mode (files only)
 	name    string // what the user calls the source (an upload's file name)
-	display string // Source in the session info, if not src (uploads: no server path)
+	display string // Source in the session info, if not the source's name
 	cleanup func() // removes an uploaded file
 }
 
-func (s *Server) open(ctx context.Context, src string, oo openOptions) (ss *Session, err error) {
+// open starts a session on a resolved source; the caller holds a slot.
+func (s *Server) open(ctx context.Context, in *source, oo openOptions) (ss *Session, err error) {
 	cleanup := oo.cleanup
 	defer func() {
 		if err != nil && cleanup != nil {
 			cleanup()
 		}
 	}()
-	opts := decode.Options{Realtime: true}
-	switch {
-	case strings.HasPrefix(src, "/dev/video"):
-		opts.Format = "v4l2"
-	case isURL(src):
-	default:
-		if err := s.checkPath(src); err != nil {
-			return nil, err
-		}
-		opts.Loop = oo.loop
-	}
+	opts := in.opts
+	opts.Realtime = true
+	opts.Loop = in.file && oo.loop
 	if s.cfg.NewTracker != nil && !oo.edit {
 		opts.ModelSize = s.cfg.ModelSize
 	}
 	if oo.edit {
+		if !in.file {
+			return nil, fmt.Errorf("%w: %s is a live source; mode \"edit\" needs a file", errBadRequest, in.name)
+		}
 		// The player seeks and paces itself.
-		opts = decode.Options{Format: opts.Format}
+		opts = decode.Options{Formats: opts.Formats, Protocols: opts.Protocols, Input: opts.Input}
 	}
-	dec, err := decode.Open(ctx, src, opts)
+	dec, err := decode.Open(ctx, in.target, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", src, err)
+		if c, ok := opts.Input.(io.Closer); ok {
+			_ = c.Close()
+		}
+		if errors.Is(err, decode.ErrUnreachable) && opts.Input == nil {
+			// FFmpeg's own words ("Connection refused") would tell what
+			// listens where; say only that no video came.
+			err = fmt.Errorf("%w: no video from %s", decode.ErrUnreachable, in.name)
+		}
+		return nil, fmt.Errorf("open %s: %w", in.name, err)
 	}
 	info := dec.Info()
 	if oo.edit && info.Live {
 		_ = dec.Close()
-		return nil, fmt.Errorf("%w: %s is a live source; mode \"edit\" needs a file", errBadRequest, src)
+		return nil, fmt.Errorf("%w: %s is a live source; mode \"edit\" needs a file", errBadRequest, in.name)
 	}
 	name, display := oo.name, oo.display
 	if name == "" {
-		name = src
+		name = in.name
 	}
 	if display == "" {
-		display = src
+		display = in.name
 	}
 	ss = &Session{
-		ID: newID(), Source: display, path: src, Name: name, Info: info, Created: time.Now(), dec: dec, cleanup: cleanup,
+		ID: newID(), Source: display, path: in.path, Name: name, Info: info, Created: time.Now(), dec: dec, cleanup: cleanup,
 		done: make(chan struct{}), frames: stream.NewLatest[timedFrame](), prompts: make(chan promptRequest),
 		state: "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
 	}
@@ -321,38 +395,12 @@ func (s *Server) open(ctx context.Context, src string, oo openOptions) (ss *Sess
 	}
 	s.sessions[ss.ID] = ss
 	s.mu.Unlock()
+	ss.touch()
 	sctx, cancel := context.WithCancel(s.ctx)
 	ss.cancel = cancel
-	go ss.run(sctx, s.cfg.Logf)
-	s.cfg.Logf("session %s: %s %dx%d %.2f fps, mode %s", ss.ID, src, info.Width, info.Height, info.FPS, ss.info().Mode)
+	go ss.run(sctx, s.cfg.Logf, s.cfg.PauseAfter)
+	s.cfg.Logf("session %s: %s %dx%d %.2f fps, mode %s", ss.ID, in.name, info.Width, info.Height, info.FPS, ss.info().Mode)
 	return ss, nil
-}
-
-func (s *Server) checkPath(p string) error {
-	if !filepath.IsAbs(p) {
-		return fmt.Errorf("%w: source %q is neither an absolute path, an http(s)/rtsp URL nor /dev/videoN", errBadRequest, p)
-	}
-	if s.cfg.FileRoot == "" {
-		return nil
-	}
-	root, err := filepath.Abs(s.cfg.FileRoot)
-	if err != nil {
-		return err
-	}
-	rel, err := filepath.Rel(root, filepath.Clean(p))
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return fmt.Errorf("%w: %s is outside the served directory %s", errBadRequest, p, root)
-	}
-	return nil
-}
-
-func isURL(s string) bool {
-	for _, p := range []string{"http://", "https://", "rtsp://", "rtsps://", "rtmp://"} {
-		if strings.HasPrefix(strings.ToLower(s), p) {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) session(id string) (*Session, bool) {
@@ -409,7 +457,12 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	)
 	switch ct {
 	case "multipart/form-data":
+		if err := s.reserve(); err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
 		ss, err = s.createFromUpload(w, r)
+		s.unreserve()
 	case "application/json", "":
 		var req SourceRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
@@ -428,7 +481,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		loop := req.Loop == nil || *req.Loop
-		ss, err = s.open(r.Context(), req.Source, openOptions{loop: loop, edit: edit})
+		ss, err = s.openSource(r.Context(), req.Source, openOptions{loop: loop, edit: edit})
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: want multipart/form-data (upload) or application/json (source)", ct))
 		return
@@ -485,9 +538,11 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*Sess
 			part.Close()
 			continue
 		}
-		f, err := os.CreateTemp(s.cfg.UploadDir, "vidseg-upload-*"+safeExt(part.FileName()))
+		name := uploadName(part.FileName())
+		f, err := os.CreateTemp(s.cfg.UploadDir, "vidseg-upload-*"+safeExt(name))
 		if err != nil {
-			return nil, fmt.Errorf("upload: %w", err)
+			s.cfg.Logf("upload: %v", err)
+			return nil, errors.New("upload: the server cannot store files now")
 		}
 		remove := func() { _ = os.Remove(f.Name()) }
 		n, err := io.Copy(f, io.LimitReader(part, limit+1))
@@ -506,14 +561,19 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*Sess
 		}
 		if cerr != nil {
 			remove()
-			return nil, fmt.Errorf("upload: %w", cerr)
+			s.cfg.Logf("upload: %v", cerr)
+			return nil, errors.New("upload: the server cannot store files now")
 		}
 		if n == 0 {
 			remove()
 			return nil, &statusError{http.StatusBadRequest, errors.New("upload: the file is empty")}
 		}
-		name := uploadName(part.FileName())
-		ss, err := s.open(r.Context(), f.Name(), openOptions{loop: true, edit: edit, name: name, display: "upload:" + name, cleanup: remove})
+		in, err := uploadSource(f.Name(), name)
+		if err != nil {
+			remove()
+			return nil, err
+		}
+		ss, err := s.open(r.Context(), in, openOptions{loop: true, edit: edit, name: name, display: "upload:" + name, cleanup: remove})
 		if err != nil {
 			// The user knows their file by its name, not our temporary path.
 			return nil, &renamedError{err: err, from: f.Name(), to: name}
@@ -532,16 +592,10 @@ func safeExt(name string) string {
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	s.mu.Lock()
-	ss, ok := s.sessions[id]
-	delete(s.sessions, id)
-	s.mu.Unlock()
-	if !ok {
+	if !s.remove(id) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("unknown session %q", id))
 		return
 	}
-	ss.cancel()
-	<-ss.done
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -701,6 +755,9 @@ func (e *statusError) Unwrap() error { return e.err }
 
 func statusOf(err error) int {
 	var se *statusError
+	if st, ok := statusOfPolicy(err); ok {
+		return st
+	}
 	switch {
 	case errors.As(err, &se):
 		return se.status

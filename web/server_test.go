@@ -34,7 +34,19 @@ func testClip(t testing.TB) string {
 	return p
 }
 
+// newServer serves the repository's test clips (testdata/videos) as the
+// media root unless cfg names another.
 func newServer(t testing.TB, cfg Config) (*Server, *httptest.Server) {
+	t.Helper()
+	if cfg.Sources.MediaRoot == "" {
+		cfg.Sources.MediaRoot = filepath.Join(repoRoot(t), "testdata", "videos")
+	}
+	return newBareServer(t, cfg)
+}
+
+// newBareServer takes cfg as is: without a media root it opens no
+// server-side files.
+func newBareServer(t testing.TB, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
 	if cfg.Logf == nil {
 		cfg.Logf = t.Logf
@@ -302,8 +314,11 @@ func TestBadInputsKeepServing(t *testing.T) {
 		{"unknown object", "DELETE", "/api/sessions/" + s.ID + "/objects/7", "", "", 404, "object 7"},
 		{"bad object id", "DELETE", "/api/sessions/" + s.ID + "/objects/x", "", "", 400, `"x"`},
 		{"prompt without model", "POST", "/api/sessions/" + s.ID + "/prompts", "application/json", `{"points":[{"x":1,"y":1,"positive":true}]}`, 409, "export.py"},
-		{"missing file", "POST", "/api/sessions", "application/json", `{"source":"/no/such/video.mp4"}`, 404, "/no/such/video.mp4"},
-		{"relative path", "POST", "/api/sessions", "application/json", `{"source":"video.mp4"}`, 400, "absolute"},
+		{"file outside the media root", "POST", "/api/sessions", "application/json", `{"source":"/no/such/video.mp4"}`, 403, "media directory"},
+		{"missing file in the media root", "POST", "/api/sessions", "application/json", `{"source":"video.mp4"}`, 404, `"video.mp4"`},
+		{"escape by ..", "POST", "/api/sessions", "application/json", `{"source":"../../go.mod"}`, 403, "media directory"},
+		{"URL while URLs are off", "POST", "/api/sessions", "application/json", `{"source":"http://example.com/a.mp4"}`, 403, "--allow-urls"},
+		{"text/plain create", "POST", "/api/sessions", "text/plain", `{"source":"a.mp4"}`, 415, "application/json"},
 		{"bad JSON", "POST", "/api/sessions", "application/json", `{"source":`, 400, "JSON"},
 		{"oversized upload", "POST", "/api/sessions", "multipart/form-data; boundary=x", strings.Repeat("x", 2<<20), 413, "1024 bytes"},
 		{"unknown route", "GET", "/api/nothing", "", "", 404, "/api/nothing"},
@@ -334,7 +349,7 @@ func TestSessionFromHTTPURL(t *testing.T) {
 	clip := testClip(t)
 	files := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(clip))))
 	defer files.Close()
-	_, hs := newServer(t, Config{})
+	_, hs := newServer(t, Config{Sources: SourcePolicy{AllowURLs: true, AllowPrivateURLs: true}})
 	s := createSession(t, hs.URL, files.URL+"/"+filepath.Base(clip))
 	if s.Width != 320 || s.Height != 240 {
 		t.Errorf("session from URL: %+v", s)

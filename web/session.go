@@ -58,8 +58,10 @@ type Session struct {
 
 	send, model, modelLag stream.Meter
 	skipped               atomic.Int64 // pictures dropped to keep the source pace
+	active                atomic.Int64 // unix ns of the last viewer or prompt
 	modelFrames           atomic.Int64 // frames the model finished
 	queue                 atomic.Int64 // prompts and tracking passes waiting for or running on the model
+	condFrames            atomic.Int64 // most prompted frames an object keeps in memory
 
 	mu      sync.Mutex
 	overlay *overlay // masks of the latest model result
@@ -139,6 +141,9 @@ type SessionInfo struct {
 	Busy  string `json:"busy,omitempty"`
 	// Edit is the player and tracking state of an edit session.
 	Edit *EditInfo `json:"edit,omitempty"`
+	// CondFrames is the most prompted frames any object keeps in memory
+	// (bounded on streams by the tracker's MaxCondFrames).
+	CondFrames int64 `json:"condFrames"`
 }
 
 func (s *Session) info() SessionInfo {
@@ -155,7 +160,7 @@ func (s *Session) info() SessionInfo {
 		Live: s.Info.Live, Codec: s.b.Codec(), State: s.state, Viewers: st.Viewers + cst.Viewers, Objects: objs,
 		Model: s.trk != nil, ModelFPS: round1(s.model.Rate()), SourceFPS: round1(s.send.Rate()),
 		LatencyMs: ms(s.send.Latency()), Created: s.Created, Tracked: s.tracked, FramesSent: max(st.Frames, cst.Frames),
-		FramesSkipped: s.skipped.Load(), ModelFrames: s.modelFrames.Load(), Queue: s.queue.Load(),
+		FramesSkipped: s.skipped.Load(), ModelFrames: s.modelFrames.Load(), Queue: s.queue.Load(), CondFrames: s.condFrames.Load(),
 	}
 	if s.ed != nil {
 		si.Mode, si.Model = "edit", s.ed.trk != nil
@@ -170,7 +175,7 @@ func (s *Session) info() SessionInfo {
 }
 
 // run owns the decoder and encoder: it closes them when ctx ends.
-func (s *Session) run(ctx context.Context, logf func(string, ...any)) {
+func (s *Session) run(ctx context.Context, logf func(string, ...any), pauseAfter time.Duration) {
 	defer close(s.done)
 	var wg sync.WaitGroup
 	if s.trk != nil {
@@ -181,7 +186,7 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any)) {
 	if s.ed != nil {
 		err = s.ed.run(ctx, logf)
 	} else {
-		err = s.videoLoop(ctx)
+		err = s.videoLoop(ctx, pauseAfter)
 	}
 	s.mu.Lock()
 	switch {
@@ -216,7 +221,7 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any)) {
 // videoLoop shows every decoded frame at the source pace with the newest
 // masks; the model sees only the latest frame when it is free. A file
 // waits on its first frame for a viewer.
-func (s *Session) videoLoop(ctx context.Context) error {
+func (s *Session) videoLoop(ctx context.Context, pauseAfter time.Duration) error {
 	pacer := stream.NewPacer(s.Info.FPS)
 	first := !s.Info.Live
 	for {
@@ -245,6 +250,14 @@ func (s *Session) videoLoop(ctx context.Context) error {
 		s.mu.Lock()
 		ov := s.overlay
 		s.mu.Unlock()
+		if s.viewers() == 0 {
+			// Nobody watches: after a grace stop decoding and tracking.
+			if s.pauseWhileUnwatched(ctx, pauseAfter) {
+				pacer = stream.NewPacer(s.Info.FPS)
+			}
+			continue
+		}
+		s.touch()
 		var masks []stream.ObjectMask
 		if ov != nil {
 			masks = ov.masks
@@ -294,6 +307,7 @@ func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
 			s.modelFrames.Add(1)
 			s.model.Tick(now, now.Sub(tf.decodedAt))
 			s.setOverlay(res, tf.decodedAt)
+			s.noteCondFrames() // prompts become conditioning frames here
 		}
 	}
 }
@@ -325,6 +339,7 @@ func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameR
 	}
 	s.mu.Unlock()
 	s.setOverlay(res, time.Now())
+	s.noteCondFrames()
 	return res, nil
 }
 
@@ -354,6 +369,12 @@ func (s *Session) Prompt(ctx context.Context, p tracker.Prompt) (int, *tracker.F
 	}
 	s.queue.Add(1)
 	defer s.queue.Add(-1)
+	s.touch()
+	if u, ok := s.trk.(urgent); ok {
+		// From now until the answer, this session's model calls (the
+		// frame it may be tracking, then the prompt) go first.
+		defer u.Urgent()()
+	}
 	req := promptRequest{p: p, reply: make(chan promptReply, 1)}
 	select {
 	case s.prompts <- req:

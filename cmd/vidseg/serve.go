@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
@@ -27,9 +26,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs := newFlags(e, "serve", "vidseg serve [--addr :8080] [--model DIR] [--store FILE] [--resume ID|all]...",
-		`Runs the web app: open a video (upload, server path, HTTP/RTSP URL or
-/dev/videoN), click objects, watch the masks over WebRTC.
+	fs := newFlags(e, "serve", "vidseg serve [--addr 127.0.0.1:8080] [--model DIR] [--media-root DIR] [--store FILE] [--resume ID|all]...",
+		`Runs the web app: open a video (upload; with the flags below a file of
+--media-root, an HTTP/RTSP URL or a --devices webcam), click objects, watch
+the masks over WebRTC.
+
+It listens on 127.0.0.1 unless --addr says otherwise; on any other address
+every request needs the access token (--token, VIDSEG_TOKEN, or one made up
+and printed with the URL to open).
 
 Every session is journaled in --store (bbolt): each prompt and each finished
 frame's masks are fsync'd as they happen, so a crash or kill -9 loses none.
@@ -40,6 +44,7 @@ reaches their frames. `+"`vidseg sessions`"+` lists and exports the store.
 Without a model the app still plays video and explains how to get one.`,
 		`  vidseg serve
   vidseg serve --addr 127.0.0.1:9000 --model models/sam2.1_hiera_t --codec h264
+  vidseg serve --addr :8080 --media-root /srv/videos --allow-urls
   vidseg serve --store /var/lib/vidseg/sessions.db --resume all`)
 	configFlag(fs)
 	s.flag(fs, "addr")
@@ -54,7 +59,14 @@ Without a model the app still plays video and explains how to get one.`,
 	noStore := fs.Bool("no-store", false, "keep no session store (nothing survives a restart)")
 	var resume listFlag
 	fs.Var(&resume, "resume", "resume stored session `ID` (repeatable), or \"all\"")
-	fileRoot := fs.String("file-root", "", "confine server-side source paths to this `DIR`")
+	for _, k := range []string{"token", "media_root", "max_sessions", "pause_after", "idle_timeout"} {
+		s.flag(fs, k)
+	}
+	var devices, origins listFlag
+	fs.Var(&devices, "devices", "capture devices clients may open, comma-separated (`/dev/video0,...`)")
+	fs.Var(&origins, "cors-origin", "web `ORIGIN` allowed to call the API and WHEP (repeatable)")
+	allowURLs := fs.Bool("allow-urls", false, "let clients open http(s):// and rtsp:// URLs")
+	allowPrivate := fs.Bool("allow-private-urls", false, "let URLs reach loopback, private, link-local and metadata addresses")
 	verbose := fs.Bool("v", false, "log sessions and viewers")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -84,7 +96,12 @@ Without a model the app still plays video and explains how to get one.`,
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	cfg := web.Config{Codec: codec, UploadLimit: limit, FileRoot: *fileRoot}
+	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins,
+		Sources: web.SourcePolicy{MediaRoot: s.get("media_root"), Devices: splitList(devices),
+			AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate}}
+	if err := sessionLimits(s, &cfg); err != nil {
+		return err
+	}
 	if *verbose {
 		cfg.Logf = func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
 	}
@@ -111,7 +128,7 @@ Without a model the app still plays video and explains how to get one.`,
 		}
 		defer lm.Close()
 		man := lm.model.Manifest()
-		shared := &lockedModel{m: lm.model}
+		shared := sam.NewScheduler(lm.model)
 		journal = &sessionJournal{st: st, maskSize: man.MaskSize, log: log}
 		cfg.ModelSize = man.ImageSize
 		cfg.ModelName = man.Variant
@@ -119,18 +136,38 @@ Without a model the app still plays video and explains how to get one.`,
 			cfg.ModelName += " (random weights)"
 		}
 		cfg.NewTracker = func(ctx context.Context, info decode.Info) (web.Tracker, error) {
-			t, err := tracker.New(shared, tracker.Config{Mode: mode, NumFrames: 0, Logger: log})
+			c := shared.Client()
+			t, err := tracker.New(c, tracker.Config{Mode: mode, NumFrames: 0, Logger: log, MaxCondFrames: web.StreamCondFrames})
 			if err != nil {
 				return nil, err
 			}
-			return journal.wrap(ctx, t, info)
+			jt, err := journal.wrap(ctx, t, info)
+			if err != nil {
+				return nil, err
+			}
+			return &sharedTracker{Tracker: jt, Client: c, t: t}, nil
 		}
 		// Edit sessions (scrub and track a file) are not journaled.
 		cfg.NewFileTracker = func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (web.FileTracker, error) {
-			return tracker.New(shared, tracker.Config{Mode: mode, NumFrames: frames, Source: src, KeepAll: true, Logger: log})
+			return tracker.New(shared.Client(), tracker.Config{Mode: mode, NumFrames: frames, Source: src, KeepAll: true, Logger: log})
 		}
 	}
 
+	ln, err := net.Listen("tcp", s.get("addr"))
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s (from %s): %w", s.get("addr"), s.source("addr"), err)
+	}
+	defer ln.Close()
+	cfg.Token = s.get("token")
+	if cfg.Token == "" && !isLoopback(ln.Addr()) {
+		cfg.Token = web.NewToken()
+	}
+	if cfg.UploadDir, err = uploadDir(s, *noStore); err != nil {
+		return err
+	}
+	if *noStore {
+		defer os.RemoveAll(cfg.UploadDir)
+	}
 	srv, err := web.New(cfg)
 	if err != nil {
 		return err
@@ -146,11 +183,7 @@ Without a model the app still plays video and explains how to get one.`,
 		}
 	}
 
-	ln, err := net.Listen("tcp", s.get("addr"))
-	if err != nil {
-		return fmt.Errorf("serve: listen on %s (from %s): %w", s.get("addr"), s.source("addr"), err)
-	}
-	fmt.Fprintf(e.stderr, "vidseg: serving on http://%s\n", ln.Addr())
+	printURL(e.stderr, ln.Addr(), cfg.Token)
 	hs := &http.Server{Handler: withSource(srv), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -262,44 +295,4 @@ func (j *sessionJournal) wrap(ctx context.Context, t *tracker.Tracker, info deco
 		return nil, err
 	}
 	return newJournaledTracker(t, j.st, si.ID, j.maskSize, nil, j.log), nil
-}
-
-// lockedModel shares one model between sessions: sam.Model is not safe
-// for concurrent use, and its outputs are fresh slices, so serializing the
-// calls is enough.
-type lockedModel struct {
-	mu sync.Mutex
-	m  *sam.Model
-}
-
-func (l *lockedModel) Manifest() *sam.Manifest { return l.m.Manifest() }
-
-func (l *lockedModel) EncodeImage(ctx context.Context, image []float32) (*sam.Features, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.EncodeImage(ctx, image)
-}
-
-func (l *lockedModel) DecodeMasks(ctx context.Context, embed []float32, f *sam.Features, p sam.Prompt) (*sam.Candidates, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.DecodeMasks(ctx, embed, f, p)
-}
-
-func (l *lockedModel) AttendMemory(ctx context.Context, f *sam.Features, frames []sam.MemoryFrame, ptrs []sam.Pointer) ([]float32, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.AttendMemory(ctx, f, frames, ptrs)
-}
-
-func (l *lockedModel) EncodeMemory(ctx context.Context, pixFeat, maskHighRes []float32, binarize bool, objectScore float32) ([]float32, []float32, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.EncodeMemory(ctx, pixFeat, maskHighRes, binarize, objectScore)
-}
-
-func (l *lockedModel) Constant(name string) ([]float32, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.Constant(name)
 }

@@ -148,7 +148,8 @@ func TestServeJournalSurvivesKill(t *testing.T) {
 	}
 	clip, _ = filepath.Abs(clip)
 	db := filepath.Join(t.TempDir(), "sessions.db")
-	env := []string{"VIDSEG_MODEL=" + model, "VIDSEG_STORE=" + db}
+	env := []string{"VIDSEG_MODEL=" + model, "VIDSEG_STORE=" + db,
+		"VIDSEG_MEDIA_ROOT=" + filepath.Join(root, "testdata", "videos"), "VIDSEG_PAUSE_AFTER=1h"}
 
 	srv := startServe(t, env)
 	var created sessionView

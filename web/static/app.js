@@ -799,7 +799,8 @@ function setupForms() {
     const src = $("source-input").value.trim();
     if (!src) { showError("enter a path, URL or /dev/videoN"); return; }
     // Server files scrub and track; URLs and cameras play live.
-    const mode = src.startsWith("/") && !src.startsWith("/dev/") ? "edit" : "live";
+    const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(src);
+    const mode = !url && !src.startsWith("/dev/") ? "edit" : "live";
     await create(JSON.stringify({ source: src, mode }), jsonHeaders, "open " + src);
   };
 }

@@ -1,0 +1,124 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Defaults for the session bounds (Config.MaxSessions, PauseAfter,
+// IdleTimeout).
+const (
+	DefaultMaxSessions = 8
+	DefaultPauseAfter  = 10 * time.Second
+	DefaultIdleTimeout = 5 * time.Minute
+)
+
+// urgent is what a tracker sharing a model offers (sam.Client): while a
+// prompt waits, its model calls go ahead of other sessions' tracking.
+type urgent interface {
+	Urgent() (done func())
+}
+
+// StreamCondFrames is the bounded preset of conditioning frames a live
+// session's tracker keeps per object (tracker.Config.MaxCondFrames).
+const StreamCondFrames = 4
+
+// noteCondFrames records the tracker's conditioning-frame count for the
+// API; called on the model goroutine, the tracker's only user.
+func (s *Session) noteCondFrames() {
+	cf, ok := s.trk.(interface{ CondFrames() map[int]int })
+	if !ok {
+		return
+	}
+	most := 0
+	for _, n := range cf.CondFrames() {
+		most = max(most, n)
+	}
+	s.condFrames.Store(int64(most))
+}
+
+// reserve takes a session slot before the (slow) open, so concurrent
+// creates cannot pass the cap together.
+func (s *Server) reserve() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max := s.cfg.MaxSessions; max > 0 && len(s.sessions)+s.opening >= max {
+		return &statusError{http.StatusTooManyRequests, fmt.Errorf("too many sessions: this server runs at most %d at once (vidseg serve --max-sessions); close one or try again later", max)}
+	}
+	s.opening++
+	return nil
+}
+
+func (s *Server) unreserve() {
+	s.mu.Lock()
+	s.opening--
+	s.mu.Unlock()
+}
+
+// reap ends sessions nobody has watched or prompted for IdleTimeout.
+func (s *Server) reap() {
+	defer close(s.reaped)
+	if s.cfg.IdleTimeout <= 0 {
+		<-s.ctx.Done()
+		return
+	}
+	tick := time.NewTicker(min(s.cfg.IdleTimeout/4, 5*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-tick.C:
+			for _, info := range s.Sessions() {
+				ss, ok := s.session(info.ID)
+				if ok && info.Viewers == 0 && now.Sub(ss.lastActive()) > s.cfg.IdleTimeout {
+					s.cfg.Logf("session %s: idle for %v, closing", ss.ID, s.cfg.IdleTimeout)
+					s.remove(ss.ID)
+				}
+			}
+		}
+	}
+}
+
+// remove ends a session and waits for its pipeline; false if unknown.
+func (s *Server) remove(id string) bool {
+	s.mu.Lock()
+	ss, ok := s.sessions[id]
+	delete(s.sessions, id)
+	s.mu.Unlock()
+	if ok {
+		ss.cancel()
+		<-ss.done
+	}
+	return ok
+}
+
+// touch marks the session used now (a viewer, a prompt).
+func (s *Session) touch() { s.active.Store(time.Now().UnixNano()) }
+
+func (s *Session) lastActive() time.Time { return time.Unix(0, s.active.Load()) }
+
+// pauseWhileUnwatched stops decoding (and so the model) once nobody has
+// watched for pauseAfter, until a viewer arrives or ctx ends. It reports
+// whether it paused, so the caller re-anchors its pacing.
+func (s *Session) pauseWhileUnwatched(ctx context.Context, pauseAfter time.Duration) bool {
+	if pauseAfter <= 0 || time.Since(s.lastActive()) < pauseAfter {
+		return false
+	}
+	s.setState("paused")
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for s.viewers() == 0 {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-tick.C:
+		}
+	}
+	s.touch()
+	s.setState("playing")
+	s.dec.RestartClock()
+	return true
+}
