@@ -50,7 +50,7 @@ func TestSessionRotatedOddVFR(t *testing.T) {
 	}
 	d.Close()
 
-	_, hs := newServer(t, Config{})
+	_, hs := newServer(t, Config{Sources: SourcePolicy{MediaRoot: filepath.Dir(clip)}})
 	s := createSession(t, hs.URL, clip)
 	if s.Width != 241 || s.Height != 321 {
 		t.Errorf("session is %dx%d, want the displayed 241x321", s.Width, s.Height)

@@ -197,7 +197,7 @@ func TestMediaRootConfines(t *testing.T) {
 	}
 	var info SessionInfo
 	json.Unmarshal(r.body, &info)
-	if info.Source != "my clip.mp4" {
+	if info.Source != "upload:my clip.mp4" {
 		t.Errorf("uploaded session shows source %q, want the file's own name", info.Source)
 	}
 }
@@ -222,7 +222,9 @@ func TestSessionsBounded(t *testing.T) {
 	waitFor(t, "sessions to pause", 30*time.Second, func() bool {
 		var info SessionInfo
 		json.Unmarshal(call(t, "GET", hs.URL+"/api/sessions/"+ids[0], "", nil).body, &info)
-		return info.State == "paused"
+		// A file holds its first frame until a first viewer; after viewers
+		// leave, the grace pauses it: either way nothing is decoded.
+		return info.State == "paused" || info.State == "waiting for a viewer"
 	})
 	waitFor(t, "idle sessions to end", 60*time.Second, func() bool {
 		var list []SessionInfo
