@@ -108,4 +108,3 @@ func (d *Decoder) freeIO() {
 		_ = c.Close()
 	}
 }
-
