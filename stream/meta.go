@@ -5,7 +5,11 @@ type FrameMeta struct {
 	Type      string  `json:"type"`      // always "frame"
 	Frame     int     `json:"frame"`     // source frame index of the picture sent
 	MaskFrame int     `json:"maskFrame"` // frame the masks were computed on; -1 for none
-	PTSms     float64 `json:"ptsMs"`
+	PTSms     float64 `json:"ptsMs"`     // the source's timestamp of the picture
+	// StreamMs is the picture's timestamp in the WebRTC stream (its RTP
+	// timestamp / 90): PTSms rounded to the encoder's 1/fps time base,
+	// which is what a page matches presented pictures against.
+	StreamMs  float64 `json:"streamMs"`
 	Width     int     `json:"width"`
 	Height    int     `json:"height"`
 	SourceFPS float64 `json:"sourceFps"` // frames sent per second

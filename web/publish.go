@@ -64,9 +64,9 @@ func (s *Session) publish(f *decode.Frame, pts time.Duration, meta func(sent tim
 		m.Objects = []stream.ObjectMeta{}
 	}
 	m.Type, m.Width, m.Height = "frame", w, h
-	// The page matches this to the picture it presents through the RTP
-	// timestamp (ptsMs * 90), so it is the stream's PTS, not the file's.
-	m.PTSms = ms(pts)
+	// The page matches streamMs to the picture it presents through the RTP
+	// timestamp (streamMs * 90); ptsMs stays the source's own timestamp.
+	m.PTSms, m.StreamMs = ms(f.PTS), ms(pts)
 	msg, err := json.Marshal(m)
 	if err != nil {
 		return false, fmt.Errorf("frame %d metadata: %w", f.Index, err)

@@ -372,10 +372,10 @@ function onMeta(m) {
   }
 }
 
-function rtpOf(m) { return Math.round(m.ptsMs * 90) >>> 0; }
+function rtpOf(m) { return Math.round(m.streamMs * 90) >>> 0; }
 
 // The frame presented: find its message by RTP timestamp (the server
-// stamps RTP with the stream PTS, and sends ptsMs = PTS in the message).
+// stamps RTP with the stream PTS and sends it as streamMs in the message).
 const rvfc = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
 state.waitingRTP = null;
 function onVideoFrame(now, md) {
@@ -384,7 +384,7 @@ function onVideoFrame(now, md) {
 }
 state.errors = [];
 
-function rtpNear(a, b) { return Math.abs((a - b) | 0) < 46; } // ptsMs has 0.1 ms steps: 9 ticks
+function rtpNear(a, b) { return Math.abs((a - b) | 0) < 46; } // streamMs has 0.1 ms steps: 9 ticks
 
 function presented(md) {
   state.presented++;
