@@ -36,6 +36,10 @@ type Options struct {
 	// Input, when set, is read instead of opening src (src only names it
 	// in errors); an io.Seeker is seekable. Close closes an io.Closer.
 	Input io.Reader
+	// ProbeDuration, when > 0, bounds how much of a network stream Open
+	// reads to learn its parameters (FFmpeg's analyzeduration; its default
+	// is seconds). Reopening a known live source uses a short one.
+	ProbeDuration time.Duration
 }
 
 // Info describes the video stream.
@@ -181,6 +185,9 @@ func (d *Decoder) open(ctx context.Context, device bool) error {
 		_ = dict.Set("rw_timeout", us, 0) // socket-level read/write timeout for every protocol
 		if strings.HasPrefix(strings.ToLower(d.url), "rtsp") {
 			_ = dict.Set("timeout", us, 0) // RTSP's own socket timeout
+		}
+		if p := d.opts.ProbeDuration; p > 0 {
+			_ = dict.Set("analyzeduration", strconv.FormatInt(p.Microseconds(), 10), 0)
 		}
 	}
 

@@ -20,7 +20,7 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // browser starts a fresh headless Chromium and returns a tab context.
-func browser(t *testing.T) context.Context {
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("Chromium not installed at %s (apt-get install chromium): %v", chromiumPath, err)
@@ -39,6 +39,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1100, 900),
 	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	tctx, tcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() { tcancel(); acancel(); cancel() })

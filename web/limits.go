@@ -73,7 +73,7 @@ func (s *Server) reap() {
 		case now := <-tick.C:
 			for _, info := range s.Sessions() {
 				ss, ok := s.session(info.ID)
-				if ok && info.Viewers == 0 && now.Sub(ss.lastActive()) > s.cfg.IdleTimeout {
+				if ok && !ss.unattended && info.Viewers == 0 && now.Sub(ss.lastActive()) > s.cfg.IdleTimeout {
 					s.cfg.Logf("session %s: idle for %v, closing", ss.ID, s.cfg.IdleTimeout)
 					s.remove(ss.ID)
 				}
@@ -104,7 +104,7 @@ func (s *Session) lastActive() time.Time { return time.Unix(0, s.active.Load()) 
 // watched for pauseAfter, until a viewer arrives or ctx ends. It reports
 // whether it paused, so the caller re-anchors its pacing.
 func (s *Session) pauseWhileUnwatched(ctx context.Context, pauseAfter time.Duration) bool {
-	if pauseAfter <= 0 || time.Since(s.lastActive()) < pauseAfter {
+	if pauseAfter <= 0 || s.unattended || s.dec == nil || time.Since(s.lastActive()) < pauseAfter {
 		return false
 	}
 	s.setState("paused")

@@ -23,8 +23,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
+	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
@@ -86,6 +88,14 @@ type Config struct {
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
 	// Logf receives session and viewer events; nil discards them.
 	Logf func(format string, args ...any)
+	// EventSinks receive every session's analytics events (JSON Lines
+	// file, webhooks); /api/events streams them too.
+	EventSinks []events.Sink
+	// Analytics tunes event detection (Camera is set per session).
+	Analytics events.Config
+	// Reconnect tunes how live network sources (RTSP, HTTP live streams)
+	// are reopened when lost; OnState is set per session.
+	Reconnect decode.ReconnectOptions
 }
 
 // Server is the HTTP handler of the app. Close it to stop every session.
@@ -105,6 +115,10 @@ type Server struct {
 	sessions map[string]*Session
 	opening  int // sessions being opened (reserved slots)
 	closed   bool
+
+	hub        *eventHub
+	registry   *prometheus.Registry
+	publishers int // WHIP publishers connected, under mu
 }
 
 var (
@@ -154,6 +168,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.ctx, s.cancel = ctx, cancel
+	s.hub = newEventHub(cfg.EventSinks)
+	s.registry = newRegistry(s)
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		cancel()
@@ -178,6 +194,12 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /api/sessions/{id}/prompts", s.withSession(s.handlePrompt))
 	s.mux.HandleFunc("DELETE /api/sessions/{id}/objects/{obj}", s.withSession(s.handleRemoveObject))
 	s.editRoutes()
+	s.mux.HandleFunc("GET /api/sessions/{id}/zones", s.withSession(s.handleGetZones))
+	s.mux.HandleFunc("PUT /api/sessions/{id}/zones", s.withSession(s.handlePutZones))
+	s.mux.HandleFunc("GET /api/events", s.handleEvents)
+	s.mux.Handle("GET /metrics", s.metricsHandler())
+	s.mux.HandleFunc("POST /api/whip", s.handleWHIPPost)
+	s.mux.HandleFunc("DELETE /api/whip/{id}", s.handleWHIPDelete)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -210,6 +232,7 @@ func (s *Server) Close() error {
 		<-ss.done
 	}
 	<-s.reaped
+	s.hub.closeAll()
 	if s.root != nil {
 		return s.root.Close()
 	}
@@ -242,6 +265,8 @@ type SourceRequest struct {
 	// (paused, seek, prompts on any frame, tracking passes, downloads);
 	// "" or "live" tracks the latest frame as it plays.
 	Mode string `json:"mode,omitempty"`
+	// Camera names the source in analytics events (default: the session ID).
+	Camera string `json:"camera,omitempty"`
 }
 
 // Open starts a session on src (what SourceRequest.Source accepts), under
@@ -261,6 +286,7 @@ func (s *Server) openSource(ctx context.Context, src string, oo openOptions) (*S
 	if err != nil {
 		return nil, err
 	}
+	oo.src = src
 	return s.open(ctx, in, oo)
 }
 
@@ -271,6 +297,12 @@ type openOptions struct {
 	name    string // what the user calls the source (an upload's file name)
 	display string // Source in the session info, if not the source's name
 	cleanup func() // removes an uploaded file
+	camera  string // names the source in analytics events (default: the session ID)
+	geo     *events.Geometry
+	src     string // what the client named, to reopen a lost live source
+	// unattended sessions run without viewers (configured cameras, WHIP
+	// publishers): never paused or reaped for idleness.
+	unattended bool
 }
 
 // open starts a session on a resolved source; the caller holds a slot.
@@ -311,17 +343,55 @@ func (s *Server) open(ctx context.Context, in *source, oo openOptions) (ss *Sess
 		_ = dec.Close()
 		return nil, fmt.Errorf("%w: %s is a live source; mode \"edit\" needs a file", errBadRequest, in.name)
 	}
+	var source frameSource = dec
+	if info.Live && !in.file && strings.Contains(oo.src, "://") {
+		// A live URL reopens through the same policy checks when lost.
+		ro := s.cfg.Reconnect
+		raw := oo.src
+		ro.Reopen = func(ctx context.Context) (*decode.Decoder, error) {
+			in, err := s.resolve(ctx, raw)
+			if err != nil {
+				return nil, err
+			}
+			o := in.opts
+			o.Realtime, o.ModelSize, o.ProbeDuration = true, opts.ModelSize, 100*time.Millisecond
+			d, err := decode.Open(ctx, in.target, o)
+			if err != nil {
+				if c, ok := o.Input.(io.Closer); ok {
+					_ = c.Close()
+				}
+				return nil, err
+			}
+			return d, nil
+		}
+		source = decode.NewReconnecting(dec, in.name, opts, ro)
+	}
+	return s.start(ctx, newID(), in.name, in.path, dec, source, info, oo)
+}
+
+// start runs a session on an open source: dec, a file or device decoder,
+// or nil; src, what the session reads (dec itself, or a source that wraps
+// or replaces it). It closes src on failure.
+func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decode.Decoder, src frameSource, info decode.Info, oo openOptions) (ss *Session, err error) {
 	name, display := oo.name, oo.display
 	if name == "" {
-		name = in.name
+		name = srcName
 	}
 	if display == "" {
-		display = in.name
+		display = srcName
 	}
 	ss = &Session{
-		ID: newID(), Source: display, path: in.path, Name: name, Info: info, Created: time.Now(), dec: dec, cleanup: cleanup,
-		done: make(chan struct{}), frames: stream.NewLatest[timedFrame](), prompts: make(chan promptRequest),
-		state: "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
+		ID: id, Source: display, path: path, Name: name, Info: info, Created: time.Now(), dec: dec, src: src, cleanup: oo.cleanup,
+		done: make(chan struct{}), ended: make(chan struct{}), frames: stream.NewLatest[timedFrame](), prompts: make(chan promptRequest),
+		unattended: oo.unattended,
+		state:      "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
+		Camera: oo.camera, hub: s.hub, logf: s.cfg.Logf,
+	}
+	if ss.Camera == "" {
+		ss.Camera = ss.ID
+	}
+	if r, ok := src.(*decode.Reconnecting); ok {
+		ss.watchReconnects(r)
 	}
 	fps := info.FPS
 	if fps <= 0 || fps > 240 {
@@ -333,7 +403,7 @@ func (s *Server) open(ctx context.Context, in *source, oo openOptions) (ss *Sess
 		KeyframeInterval: int(fps * 2),
 	})
 	if err != nil {
-		_ = dec.Close()
+		_ = src.Close()
 		return nil, fmt.Errorf("session encoder for %dx%d: %w", info.Width, info.Height, err)
 	}
 	encOpts := encode.Options{
@@ -343,7 +413,7 @@ func (s *Server) open(ctx context.Context, in *source, oo openOptions) (ss *Sess
 	ss.cenc, err = stream.NewVideoEncoder(encOpts)
 	if err != nil {
 		_ = ss.enc.Close()
-		_ = dec.Close()
+		_ = src.Close()
 		return nil, fmt.Errorf("session encoder for %dx%d: %w", info.Width, info.Height, err)
 	}
 	closeAll := func() {
@@ -355,7 +425,7 @@ func (s *Server) open(ctx context.Context, in *source, oo openOptions) (ss *Sess
 		}
 		_ = ss.enc.Close()
 		_ = ss.cenc.Close()
-		_ = dec.Close()
+		_ = src.Close()
 	}
 	for _, p := range []struct {
 		b   **stream.Broadcaster
@@ -371,7 +441,7 @@ func (s *Server) open(ctx context.Context, in *source, oo openOptions) (ss *Sess
 			return nil, err
 		}
 	}
-	if oo.edit {
+	if oo.edit && dec != nil {
 		ss.ed, err = s.newEditor(ctx, ss)
 		if err != nil {
 			closeAll()
@@ -383,6 +453,16 @@ func (s *Server) open(ctx context.Context, in *source, oo openOptions) (ss *Sess
 			closeAll()
 			return nil, fmt.Errorf("open tracker: %w", err)
 		}
+	}
+	if err := ss.initAnalytics(s.cfg.Analytics, oo.geo); err != nil {
+		if c, ok := ss.trk.(io.Closer); ok {
+			_ = c.Close()
+		}
+		if ss.ed != nil {
+			ss.ed.close()
+		}
+		closeAll()
+		return nil, err
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -399,7 +479,7 @@ func (s *Server) open(ctx context.Context, in *source, oo openOptions) (ss *Sess
 	sctx, cancel := context.WithCancel(s.ctx)
 	ss.cancel = cancel
 	go ss.run(sctx, s.cfg.Logf, s.cfg.PauseAfter)
-	s.cfg.Logf("session %s: %s %dx%d %.2f fps, mode %s", ss.ID, in.name, info.Width, info.Height, info.FPS, ss.info().Mode)
+	s.cfg.Logf("session %s: %s %dx%d %.2f fps, mode %s", ss.ID, name, info.Width, info.Height, info.FPS, ss.info().Mode)
 	return ss, nil
 }
 
@@ -481,7 +561,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		loop := req.Loop == nil || *req.Loop
-		ss, err = s.openSource(r.Context(), req.Source, openOptions{loop: loop, edit: edit})
+		ss, err = s.openSource(r.Context(), req.Source, openOptions{loop: loop, edit: edit, camera: req.Camera})
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: want multipart/form-data (upload) or application/json (source)", ct))
 		return

@@ -119,6 +119,7 @@ type viewer struct {
 	packets  atomic.Int64
 	mu       sync.Mutex
 	msgs     []json.RawMessage
+	at       []time.Time // when each message arrived
 }
 
 func watch(t testing.TB, base, session string) *viewer {
@@ -139,6 +140,7 @@ func watch(t testing.TB, base, session string) *viewer {
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
 		v.mu.Lock()
 		v.msgs = append(v.msgs, m.Data)
+		v.at = append(v.at, time.Now())
 		v.mu.Unlock()
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {

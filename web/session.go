@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 )
@@ -24,6 +25,13 @@ type Tracker interface {
 	RemoveObject(id int) error
 }
 
+// frameSource is what a session reads: a *decode.Decoder, or a
+// *decode.Reconnecting for a live network source.
+type frameSource interface {
+	Next(ctx context.Context) (*decode.Frame, error)
+	Close() error
+}
+
 // Session is one video source being decoded, tracked and streamed.
 type Session struct {
 	ID     string
@@ -34,14 +42,20 @@ type Session struct {
 	path    string // what is decoded (Source may be a name for the user)
 	Info    decode.Info
 	Created time.Time
+	// Camera names the source in analytics events (the ID when not given).
+	Camera string
 
-	dec     *decode.Decoder
-	enc     *stream.VideoEncoder
-	b       *stream.Broadcaster // burned-in masks, for WHEP players without a page
-	clean   *stream.Broadcaster // no masks: the page draws them
-	cenc    *stream.VideoEncoder
-	burnBuf []byte // composited picture; owned by the goroutine that publishes
-	encFPS  float64
+	dec *decode.Decoder // the file or device decoder (nil for WHIP)
+	src frameSource     // what videoLoop reads: dec, or a source that wraps or replaces it
+	// unattended: runs without viewers (a configured camera, a WHIP
+	// publisher), so it is never paused or reaped for idleness.
+	unattended bool
+	enc        *stream.VideoEncoder
+	b          *stream.Broadcaster // burned-in masks, for WHEP players without a page
+	clean      *stream.Broadcaster // no masks: the page draws them
+	cenc       *stream.VideoEncoder
+	burnBuf    []byte // composited picture; owned by the goroutine that publishes
+	encFPS     float64
 	// lastTick is the last picture's PTS in encoder ticks (1/encFPS);
 	// owned by the goroutine that publishes.
 	lastTick int64
@@ -52,6 +66,7 @@ type Session struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	ended  chan struct{} // closed when the source ends (state says how)
 
 	frames  *stream.Latest[timedFrame]
 	prompts chan promptRequest
@@ -69,6 +84,20 @@ type Session struct {
 	objects map[int]*objectState
 	nextObj int
 	tracked int // index of the last frame the model finished; -1 none
+
+	// Analytics: the detector sees every model result; analyticsMu keeps
+	// journal writes in the order of the events they cover.
+	analyticsMu sync.Mutex
+	det         *events.Detector
+	hub         *eventHub
+	lastFrame   events.Frame
+	eventCount  atomic.Int64
+	logf        func(string, ...any)
+
+	// Metrics (see metrics.go).
+	modelDropped  atomic.Int64 // frames replaced before the model took them
+	reconnects    atomic.Int64
+	promptLatency latencyHistogram
 }
 
 type timedFrame struct {
@@ -102,8 +131,9 @@ type promptRequest struct {
 }
 
 type promptReply struct {
-	res *tracker.FrameResult
-	err error
+	res    *tracker.FrameResult
+	err    error
+	object int // the prompted object's id (new objects get theirs here)
 }
 
 // errNoFrameYet means a prompt came before the model tracked any frame.
@@ -144,6 +174,10 @@ type SessionInfo struct {
 	// CondFrames is the most prompted frames any object keeps in memory
 	// (bounded on streams by the tracker's MaxCondFrames).
 	CondFrames int64 `json:"condFrames"`
+	// Camera names the source in analytics events; Events counts the
+	// events raised.
+	Camera string `json:"camera"`
+	Events int64  `json:"events"`
 }
 
 func (s *Session) info() SessionInfo {
@@ -161,6 +195,7 @@ func (s *Session) info() SessionInfo {
 		Model: s.trk != nil, ModelFPS: round1(s.model.Rate()), SourceFPS: round1(s.send.Rate()),
 		LatencyMs: ms(s.send.Latency()), Created: s.Created, Tracked: s.tracked, FramesSent: max(st.Frames, cst.Frames),
 		FramesSkipped: s.skipped.Load(), ModelFrames: s.modelFrames.Load(), Queue: s.queue.Load(), CondFrames: s.condFrames.Load(),
+		Camera: s.Camera, Events: s.eventCount.Load(),
 	}
 	if s.ed != nil {
 		si.Mode, si.Model = "edit", s.ed.trk != nil
@@ -192,11 +227,15 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any), pauseAfter
 	switch {
 	case errors.Is(err, io.EOF):
 		s.state = "ended"
+	case errors.Is(err, decode.ErrSourceLost) && ctx.Err() == nil:
+		s.state = "lost: " + err.Error()
+		logf("session %s: %v", s.ID, err)
 	case err != nil && ctx.Err() == nil:
 		s.state = "error: " + err.Error()
 		logf("session %s: %v", s.ID, err)
 	}
 	s.mu.Unlock()
+	close(s.ended)
 	// The model may still be busy with the last frame; a finished source
 	// keeps its model goroutine until the session is deleted so prompts
 	// still get answers.
@@ -212,7 +251,7 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any), pauseAfter
 	_ = s.clean.Close()
 	_ = s.enc.Close()
 	_ = s.cenc.Close()
-	_ = s.dec.Close()
+	_ = s.src.Close() // closes dec too
 	if s.cleanup != nil {
 		s.cleanup()
 	}
@@ -225,20 +264,22 @@ func (s *Session) videoLoop(ctx context.Context, pauseAfter time.Duration) error
 	pacer := stream.NewPacer(s.Info.FPS)
 	first := !s.Info.Live
 	for {
-		f, err := s.dec.Next(ctx)
+		f, err := s.src.Next(ctx)
 		if err != nil {
 			return err
 		}
 		decodedAt := time.Now()
-		if s.trk != nil {
-			s.frames.Put(timedFrame{f: f, decodedAt: decodedAt})
+		if s.trk != nil && s.frames.Put(timedFrame{f: f, decodedAt: decodedAt}) {
+			s.modelDropped.Add(1)
 		}
 		if first {
 			first = false
 			if err := s.waitViewer(ctx); err != nil {
 				return err
 			}
-			s.dec.RestartClock()
+			if s.dec != nil {
+				s.dec.RestartClock()
+			}
 			decodedAt = time.Now()
 		}
 		if pacer.Late(f.PTS, decodedAt) {
@@ -293,8 +334,8 @@ func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
 				req.reply <- promptReply{err: s.removeObject(req.remove)}
 				continue
 			}
-			res, err := s.prompt(ctx, req.p)
-			req.reply <- promptReply{res, err}
+			res, obj, err := s.prompt(ctx, req.p)
+			req.reply <- promptReply{res, err, obj}
 		case tf := <-s.frames.C():
 			res, err := s.trk.Track(ctx, tf.f)
 			if err != nil {
@@ -308,13 +349,19 @@ func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
 			s.model.Tick(now, now.Sub(tf.decodedAt))
 			s.setOverlay(res, tf.decodedAt)
 			s.noteCondFrames() // prompts become conditioning frames here
+			s.analyze(res, events.Frame{Index: tf.f.Index, PTS: tf.f.PTS, Wall: tf.decodedAt})
 		}
 	}
 }
 
-func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error) {
+func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, int, error) {
 	s.mu.Lock()
 	p.Frame = s.tracked
+	if p.Object <= 0 {
+		// A new object takes its id only once its prompt is accepted, so a
+		// refused prompt (no frame yet, bad click) wastes none.
+		p.Object = s.nextObj
+	}
 	if st := s.objects[p.Object]; st != nil && st.frame == p.Frame {
 		// A correction on the same frame keeps the earlier clicks.
 		if p.Mask == nil {
@@ -326,11 +373,11 @@ func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameR
 	}
 	s.mu.Unlock()
 	if p.Frame < 0 {
-		return nil, errNoFrameYet
+		return nil, 0, errNoFrameYet
 	}
 	res, err := s.trk.Prompt(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	s.mu.Lock()
 	s.objects[p.Object] = &objectState{frame: p.Frame, points: p.Points, box: p.Box}
@@ -340,7 +387,7 @@ func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameR
 	s.mu.Unlock()
 	s.setOverlay(res, time.Now())
 	s.noteCondFrames()
-	return res, nil
+	return res, p.Object, nil
 }
 
 // setOverlay turns a model result into source-size masks and metadata.
@@ -350,6 +397,14 @@ func (s *Session) setOverlay(res *tracker.FrameResult, decodedAt time.Time) {
 	s.mu.Lock()
 	if res.Frame > s.tracked {
 		s.tracked = res.Frame
+	}
+	for _, o := range res.Objects {
+		// Objects the tracker knows but the session does not come from a
+		// journal replay: register them so new objects get fresh ids.
+		if s.objects[o.Object] == nil {
+			s.objects[o.Object] = &objectState{frame: -1}
+		}
+		s.nextObj = max(s.nextObj, o.Object+1)
 	}
 	s.overlay = ov
 	s.mu.Unlock()
@@ -361,12 +416,7 @@ func (s *Session) Prompt(ctx context.Context, p tracker.Prompt) (int, *tracker.F
 	if s.trk == nil {
 		return 0, nil, errNoModel
 	}
-	if p.Object <= 0 {
-		s.mu.Lock()
-		p.Object = s.nextObj
-		s.nextObj++
-		s.mu.Unlock()
-	}
+	p.Object = max(p.Object, 0) // a new object gets its id from the model goroutine
 	s.queue.Add(1)
 	defer s.queue.Add(-1)
 	s.touch()
@@ -376,6 +426,7 @@ func (s *Session) Prompt(ctx context.Context, p tracker.Prompt) (int, *tracker.F
 		defer u.Urgent()()
 	}
 	req := promptRequest{p: p, reply: make(chan promptReply, 1)}
+	start := time.Now()
 	select {
 	case s.prompts <- req:
 	case <-ctx.Done():
@@ -385,7 +436,10 @@ func (s *Session) Prompt(ctx context.Context, p tracker.Prompt) (int, *tracker.F
 	}
 	select {
 	case r := <-req.reply:
-		return p.Object, r.res, r.err
+		if r.err == nil {
+			s.promptLatency.Observe(time.Since(start).Seconds())
+		}
+		return r.object, r.res, r.err
 	case <-ctx.Done():
 		return 0, nil, ctx.Err()
 	}
@@ -419,6 +473,7 @@ func (s *Session) removeObject(id int) error {
 	if err := s.trk.RemoveObject(id); err != nil {
 		return err
 	}
+	s.forget(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.objects, id)

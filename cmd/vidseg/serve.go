@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
@@ -68,6 +69,9 @@ Without a model the app still plays video and explains how to get one.`,
 	allowURLs := fs.Bool("allow-urls", false, "let clients open http(s):// and rtsp:// URLs")
 	allowPrivate := fs.Bool("allow-private-urls", false, "let URLs reach loopback, private, link-local and metadata addresses")
 	verbose := fs.Bool("v", false, "log sessions and viewers")
+	evFlags := addEventFlags(fs)
+	lostAfter := fs.Duration("source-lost-after", time.Minute, "end a live source (a camera restarts) once it has been unreachable this `long`")
+	camerasPath := fs.String("cameras", "", "start the cameras in `FILE` (YAML: name, source, prompts, zones, lines), restart them on failure and resume them after a restart")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -87,6 +91,12 @@ Without a model the app still plays video and explains how to get one.`,
 	if err != nil {
 		return usagef("%v", err)
 	}
+	var cameras []cameraConfig
+	if *camerasPath != "" {
+		if cameras, err = loadCameras(*camerasPath); err != nil {
+			return err
+		}
+	}
 	if *noStore && len(resume) > 0 {
 		return usagef("serve: --resume needs the store; drop --no-store")
 	}
@@ -102,6 +112,13 @@ Without a model the app still plays video and explains how to get one.`,
 	if err := sessionLimits(s, &cfg); err != nil {
 		return err
 	}
+	cfg.Reconnect.GiveUpAfter = *lostAfter
+	sinks, closeSinks, err := evFlags.open(log)
+	if err != nil {
+		return err
+	}
+	defer closeSinks()
+	cfg.EventSinks = sinks
 	if *verbose {
 		cfg.Logf = func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
 	}
@@ -181,6 +198,13 @@ Without a model the app still plays video and explains how to get one.`,
 		if err := resumeSessions(ctx, e, srv, st, resume); err != nil {
 			return err
 		}
+	}
+
+	camCtx, stopCameras := context.WithCancel(ctx)
+	var cams sync.WaitGroup
+	defer func() { stopCameras(); cams.Wait() }()
+	for _, c := range cameras {
+		cams.Go(func() { runCamera(camCtx, srv, st, journal != nil, c, log) })
 	}
 
 	printURL(e.stderr, ln.Addr(), cfg.Token)
@@ -286,10 +310,11 @@ func (j *sessionJournal) wrap(ctx context.Context, t *tracker.Tracker, info deco
 		if err != nil {
 			return nil, err
 		}
-		return newJournaledTracker(t, j.st, id, j.maskSize, sess.Prompts, j.log), nil
+		return newJournaledTracker(t, j.st, id, j.maskSize, replayPrompts(sess.Prompts, info), j.log), nil
 	}
 	si, err := j.st.CreateSession(store.Info{
 		Source: src, Width: info.Width, Height: info.Height, FPS: info.FPS, Frames: info.Frames,
+		Meta: cameraMeta(ctx),
 	})
 	if err != nil {
 		return nil, err

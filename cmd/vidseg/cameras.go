@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/store"
+	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/web"
+)
+
+// camerasFile is serve --cameras: the cameras to run from launch.
+//
+//	cameras:
+//	  - name: door
+//	    source: rtsp://192.0.2.10/stream1
+//	    prompts:                 # optional, applied once on a new camera
+//	      - points: [[320, 240]] # positive clicks, source pixels
+//	      - box: [100, 80, 200, 220]
+//	    zones:
+//	      - name: entry
+//	        polygon: [[0, 0], [300, 0], [300, 200], [0, 200]]
+//	        dwell: 10s
+//	    lines:
+//	      - name: gate
+//	        a: [160, 0]
+//	        b: [160, 240]
+type camerasFile struct {
+	Cameras []cameraConfig `yaml:"cameras"`
+}
+
+type cameraConfig struct {
+	Name    string         `yaml:"name"`
+	Source  string         `yaml:"source"`
+	Prompts []cameraPrompt `yaml:"prompts"`
+	Zones   []struct {
+		Name    string       `yaml:"name"`
+		Polygon [][2]float64 `yaml:"polygon"`
+		Dwell   string       `yaml:"dwell"`
+	} `yaml:"zones"`
+	Lines []struct {
+		Name string     `yaml:"name"`
+		A    [2]float64 `yaml:"a"`
+		B    [2]float64 `yaml:"b"`
+	} `yaml:"lines"`
+}
+
+type cameraPrompt struct {
+	Points [][2]float32 `yaml:"points"`
+	Box    []float32    `yaml:"box"`
+}
+
+// maxCameras bounds a cameras file.
+const maxCameras = 64
+
+// loadCameras reads and checks a cameras file.
+func loadCameras(path string) ([]cameraConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, inputErr(fmt.Errorf("serve --cameras: %w", err))
+	}
+	var cf camerasFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cf); err != nil && !errors.Is(err, io.EOF) {
+		return nil, inputErr(fmt.Errorf("serve --cameras %s: %w", path, err))
+	}
+	if len(cf.Cameras) == 0 {
+		return nil, inputErr(fmt.Errorf("serve --cameras %s: no cameras (want a \"cameras:\" list of {name, source})", path))
+	}
+	if len(cf.Cameras) > maxCameras {
+		return nil, inputErr(fmt.Errorf("serve --cameras %s: %d cameras, at most %d", path, len(cf.Cameras), maxCameras))
+	}
+	seen := map[string]bool{}
+	for i, c := range cf.Cameras {
+		where := fmt.Sprintf("serve --cameras %s: camera %d", path, i+1)
+		switch {
+		case strings.TrimSpace(c.Name) == "":
+			return nil, inputErr(fmt.Errorf("%s: no name", where))
+		case seen[c.Name]:
+			return nil, inputErr(fmt.Errorf("%s: name %q used twice", where, c.Name))
+		case strings.TrimSpace(c.Source) == "":
+			return nil, inputErr(fmt.Errorf("%s (%s): no source", where, c.Name))
+		}
+		seen[c.Name] = true
+		if _, err := c.geometry(); err != nil {
+			return nil, inputErr(fmt.Errorf("%s (%s): %w", where, c.Name, err))
+		}
+		for j, p := range c.Prompts {
+			if _, err := p.prompt(); err != nil {
+				return nil, inputErr(fmt.Errorf("%s (%s): prompt %d: %w", where, c.Name, j+1, err))
+			}
+		}
+	}
+	return cf.Cameras, nil
+}
+
+func (c cameraConfig) geometry() (*events.Geometry, error) {
+	g := &events.Geometry{Zones: []events.Zone{}, Lines: []events.Line{}}
+	for _, z := range c.Zones {
+		ez := events.Zone{Name: z.Name}
+		for _, p := range z.Polygon {
+			ez.Polygon = append(ez.Polygon, events.Point{X: p[0], Y: p[1]})
+		}
+		if z.Dwell != "" {
+			d, err := time.ParseDuration(z.Dwell)
+			if err != nil {
+				return nil, fmt.Errorf("zone %q dwell: %w", z.Name, err)
+			}
+			ez.DwellMs = float64(d.Milliseconds())
+		}
+		g.Zones = append(g.Zones, ez)
+	}
+	for _, l := range c.Lines {
+		g.Lines = append(g.Lines, events.Line{Name: l.Name, A: events.Point{X: l.A[0], Y: l.A[1]}, B: events.Point{X: l.B[0], Y: l.B[1]}})
+	}
+	return g, g.Validate(0, 0)
+}
+
+func (p cameraPrompt) prompt() (tracker.Prompt, error) {
+	var tp tracker.Prompt
+	for _, pt := range p.Points {
+		tp.Points = append(tp.Points, tracker.Point{X: pt[0], Y: pt[1], Positive: true})
+	}
+	switch len(p.Box) {
+	case 0:
+	case 4:
+		tp.Box = &tracker.Box{X0: p.Box[0], Y0: p.Box[1], X1: p.Box[2], Y1: p.Box[3]}
+	default:
+		return tp, fmt.Errorf("box has %d numbers, want 4 (x0, y0, x1, y1)", len(p.Box))
+	}
+	if len(tp.Points) == 0 && tp.Box == nil {
+		return tp, errors.New("no points or box")
+	}
+	return tp, nil
+}
+
+// cameraKey passes a camera's name to the journal through the open context.
+type cameraKey struct{}
+
+// storedCamera finds the journaled session of a camera ("" if none).
+func storedCamera(st *store.Store, name string) (string, error) {
+	if st == nil {
+		return "", nil
+	}
+	list, err := st.List()
+	if err != nil {
+		return "", err
+	}
+	for _, info := range list { // most recently updated first
+		if info.Meta["camera"] == name {
+			return info.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// runCamera keeps one camera running until ctx ends: it opens the
+// session (resuming its journal: objects, zones, event numbering), applies
+// the configured prompts to a new camera, and restarts it with backoff
+// whenever it cannot open or its source ends or is lost.
+func runCamera(ctx context.Context, srv *web.Server, st *store.Store, withModel bool, c cameraConfig, log *slog.Logger) {
+	geo, _ := c.geometry() // checked by loadCameras
+	backoff := time.Second
+	for ctx.Err() == nil {
+		id, err := storedCamera(st, c.Name)
+		if err != nil {
+			log.Error("serve: camera journal", "camera", c.Name, "err", err)
+		}
+		octx := context.WithValue(ctx, sourceKey{}, c.Source)
+		octx = context.WithValue(octx, cameraKey{}, c.Name)
+		if id != "" && withModel {
+			octx = context.WithValue(octx, resumeKey{}, id)
+		}
+		ss, err := srv.OpenCamera(octx, web.CameraSpec{Name: c.Name, Source: c.Source, Geometry: geo})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("serve: camera not started; retrying", "camera", c.Name, "err", err, "in", backoff)
+			if !sleepCtx(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		log.Info("serve: camera started", "camera", c.Name, "session", ss.ID, "resumed", id != "")
+		if id == "" && withModel {
+			applyCameraPrompts(ctx, ss, c, log)
+		}
+		started := time.Now()
+		select {
+		case <-ctx.Done():
+			return
+		case <-ss.Ended():
+		}
+		log.Warn("serve: camera stopped; restarting", "camera", c.Name, "state", ss.State())
+		srv.Remove(ss.ID)
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		if !sleepCtx(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// applyCameraPrompts prompts a new camera's objects once the model has a frame.
+func applyCameraPrompts(ctx context.Context, ss *web.Session, c cameraConfig, log *slog.Logger) {
+	for i, cp := range c.Prompts {
+		p, _ := cp.prompt()
+		for {
+			_, _, err := ss.Prompt(ctx, p)
+			if err == nil {
+				break
+			}
+			if !web.IsNotReady(err) || ctx.Err() != nil {
+				log.Warn("serve: camera prompt not applied", "camera", c.Name, "prompt", i+1, "err", err)
+				break
+			}
+			if !sleepCtx(ctx, 100*time.Millisecond) {
+				return
+			}
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// cameraMeta tags a camera's store session with its name.
+func cameraMeta(ctx context.Context) map[string]string {
+	if name, ok := ctx.Value(cameraKey{}).(string); ok {
+		return map[string]string{"camera": name}
+	}
+	return nil
+}
+
+// replayPrompts prepares stored prompts for a resumed session. A live
+// source restarts its frame count, so its prompts are replayed on the
+// first frame tracked, in the order they were given (a fixed camera sees
+// the same scene); a file replays each on its own frame.
+func replayPrompts(ps []store.Prompt, info decode.Info) []store.Prompt {
+	if !info.Live {
+		return ps
+	}
+	out := append([]store.Prompt(nil), ps...)
+	for i := range out {
+		out[i].Frame = 0
+	}
+	return out
+}

@@ -1,0 +1,46 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/vidseg/vidseg/events"
+)
+
+// CameraSpec describes a camera the operator configured (not a client):
+// a named source, looped when it is a file, with optional zones and lines.
+type CameraSpec struct {
+	Name     string
+	Source   string
+	Geometry *events.Geometry
+}
+
+// OpenCamera starts a session for a configured camera. The source is
+// checked against the source policy like a client's (URLs need
+// AllowURLs, private addresses AllowPrivateURLs) and counts toward the
+// session cap; it runs without viewers (never paused or reaped).
+func (s *Server) OpenCamera(ctx context.Context, c CameraSpec) (*Session, error) {
+	if c.Name == "" {
+		return nil, fmt.Errorf("%w: camera has no name", errBadRequest)
+	}
+	return s.openSource(ctx, c.Source, openOptions{loop: true, camera: c.Name, geo: c.Geometry, unattended: true})
+}
+
+// Remove stops and forgets a session; false if there is none with id.
+func (s *Server) Remove(id string) bool { return s.remove(id) }
+
+// Ended is closed when the session's source has ended for good (finished,
+// lost, or failed); State says which.
+func (ss *Session) Ended() <-chan struct{} { return ss.ended }
+
+// State is "playing", "reconnecting", "ended", "lost: ..." or "error: ...".
+func (ss *Session) State() string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.state
+}
+
+// IsNotReady reports an error that goes away by itself: the model has not
+// finished a frame yet.
+func IsNotReady(err error) bool { return errors.Is(err, errNoFrameYet) }
