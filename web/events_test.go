@@ -86,8 +86,8 @@ func (c *colorTracker) RemoveObject(id int) error {
 
 // sseClient reads /api/events.
 type sseClient struct {
-	resp *http.Response
-	sc   *bufio.Scanner
+	resp  *http.Response
+	lines chan string // closed at the end of the stream
 }
 
 func openSSE(t *testing.T, url, lastID string) *sseClient {
@@ -104,15 +104,33 @@ func openSSE(t *testing.T, url, lastID string) *sseClient {
 		t.Fatalf("/api/events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	t.Cleanup(func() { resp.Body.Close() })
-	return &sseClient{resp: resp, sc: bufio.NewScanner(resp.Body)}
+	c := &sseClient{resp: resp, lines: make(chan string, 64)}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+	}()
+	return c
 }
 
-// next returns the next event and its SSE id.
+// next returns the next event and its SSE id, failing after 30s without one.
 func (c *sseClient) next(t *testing.T) (string, events.Event) {
 	t.Helper()
 	var id, kind string
-	for c.sc.Scan() {
-		line := c.sc.Text()
+	timeout := time.After(30 * time.Second)
+	for {
+		var line string
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				t.Fatal("event stream ended")
+			}
+			line = l
+		case <-timeout:
+			t.Fatal("no event within 30s")
+		}
 		switch {
 		case strings.HasPrefix(line, "id: "):
 			id = line[4:]
@@ -129,8 +147,6 @@ func (c *sseClient) next(t *testing.T) (string, events.Event) {
 			return id, e
 		}
 	}
-	t.Fatalf("event stream ended: %v", c.sc.Err())
-	return "", events.Event{}
 }
 
 // The orange ellipse of moving_shape moves from (60,70) to (260,170) and
@@ -198,6 +214,8 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 		t.Fatalf("zones read back: %+v", got)
 	}
 
+	// A file session starts playing once someone watches.
+	watch(t, hs.URL, s.ID)
 	sse := openSSE(t, hs.URL+"/api/events?camera=yard", "")
 	// Click the ellipse (the colour tracker follows its orange).
 	var pr apiResult
