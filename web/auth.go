@@ -73,7 +73,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 		case r.URL.Path == "/api/sessions":
 			want = "application/json or multipart/form-data"
 			ok = ok || ct == "multipart/form-data"
-		case strings.HasSuffix(r.URL.Path, "/whep"):
+		case strings.HasSuffix(r.URL.Path, "/whep"), r.URL.Path == "/api/whip":
 			want, ok = "application/sdp", ct == "application/sdp"
 		}
 		if !ok {
