@@ -38,3 +38,21 @@ func (j *journaledTracker) SaveAnalytics(g events.Geometry, nextSeq uint64) erro
 	}
 	return j.st.PutAnalytics(j.id, store.Analytics{Geometry: raw, NextSeq: nextSeq})
 }
+
+var _ web.AnalyticsJournal = (*sharedTracker)(nil)
+
+// Analytics passes through to the journal under the shared-model wrapper.
+func (s *sharedTracker) Analytics() (events.Geometry, uint64, bool) {
+	if j, ok := s.Tracker.(web.AnalyticsJournal); ok {
+		return j.Analytics()
+	}
+	return events.Geometry{}, 0, false
+}
+
+// SaveAnalytics passes through to the journal; without a store it keeps nothing.
+func (s *sharedTracker) SaveAnalytics(g events.Geometry, nextSeq uint64) error {
+	if j, ok := s.Tracker.(web.AnalyticsJournal); ok {
+		return j.SaveAnalytics(g, nextSeq)
+	}
+	return nil
+}
