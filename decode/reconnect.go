@@ -150,7 +150,7 @@ func (r *Reconnecting) emit(f *Frame) *Frame {
 func (r *Reconnecting) reopen(ctx context.Context, cause error) error {
 	lost := time.Now()
 	backoff := r.ro.MinBackoff
-	last := cause
+	var last error // the latest failure to reopen
 	for {
 		var dec *Decoder
 		var err error

@@ -214,9 +214,7 @@ func (b *Bank) Select(frame int, reverse bool, numFrames int) (Selection, error)
 		step = -1
 	}
 	if b.cfg.Samurai && !reverse {
-		for _, r := range b.samuraiFrames(frame, lookup) {
-			sel.Frames = append(sel.Frames, r)
-		}
+		sel.Frames = append(sel.Frames, b.samuraiFrames(frame, lookup)...)
 	} else {
 		for slot := 1; slot < b.cfg.NumMaskmem; slot++ {
 			rel := b.cfg.NumMaskmem - slot

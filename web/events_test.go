@@ -233,7 +233,6 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 	// Read events until the object has entered and left the zone and
 	// crossed the line both ways.
 	var seen []events.Event
-	var ids []string
 	need := map[string]bool{"appeared": true, "zone_enter": true, "zone_leave": true, "line_cross:in": true, "line_cross:out": true}
 	deadline := time.Now().Add(30 * time.Second)
 	for len(need) > 0 {
@@ -241,7 +240,7 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 			t.Fatalf("still missing %v after %v", need, seen)
 		}
 		id, e := sse.next(t)
-		seen, ids = append(seen, e), append(ids, id)
+		seen = append(seen, e)
 		k := string(e.Kind)
 		if e.Direction != "" {
 			k += ":" + e.Direction

@@ -79,7 +79,7 @@ func TestSessionSurvivesRTSPRestart(t *testing.T) {
 
 	pub.Kill()
 	lost := waitState(t, hs.URL, s.ID, "reconnecting", 30*time.Second)
-	pub = livetest.Publish(t, clip, srv.URL("cam"))
+	livetest.Publish(t, clip, srv.URL("cam"))
 	<-srv.Recording()
 	back := time.Now()
 	info := waitState(t, hs.URL, s.ID, "playing", time.Minute)

@@ -230,7 +230,7 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any), pauseAfter
 	case errors.Is(err, decode.ErrSourceLost) && ctx.Err() == nil:
 		s.state = "lost: " + err.Error()
 		logf("session %s: %v", s.ID, err)
-	case err != nil && ctx.Err() == nil:
+	case ctx.Err() == nil: // videoLoop returns only errors
 		s.state = "error: " + err.Error()
 		logf("session %s: %v", s.ID, err)
 	}

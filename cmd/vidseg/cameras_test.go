@@ -146,7 +146,7 @@ func TestServeCamerasResumeAfterKill(t *testing.T) {
 	if err := rtsp.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pub = livetest.Publish(t, clip, rtsp.URL("door"))
+	livetest.Publish(t, clip, rtsp.URL("door"))
 	srv.waitCamera(t, "door", 3*time.Minute, func(v cameraView) bool {
 		return v.ID != cam.ID && slices.Equal(v.Objects, []int{1}) && v.Tracked >= 0
 	})

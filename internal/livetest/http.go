@@ -113,7 +113,7 @@ func (h *HTTPStream) handle(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	if h.srv == nil {
 		h.mu.Unlock()
-		http.Error(w, "stopping", 503)
+		http.Error(w, "stopping", http.StatusServiceUnavailable)
 		return
 	}
 	if err := cmd.Start(); err != nil {
