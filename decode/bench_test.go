@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // decodeAll decodes the whole file once and returns the frame count.
@@ -33,7 +34,7 @@ func decodeAll(b *testing.B, path string, opts decode.Options) int {
 // (ffmpeg -v error -i FILE -f rawvideo -pix_fmt rgb24 -y /dev/null).
 // Compare the frames/s metrics of the two sub-benchmarks.
 func BenchmarkDecodeRGB(b *testing.B) {
-	path := sharedVideo(b, "01_dog.mp4")
+	path := testutil.SharedVideo(b, "01_dog.mp4")
 	b.Run("vidseg", func(b *testing.B) {
 		frames := 0
 		start := time.Now()
@@ -62,7 +63,7 @@ func BenchmarkDecodeRGB(b *testing.B) {
 // buffer: compare with BenchmarkDecodeRGB/vidseg; ms/frame is the whole
 // decode + both conversions.
 func BenchmarkModel1024(b *testing.B) {
-	path := sharedVideo(b, "01_dog.mp4")
+	path := testutil.SharedVideo(b, "01_dog.mp4")
 	frames := 0
 	start := time.Now()
 	for i := 0; i < b.N; i++ {

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 func TestDecodeMatchesFFmpegCLI(t *testing.T) {
-	path := clipPath(t, "moving_shape")
+	path := testutil.Clip(t, "moving_shape")
 	d, err := decode.Open(context.Background(), path, decode.Options{ModelSize: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func TestDecodeMatchesFFmpegCLI(t *testing.T) {
 		if f.Index != i || f.Width != 320 || f.Height != 240 {
 			t.Fatalf("frame %d: Index %d size %dx%d", i, f.Index, f.Width, f.Height)
 		}
-		if wantPTS := time.Duration(i) * time.Second / 30; absDur(f.PTS-wantPTS) > time.Millisecond {
+		if wantPTS := time.Duration(i) * time.Second / 30; (f.PTS - wantPTS).Abs() > time.Millisecond {
 			t.Errorf("frame %d: PTS %v, want %v", i, f.PTS, wantPTS)
 		}
 		if !bytes.Equal(f.RGB, src[i*fs:(i+1)*fs]) {
@@ -57,7 +58,7 @@ func TestDecodeMatchesFFmpegCLI(t *testing.T) {
 
 // The real 1280x720 samples: identical to the CLI too (BT.709 tagged, B-frames).
 func TestDecodeSampleMatchesFFmpegCLI(t *testing.T) {
-	path := sharedVideo(t, "01_dog.mp4")
+	path := testutil.SharedVideo(t, "01_dog.mp4")
 	d, err := decode.Open(context.Background(), path, decode.Options{ModelSize: 1024})
 	if err != nil {
 		t.Fatal(err)
@@ -84,15 +85,8 @@ func TestDecodeSampleMatchesFFmpegCLI(t *testing.T) {
 	}
 }
 
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
-}
-
 func TestSeek(t *testing.T) {
-	path := clipPath(t, "crossing")
+	path := testutil.Clip(t, "crossing")
 	d, err := decode.Open(context.Background(), path, decode.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +126,7 @@ func TestSeek(t *testing.T) {
 }
 
 func TestLoop(t *testing.T) {
-	path := clipPath(t, "fast_motion")
+	path := testutil.Clip(t, "fast_motion")
 	d, err := decode.Open(context.Background(), path, decode.Options{Loop: true})
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +146,7 @@ func TestLoop(t *testing.T) {
 		if f.PTS <= prev {
 			t.Fatalf("frame %d: PTS %v not after %v", i, f.PTS, prev)
 		}
-		if want := time.Duration(i) * time.Second / 30; absDur(f.PTS-want) > time.Millisecond {
+		if want := time.Duration(i) * time.Second / 30; (f.PTS - want).Abs() > time.Millisecond {
 			t.Errorf("frame %d: PTS %v, want %v", i, f.PTS, want)
 		}
 		prev = f.PTS
@@ -165,7 +159,7 @@ func TestLoop(t *testing.T) {
 }
 
 func TestRealtimePacing(t *testing.T) {
-	d, err := decode.Open(context.Background(), clipPath(t, "occlusion"), decode.Options{Realtime: true})
+	d, err := decode.Open(context.Background(), testutil.Clip(t, "occlusion"), decode.Options{Realtime: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +183,7 @@ func TestRealtimePacing(t *testing.T) {
 }
 
 func TestFrameRelease(t *testing.T) {
-	d, err := decode.Open(context.Background(), clipPath(t, "moving_shape"), decode.Options{ModelSize: 32})
+	d, err := decode.Open(context.Background(), testutil.Clip(t, "moving_shape"), decode.Options{ModelSize: 32})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // wavFile is a valid one-second silent mono WAV: media, but no video.
@@ -61,7 +62,7 @@ func TestOpenBadInput(t *testing.T) {
 		{"audio only", write("tone.wav", wavFile()), decode.Options{}, decode.ErrNotVideo, "audio only"},
 		{"no decoder", write("clip.avs2", avs2Stream), decode.Options{Format: "avs2"}, decode.ErrUnsupportedCodec, "avs2"},
 		{"unknown format", write("x.bin", []byte{1}), decode.Options{Format: "no-such-format"}, nil, "no-such-format"},
-		{"negative model size", clipPath(t, "crossing"), decode.Options{ModelSize: -1}, nil, "ModelSize"},
+		{"negative model size", testutil.Clip(t, "crossing"), decode.Options{ModelSize: -1}, nil, "ModelSize"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -86,7 +87,7 @@ func TestOpenBadInput(t *testing.T) {
 }
 
 func TestTruncatedFile(t *testing.T) {
-	full, err := os.ReadFile(clipPath(t, "moving_shape"))
+	full, err := os.ReadFile(testutil.Clip(t, "moving_shape"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestUnreachableRTSP(t *testing.T) {
 func TestOpenCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := decode.Open(ctx, clipPath(t, "crossing"), decode.Options{}); !errors.Is(err, context.Canceled) {
+	if _, err := decode.Open(ctx, testutil.Clip(t, "crossing"), decode.Options{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Open with canceled ctx = %v", err)
 	}
 }

@@ -5,43 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
 )
-
-// repoRoot is the module root, one level above this package.
-var repoRoot = func() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		panic(err)
-	}
-	return filepath.Dir(wd)
-}()
-
-// clipPath returns a generated clip from testdata/videos (committed in the repo).
-func clipPath(t testing.TB, name string) string {
-	t.Helper()
-	p := filepath.Join(repoRoot, "testdata", "videos", name, "video.mp4")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("generated clip missing (run go run ./tools/genvideos): %v", err)
-	}
-	return p
-}
-
-// sharedVideo returns a sample from ../shared/videos or skips.
-func sharedVideo(t testing.TB, name string) string {
-	t.Helper()
-	p := filepath.Join(repoRoot, "..", "shared", "videos", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared sample videos not available (%s): %v", p, err)
-	}
-	return p
-}
 
 // ffmpegRaw runs the ffmpeg CLI to dump rgb24 frames, or skips if it is absent.
 func ffmpegRaw(t testing.TB, args ...string) []byte {

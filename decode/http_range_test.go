@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // serveWhole answers every request with the whole file and status 200,
@@ -77,7 +78,7 @@ func TestHTTPNoRangeIndexAtEnd(t *testing.T) {
 // A body that stalls part-way: every frame whose data arrived is
 // delivered, then an error that says the source stopped answering.
 func TestHTTPStallAfterFrames(t *testing.T) {
-	data, err := os.ReadFile(clipPath(t, "occlusion")) // faststart: index first
+	data, err := os.ReadFile(testutil.Clip(t, "occlusion")) // faststart: index first
 	if err != nil {
 		t.Fatal(err)
 	}

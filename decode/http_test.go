@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 func TestHTTPSource(t *testing.T) {
-	path := clipPath(t, "occlusion")
+	path := testutil.Clip(t, "occlusion")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/occlusion.mp4" {
 			http.NotFound(w, r)

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // A still image is a one-frame video: its frame count is known (a PNG's
 // container says nothing, so the decoder counts) and its pixels are the
 // CLI's.
 func TestStillImage(t *testing.T) {
-	src := clipPath(t, "moving_shape")
+	src := testutil.Clip(t, "moving_shape")
 	for _, ext := range []string{"png", "jpg"} {
 		t.Run(ext, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "still."+ext)

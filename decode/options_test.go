@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // Without a whitelist FFmpeg's tty demuxer turns any text into video; with
@@ -33,7 +34,7 @@ func TestFormatWhitelistRefusesText(t *testing.T) {
 // Input feeds FFmpeg from Go: the name only labels errors, frames decode,
 // Seek and Loop work through the io.Seeker, and Close closes the input.
 func TestInputReader(t *testing.T) {
-	f, err := os.Open(clipPath(t, "moving_shape"))
+	f, err := os.Open(testutil.Clip(t, "moving_shape"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // ffmpegRun runs the ffmpeg CLI (or skips when it is absent).
@@ -60,7 +61,7 @@ func setTrackMatrix(t *testing.T, path string, a, b, c, d int32) {
 // its autorotation applies (checked against the autorotated output), and
 // the model copy is the CLI's bicubic scale followed by that transform.
 func TestDisplayMatrix(t *testing.T) {
-	src := clipPath(t, "moving_shape") // 320x240
+	src := testutil.Clip(t, "moving_shape") // 320x240
 	const n, ms = 3, 64
 	cases := []struct {
 		name      string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // Frame.PTS is the source's presentation time (what tracks.jsonl "pts",
@@ -20,7 +21,7 @@ func TestVariableFrameRatePTS(t *testing.T) {
 		t.Skip("ffprobe not installed")
 	}
 	path := filepath.Join(t.TempDir(), "vfr.mp4")
-	ffmpegRun(t, "-i", clipPath(t, "moving_shape"), "-frames:v", "6",
+	ffmpegRun(t, "-i", testutil.Clip(t, "moving_shape"), "-frames:v", "6",
 		"-vf", "setpts='if(eq(N,0),0,0.25+N*N*0.03)/TB'", "-fps_mode", "vfr", "-bf", "2", path)
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
 		"stream=start_time:frame=pts_time", "-of", "csv=p=0", path).Output()
@@ -48,7 +49,7 @@ func TestVariableFrameRatePTS(t *testing.T) {
 	}
 	for i, f := range frames {
 		want := time.Duration((pts[i] - start) * float64(time.Second))
-		if absDur(f.PTS-want) > time.Millisecond {
+		if (f.PTS - want).Abs() > time.Millisecond {
 			t.Errorf("frame %d: PTS %v, ffprobe %v", i, f.PTS, want)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/livetest"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // stateLog records OnState calls.
@@ -93,7 +94,7 @@ func (rd *reader) drain() *decode.Frame {
 // then the server; each time the stream says "reconnecting", and resumes
 // once they are back, with frame indices and PTS continuing.
 func TestRTSPReconnects(t *testing.T) {
-	clip := clipPath(t, "moving_shape")
+	clip := testutil.Clip(t, "moving_shape")
 	srv := livetest.StartServer(t, "127.0.0.1:0")
 	pub := livetest.Publish(t, clip, srv.URL("cam"))
 	<-srv.Recording()
@@ -158,7 +159,7 @@ func TestRTSPReconnects(t *testing.T) {
 
 // A source gone longer than GiveUpAfter ends with ErrSourceLost.
 func TestRTSPGivesUp(t *testing.T) {
-	clip := clipPath(t, "moving_shape")
+	clip := testutil.Clip(t, "moving_shape")
 	srv := livetest.StartServer(t, "127.0.0.1:0")
 	pub := livetest.Publish(t, clip, srv.URL("cam"))
 	<-srv.Recording()
@@ -195,7 +196,7 @@ func TestRTSPGivesUp(t *testing.T) {
 // The same over HTTP: a live MPEG-TS stream whose server goes away and
 // comes back on the same address.
 func TestHTTPLiveReconnects(t *testing.T) {
-	clip := clipPath(t, "moving_shape")
+	clip := testutil.Clip(t, "moving_shape")
 	hs := livetest.StartHTTP(t, clip)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

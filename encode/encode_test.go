@@ -129,7 +129,7 @@ func TestEncoderPackets(t *testing.T) {
 				if len(ps) != 1 {
 					t.Fatalf("frame %d: %d packets, want 1 (no encoder delay)", i, len(ps))
 				}
-				if ps[0].PTS != pts.Round(time.Microsecond) && absDur(ps[0].PTS-pts) > time.Millisecond {
+				if ps[0].PTS != pts.Round(time.Microsecond) && (ps[0].PTS-pts).Abs() > time.Millisecond {
 					t.Errorf("frame %d: packet PTS %v, want %v", i, ps[0].PTS, pts)
 				}
 				pkts = append(pkts, ps...)
@@ -162,13 +162,6 @@ func TestEncoderPackets(t *testing.T) {
 			}
 		})
 	}
-}
-
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }
 
 func TestBadOptions(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // BenchmarkGraphs measures each graph's latency on the committed fixture
@@ -19,7 +21,7 @@ import (
 //	go test ./sam -run XXX -bench Graphs -benchtime 5x
 func BenchmarkGraphs(b *testing.B) {
 	dirs := map[string]string{"fixture": fixtureDirOrEmpty(b), "full": ""}
-	full := filepath.Join(repoRoot(b), "third_party", "models", "sam2.1_hiera_t_random_full")
+	full := filepath.Join(testutil.RepoRoot(b), "third_party", "models", "sam2.1_hiera_t_random_full")
 	if _, err := os.Stat(filepath.Join(full, manifestName)); err == nil {
 		dirs["full"] = full
 	}
@@ -57,7 +59,7 @@ func loop(b *testing.B, fn func() error) {
 }
 
 func fixtureDirOrEmpty(b *testing.B) string {
-	d := filepath.Join(repoRoot(b), "testdata", "model", "sam2.1_hiera_t_random")
+	d := filepath.Join(testutil.RepoRoot(b), "testdata", "model", "sam2.1_hiera_t_random")
 	if env := os.Getenv("SAM_TEST_MODEL"); env != "" {
 		d = env
 	}
@@ -133,7 +135,7 @@ func BenchmarkOpen(b *testing.B) {
 	rt := newTestRuntime(b)
 	for _, c := range []struct{ name, dir string }{
 		{"fixture", fixtureDirOrEmpty(b)},
-		{"full", filepath.Join(repoRoot(b), "third_party", "models", "sam2.1_hiera_t_random_full")},
+		{"full", filepath.Join(testutil.RepoRoot(b), "third_party", "models", "sam2.1_hiera_t_random_full")},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			if _, err := os.Stat(filepath.Join(c.dir, manifestName)); c.dir == "" || err != nil {

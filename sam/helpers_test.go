@@ -5,20 +5,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
-)
 
-// repoRoot is the module root, two levels above this file's package.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test source")
-	}
-	return filepath.Dir(filepath.Dir(file))
-}
+	"github.com/vidseg/vidseg/internal/testutil"
+)
 
 // fixtureDir is the committed random-weight test export. SAM_TEST_MODEL
 // points the tests at another export (e.g. a full-size one) instead.
@@ -27,19 +18,9 @@ func fixtureDir(t testing.TB) string {
 	if d := os.Getenv("SAM_TEST_MODEL"); d != "" {
 		return d
 	}
-	d := filepath.Join(repoRoot(t), "testdata", "model", "sam2.1_hiera_t_random")
+	d := filepath.Join(testutil.RepoRoot(t), "testdata", "model", "sam2.1_hiera_t_random")
 	if _, err := os.Stat(filepath.Join(d, "manifest.json")); err != nil {
 		t.Skipf("no model fixture at %s (tools/export writes it): %v", d, err)
-	}
-	return d
-}
-
-// fullModelDir is the full-size random export used by benchmarks only.
-func fullModelDir(t testing.TB) string {
-	t.Helper()
-	d := filepath.Join(repoRoot(t), "third_party", "models", "sam2.1_hiera_t_random_full")
-	if _, err := os.Stat(filepath.Join(d, "manifest.json")); err != nil {
-		t.Skipf("no full-size export at %s: %v", d, err)
 	}
 	return d
 }

@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/sam/internal/cmem"
 )
 
 func TestFindRuntimeLibrary(t *testing.T) {
-	bundled := filepath.Join(repoRoot(t), bundledRuntimeLibrary)
+	bundled := filepath.Join(testutil.RepoRoot(t), bundledRuntimeLibrary)
 	if _, err := os.Stat(bundled); err != nil {
 		t.Skipf("no bundled ONNX Runtime (make setup): %v", err)
 	}

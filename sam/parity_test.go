@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vidseg/vidseg/internal/npy"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // parityTol is the largest accepted max|go - ref| / max|ref| per output.
@@ -22,7 +23,7 @@ type reference struct {
 
 func loadReference(t *testing.T, name string) *reference {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "testdata", "model", "reference")
+	dir := filepath.Join(testutil.RepoRoot(t), "testdata", "model", "reference")
 	if os.Getenv("SAM_TEST_MODEL") != "" {
 		t.Skip("reference tensors belong to the committed fixture, not SAM_TEST_MODEL")
 	}

@@ -5,24 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // dogFrames decodes the first n frames of the 720p sample clip.
 func dogFrames(b *testing.B, n int) (frames [][]byte, w, h int) {
 	b.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(filepath.Dir(file)), "..", "shared", "videos", "01_dog.mp4")
-	if _, err := os.Stat(p); err != nil {
-		b.Skipf("sample videos absent (%v): they live in ../shared/videos", err)
-	}
+	p := testutil.SharedVideo(b, "01_dog.mp4")
 	d, err := decode.Open(context.Background(), p, decode.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -117,7 +111,7 @@ func BenchmarkDecodedToSent(b *testing.B) {
 			}
 			defer enc.Close()
 			br, srv := newTestServer(b, Options{Codec: codec, Encoder: enc})
-			v := dialWHEP(b, srv.URL+"/whep", codec)
+			v := testutil.DialWHEP(b, srv.URL+"/whep")
 			out := make([]byte, w*h*3)
 			i := 0
 			for b.Loop() {
@@ -157,15 +151,15 @@ func BenchmarkViewers720p(b *testing.B) {
 					b.Fatal(err)
 				}
 				br, srv := newTestServer(b, Options{Codec: codec, Encoder: enc})
-				peers := make([]*testPeer, n)
+				peers := make([]*testutil.Viewer, n)
 				for i := range peers {
-					peers[i] = dialWHEP(b, srv.URL+"/whep", codec)
+					peers[i] = testutil.DialWHEP(b, srv.URL+"/whep")
 				}
 				// Wait for every peer's DTLS/SRTP to come up before frame 0.
 				for deadline := time.Now().Add(20 * time.Second); ; {
 					st := 0
 					for _, p := range peers {
-						if p.pc.ConnectionState().String() == "connected" {
+						if p.PeerConnection().ConnectionState().String() == "connected" {
 							st++
 						}
 					}
@@ -202,7 +196,7 @@ func BenchmarkViewers720p(b *testing.B) {
 				time.Sleep(time.Second)
 				minGot, sum := total, 0
 				for _, p := range peers {
-					got, _ := p.counts()
+					got, _ := p.Counts()
 					got = min(got, total)
 					sum += got
 					minGot = min(minGot, got)
@@ -217,7 +211,7 @@ func BenchmarkViewers720p(b *testing.B) {
 				_ = br.Close()
 				_ = enc.Close()
 				for _, p := range peers {
-					_ = p.pc.Close()
+					p.Close()
 				}
 			}
 		})

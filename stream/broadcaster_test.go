@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 const testW, testH = 320, 240
@@ -93,16 +95,12 @@ func testOverlayReachesViewers(t *testing.T, codec string) {
 	frames, _ := overlayFrames(t, 30)
 	pkts := ffmpegEncode(t, codec, frames, testW, testH)
 	b, srv := newTestServer(t, Options{Codec: codec})
-	viewers := []*testPeer{dialWHEP(t, srv.URL+"/whep", codec), dialWHEP(t, srv.URL+"/whep", codec)}
+	viewers := []*testutil.Viewer{testutil.DialWHEP(t, srv.URL+"/whep"), testutil.DialWHEP(t, srv.URL+"/whep")}
 	stop := make(chan struct{})
 	errc := pump(b, pkts, stop)
 	for _, v := range viewers {
-		v.waitFrames(t, 5, 15*time.Second)
-		select {
-		case <-v.firstMsg:
-		case <-time.After(5 * time.Second):
-			t.Fatal("no DataChannel message reached the viewer")
-		}
+		v.WaitFrames(t, 5, 15*time.Second)
+		v.WaitMessages(t, 1, 5*time.Second)
 	}
 	close(stop)
 	if err := <-errc; err != nil {
@@ -111,7 +109,7 @@ func testOverlayReachesViewers(t *testing.T, codec string) {
 	// Blend of gray 128 with red (255,64,64) at Alpha/256.
 	want := [3]uint8{uint8((128*(256-Alpha) + 255*Alpha) >> 8), uint8((128*(256-Alpha) + 64*Alpha) >> 8), uint8((128*(256-Alpha) + 64*Alpha) >> 8)}
 	for i, v := range viewers {
-		img := v.decodeFirst(t, codec, testW, testH)
+		img := decodeFirst(t, v, codec, testW, testH)
 		in := img[(120*testW+160)*3:]
 		out := img[(200*testW+40)*3:]
 		t.Logf("viewer %d: inside mask %v (want ~%v), background %v", i, in[:3], want, out[:3])
@@ -125,7 +123,7 @@ func testOverlayReachesViewers(t *testing.T, codec string) {
 				break
 			}
 		}
-		_, m := v.counts()
+		_, m := v.Counts()
 		if m == 0 {
 			t.Errorf("viewer %d: no metadata", i)
 		}
@@ -182,18 +180,18 @@ func TestWHEPErrors(t *testing.T) {
 	}
 
 	// The endpoint still serves a good viewer, and DELETE ends it.
-	v := dialWHEP(t, srv.URL+"/whep", VP8)
-	if !strings.HasPrefix(v.location, "/whep/") {
-		t.Errorf("Location %q, want /whep/<id>", v.location)
+	v := testutil.DialWHEP(t, srv.URL+"/whep")
+	if !strings.HasPrefix(v.Location(), "/whep/") {
+		t.Errorf("Location %q, want /whep/<id>", v.Location())
 	}
-	req, _ = http.NewRequest(http.MethodDelete, srv.URL+v.location, nil)
+	req, _ = http.NewRequest(http.MethodDelete, srv.URL+v.Location(), nil)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		t.Errorf("DELETE %s: %d", v.location, resp.StatusCode)
+		t.Errorf("DELETE %s: %d", v.Location(), resp.StatusCode)
 	}
 	if n := b.Stats().Viewers; n != 0 {
 		t.Errorf("%d viewers after DELETE, want 0", n)
@@ -206,8 +204,8 @@ func TestViewerVanishes(t *testing.T) {
 	frames, _ := overlayFrames(t, 20)
 	pkts := ffmpegEncode(t, VP8, frames, testW, testH)
 	b, srv := newTestServer(t, Options{ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second, ICEKeepaliveInterval: 200 * time.Millisecond})
-	stay := dialWHEP(t, srv.URL+"/whep", VP8)
-	gone := dialWHEP(t, srv.URL+"/whep", VP8)
+	stay := testutil.DialWHEP(t, srv.URL+"/whep")
+	gone := testutil.DialWHEP(t, srv.URL+"/whep")
 	stop := make(chan struct{})
 	errc := pump(b, pkts, stop)
 	defer func() {
@@ -216,9 +214,9 @@ func TestViewerVanishes(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	gone.waitFrames(t, 3, 15*time.Second)
-	stay.waitFrames(t, 3, 15*time.Second)
-	_ = gone.conn.Close() // vanish: the socket is gone, nothing says goodbye
+	gone.WaitFrames(t, 3, 15*time.Second)
+	stay.WaitFrames(t, 3, 15*time.Second)
+	gone.Vanish() // the socket is gone, nothing says goodbye
 	deadline := time.Now().Add(15 * time.Second)
 	for b.Stats().Viewers != 1 {
 		if time.Now().After(deadline) {
@@ -226,8 +224,8 @@ func TestViewerVanishes(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	before, _ := stay.counts()
-	stay.waitFrames(t, before+10, 10*time.Second)
+	before, _ := stay.Counts()
+	stay.WaitFrames(t, before+10, 10*time.Second)
 	t.Logf("after vanish: %+v", b.Stats())
 }
 
@@ -238,14 +236,14 @@ func TestTwentyViewers(t *testing.T) {
 	frames, _ := overlayFrames(t, 20)
 	pkts := ffmpegEncode(t, VP8, frames, testW, testH)
 	b, srv := newTestServer(t, Options{})
-	peers := make([]*testPeer, 20)
+	peers := make([]*testutil.Viewer, 20)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for i := range peers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := dialWHEP(t, srv.URL+"/whep", VP8)
+			p := testutil.DialWHEP(t, srv.URL+"/whep")
 			mu.Lock()
 			peers[i] = p
 			mu.Unlock()
@@ -258,11 +256,11 @@ func TestTwentyViewers(t *testing.T) {
 		if p == nil {
 			t.Fatalf("peer %d did not connect", i)
 		}
-		p.waitFrames(t, 5, 20*time.Second)
+		p.WaitFrames(t, 5, 20*time.Second)
 	}
 	// Half leave at once; the rest keep receiving.
 	for _, p := range peers[:10] {
-		_ = p.pc.Close()
+		p.Close()
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for b.Stats().Viewers != 10 && time.Now().Before(deadline) {
@@ -272,8 +270,8 @@ func TestTwentyViewers(t *testing.T) {
 		t.Errorf("%d viewers after 10 closed, want 10", n)
 	}
 	for _, p := range peers[10:] {
-		n, _ := p.counts()
-		p.waitFrames(t, n+5, 10*time.Second)
+		n, _ := p.Counts()
+		p.WaitFrames(t, n+5, 10*time.Second)
 	}
 	close(stop)
 	if err := <-errc; err != nil {

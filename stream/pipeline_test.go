@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/encode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // The broadcaster's own encoder path: WriteFrame with a real libvpx encoder
@@ -19,15 +20,15 @@ func TestWriteFrameEncodesOnce(t *testing.T) {
 	}
 	defer enc.Close()
 	b, srv := newTestServer(t, Options{Encoder: enc})
-	a := dialWHEP(t, srv.URL+"/whep", VP8)
-	c := dialWHEP(t, srv.URL+"/whep", VP8)
+	a := testutil.DialWHEP(t, srv.URL+"/whep")
+	c := testutil.DialWHEP(t, srv.URL+"/whep")
 	deadline := time.Now().Add(15 * time.Second)
 	for i := 0; ; i++ {
 		if err := b.WriteFrame(frames[i%len(frames)], time.Duration(i)*time.Second/30); err != nil {
 			t.Fatal(err)
 		}
-		fa, _ := a.counts()
-		fc, _ := c.counts()
+		fa, _ := a.Counts()
+		fc, _ := c.Counts()
 		if fa >= 3 && fc >= 3 {
 			break
 		}
@@ -36,7 +37,7 @@ func TestWriteFrameEncodesOnce(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	img := a.decodeFirst(t, VP8, testW, testH)
+	img := decodeFirst(t, a, VP8, testW, testH)
 	px := img[(120*testW+160)*3:]
 	if !near(px[0], 199, 16) || !near(px[1], 92, 16) || !near(px[2], 92, 16) {
 		t.Errorf("overlay pixel %v, want about [199 92 92]", px[:3])
@@ -52,7 +53,7 @@ func TestStuckViewerDoesNotStallOthers(t *testing.T) {
 	frames, _ := overlayFrames(t, 20)
 	pkts := ffmpegEncode(t, VP8, frames, testW, testH)
 	b, srv := newTestServer(t, Options{QueueFrames: 4})
-	good := dialWHEP(t, srv.URL+"/whep", VP8)
+	good := testutil.DialWHEP(t, srv.URL+"/whep")
 	// A viewer whose goroutine never runs: its queue fills after 4 frames.
 	stuck := &viewer{id: "stuck", frames: make(chan *frame, 4), msgs: make(chan []byte, 8), done: make(chan struct{}), waitKey: false}
 	b.mu.Lock()
@@ -72,7 +73,7 @@ func TestStuckViewerDoesNotStallOthers(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("200 frames took %v with a stuck viewer", d)
 	}
-	good.waitFrames(t, 50, 10*time.Second)
+	good.WaitFrames(t, 50, 10*time.Second)
 	s := b.Stats()
 	if s.DroppedFrames == 0 || s.DroppedMsgs == 0 {
 		t.Errorf("stuck viewer: nothing dropped: %+v", s)

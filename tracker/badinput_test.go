@@ -3,14 +3,15 @@ package tracker
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // Bad prompts get clear errors, and the tracker keeps working afterwards.
 func TestBadInputKeepsStateUsable(t *testing.T) {
 	m := openFixture(t)
-	frames := readFrames(t, filepath.Join(repoRoot(t), "testdata", "videos", "moving_shape", "video.mp4"), 3)
+	frames := readFrames(t, testutil.Clip(t, "moving_shape"), 3)
 	tr, err := New(m, Config{Mode: SAMURAI, KeepAll: true, NumFrames: len(frames), Source: frames, FeatureCache: 3})
 	if err != nil {
 		t.Fatal(err)

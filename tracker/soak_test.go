@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/sam"
 )
 
@@ -57,7 +57,7 @@ func TestStreamMemoryBounded(t *testing.T) {
 		m = openFixture(t)
 	}
 	ctx := context.Background()
-	clip := filepath.Join(repoRoot(t), "testdata", "videos", "crossing", "video.mp4")
+	clip := testutil.Clip(t, "crossing")
 	d, err := decode.Open(ctx, clip, decode.Options{ModelSize: m.Manifest().ImageSize, Loop: true})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vidseg/vidseg/internal/npy"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // traceSession is the script a reference trace was recorded with
@@ -50,7 +51,7 @@ func (s traceStep) prompt() Prompt {
 
 func loadTrace(t *testing.T, name string) (*traceSession, map[string]*npy.Array) {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "testdata", "trace")
+	dir := filepath.Join(testutil.RepoRoot(t), "testdata", "trace")
 	if d := os.Getenv("VIDSEG_TRACE_DIR"); d != "" {
 		dir = d // a freshly made trace, before it is committed
 	}
@@ -133,7 +134,7 @@ func TestSAM2TraceParity(t *testing.T) {
 
 func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode Mode) {
 	m := openModel(t, s.ModelDir)
-	frames := readFrames(t, sharedVideo(t, s.Video), s.Frames)
+	frames := readFrames(t, testutil.SharedVideo(t, s.Video), s.Frames)
 	if len(frames) != s.Frames {
 		t.Fatalf("decoded %d frames of %s, the trace has %d", len(frames), s.Video, s.Frames)
 	}

@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // Issue 10, item 5: the page deletes the sessions it created when it
 // switches to another and when it is left.
 func TestBrowserDeletesItsSessions(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	ctx := browser(t)
 	s, hs := newServer(t, Config{})
 	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/")); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/tracker"
@@ -91,7 +92,7 @@ func poll(t *testing.T, ctx context.Context, what, js string, timeout time.Durat
 
 // fixtureConfig attaches the random-weight fixture model when it exists.
 func fixtureConfig(t *testing.T, cfg Config) (Config, bool) {
-	dir := filepath.Join(repoRoot(t), "testdata", "model", "sam2.1_hiera_t_random")
+	dir := filepath.Join(testutil.RepoRoot(t), "testdata", "model", "sam2.1_hiera_t_random")
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		t.Logf("no model fixture at %s: testing playback only", dir)
 		return cfg, false
@@ -152,7 +153,7 @@ type overlayStats struct {
 }
 
 func TestBrowserPlaysAndTracks(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	ctx := browser(t)
 	cfg, withModel := fixtureConfig(t, Config{})
 	_, hs := newServer(t, cfg)
@@ -311,7 +312,7 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 
 // Chromium negotiates and decodes the H.264 stream as well.
 func TestBrowserPlaysH264(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	ctx := browser(t)
 	_, hs := newServer(t, Config{Codec: "h264"})
 	s := createSession(t, hs.URL, clip)

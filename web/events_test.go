@@ -17,6 +17,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/tracker"
 )
 
@@ -154,7 +155,7 @@ func (c *sseClient) next(t *testing.T) (string, events.Event) {
 // and jumps back at each loop. Events reach SSE, a JSON Lines file and a
 // webhook that fails its first tries, identical and without gaps.
 func TestSessionAnalyticsEvents(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	var (
 		mu       sync.Mutex
 		hooked   []events.Event
@@ -337,7 +338,7 @@ func promptOnColor(t *testing.T, base, id string) apiResult {
 // The page draws a zone and a line with clicks on the video and stores
 // them with the session.
 func TestBrowserDrawsZones(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	ctx := browser(t)
 	_, hs := newServer(t, Config{})
 	s := createSession(t, hs.URL, clip)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // fuzzRoutes are the handlers FuzzAPI feeds; {id} is a live session.
@@ -29,7 +31,7 @@ var fuzzRoutes = []struct{ method, path, ctype string }{
 // path, and the session it serves stays up. `go test` runs the committed
 // corpus (testdata/fuzz/FuzzAPI); `make fuzz` explores further.
 func FuzzAPI(f *testing.F) {
-	clip := testClip(f)
+	clip := testutil.Clip(f, "moving_shape")
 	f.Add(uint8(0), []byte(`{"source":"moving_shape/video.mp4"}`))
 	f.Add(uint8(0), []byte(`{"source":"../../../etc/passwd"}`))
 	f.Add(uint8(0), []byte(`{"source":"http://169.254.169.254/latest/meta-data/"}`))
@@ -78,7 +80,7 @@ func FuzzAPI(f *testing.F) {
 				t.Errorf("%s %s: %d answer is not a JSON error: %q", rt.method, path, resp.StatusCode, out)
 			}
 		}
-		if root := repoRoot(t); bytes.Contains(out, []byte(root)) {
+		if root := testutil.RepoRoot(t); bytes.Contains(out, []byte(root)) {
 			t.Errorf("%s %s: answer names a server path: %s", rt.method, path, out)
 		}
 		// Sessions the input created end with it; the live one stays.

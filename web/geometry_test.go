@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // A phone-style clip (display matrix a quarter turn) of odd size and
@@ -24,7 +25,7 @@ func TestSessionRotatedOddVFR(t *testing.T) {
 	coded := filepath.Join(dir, "coded.mp4")
 	clip := filepath.Join(dir, "phone.mp4")
 	for _, args := range [][]string{
-		{"-i", testClip(t), "-frames:v", "8", "-vf", "scale=321:241,setpts='if(eq(N,0),0,0.2+N*0.05)/TB'",
+		{"-i", testutil.Clip(t, "moving_shape"), "-frames:v", "8", "-vf", "scale=321:241,setpts='if(eq(N,0),0,0.2+N*0.05)/TB'",
 			"-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv444p", coded},
 		// FFmpeg 5 writes the rotate tag only when copying.
 		{"-i", coded, "-c", "copy", "-metadata:s:v", "rotate=90", clip},
@@ -56,7 +57,7 @@ func TestSessionRotatedOddVFR(t *testing.T) {
 		t.Errorf("session is %dx%d, want the displayed 241x321", s.Width, s.Height)
 	}
 	v := watch(t, hs.URL, s.ID)
-	msgs := v.waitMessages(t, 4, 15*time.Second)
+	msgs := v.WaitMessages(t, 4, 15*time.Second)
 	for _, raw := range msgs {
 		var m struct {
 			Frame         int

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/tracker"
 )
@@ -79,7 +80,7 @@ func TestLoadCreateDelete(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 sessions")
 	}
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	_, hs := newServer(t, Config{Logf: func(string, ...any) {}})
 	// Warm up once so lazily built state (codecs, pools) is in the baseline.
 	createSession(t, hs.URL, clip)
@@ -146,7 +147,7 @@ func listSessions(t testing.TB, base string) []SessionInfo {
 // sharedTrackers wires one model for all sessions as vidseg serve does:
 // each session a scheduler client, prompts urgent, the stream preset.
 func sharedTrackers(t *testing.T, cfg Config) (Config, bool) {
-	dir := filepath.Join(repoRoot(t), "testdata", "model", "sam2.1_hiera_t_random")
+	dir := filepath.Join(testutil.RepoRoot(t), "testdata", "model", "sam2.1_hiera_t_random")
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		return cfg, false
 	}
@@ -193,7 +194,7 @@ func TestLoadPromptsEightSessions(t *testing.T) {
 	if os.Getenv("VIDSEG_LOAD") == "" {
 		t.Skip("set VIDSEG_LOAD=1 (runs the model for minutes)")
 	}
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	cfg, ok := sharedTrackers(t, Config{PauseAfter: -1, IdleTimeout: -1, Logf: func(string, ...any) {}})
 	if !ok {
 		t.Skip("needs the model fixture and ONNX Runtime")

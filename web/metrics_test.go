@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // scrape reads /metrics and returns the families by name.
@@ -66,7 +67,7 @@ next:
 // Two servers in one process each have their own registry; a session's
 // series follow what it does and vanish when it is deleted.
 func TestMetrics(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	cfg := Config{
 		ModelSize: 64,
 		NewTracker: func(context.Context, decode.Info) (Tracker, error) {
@@ -82,7 +83,7 @@ func TestMetrics(t *testing.T) {
 	var s SessionInfo
 	json.Unmarshal(r.body, &s)
 	v := watch(t, hs.URL, s.ID)
-	v.waitMessages(t, 3, 20*time.Second)
+	v.WaitMessages(t, 3, 20*time.Second)
 	var pr apiResult
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if pr = promptOnColor(t, hs.URL, s.ID); pr.status == 200 || time.Now().After(deadline) {

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
 )
 
@@ -69,7 +70,7 @@ func rect(t *testing.T, ctx context.Context, sel string) []float64 {
 // the RLE of the frame on screen, and the timeline shows the frames a
 // forward pass tracked.
 func TestPageEditSession(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	ctx := browser(t)
 	cfg, withModel := fixtureConfig(t, Config{})
 	if !withModel {
@@ -256,7 +257,7 @@ func checkCanvasMatchesServer(t *testing.T, ctx context.Context, base, id string
 // the user's file in errors, shows the model help once, ends the sessions
 // it made when switching and when leaving, and the server has a favicon.
 func TestPagePhone(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	ctx := browser(t)
 	_, hs := newServer(t, Config{})
 	if r := call(t, "GET", hs.URL+"/favicon.ico", "", nil); r.status != 200 {
@@ -361,7 +362,7 @@ func TestPagePhone(t *testing.T) {
 // A file session nobody watches waits on its first frame, so a short clip
 // has not ended (black player) when the first viewer comes.
 func TestFileWaitsForViewer(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	_, hs := newServer(t, Config{})
 	r := call(t, "POST", hs.URL+"/api/sessions", "application/json", strings.NewReader(fmt.Sprintf(`{"source":%q,"loop":false}`, clip)))
 	if r.status != 201 {
@@ -377,7 +378,7 @@ func TestFileWaitsForViewer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	v := watch(t, hs.URL, s.ID)
-	msgs := v.waitMessages(t, 10, 15*time.Second)
+	msgs := v.WaitMessages(t, 10, 15*time.Second)
 	var m0 struct{ Frame int }
 	json.Unmarshal(msgs[0], &m0)
 	if m0.Frame > 3 {
@@ -399,7 +400,7 @@ func pollTrue(t *testing.T, ctx context.Context, what, js string, timeout time.D
 // The edit API refuses what it cannot do with a reason, and the player
 // follows play, pause and seek (no model needed).
 func TestEditSessionAPI(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	_, hs := newServer(t, Config{})
 	bad := call(t, "POST", hs.URL+"/api/sessions", "application/json", strings.NewReader(fmt.Sprintf(`{"source":%q,"mode":"scrub"}`, clip)))
 	if bad.status != 400 || !strings.Contains(bad.errorText(t), `mode "scrub"`) {

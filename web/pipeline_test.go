@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
 )
 
@@ -19,7 +20,7 @@ func TestSlowModelDropsFramesNotVideo(t *testing.T) {
 		// is enough.
 		t.Skip("TestBrowserPlaysAndTracks makes the same checks through Chromium")
 	}
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	cfg, ok := fixtureConfig(t, Config{})
 	if !ok {
 		t.Skip("needs the model fixture testdata/model/sam2.1_hiera_t_random and ONNX Runtime")
@@ -27,7 +28,7 @@ func TestSlowModelDropsFramesNotVideo(t *testing.T) {
 	_, hs := newServer(t, cfg)
 	s := createSession(t, hs.URL, clip)
 	v := watch(t, hs.URL, s.ID)
-	v.waitMessages(t, 5, 20*time.Second)
+	v.WaitMessages(t, 5, 20*time.Second)
 
 	// A mask prompt makes object 1 present on the model's latest frame.
 	body := `{"object":0,"mask":{"size":[240,320],"counts":"` + squareRLE(t) + `"}}`
@@ -60,8 +61,8 @@ func TestSlowModelDropsFramesNotVideo(t *testing.T) {
 	}
 
 	time.Sleep(time.Second)
-	n := len(v.waitMessages(t, 1, time.Second))
-	msgs := v.waitMessages(t, n+1, 5*time.Second)
+	n := len(v.WaitMessages(t, 1, time.Second))
+	msgs := v.WaitMessages(t, n+1, 5*time.Second)
 	var last struct {
 		Frame, MaskFrame int
 		Objects          []struct{ ID int }
@@ -83,8 +84,8 @@ func TestSlowModelDropsFramesNotVideo(t *testing.T) {
 	if r := call(t, "DELETE", hs.URL+"/api/sessions/"+s.ID+"/objects/1", "", nil); r.status != 204 {
 		t.Fatalf("remove object: %d %s", r.status, r.body)
 	}
-	n = len(v.waitMessages(t, 1, time.Second))
-	msgs = v.waitMessages(t, n+3, 5*time.Second)
+	n = len(v.WaitMessages(t, 1, time.Second))
+	msgs = v.WaitMessages(t, n+3, 5*time.Second)
 	if err := json.Unmarshal(msgs[len(msgs)-1], &last); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/livetest"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // waitState polls the session until its state starts with want.
@@ -35,7 +36,7 @@ func waitState(t *testing.T, base, id, want string, within time.Duration) Sessio
 // dies: the session shows "reconnecting", keeps its tracker and objects,
 // and tracks the same object again once the publisher is back.
 func TestSessionSurvivesRTSPRestart(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	srv := livetest.StartServer(t, "127.0.0.1:0")
 	pub := livetest.Publish(t, clip, srv.URL("cam"))
 	<-srv.Recording()
@@ -105,7 +106,7 @@ func TestSessionSurvivesRTSPRestart(t *testing.T) {
 // A camera gone for longer than the limit ends as "lost", saying why.
 func TestSessionLostAfterLimit(t *testing.T) {
 	srv := livetest.StartServer(t, "127.0.0.1:0")
-	pub := livetest.Publish(t, testClip(t), srv.URL("cam"))
+	pub := livetest.Publish(t, testutil.Clip(t, "moving_shape"), srv.URL("cam"))
 	<-srv.Recording()
 	_, hs := newServer(t, Config{Reconnect: decode.ReconnectOptions{MaxBackoff: 200 * time.Millisecond, GiveUpAfter: time.Second},
 		Sources: SourcePolicy{AllowURLs: true, AllowPrivateURLs: true}})

@@ -12,13 +12,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // Issue 10, item 1: FFmpeg's text demuxers draw a server file into the
 // video; a playlist reaches local files; the answer tells whether a path
 // exists.
 func TestServerFilesNotDisclosed(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	dir := t.TempDir()
 	nfo := filepath.Join(dir, "notes.nfo")
 	if err := os.WriteFile(nfo, []byte("SECRET the server's notes\nline two\n"), 0o644); err != nil {
@@ -93,7 +95,7 @@ func TestURLSourcesConfined(t *testing.T) {
 
 // Issue 10, item 3: no Origin check, CORS for everyone, server paths listed.
 func TestCrossOriginRefused(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	_, hs := newServer(t, Config{UploadDir: t.TempDir()})
 	s := createSession(t, hs.URL, clip)
 
@@ -163,7 +165,7 @@ func TestCrossOriginRefused(t *testing.T) {
 // Issue 10, item 4: the file root is bypassed by symlinks and devices, and
 // uploads fail with it.
 func TestMediaRootConfines(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	root := t.TempDir()
 	if err := os.Symlink(clip, filepath.Join(root, "escape.mp4")); err != nil {
 		t.Fatal(err)
@@ -205,7 +207,7 @@ func TestMediaRootConfines(t *testing.T) {
 // Issue 10, item 5: sessions are capped, pause without viewers and end
 // when idle.
 func TestSessionsBounded(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	_, hs := newServer(t, Config{PauseAfter: 300 * time.Millisecond, IdleTimeout: 2 * time.Second})
 	var ids []string
 	for i := 0; i < 8; i++ {

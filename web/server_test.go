@@ -10,36 +10,19 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
-
-func repoRoot(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
-}
-
-// testClip is a generated clip of the repository (tools/genvideos).
-func testClip(t testing.TB) string {
-	p := filepath.Join(repoRoot(t), "testdata", "videos", "moving_shape", "video.mp4")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("test clip missing (%v); generate it with go run ./tools/genvideos -out testdata/videos", err)
-	}
-	return p
-}
 
 // newServer serves the repository's test clips (testdata/videos) as the
 // media root unless cfg names another.
 func newServer(t testing.TB, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
 	if cfg.Sources.MediaRoot == "" {
-		cfg.Sources.MediaRoot = filepath.Join(repoRoot(t), "testdata", "videos")
+		cfg.Sources.MediaRoot = filepath.Join(testutil.RepoRoot(t), "testdata", "videos")
 	}
 	return newBareServer(t, cfg)
 }
@@ -111,81 +94,10 @@ func createSession(t testing.TB, base, src string) SessionInfo {
 	return info
 }
 
-// viewer is a real pion peer that counts video packets and DataChannel
-// messages.
-type viewer struct {
-	pc       *webrtc.PeerConnection
-	location string
-	packets  atomic.Int64
-	mu       sync.Mutex
-	msgs     []json.RawMessage
-	at       []time.Time // when each message arrived
-}
-
-func watch(t testing.TB, base, session string) *viewer {
+// watch connects a real pion viewer to a session.
+func watch(t testing.TB, base, session string) *testutil.Viewer {
 	t.Helper()
-	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &viewer{pc: pc}
-	t.Cleanup(func() { _ = pc.Close() })
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	dc, err := pc.CreateDataChannel("vidseg", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		v.mu.Lock()
-		v.msgs = append(v.msgs, m.Data)
-		v.at = append(v.at, time.Now())
-		v.mu.Unlock()
-	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
-				return
-			}
-			v.packets.Add(1)
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	r := call(t, "POST", base+"/api/sessions/"+session+"/whep", "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
-	if r.status != http.StatusCreated {
-		t.Fatalf("WHEP: %d %s", r.status, r.body)
-	}
-	v.location = r.header.Get("Location")
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(r.body)}); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func (v *viewer) waitMessages(t testing.TB, n int, timeout time.Duration) []json.RawMessage {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		v.mu.Lock()
-		got := append([]json.RawMessage(nil), v.msgs...)
-		v.mu.Unlock()
-		if len(got) >= n && v.packets.Load() > 0 {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("viewer got %d messages and %d RTP packets in %v, want %d messages", len(got), v.packets.Load(), timeout, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return testutil.DialWHEP(t, base+"/api/sessions/"+session+"/whep")
 }
 
 func TestInfoWithoutModel(t *testing.T) {
@@ -207,14 +119,14 @@ func TestInfoWithoutModel(t *testing.T) {
 }
 
 func TestSessionStreamsWithoutModel(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	_, hs := newServer(t, Config{})
 	s := createSession(t, hs.URL, clip)
 	if s.Width != 320 || s.Height != 240 || s.Model {
 		t.Errorf("session info %+v", s)
 	}
 	v := watch(t, hs.URL, s.ID)
-	msgs := v.waitMessages(t, 10, 15*time.Second)
+	msgs := v.WaitMessages(t, 10, 15*time.Second)
 	var m struct {
 		Type      string
 		Frame     int
@@ -235,7 +147,7 @@ func TestSessionStreamsWithoutModel(t *testing.T) {
 	if len(list) != 1 || list[0].Viewers != 1 || list[0].FramesSent == 0 {
 		t.Errorf("sessions = %+v", list)
 	}
-	if r := call(t, "DELETE", hs.URL+v.location, "", nil); r.status != 200 {
+	if r := call(t, "DELETE", hs.URL+v.Location(), "", nil); r.status != 200 {
 		t.Errorf("DELETE viewer: %d %s", r.status, r.body)
 	}
 	if r := call(t, "DELETE", hs.URL+"/api/sessions/"+s.ID, "", nil); r.status != 204 {
@@ -256,7 +168,7 @@ func multipartBody(t testing.TB, name string, data []byte) (io.Reader, string) {
 }
 
 func TestUpload(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	data, err := os.ReadFile(clip)
 	if err != nil {
 		t.Fatal(err)
@@ -296,11 +208,11 @@ func TestUpload(t *testing.T) {
 }
 
 func TestBadInputsKeepServing(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	_, hs := newServer(t, Config{UploadLimit: 1024})
 	s := createSession(t, hs.URL, clip)
 	v := watch(t, hs.URL, s.ID)
-	v.waitMessages(t, 3, 15*time.Second)
+	v.WaitMessages(t, 3, 15*time.Second)
 
 	cases := []struct {
 		name, method, path, ctype, body string
@@ -336,11 +248,8 @@ func TestBadInputsKeepServing(t *testing.T) {
 		}
 	}
 	// The session and its viewer are unharmed.
-	before := v.packets.Load()
-	time.Sleep(500 * time.Millisecond)
-	if v.packets.Load() == before {
-		t.Error("the viewer stopped receiving video after the bad requests")
-	}
+	before, _ := v.Counts()
+	v.WaitFrames(t, before+5, 15*time.Second)
 	if r := call(t, "GET", hs.URL+"/api/sessions/"+s.ID, "", nil); r.status != 200 {
 		t.Errorf("session gone after bad requests: %d", r.status)
 	}
@@ -348,7 +257,7 @@ func TestBadInputsKeepServing(t *testing.T) {
 
 // A session from an http:// URL (the clip served by a second server).
 func TestSessionFromHTTPURL(t *testing.T) {
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	files := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(clip))))
 	defer files.Close()
 	_, hs := newServer(t, Config{Sources: SourcePolicy{AllowURLs: true, AllowPrivateURLs: true}})
@@ -357,7 +266,7 @@ func TestSessionFromHTTPURL(t *testing.T) {
 		t.Errorf("session from URL: %+v", s)
 	}
 	v := watch(t, hs.URL, s.ID)
-	v.waitMessages(t, 5, 15*time.Second)
+	v.WaitMessages(t, 5, 15*time.Second)
 	r := call(t, "POST", hs.URL+"/api/sessions", "application/json", strings.NewReader(`{"source":"`+files.URL+`/missing.mp4"}`))
 	if r.status < 400 || !strings.Contains(r.errorText(t), "missing.mp4") {
 		t.Errorf("missing URL: %d %s", r.status, r.body)
@@ -370,18 +279,18 @@ func TestTwentyViewersOneSession(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 peers take a few seconds")
 	}
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	_, hs := newServer(t, Config{})
 	s := createSession(t, hs.URL, clip)
-	viewers := make([]*viewer, 20)
+	viewers := make([]*testutil.Viewer, 20)
 	for i := range viewers {
 		viewers[i] = watch(t, hs.URL, s.ID)
 	}
 	for _, v := range viewers {
-		v.waitMessages(t, 3, 20*time.Second)
+		v.WaitMessages(t, 3, 20*time.Second)
 	}
 	for _, v := range viewers[:10] {
-		_ = v.pc.Close()
+		v.Close()
 	}
 	var info SessionInfo
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -394,10 +303,8 @@ func TestTwentyViewersOneSession(t *testing.T) {
 		t.Errorf("%d viewers after 10 left, want 10", info.Viewers)
 	}
 	for _, v := range viewers[10:] {
-		v.mu.Lock()
-		n := len(v.msgs)
-		v.mu.Unlock()
-		v.waitMessages(t, n+5, 10*time.Second)
+		_, n := v.Counts()
+		v.WaitMessages(t, n+5, 10*time.Second)
 	}
 	t.Logf("session after 20 viewers: %+v", info)
 }

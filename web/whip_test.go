@@ -17,6 +17,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // publisher is a real pion peer publishing the test clip over WHIP, looped
@@ -32,7 +33,7 @@ type publisher struct {
 
 func publishWHIP(t *testing.T, base, codec string) *publisher {
 	t.Helper()
-	clip := testClip(t)
+	clip := testutil.Clip(t, "moving_shape")
 	d, err := decode.Open(context.Background(), clip, decode.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +174,7 @@ func TestWHIPIngest(t *testing.T) {
 			if pr.status != 200 {
 				t.Fatalf("prompt: %d %s", pr.status, pr.body)
 			}
-			n := len(v.waitMessages(t, 1, 10*time.Second))
+			n := len(v.WaitMessages(t, 1, 10*time.Second))
 
 			// Frame i of the session is published picture i (loopback loses
 			// nothing), so the mask of frame i must sit on the ellipse of clip
@@ -188,9 +189,7 @@ func TestWHIPIngest(t *testing.T) {
 					t.Fatalf("only %d masks received in 60s; session %s", len(own), call(t, "GET", hs.URL+"/api/sessions/"+pub.session, "", nil).body)
 				}
 				time.Sleep(100 * time.Millisecond)
-				v.mu.Lock()
-				msgs, at := slices.Clone(v.msgs[n:]), slices.Clone(v.at[n:])
-				v.mu.Unlock()
+				msgs, at := v.MessagesFrom(n)
 				n += len(msgs)
 				pub.mu.Lock()
 				sent := slices.Clone(pub.sent)

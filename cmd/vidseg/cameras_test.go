@@ -13,6 +13,7 @@ import (
 
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/livetest"
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/store"
 )
 
@@ -47,7 +48,7 @@ func (p *serveProc) waitCamera(t *testing.T, name string, within time.Duration, 
 // through the API; a camera lost longer than --source-lost-after is
 // restarted, again with its object.
 func TestServeCamerasResumeAfterKill(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	model := filepath.Join(root, fixtureModel)
 	clip := filepath.Join(root, "testdata", "videos", "moving_shape", "video.mp4")
 	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {

@@ -8,10 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/store"
 )
@@ -37,22 +37,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller information")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 // ortLib is the ONNX Runtime library the binary should use: the
 // environment's (make test sets it), else the copy `make setup` installs.
 func ortLib(t *testing.T) string {
 	if lib := os.Getenv("VIDSEG_ORT_LIB"); lib != "" {
 		return lib
 	}
-	lib := filepath.Join(repoRoot(t), "third_party", "onnxruntime", "lib", "libonnxruntime.so.1")
+	lib := filepath.Join(testutil.RepoRoot(t), "third_party", "onnxruntime", "lib", "libonnxruntime.so.1")
 	if _, err := os.Stat(lib); err == nil {
 		return lib
 	}
@@ -169,7 +160,7 @@ func TestMissingInputExit3(t *testing.T) {
 	expect(t, r, exitInput, "nopred: no such directory")
 	// A file that is not a video fails in the decoder: still the input's fault.
 	os.WriteFile(filepath.Join(dir, "junk.mp4"), []byte("not a video at all"), 0o644)
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	if _, err := os.Stat(filepath.Join(root, fixtureModel, "manifest.json")); err == nil {
 		r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, fixtureModel)}, "track", "junk.mp4", "--point", "1,1", "--out", "o")
 		expect(t, r, exitInput, "junk.mp4")
@@ -177,11 +168,7 @@ func TestMissingInputExit3(t *testing.T) {
 }
 
 func TestNoModelExit4(t *testing.T) {
-	root := repoRoot(t)
-	clip := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
-	if _, err := os.Stat(clip); err != nil {
-		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
-	}
+	clip := testutil.Clip(t, "crossing")
 	dir := t.TempDir() // no ./models, no testdata beside the binary
 	r := vidseg(t, dir, nil, "track", clip, "--point", "40,110", "--out", "o")
 	expect(t, r, exitModel, "/usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t")
@@ -194,7 +181,7 @@ func TestNoModelExit4(t *testing.T) {
 }
 
 func TestEvalKnownMasks(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	gt := filepath.Join(root, "testdata", "videos", "crossing", "masks")
 	if _, err := os.Stat(gt); err != nil {
 		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
@@ -293,7 +280,7 @@ func TestDoctor(t *testing.T) {
 		t.Logf("onnxruntime not usable here: %+v", c)
 	}
 
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	if _, err := os.Stat(filepath.Join(root, fixtureModel, "manifest.json")); err != nil {
 		t.Skip("fixture model absent; skipping the passing doctor run")
 	}
@@ -368,7 +355,7 @@ func readJSONL[T any](t *testing.T, path string) []T {
 }
 
 func TestTrackFixture(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	model := filepath.Join(root, fixtureModel)
 	clipDir := filepath.Join(root, "testdata", "videos", "crossing")
 	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
@@ -527,13 +514,11 @@ func TestTrackFixture(t *testing.T) {
 }
 
 func TestBenchJSON(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	model := filepath.Join(root, fixtureModel)
-	clip := filepath.Join(root, "testdata", "videos", "moving_shape", "video.mp4")
-	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s absent", p)
-		}
+	clip := testutil.Clip(t, "moving_shape")
+	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
+		t.Skipf("fixture model %s absent", fixtureModel)
 	}
 	if testing.Short() || ortLib(t) == "" {
 		t.Skip("runs the model (needs the ONNX Runtime library; not in -short)")

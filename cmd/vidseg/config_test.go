@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 func testEnv(vars map[string]string) *env {
@@ -154,7 +156,7 @@ func TestPromptSyntax(t *testing.T) {
 }
 
 func TestMaskPrompt(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	gt := filepath.Join(root, "testdata", "videos", "crossing", "masks", "00000.png")
 	if _, err := os.Stat(gt); err != nil {
 		t.Skip("generated clip testdata/videos/crossing absent")

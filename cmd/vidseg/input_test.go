@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
 )
 
@@ -28,9 +29,9 @@ import (
 // ffmpeg CLI are there; it returns the clip and the model environment.
 func trackEnv(t *testing.T) (clip string, env []string) {
 	t.Helper()
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	model := filepath.Join(root, fixtureModel)
-	clip = filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
+	clip = testutil.Clip(t, "crossing")
 	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
 		t.Skip("fixture model " + fixtureModel + " absent")
 	}
@@ -282,7 +283,7 @@ func TestTrackTruncated(t *testing.T) {
 // Bad inputs and prompts outside the frame are reported before the model
 // loads: here the model is missing, and the input's error still comes first.
 func TestInputCheckedBeforeModel(t *testing.T) {
-	clip := filepath.Join(repoRoot(t), "testdata", "videos", "crossing", "video.mp4")
+	clip := testutil.Clip(t, "crossing")
 	if _, err := os.Stat(clip); err != nil {
 		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
 	}
@@ -300,7 +301,7 @@ func TestInputCheckedBeforeModel(t *testing.T) {
 
 // eval names the file that is missing, not a staged copy's path.
 func TestEvalNamesRealFiles(t *testing.T) {
-	gt := filepath.Join(repoRoot(t), "testdata", "videos", "crossing", "masks")
+	gt := filepath.Join(testutil.RepoRoot(t), "testdata", "videos", "crossing", "masks")
 	if _, err := os.Stat(gt); err != nil {
 		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
 	}

@@ -10,19 +10,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // An interrupted `vidseg track` keeps what it tracked: masks.json and
 // tracks.jsonl hold the frames finished before the signal.
 func TestTrackInterruptKeepsResults(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	model := filepath.Join(root, fixtureModel)
-	video := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
+	video := testutil.Clip(t, "crossing")
 	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
 		t.Skip("fixture model " + fixtureModel + " absent")
-	}
-	if _, err := os.Stat(video); err != nil {
-		t.Skip("generated clip absent: run go run ./tools/genvideos")
 	}
 	if testing.Short() || ortLib(t) == "" {
 		t.Skip("needs the model run and ONNX Runtime (make setup)")

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // Issue 10, item 3: the default bind is loopback and the URL printed for
@@ -118,7 +120,7 @@ func (p *serveProc) stats(t *testing.T) map[string]sessionStats {
 
 func modelServe(t *testing.T, extra ...string) (*serveProc, string) {
 	t.Helper()
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	model := filepath.Join(root, fixtureModel)
 	clip := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
 	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {

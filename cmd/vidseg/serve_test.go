@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/store"
 )
 
@@ -132,13 +133,11 @@ func (p *serveProc) waitTracked(t *testing.T, id string, after int, within time.
 // acknowledged prompt and every frame the server reported finished are
 // there. Then it resumes the session in a new server.
 func TestServeJournalSurvivesKill(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	model := filepath.Join(root, fixtureModel)
-	clip := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
-	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s absent", p)
-		}
+	clip := testutil.Clip(t, "crossing")
+	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
+		t.Skipf("fixture model %s absent", fixtureModel)
 	}
 	if testing.Short() {
 		t.Skip("runs the model in a server")
