@@ -3,7 +3,10 @@ ORT_LIB ?= $(CURDIR)/third_party/onnxruntime/lib/libonnxruntime.so.1
 export VIDSEG_ORT_LIB := $(ORT_LIB)
 export CGO_ENABLED := 1
 
-.PHONY: setup test build demo videos bench fuzz fuzz-api vet fixture traces
+# staticcheck, pinned and installed by scripts/setup.sh.
+STATICCHECK := bin/staticcheck
+
+.PHONY: setup test check build demo videos bench fuzz fuzz-api vet fixture traces
 
 setup:
 	bash scripts/setup.sh
@@ -11,13 +14,21 @@ setup:
 build:
 	go build -o bin/vidseg ./cmd/vidseg
 
-test:
-	go vet ./...
-	go test -timeout 25m ./...
+# The model-running packages (tracker, web, cmd/vidseg, sam) take minutes
+# each on a busy 2-core machine: the timeout leaves room for that.
+test: check
+	go test -timeout 45m ./...
 
-vet:
+# Static checks: vet, gofmt, a tidy go.mod and staticcheck.
+check:
 	go vet ./...
-	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
+	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	  test -z "$$unformatted" || { echo "gofmt: not formatted: $$unformatted"; exit 1; }
+	go mod tidy -diff
+	@test -x $(STATICCHECK) || { echo "$(STATICCHECK) missing: run make setup"; exit 1; }
+	$(STATICCHECK) ./...
+
+vet: check
 
 # The main job on a bundled default: track the orange ellipse of a generated
 # clip with the bundled random-weight test model (plumbing, not accuracy).

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORT_VERSION=1.24.1
+# staticcheck 2026.2.2 (checks Go 1.26 code).
+STATICCHECK_VERSION=v0.8.2
 ORT_DIR=third_party/onnxruntime
 APT_PACKAGES=(
   pkg-config gcc make ffmpeg
@@ -53,5 +55,11 @@ fi
 
 echo "setup: downloading Go modules"
 go mod download
+
+# The linter `make test` runs, built from the Go module proxy into bin/.
+if ! bin/staticcheck -version 2>/dev/null | grep -q "(${STATICCHECK_VERSION#v})"; then
+  echo "setup: installing staticcheck $STATICCHECK_VERSION"
+  GOBIN="$PWD/bin" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
 
 echo "setup: done (ONNX Runtime: $ORT_DIR/lib, Chromium: $(command -v chromium || echo missing))"
