@@ -2,36 +2,14 @@ package decode_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
-
-// rssBytes reads the process's resident set size from /proc.
-func rssBytes(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("VmRSS line %q: %v", line, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Skip("no VmRSS in /proc/self/status")
-	return 0
-}
 
 // TestRSSLooping decodes 10,000 frames of a small looping clip (64x48, 48
 // frames: about 200 Loop restarts, each reopening the decoder) with the model
@@ -66,12 +44,12 @@ func TestRSSLooping(t *testing.T) {
 		if i == warm {
 			runtime.GC()
 			debug.FreeOSMemory()
-			base = rssBytes(t)
+			base = testutil.RSS(t)
 		}
 	}
 	runtime.GC()
 	debug.FreeOSMemory()
-	end := rssBytes(t)
+	end := testutil.RSS(t)
 	growth := end - base
 	t.Logf("RSS after %d frames: %.1f MB; after %d: %.1f MB; growth %.2f MB", warm, float64(base)/1e6, total, float64(end)/1e6, float64(growth)/1e6)
 	if growth > 32<<20 {

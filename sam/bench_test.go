@@ -59,7 +59,7 @@ func loop(b *testing.B, fn func() error) {
 }
 
 func fixtureDirOrEmpty(b *testing.B) string {
-	d := filepath.Join(testutil.RepoRoot(b), "testdata", "model", "sam2.1_hiera_t_random")
+	d := filepath.Join(testutil.RepoRoot(b), testutil.FixtureModelDir)
 	if env := os.Getenv("SAM_TEST_MODEL"); env != "" {
 		d = env
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -18,11 +17,7 @@ func fixtureDir(t testing.TB) string {
 	if d := os.Getenv("SAM_TEST_MODEL"); d != "" {
 		return d
 	}
-	d := filepath.Join(testutil.RepoRoot(t), "testdata", "model", "sam2.1_hiera_t_random")
-	if _, err := os.Stat(filepath.Join(d, "manifest.json")); err != nil {
-		t.Skipf("no model fixture at %s (tools/export writes it): %v", d, err)
-	}
-	return d
+	return testutil.FixtureModel(t)
 }
 
 // The tests share one Runtime (ONNX Runtime's environment is per process)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,29 +275,10 @@ func TestOpenCloseDoesNotLeak(t *testing.T) {
 	after := cmem.InUse()
 	growth := float64(after-before) / (1 << 20)
 	t.Logf("C heap in use %.1f MiB -> %.1f MiB after %d open/run/close cycles (RSS now %d MiB)",
-		float64(before)/(1<<20), float64(after)/(1<<20), n, rssKiB(t)/1024)
+		float64(before)/(1<<20), float64(after)/(1<<20), n, testutil.RSS(t)>>20)
 	// One open model holds its weights (~40 MiB for the fixture) plus its
 	// tensors; leaking any session or tensor set grows by that per cycle.
 	if growth > 8 {
 		t.Fatalf("C heap grew by %.1f MiB over %d cycles", growth, n)
 	}
-}
-
-func rssKiB(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skipf("no /proc: %v", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Skip("no VmRSS")
-	return 0
 }

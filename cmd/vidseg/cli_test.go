@@ -356,11 +356,8 @@ func readJSONL[T any](t *testing.T, path string) []T {
 
 func TestTrackFixture(t *testing.T) {
 	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := testutil.FixtureModel(t)
 	clipDir := filepath.Join(root, "testdata", "videos", "crossing")
-	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
-		t.Skip("fixture model " + fixtureModel + " absent")
-	}
 	if _, err := os.Stat(filepath.Join(clipDir, "video.mp4")); err != nil {
 		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
 	}
@@ -514,12 +511,8 @@ func TestTrackFixture(t *testing.T) {
 }
 
 func TestBenchJSON(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := testutil.FixtureModel(t)
 	clip := testutil.Clip(t, "moving_shape")
-	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
-		t.Skipf("fixture model %s absent", fixtureModel)
-	}
 	if testing.Short() || ortLib(t) == "" {
 		t.Skip("runs the model (needs the ONNX Runtime library; not in -short)")
 	}

@@ -17,12 +17,8 @@ import (
 // An interrupted `vidseg track` keeps what it tracked: masks.json and
 // tracks.jsonl hold the frames finished before the signal.
 func TestTrackInterruptKeepsResults(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := testutil.FixtureModel(t)
 	video := testutil.Clip(t, "crossing")
-	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
-		t.Skip("fixture model " + fixtureModel + " absent")
-	}
 	if testing.Short() || ortLib(t) == "" {
 		t.Skip("needs the model run and ONNX Runtime (make setup)")
 	}

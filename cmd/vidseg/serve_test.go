@@ -133,12 +133,8 @@ func (p *serveProc) waitTracked(t *testing.T, id string, after int, within time.
 // acknowledged prompt and every frame the server reported finished are
 // there. Then it resumes the session in a new server.
 func TestServeJournalSurvivesKill(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := testutil.FixtureModel(t)
 	clip := testutil.Clip(t, "crossing")
-	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
-		t.Skipf("fixture model %s absent", fixtureModel)
-	}
 	if testing.Short() {
 		t.Skip("runs the model in a server")
 	}
@@ -148,7 +144,7 @@ func TestServeJournalSurvivesKill(t *testing.T) {
 	clip, _ = filepath.Abs(clip)
 	db := filepath.Join(t.TempDir(), "sessions.db")
 	env := []string{"VIDSEG_MODEL=" + model, "VIDSEG_STORE=" + db,
-		"VIDSEG_MEDIA_ROOT=" + filepath.Join(root, "testdata", "videos"), "VIDSEG_PAUSE_AFTER=1h"}
+		"VIDSEG_MEDIA_ROOT=" + filepath.Join(testutil.RepoRoot(t), "testdata", "videos"), "VIDSEG_PAUSE_AFTER=1h"}
 
 	srv := startServe(t, env)
 	var created sessionView

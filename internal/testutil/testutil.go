@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -51,4 +53,40 @@ func Clip(t testing.TB, name string) string {
 		t.Fatalf("generated clip %s missing (go run ./tools/genvideos -out testdata/videos): %v", name, err)
 	}
 	return p
+}
+
+// RSS returns the test process's resident set size in bytes, skipping the
+// test where /proc does not tell it.
+func RSS(t testing.TB) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc/self/status: %v", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("VmRSS line %q: %v", line, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Skip("no VmRSS in /proc/self/status")
+	return 0
+}
+
+// FixtureModelDir is the committed random-weight model, relative to the
+// repository root (tools/export/make_fixture.sh writes it).
+const FixtureModelDir = "testdata/model/sam2.1_hiera_t_random"
+
+// FixtureModel returns the path of the committed random-weight model and
+// skips the test when it is absent.
+func FixtureModel(t testing.TB) string {
+	t.Helper()
+	d := filepath.Join(RepoRoot(t), FixtureModelDir)
+	if _, err := os.Stat(filepath.Join(d, "manifest.json")); err != nil {
+		t.Skipf("fixture model %s absent (tools/export/make_fixture.sh writes it): %v", FixtureModelDir, err)
+	}
+	return d
 }
