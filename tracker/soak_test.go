@@ -1,7 +1,6 @@
 package tracker
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -15,23 +14,6 @@ import (
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/sam"
 )
-
-// rssBytes reads the resident set size of this process.
-func rssBytes(t testing.TB) int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
 
 // TestStreamMemoryBounded tracks two objects over a looping clip as a live
 // stream and checks that memory holds only what attention can still read.
@@ -98,10 +80,10 @@ func TestStreamMemoryBounded(t *testing.T) {
 		}
 		if i == warm {
 			runtime.GC()
-			rssWarm = rssBytes(t)
+			rssWarm = testutil.RSS(t)
 		}
 		if i > warm {
-			rss := rssBytes(t)
+			rss := testutil.RSS(t)
 			rssPeak = max(rssPeak, rss)
 			if (i+1)%max(frames/8, 1) == 0 {
 				samples = append(samples, fmt.Sprintf("%d:%.0fMiB", i+1, float64(rss)/(1<<20)))

@@ -133,7 +133,7 @@ func TestSAM2TraceParity(t *testing.T) {
 }
 
 func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode Mode) {
-	m := openModel(t, s.ModelDir)
+	m := sharingFeatures(t, s.ModelDir)
 	frames := readFrames(t, testutil.SharedVideo(t, s.Video), s.Frames)
 	if len(frames) != s.Frames {
 		t.Fatalf("decoded %d frames of %s, the trace has %d", len(frames), s.Video, s.Frames)
