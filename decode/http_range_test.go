@@ -32,7 +32,7 @@ func serveWhole(t *testing.T, data []byte) *httptest.Server {
 func TestHTTPNoRangeIndexAtEnd(t *testing.T) {
 	// Big enough (about 700 KB) that FFmpeg cannot skip back within its buffer.
 	path := filepath.Join(t.TempDir(), "moov_at_end.mp4")
-	ffmpegRun(t, "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30", "-frames:v", "30",
+	testutil.FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30", "-frames:v", "30",
 		"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", path) // no faststart: moov last
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -59,7 +59,7 @@ func TestHTTPNoRangeIndexAtEnd(t *testing.T) {
 
 	// The same file with its index first plays from the same server.
 	fast := filepath.Join(t.TempDir(), "faststart.mp4")
-	ffmpegRun(t, "-i", path, "-c", "copy", "-movflags", "+faststart", fast)
+	testutil.FFmpeg(t, "-i", path, "-c", "copy", "-movflags", "+faststart", fast)
 	if data, err = os.ReadFile(fast); err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func TestStillImage(t *testing.T) {
 	for _, ext := range []string{"png", "jpg"} {
 		t.Run(ext, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "still."+ext)
-			ffmpegRun(t, "-i", src, "-frames:v", "1", path)
+			testutil.FFmpeg(t, "-i", src, "-frames:v", "1", path)
 			d, err := decode.Open(context.Background(), path, decode.Options{})
 			if err != nil {
 				t.Fatal(err)

@@ -5,26 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/testutil"
 )
-
-// ffmpegRun runs the ffmpeg CLI (or skips when it is absent).
-func ffmpegRun(t testing.TB, args ...string) {
-	t.Helper()
-	bin, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Skip("ffmpeg CLI not installed")
-	}
-	out, err := exec.Command(bin, append([]string{"-v", "error", "-y"}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-	}
-}
 
 // setTrackMatrix rewrites the video track's display matrix (the second
 // identity matrix in the file: the first is the movie header's) to a, b,
@@ -87,7 +73,7 @@ func TestDisplayMatrix(t *testing.T) {
 			if tc.rotate != "" {
 				args = append(args, "-metadata:s:v", "rotate="+tc.rotate)
 			}
-			ffmpegRun(t, append(args, path)...)
+			testutil.FFmpeg(t, append(args, path)...)
 			if tc.matrix != nil {
 				setTrackMatrix(t, path, tc.matrix[0], tc.matrix[1], tc.matrix[2], tc.matrix[3])
 			}

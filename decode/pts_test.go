@@ -21,7 +21,7 @@ func TestVariableFrameRatePTS(t *testing.T) {
 		t.Skip("ffprobe not installed")
 	}
 	path := filepath.Join(t.TempDir(), "vfr.mp4")
-	ffmpegRun(t, "-i", testutil.Clip(t, "moving_shape"), "-frames:v", "6",
+	testutil.FFmpeg(t, "-i", testutil.Clip(t, "moving_shape"), "-frames:v", "6",
 		"-vf", "setpts='if(eq(N,0),0,0.25+N*N*0.03)/TB'", "-fps_mode", "vfr", "-bf", "2", path)
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
 		"stream=start_time:frame=pts_time", "-of", "csv=p=0", path).Output()

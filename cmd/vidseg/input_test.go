@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,19 +41,6 @@ func trackEnv(t *testing.T) (clip string, env []string) {
 		t.Skip("needs the model run and ONNX Runtime (make setup)")
 	}
 	return clip, []string{"VIDSEG_MODEL=" + model}
-}
-
-// ffmpegCLI runs the ffmpeg CLI or skips when it is absent.
-func ffmpegCLI(t *testing.T, args ...string) {
-	t.Helper()
-	bin, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Skip("ffmpeg CLI not installed")
-	}
-	out, err := exec.Command(bin, append([]string{"-v", "error", "-y"}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-	}
 }
 
 // decodeAll decodes a whole file with package decode.
@@ -112,7 +98,7 @@ func TestTrackRotated(t *testing.T) {
 	clip, env := trackEnv(t)
 	dir := t.TempDir()
 	rotated := filepath.Join(dir, "rotated.mp4")
-	ffmpegCLI(t, "-i", clip, "-frames:v", "2", "-c", "copy", "-metadata:s:v", "rotate=90", rotated)
+	testutil.FFmpeg(t, "-i", clip, "-frames:v", "2", "-c", "copy", "-metadata:s:v", "rotate=90", rotated)
 
 	// FFmpeg shows this tag as transpose=cclock: displayed (x, y) is coded (w-1-y, x).
 	gt, w, h, err := readLabels(filepath.Join(filepath.Dir(clip), "masks", maskName(0)))
@@ -183,7 +169,7 @@ func TestTrackOddSizeVFR(t *testing.T) {
 	vfr := filepath.Join(dir, "vfr_641x479.mp4")
 	// Frame 1 comes 0.3 s after frame 0, the rest every 40 ms (the
 	// average rate, about 12 fps, would put frame 1 at 0.08 s).
-	ffmpegCLI(t, "-i", clip, "-frames:v", "8", "-vf", "scale=641:479,setpts='if(eq(N,0),0,0.3+(N-1)*0.04)/TB'",
+	testutil.FFmpeg(t, "-i", clip, "-frames:v", "8", "-vf", "scale=641:479,setpts='if(eq(N,0),0,0.3+(N-1)*0.04)/TB'",
 		"-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv444p", "-video_track_timescale", "1000", vfr)
 	_, src, err := decodeAll(t, vfr)
 	if err != nil || len(src) != 8 {
@@ -235,7 +221,7 @@ func TestTrackStillImage(t *testing.T) {
 	clip, env := trackEnv(t)
 	dir := t.TempDir()
 	still := filepath.Join(dir, "still.png")
-	ffmpegCLI(t, "-i", clip, "-frames:v", "1", still)
+	testutil.FFmpeg(t, "-i", clip, "-frames:v", "1", still)
 	out := filepath.Join(dir, "out")
 	r := vidseg(t, dir, env, "track", still, "--point", "100,100", "--out", out)
 	expect(t, r, 0, "")
@@ -254,7 +240,7 @@ func TestTrackTruncated(t *testing.T) {
 	dir := t.TempDir()
 	whole := filepath.Join(dir, "whole.mp4")
 	// Intra-only, index first: the cut keeps the first frames whole.
-	ffmpegCLI(t, "-i", clip, "-frames:v", "5", "-c:v", "libx264", "-g", "1", "-movflags", "+faststart", whole)
+	testutil.FFmpeg(t, "-i", clip, "-frames:v", "5", "-c:v", "libx264", "-g", "1", "-movflags", "+faststart", whole)
 	data, err := os.ReadFile(whole)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ package testutil
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -89,4 +90,18 @@ func FixtureModel(t testing.TB) string {
 		t.Skipf("fixture model %s absent (tools/export/make_fixture.sh writes it): %v", FixtureModelDir, err)
 	}
 	return d
+}
+
+// FFmpeg runs the ffmpeg CLI with args (quiet, overwriting outputs), and
+// skips the test when the CLI is not installed.
+func FFmpeg(t testing.TB, args ...string) {
+	t.Helper()
+	bin, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("ffmpeg CLI not installed (apt-get install ffmpeg)")
+	}
+	out, err := exec.Command(bin, append([]string{"-v", "error", "-y"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
+	}
 }
