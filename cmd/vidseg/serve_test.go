@@ -152,6 +152,9 @@ func TestServeJournalSurvivesKill(t *testing.T) {
 		srv.kill(t, syscall.SIGKILL)
 		t.Fatalf("create session: %d\n%s", code, srv.stderr)
 	}
+	// A file session holds its first frame until someone watches.
+	viewer := testutil.DialWHEP(t, srv.base+"/api/sessions/"+created.ID+"/whep")
+	defer viewer.Close()
 	srv.waitTracked(t, created.ID, -1, 3*time.Minute)
 	var pr struct {
 		Object int `json:"object"`
@@ -203,6 +206,8 @@ func TestServeJournalSurvivesKill(t *testing.T) {
 		srv.kill(t, syscall.SIGKILL)
 		t.Fatalf("after --resume all: sessions %+v\n%s", views, srv.stderr)
 	}
+	resumed := testutil.DialWHEP(t, srv.base+"/api/sessions/"+views[0].ID+"/whep")
+	defer resumed.Close()
 	srv.waitTracked(t, views[0].ID, pr.Frame, 3*time.Minute)
 	srv.kill(t, syscall.SIGTERM)
 	if !strings.Contains(srv.stderr.String(), fmt.Sprintf("resumed stored session %s", id)) {
