@@ -12,6 +12,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
+	"github.com/vidseg/vidseg/video"
 )
 
 // repoRoot is the module root, one level above this package.
@@ -60,9 +61,9 @@ func ffmpegRaw(t testing.TB, args ...string) []byte {
 }
 
 // readAll decodes every frame; it returns the frames and the error that ended the stream.
-func readAll(t testing.TB, d *decode.Decoder) ([]*decode.Frame, error) {
+func readAll(t testing.TB, d *decode.Decoder) ([]*video.Frame, error) {
 	t.Helper()
-	var frames []*decode.Frame
+	var frames []*video.Frame
 	for {
 		f, err := d.Next(context.Background())
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/vidseg/vidseg/video"
 )
 
 // Source gives random access to a video file (tracker.FrameSource):
@@ -14,7 +16,7 @@ type Source struct {
 	dec   *Decoder
 	next  int // index the decoder returns on its next Next
 	limit int // frames past this are out of range (0: no limit)
-	cache []*Frame
+	cache []*video.Frame
 	size  int
 	pts   map[int]time.Duration // source timestamp of every frame read
 }
@@ -33,7 +35,7 @@ func (s *Source) PTS(index int) (time.Duration, bool) {
 
 // Frame returns frame index. The frame stays valid; do not Release it (the
 // cache may hand it out again).
-func (s *Source) Frame(ctx context.Context, index int) (*Frame, error) {
+func (s *Source) Frame(ctx context.Context, index int) (*video.Frame, error) {
 	if index < 0 || (s.limit > 0 && index >= s.limit) {
 		return nil, fmt.Errorf("frame %d out of range (0..%d)", index, s.limit-1)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/video"
 )
 
 func repoRoot(t testing.TB) string {
@@ -54,9 +55,9 @@ func openModel(t testing.TB, dir string) *sam.Model {
 }
 
 // sliceSource serves frames decoded up front.
-type sliceSource []*decode.Frame
+type sliceSource []*video.Frame
 
-func (s sliceSource) Frame(_ context.Context, i int) (*decode.Frame, error) {
+func (s sliceSource) Frame(_ context.Context, i int) (*video.Frame, error) {
 	if i < 0 || i >= len(s) {
 		return nil, fmt.Errorf("frame %d of %d: %w", i, len(s), ErrFrameRange)
 	}

@@ -13,10 +13,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/kalman"
 	"github.com/vidseg/vidseg/memory"
 	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/video"
 )
 
 // Model is what the tracker needs from the SAM 2 graphs (*sam.Model).
@@ -32,7 +32,7 @@ type Model interface {
 // FrameSource gives random access to a video's frames (files); live sources
 // have none and prompts must then target a recent frame.
 type FrameSource interface {
-	Frame(ctx context.Context, index int) (*decode.Frame, error)
+	Frame(ctx context.Context, index int) (*video.Frame, error)
 }
 
 // Config sets tracking behaviour.
@@ -216,7 +216,7 @@ func (t *Tracker) RemoveObject(id int) error {
 // Track processes the next frame of a stream (forward in time): prompts
 // given since the last call are committed to memory, then every object is
 // tracked on f. Frames must come in increasing index order.
-func (t *Tracker) Track(ctx context.Context, f *decode.Frame) (*FrameResult, error) {
+func (t *Tracker) Track(ctx context.Context, f *video.Frame) (*FrameResult, error) {
 	start := time.Now()
 	defer func() { t.stats.Total += time.Since(start) }()
 	if err := t.setSize(f); err != nil {
@@ -563,7 +563,7 @@ func (t *Tracker) result(idx int) *FrameResult {
 	return res
 }
 
-func (t *Tracker) setSize(f *decode.Frame) error {
+func (t *Tracker) setSize(f *video.Frame) error {
 	if f == nil || f.Width <= 0 || f.Height <= 0 {
 		return errors.New("tracker: empty frame")
 	}
@@ -578,7 +578,7 @@ func (t *Tracker) setSize(f *decode.Frame) error {
 }
 
 // encodeFrame runs the image encoder on f and caches its features.
-func (t *Tracker) encodeFrame(ctx context.Context, f *decode.Frame) (*sam.Features, error) {
+func (t *Tracker) encodeFrame(ctx context.Context, f *video.Frame) (*sam.Features, error) {
 	if feats := t.feats.get(f.Index); feats != nil {
 		return feats, nil
 	}
@@ -586,7 +586,7 @@ func (t *Tracker) encodeFrame(ctx context.Context, f *decode.Frame) (*sam.Featur
 	if len(t.input) != n {
 		t.input = make([]float32, n)
 	}
-	decode.Normalize(f.Model, t.input, t.man.Mean(), t.man.Std())
+	video.Normalize(f.Model, t.input, t.man.Mean(), t.man.Std())
 	begin := time.Now()
 	feats, err := t.m.EncodeImage(ctx, t.input)
 	t.stats.Encoder += time.Since(begin)

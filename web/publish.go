@@ -7,11 +7,11 @@ import (
 	"math"
 	"time"
 
-	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/video"
 )
 
 // Each session streams two tracks, each encoded only while someone
@@ -30,7 +30,7 @@ func (s *Session) viewers() int {
 // track, with masks() composited to the burned-in one, and then
 // meta(the time the picture was handed over) to the DataChannels of both.
 // It reports whether anything was sent.
-func (s *Session) publish(f *decode.Frame, pts time.Duration, meta func(sent time.Time) stream.FrameMeta, masks func() []stream.ObjectMask) (bool, error) {
+func (s *Session) publish(f *video.Frame, pts time.Duration, meta func(sent time.Time) stream.FrameMeta, masks func() []stream.ObjectMask) (bool, error) {
 	burned, clean := s.b.Stats().Viewers > 0, s.clean.Stats().Viewers > 0
 	if !burned && !clean {
 		return false, nil

@@ -53,7 +53,7 @@ type Config struct {
 	// and Propagate. Nil: edit sessions play without tracking.
 	NewFileTracker func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (FileTracker, error)
 	// ModelSize is the square input size the tracker reads from
-	// decode.Frame.Model (1024 for SAM 2); used only with NewTracker.
+	// video.Frame.Model (1024 for SAM 2); used only with NewTracker.
 	ModelSize int
 	// ModelName is shown on the page.
 	ModelName string

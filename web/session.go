@@ -14,12 +14,13 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/video"
 )
 
 // Tracker is what a session needs from the SAM 2 / SAMURAI tracker
 // (*tracker.Tracker). Calls come from one goroutine at a time.
 type Tracker interface {
-	Track(ctx context.Context, f *decode.Frame) (*tracker.FrameResult, error)
+	Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error)
 	Prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error)
 	RemoveObject(id int) error
 }
@@ -70,7 +71,7 @@ type Session struct {
 }
 
 type timedFrame struct {
-	f         *decode.Frame
+	f         *video.Frame
 	decodedAt time.Time
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/video"
 )
 
 // benchRun is one measured pass: one object count over the clip.
@@ -153,7 +154,7 @@ func benchOnce(ctx context.Context, lm *loadedModel, mode tracker.Mode, input st
 		return benchRun{}, 0, 0, err
 	}
 	var decodeTime time.Duration
-	next := func() (*decode.Frame, error) {
+	next := func() (*video.Frame, error) {
 		t0 := time.Now()
 		f, err := dec.Next(ctx)
 		decodeTime += time.Since(t0)

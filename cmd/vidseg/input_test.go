@@ -18,6 +18,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/video"
 )
 
 // Real-world inputs through the built binary: each makes its clip with the
@@ -57,14 +58,14 @@ func ffmpegCLI(t *testing.T, args ...string) {
 }
 
 // decodeAll decodes a whole file with package decode.
-func decodeAll(t *testing.T, path string) (decode.Info, []*decode.Frame, error) {
+func decodeAll(t *testing.T, path string) (decode.Info, []*video.Frame, error) {
 	t.Helper()
 	d, err := decode.Open(context.Background(), path, decode.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	var frames []*decode.Frame
+	var frames []*video.Frame
 	for {
 		f, err := d.Next(context.Background())
 		if errors.Is(err, io.EOF) {

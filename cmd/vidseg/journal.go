@@ -7,11 +7,11 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
 	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/video"
 	"github.com/vidseg/vidseg/web"
 )
 
@@ -40,7 +40,7 @@ func newJournaledTracker(inner web.Tracker, st *store.Store, id string, maskSize
 	return &journaledTracker{inner: inner, st: st, id: id, maskSize: maskSize, replay: replay, log: log}
 }
 
-func (j *journaledTracker) Track(ctx context.Context, f *decode.Frame) (*tracker.FrameResult, error) {
+func (j *journaledTracker) Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	res, err := j.inner.Track(ctx, f)
