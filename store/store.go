@@ -268,7 +268,7 @@ func (s *Store) AddPrompt(id string, p Prompt) (uint64, error) {
 	if p.Frame < 0 {
 		return 0, fmt.Errorf("store: prompt frame %d is negative", p.Frame)
 	}
-	if len(p.Points) == 0 && p.Box == nil && p.Mask == nil {
+	if p.Empty() {
 		return 0, errors.New("store: prompt has no points, box or mask")
 	}
 	err := s.update(id, func(b *bolt.Bucket, _ *Info) error {

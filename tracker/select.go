@@ -174,15 +174,15 @@ func applyNonOverlap(objs []ObjectResult) {
 }
 
 // logitsBox is the source-pixel box of the thresholded, upsampled mask.
-func logitsBox(logits []float32, size, w, h int) Box {
+func logitsBox(logits []float32, size, w, h int) mask.Box {
 	if logits == nil || w == 0 {
-		return Box{}
+		return mask.Box{}
 	}
 	m := make([]byte, w*h)
 	sam.MaskToSource(logits, size, w, h, m)
 	r, err := mask.BBox(m, w, h)
 	if err != nil || r.Empty() {
-		return Box{}
+		return mask.Box{}
 	}
-	return Box{X0: float32(r.Min.X), Y0: float32(r.Min.Y), X1: float32(r.Max.X), Y1: float32(r.Max.Y)}
+	return mask.BoxOf(r)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/vidseg/vidseg/internal/npy"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 )
 
 // traceSession is the script a reference trace was recorded with
@@ -37,13 +39,13 @@ type traceStep struct {
 	Recorded       [][2]int    `json:"recorded"`
 }
 
-func (s traceStep) prompt() Prompt {
-	p := Prompt{Frame: s.Frame, Object: s.Obj, Append: s.ClearOldPoints != nil && !*s.ClearOldPoints}
+func (s traceStep) prompt() prompt.Prompt {
+	p := prompt.Prompt{Frame: s.Frame, Object: s.Obj, Append: s.ClearOldPoints != nil && !*s.ClearOldPoints}
 	for i, pt := range s.Points {
-		p.Points = append(p.Points, Point{X: pt[0], Y: pt[1], Positive: s.Labels[i] == 1})
+		p.Points = append(p.Points, prompt.Point{X: pt[0], Y: pt[1], Positive: s.Labels[i] == 1})
 	}
 	if len(s.Box) == 4 {
-		p.Box = &Box{X0: s.Box[0], Y0: s.Box[1], X1: s.Box[2], Y1: s.Box[3]}
+		p.Box = &mask.Box{X0: s.Box[0], Y0: s.Box[1], X1: s.Box[2], Y1: s.Box[3]}
 	}
 	return p
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vidseg/vidseg/kalman"
 	"github.com/vidseg/vidseg/memory"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/video"
 )
@@ -362,7 +363,7 @@ func (t *Tracker) trackFrame(ctx context.Context, idx int, feats *sam.Features, 
 // object; on a frame already tracked the prompt corrects it. The memory of
 // the prompted frame is encoded when tracking resumes. It returns every
 // object's output on that frame.
-func (t *Tracker) Prompt(ctx context.Context, p Prompt) (*FrameResult, error) {
+func (t *Tracker) Prompt(ctx context.Context, p prompt.Prompt) (*FrameResult, error) {
 	start := time.Now()
 	defer func() { t.stats.Total += time.Since(start) }()
 	if p.Frame < 0 || (t.cfg.NumFrames > 0 && p.Frame >= t.cfg.NumFrames) {
@@ -396,7 +397,7 @@ func (t *Tracker) Prompt(ctx context.Context, p Prompt) (*FrameResult, error) {
 	return t.result(p.Frame), nil
 }
 
-func (t *Tracker) checkPrompt(p Prompt) error {
+func (t *Tracker) checkPrompt(p prompt.Prompt) error {
 	if t.width == 0 {
 		return fmt.Errorf("tracker: prompt before any frame: %w", ErrFrameNotCached)
 	}
@@ -404,15 +405,16 @@ func (t *Tracker) checkPrompt(p Prompt) error {
 		if len(p.Points) > 0 || p.Box != nil {
 			return fmt.Errorf("tracker: object %d frame %d: a mask prompt cannot be combined with points or a box", p.Object, p.Frame)
 		}
-		if len(p.Mask) != t.width*t.height {
-			return fmt.Errorf("tracker: object %d frame %d: mask is %d pixels, frame is %dx%d: %w", p.Object, p.Frame, len(p.Mask), t.width, t.height, ErrPromptOutside)
+		if p.Mask.Width != t.width || p.Mask.Height != t.height {
+			return fmt.Errorf("tracker: object %d frame %d: mask is %dx%d, frame is %dx%d: %w", p.Object, p.Frame, p.Mask.Width, p.Mask.Height, t.width, t.height, ErrPromptOutside)
 		}
-		for _, v := range p.Mask {
-			if v != 0 {
-				return nil
-			}
+		if err := p.Mask.Validate(); err != nil {
+			return fmt.Errorf("tracker: object %d frame %d: %w", p.Object, p.Frame, err)
 		}
-		return fmt.Errorf("tracker: object %d frame %d: mask prompt has no foreground pixel: %w", p.Object, p.Frame, ErrEmptyPrompt)
+		if p.Mask.Area() == 0 {
+			return fmt.Errorf("tracker: object %d frame %d: mask prompt has no foreground pixel: %w", p.Object, p.Frame, ErrEmptyPrompt)
+		}
+		return nil
 	}
 	if len(p.Points) == 0 && p.Box == nil {
 		return fmt.Errorf("tracker: object %d frame %d: no points, box or mask: %w", p.Object, p.Frame, ErrEmptyPrompt)
@@ -431,7 +433,7 @@ func (t *Tracker) checkPrompt(p Prompt) error {
 	return nil
 }
 
-func (t *Tracker) runPrompt(ctx context.Context, o *object, p Prompt, feats *sam.Features) error {
+func (t *Tracker) runPrompt(ctx context.Context, o *object, p prompt.Prompt, feats *sam.Features) error {
 	reverse, tracked := o.tracked[p.Frame]
 	isInit := !tracked
 	if p.Mask != nil {
@@ -476,7 +478,7 @@ func (t *Tracker) runPrompt(ctx context.Context, o *object, p Prompt, feats *sam
 }
 
 // modelPrompt maps source-pixel points and box into the model's frame.
-func (t *Tracker) modelPrompt(p Prompt) sam.Prompt {
+func (t *Tracker) modelPrompt(p prompt.Prompt) sam.Prompt {
 	size := float32(t.man.ImageSize)
 	var sp sam.Prompt
 	add := func(x, y, label float32) {

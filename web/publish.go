@@ -96,7 +96,7 @@ func (s *Session) objectMetas(res *tracker.FrameResult) ([]stream.ObjectMeta, []
 			m := make([]byte, w*h)
 			sam.MaskToSource(o.Logits, size, w, h, m)
 			if rle, err := mask.EncodeRLE(m, w, h); err == nil {
-				om.RLE = &stream.RLE{Size: [2]int{h, w}, Counts: rle.String()}
+				om.RLE = &rle
 			}
 			if o.Present() {
 				masks = append(masks, stream.ObjectMask{ID: o.Object, Mask: m})
@@ -114,11 +114,7 @@ func decodeMasks(objs []stream.ObjectMeta) []stream.ObjectMask {
 		if !o.Present || o.RLE == nil {
 			continue
 		}
-		r, err := mask.ParseRLE(o.RLE.Counts, o.RLE.Size[1], o.RLE.Size[0])
-		if err != nil {
-			continue
-		}
-		m, err := r.Decode()
+		m, err := o.RLE.Decode()
 		if err != nil {
 			continue
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 )
@@ -563,21 +564,12 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request, ss *Session)
 // 0 starts a new object. Coordinates are source-frame pixels.
 // Points and Box may be combined; Mask stands alone.
 type PromptRequest struct {
-	Object int `json:"object"`
-	Points []struct {
-		X        float32 `json:"x"`
-		Y        float32 `json:"y"`
-		Positive bool    `json:"positive"`
-	} `json:"points"`
-	Box *struct {
-		X0 float32 `json:"x0"`
-		Y0 float32 `json:"y0"`
-		X1 float32 `json:"x1"`
-		Y1 float32 `json:"y1"`
-	} `json:"box,omitempty"`
-	// Mask is a COCO RLE (compressed counts) of the whole frame; it stands
-	// alone, without points or box.
-	Mask *stream.RLE `json:"mask,omitempty"`
+	Object int            `json:"object"`
+	Points []prompt.Point `json:"points"`
+	Box    *mask.Box      `json:"box,omitempty"`
+	// Mask is a COCO RLE of the whole frame; it stands alone, without
+	// points or box.
+	Mask *mask.RLE `json:"mask,omitempty"`
 	// Frame is the frame the prompt is on, for edit sessions (the frame
 	// the page shows); live sessions use the model's latest frame.
 	Frame *int `json:"frame,omitempty"`
@@ -615,32 +607,18 @@ func (s *Server) handlePrompt(w http.ResponseWriter, r *http.Request, ss *Sessio
 			return
 		}
 	}
-	p := tracker.Prompt{Object: req.Object}
-	for _, pt := range req.Points {
-		p.Points = append(p.Points, tracker.Point{X: pt.X, Y: pt.Y, Positive: pt.Positive})
-	}
-	if b := req.Box; b != nil {
-		p.Box = &tracker.Box{X0: b.X0, Y0: b.Y0, X1: b.X1, Y1: b.Y1}
-	}
-	if req.Mask != nil {
+	p := prompt.Prompt{Object: req.Object, Points: req.Points, Box: req.Box, Mask: req.Mask}
+	if m := p.Mask; m != nil {
 		if len(p.Points) > 0 || p.Box != nil {
 			writeError(w, http.StatusBadRequest, errors.New("prompt: a mask cannot be combined with points or a box"))
 			return
 		}
-		if req.Mask.Size != [2]int{ss.Info.Height, ss.Info.Width} {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: mask size %v, the video is [%d %d] (height, width)", req.Mask.Size, ss.Info.Height, ss.Info.Width))
-			return
-		}
-		rle, err := mask.ParseRLE(req.Mask.Counts, ss.Info.Width, ss.Info.Height)
-		if err == nil {
-			p.Mask, err = rle.Decode()
-		}
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: mask: %w", err))
+		if m.Height != ss.Info.Height || m.Width != ss.Info.Width {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: mask size [%d %d], the video is [%d %d] (height, width)", m.Height, m.Width, ss.Info.Height, ss.Info.Width))
 			return
 		}
 	}
-	if len(p.Points) == 0 && p.Box == nil && p.Mask == nil {
+	if p.Empty() {
 		writeError(w, http.StatusBadRequest, errors.New("prompt: no points, box or mask"))
 		return
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/video"
@@ -21,7 +23,7 @@ import (
 // (*tracker.Tracker). Calls come from one goroutine at a time.
 type Tracker interface {
 	Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error)
-	Prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error)
+	Prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, error)
 	RemoveObject(id int) error
 }
 
@@ -88,14 +90,14 @@ type overlay struct {
 // correction adds to them instead of replacing them.
 type objectState struct {
 	frame  int
-	points []tracker.Point
-	box    *tracker.Box
+	points []prompt.Point
+	box    *mask.Box
 }
 
 // promptRequest asks the model goroutine, the tracker's only user, to add
 // a prompt or, when remove > 0, to drop that object.
 type promptRequest struct {
-	p      tracker.Prompt
+	p      prompt.Prompt
 	remove int
 	reply  chan promptReply
 }
@@ -299,13 +301,13 @@ func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
 	}
 }
 
-func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error) {
+func (s *Session) prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, error) {
 	s.mu.Lock()
 	p.Frame = s.tracked
 	if st := s.objects[p.Object]; st != nil && st.frame == p.Frame {
 		// A correction on the same frame keeps the earlier clicks.
 		if p.Mask == nil {
-			p.Points = append(append([]tracker.Point(nil), st.points...), p.Points...)
+			p.Points = append(append([]prompt.Point(nil), st.points...), p.Points...)
 			if p.Box == nil {
 				p.Box = st.box
 			}
@@ -343,7 +345,7 @@ func (s *Session) setOverlay(res *tracker.FrameResult, decodedAt time.Time) {
 
 // Prompt sends a click or box to the model goroutine and waits for the
 // result on the model's latest frame. Object 0 starts a new object.
-func (s *Session) Prompt(ctx context.Context, p tracker.Prompt) (int, *tracker.FrameResult, error) {
+func (s *Session) Prompt(ctx context.Context, p prompt.Prompt) (int, *tracker.FrameResult, error) {
 	if s.trk == nil {
 		return 0, nil, errNoModel
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/video"
 )
@@ -172,7 +173,7 @@ func benchOnce(ctx context.Context, lm *loadedModel, mode tracker.Mode, input st
 	// Clicks spread along the middle row, one per object.
 	for j := range objects {
 		x := float32(info.Width) * float32(j+1) / float32(objects+1)
-		p := tracker.Prompt{Frame: 0, Object: j + 1, Points: []tracker.Point{{X: x, Y: float32(info.Height) / 2, Positive: true}}}
+		p := prompt.Prompt{Frame: 0, Object: j + 1, Points: []prompt.Point{{X: x, Y: float32(info.Height) / 2, Positive: true}}}
 		if _, err := tr.Prompt(ctx, p); err != nil {
 			return benchRun{}, 0, 0, err
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/store"
 )
 
@@ -314,10 +315,10 @@ func TestSessionsExportImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, _ := st.CreateSession(store.Info{Source: "/videos/clip.mp4", Width: 4, Height: 2})
-	st.AddPrompt(info.ID, store.Prompt{Object: 1, Points: []store.Point{{X: 1, Y: 1, Positive: true}}})
+	st.AddPrompt(info.ID, store.Prompt{Prompt: prompt.Prompt{Object: 1, Points: []prompt.Point{{X: 1, Y: 1, Positive: true}}}})
 	rle, _ := mask.EncodeRLE([]byte{1, 1, 0, 0, 0, 0, 1, 1}, 4, 2)
 	for i := range 3 {
-		st.PutFrame(info.ID, store.Frame{Index: i, Objects: []store.FrameObject{{Object: 1, Mask: store.RLE{Size: [2]int{2, 4}, Counts: rle.String()}}}})
+		st.PutFrame(info.ID, store.Frame{Index: i, Objects: []store.FrameObject{{Object: 1, Mask: rle}}})
 	}
 	st.Close()
 

@@ -169,13 +169,7 @@ func TestMaskPrompt(t *testing.T) {
 	if len(list) != 3 || list[0].Object != 1 || list[1].Object != 2 || list[2].Object != 7 || list[2].Frame != 3 {
 		t.Fatalf("mask prompts %+v", list)
 	}
-	count := func(m []byte) (n int) {
-		for _, v := range m {
-			n += int(v)
-		}
-		return n
-	}
-	if a, b, c := count(list[0].Mask), count(list[1].Mask), count(list[2].Mask); a == 0 || b == 0 || c != a+b {
+	if a, b, c := list[0].Mask.Area(), list[1].Mask.Area(), list[2].Mask.Area(); a == 0 || b == 0 || c != a+b {
 		t.Errorf("mask areas %d + %d vs union %d", a, b, c)
 	}
 	if _, err := newPromptSetWith(t, gt).resolve(640, 480); err == nil || exitCode(err) != exitUsage {

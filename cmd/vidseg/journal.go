@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
 	"github.com/vidseg/vidseg/tracker"
@@ -52,11 +53,8 @@ func (j *journaledTracker) Track(ctx context.Context, f *video.Frame) (*tracker.
 	for len(j.replay) > 0 && j.replay[0].Frame <= f.Index {
 		sp := j.replay[0]
 		j.replay = j.replay[1:]
-		p, err := fromStorePrompt(sp, f.Index, f.Width, f.Height)
-		if err != nil {
-			j.log.Warn("serve: stored prompt not replayed", "session", j.id, "seq", sp.Seq, "err", err)
-			continue
-		}
+		p := sp.Prompt
+		p.Frame = f.Index
 		r, err := j.inner.Prompt(ctx, p)
 		if err != nil {
 			j.log.Warn("serve: stored prompt not replayed", "session", j.id, "seq", sp.Seq, "err", err)
@@ -70,18 +68,14 @@ func (j *journaledTracker) Track(ctx context.Context, f *video.Frame) (*tracker.
 	return res, nil
 }
 
-func (j *journaledTracker) Prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error) {
+func (j *journaledTracker) Prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	res, err := j.inner.Prompt(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	sp, err := toStorePrompt(p, res.Width, res.Height)
-	if err == nil {
-		_, err = j.st.AddPrompt(j.id, sp)
-	}
-	if err != nil {
+	if _, err := j.st.AddPrompt(j.id, store.Prompt{Prompt: p}); err != nil {
 		// The tracker took the prompt but it is not durable: say so
 		// rather than let the user believe it will survive a restart.
 		return nil, fmt.Errorf("journal prompt: %w", err)
@@ -118,55 +112,14 @@ func (j *journaledTracker) frame(res *tracker.FrameResult) store.Frame {
 		if len(o.Logits) == j.maskSize*j.maskSize {
 			sam.MaskToSource(o.Logits, j.maskSize, res.Width, res.Height, j.bin)
 			if rle, err := mask.EncodeRLE(j.bin, res.Width, res.Height); err == nil {
-				fo.Mask = store.RLE{Size: [2]int{rle.Height, rle.Width}, Counts: rle.String()}
+				fo.Mask = rle
 				if b := rle.BBox(); !b.Empty() {
-					fo.Box = &store.Box{X0: float32(b.Min.X), Y0: float32(b.Min.Y), X1: float32(b.Max.X), Y1: float32(b.Max.Y)}
+					box := mask.BoxOf(b)
+					fo.Box = &box
 				}
 			}
 		}
 		out.Objects = append(out.Objects, fo)
 	}
 	return out
-}
-
-func toStorePrompt(p tracker.Prompt, w, h int) (store.Prompt, error) {
-	sp := store.Prompt{Frame: p.Frame, Object: p.Object}
-	for _, pt := range p.Points {
-		sp.Points = append(sp.Points, store.Point{X: pt.X, Y: pt.Y, Positive: pt.Positive})
-	}
-	if b := p.Box; b != nil {
-		sp.Box = &store.Box{X0: b.X0, Y0: b.Y0, X1: b.X1, Y1: b.Y1}
-	}
-	if p.Mask != nil {
-		rle, err := mask.EncodeRLE(p.Mask, w, h)
-		if err != nil {
-			return store.Prompt{}, err
-		}
-		sp.Mask = &store.RLE{Size: [2]int{rle.Height, rle.Width}, Counts: rle.String()}
-	}
-	return sp, nil
-}
-
-// fromStorePrompt rebuilds a tracker prompt, placed on frame.
-func fromStorePrompt(sp store.Prompt, frame, w, h int) (tracker.Prompt, error) {
-	p := tracker.Prompt{Frame: frame, Object: sp.Object}
-	for _, pt := range sp.Points {
-		p.Points = append(p.Points, tracker.Point{X: pt.X, Y: pt.Y, Positive: pt.Positive})
-	}
-	if b := sp.Box; b != nil {
-		p.Box = &tracker.Box{X0: b.X0, Y0: b.Y0, X1: b.X1, Y1: b.Y1}
-	}
-	if sp.Mask != nil {
-		if sp.Mask.Size != [2]int{h, w} {
-			return p, fmt.Errorf("mask prompt is %dx%d, the video %dx%d", sp.Mask.Size[1], sp.Mask.Size[0], w, h)
-		}
-		rle, err := mask.ParseRLE(sp.Mask.Counts, w, h)
-		if err != nil {
-			return p, err
-		}
-		if p.Mask, err = rle.Decode(); err != nil {
-			return p, err
-		}
-	}
-	return p, nil
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/vidseg/vidseg/mask"
-	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/prompt"
 )
 
 // Prompt syntax on the command line:
@@ -33,7 +33,7 @@ const promptHelp = `Prompts (repeatable; FRAME defaults to 0, OBJECT to 1; pixel
 type promptKey struct{ frame, object int }
 
 type promptSet struct {
-	byKey map[promptKey]*tracker.Prompt
+	byKey map[promptKey]*prompt.Prompt
 	masks []maskSpec
 }
 
@@ -42,13 +42,13 @@ type maskSpec struct {
 	frame, object int // object 0: every index is an object
 }
 
-func newPromptSet() *promptSet { return &promptSet{byKey: map[promptKey]*tracker.Prompt{}} }
+func newPromptSet() *promptSet { return &promptSet{byKey: map[promptKey]*prompt.Prompt{}} }
 
-func (ps *promptSet) get(frame, object int) *tracker.Prompt {
+func (ps *promptSet) get(frame, object int) *prompt.Prompt {
 	k := promptKey{frame, object}
 	p := ps.byKey[k]
 	if p == nil {
-		p = &tracker.Prompt{Frame: frame, Object: object}
+		p = &prompt.Prompt{Frame: frame, Object: object}
 		ps.byKey[k] = p
 	}
 	return p
@@ -124,7 +124,7 @@ func (ps *promptSet) addPoint(s string) error {
 		return usagef("--point %q: want X,Y or X,Y,LABEL", s)
 	}
 	p := ps.get(frame, object)
-	p.Points = append(p.Points, tracker.Point{X: xy[0], Y: xy[1], Positive: positive})
+	p.Points = append(p.Points, prompt.Point{X: xy[0], Y: xy[1], Positive: positive})
 	return nil
 }
 
@@ -147,7 +147,7 @@ func (ps *promptSet) addBox(s string) error {
 	if p.Box != nil {
 		return usagef("--box %q: object %d already has a box on frame %d", s, object, frame)
 	}
-	p.Box = &tracker.Box{X0: c[0], Y0: c[1], X1: c[2], Y1: c[3]}
+	p.Box = &mask.Box{X0: c[0], Y0: c[1], X1: c[2], Y1: c[3]}
 	return nil
 }
 
@@ -166,7 +166,7 @@ func (ps *promptSet) addMask(s string) error {
 
 // resolve reads mask files (size-checked against w x h) and returns the
 // prompts in frame order, then object order.
-func (ps *promptSet) resolve(w, h int) ([]tracker.Prompt, error) {
+func (ps *promptSet) resolve(w, h int) ([]prompt.Prompt, error) {
 	for _, m := range ps.masks {
 		labels, mw, mh, err := readLabels(m.file)
 		if err != nil {
@@ -195,7 +195,11 @@ func (ps *promptSet) resolve(w, h int) ([]tracker.Prompt, error) {
 					bin[i] = 1
 				}
 			}
-			ps.byKey[k] = &tracker.Prompt{Frame: m.frame, Object: object, Mask: bin}
+			rle, err := mask.EncodeRLE(bin, w, h)
+			if err != nil {
+				return err
+			}
+			ps.byKey[k] = &prompt.Prompt{Frame: m.frame, Object: object, Mask: &rle}
 			return nil
 		}
 		if m.object != 0 {
@@ -210,7 +214,7 @@ func (ps *promptSet) resolve(w, h int) ([]tracker.Prompt, error) {
 			}
 		}
 	}
-	out := make([]tracker.Prompt, 0, len(ps.byKey))
+	out := make([]prompt.Prompt, 0, len(ps.byKey))
 	for _, p := range ps.byKey {
 		out = append(out, *p)
 	}

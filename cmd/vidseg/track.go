@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/tracker"
 )
 
@@ -260,7 +261,7 @@ func checkInput(input string) error {
 // reported before the model loads.
 // It returns how many frames will be tracked and the prompts, checked
 // against the video's (displayed) size and those frames.
-func probeInput(ctx context.Context, input string, prompts *promptSet, limit int) (int, []tracker.Prompt, error) {
+func probeInput(ctx context.Context, input string, prompts *promptSet, limit int) (int, []prompt.Prompt, error) {
 	dec, err := openVideo(ctx, input, decode.Options{})
 	if err != nil {
 		return 0, nil, err
