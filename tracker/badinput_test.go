@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/vidseg/vidseg/mask"
@@ -68,6 +69,15 @@ func TestBadInputKeepsStateUsable(t *testing.T) {
 	}
 	if b := res.Objects[1].Box; b.X0 < 38 || b.X1 > 92 || b.Y0 < 38 || b.Y1 > 82 {
 		t.Errorf("mask prompt box %+v, want about (40,40)-(90,80)", b)
+	}
+	// The result carries one source-size mask; its RLE and box agree with it.
+	o := res.Objects[1]
+	dec, err := o.RLE.Decode()
+	if err != nil || !slices.Equal(dec, o.Mask) || len(o.Mask) != frames[0].Width*frames[0].Height {
+		t.Errorf("result RLE does not decode to its %d-byte mask: %v", len(o.Mask), err)
+	}
+	if r, _ := mask.BBox(o.Mask, frames[0].Width, frames[0].Height); mask.BoxOf(r) != o.Box {
+		t.Errorf("result box %+v, mask's %v", o.Box, r)
 	}
 	n := 0
 	err = tr.Propagate(ctx, PropagateOptions{Start: -1}, func(r *FrameResult) error {

@@ -91,7 +91,7 @@ func (c *traceCheck) check(step, frame int, r *ObjectResult) {
 	}
 	score := c.arrays[key+"score"].F32[0]
 	var inter, union int
-	for i, v := range r.Logits {
+	for i, v := range r.logits {
 		ref := mask.U8[i/8]>>(7-uint(i%8))&1 == 1
 		got := v > 0
 		if ref && got {

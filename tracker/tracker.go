@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/kalman"
+	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/memory"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/sam"
@@ -355,7 +356,7 @@ func (t *Tracker) trackFrame(ctx context.Context, idx int, feats *sam.Features, 
 			o.tracked[idx] = reverse
 		}
 	}
-	return t.result(idx), nil
+	return t.result(idx)
 }
 
 // Prompt adds points, a box or a mask for one object on one frame, as
@@ -394,7 +395,7 @@ func (t *Tracker) Prompt(ctx context.Context, p prompt.Prompt) (*FrameResult, er
 		}
 		return nil, err
 	}
-	return t.result(p.Frame), nil
+	return t.result(p.Frame)
 }
 
 func (t *Tracker) checkPrompt(p prompt.Prompt) error {
@@ -529,7 +530,7 @@ func (t *Tracker) commitPrompts(ctx context.Context) error {
 }
 
 // result gathers every object's output on frame idx.
-func (t *Tracker) result(idx int) *FrameResult {
+func (t *Tracker) result(idx int) (*FrameResult, error) {
 	res := &FrameResult{Frame: idx, Width: t.width, Height: t.height}
 	for _, o := range t.objects {
 		var e *memory.Entry
@@ -543,7 +544,7 @@ func (t *Tracker) result(idx int) *FrameResult {
 		}
 		r := ObjectResult{
 			Object:       o.id,
-			Logits:       e.Logits,
+			logits:       e.Logits,
 			IoU:          e.IoU,
 			ObjectScore:  e.ObjectScore,
 			Candidate:    e.Candidate,
@@ -558,11 +559,28 @@ func (t *Tracker) result(idx int) *FrameResult {
 	if t.cfg.NonOverlap && len(res.Objects) > 1 {
 		applyNonOverlap(res.Objects)
 	}
-	size := t.man.MaskSize
 	for i := range res.Objects {
-		res.Objects[i].Box = logitsBox(res.Objects[i].Logits, size, t.width, t.height)
+		if err := t.sourceMask(&res.Objects[i]); err != nil {
+			return nil, err
+		}
 	}
-	return res
+	return res, nil
+}
+
+// sourceMask fills r's source-size mask, its RLE and box from its logits.
+func (t *Tracker) sourceMask(r *ObjectResult) error {
+	w, h := t.width, t.height
+	r.Mask = make([]byte, w*h)
+	sam.MaskToSource(r.logits, t.man.MaskSize, w, h, r.Mask)
+	rle, err := mask.EncodeRLE(r.Mask, w, h)
+	if err != nil {
+		return fmt.Errorf("tracker: object %d: %w", r.Object, err)
+	}
+	r.RLE = rle
+	if b := rle.BBox(); !b.Empty() {
+		r.Box = mask.BoxOf(b)
+	}
+	return nil
 }
 
 func (t *Tracker) setSize(f *video.Frame) error {

@@ -42,10 +42,14 @@ func ParseMode(s string) (Mode, error) {
 // ObjectResult is one object's output on one frame.
 type ObjectResult struct {
 	Object int
-	// Logits are the chosen low-resolution mask logits (MaskSize x MaskSize);
-	// -1024 everywhere when the object is judged absent.
-	Logits []float32
-	// Box is the bounding box of the mask in source pixels (zero when empty).
+	// Mask is the object's binary mask at the source size (Width*Height
+	// bytes, 1 = object): the chosen logits upsampled and thresholded once,
+	// here, for every consumer.
+	Mask []byte
+	// RLE is Mask run-length encoded as COCO does.
+	RLE mask.RLE
+	// Box is the bounding box of the mask in source pixels, X1 and Y1
+	// exclusive (zero when empty).
 	Box mask.Box
 	// IoU is the decoder's predicted IoU of the chosen candidate.
 	IoU float32
@@ -61,6 +65,10 @@ type ObjectResult struct {
 	// Visible reports whether the object was judged present: ObjectScore
 	// above 0 (SAM 2) or above SAMURAI's occlusion threshold.
 	Visible bool
+
+	// logits are the chosen low-resolution mask logits (MaskSize x
+	// MaskSize); -1024 everywhere when the object is judged absent.
+	logits []float32
 }
 
 // Present reports whether the object was judged visible.

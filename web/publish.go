@@ -7,8 +7,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/vidseg/vidseg/mask"
-	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/video"
@@ -91,15 +89,11 @@ func (s *Session) objectMetas(res *tracker.FrameResult) ([]stream.ObjectMeta, []
 			ID: o.Object, Color: stream.Color(o.Object), Present: o.Present(),
 			Box: [4]float32{o.Box.X0, o.Box.Y0, o.Box.X1, o.Box.Y1}, IoU: finite(o.IoU), Score: finite(o.ObjectScore),
 		}
-		size := int(math.Sqrt(float64(len(o.Logits))))
-		if size > 0 && size*size == len(o.Logits) {
-			m := make([]byte, w*h)
-			sam.MaskToSource(o.Logits, size, w, h, m)
-			if rle, err := mask.EncodeRLE(m, w, h); err == nil {
-				om.RLE = &rle
-			}
+		if len(o.Mask) == w*h {
+			rle := o.RLE
+			om.RLE = &rle
 			if o.Present() {
-				masks = append(masks, stream.ObjectMask{ID: o.Object, Mask: m})
+				masks = append(masks, stream.ObjectMask{ID: o.Object, Mask: o.Mask})
 			}
 		}
 		metas = append(metas, om)

@@ -331,7 +331,7 @@ func (s *Session) prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameRe
 	return res, nil
 }
 
-// setOverlay turns a model result into source-size masks and metadata.
+// setOverlay turns a model result into the overlay's masks and metadata.
 func (s *Session) setOverlay(res *tracker.FrameResult, decodedAt time.Time) {
 	ov := &overlay{frame: res.Frame, decodedAt: decodedAt}
 	ov.objects, ov.masks = s.objectMetas(res)

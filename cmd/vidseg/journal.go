@@ -7,9 +7,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/prompt"
-	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/video"
@@ -24,21 +22,19 @@ import (
 // prompt's frame, the prompt is applied right after that frame is tracked,
 // as it was when the user clicked on it.
 type journaledTracker struct {
-	inner    web.Tracker
-	st       *store.Store
-	id       string
-	maskSize int
-	log      *slog.Logger
+	inner web.Tracker
+	st    *store.Store
+	id    string
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	replay []store.Prompt // stored prompts not yet replayed, by frame
-	bin    []byte
 }
 
-func newJournaledTracker(inner web.Tracker, st *store.Store, id string, maskSize int, replay []store.Prompt, log *slog.Logger) *journaledTracker {
+func newJournaledTracker(inner web.Tracker, st *store.Store, id string, replay []store.Prompt, log *slog.Logger) *journaledTracker {
 	replay = append([]store.Prompt(nil), replay...)
 	sort.SliceStable(replay, func(i, j int) bool { return replay[i].Frame < replay[j].Frame })
-	return &journaledTracker{inner: inner, st: st, id: id, maskSize: maskSize, replay: replay, log: log}
+	return &journaledTracker{inner: inner, st: st, id: id, replay: replay, log: log}
 }
 
 func (j *journaledTracker) Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error) {
@@ -99,25 +95,14 @@ func (j *journaledTracker) RemoveObject(id int) error {
 	return j.st.RemoveObject(j.id, id)
 }
 
-// frame converts a result to the store's form: each object's mask at the
-// source resolution, COCO RLE encoded.
+// frame converts a result to the store's form.
 func (j *journaledTracker) frame(res *tracker.FrameResult) store.Frame {
 	out := store.Frame{Index: res.Frame}
-	n := res.Width * res.Height
-	if len(j.bin) != n {
-		j.bin = make([]byte, n)
-	}
 	for _, o := range res.Objects {
-		fo := store.FrameObject{Object: o.Object, IoU: o.IoU, ObjectScore: o.ObjectScore, Present: o.Present()}
-		if len(o.Logits) == j.maskSize*j.maskSize {
-			sam.MaskToSource(o.Logits, j.maskSize, res.Width, res.Height, j.bin)
-			if rle, err := mask.EncodeRLE(j.bin, res.Width, res.Height); err == nil {
-				fo.Mask = rle
-				if b := rle.BBox(); !b.Empty() {
-					box := mask.BoxOf(b)
-					fo.Box = &box
-				}
-			}
+		fo := store.FrameObject{Object: o.Object, Mask: o.RLE, IoU: o.IoU, ObjectScore: o.ObjectScore, Present: o.Present()}
+		if o.RLE.Area() > 0 {
+			box := o.Box
+			fo.Box = &box
 		}
 		out.Objects = append(out.Objects, fo)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
 	"github.com/vidseg/vidseg/mask"
-	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/tracker"
 )
 
@@ -75,34 +74,31 @@ const masksFormat = "vidseg-masks/1"
 // written in frame order at the end (a backward pass delivers frames out
 // of order).
 type trackOutput struct {
-	dir      string
-	video    string
-	w, h     int
-	fps      float64
-	frames   int
-	maskSize int
+	dir    string
+	video  string
+	w, h   int
+	fps    float64
+	frames int
 
-	bin     []byte // one object's source-size mask
 	labels  []byte
 	records map[int]frameRecord
 	objects map[int]bool
 	pts     func(frame int) (time.Duration, bool) // source timestamps; nil: none
 }
 
-func newTrackOutput(dir, video string, info decode.Info, frames, maskSize int) (*trackOutput, error) {
+func newTrackOutput(dir, video string, info decode.Info, frames int) (*trackOutput, error) {
 	if err := os.MkdirAll(filepath.Join(dir, masksDir), 0o755); err != nil {
 		return nil, fmt.Errorf("output: %w", err)
 	}
 	n := info.Width * info.Height
 	return &trackOutput{
 		dir: dir, video: video, w: info.Width, h: info.Height, fps: info.FPS,
-		frames: frames, maskSize: maskSize,
-		bin: make([]byte, n), labels: make([]byte, n),
+		frames: frames, labels: make([]byte, n),
 		records: map[int]frameRecord{}, objects: map[int]bool{},
 	}, nil
 }
 
-// Add turns one frame's logits into the label PNG and the records.
+// Add turns one frame's masks into the label PNG and the records.
 // Where objects overlap the PNG keeps the higher object id; masks.json
 // keeps every object's own full mask.
 func (o *trackOutput) Add(res *tracker.FrameResult) error {
@@ -124,21 +120,17 @@ func (o *trackOutput) Add(res *tracker.FrameResult) error {
 			return fmt.Errorf("output: object id %d does not fit a DAVIS PNG (1..255)", r.Object)
 		}
 		o.objects[r.Object] = true
-		if len(r.Logits) != o.maskSize*o.maskSize {
-			return fmt.Errorf("output: frame %d object %d: %d logits, want %dx%d", res.Frame, r.Object, len(r.Logits), o.maskSize, o.maskSize)
+		if len(r.Mask) != len(o.labels) {
+			return fmt.Errorf("output: frame %d object %d: mask of %d pixels, want %dx%d", res.Frame, r.Object, len(r.Mask), o.w, o.h)
 		}
-		sam.MaskToSource(r.Logits, o.maskSize, o.w, o.h, o.bin)
 		area := 0
-		for i, v := range o.bin {
+		for i, v := range r.Mask {
 			if v != 0 {
 				o.labels[i] = byte(r.Object)
 				area++
 			}
 		}
-		rle, err := mask.EncodeRLE(o.bin, o.w, o.h)
-		if err != nil {
-			return fmt.Errorf("output: frame %d object %d: %w", res.Frame, r.Object, err)
-		}
+		rle := r.RLE
 		cand, kf := r.Candidate, r.KalmanScore
 		or := objectRecord{
 			ID: r.Object, Segmentation: &rle, Area: area,

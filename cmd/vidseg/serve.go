@@ -112,7 +112,7 @@ Without a model the app still plays video and explains how to get one.`,
 		defer lm.Close()
 		man := lm.model.Manifest()
 		shared := &lockedModel{m: lm.model}
-		journal = &sessionJournal{st: st, maskSize: man.MaskSize, log: log}
+		journal = &sessionJournal{st: st, log: log}
 		cfg.ModelSize = man.ImageSize
 		cfg.ModelName = man.Variant
 		if lm.choice.random {
@@ -238,9 +238,8 @@ func withSource(next http.Handler) http.Handler {
 // sessionJournal creates (or, on resume, adopts) a store session for each
 // web session and wraps its tracker.
 type sessionJournal struct {
-	st       *store.Store // nil with --no-store
-	maskSize int
-	log      *slog.Logger
+	st  *store.Store // nil with --no-store
+	log *slog.Logger
 }
 
 func (j *sessionJournal) wrap(ctx context.Context, t *tracker.Tracker, info decode.Info) (web.Tracker, error) {
@@ -253,7 +252,7 @@ func (j *sessionJournal) wrap(ctx context.Context, t *tracker.Tracker, info deco
 		if err != nil {
 			return nil, err
 		}
-		return newJournaledTracker(t, j.st, id, j.maskSize, sess.Prompts, j.log), nil
+		return newJournaledTracker(t, j.st, id, sess.Prompts, j.log), nil
 	}
 	si, err := j.st.CreateSession(store.Info{
 		Source: src, Width: info.Width, Height: info.Height, FPS: info.FPS, Frames: info.Frames,
@@ -261,7 +260,7 @@ func (j *sessionJournal) wrap(ctx context.Context, t *tracker.Tracker, info deco
 	if err != nil {
 		return nil, err
 	}
-	return newJournaledTracker(t, j.st, si.ID, j.maskSize, nil, j.log), nil
+	return newJournaledTracker(t, j.st, si.ID, nil, j.log), nil
 }
 
 // lockedModel shares one model between sessions: sam.Model is not safe

@@ -150,7 +150,7 @@ model, export an official checkpoint once:
 	if err != nil {
 		return err
 	}
-	output, err := newTrackOutput(*out, input, info, frames, man.MaskSize)
+	output, err := newTrackOutput(*out, input, info, frames)
 	if err != nil {
 		return err
 	}
