@@ -19,7 +19,18 @@ type Source struct {
 	cache []*video.Frame
 	size  int
 	pts   map[int]time.Duration // source timestamp of every frame read
+	stats SourceStats
 }
+
+// SourceStats counts a Source's work.
+type SourceStats struct {
+	Reads int           // frames decoded
+	Seeks int           // jumps
+	Time  time.Duration // spent seeking and decoding
+}
+
+// Stats returns the work done so far.
+func (s *Source) Stats() SourceStats { return s.stats }
 
 // NewSource reads frames 0..limit-1 (all when limit is 0) of dec, keeping
 // the last cacheSize frames. dec must not be used by anyone else.
@@ -44,16 +55,20 @@ func (s *Source) Frame(ctx context.Context, index int) (*video.Frame, error) {
 			return f, nil
 		}
 	}
+	start := time.Now()
+	defer func() { s.stats.Time += time.Since(start) }()
 	if index != s.next {
 		if err := s.dec.Seek(ctx, index); err != nil {
 			return nil, fmt.Errorf("seek to frame %d: %w", index, err)
 		}
+		s.stats.Seeks++
 		s.next = index
 	}
 	f, err := s.dec.Next(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read frame %d: %w", index, err)
 	}
+	s.stats.Reads++
 	s.next = f.Index + 1
 	s.pts[f.Index] = f.PTS
 	if f.Index != index {

@@ -15,7 +15,9 @@ import (
 func TestBadInputKeepsStateUsable(t *testing.T) {
 	m := openFixture(t)
 	frames := readFrames(t, filepath.Join(repoRoot(t), "testdata", "videos", "moving_shape", "video.mp4"), 3)
-	tr, err := New(m, Config{Mode: SAMURAI, KeepAll: true, NumFrames: len(frames), Source: frames, FeatureCache: 3})
+	cfg := FilePreset(SAMURAI)
+	cfg.KeepAll, cfg.NumFrames, cfg.Source, cfg.FeatureCache = true, len(frames), frames, 3
+	tr, err := New(m, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

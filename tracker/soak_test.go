@@ -65,7 +65,7 @@ func TestStreamMemoryBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	tr, err := New(m, Config{Mode: SAMURAI, MaxCondFrames: 4})
+	tr, err := New(m, StreamPreset(SAMURAI))
 	if err != nil {
 		t.Fatal(err)
 	}

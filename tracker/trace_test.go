@@ -139,7 +139,9 @@ func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode 
 	if len(frames) != s.Frames {
 		t.Fatalf("decoded %d frames of %s, the trace has %d", len(frames), s.Video, s.Frames)
 	}
-	tr, err := New(m, Config{Mode: mode, KeepAll: true, NumFrames: len(frames), Source: frames, FeatureCache: len(frames)})
+	cfg := FilePreset(mode)
+	cfg.KeepAll, cfg.NumFrames, cfg.Source, cfg.FeatureCache = true, len(frames), frames, len(frames)
+	tr, err := New(m, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, ss *Sessi
 	case "masks.zip":
 		attach("application/zip", name)
 		if err := ss.ed.writePNGZip(w, res); err != nil {
-			s.cfg.Logf("session %s: masks.zip: %v", ss.ID, err)
+			s.cfg.Logger.Info("masks.zip failed", "session", ss.ID, "err", err)
 		}
 	case "overlay.mp4":
 		p, err := s.writeOverlay(r.Context(), ss, res)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"path/filepath"
@@ -190,7 +191,7 @@ func (e *editor) poke() {
 // run is the player: it publishes the frame at the play position when it
 // changes (and again every second while paused, so a viewer who just
 // joined gets a picture), advancing at the source rate while playing.
-func (e *editor) run(ctx context.Context, logf func(string, ...any)) error {
+func (e *editor) run(ctx context.Context, log *slog.Logger) error {
 	if e.trk != nil {
 		e.model.Add(1)
 		go func() {

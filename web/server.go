@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"mime"
 	"net/http"
 	"os"
@@ -48,7 +49,7 @@ const DefaultUploadLimit = 2 << 30
 type Config struct {
 	// NewTracker opens a tracker for a new session; nil means no model is
 	// configured and sessions only play video.
-	NewTracker func(ctx context.Context, info decode.Info) (Tracker, error)
+	NewTracker func(ctx context.Context, spec SessionSpec) (Tracker, error)
 	// NewFileTracker opens the tracker of an edit session (a file to scrub
 	// and track): prompts on any frame of src, which has frames frames,
 	// and Propagate. Nil: edit sessions play without tracking.
@@ -70,8 +71,8 @@ type Config struct {
 	FileRoot string
 	// ICE timeouts for viewers (pion defaults when zero).
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
-	// Logf receives session and viewer events; nil discards them.
-	Logf func(format string, args ...any)
+	// Logger receives session and viewer events (Info); nil discards them.
+	Logger *slog.Logger
 }
 
 // Server is the HTTP handler of the app. Close it to stop every session.
@@ -108,8 +109,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UploadDir == "" {
 		cfg.UploadDir = os.TempDir()
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.NewTracker != nil && cfg.ModelSize <= 0 {
 		return nil, errors.New("web: Config.ModelSize must be set with NewTracker (1024 for SAM 2)")
@@ -195,13 +196,20 @@ func (s *Server) Open(ctx context.Context, src string, loop bool) (*Session, err
 	return s.open(ctx, src, openOptions{loop: loop})
 }
 
+// Resume starts a looping session on the file src for the stored session
+// id: Config.NewTracker sees id as SessionSpec.ResumeID.
+func (s *Server) Resume(ctx context.Context, id, src string) (*Session, error) {
+	return s.open(ctx, src, openOptions{loop: true, resumeID: id})
+}
+
 // openOptions are how a session is opened besides its source.
 type openOptions struct {
-	loop    bool
-	edit    bool   // scrub-and-track mode (files only)
-	name    string // what the user calls the source (an upload's file name)
-	display string // Source in the session info, if not src (uploads: no server path)
-	cleanup func() // removes an uploaded file
+	loop     bool
+	edit     bool   // scrub-and-track mode (files only)
+	name     string // what the user calls the source (an upload's file name)
+	display  string // Source in the session info, if not src (uploads: no server path)
+	cleanup  func() // removes an uploaded file
+	resumeID string // the stored session being resumed (Resume)
 }
 
 func (s *Server) open(ctx context.Context, src string, oo openOptions) (ss *Session, err error) {
@@ -291,7 +299,7 @@ func (s *Server) open(ctx context.Context, src string, oo openOptions) (ss *Sess
 		*p.b, err = stream.NewBroadcaster(stream.Options{
 			Codec: s.cfg.Codec, Encoder: p.enc,
 			ICEDisconnectedTimeout: s.cfg.ICEDisconnectedTimeout, ICEFailedTimeout: s.cfg.ICEFailedTimeout,
-			Logf: s.cfg.Logf,
+			Logger: s.cfg.Logger,
 		})
 		if err != nil {
 			closeAll()
@@ -305,7 +313,7 @@ func (s *Server) open(ctx context.Context, src string, oo openOptions) (ss *Sess
 			return nil, err
 		}
 	} else if s.cfg.NewTracker != nil {
-		ss.trk, err = s.cfg.NewTracker(ctx, info)
+		ss.trk, err = s.cfg.NewTracker(ctx, SessionSpec{Source: src, Upload: oo.cleanup != nil, ResumeID: oo.resumeID, Info: info})
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("open tracker: %w", err)
@@ -324,8 +332,8 @@ func (s *Server) open(ctx context.Context, src string, oo openOptions) (ss *Sess
 	s.mu.Unlock()
 	sctx, cancel := context.WithCancel(s.ctx)
 	ss.cancel = cancel
-	go ss.run(sctx, s.cfg.Logf)
-	s.cfg.Logf("session %s: %s %dx%d %.2f fps, mode %s", ss.ID, src, info.Width, info.Height, info.FPS, ss.info().Mode)
+	go ss.run(sctx, s.cfg.Logger)
+	s.cfg.Logger.Info("session opened", "session", ss.ID, "source", src, "width", info.Width, "height", info.Height, "fps", info.FPS, "mode", ss.info().Mode)
 	return ss, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -173,16 +174,16 @@ func (s *Session) info() SessionInfo {
 }
 
 // run owns the decoder and encoder: it closes them when ctx ends.
-func (s *Session) run(ctx context.Context, logf func(string, ...any)) {
+func (s *Session) run(ctx context.Context, log *slog.Logger) {
 	defer close(s.done)
 	var wg sync.WaitGroup
 	if s.trk != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.modelLoop(ctx, logf) }()
+		go func() { defer wg.Done(); s.modelLoop(ctx, log) }()
 	}
 	var err error
 	if s.ed != nil {
-		err = s.ed.run(ctx, logf)
+		err = s.ed.run(ctx, log)
 	} else {
 		err = s.videoLoop(ctx)
 	}
@@ -192,7 +193,7 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any)) {
 		s.state = "ended"
 	case err != nil && ctx.Err() == nil:
 		s.state = "error: " + err.Error()
-		logf("session %s: %v", s.ID, err)
+		log.Info("session failed", "session", s.ID, "err", err)
 	}
 	s.mu.Unlock()
 	// The model may still be busy with the last frame; a finished source
@@ -273,7 +274,7 @@ func (s *Session) videoLoop(ctx context.Context) error {
 
 // modelLoop runs the tracker on the newest frame and answers prompts
 // between frames (the tracker is not safe for concurrent use).
-func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
+func (s *Session) modelLoop(ctx context.Context, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -289,7 +290,7 @@ func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
 			res, err := s.trk.Track(ctx, tf.f)
 			if err != nil {
 				if ctx.Err() == nil {
-					logf("session %s: track frame %d: %v", s.ID, tf.f.Index, err)
+					log.Info("track frame failed", "session", s.ID, "frame", tf.f.Index, "err", err)
 				}
 				continue
 			}

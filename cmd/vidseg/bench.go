@@ -22,7 +22,6 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/tracker"
-	"github.com/vidseg/vidseg/video"
 )
 
 // benchRun is one measured pass: one object count over the clip.
@@ -58,9 +57,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fs := newFlags(e, "bench", "vidseg bench [INPUT] [--objects 1,2,4] [--frames N] [--json]",
-		`Times the tracking pipeline as `+"`vidseg serve`"+` runs it (frame by frame,
-forward): for each object count, one click per object on frame 0, then N
-frames tracked. Reports frames/s, milliseconds per frame in each stage
+		`Times the tracking pipeline as `+"`vidseg track`"+` runs it (prompts, then
+propagation forward): for each object count, one click per object on frame 0,
+then N frames tracked. Reports frames/s, milliseconds per frame in each stage
 (decode, image encoder, memory attention, mask decoder, memory encoder, and
 Go's own work: preprocessing, selection, resampling) and the peak resident
 memory of the process (VmHWM).
@@ -119,7 +118,7 @@ the bundled fixture has reduced depth: its encoder is faster than a real one.`,
 	defer lm.Close()
 	man := lm.model.Manifest()
 	threads, _ := s.int("threads")
-	rep := benchReport{Input: input, Model: lm.choice.dir, Variant: man.Variant, Random: lm.choice.random || man.Fixture != nil,
+	rep := benchReport{Input: input, Model: lm.choice.Dir, Variant: man.Variant, Random: lm.choice.Random || man.Fixture != nil,
 		Provider: lm.model.Provider(), Mode: mode.String(), Threads: threads, CPUs: runtime.NumCPU()}
 
 	for _, n := range counts {
@@ -150,56 +149,42 @@ func benchOnce(ctx context.Context, lm *loadedModel, mode tracker.Mode, input st
 	}
 	defer dec.Close()
 	info := dec.Info()
-	tr, err := tracker.New(lm.model, tracker.Config{Mode: mode, Logger: log})
+	if info.Frames <= 0 {
+		return benchRun{}, 0, 0, inputErr(fmt.Errorf("bench: %s: the number of frames is unknown", input))
+	}
+	n := min(frames+1, info.Frames) // the prompted frame 0, then frames more
+	src := decode.NewSource(dec, n, 4)
+	cfg := tracker.FilePreset(mode)
+	cfg.NumFrames, cfg.Source, cfg.Logger = n, src, log
+	tr, err := tracker.New(lm.model, cfg)
 	if err != nil {
-		return benchRun{}, 0, 0, err
-	}
-	var decodeTime time.Duration
-	next := func() (*video.Frame, error) {
-		t0 := time.Now()
-		f, err := dec.Next(ctx)
-		decodeTime += time.Since(t0)
-		return f, err
-	}
-
-	begin := time.Now()
-	f0, err := next()
-	if err != nil {
-		return benchRun{}, 0, 0, fmt.Errorf("bench: first frame: %w", err)
-	}
-	if _, err := tr.Track(ctx, f0); err != nil {
 		return benchRun{}, 0, 0, err
 	}
 	// Clicks spread along the middle row, one per object.
-	for j := range objects {
+	prompts := make([]prompt.Prompt, objects)
+	for j := range prompts {
 		x := float32(info.Width) * float32(j+1) / float32(objects+1)
-		p := prompt.Prompt{Frame: 0, Object: j + 1, Points: []prompt.Point{{X: x, Y: float32(info.Height) / 2, Positive: true}}}
-		if _, err := tr.Prompt(ctx, p); err != nil {
-			return benchRun{}, 0, 0, err
-		}
+		prompts[j] = prompt.Prompt{Frame: 0, Object: j + 1, Points: []prompt.Point{{X: x, Y: float32(info.Height) / 2, Positive: true}}}
 	}
-	done := 1
-	for ; done <= frames; done++ {
-		f, err := next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return benchRun{}, 0, 0, err
-		}
-		if _, err := tr.Track(ctx, f); err != nil {
-			return benchRun{}, 0, 0, err
-		}
-		f.Release()
+
+	begin := time.Now()
+	if err := promptAll(ctx, tr, prompts); err != nil {
+		return benchRun{}, 0, 0, err
+	}
+	passes, _ := plan(0, 0, n, false, false)
+	done := 0
+	if err := propagate(ctx, tr, passes, func(*tracker.FrameResult) error { done++; return nil }); err != nil {
+		return benchRun{}, 0, 0, err
 	}
 	elapsed := time.Since(begin)
 	st := tr.Stats()
+	decodeTime := src.Stats().Time // inside the tracker's total: not Go's work
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(done) }
 	run := benchRun{
 		Objects: objects, Frames: done, Seconds: elapsed.Seconds(), FPS: float64(done) / elapsed.Seconds(),
 		MsPerFrm: map[string]float64{
 			"decode": per(decodeTime), "encoder": per(st.Encoder), "memory_attention": per(st.MemoryAttention),
-			"decoder": per(st.Decoder), "memory_encoder": per(st.MemoryEncoder), "go": per(st.GoWork()),
+			"decoder": per(st.Decoder), "memory_encoder": per(st.MemoryEncoder), "go": per(max(st.GoWork()-decodeTime, 0)),
 		},
 		PeakRSSMB: peakRSSMB(),
 	}

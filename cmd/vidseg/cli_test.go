@@ -14,6 +14,8 @@ import (
 
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/results"
+	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
 )
 
@@ -171,8 +173,8 @@ func TestMissingInputExit3(t *testing.T) {
 	// A file that is not a video fails in the decoder: still the input's fault.
 	os.WriteFile(filepath.Join(dir, "junk.mp4"), []byte("not a video at all"), 0o644)
 	root := repoRoot(t)
-	if _, err := os.Stat(filepath.Join(root, fixtureModel, "manifest.json")); err == nil {
-		r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, fixtureModel)}, "track", "junk.mp4", "--point", "1,1", "--out", "o")
+	if _, err := os.Stat(filepath.Join(root, sam.FixtureDir, "manifest.json")); err == nil {
+		r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, sam.FixtureDir)}, "track", "junk.mp4", "--point", "1,1", "--out", "o")
 		expect(t, r, exitInput, "junk.mp4")
 	}
 }
@@ -186,7 +188,7 @@ func TestNoModelExit4(t *testing.T) {
 	dir := t.TempDir() // no ./models, no testdata beside the binary
 	r := vidseg(t, dir, nil, "track", clip, "--point", "40,110", "--out", "o")
 	expect(t, r, exitModel, "/usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t")
-	if !strings.Contains(r.stderr, fixtureModel) {
+	if !strings.Contains(r.stderr, sam.FixtureDir) {
 		t.Errorf("no-model message does not mention the fixture:\n%s", r.stderr)
 	}
 	// A directory without a manifest is an invalid model.
@@ -209,7 +211,7 @@ func TestEvalKnownMasks(t *testing.T) {
 
 	// A prediction that loses object 2 everywhere: object 1 scores 1, object
 	// 2 scores 0 on every frame it is visible (all of them), so J = F = 0.5.
-	pred := filepath.Join(dir, "out", masksDir)
+	pred := filepath.Join(dir, "out", results.MasksDir)
 	os.MkdirAll(pred, 0o755)
 	files, _ := filepath.Glob(filepath.Join(gt, "*.png"))
 	for _, f := range files {
@@ -295,10 +297,10 @@ func TestDoctor(t *testing.T) {
 	}
 
 	root := repoRoot(t)
-	if _, err := os.Stat(filepath.Join(root, fixtureModel, "manifest.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, sam.FixtureDir, "manifest.json")); err != nil {
 		t.Skip("fixture model absent; skipping the passing doctor run")
 	}
-	r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, fixtureModel)}, "doctor")
+	r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, sam.FixtureDir)}, "doctor")
 	if !strings.Contains(r.stdout, "RANDOM weights") || !strings.Contains(r.stdout, "model load") {
 		t.Errorf("doctor with the fixture:\n%s", r.stdout)
 	}
@@ -370,10 +372,10 @@ func readJSONL[T any](t *testing.T, path string) []T {
 
 func TestTrackFixture(t *testing.T) {
 	root := repoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := filepath.Join(root, sam.FixtureDir)
 	clipDir := filepath.Join(root, "testdata", "videos", "crossing")
 	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
-		t.Skip("fixture model " + fixtureModel + " absent")
+		t.Skip("fixture model " + sam.FixtureDir + " absent")
 	}
 	if _, err := os.Stat(filepath.Join(clipDir, "video.mp4")); err != nil {
 		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
@@ -396,17 +398,17 @@ func TestTrackFixture(t *testing.T) {
 	gt := filepath.Join(dir, "gt", "crossing")
 	os.MkdirAll(gt, 0o755)
 	for i := range 3 {
-		data, err := os.ReadFile(filepath.Join(clipDir, "masks", maskName(i)))
+		data, err := os.ReadFile(filepath.Join(clipDir, "masks", results.MaskName(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(gt, maskName(i)), data, 0o644)
+		os.WriteFile(filepath.Join(gt, results.MaskName(i)), data, 0o644)
 	}
 	out := filepath.Join(dir, "out")
 	// The first frame's annotation as mask prompt (one object per label):
 	// the prompted frame's output is that mask through the model's 256x256
 	// grid, so it can be checked against the ground truth even with random weights.
-	r = vidseg(t, dir, envModel, "track", video, "--mask", filepath.Join(gt, maskName(0)), "--frames", "3", "--mode", "sam2", "--out", out)
+	r = vidseg(t, dir, envModel, "track", video, "--mask", filepath.Join(gt, results.MaskName(0)), "--frames", "3", "--mode", "sam2", "--out", out)
 	expect(t, r, 0, "RANDOM weights")
 	if !strings.Contains(r.stdout, "tracked 2 object(s) over 3 frames") {
 		t.Errorf("track summary:\n%s", r.stdout)
@@ -431,18 +433,18 @@ func TestTrackFixture(t *testing.T) {
 			} `json:"objects"`
 		} `json:"results"`
 	}
-	data, err := os.ReadFile(filepath.Join(out, masksJSON))
+	data, err := os.ReadFile(filepath.Join(out, results.MasksJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatalf("masks.json: %v", err)
 	}
-	if doc.Format != masksFormat || doc.Width != 320 || doc.Height != 240 || doc.Frames != 3 || len(doc.Results) != 3 || len(doc.Objects) != 2 {
+	if doc.Format != results.MasksFormat || doc.Width != 320 || doc.Height != 240 || doc.Frames != 3 || len(doc.Results) != 3 || len(doc.Objects) != 2 {
 		t.Fatalf("masks.json header %+v", doc)
 	}
 	for _, fr := range doc.Results {
-		f, err := os.Open(filepath.Join(out, masksDir, maskName(fr.Frame)))
+		f, err := os.Open(filepath.Join(out, results.MasksDir, results.MaskName(fr.Frame)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -469,7 +471,7 @@ func TestTrackFixture(t *testing.T) {
 				t.Errorf("frame %d object %d: area %d, record says %d, bbox %v", fr.Frame, o.ID, area, o.Area, o.BBox)
 			}
 			if fr.Frame == 0 {
-				gtLabels, _, _, err := readLabels(filepath.Join(gt, maskName(0)))
+				gtLabels, _, _, err := mask.ReadPNG(filepath.Join(gt, results.MaskName(0)))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -497,7 +499,7 @@ func TestTrackFixture(t *testing.T) {
 			Conditioning bool    `json:"conditioning"`
 		} `json:"objects"`
 	}
-	lines := readJSONL[trackLine](t, filepath.Join(out, tracksFile))
+	lines := readJSONL[trackLine](t, filepath.Join(out, results.TracksFile))
 	if len(lines) != 3 {
 		t.Fatalf("tracks.jsonl has %d lines, want 3", len(lines))
 	}
@@ -512,7 +514,7 @@ func TestTrackFixture(t *testing.T) {
 
 	// The overlay decodes back to 3 frames of the source size.
 	probe := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", filepath.Join(out, overlayMP4))
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", filepath.Join(out, results.OverlayMP4))
 	if pout, err := probe.Output(); err != nil {
 		t.Logf("ffprobe unavailable: %v", err)
 	} else if got := strings.TrimSpace(string(pout)); got != "h264,320,240,3" {
@@ -529,7 +531,7 @@ func TestTrackFixture(t *testing.T) {
 
 func TestBenchJSON(t *testing.T) {
 	root := repoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := filepath.Join(root, sam.FixtureDir)
 	clip := filepath.Join(root, "testdata", "videos", "moving_shape", "video.mp4")
 	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
 		if _, err := os.Stat(p); err != nil {

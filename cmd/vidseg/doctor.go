@@ -176,16 +176,16 @@ func checkModel(ctx context.Context, s *settings, rt *sam.Runtime, add func(chec
 			Fix: strings.TrimPrefix(err.Error(), "no model configured. ")})
 		return
 	}
-	man, err := sam.LoadManifest(choice.dir)
+	man, err := sam.LoadManifest(choice.Dir)
 	if err != nil {
 		add(check{Name: "model", Status: "fail", Required: true,
-			Detail: fmt.Sprintf("%s (from %s): %v", choice.dir, choice.from, err),
+			Detail: fmt.Sprintf("%s (from %s): %v", choice.Dir, choice.From, err),
 			Fix:    "re-export the model (tools/export/export.py) or restore the directory; files must match manifest.json"})
 		return
 	}
 	c := check{Name: "model", Status: "ok", Required: true,
-		Detail: fmt.Sprintf("%s %s %s (from %s), %d files verified", choice.dir, man.Variant, man.Precision, choice.from, len(man.Files))}
-	if choice.random || man.Fixture != nil {
+		Detail: fmt.Sprintf("%s %s %s (from %s), %d files verified", choice.Dir, man.Variant, man.Precision, choice.From, len(man.Files))}
+	if choice.Random || man.Fixture != nil {
 		c.Status = "warn"
 		c.Detail += "; RANDOM weights: a test fixture, masks are meaningless"
 		c.Fix = strings.TrimPrefix(exportHowTo, "no model configured. ")
@@ -196,7 +196,7 @@ func checkModel(ctx context.Context, s *settings, rt *sam.Runtime, add func(chec
 	}
 	begin := time.Now()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m, err := sam.Open(rt, choice.dir, sam.Options{Provider: s.get("provider"), Logger: quiet})
+	m, err := sam.Open(rt, choice.Dir, sam.Options{Provider: s.get("provider"), Logger: quiet})
 	if err != nil {
 		add(check{Name: "model load", Status: "fail", Required: true, Detail: err.Error(),
 			Fix: "with --provider cuda the CUDA libraries must load; try --provider cpu"})

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/vidseg/vidseg/eval"
+	"github.com/vidseg/vidseg/results"
 )
 
 func runEval(ctx context.Context, e *env, args []string) error {
@@ -93,7 +94,7 @@ func stageEval(pred, gt string) (predRoot, gtRoot string, staged []string, clean
 	if hasPNG(gt) {
 		// One sequence: name it after the folder (its parent for ".../masks").
 		name := filepath.Base(filepath.Clean(gt))
-		if name == masksDir {
+		if name == results.MasksDir {
 			name = filepath.Base(filepath.Dir(filepath.Clean(gt)))
 		}
 		tmp, err := os.MkdirTemp("", "vidseg-eval-")
@@ -155,8 +156,8 @@ func stageEval(pred, gt string) (predRoot, gtRoot string, staged []string, clean
 
 // maskFolder is dir/masks for a `vidseg track` output folder, else dir.
 func maskFolder(dir string) string {
-	if !hasPNG(dir) && hasPNG(filepath.Join(dir, masksDir)) {
-		return filepath.Join(dir, masksDir)
+	if !hasPNG(dir) && hasPNG(filepath.Join(dir, results.MasksDir)) {
+		return filepath.Join(dir, results.MasksDir)
 	}
 	return dir
 }

@@ -10,16 +10,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/sam"
 )
 
 // An interrupted `vidseg track` keeps what it tracked: masks.json and
 // tracks.jsonl hold the frames finished before the signal.
 func TestTrackInterruptKeepsResults(t *testing.T) {
 	root := repoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := filepath.Join(root, sam.FixtureDir)
 	video := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
 	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
-		t.Skip("fixture model " + fixtureModel + " absent")
+		t.Skip("fixture model " + sam.FixtureDir + " absent")
 	}
 	if _, err := os.Stat(video); err != nil {
 		t.Skip("generated clip absent: run go run ./tools/genvideos")

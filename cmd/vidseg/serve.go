@@ -1,21 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/journal"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
 	"github.com/vidseg/vidseg/tracker"
@@ -84,10 +80,7 @@ Without a model the app still plays video and explains how to get one.`,
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	cfg := web.Config{Codec: codec, UploadLimit: limit, FileRoot: *fileRoot}
-	if *verbose {
-		cfg.Logf = func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
-	}
+	cfg := web.Config{Codec: codec, UploadLimit: limit, FileRoot: *fileRoot, Logger: log}
 
 	var st *store.Store
 	if !*noStore {
@@ -101,7 +94,7 @@ Without a model the app still plays video and explains how to get one.`,
 		defer st.Close()
 	}
 
-	var journal *sessionJournal
+	withModel := false
 	if _, err := findModel(s); err != nil {
 		fmt.Fprintf(e.stderr, "vidseg: serve: %v\nvidseg: serve: playing video without tracking\n", err)
 	} else {
@@ -111,24 +104,16 @@ Without a model the app still plays video and explains how to get one.`,
 		}
 		defer lm.Close()
 		man := lm.model.Manifest()
-		shared := &lockedModel{m: lm.model}
-		journal = &sessionJournal{st: st, log: log}
-		cfg.ModelSize = man.ImageSize
+		cfg = web.ModelTrackers(cfg, sam.NewShared(lm.model), mode)
 		cfg.ModelName = man.Variant
-		if lm.choice.random {
+		if lm.choice.Random {
 			cfg.ModelName += " (random weights)"
 		}
-		cfg.NewTracker = func(ctx context.Context, info decode.Info) (web.Tracker, error) {
-			t, err := tracker.New(shared, tracker.Config{Mode: mode, NumFrames: 0, Logger: log})
-			if err != nil {
-				return nil, err
-			}
-			return journal.wrap(ctx, t, info)
+		if st != nil {
+			cfg.NewTracker = journal.Trackers(st, log, cfg.NewTracker)
 		}
 		// Edit sessions (scrub and track a file) are not journaled.
-		cfg.NewFileTracker = func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (web.FileTracker, error) {
-			return tracker.New(shared, tracker.Config{Mode: mode, NumFrames: frames, Source: src, KeepAll: true, Logger: log})
-		}
+		withModel = true
 	}
 
 	srv, err := web.New(cfg)
@@ -138,7 +123,7 @@ Without a model the app still plays video and explains how to get one.`,
 	defer srv.Close()
 
 	if len(resume) > 0 {
-		if journal == nil {
+		if !withModel {
 			return modelErr(errors.New("serve: --resume needs a model to replay prompts"))
 		}
 		if err := resumeSessions(ctx, e, srv, st, resume); err != nil {
@@ -151,7 +136,7 @@ Without a model the app still plays video and explains how to get one.`,
 		return fmt.Errorf("serve: listen on %s (from %s): %w", s.get("addr"), s.source("addr"), err)
 	}
 	fmt.Fprintf(e.stderr, "vidseg: serving on http://%s\n", ln.Addr())
-	hs := &http.Server{Handler: withSource(srv), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -193,112 +178,11 @@ func resumeSessions(ctx context.Context, e *env, srv *web.Server, st *store.Stor
 		if !strings.HasPrefix(info.Source, "/") {
 			return inputErr(fmt.Errorf("serve --resume %s: source %q is not a file path that can be reopened", info.ID, info.Source))
 		}
-		rctx := context.WithValue(ctx, resumeKey{}, info.ID)
-		rctx = context.WithValue(rctx, sourceKey{}, info.Source)
-		ss, err := srv.Open(rctx, info.Source, true)
+		ss, err := srv.Resume(ctx, info.ID, info.Source)
 		if err != nil {
 			return inputErr(fmt.Errorf("serve --resume %s: %w", info.ID, err))
 		}
 		fmt.Fprintf(e.stderr, "vidseg: resumed stored session %s (%s) as web session %s\n", info.ID, info.Source, ss.ID)
 	}
 	return nil
-}
-
-type resumeKey struct{}
-type sourceKey struct{}
-
-// withSource passes the source of a JSON session request to NewTracker
-// through the request context (web.Config.NewTracker is given only the
-// decoded stream's Info), so the store knows what to reopen on --resume.
-func withSource(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/api/sessions" {
-			src := "upload"
-			if !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
-				body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
-				r.Body.Close()
-				if err != nil {
-					http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
-					return
-				}
-				var req struct {
-					Source string `json:"source"`
-				}
-				if json.Unmarshal(body, &req) == nil {
-					src = req.Source
-				}
-				r.Body = io.NopCloser(bytes.NewReader(body))
-			}
-			r = r.WithContext(context.WithValue(r.Context(), sourceKey{}, src))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// sessionJournal creates (or, on resume, adopts) a store session for each
-// web session and wraps its tracker.
-type sessionJournal struct {
-	st  *store.Store // nil with --no-store
-	log *slog.Logger
-}
-
-func (j *sessionJournal) wrap(ctx context.Context, t *tracker.Tracker, info decode.Info) (web.Tracker, error) {
-	if j.st == nil {
-		return t, nil
-	}
-	src, _ := ctx.Value(sourceKey{}).(string)
-	if id, ok := ctx.Value(resumeKey{}).(string); ok {
-		sess, err := j.st.Session(id)
-		if err != nil {
-			return nil, err
-		}
-		return newJournaledTracker(t, j.st, id, sess.Prompts, j.log), nil
-	}
-	si, err := j.st.CreateSession(store.Info{
-		Source: src, Width: info.Width, Height: info.Height, FPS: info.FPS, Frames: info.Frames,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return newJournaledTracker(t, j.st, si.ID, nil, j.log), nil
-}
-
-// lockedModel shares one model between sessions: sam.Model is not safe
-// for concurrent use, and its outputs are fresh slices, so serializing the
-// calls is enough.
-type lockedModel struct {
-	mu sync.Mutex
-	m  *sam.Model
-}
-
-func (l *lockedModel) Manifest() *sam.Manifest { return l.m.Manifest() }
-
-func (l *lockedModel) EncodeImage(ctx context.Context, image []float32) (*sam.Features, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.EncodeImage(ctx, image)
-}
-
-func (l *lockedModel) DecodeMasks(ctx context.Context, embed []float32, f *sam.Features, p sam.Prompt) (*sam.Candidates, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.DecodeMasks(ctx, embed, f, p)
-}
-
-func (l *lockedModel) AttendMemory(ctx context.Context, f *sam.Features, frames []sam.MemoryFrame, ptrs []sam.Pointer) ([]float32, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.AttendMemory(ctx, f, frames, ptrs)
-}
-
-func (l *lockedModel) EncodeMemory(ctx context.Context, pixFeat, maskHighRes []float32, binarize bool, objectScore float32) ([]float32, []float32, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.EncodeMemory(ctx, pixFeat, maskHighRes, binarize, objectScore)
-}
-
-func (l *lockedModel) Constant(name string) ([]float32, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.Constant(name)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
 )
 
@@ -134,7 +135,7 @@ func (p *serveProc) waitTracked(t *testing.T, id string, after int, within time.
 // there. Then it resumes the session in a new server.
 func TestServeJournalSurvivesKill(t *testing.T) {
 	root := repoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := filepath.Join(root, sam.FixtureDir)
 	clip := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
 	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
 		if _, err := os.Stat(p); err != nil {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/results"
+	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/tracker"
 )
 
@@ -30,14 +32,14 @@ func runTrack(ctx context.Context, e *env, args []string) error {
   overlay.mp4      the video with the masks blended in object colors (H.264)
 DIR/masks works with `+"`vidseg eval`"+`.
 
-`+promptHelp+`
+`+prompt.Help+`
 
 Propagation starts at the earliest prompted frame and runs forward; --reverse
 runs backward from the latest prompted frame instead, --both runs forward and
 then backward from the earliest prompted frame (covering the whole video).
 
 Model: --model > VIDSEG_MODEL > config "model" > ./models/* > the bundled
-random-weight fixture (`+fixtureModel+`, with a warning). To get a real
+random-weight fixture (`+sam.FixtureDir+`, with a warning). To get a real
 model, export an official checkpoint once:
   /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t \
       --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t`,
@@ -85,23 +87,18 @@ model, export an official checkpoint once:
 	if err != nil {
 		return usagef("%v", err)
 	}
-	prompts := newPromptSet()
-	for _, p := range points {
-		if err := prompts.addPoint(p); err != nil {
-			return err
+	prompts := prompt.NewSet()
+	for _, add := range []struct {
+		args listFlag
+		add  func(string) error
+	}{{points, prompts.AddPoint}, {boxes, prompts.AddBox}, {masks, prompts.AddMask}} {
+		for _, a := range add.args {
+			if err := add.add(a); err != nil {
+				return promptSyntaxErr(err)
+			}
 		}
 	}
-	for _, b := range boxes {
-		if err := prompts.addBox(b); err != nil {
-			return err
-		}
-	}
-	for _, m := range masks {
-		if err := prompts.addMask(m); err != nil {
-			return err
-		}
-	}
-	if len(prompts.byKey) == 0 && len(prompts.masks) == 0 {
+	if prompts.Empty() {
 		return usagef("track: give at least one --point, --box or --mask (run `vidseg track --help`)")
 	}
 	if err := checkInput(input); err != nil {
@@ -141,69 +138,41 @@ model, export an official checkpoint once:
 	}
 
 	src := decode.NewSource(dec, frames, 4)
-	tr, err := tracker.New(lm.model, tracker.Config{
-		Mode: mode, NonOverlap: *nonOverlap, NumFrames: frames, Source: src, Logger: log,
-		// A backward pass after a forward one reads memory of frames the
-		// forward pass made, as the reference does: keep them.
-		KeepAll: *both,
-	})
+	cfg := tracker.FilePreset(mode)
+	cfg.NonOverlap, cfg.NumFrames, cfg.Source, cfg.Logger = *nonOverlap, frames, src, log
+	// A backward pass after a forward one reads memory of frames the
+	// forward pass made, as the reference does: keep them.
+	cfg.KeepAll = *both
+	tr, err := tracker.New(lm.model, cfg)
 	if err != nil {
 		return err
 	}
-	output, err := newTrackOutput(*out, input, info, frames)
+	output, err := results.NewWriter(*out, input, info.Width, info.Height, info.FPS, frames)
 	if err != nil {
 		return err
 	}
-	output.pts = src.PTS
+	output.PTS = src.PTS
 
 	fmt.Fprintf(e.stderr, "track: %s %dx%d %.2f fps, %d frames, %d prompt(s), model %s (%s on %s), mode %s\n",
-		filepath.Base(input), info.Width, info.Height, info.FPS, frames, len(list), man.Variant, lm.choice.dir, lm.model.Provider(), mode)
+		filepath.Base(input), info.Width, info.Height, info.FPS, frames, len(list), man.Variant, lm.choice.Dir, lm.model.Provider(), mode)
 	begin := time.Now()
-	for _, p := range list {
-		if _, err := tr.Prompt(ctx, p); err != nil {
-			return promptError(err)
-		}
-	}
-
-	type pass struct {
-		start   int
-		reverse bool
-	}
-	var passes []pass
-	total := 0
-	switch {
-	case *reverse:
-		passes = []pass{{last, true}}
-		total = last + 1
-	case *both:
-		passes = []pass{{first, false}, {first, true}}
-		total = frames
-		if first > 0 {
-			total = frames + 1 // the backward pass revisits its start frame
-		}
-	default:
-		passes = []pass{{first, false}}
-		total = frames - first
-	}
+	passes, total := plan(first, last, frames, *reverse, *both)
 	var prog *progress
 	if !*quiet {
 		prog = newProgress(e.stderr, "track", total)
 	}
-	for _, ps := range passes {
-		if ps.reverse && ps.start == 0 {
-			continue // nothing lies before frame 0
+	if err := promptAll(ctx, tr, list); err != nil {
+		return err
+	}
+	if err := propagate(ctx, tr, passes, func(r *tracker.FrameResult) error {
+		prog.Add(1)
+		return output.Add(r)
+	}); err != nil {
+		// Keep what was tracked before the failure.
+		if ferr := output.FinishPartial(); ferr != nil {
+			return fmt.Errorf("track: %w (and saving the partial results: %v)", err, ferr)
 		}
-		err := tr.Propagate(ctx, tracker.PropagateOptions{Start: ps.start, Reverse: ps.reverse}, func(r *tracker.FrameResult) error {
-			prog.Add(1)
-			return output.Add(r)
-		})
-		if err != nil {
-			// Keep what was tracked before the failure.
-			if ferr := output.FinishPartial(); ferr != nil {
-				return fmt.Errorf("track: %w (and saving the partial results: %v)", err, ferr)
-			}
-			return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s)", err, output.Tracked(), *out)
-		}
+		return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s)", err, output.Tracked(), *out)
 	}
 	prog.Done()
 	elapsed := time.Since(begin)
@@ -215,7 +184,7 @@ model, export an official checkpoint once:
 		if !*quiet {
 			oprog = newProgress(e.stderr, "overlay", frames)
 		}
-		if err := writeOverlay(ctx, *out, input, frames, oprog); err != nil {
+		if err := results.WriteOverlay(ctx, *out, input, frames, func() { oprog.Add(1) }); err != nil {
 			return fmt.Errorf("%w (the masks, masks.json and tracks.jsonl of all %d frames are in %s)", err, frames, *out)
 		}
 		oprog.Done()
@@ -227,9 +196,9 @@ model, export an official checkpoint once:
 	fmt.Fprintf(e.stdout, "stages: encoder %s, memory attention %s, decoder %s, memory encoder %s, Go %s\n",
 		st.Encoder.Round(time.Millisecond), st.MemoryAttention.Round(time.Millisecond), st.Decoder.Round(time.Millisecond),
 		st.MemoryEncoder.Round(time.Millisecond), st.GoWork().Round(time.Millisecond))
-	outs := []string{masksDir + "/", masksJSON, tracksFile}
+	outs := []string{results.MasksDir + "/", results.MasksJSON, results.TracksFile}
 	if !*noOverlay {
-		outs = append(outs, overlayMP4)
+		outs = append(outs, results.OverlayMP4)
 	}
 	fmt.Fprintf(e.stdout, "wrote %s in %s\n", strings.Join(outs, ", "), *out)
 	return nil
@@ -261,7 +230,7 @@ func checkInput(input string) error {
 // reported before the model loads.
 // It returns how many frames will be tracked and the prompts, checked
 // against the video's (displayed) size and those frames.
-func probeInput(ctx context.Context, input string, prompts *promptSet, limit int) (int, []prompt.Prompt, error) {
+func probeInput(ctx context.Context, input string, prompts *prompt.Set, limit int) (int, []prompt.Prompt, error) {
 	dec, err := openVideo(ctx, input, decode.Options{})
 	if err != nil {
 		return 0, nil, err
@@ -278,9 +247,9 @@ func probeInput(ctx context.Context, input string, prompts *promptSet, limit int
 	if limit > 0 {
 		frames = min(frames, limit)
 	}
-	list, err := prompts.resolve(info.Width, info.Height)
+	list, err := prompts.Resolve(info.Width, info.Height)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, promptSyntaxErr(err)
 	}
 	w, h := float32(info.Width), float32(info.Height)
 	for _, p := range list {
@@ -322,6 +291,51 @@ func openVideo(ctx context.Context, input string, opts decode.Options) (*decode.
 	return nil, err
 }
 
+// pass is one propagation: from start, forward or backward.
+type pass struct {
+	start   int
+	reverse bool
+}
+
+// plan lays out the passes over frames 0..frames-1 for prompts on frames
+// first..last, and how many frame results they deliver.
+func plan(first, last, frames int, reverse, both bool) (passes []pass, total int) {
+	switch {
+	case reverse:
+		return []pass{{last, true}}, last + 1
+	case both:
+		total = frames
+		if first > 0 {
+			total = frames + 1 // the backward pass revisits its start frame
+		}
+		return []pass{{first, false}, {first, true}}, total
+	}
+	return []pass{{first, false}}, frames - first
+}
+
+// promptAll and propagate are the path of `track` (and `bench`): the
+// prompts, then each pass, fn receiving every frame's results.
+func promptAll(ctx context.Context, tr *tracker.Tracker, prompts []prompt.Prompt) error {
+	for _, p := range prompts {
+		if _, err := tr.Prompt(ctx, p); err != nil {
+			return promptError(err)
+		}
+	}
+	return nil
+}
+
+func propagate(ctx context.Context, tr *tracker.Tracker, passes []pass, fn func(*tracker.FrameResult) error) error {
+	for _, ps := range passes {
+		if ps.reverse && ps.start == 0 {
+			continue // nothing lies before frame 0
+		}
+		if err := tr.Propagate(ctx, tracker.PropagateOptions{Start: ps.start, Reverse: ps.reverse}, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // promptError marks prompts the tracker refused as usage errors.
 func promptError(err error) error {
 	for _, bad := range []error{tracker.ErrPromptOutside, tracker.ErrEmptyPrompt, tracker.ErrFrameRange, tracker.ErrUnknownObject} {
@@ -330,4 +344,13 @@ func promptError(err error) error {
 		}
 	}
 	return err
+}
+
+// promptSyntaxErr maps the prompt package's errors to exit codes: a mask
+// file that cannot be read is an input error, anything else a usage error.
+func promptSyntaxErr(err error) error {
+	if errors.As(err, new(*prompt.FileError)) {
+		return inputErr(err)
+	}
+	return withCode(exitUsage, err)
 }

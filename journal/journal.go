@@ -1,4 +1,7 @@
-package main
+// Package journal records the sessions of the web app in the session
+// store as they happen, by wrapping each session's tracker, and replays a
+// stored session's prompts when it is resumed.
+package journal
 
 import (
 	"context"
@@ -14,14 +17,14 @@ import (
 	"github.com/vidseg/vidseg/web"
 )
 
-// journaledTracker records a session in the store as it happens: each
+// journaled records a session in the store as it happens: each
 // accepted prompt, and each finished frame's masks as COCO RLE, in its own
 // fsync'd transaction before the call returns, so a crash loses neither.
 //
 // A resumed session replays its stored prompts: when tracking reaches a
 // prompt's frame, the prompt is applied right after that frame is tracked,
 // as it was when the user clicked on it.
-type journaledTracker struct {
+type journaled struct {
 	inner web.Tracker
 	st    *store.Store
 	id    string
@@ -31,13 +34,13 @@ type journaledTracker struct {
 	replay []store.Prompt // stored prompts not yet replayed, by frame
 }
 
-func newJournaledTracker(inner web.Tracker, st *store.Store, id string, replay []store.Prompt, log *slog.Logger) *journaledTracker {
+func newJournaled(inner web.Tracker, st *store.Store, id string, replay []store.Prompt, log *slog.Logger) *journaled {
 	replay = append([]store.Prompt(nil), replay...)
 	sort.SliceStable(replay, func(i, j int) bool { return replay[i].Frame < replay[j].Frame })
-	return &journaledTracker{inner: inner, st: st, id: id, replay: replay, log: log}
+	return &journaled{inner: inner, st: st, id: id, replay: replay, log: log}
 }
 
-func (j *journaledTracker) Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error) {
+func (j *journaled) Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	res, err := j.inner.Track(ctx, f)
@@ -64,7 +67,7 @@ func (j *journaledTracker) Track(ctx context.Context, f *video.Frame) (*tracker.
 	return res, nil
 }
 
-func (j *journaledTracker) Prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, error) {
+func (j *journaled) Prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	res, err := j.inner.Prompt(ctx, p)
@@ -79,7 +82,7 @@ func (j *journaledTracker) Prompt(ctx context.Context, p prompt.Prompt) (*tracke
 	return res, nil
 }
 
-func (j *journaledTracker) RemoveObject(id int) error {
+func (j *journaled) RemoveObject(id int) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.inner.RemoveObject(id); err != nil {
@@ -96,7 +99,7 @@ func (j *journaledTracker) RemoveObject(id int) error {
 }
 
 // frame converts a result to the store's form.
-func (j *journaledTracker) frame(res *tracker.FrameResult) store.Frame {
+func (j *journaled) frame(res *tracker.FrameResult) store.Frame {
 	out := store.Frame{Index: res.Frame}
 	for _, o := range res.Objects {
 		fo := store.FrameObject{Object: o.Object, Mask: o.RLE, IoU: o.IoU, ObjectScore: o.ObjectScore, Present: o.Present()}
@@ -107,4 +110,37 @@ func (j *journaledTracker) frame(res *tracker.FrameResult) store.Frame {
 		out.Objects = append(out.Objects, fo)
 	}
 	return out
+}
+
+// Trackers wraps newTracker so that every session's tracker is journaled
+// in st. A new session gets a new stored session (an upload is recorded as
+// "upload": its file goes with the session); a resumed one
+// (SessionSpec.ResumeID) adopts its stored session and replays its prompts.
+// Warnings (prompts that cannot be replayed) go to log.
+func Trackers(st *store.Store, log *slog.Logger, newTracker func(context.Context, web.SessionSpec) (web.Tracker, error)) func(context.Context, web.SessionSpec) (web.Tracker, error) {
+	return func(ctx context.Context, spec web.SessionSpec) (web.Tracker, error) {
+		t, err := newTracker(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		if spec.ResumeID != "" {
+			sess, err := st.Session(spec.ResumeID)
+			if err != nil {
+				return nil, err
+			}
+			return newJournaled(t, st, spec.ResumeID, sess.Prompts, log), nil
+		}
+		src := spec.Source
+		if spec.Upload {
+			src = "upload"
+		}
+		info := spec.Info
+		si, err := st.CreateSession(store.Info{
+			Source: src, Width: info.Width, Height: info.Height, FPS: info.FPS, Frames: info.Frames,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return newJournaled(t, st, si.ID, nil, log), nil
+	}
 }
