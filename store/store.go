@@ -403,6 +403,31 @@ func (s *Store) List() ([]Info, error) {
 	return out, nil
 }
 
+// Summary is a session's info with how much it holds.
+type Summary struct {
+	Info
+	Objects int `json:"objects"`
+	Prompts int `json:"prompts"`
+	Done    int `json:"finished_frames"`
+}
+
+// Summaries lists every session as List does, with its counts.
+func (s *Store) Summaries() ([]Summary, error) {
+	list, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Summary, 0, len(list))
+	for _, info := range list {
+		sess, err := s.Session(info.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Summary{Info: info, Objects: len(sess.Objects), Prompts: len(sess.Prompts), Done: sess.FrameCount})
+	}
+	return out, nil
+}
+
 // Frame returns one finished frame.
 func (s *Store) Frame(id string, index int) (*Frame, error) {
 	var f Frame

@@ -288,3 +288,26 @@ func stripes(w, h, period int) mask.RLE {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestSummaries(t *testing.T) {
+	s := openTemp(t)
+	info, err := s.CreateSession(Info{Source: "clip.mp4", Width: 6, Height: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddPrompt(info.ID, Prompt{Prompt: prompt.Prompt{Object: 2, Points: []prompt.Point{{X: 1, Y: 1, Positive: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.PutFrame(info.ID, sampleFrame(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.Summaries()
+	if err != nil || len(list) != 1 {
+		t.Fatalf("summaries %+v, %v", list, err)
+	}
+	if got := list[0]; got.ID != info.ID || got.Source != "clip.mp4" || got.Objects != 1 || got.Prompts != 1 || got.Done != 3 {
+		t.Errorf("summary %+v, want 1 object, 1 prompt, 3 frames", got)
+	}
+}

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vidseg/vidseg/internal/bench"
+	"github.com/vidseg/vidseg/internal/cli"
+	"github.com/vidseg/vidseg/internal/doctor"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/results"
@@ -134,7 +137,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			expect(t, vidseg(t, dir, nil, c.args...), exitUsage, c.msg)
+			expect(t, vidseg(t, dir, nil, c.args...), cli.ExitUsage, c.msg)
 		})
 	}
 }
@@ -144,7 +147,7 @@ func TestBadConfigKeyExit2(t *testing.T) {
 	cfg := filepath.Join(dir, "c.conf")
 	os.WriteFile(cfg, []byte("# comment\nmodel = x\ncolour = red\n"), 0o644)
 	r := vidseg(t, dir, nil, "track", "--config", cfg, "in.mp4", "--point", "1,2", "--out", "o")
-	expect(t, r, exitUsage, `c.conf:3: unknown key "colour"`)
+	expect(t, r, cli.ExitUsage, `c.conf:3: unknown key "colour"`)
 }
 
 func TestHelp(t *testing.T) {
@@ -167,15 +170,15 @@ func TestHelp(t *testing.T) {
 func TestMissingInputExit3(t *testing.T) {
 	dir := t.TempDir()
 	r := vidseg(t, dir, nil, "track", "missing.mp4", "--point", "10,10", "--out", "o")
-	expect(t, r, exitInput, "input missing.mp4: no such file")
+	expect(t, r, cli.ExitInput, "input missing.mp4: no such file")
 	r = vidseg(t, dir, nil, "eval", "nopred", "nogt")
-	expect(t, r, exitInput, "nopred: no such directory")
+	expect(t, r, cli.ExitInput, "nopred: no such directory")
 	// A file that is not a video fails in the decoder: still the input's fault.
 	os.WriteFile(filepath.Join(dir, "junk.mp4"), []byte("not a video at all"), 0o644)
 	root := repoRoot(t)
 	if _, err := os.Stat(filepath.Join(root, sam.FixtureDir, "manifest.json")); err == nil {
 		r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, sam.FixtureDir)}, "track", "junk.mp4", "--point", "1,1", "--out", "o")
-		expect(t, r, exitInput, "junk.mp4")
+		expect(t, r, cli.ExitInput, "junk.mp4")
 	}
 }
 
@@ -187,13 +190,13 @@ func TestNoModelExit4(t *testing.T) {
 	}
 	dir := t.TempDir() // no ./models, no testdata beside the binary
 	r := vidseg(t, dir, nil, "track", clip, "--point", "40,110", "--out", "o")
-	expect(t, r, exitModel, "/usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t")
+	expect(t, r, cli.ExitModel, "/usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t")
 	if !strings.Contains(r.stderr, sam.FixtureDir) {
 		t.Errorf("no-model message does not mention the fixture:\n%s", r.stderr)
 	}
 	// A directory without a manifest is an invalid model.
 	r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + dir}, "track", clip, "--point", "40,110", "--out", "o")
-	expect(t, r, exitModel, "manifest.json")
+	expect(t, r, cli.ExitModel, "manifest.json")
 }
 
 func TestEvalKnownMasks(t *testing.T) {
@@ -266,20 +269,20 @@ func TestEvalKnownMasks(t *testing.T) {
 	// A missing prediction frame is an input error naming the frame.
 	os.Remove(filepath.Join(pred, "00010.png"))
 	r = vidseg(t, dir, nil, "eval", pred, gt)
-	expect(t, r, exitInput, "00010")
+	expect(t, r, cli.ExitInput, "00010")
 }
 
 func TestDoctor(t *testing.T) {
 	dir := t.TempDir()
 	r := vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(dir, "nomodel")}, "doctor", "--json")
 	var rep struct {
-		OK     bool    `json:"ok"`
-		Checks []check `json:"checks"`
+		OK     bool           `json:"ok"`
+		Checks []doctor.Check `json:"checks"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("doctor --json: %v\n%s\n%s", err, r.stdout, r.stderr)
 	}
-	byName := map[string]check{}
+	byName := map[string]doctor.Check{}
 	for _, c := range rep.Checks {
 		byName[c.Name] = c
 	}
@@ -289,7 +292,7 @@ func TestDoctor(t *testing.T) {
 	if c := byName["model"]; c.Status != "fail" || !strings.Contains(c.Detail, "nomodel") || c.Fix == "" {
 		t.Errorf("model check with a missing directory: %+v", c)
 	}
-	if rep.OK || r.code != exitFailure {
+	if rep.OK || r.code != cli.ExitFailure {
 		t.Errorf("doctor with a missing model: ok=%v exit %d, want false and 1", rep.OK, r.code)
 	}
 	if c := byName["onnxruntime"]; c.Status != "ok" {
@@ -331,7 +334,7 @@ func TestSessionsExportImport(t *testing.T) {
 	}
 	export := filepath.Join(dir, "s.jsonl")
 	expect(t, vidseg(t, dir, nil, "sessions", "export", info.ID, export, "--store", src), 0, "")
-	expect(t, vidseg(t, dir, nil, "sessions", "export", "nosuch", export, "--store", src), exitInput, "not found")
+	expect(t, vidseg(t, dir, nil, "sessions", "export", "nosuch", export, "--store", src), cli.ExitInput, "not found")
 	// The store path may also come from the environment.
 	dst := filepath.Join(dir, "b.db")
 	r = vidseg(t, dir, []string{"VIDSEG_STORE=" + dst}, "sessions", "import", export)
@@ -345,8 +348,8 @@ func TestSessionsExportImport(t *testing.T) {
 	if sess.FrameCount != 3 || len(sess.Prompts) != 1 || sess.Info.Source != "/videos/clip.mp4" {
 		t.Errorf("imported session %+v", sess)
 	}
-	expect(t, vidseg(t, dir, []string{"VIDSEG_STORE=" + dst}, "sessions", "import", export), exitFailure, "already exists")
-	expect(t, vidseg(t, dir, nil, "sessions", "list", "--store", filepath.Join(dir, "none.db")), exitInput, "no store")
+	expect(t, vidseg(t, dir, []string{"VIDSEG_STORE=" + dst}, "sessions", "import", export), cli.ExitFailure, "already exists")
+	expect(t, vidseg(t, dir, nil, "sessions", "list", "--store", filepath.Join(dir, "none.db")), cli.ExitInput, "no store")
 }
 
 // readJSONL decodes every line of path into a new T.
@@ -392,7 +395,7 @@ func TestTrackFixture(t *testing.T) {
 
 	// A prompt past the tracked frames is a usage error, found before any inference.
 	r := vidseg(t, dir, envModel, "track", video, "--point", "10,10@5", "--frames", "3", "--out", "bad")
-	expect(t, r, exitUsage, "frame 5")
+	expect(t, r, cli.ExitUsage, "frame 5")
 
 	// Ground truth for the first 3 frames, so eval scores the middle one.
 	gt := filepath.Join(dir, "gt", "crossing")
@@ -543,7 +546,7 @@ func TestBenchJSON(t *testing.T) {
 	}
 	r := vidseg(t, t.TempDir(), []string{"VIDSEG_MODEL=" + model}, "bench", clip, "--objects", "1", "--frames", "1", "--json")
 	expect(t, r, 0, "")
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("bench --json: %v\n%s", err, r.stdout)
 	}
@@ -554,7 +557,7 @@ func TestBenchJSON(t *testing.T) {
 	if run.Objects != 1 || run.Frames != 2 || run.FPS <= 0 || run.PeakRSSMB <= 0 {
 		t.Errorf("run %+v", run)
 	}
-	for _, s := range benchStages {
+	for _, s := range bench.Stages {
 		v, ok := run.MsPerFrm[s]
 		if !ok || v < 0 {
 			t.Errorf("stage %s: %v (present %v)", s, v, ok)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/results"
 	"github.com/vidseg/vidseg/sam"
@@ -293,12 +294,12 @@ func TestInputCheckedBeforeModel(t *testing.T) {
 	noModel := []string{"VIDSEG_MODEL=" + dir} // no manifest.json: an invalid model
 	os.WriteFile(filepath.Join(dir, "junk.mp4"), []byte("not a video at all"), 0o644)
 	r := vidseg(t, dir, noModel, "track", "junk.mp4", "--point", "1,1", "--out", "o")
-	expect(t, r, exitInput, "junk.mp4")
+	expect(t, r, cli.ExitInput, "junk.mp4")
 	r = vidseg(t, dir, noModel, "track", clip, "--point", "400,100", "--out", "o")
-	expect(t, r, exitUsage, "outside")
+	expect(t, r, cli.ExitUsage, "outside")
 	// A good input gets as far as the model.
 	r = vidseg(t, dir, noModel, "track", clip, "--point", "100,100", "--out", "o")
-	expect(t, r, exitModel, "manifest.json")
+	expect(t, r, cli.ExitModel, "manifest.json")
 }
 
 // eval names the file that is missing, not a staged copy's path.
@@ -309,16 +310,16 @@ func TestEvalNamesRealFiles(t *testing.T) {
 	}
 	dir := t.TempDir()
 	pred := filepath.Join(dir, "pred")
-	if err := copyPNGs(gt, pred); err != nil {
+	if err := os.CopyFS(pred, os.DirFS(gt)); err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(pred, "00010.png"))
 	r := vidseg(t, dir, nil, "eval", pred, gt)
-	expect(t, r, exitInput, filepath.Join(pred, "00010.png"))
+	expect(t, r, cli.ExitInput, filepath.Join(pred, "00010.png"))
 	// The same as a track output folder (PRED/masks).
 	out := filepath.Join(dir, "out")
 	os.MkdirAll(out, 0o755)
 	os.Rename(pred, filepath.Join(out, results.MasksDir))
 	r = vidseg(t, dir, nil, "eval", out, gt)
-	expect(t, r, exitInput, filepath.Join(out, results.MasksDir, "00010.png"))
+	expect(t, r, cli.ExitInput, filepath.Join(out, results.MasksDir, "00010.png"))
 }

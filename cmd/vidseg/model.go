@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/sam"
 )
 
@@ -19,14 +20,14 @@ For plumbing checks only, the repository bundles a random-weight fixture:
 
 // findModel applies the lookup order: --model > VIDSEG_MODEL > config >
 // ./models/* (the first directory with a manifest) > the bundled fixture.
-func findModel(s *settings) (sam.Found, error) {
-	if dir := s.get("model"); dir != "" {
-		return sam.Found{Dir: dir, From: s.source("model")}, nil
+func findModel(s *cli.Settings) (sam.Found, error) {
+	if dir := s.Get("model"); dir != "" {
+		return sam.Found{Dir: dir, From: s.Source("model")}, nil
 	}
 	if f, ok := sam.FindModel(searchRoots()); ok {
 		return f, nil
 	}
-	return sam.Found{}, modelErr(errors.New(exportHowTo))
+	return sam.Found{}, cli.ModelErr(errors.New(exportHowTo))
 }
 
 // searchRoots are where bundled files are looked for: the working directory
@@ -59,14 +60,14 @@ func (m *loadedModel) Close() error {
 
 // openModel finds the model and the ONNX Runtime library and opens both.
 // Warnings (the random fixture) go to w.
-func openModel(s *settings, w io.Writer, log *slog.Logger) (*loadedModel, error) {
+func openModel(s *cli.Settings, w io.Writer, log *slog.Logger) (*loadedModel, error) {
 	choice, err := findModel(s)
 	if err != nil {
 		return nil, err
 	}
 	man, err := sam.LoadManifest(choice.Dir)
 	if err != nil {
-		return nil, modelErr(fmt.Errorf("model (from %s): %w", choice.From, err))
+		return nil, cli.ModelErr(fmt.Errorf("model (from %s): %w", choice.From, err))
 	}
 	switch {
 	case choice.Random:
@@ -75,16 +76,16 @@ func openModel(s *settings, w io.Writer, log *slog.Logger) (*loadedModel, error)
 		choice.Random = true
 		fmt.Fprintf(w, "vidseg: warning: model %s is a test fixture with RANDOM weights: masks are meaningless\n", choice.Dir)
 	}
-	threads, err := s.int("threads")
+	threads, err := s.Int("threads")
 	if err != nil {
 		return nil, err
 	}
-	switch p := s.get("provider"); p {
+	switch p := s.Get("provider"); p {
 	case sam.ProviderAuto, sam.ProviderCPU, sam.ProviderCUDA:
 	default:
-		return nil, usagef("provider %q (from %s): want auto, cpu or cuda", p, s.source("provider"))
+		return nil, cli.Usagef("provider %q (from %s): want auto, cpu or cuda", p, s.Source("provider"))
 	}
-	lib, err := sam.FindRuntimeLibrary(s.get("ort_lib"))
+	lib, err := sam.FindRuntimeLibrary(s.Get("ort_lib"))
 	if err != nil {
 		return nil, fmt.Errorf("%w (run `make setup` or `vidseg doctor`)", err)
 	}
@@ -92,7 +93,7 @@ func openModel(s *settings, w io.Writer, log *slog.Logger) (*loadedModel, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w (run `vidseg doctor`)", err)
 	}
-	m, err := sam.Open(rt, choice.Dir, sam.Options{Provider: s.get("provider"), Threads: threads, Logger: log})
+	m, err := sam.Open(rt, choice.Dir, sam.Options{Provider: s.Get("provider"), Threads: threads, Logger: log})
 	if err != nil {
 		rt.Close()
 		// The manifest and checksums passed: what fails here is the

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -9,25 +9,23 @@ import (
 	"time"
 )
 
-func testEnv(vars map[string]string) *env {
+func testEnv(vars map[string]string) *Env {
 	var out, errb bytes.Buffer
-	return &env{stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
+	return &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
 }
 
-// resolve loads settings and parses flags as a command does.
-func resolve(t *testing.T, vars map[string]string, args ...string) *settings {
+// resolve loads Settings and parses flags as a command does.
+func resolve(t *testing.T, vars map[string]string, args ...string) *Settings {
 	t.Helper()
 	e := testEnv(vars)
-	s, err := loadSettings(e, args)
+	s, err := LoadSettings(e, args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := newFlags(e, "x", "x", "x", "")
-	configFlag(fs)
-	s.flag(fs, "model")
-	s.flag(fs, "provider")
-	s.flag(fs, "threads")
-	if _, err := fs.parse(args); err != nil {
+	fs := NewFlags(e, "x", "x", "x", "")
+	ConfigFlag(fs)
+	s.Flag(fs, "model", "provider", "threads")
+	if _, err := fs.ParseArgs(args); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -41,20 +39,20 @@ func TestSettingsPrecedence(t *testing.T) {
 		[]byte(`{"model": "from-config", "provider": "cpu", "threads": 3}`), 0o644)
 
 	s := resolve(t, map[string]string{"HOME": home})
-	if s.get("model") != "from-config" || s.get("threads") != "3" || s.get("mode") != "samurai" {
+	if s.Get("model") != "from-config" || s.Get("threads") != "3" || s.Get("mode") != "samurai" {
 		t.Errorf("config < defaults: %v", s.values)
 	}
-	if !strings.HasPrefix(s.source("model"), "config ") || s.source("mode") != "default" {
+	if !strings.HasPrefix(s.Source("model"), "config ") || s.Source("mode") != "default" {
 		t.Errorf("sources %v", s.from)
 	}
 
 	s = resolve(t, map[string]string{"HOME": home, "VIDSEG_MODEL": "from-env"})
-	if s.get("model") != "from-env" || s.get("provider") != "cpu" {
+	if s.Get("model") != "from-env" || s.Get("provider") != "cpu" {
 		t.Errorf("env over config: %v", s.values)
 	}
 
 	s = resolve(t, map[string]string{"HOME": home, "VIDSEG_MODEL": "from-env"}, "--model", "from-flag", "pos")
-	if s.get("model") != "from-flag" || s.source("model") != "flag" {
+	if s.Get("model") != "from-flag" || s.Source("model") != "flag" {
 		t.Errorf("flag over env: %v %v", s.values, s.from)
 	}
 
@@ -62,20 +60,20 @@ func TestSettingsPrecedence(t *testing.T) {
 	kv := filepath.Join(dir, "other.conf")
 	os.WriteFile(kv, []byte("# a comment\n\nmodel = \"kv model\"\nort-lib=/x/lib.so\n"), 0o644)
 	s = resolve(t, map[string]string{"HOME": home}, "--config", kv)
-	if s.get("model") != "kv model" || s.get("ort_lib") != "/x/lib.so" || s.get("threads") != "0" {
+	if s.Get("model") != "kv model" || s.Get("ort_lib") != "/x/lib.so" || s.Get("threads") != "0" {
 		t.Errorf("--config key=value: %v", s.values)
 	}
 	s = resolve(t, map[string]string{"HOME": home, "VIDSEG_CONFIG": kv})
-	if s.get("model") != "kv model" {
+	if s.Get("model") != "kv model" {
 		t.Errorf("VIDSEG_CONFIG: %v", s.values)
 	}
 	s = resolve(t, map[string]string{"HOME": home}, "--config="+kv)
-	if s.get("model") != "kv model" {
+	if s.Get("model") != "kv model" {
 		t.Errorf("--config=FILE: %v", s.values)
 	}
 	// The default store lives under the user's data directory.
-	if want := filepath.Join(home, ".local", "share", "vidseg", "sessions.db"); s.get("store") != want {
-		t.Errorf("store %q, want %q", s.get("store"), want)
+	if want := filepath.Join(home, ".local", "share", "vidseg", "sessions.db"); s.Get("store") != want {
+		t.Errorf("store %q, want %q", s.Get("store"), want)
 	}
 }
 
@@ -94,30 +92,30 @@ func TestConfigErrors(t *testing.T) {
 		filepath.Join(dir, "missing.conf"):     "no such file",
 	}
 	for path, want := range cases {
-		_, err := loadSettings(testEnv(nil), []string{"--config", path})
-		if err == nil || !strings.Contains(err.Error(), want) || exitCode(err) != exitUsage {
-			t.Errorf("%s: %v (exit %d), want %q and exit 2", filepath.Base(path), err, exitCode(err), want)
+		_, err := LoadSettings(testEnv(nil), []string{"--config", path})
+		if err == nil || !strings.Contains(err.Error(), want) || ExitCode(err) != ExitUsage {
+			t.Errorf("%s: %v (exit %d), want %q and exit 2", filepath.Base(path), err, ExitCode(err), want)
 		}
 	}
 	// A missing default config file is fine.
-	if _, err := loadSettings(testEnv(map[string]string{"HOME": dir}), nil); err != nil {
+	if _, err := LoadSettings(testEnv(map[string]string{"HOME": dir}), nil); err != nil {
 		t.Errorf("missing default config: %v", err)
 	}
 	s := resolve(t, map[string]string{"VIDSEG_THREADS": "many"})
-	if _, err := s.int("threads"); err == nil || !strings.Contains(err.Error(), "env VIDSEG_THREADS") {
+	if _, err := s.Int("threads"); err == nil || !strings.Contains(err.Error(), "env VIDSEG_THREADS") {
 		t.Errorf("bad threads: %v", err)
 	}
 }
 
 func TestParseBytes(t *testing.T) {
 	for in, want := range map[string]int64{"0": 0, "1024": 1024, "500MB": 500e6, "2GiB": 2 << 30, "3 KiB": 3072, "7B": 7} {
-		got, err := parseBytes(in)
+		got, err := ParseBytes(in)
 		if err != nil || got != want {
 			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "lots", "-5", "1.5GB", "GB"} {
-		if _, err := parseBytes(in); err == nil {
+		if _, err := ParseBytes(in); err == nil {
 			t.Errorf("parseBytes(%q) accepted", in)
 		}
 	}
@@ -126,7 +124,7 @@ func TestParseBytes(t *testing.T) {
 func TestProgress(t *testing.T) {
 	var buf bytes.Buffer
 	clock := time.Unix(0, 0)
-	p := newProgress(&buf, "track", 10)
+	p := NewProgress(&buf, "track", 10)
 	p.now = func() time.Time { return clock }
 	p.start = clock
 	for range 10 {
