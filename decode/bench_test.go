@@ -73,18 +73,3 @@ func BenchmarkModel1024(b *testing.B) {
 	b.ReportMetric(float64(frames)/el.Seconds(), "frames/s")
 	b.ReportMetric(el.Seconds()*1000/float64(frames), "ms/frame")
 }
-
-// BenchmarkNormalize1024 is the model-side float conversion of one 1024x1024 frame.
-func BenchmarkNormalize1024(b *testing.B) {
-	rgb := make([]byte, 1024*1024*3)
-	for i := range rgb {
-		rgb[i] = byte(i * 31)
-	}
-	dst := make([]float32, len(rgb))
-	mean := [3]float32{0.485, 0.456, 0.406}
-	std := [3]float32{0.229, 0.224, 0.225}
-	b.SetBytes(int64(len(rgb)))
-	for i := 0; i < b.N; i++ {
-		decode.Normalize(rgb, dst, mean, std)
-	}
-}

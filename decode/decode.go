@@ -20,6 +20,8 @@ import (
 	"unsafe"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/vidseg/vidseg/video"
 )
 
 // Options configure Open.
@@ -76,7 +78,7 @@ type Decoder struct {
 	timedOut atomic.Bool
 
 	rgbScaler, modelScaler *scaler
-	pools                  bufPools
+	pool                   video.Pool
 	orient                 orientation // display matrix, applied to every frame
 
 	tb        astiav.Rational
@@ -393,7 +395,7 @@ func (d *Decoder) Info() Info { return d.info }
 // Next returns the next frame, or io.EOF after the last one. With Loop it
 // never returns io.EOF. A truncated or damaged file yields every frame before
 // the damage and then an error wrapping ErrTruncated or ErrCorrupt.
-func (d *Decoder) Next(ctx context.Context) (*Frame, error) {
+func (d *Decoder) Next(ctx context.Context) (*video.Frame, error) {
 	if d.closed {
 		return nil, ErrClosed
 	}
@@ -569,7 +571,7 @@ func (d *Decoder) seekedThisPass() bool { return d.ptsTable != nil && d.passStar
 
 // emit converts the decoded frame; it returns nil, nil for a frame dropped
 // while seeking.
-func (d *Decoder) emit(ctx context.Context) (*Frame, error) {
+func (d *Decoder) emit(ctx context.Context) (*video.Frame, error) {
 	defer d.frame.Unref()
 	fp := d.frame.UnsafePointer()
 	ts := bestEffortTimestamp(fp)
@@ -603,14 +605,12 @@ func (d *Decoder) emit(ctx context.Context) (*Frame, error) {
 		}
 	}
 	dw, dh := d.orient.size(w, h)
-	f := &Frame{Index: d.next, PTS: rel + d.loopOff, Width: dw, Height: dh, pools: &d.pools}
-	f.RGB = d.pools.get(w * h * 3)
+	f := d.pool.NewFrame(d.next, rel+d.loopOff, dw, dh, d.opts.ModelSize)
 	if err := d.convert(d.rgbScaler, fp, f.RGB, w, h); err != nil {
 		f.Release()
 		return nil, fmt.Errorf("decode: %s: frame %d: %w", d.url, d.next, err)
 	}
 	if m := d.opts.ModelSize; m > 0 {
-		f.Model = d.pools.get(m * m * 3)
 		if err := d.convert(d.modelScaler, fp, f.Model, m, m); err != nil {
 			f.Release()
 			return nil, fmt.Errorf("decode: %s: frame %d: %w", d.url, d.next, err)
@@ -635,8 +635,8 @@ func (d *Decoder) convert(s *scaler, fp unsafe.Pointer, dst []byte, w, h int) er
 	if d.orient.identity() {
 		return s.scale(fp, dst)
 	}
-	tmp := d.pools.get(len(dst))
-	defer d.pools.put(tmp)
+	tmp := d.pool.Get(len(dst))
+	defer d.pool.Put(tmp)
 	if err := s.scale(fp, tmp); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
+	"github.com/vidseg/vidseg/video"
 )
 
 // ffmpegRaw runs the ffmpeg CLI to dump rgb24 frames, or skips if it is absent.
@@ -29,9 +30,9 @@ func ffmpegRaw(t testing.TB, args ...string) []byte {
 }
 
 // readAll decodes every frame; it returns the frames and the error that ended the stream.
-func readAll(t testing.TB, d *decode.Decoder) ([]*decode.Frame, error) {
+func readAll(t testing.TB, d *decode.Decoder) ([]*video.Frame, error) {
 	t.Helper()
-	var frames []*decode.Frame
+	var frames []*video.Frame
 	for {
 		f, err := d.Next(context.Background())
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+	"github.com/vidseg/vidseg/video"
 )
 
 // PacketDecoder decodes a bare video bitstream handed over one access unit
@@ -21,7 +22,7 @@ type PacketDecoder struct {
 	frame *astiav.Frame
 
 	rgbScaler, modelScaler *scaler
-	pools                  bufPools
+	pool                   video.Pool
 	next                   int
 	outW, outH             int // 0: the decoded size
 }
@@ -75,7 +76,7 @@ func NewPacketDecoder(codec string, modelSize int) (*PacketDecoder, error) {
 // Decode feeds one access unit with its presentation time and returns the
 // frames it completed (usually one). A damaged unit is an error wrapping
 // ErrCorrupt; the decoder stays usable and recovers at the next keyframe.
-func (d *PacketDecoder) Decode(data []byte, pts time.Duration) ([]*Frame, error) {
+func (d *PacketDecoder) Decode(data []byte, pts time.Duration) ([]*video.Frame, error) {
 	if d.cc == nil {
 		return nil, ErrClosed
 	}
@@ -90,7 +91,7 @@ func (d *PacketDecoder) Decode(data []byte, pts time.Duration) ([]*Frame, error)
 	if err := d.cc.SendPacket(d.pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
 		return nil, fmt.Errorf("decode: %w: %s packet of %d bytes: %w", ErrCorrupt, d.name, len(data), err)
 	}
-	var out []*Frame
+	var out []*video.Frame
 	for {
 		err := d.cc.ReceiveFrame(d.frame)
 		if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
@@ -108,7 +109,7 @@ func (d *PacketDecoder) Decode(data []byte, pts time.Duration) ([]*Frame, error)
 	}
 }
 
-func (d *PacketDecoder) emit(pts time.Duration) (*Frame, error) {
+func (d *PacketDecoder) emit(pts time.Duration) (*video.Frame, error) {
 	fp := d.frame.UnsafePointer()
 	w, h := d.frame.Width(), d.frame.Height()
 	if d.outW > 0 && d.outH > 0 {
@@ -129,14 +130,12 @@ func (d *PacketDecoder) emit(pts time.Duration) (*Frame, error) {
 			}
 		}
 	}
-	f := &Frame{Index: d.next, PTS: pts, Width: w, Height: h, pools: &d.pools}
-	f.RGB = d.pools.get(w * h * 3)
+	f := d.pool.NewFrame(d.next, pts, w, h, d.modelSize)
 	if err := d.rgbScaler.scale(fp, f.RGB); err != nil {
 		f.Release()
 		return nil, fmt.Errorf("decode: %s: frame %d: %w", d.name, d.next, err)
 	}
 	if m := d.modelSize; m > 0 {
-		f.Model = d.pools.get(m * m * 3)
 		if err := d.modelScaler.scale(fp, f.Model); err != nil {
 			f.Release()
 			return nil, fmt.Errorf("decode: %s: frame %d: %w", d.name, d.next, err)

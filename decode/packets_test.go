@@ -7,6 +7,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
+	"github.com/vidseg/vidseg/video"
 )
 
 // A WebRTC sender may change resolution mid-stream: with SetOutputSize
@@ -19,7 +20,7 @@ func TestPacketDecoderResolutionChange(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer dec.Close()
-			var got []*decode.Frame
+			var got []*video.Frame
 			for _, size := range [][2]int{{320, 240}, {160, 120}} {
 				enc, err := encode.NewEncoder(encode.Options{Codec: codec, Width: size[0], Height: size[1], FPS: 30, Threads: 1})
 				if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/vidseg/vidseg/video"
 )
 
 // ErrSourceLost: a live source stayed unreachable longer than
@@ -97,7 +99,7 @@ func (r *Reconnecting) Reconnects() int { return r.reconnects }
 // Next returns the next frame, reopening the source as often as needed.
 // It fails only when ctx ends, the source is gone longer than GiveUpAfter
 // (ErrSourceLost), or it comes back as a different video (another size).
-func (r *Reconnecting) Next(ctx context.Context) (*Frame, error) {
+func (r *Reconnecting) Next(ctx context.Context) (*video.Frame, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -126,7 +128,7 @@ func (r *Reconnecting) Next(ctx context.Context) (*Frame, error) {
 	}
 }
 
-func (r *Reconnecting) emit(f *Frame) *Frame {
+func (r *Reconnecting) emit(f *video.Frame) *video.Frame {
 	if !r.started {
 		r.started = true
 		r.basePTS = f.PTS

@@ -9,6 +9,7 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/livetest"
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/video"
 )
 
 // stateLog records OnState calls.
@@ -38,13 +39,13 @@ func (s stateLog) wait(t *testing.T, want string, within time.Duration) {
 
 // reader pulls frames in the background, as a session does.
 type reader struct {
-	frames chan *decode.Frame
+	frames chan *video.Frame
 	err    chan error
 }
 
 // read reads r until ctx ends, then closes it; t's cleanup waits for that.
 func read(t *testing.T, ctx context.Context, r *decode.Reconnecting) *reader {
-	rd := &reader{frames: make(chan *decode.Frame, 1000), err: make(chan error, 1)}
+	rd := &reader{frames: make(chan *video.Frame, 1000), err: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
@@ -64,7 +65,7 @@ func read(t *testing.T, ctx context.Context, r *decode.Reconnecting) *reader {
 }
 
 // next returns the next frame or fails.
-func (rd *reader) next(t *testing.T, within time.Duration) *decode.Frame {
+func (rd *reader) next(t *testing.T, within time.Duration) *video.Frame {
 	t.Helper()
 	select {
 	case f := <-rd.frames:
@@ -78,8 +79,8 @@ func (rd *reader) next(t *testing.T, within time.Duration) *decode.Frame {
 }
 
 // drain drops frames already read.
-func (rd *reader) drain() *decode.Frame {
-	var last *decode.Frame
+func (rd *reader) drain() *video.Frame {
+	var last *video.Frame
 	for {
 		select {
 		case f := <-rd.frames:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/vidseg/vidseg/video"
 )
 
 // Source gives random access to a video file (tracker.FrameSource):
@@ -14,10 +16,21 @@ type Source struct {
 	dec   *Decoder
 	next  int // index the decoder returns on its next Next
 	limit int // frames past this are out of range (0: no limit)
-	cache []*Frame
+	cache []*video.Frame
 	size  int
 	pts   map[int]time.Duration // source timestamp of every frame read
+	stats SourceStats
 }
+
+// SourceStats counts a Source's work.
+type SourceStats struct {
+	Reads int           // frames decoded
+	Seeks int           // jumps
+	Time  time.Duration // spent seeking and decoding
+}
+
+// Stats returns the work done so far.
+func (s *Source) Stats() SourceStats { return s.stats }
 
 // NewSource reads frames 0..limit-1 (all when limit is 0) of dec, keeping
 // the last cacheSize frames. dec must not be used by anyone else.
@@ -33,7 +46,7 @@ func (s *Source) PTS(index int) (time.Duration, bool) {
 
 // Frame returns frame index. The frame stays valid; do not Release it (the
 // cache may hand it out again).
-func (s *Source) Frame(ctx context.Context, index int) (*Frame, error) {
+func (s *Source) Frame(ctx context.Context, index int) (*video.Frame, error) {
 	if index < 0 || (s.limit > 0 && index >= s.limit) {
 		return nil, fmt.Errorf("frame %d out of range (0..%d)", index, s.limit-1)
 	}
@@ -42,16 +55,20 @@ func (s *Source) Frame(ctx context.Context, index int) (*Frame, error) {
 			return f, nil
 		}
 	}
+	start := time.Now()
+	defer func() { s.stats.Time += time.Since(start) }()
 	if index != s.next {
 		if err := s.dec.Seek(ctx, index); err != nil {
 			return nil, fmt.Errorf("seek to frame %d: %w", index, err)
 		}
+		s.stats.Seeks++
 		s.next = index
 	}
 	f, err := s.dec.Next(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read frame %d: %w", index, err)
 	}
+	s.stats.Reads++
 	s.next = f.Index + 1
 	s.pts[f.Index] = f.PTS
 	if f.Index != index {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
+	"github.com/vidseg/vidseg/video"
 )
 
 // picture is a smooth w x h test frame with a sharp moving square (so a
@@ -143,8 +144,8 @@ func TestWriteFrameAtKeepsTimestamps(t *testing.T) {
 	}
 }
 
-func readFrames(d *decode.Decoder) ([]*decode.Frame, error) {
-	var out []*decode.Frame
+func readFrames(d *decode.Decoder) ([]*video.Frame, error) {
+	var out []*video.Frame
 	for {
 		f, err := d.Next(context.Background())
 		if errors.Is(err, io.EOF) {

@@ -192,14 +192,9 @@ func frameIDs(dir string) ([]string, error) {
 }
 
 func readLabels(path string) ([]byte, int, int, error) {
-	f, err := os.Open(path)
+	labels, w, h, err := mask.ReadPNG(path)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("eval: %w", err)
-	}
-	defer f.Close()
-	labels, w, h, err := mask.DecodePNG(f)
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("eval: %s: %w", path, err)
 	}
 	return labels, w, h, nil
 }

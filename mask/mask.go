@@ -49,3 +49,17 @@ func IoU(a, b []byte) (float64, error) {
 	}
 	return float64(inter) / float64(union), nil
 }
+
+// Box is a rectangle in source-frame pixels: a prompt's box (corners), or
+// a mask's bounding box (X1, Y1 exclusive, as image.Rectangle's Max).
+type Box struct {
+	X0 float32 `json:"x0"`
+	Y0 float32 `json:"y0"`
+	X1 float32 `json:"x1"`
+	Y1 float32 `json:"y1"`
+}
+
+// BoxOf converts a rectangle (such as BBox's) to a Box.
+func BoxOf(r image.Rectangle) Box {
+	return Box{X0: float32(r.Min.X), Y0: float32(r.Min.Y), X1: float32(r.Max.X), Y1: float32(r.Max.Y)}
+}

@@ -1,12 +1,14 @@
 package mask
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
+	"os"
 )
 
 // Palette is the DAVIS (PASCAL VOC) label palette: index 0 black, 1
@@ -113,4 +115,20 @@ func colourLabels(img image.Image) (labels []byte, width, height int) {
 		return davis, width, height
 	}
 	return binary, width, height
+}
+
+// ReadPNG reads the label map of the PNG file at path (see DecodePNG).
+// Opening errors are returned as os.Open gives them (*fs.PathError); a
+// decoding error names the path.
+func ReadPNG(path string) (labels []byte, width, height int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer f.Close()
+	labels, width, height, err = DecodePNG(bufio.NewReader(f))
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return labels, width, height, nil
 }

@@ -2,9 +2,11 @@ package mask
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
 	"image/png"
+	"io/fs"
 	"os"
 	"strings"
 	"testing"
@@ -152,5 +154,18 @@ func TestPNGRoundTrip(t *testing.T) {
 	}
 	if _, _, _, err := DecodePNG(strings.NewReader("not a png")); err == nil {
 		t.Error("DecodePNG garbage: no error")
+	}
+}
+
+func TestReadPNG(t *testing.T) {
+	labels, w, h, err := ReadPNG("testdata/pil_indexed.png")
+	if err != nil || w != 7 || h != 5 || !bytes.Equal(labels, pilLabels) {
+		t.Fatalf("ReadPNG: %v, %dx%d", err, w, h)
+	}
+	if _, _, _, err := ReadPNG("testdata/none.png"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+	if _, _, _, err := ReadPNG("png_test.go"); err == nil || !strings.Contains(err.Error(), "png_test.go: mask: decode png") {
+		t.Errorf("not a png: %v, want the path named", err)
 	}
 }

@@ -22,7 +22,7 @@ func Example() {
 	defer m.Close()
 
 	ctx := context.Background()
-	image := make([]float32, 3*1024*1024) // decode.Normalize'd frame
+	image := make([]float32, 3*1024*1024) // video.Normalize'd frame
 	f, err := m.EncodeImage(ctx, image)
 	if err != nil {
 		log.Fatal(err)

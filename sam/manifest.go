@@ -160,7 +160,7 @@ type FixtureDepth struct {
 }
 
 // Mean is the per-channel normalization mean as float32, ready for
-// decode.Normalize.
+// video.Normalize.
 func (m *Manifest) Mean() [3]float32 { return to32(m.ImageMean) }
 
 // Std is the per-channel normalization standard deviation as float32.

@@ -107,7 +107,7 @@ func (r *reference) check(t *testing.T, name string, got []float32) {
 	}
 }
 
-// normalizeImage is decode.Normalize's arithmetic, done here to keep this
+// normalizeImage is video.Normalize's arithmetic, done here to keep this
 // package free of the FFmpeg dependency: ((x/255) - mean) / std per channel,
 // each step a float32 operation, HWC uint8 -> CHW float32.
 func normalizeImage(rgb []byte, w, h int, mean, std [3]float32) []float32 {

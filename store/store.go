@@ -268,7 +268,7 @@ func (s *Store) AddPrompt(id string, p Prompt) (uint64, error) {
 	if p.Frame < 0 {
 		return 0, fmt.Errorf("store: prompt frame %d is negative", p.Frame)
 	}
-	if len(p.Points) == 0 && p.Box == nil && p.Mask == nil {
+	if p.Empty() {
 		return 0, errors.New("store: prompt has no points, box or mask")
 	}
 	err := s.update(id, func(b *bolt.Bucket, _ *Info) error {
@@ -400,6 +400,31 @@ func (s *Store) List() ([]Info, error) {
 		return nil, fmt.Errorf("store: list: %w", err)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Updated.After(out[j].Updated) })
+	return out, nil
+}
+
+// Summary is a session's info with how much it holds.
+type Summary struct {
+	Info
+	Objects int `json:"objects"`
+	Prompts int `json:"prompts"`
+	Done    int `json:"finished_frames"`
+}
+
+// Summaries lists every session as List does, with its counts.
+func (s *Store) Summaries() ([]Summary, error) {
+	list, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Summary, 0, len(list))
+	for _, info := range list {
+		sess, err := s.Session(info.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Summary{Info: info, Objects: len(sess.Objects), Prompts: len(sess.Prompts), Done: sess.FrameCount})
+	}
 	return out, nil
 }
 

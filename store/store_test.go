@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 )
 
 func openTemp(t *testing.T) *Store {
@@ -22,8 +25,8 @@ func openTemp(t *testing.T) *Store {
 
 func sampleFrame(i int) Frame {
 	return Frame{Index: i, Objects: []FrameObject{
-		{Object: 1, Mask: RLE{Size: [2]int{4, 6}, Counts: "3" + strings.Repeat("1", i%5)}, Box: &Box{1, 2, 3, 4}, IoU: 0.5, ObjectScore: 2, Present: true},
-		{Object: 2, Mask: RLE{Size: [2]int{4, 6}, Counts: "R4"}, IoU: 0.1, ObjectScore: -3},
+		{Object: 1, Mask: stripes(6, 4, i%5+1), Box: &mask.Box{X0: 1, Y0: 2, X1: 3, Y1: 4}, IoU: 0.5, ObjectScore: 2, Present: true},
+		{Object: 2, Mask: stripes(6, 4, 7), IoU: 0.1, ObjectScore: -3},
 	}}
 }
 
@@ -36,11 +39,11 @@ func TestSessionRoundTrip(t *testing.T) {
 	if len(info.ID) != 16 || info.Created.IsZero() {
 		t.Fatalf("CreateSession filled %+v", info)
 	}
-	seq1, err := s.AddPrompt(info.ID, Prompt{Frame: 0, Object: 1, Points: []Point{{X: 1, Y: 2, Positive: true}}})
+	seq1, err := s.AddPrompt(info.ID, Prompt{Prompt: prompt.Prompt{Frame: 0, Object: 1, Points: []prompt.Point{{X: 1, Y: 2, Positive: true}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq2, err := s.AddPrompt(info.ID, Prompt{Frame: 5, Object: 2, Box: &Box{0, 0, 3, 3}})
+	seq2, err := s.AddPrompt(info.ID, Prompt{Prompt: prompt.Prompt{Frame: 5, Object: 2, Box: &mask.Box{X0: 0, Y0: 0, X1: 3, Y1: 3}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +89,7 @@ func TestSessionRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Objects[0].Mask != sampleFrame(3).Objects[0].Mask {
+	if f.Objects[0].Mask.String() != sampleFrame(3).Objects[0].Mask.String() {
 		t.Errorf("frame 3 mask %+v", f.Objects[0].Mask)
 	}
 
@@ -108,7 +111,7 @@ func TestSessionRoundTrip(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	s := openTemp(t)
-	if _, err := s.AddPrompt("nope", Prompt{Points: []Point{{}}}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.AddPrompt("nope", Prompt{Prompt: prompt.Prompt{Points: []prompt.Point{{}}}}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("AddPrompt on unknown session: %v, want ErrNotFound", err)
 	}
 	if err := s.PutFrame("nope", Frame{}); !errors.Is(err, ErrNotFound) {
@@ -127,10 +130,10 @@ func TestErrors(t *testing.T) {
 	if _, err := s.CreateSession(Info{ID: "a/b"}); err == nil {
 		t.Error("id with a slash accepted")
 	}
-	if _, err := s.AddPrompt(info.ID, Prompt{Object: 1}); err == nil {
+	if _, err := s.AddPrompt(info.ID, Prompt{Prompt: prompt.Prompt{Object: 1}}); err == nil {
 		t.Error("empty prompt accepted")
 	}
-	if _, err := s.AddPrompt(info.ID, Prompt{Frame: -1, Points: []Point{{}}}); err == nil {
+	if _, err := s.AddPrompt(info.ID, Prompt{Prompt: prompt.Prompt{Frame: -1, Points: []prompt.Point{{}}}}); err == nil {
 		t.Error("negative frame accepted")
 	}
 	if err := s.PutFrame(info.ID, Frame{Index: -2}); err == nil {
@@ -183,8 +186,8 @@ func TestListOrder(t *testing.T) {
 func TestExportImport(t *testing.T) {
 	src := openTemp(t)
 	info, _ := src.CreateSession(Info{Source: "clip.mp4", Meta: map[string]string{"codec": "vp8"}})
-	src.AddPrompt(info.ID, Prompt{Frame: 2, Object: 1, Points: []Point{{X: 1, Y: 1, Positive: true}, {X: 2, Y: 2}}})
-	src.AddPrompt(info.ID, Prompt{Frame: 4, Object: 3, Mask: &RLE{Size: [2]int{4, 6}, Counts: "R4"}})
+	src.AddPrompt(info.ID, Prompt{Prompt: prompt.Prompt{Frame: 2, Object: 1, Points: []prompt.Point{{X: 1, Y: 1, Positive: true}, {X: 2, Y: 2}}}})
+	src.AddPrompt(info.ID, Prompt{Prompt: prompt.Prompt{Frame: 4, Object: 3, Mask: ptr(stripes(6, 4, 2))}})
 	for i := range 5 {
 		src.PutFrame(info.ID, sampleFrame(i))
 	}
@@ -212,7 +215,7 @@ func TestExportImport(t *testing.T) {
 		t.Errorf("export after import differs:\n%s\nvs\n%s", again.String(), buf.String())
 	}
 	// The prompt log continues after the imported sequence numbers.
-	seq, err := dst.AddPrompt(info.ID, Prompt{Object: 1, Points: []Point{{}}})
+	seq, err := dst.AddPrompt(info.ID, Prompt{Prompt: prompt.Prompt{Object: 1, Points: []prompt.Point{{}}}})
 	if err != nil || seq != 3 {
 		t.Errorf("next seq %d (%v), want 3", seq, err)
 	}
@@ -256,8 +259,8 @@ func BenchmarkPutFrame(b *testing.B) {
 	defer s.Close()
 	info, _ := s.CreateSession(Info{Source: "bench"})
 	f := Frame{Objects: []FrameObject{
-		{Object: 1, Mask: RLE{Size: [2]int{720, 1280}, Counts: strings.Repeat("a1", 300)}, Present: true},
-		{Object: 2, Mask: RLE{Size: [2]int{720, 1280}, Counts: strings.Repeat("b2", 300)}, Present: true},
+		{Object: 1, Mask: stripes(1280, 720, 4), Present: true},
+		{Object: 2, Mask: stripes(1280, 720, 5), Present: true},
 	}}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -265,5 +268,46 @@ func BenchmarkPutFrame(b *testing.B) {
 		if err := s.PutFrame(info.ID, f); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// stripes is a valid w x h mask whose foreground is the top half of every
+// period-th column: many runs, as real masks have.
+func stripes(w, h, period int) mask.RLE {
+	m := make([]byte, w*h)
+	for y := 0; y < h/2; y++ {
+		for x := 0; x < w; x += period {
+			m[y*w+x] = 1
+		}
+	}
+	r, err := mask.EncodeRLE(m, w, h)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestSummaries(t *testing.T) {
+	s := openTemp(t)
+	info, err := s.CreateSession(Info{Source: "clip.mp4", Width: 6, Height: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddPrompt(info.ID, Prompt{Prompt: prompt.Prompt{Object: 2, Points: []prompt.Point{{X: 1, Y: 1, Positive: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.PutFrame(info.ID, sampleFrame(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.Summaries()
+	if err != nil || len(list) != 1 {
+		t.Fatalf("summaries %+v, %v", list, err)
+	}
+	if got := list[0]; got.ID != info.ID || got.Source != "clip.mp4" || got.Objects != 1 || got.Prompts != 1 || got.Done != 3 {
+		t.Errorf("summary %+v, want 1 object, 1 prompt, 3 frames", got)
 	}
 }

@@ -1,6 +1,11 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
+)
 
 // Info describes a session: what is being segmented and how.
 type Info struct {
@@ -25,50 +30,24 @@ type Object struct {
 	Label string `json:"label,omitempty"`
 }
 
-// Point is a click in source-frame pixels.
-type Point struct {
-	X        float32 `json:"x"`
-	Y        float32 `json:"y"`
-	Positive bool    `json:"positive"`
-}
-
-// Box is a rectangle in source-frame pixels.
-type Box struct {
-	X0 float32 `json:"x0"`
-	Y0 float32 `json:"y0"`
-	X1 float32 `json:"x1"`
-	Y1 float32 `json:"y1"`
-}
-
-// RLE is a COCO run-length encoded binary mask: Size is [height, width]
-// and Counts the compressed count string, as pycocotools writes them.
-type RLE struct {
-	Size   [2]int `json:"size"`
-	Counts string `json:"counts"`
-}
-
 // Prompt is one user instruction about one object on one frame, kept in
 // the order it was given so that replaying the log rebuilds the session.
 type Prompt struct {
 	// Seq is the prompt's position in the session's log, set by AddPrompt.
-	Seq    uint64  `json:"seq"`
-	Frame  int     `json:"frame"`
-	Object int     `json:"object"`
-	Points []Point `json:"points,omitempty"`
-	Box    *Box    `json:"box,omitempty"`
-	Mask   *RLE    `json:"mask,omitempty"`
+	Seq uint64 `json:"seq"`
+	prompt.Prompt
 	// Time is when the prompt was stored.
 	Time time.Time `json:"time"`
 }
 
 // FrameObject is one object's finished result on one frame.
 type FrameObject struct {
-	Object      int     `json:"object"`
-	Mask        RLE     `json:"mask"`
-	Box         *Box    `json:"box,omitempty"`
-	IoU         float32 `json:"iou"`
-	ObjectScore float32 `json:"object_score"`
-	Present     bool    `json:"present"`
+	Object      int       `json:"object"`
+	Mask        mask.RLE  `json:"mask"`
+	Box         *mask.Box `json:"box,omitempty"`
+	IoU         float32   `json:"iou"`
+	ObjectScore float32   `json:"object_score"`
+	Present     bool      `json:"present"`
 }
 
 // Frame is the finished output of one frame: every object's mask.

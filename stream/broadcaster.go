@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,8 +86,8 @@ type Options struct {
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
 	ICEKeepaliveInterval   time.Duration
-	// Logf, when set, receives viewer lifecycle events.
-	Logf func(format string, args ...any)
+	// Logger, when set, receives viewer lifecycle events (Info).
+	Logger *slog.Logger
 }
 
 // Stats counts what a Broadcaster did.
@@ -316,7 +317,7 @@ func (b *Broadcaster) AddViewer(ctx context.Context, offer string) (id, answer s
 		v.dc.Store(dc)
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		b.logf("viewer %s: %s", id, s)
+		b.log("viewer state", "viewer", id, "state", s.String())
 		switch s {
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateClosed:
 			// pion calls back from its own goroutines; closing from here
@@ -355,7 +356,7 @@ func (b *Broadcaster) AddViewer(ctx context.Context, offer string) (id, answer s
 	b.keyRequest.Store(true)
 	go func() { defer b.wg.Done(); v.run() }()
 	go func() { defer b.wg.Done(); b.readRTCP(v, sender) }()
-	b.logf("viewer %s: added", id)
+	b.log("viewer added", "viewer", id)
 	return id, pc.LocalDescription().SDP, nil
 }
 
@@ -372,7 +373,7 @@ func (b *Broadcaster) RemoveViewer(id string) error {
 	}
 	b.removed.Add(1)
 	v.stop()
-	b.logf("viewer %s: removed", id)
+	b.log("viewer removed", "viewer", id)
 	return nil
 }
 
@@ -413,9 +414,9 @@ func (b *Broadcaster) readRTCP(v *viewer, s *webrtc.RTPSender) {
 	}
 }
 
-func (b *Broadcaster) logf(format string, args ...any) {
-	if b.opts.Logf != nil {
-		b.opts.Logf(format, args...)
+func (b *Broadcaster) log(msg string, args ...any) {
+	if b.opts.Logger != nil {
+		b.opts.Logger.Info(msg, args...)
 	}
 }
 

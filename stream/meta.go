@@ -1,5 +1,7 @@
 package stream
 
+import "github.com/vidseg/vidseg/mask"
+
 // FrameMeta is the DataChannel message sent with every video frame, as JSON.
 type FrameMeta struct {
 	Type      string  `json:"type"`      // always "frame"
@@ -28,15 +30,8 @@ type ObjectMeta struct {
 	ID      int        `json:"id"`
 	Color   [3]uint8   `json:"color"`
 	Present bool       `json:"present"`
-	RLE     *RLE       `json:"rle,omitempty"`
+	RLE     *mask.RLE  `json:"rle,omitempty"`
 	Box     [4]float32 `json:"box"` // x0, y0, x1, y1 in source pixels
 	IoU     float32    `json:"iou"`
 	Score   float32    `json:"objectScore"`
-}
-
-// RLE is a COCO run-length mask: Size is [height, width], Counts the
-// compressed string form (column-major runs, starting with zeros).
-type RLE struct {
-	Size   [2]int `json:"size"`
-	Counts string `json:"counts"`
 }

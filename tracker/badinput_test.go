@@ -3,38 +3,43 @@ package tracker
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 )
 
 // Bad prompts get clear errors, and the tracker keeps working afterwards.
 func TestBadInputKeepsStateUsable(t *testing.T) {
 	m := openFixture(t)
 	frames := readFrames(t, testutil.Clip(t, "moving_shape"), 3)
-	tr, err := New(m, Config{Mode: SAMURAI, KeepAll: true, NumFrames: len(frames), Source: frames, FeatureCache: 3})
+	cfg := FilePreset(SAMURAI)
+	cfg.KeepAll, cfg.NumFrames, cfg.Source, cfg.FeatureCache = true, len(frames), frames, 3
+	tr, err := New(m, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := tr.Prompt(ctx, Prompt{Frame: 0, Object: 1, Points: []Point{{X: 100, Y: 100, Positive: true}}}); err != nil {
+	if _, err := tr.Prompt(ctx, prompt.Prompt{Frame: 0, Object: 1, Points: []prompt.Point{{X: 100, Y: 100, Positive: true}}}); err != nil {
 		t.Fatal(err)
 	}
 	w, h := float32(frames[0].Width), float32(frames[0].Height)
 	cases := []struct {
 		name string
-		p    Prompt
+		p    prompt.Prompt
 		want error
 	}{
-		{"point outside", Prompt{Frame: 1, Object: 1, Points: []Point{{X: w + 5, Y: 10, Positive: true}}}, ErrPromptOutside},
-		{"negative coordinate", Prompt{Frame: 1, Object: 2, Points: []Point{{X: -1, Y: 10, Positive: true}}}, ErrPromptOutside},
-		{"box outside", Prompt{Frame: 1, Object: 2, Box: &Box{X0: 10, Y0: 10, X1: w * 2, Y1: h}}, ErrPromptOutside},
-		{"inverted box", Prompt{Frame: 1, Object: 2, Box: &Box{X0: 50, Y0: 50, X1: 10, Y1: 10}}, ErrPromptOutside},
-		{"frame past end", Prompt{Frame: 99, Object: 1, Points: []Point{{X: 10, Y: 10, Positive: true}}}, ErrFrameRange},
-		{"negative frame", Prompt{Frame: -1, Object: 1, Points: []Point{{X: 10, Y: 10, Positive: true}}}, ErrFrameRange},
-		{"empty mask", Prompt{Frame: 1, Object: 3, Mask: make([]byte, frames[0].Width*frames[0].Height)}, ErrEmptyPrompt},
-		{"mask wrong size", Prompt{Frame: 1, Object: 3, Mask: []byte{1, 1, 1}}, ErrPromptOutside},
-		{"nothing", Prompt{Frame: 1, Object: 3}, ErrEmptyPrompt},
+		{"point outside", prompt.Prompt{Frame: 1, Object: 1, Points: []prompt.Point{{X: w + 5, Y: 10, Positive: true}}}, ErrPromptOutside},
+		{"negative coordinate", prompt.Prompt{Frame: 1, Object: 2, Points: []prompt.Point{{X: -1, Y: 10, Positive: true}}}, ErrPromptOutside},
+		{"box outside", prompt.Prompt{Frame: 1, Object: 2, Box: &mask.Box{X0: 10, Y0: 10, X1: w * 2, Y1: h}}, ErrPromptOutside},
+		{"inverted box", prompt.Prompt{Frame: 1, Object: 2, Box: &mask.Box{X0: 50, Y0: 50, X1: 10, Y1: 10}}, ErrPromptOutside},
+		{"frame past end", prompt.Prompt{Frame: 99, Object: 1, Points: []prompt.Point{{X: 10, Y: 10, Positive: true}}}, ErrFrameRange},
+		{"negative frame", prompt.Prompt{Frame: -1, Object: 1, Points: []prompt.Point{{X: 10, Y: 10, Positive: true}}}, ErrFrameRange},
+		{"empty mask", prompt.Prompt{Frame: 1, Object: 3, Mask: rle(t, make([]byte, frames[0].Width*frames[0].Height), frames[0].Width, frames[0].Height)}, ErrEmptyPrompt},
+		{"mask wrong size", prompt.Prompt{Frame: 1, Object: 3, Mask: rle(t, []byte{1, 1, 1}, 3, 1)}, ErrPromptOutside},
+		{"nothing", prompt.Prompt{Frame: 1, Object: 3}, ErrEmptyPrompt},
 	}
 	for _, c := range cases {
 		_, err := tr.Prompt(ctx, c.p)
@@ -51,13 +56,13 @@ func TestBadInputKeepsStateUsable(t *testing.T) {
 		t.Fatalf("failed prompts changed the objects: %v", got)
 	}
 	// Still usable: a mask prompt adds an object, propagation covers both.
-	mask := make([]byte, frames[0].Width*frames[0].Height)
+	bin := make([]byte, frames[0].Width*frames[0].Height)
 	for y := 40; y < 80; y++ {
 		for x := 40; x < 90; x++ {
-			mask[y*frames[0].Width+x] = 1
+			bin[y*frames[0].Width+x] = 1
 		}
 	}
-	res, err := tr.Prompt(ctx, Prompt{Frame: 0, Object: 2, Mask: mask})
+	res, err := tr.Prompt(ctx, prompt.Prompt{Frame: 0, Object: 2, Mask: rle(t, bin, frames[0].Width, frames[0].Height)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +71,15 @@ func TestBadInputKeepsStateUsable(t *testing.T) {
 	}
 	if b := res.Objects[1].Box; b.X0 < 38 || b.X1 > 92 || b.Y0 < 38 || b.Y1 > 82 {
 		t.Errorf("mask prompt box %+v, want about (40,40)-(90,80)", b)
+	}
+	// The result carries one source-size mask; its RLE and box agree with it.
+	o := res.Objects[1]
+	dec, err := o.RLE.Decode()
+	if err != nil || !slices.Equal(dec, o.Mask) || len(o.Mask) != frames[0].Width*frames[0].Height {
+		t.Errorf("result RLE does not decode to its %d-byte mask: %v", len(o.Mask), err)
+	}
+	if r, _ := mask.BBox(o.Mask, frames[0].Width, frames[0].Height); mask.BoxOf(r) != o.Box {
+		t.Errorf("result box %+v, mask's %v", o.Box, r)
 	}
 	n := 0
 	err = tr.Propagate(ctx, PropagateOptions{Start: -1}, func(r *FrameResult) error {
@@ -86,7 +100,16 @@ func TestBadInputKeepsStateUsable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := live.Prompt(ctx, Prompt{Frame: 0, Object: 1, Points: []Point{{X: 1, Y: 1, Positive: true}}}); !errors.Is(err, ErrFrameNotCached) {
+	if _, err := live.Prompt(ctx, prompt.Prompt{Frame: 0, Object: 1, Points: []prompt.Point{{X: 1, Y: 1, Positive: true}}}); !errors.Is(err, ErrFrameNotCached) {
 		t.Errorf("prompt on a live tracker before any frame: %v", err)
 	}
+}
+
+func rle(t *testing.T, m []byte, w, h int) *mask.RLE {
+	t.Helper()
+	r, err := mask.EncodeRLE(m, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &r
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/video"
 )
 
 // The model tests share what is costly to make: one ONNX Runtime and one
@@ -141,9 +142,9 @@ func sharingFeatures(t testing.TB, dir string) *featureSharing {
 }
 
 // sliceSource serves frames decoded up front.
-type sliceSource []*decode.Frame
+type sliceSource []*video.Frame
 
-func (s sliceSource) Frame(_ context.Context, i int) (*decode.Frame, error) {
+func (s sliceSource) Frame(_ context.Context, i int) (*video.Frame, error) {
 	if i < 0 || i >= len(s) {
 		return nil, fmt.Errorf("frame %d of %d: %w", i, len(s), ErrFrameRange)
 	}

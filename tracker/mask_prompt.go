@@ -6,16 +6,21 @@ import (
 	"math"
 
 	"github.com/vidseg/vidseg/memory"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/sam"
 )
 
 // maskAsOutput takes a mask prompt as the frame's output without the SAM
 // heads deciding the mask (use_mask_input_as_output_without_sam): the mask
 // becomes +/-10 logits, and the decoder runs only for the object pointer.
-func (t *Tracker) maskAsOutput(ctx context.Context, p Prompt, feats *sam.Features) (*memory.Entry, error) {
+func (t *Tracker) maskAsOutput(ctx context.Context, p prompt.Prompt, feats *sam.Features) (*memory.Entry, error) {
 	size, low := t.man.ImageSize, t.man.MaskSize
-	src := make([]float32, len(p.Mask))
-	for i, v := range p.Mask {
+	bin, err := p.Mask.Decode()
+	if err != nil {
+		return nil, err
+	}
+	src := make([]float32, len(bin))
+	for i, v := range bin {
 		if v != 0 {
 			src[i] = 1
 		}

@@ -2,7 +2,6 @@ package tracker
 
 import (
 	"github.com/vidseg/vidseg/kalman"
-	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/memory"
 	"github.com/vidseg/vidseg/sam"
 )
@@ -150,15 +149,15 @@ func (t *Tracker) highResBox(logits []float32) kalman.Box {
 // applyNonOverlap keeps, at each pixel, only the highest-scoring object's
 // logit; the others are capped at -10 (_apply_non_overlapping_constraints).
 func applyNonOverlap(objs []ObjectResult) {
-	n := len(objs[0].Logits)
+	n := len(objs[0].logits)
 	out := make([][]float32, len(objs))
 	for i := range objs {
-		out[i] = append([]float32(nil), objs[i].Logits...)
+		out[i] = append([]float32(nil), objs[i].logits...)
 	}
 	for p := 0; p < n; p++ {
 		best := 0
 		for i := 1; i < len(objs); i++ {
-			if objs[i].Logits[p] > objs[best].Logits[p] {
+			if objs[i].logits[p] > objs[best].logits[p] {
 				best = i
 			}
 		}
@@ -169,20 +168,6 @@ func applyNonOverlap(objs []ObjectResult) {
 		}
 	}
 	for i := range objs {
-		objs[i].Logits = out[i]
+		objs[i].logits = out[i]
 	}
-}
-
-// logitsBox is the source-pixel box of the thresholded, upsampled mask.
-func logitsBox(logits []float32, size, w, h int) Box {
-	if logits == nil || w == 0 {
-		return Box{}
-	}
-	m := make([]byte, w*h)
-	sam.MaskToSource(logits, size, w, h, m)
-	r, err := mask.BBox(m, w, h)
-	if err != nil || r.Empty() {
-		return Box{}
-	}
-	return Box{X0: float32(r.Min.X), Y0: float32(r.Min.Y), X1: float32(r.Max.X), Y1: float32(r.Max.Y)}
 }

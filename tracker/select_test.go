@@ -109,15 +109,15 @@ func TestDynamicMultimaskFallback(t *testing.T) {
 // lower).
 func TestNonOverlap(t *testing.T) {
 	objs := []ObjectResult{
-		{Object: 1, Logits: []float32{5, 2, -20, 1}},
-		{Object: 2, Logits: []float32{3, 4, -30, 1}},
+		{Object: 1, logits: []float32{5, 2, -20, 1}},
+		{Object: 2, logits: []float32{3, 4, -30, 1}},
 	}
 	applyNonOverlap(objs)
 	want1 := []float32{5, -10, -20, 1}
 	want2 := []float32{-10, 4, -30, -10}
 	for i := range want1 {
-		if objs[0].Logits[i] != want1[i] || objs[1].Logits[i] != want2[i] {
-			t.Fatalf("pixel %d: got %v / %v, want %v / %v", i, objs[0].Logits[i], objs[1].Logits[i], want1[i], want2[i])
+		if objs[0].logits[i] != want1[i] || objs[1].logits[i] != want2[i] {
+			t.Fatalf("pixel %d: got %v / %v, want %v / %v", i, objs[0].logits[i], objs[1].logits[i], want1[i], want2[i])
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/sam"
 )
 
@@ -45,7 +47,7 @@ func TestStreamMemoryBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	tr, err := New(m, Config{Mode: SAMURAI, MaxCondFrames: 4})
+	tr, err := New(m, StreamPreset(SAMURAI))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,12 +65,12 @@ func TestStreamMemoryBounded(t *testing.T) {
 		}
 		if i == 0 {
 			// Two objects, as on a camera stream, the second mid-stream.
-			if _, err := tr.Prompt(ctx, Prompt{Frame: f.Index, Object: 1, Points: []Point{{X: 60, Y: 120, Positive: true}}}); err != nil {
+			if _, err := tr.Prompt(ctx, prompt.Prompt{Frame: f.Index, Object: 1, Points: []prompt.Point{{X: 60, Y: 120, Positive: true}}}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if i == 5 {
-			if _, err := tr.Prompt(ctx, Prompt{Frame: f.Index, Object: 2, Box: &Box{X0: 200, Y0: 80, X1: 280, Y1: 160}}); err != nil {
+			if _, err := tr.Prompt(ctx, prompt.Prompt{Frame: f.Index, Object: 2, Box: &mask.Box{X0: 200, Y0: 80, X1: 280, Y1: 160}}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/vidseg/vidseg/internal/npy"
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 )
 
 // traceSession is the script a reference trace was recorded with
@@ -38,13 +40,13 @@ type traceStep struct {
 	Recorded       [][2]int    `json:"recorded"`
 }
 
-func (s traceStep) prompt() Prompt {
-	p := Prompt{Frame: s.Frame, Object: s.Obj, Append: s.ClearOldPoints != nil && !*s.ClearOldPoints}
+func (s traceStep) prompt() prompt.Prompt {
+	p := prompt.Prompt{Frame: s.Frame, Object: s.Obj, Append: s.ClearOldPoints != nil && !*s.ClearOldPoints}
 	for i, pt := range s.Points {
-		p.Points = append(p.Points, Point{X: pt[0], Y: pt[1], Positive: s.Labels[i] == 1})
+		p.Points = append(p.Points, prompt.Point{X: pt[0], Y: pt[1], Positive: s.Labels[i] == 1})
 	}
 	if len(s.Box) == 4 {
-		p.Box = &Box{X0: s.Box[0], Y0: s.Box[1], X1: s.Box[2], Y1: s.Box[3]}
+		p.Box = &mask.Box{X0: s.Box[0], Y0: s.Box[1], X1: s.Box[2], Y1: s.Box[3]}
 	}
 	return p
 }
@@ -90,7 +92,7 @@ func (c *traceCheck) check(step, frame int, r *ObjectResult) {
 	}
 	score := c.arrays[key+"score"].F32[0]
 	var inter, union int
-	for i, v := range r.Logits {
+	for i, v := range r.logits {
 		ref := mask.U8[i/8]>>(7-uint(i%8))&1 == 1
 		got := v > 0
 		if ref && got {
@@ -138,7 +140,9 @@ func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode 
 	if len(frames) != s.Frames {
 		t.Fatalf("decoded %d frames of %s, the trace has %d", len(frames), s.Video, s.Frames)
 	}
-	tr, err := New(m, Config{Mode: mode, KeepAll: true, NumFrames: len(frames), Source: frames, FeatureCache: len(frames)})
+	cfg := FilePreset(mode)
+	cfg.KeepAll, cfg.NumFrames, cfg.Source, cfg.FeatureCache = true, len(frames), frames, len(frames)
+	tr, err := New(m, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

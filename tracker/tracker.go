@@ -13,10 +13,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/kalman"
+	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/memory"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/video"
 )
 
 // Model is what the tracker needs from the SAM 2 graphs (*sam.Model).
@@ -32,7 +34,7 @@ type Model interface {
 // FrameSource gives random access to a video's frames (files); live sources
 // have none and prompts must then target a recent frame.
 type FrameSource interface {
-	Frame(ctx context.Context, index int) (*decode.Frame, error)
+	Frame(ctx context.Context, index int) (*video.Frame, error)
 }
 
 // Config sets tracking behaviour.
@@ -216,7 +218,7 @@ func (t *Tracker) RemoveObject(id int) error {
 // Track processes the next frame of a stream (forward in time): prompts
 // given since the last call are committed to memory, then every object is
 // tracked on f. Frames must come in increasing index order.
-func (t *Tracker) Track(ctx context.Context, f *decode.Frame) (*FrameResult, error) {
+func (t *Tracker) Track(ctx context.Context, f *video.Frame) (*FrameResult, error) {
 	start := time.Now()
 	defer func() { t.stats.Total += time.Since(start) }()
 	if err := t.setSize(f); err != nil {
@@ -354,7 +356,7 @@ func (t *Tracker) trackFrame(ctx context.Context, idx int, feats *sam.Features, 
 			o.tracked[idx] = reverse
 		}
 	}
-	return t.result(idx), nil
+	return t.result(idx)
 }
 
 // Prompt adds points, a box or a mask for one object on one frame, as
@@ -362,7 +364,7 @@ func (t *Tracker) trackFrame(ctx context.Context, idx int, feats *sam.Features, 
 // object; on a frame already tracked the prompt corrects it. The memory of
 // the prompted frame is encoded when tracking resumes. It returns every
 // object's output on that frame.
-func (t *Tracker) Prompt(ctx context.Context, p Prompt) (*FrameResult, error) {
+func (t *Tracker) Prompt(ctx context.Context, p prompt.Prompt) (*FrameResult, error) {
 	start := time.Now()
 	defer func() { t.stats.Total += time.Since(start) }()
 	if p.Frame < 0 || (t.cfg.NumFrames > 0 && p.Frame >= t.cfg.NumFrames) {
@@ -393,10 +395,10 @@ func (t *Tracker) Prompt(ctx context.Context, p Prompt) (*FrameResult, error) {
 		}
 		return nil, err
 	}
-	return t.result(p.Frame), nil
+	return t.result(p.Frame)
 }
 
-func (t *Tracker) checkPrompt(p Prompt) error {
+func (t *Tracker) checkPrompt(p prompt.Prompt) error {
 	if t.width == 0 {
 		return fmt.Errorf("tracker: prompt before any frame: %w", ErrFrameNotCached)
 	}
@@ -404,15 +406,16 @@ func (t *Tracker) checkPrompt(p Prompt) error {
 		if len(p.Points) > 0 || p.Box != nil {
 			return fmt.Errorf("tracker: object %d frame %d: a mask prompt cannot be combined with points or a box", p.Object, p.Frame)
 		}
-		if len(p.Mask) != t.width*t.height {
-			return fmt.Errorf("tracker: object %d frame %d: mask is %d pixels, frame is %dx%d: %w", p.Object, p.Frame, len(p.Mask), t.width, t.height, ErrPromptOutside)
+		if p.Mask.Width != t.width || p.Mask.Height != t.height {
+			return fmt.Errorf("tracker: object %d frame %d: mask is %dx%d, frame is %dx%d: %w", p.Object, p.Frame, p.Mask.Width, p.Mask.Height, t.width, t.height, ErrPromptOutside)
 		}
-		for _, v := range p.Mask {
-			if v != 0 {
-				return nil
-			}
+		if err := p.Mask.Validate(); err != nil {
+			return fmt.Errorf("tracker: object %d frame %d: %w", p.Object, p.Frame, err)
 		}
-		return fmt.Errorf("tracker: object %d frame %d: mask prompt has no foreground pixel: %w", p.Object, p.Frame, ErrEmptyPrompt)
+		if p.Mask.Area() == 0 {
+			return fmt.Errorf("tracker: object %d frame %d: mask prompt has no foreground pixel: %w", p.Object, p.Frame, ErrEmptyPrompt)
+		}
+		return nil
 	}
 	if len(p.Points) == 0 && p.Box == nil {
 		return fmt.Errorf("tracker: object %d frame %d: no points, box or mask: %w", p.Object, p.Frame, ErrEmptyPrompt)
@@ -431,7 +434,7 @@ func (t *Tracker) checkPrompt(p Prompt) error {
 	return nil
 }
 
-func (t *Tracker) runPrompt(ctx context.Context, o *object, p Prompt, feats *sam.Features) error {
+func (t *Tracker) runPrompt(ctx context.Context, o *object, p prompt.Prompt, feats *sam.Features) error {
 	reverse, tracked := o.tracked[p.Frame]
 	isInit := !tracked
 	if p.Mask != nil {
@@ -476,7 +479,7 @@ func (t *Tracker) runPrompt(ctx context.Context, o *object, p Prompt, feats *sam
 }
 
 // modelPrompt maps source-pixel points and box into the model's frame.
-func (t *Tracker) modelPrompt(p Prompt) sam.Prompt {
+func (t *Tracker) modelPrompt(p prompt.Prompt) sam.Prompt {
 	size := float32(t.man.ImageSize)
 	var sp sam.Prompt
 	add := func(x, y, label float32) {
@@ -527,7 +530,7 @@ func (t *Tracker) commitPrompts(ctx context.Context) error {
 }
 
 // result gathers every object's output on frame idx.
-func (t *Tracker) result(idx int) *FrameResult {
+func (t *Tracker) result(idx int) (*FrameResult, error) {
 	res := &FrameResult{Frame: idx, Width: t.width, Height: t.height}
 	for _, o := range t.objects {
 		var e *memory.Entry
@@ -541,7 +544,7 @@ func (t *Tracker) result(idx int) *FrameResult {
 		}
 		r := ObjectResult{
 			Object:       o.id,
-			Logits:       e.Logits,
+			logits:       e.Logits,
 			IoU:          e.IoU,
 			ObjectScore:  e.ObjectScore,
 			Candidate:    e.Candidate,
@@ -556,14 +559,31 @@ func (t *Tracker) result(idx int) *FrameResult {
 	if t.cfg.NonOverlap && len(res.Objects) > 1 {
 		applyNonOverlap(res.Objects)
 	}
-	size := t.man.MaskSize
 	for i := range res.Objects {
-		res.Objects[i].Box = logitsBox(res.Objects[i].Logits, size, t.width, t.height)
+		if err := t.sourceMask(&res.Objects[i]); err != nil {
+			return nil, err
+		}
 	}
-	return res
+	return res, nil
 }
 
-func (t *Tracker) setSize(f *decode.Frame) error {
+// sourceMask fills r's source-size mask, its RLE and box from its logits.
+func (t *Tracker) sourceMask(r *ObjectResult) error {
+	w, h := t.width, t.height
+	r.Mask = make([]byte, w*h)
+	sam.MaskToSource(r.logits, t.man.MaskSize, w, h, r.Mask)
+	rle, err := mask.EncodeRLE(r.Mask, w, h)
+	if err != nil {
+		return fmt.Errorf("tracker: object %d: %w", r.Object, err)
+	}
+	r.RLE = rle
+	if b := rle.BBox(); !b.Empty() {
+		r.Box = mask.BoxOf(b)
+	}
+	return nil
+}
+
+func (t *Tracker) setSize(f *video.Frame) error {
 	if f == nil || f.Width <= 0 || f.Height <= 0 {
 		return errors.New("tracker: empty frame")
 	}
@@ -578,7 +598,7 @@ func (t *Tracker) setSize(f *decode.Frame) error {
 }
 
 // encodeFrame runs the image encoder on f and caches its features.
-func (t *Tracker) encodeFrame(ctx context.Context, f *decode.Frame) (*sam.Features, error) {
+func (t *Tracker) encodeFrame(ctx context.Context, f *video.Frame) (*sam.Features, error) {
 	if feats := t.feats.get(f.Index); feats != nil {
 		return feats, nil
 	}
@@ -586,7 +606,7 @@ func (t *Tracker) encodeFrame(ctx context.Context, f *decode.Frame) (*sam.Featur
 	if len(t.input) != n {
 		t.input = make([]float32, n)
 	}
-	decode.Normalize(f.Model, t.input, t.man.Mean(), t.man.Std())
+	video.Normalize(f.Model, t.input, t.man.Mean(), t.man.Std())
 	begin := time.Now()
 	feats, err := t.m.EncodeImage(ctx, t.input)
 	t.stats.Encoder += time.Since(begin)

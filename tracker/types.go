@@ -1,6 +1,10 @@
 package tracker
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vidseg/vidseg/mask"
+)
 
 // Mode picks how each frame's candidate mask is chosen and which frames
 // enter memory.
@@ -35,39 +39,18 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("tracker: unknown mode %q (want samurai or sam2)", s)
 }
 
-// Point is a click in source-frame pixels.
-type Point struct {
-	X, Y     float32
-	Positive bool
-}
-
-// Box is a rectangle in source-frame pixels, corners inclusive of X0,Y0.
-type Box struct {
-	X0, Y0, X1, Y1 float32
-}
-
-// Prompt is what a user says about one object on one frame. Points and Box
-// may be combined (the box first, as SAM 2 is trained); Mask stands alone.
-type Prompt struct {
-	Frame  int
-	Object int // object id chosen by the caller; a new id adds an object
-	Points []Point
-	Box    *Box
-	// Mask is a source-size binary mask (row-major, nonzero = object).
-	Mask []byte
-	// Append adds Points to the object's earlier points on this frame
-	// instead of replacing them (SAM 2's clear_old_points=False).
-	Append bool
-}
-
 // ObjectResult is one object's output on one frame.
 type ObjectResult struct {
 	Object int
-	// Logits are the chosen low-resolution mask logits (MaskSize x MaskSize);
-	// -1024 everywhere when the object is judged absent.
-	Logits []float32
-	// Box is the bounding box of the mask in source pixels (zero when empty).
-	Box Box
+	// Mask is the object's binary mask at the source size (Width*Height
+	// bytes, 1 = object): the chosen logits upsampled and thresholded once,
+	// here, for every consumer.
+	Mask []byte
+	// RLE is Mask run-length encoded as COCO does.
+	RLE mask.RLE
+	// Box is the bounding box of the mask in source pixels, X1 and Y1
+	// exclusive (zero when empty).
+	Box mask.Box
 	// IoU is the decoder's predicted IoU of the chosen candidate.
 	IoU float32
 	// ObjectScore is the object-presence logit; > 0 means present.
@@ -82,6 +65,10 @@ type ObjectResult struct {
 	// Visible reports whether the object was judged present: ObjectScore
 	// above 0 (SAM 2) or above SAMURAI's occlusion threshold.
 	Visible bool
+
+	// logits are the chosen low-resolution mask logits (MaskSize x
+	// MaskSize); -1024 everywhere when the object is judged absent.
+	logits []float32
 }
 
 // Present reports whether the object was judged visible.

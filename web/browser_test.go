@@ -114,11 +114,14 @@ func fixtureConfig(t *testing.T, cfg Config) (Config, bool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rt.Close() })
-	cfg, err = ModelTrackers(cfg, rt, dir, sam.Options{Provider: sam.ProviderCPU, Threads: 2}, tracker.Config{MaxCondFrames: 4})
+	m, err := sam.Open(rt, dir, sam.Options{Provider: sam.ProviderCPU, Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg, true
+	t.Cleanup(func() { _ = m.Close() })
+	// As vidseg serve: one model shared by the sessions, the stream preset.
+	cfg.ModelName = dir
+	return ModelTrackers(cfg, sam.NewScheduler(m), tracker.SAMURAI), true
 }
 
 // presentedOverlayJS waits for the <video> to present a frame whose

@@ -14,6 +14,8 @@ type CameraSpec struct {
 	Name     string
 	Source   string
 	Geometry *events.Geometry
+	// ResumeID is the camera's stored session to resume, or "".
+	ResumeID string
 }
 
 // OpenCamera starts a session for a configured camera. The source is
@@ -24,7 +26,7 @@ func (s *Server) OpenCamera(ctx context.Context, c CameraSpec) (*Session, error)
 	if c.Name == "" {
 		return nil, fmt.Errorf("%w: camera has no name", errBadRequest)
 	}
-	return s.openSource(ctx, c.Source, openOptions{loop: true, camera: c.Name, geo: c.Geometry, unattended: true})
+	return s.openSource(ctx, c.Source, openOptions{loop: true, camera: c.Name, geo: c.Geometry, unattended: true, configured: true, resumeID: c.ResumeID})
 }
 
 // Remove stops and forgets a session; false if there is none with id.

@@ -275,7 +275,7 @@ func (ss *Session) publishLocked(evs []events.Event) {
 	}
 	if j, ok := ss.trk.(AnalyticsJournal); ok {
 		if err := j.SaveAnalytics(ss.det.Geometry(), ss.det.NextSeq()); err != nil {
-			ss.logf("session %s: events not journaled: %v", ss.ID, err)
+			ss.log.Warn("events not journaled", "session", ss.ID, "err", err)
 		}
 	}
 	ss.eventCount.Add(int64(len(evs)))

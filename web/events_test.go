@@ -15,10 +15,12 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/video"
 )
 
 // colorTracker follows objects by colour: each prompted object is the
@@ -29,18 +31,18 @@ import (
 type colorTracker struct {
 	color  [3]byte
 	mu     sync.Mutex
-	last   *decode.Frame
+	last   *video.Frame
 	colors map[int][3]byte
 }
 
-func (c *colorTracker) Track(ctx context.Context, f *decode.Frame) (*tracker.FrameResult, error) {
+func (c *colorTracker) Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.last = f
 	return c.result(f), nil
 }
 
-func (c *colorTracker) result(f *decode.Frame) *tracker.FrameResult {
+func (c *colorTracker) result(f *video.Frame) *tracker.FrameResult {
 	res := &tracker.FrameResult{Frame: f.Index, Width: f.Width, Height: f.Height}
 	for id, col := range c.colors {
 		o := tracker.ObjectResult{Object: id, ObjectScore: -5}
@@ -56,7 +58,7 @@ func (c *colorTracker) result(f *decode.Frame) *tracker.FrameResult {
 		}
 		if n > 50 {
 			o.ObjectScore, o.Visible = 5, true
-			o.Box = tracker.Box{X0: float32(x0), Y0: float32(y0), X1: float32(x1), Y1: float32(y1)}
+			o.Box = mask.Box{X0: float32(x0), Y0: float32(y0), X1: float32(x1), Y1: float32(y1)}
 		}
 		res.Objects = append(res.Objects, o)
 	}
@@ -65,7 +67,7 @@ func (c *colorTracker) result(f *decode.Frame) *tracker.FrameResult {
 
 func near(a, b byte) bool { return max(a, b)-min(a, b) < 40 }
 
-func (c *colorTracker) Prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error) {
+func (c *colorTracker) Prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.last == nil || len(p.Points) == 0 {
@@ -184,7 +186,7 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 	}
 	cfg := Config{
 		ModelSize: 64,
-		NewTracker: func(context.Context, decode.Info) (Tracker, error) {
+		NewTracker: func(context.Context, SessionSpec) (Tracker, error) {
 			return &colorTracker{color: [3]byte{230, 120, 40}}, nil
 		},
 		EventSinks: []events.Sink{file, wh},

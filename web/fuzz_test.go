@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -47,7 +48,7 @@ func FuzzAPI(f *testing.F) {
 	}
 	f.Add(uint8(1), data[:4096])
 
-	s, hs := newServer(f, Config{UploadLimit: 1 << 20, UploadDir: f.TempDir(), PauseAfter: time.Millisecond, Logf: func(string, ...any) {}})
+	s, hs := newServer(f, Config{UploadLimit: 1 << 20, UploadDir: f.TempDir(), PauseAfter: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	live := createSession(f, hs.URL, clip)
 	f.Fuzz(func(t *testing.T, route uint8, data []byte) {
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]

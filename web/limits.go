@@ -21,10 +21,6 @@ type urgent interface {
 	Urgent() (done func())
 }
 
-// StreamCondFrames is the bounded preset of conditioning frames a live
-// session's tracker keeps per object (tracker.Config.MaxCondFrames).
-const StreamCondFrames = 4
-
 // noteCondFrames records the tracker's conditioning-frame count for the
 // API; called on the model goroutine, the tracker's only user.
 func (s *Session) noteCondFrames() {
@@ -74,7 +70,7 @@ func (s *Server) reap() {
 			for _, info := range s.Sessions() {
 				ss, ok := s.session(info.ID)
 				if ok && !ss.unattended && info.Viewers == 0 && now.Sub(ss.lastActive()) > s.cfg.IdleTimeout {
-					s.cfg.Logf("session %s: idle for %v, closing", ss.ID, s.cfg.IdleTimeout)
+					s.cfg.Logger.Info("session idle, closing", "session", ss.ID, "idle", s.cfg.IdleTimeout)
 					s.remove(ss.ID)
 				}
 			}

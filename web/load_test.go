@@ -1,9 +1,9 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/tracker"
@@ -81,7 +80,7 @@ func TestLoadCreateDelete(t *testing.T) {
 		t.Skip("200 sessions")
 	}
 	clip := testutil.Clip(t, "moving_shape")
-	_, hs := newServer(t, Config{Logf: func(string, ...any) {}})
+	_, hs := newServer(t, Config{Logger: slog.New(slog.DiscardHandler)})
 	// Warm up once so lazily built state (codecs, pools) is in the baseline.
 	createSession(t, hs.URL, clip)
 	for _, s := range listSessions(t, hs.URL) {
@@ -147,7 +146,7 @@ func listSessions(t testing.TB, base string) []SessionInfo {
 // sharedTrackers wires one model for all sessions as vidseg serve does:
 // each session a scheduler client, prompts urgent, the stream preset.
 func sharedTrackers(t *testing.T, cfg Config) (Config, bool) {
-	dir := filepath.Join(testutil.RepoRoot(t), "testdata", "model", "sam2.1_hiera_t_random")
+	dir := filepath.Join(testutil.RepoRoot(t), testutil.FixtureModelDir)
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		return cfg, false
 	}
@@ -165,25 +164,8 @@ func sharedTrackers(t *testing.T, cfg Config) (Config, bool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(); rt.Close() })
-	sched := sam.NewScheduler(m)
-	cfg.ModelSize = m.Manifest().ImageSize
-	cfg.NewTracker = func(ctx context.Context, info decode.Info) (Tracker, error) {
-		c := sched.Client()
-		tr, err := tracker.New(c, tracker.Config{Mode: tracker.SAMURAI, MaxCondFrames: StreamCondFrames})
-		if err != nil {
-			return nil, err
-		}
-		return &clientTracker{tr, c}, nil
-	}
-	return cfg, true
+	return ModelTrackers(cfg, sam.NewScheduler(m), tracker.SAMURAI), true
 }
-
-type clientTracker struct {
-	*tracker.Tracker
-	c *sam.Client
-}
-
-func (t *clientTracker) Urgent() func() { return t.c.Urgent() }
 
 // Issue 10, item 5, load with the model: 50 prompts across 8 busy sessions
 // sharing one model. Logs prompt latency p50/p99 (a figure, not asserted:
@@ -195,7 +177,7 @@ func TestLoadPromptsEightSessions(t *testing.T) {
 		t.Skip("set VIDSEG_LOAD=1 (runs the model for minutes)")
 	}
 	clip := testutil.Clip(t, "moving_shape")
-	cfg, ok := sharedTrackers(t, Config{PauseAfter: -1, IdleTimeout: -1, Logf: func(string, ...any) {}})
+	cfg, ok := sharedTrackers(t, Config{PauseAfter: -1, IdleTimeout: -1, Logger: slog.New(slog.DiscardHandler)})
 	if !ok {
 		t.Skip("needs the model fixture and ONNX Runtime")
 	}

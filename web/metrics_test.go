@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/testutil"
 )
 
@@ -70,7 +69,7 @@ func TestMetrics(t *testing.T) {
 	clip := testutil.Clip(t, "moving_shape")
 	cfg := Config{
 		ModelSize: 64,
-		NewTracker: func(context.Context, decode.Info) (Tracker, error) {
+		NewTracker: func(context.Context, SessionSpec) (Tracker, error) {
 			return &colorTracker{color: [3]byte{230, 120, 40}}, nil
 		},
 	}

@@ -2,69 +2,78 @@ package web
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/tracker"
 )
 
-// ModelTrackers configures cfg to track with the exported model in dir:
-// every session opens its own *sam.Model (a Model is not safe for
-// concurrent use) and a tracker that keeps only bounded memory, as a live
-// stream needs (edit sessions get one that keeps every frame, for passes
-// both ways). The returned Config has NewTracker, NewFileTracker,
-// ModelSize and ModelName set; rt must outlive the Server.
-func ModelTrackers(cfg Config, rt *sam.Runtime, dir string, opts sam.Options, tcfg tracker.Config) (Config, error) {
-	man, err := sam.LoadManifest(dir)
-	if err != nil {
-		return cfg, fmt.Errorf("web: model %s: %w", dir, err)
-	}
-	cfg.ModelSize = man.ImageSize
-	if cfg.ModelName == "" {
-		cfg.ModelName = dir
-	}
-	fcfg := tcfg
-	tcfg.KeepAll = false
-	tcfg.Source = nil
-	cfg.NewFileTracker = func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (FileTracker, error) {
-		m, err := sam.Open(rt, dir, opts)
-		if err != nil {
-			return nil, err
-		}
-		c := fcfg
-		// Files: corrections anywhere and backward passes need every
-		// frame's outputs.
-		c.KeepAll, c.Source, c.NumFrames = true, src, frames
-		t, err := tracker.New(m, c)
-		if err != nil {
-			return nil, errors.Join(err, m.Close())
-		}
-		return &modelTracker{Tracker: t, m: m}, nil
-	}
-	cfg.NewTracker = func(ctx context.Context, info decode.Info) (Tracker, error) {
-		m, err := sam.Open(rt, dir, opts)
-		if err != nil {
-			return nil, err
-		}
-		c := tcfg
-		if !info.Live {
-			c.NumFrames = 0 // files loop: indices keep growing past the length
-		}
-		t, err := tracker.New(m, c)
-		if err != nil {
-			return nil, errors.Join(err, m.Close())
-		}
-		return &modelTracker{Tracker: t, m: m}, nil
-	}
-	return cfg, nil
+// SessionSpec is what Config.NewTracker is told about a new session.
+type SessionSpec struct {
+	// Source is what the session reads: a server path, a URL or a
+	// /dev/videoN device, or the temporary copy of an upload.
+	Source string
+	// Upload reports that Source is an upload, removed with the session.
+	Upload bool
+	// ResumeID is the stored session being resumed (Server.Resume,
+	// CameraSpec.ResumeID), or "".
+	ResumeID string
+	// Camera names a camera the operator configured (Server.OpenCamera),
+	// or "".
+	Camera string
+	// Info describes the decoded stream.
+	Info decode.Info
 }
 
-// modelTracker closes its model with the session.
-type modelTracker struct {
+// ModelTrackers configures cfg to track with the scheduler's model as
+// `vidseg serve` does: live sessions with the stream preset (bounded
+// memory, few conditioning frames), edit sessions (a file to scrub) with
+// the file preset keeping every frame, for passes both ways. Every session
+// has its own client of sched, so the sessions share one model and a
+// session's prompts go ahead of the others' tracking (Client.Urgent).
+// Trackers log to cfg.Logger.
+func ModelTrackers(cfg Config, sched *sam.Scheduler, mode tracker.Mode) Config {
+	cfg.ModelSize = sched.Client().Manifest().ImageSize
+	log := cfg.Logger
+	cfg.NewTracker = func(_ context.Context, _ SessionSpec) (Tracker, error) {
+		c := tracker.StreamPreset(mode)
+		c.Logger = log
+		client := sched.Client()
+		t, err := tracker.New(client, c)
+		if err != nil {
+			return nil, err
+		}
+		return &clientTracker{Tracker: t, client: client}, nil
+	}
+	cfg.NewFileTracker = func(_ context.Context, _ decode.Info, frames int, src tracker.FrameSource) (FileTracker, error) {
+		c := tracker.FilePreset(mode)
+		// Corrections anywhere and backward passes need every frame's outputs.
+		c.KeepAll, c.Source, c.NumFrames, c.Logger = true, src, frames, log
+		return tracker.New(sched.Client(), c)
+	}
+	return cfg
+}
+
+// clientTracker is a session's tracker on its client of the shared model:
+// Urgent lets its prompts go first; CondFrames (of *tracker.Tracker)
+// reports its bounded memory.
+type clientTracker struct {
 	*tracker.Tracker
-	m *sam.Model
+	client *sam.Client
 }
 
-func (t *modelTracker) Close() error { return t.m.Close() }
+func (t *clientTracker) Urgent() (done func()) { return t.client.Urgent() }
+
+// spec is what NewTracker is told about a session opened on path (the
+// resolved file or device, "" for WHIP) with info.
+func (s *Server) spec(path string, info decode.Info, oo openOptions) SessionSpec {
+	src := oo.src // what the client named: what --resume reopens
+	if src == "" {
+		src = path
+	}
+	sp := SessionSpec{Source: src, Upload: oo.cleanup != nil, ResumeID: oo.resumeID, Info: info}
+	if oo.configured {
+		sp.Camera = oo.camera
+	}
+	return sp
+}

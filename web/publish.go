@@ -7,11 +7,9 @@ import (
 	"math"
 	"time"
 
-	"github.com/vidseg/vidseg/decode"
-	"github.com/vidseg/vidseg/mask"
-	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/video"
 )
 
 // Each session streams two tracks, each encoded only while someone
@@ -30,7 +28,7 @@ func (s *Session) viewers() int {
 // track, with masks() composited to the burned-in one, and then
 // meta(the time the picture was handed over) to the DataChannels of both.
 // It reports whether anything was sent.
-func (s *Session) publish(f *decode.Frame, pts time.Duration, meta func(sent time.Time) stream.FrameMeta, masks func() []stream.ObjectMask) (bool, error) {
+func (s *Session) publish(f *video.Frame, pts time.Duration, meta func(sent time.Time) stream.FrameMeta, masks func() []stream.ObjectMask) (bool, error) {
 	burned, clean := s.b.Stats().Viewers > 0, s.clean.Stats().Viewers > 0
 	if !burned && !clean {
 		return false, nil
@@ -91,15 +89,11 @@ func (s *Session) objectMetas(res *tracker.FrameResult) ([]stream.ObjectMeta, []
 			ID: o.Object, Color: stream.Color(o.Object), Present: o.Present(),
 			Box: [4]float32{o.Box.X0, o.Box.Y0, o.Box.X1, o.Box.Y1}, IoU: finite(o.IoU), Score: finite(o.ObjectScore),
 		}
-		size := int(math.Sqrt(float64(len(o.Logits))))
-		if size > 0 && size*size == len(o.Logits) {
-			m := make([]byte, w*h)
-			sam.MaskToSource(o.Logits, size, w, h, m)
-			if rle, err := mask.EncodeRLE(m, w, h); err == nil {
-				om.RLE = &stream.RLE{Size: [2]int{h, w}, Counts: rle.String()}
-			}
+		if len(o.Mask) == w*h {
+			rle := o.RLE
+			om.RLE = &rle
 			if o.Present() {
-				masks = append(masks, stream.ObjectMask{ID: o.Object, Mask: m})
+				masks = append(masks, stream.ObjectMask{ID: o.Object, Mask: o.Mask})
 			}
 		}
 		metas = append(metas, om)
@@ -114,11 +108,7 @@ func decodeMasks(objs []stream.ObjectMeta) []stream.ObjectMask {
 		if !o.Present || o.RLE == nil {
 			continue
 		}
-		r, err := mask.ParseRLE(o.RLE.Counts, o.RLE.Size[1], o.RLE.Size[0])
-		if err != nil {
-			continue
-		}
-		m, err := r.Decode()
+		m, err := o.RLE.Decode()
 		if err != nil {
 			continue
 		}

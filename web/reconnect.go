@@ -14,10 +14,10 @@ func (ss *Session) watchReconnects(r *decode.Reconnecting) {
 		ss.state = state
 		ss.mu.Unlock()
 		if err != nil {
-			ss.logf("session %s: source lost, reconnecting: %v", ss.ID, err)
+			ss.log.Info("source lost, reconnecting", "session", ss.ID, "err", err)
 		} else {
 			ss.reconnects.Add(1)
-			ss.logf("session %s: source back", ss.ID)
+			ss.log.Info("source back", "session", ss.ID)
 		}
 	})
 }

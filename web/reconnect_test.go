@@ -44,7 +44,7 @@ func TestSessionSurvivesRTSPRestart(t *testing.T) {
 	trackers := 0
 	cfg := Config{
 		ModelSize: 64,
-		NewTracker: func(context.Context, decode.Info) (Tracker, error) {
+		NewTracker: func(context.Context, SessionSpec) (Tracker, error) {
 			trackers++
 			return &colorTracker{color: [3]byte{230, 120, 40}}, nil
 		},

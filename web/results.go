@@ -106,7 +106,7 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, ss *Sessi
 	case "masks.zip":
 		attach("application/zip", name)
 		if err := ss.ed.writePNGZip(w, res); err != nil {
-			s.cfg.Logf("session %s: masks.zip: %v", ss.ID, err)
+			s.cfg.Logger.Info("masks.zip failed", "session", ss.ID, "err", err)
 		}
 	case "overlay.mp4":
 		p, err := s.writeOverlay(r.Context(), ss, res)
@@ -142,9 +142,9 @@ func (e *editor) document(res map[int][]stream.ObjectMeta) (*resultsDoc, error) 
 			if o.RLE == nil {
 				continue
 			}
-			rle, err := mask.ParseRLE(o.RLE.Counts, info.Width, info.Height)
-			if err != nil {
-				return nil, fmt.Errorf("frame %d object %d: %w", f, o.ID, err)
+			rle := *o.RLE
+			if rle.Width != info.Width || rle.Height != info.Height {
+				return nil, fmt.Errorf("frame %d object %d: mask is %dx%d, the video %dx%d", f, o.ID, rle.Width, rle.Height, info.Width, info.Height)
 			}
 			ro := resultObject{ID: o.ID, Segmentation: &rle, Area: rle.Area(), IoU: o.IoU, ObjectScore: o.Score, Present: o.Present}
 			if ro.Area > 0 {
@@ -173,11 +173,10 @@ func labels(objs []stream.ObjectMeta, w, h int) ([]byte, error) {
 		if o.RLE == nil || o.ID < 1 || o.ID > 255 {
 			continue
 		}
-		rle, err := mask.ParseRLE(o.RLE.Counts, w, h)
-		if err != nil {
-			return nil, err
+		if o.RLE.Width != w || o.RLE.Height != h {
+			return nil, fmt.Errorf("object %d: mask is %dx%d, the video %dx%d", o.ID, o.RLE.Width, o.RLE.Height, w, h)
 		}
-		m, err := rle.Decode()
+		m, err := o.RLE.Decode()
 		if err != nil {
 			return nil, err
 		}

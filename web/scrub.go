@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 )
@@ -32,7 +34,7 @@ import (
 // FileTracker is what an edit session needs from the tracker
 // (*tracker.Tracker with Config.Source, NumFrames and KeepAll).
 type FileTracker interface {
-	Prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error)
+	Prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, error)
 	RemoveObject(id int) error
 	Propagate(ctx context.Context, opts tracker.PropagateOptions, fn func(*tracker.FrameResult) error) error
 }
@@ -188,7 +190,7 @@ func (e *editor) poke() {
 // run is the player: it publishes the frame at the play position when it
 // changes (and again every second while paused, so a viewer who just
 // joined gets a picture), advancing at the source rate while playing.
-func (e *editor) run(ctx context.Context, logf func(string, ...any)) error {
+func (e *editor) run(ctx context.Context, log *slog.Logger) error {
 	if e.trk != nil {
 		e.model.Add(1)
 		go func() {
@@ -305,7 +307,7 @@ func (e *editor) do(ctx context.Context, busy string, fn func(ctx context.Contex
 	}
 }
 
-func (e *editor) prompt(ctx context.Context, p tracker.Prompt) (*PromptResponse, error) {
+func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResponse, error) {
 	if p.Frame < 0 || p.Frame >= e.frames {
 		return nil, fmt.Errorf("%w: prompt on frame %d; the video has frames 0..%d", errBadRequest, p.Frame, e.frames-1)
 	}

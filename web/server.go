@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"mime"
 	"net/http"
 	"os"
@@ -28,6 +29,7 @@ import (
 	"github.com/vidseg/vidseg/encode"
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 )
@@ -49,13 +51,13 @@ const DefaultUploadLimit = 2 << 30
 type Config struct {
 	// NewTracker opens a tracker for a new session; nil means no model is
 	// configured and sessions only play video.
-	NewTracker func(ctx context.Context, info decode.Info) (Tracker, error)
+	NewTracker func(ctx context.Context, spec SessionSpec) (Tracker, error)
 	// NewFileTracker opens the tracker of an edit session (a file to scrub
 	// and track): prompts on any frame of src, which has frames frames,
 	// and Propagate. Nil: edit sessions play without tracking.
 	NewFileTracker func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (FileTracker, error)
 	// ModelSize is the square input size the tracker reads from
-	// decode.Frame.Model (1024 for SAM 2); used only with NewTracker.
+	// video.Frame.Model (1024 for SAM 2); used only with NewTracker.
 	ModelSize int
 	// ModelName is shown on the page.
 	ModelName string
@@ -86,8 +88,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// ICE timeouts for viewers (pion defaults when zero).
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
-	// Logf receives session and viewer events; nil discards them.
-	Logf func(format string, args ...any)
+	// Logger receives session and viewer events (Info); nil discards them.
+	Logger *slog.Logger
 	// EventSinks receive every session's analytics events (JSON Lines
 	// file, webhooks); /api/events streams them too.
 	EventSinks []events.Sink
@@ -142,8 +144,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UploadDir == "" {
 		cfg.UploadDir = os.TempDir()
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.NewTracker != nil && cfg.ModelSize <= 0 {
 		return nil, errors.New("web: Config.ModelSize must be set with NewTracker (1024 for SAM 2)")
@@ -290,6 +292,12 @@ func (s *Server) openSource(ctx context.Context, src string, oo openOptions) (*S
 	return s.open(ctx, in, oo)
 }
 
+// Resume starts a looping session on the file src for the stored session
+// id: Config.NewTracker sees id as SessionSpec.ResumeID.
+func (s *Server) Resume(ctx context.Context, id, src string) (*Session, error) {
+	return s.openSource(ctx, src, openOptions{loop: true, resumeID: id})
+}
+
 // openOptions are how a session is opened besides its source.
 type openOptions struct {
 	loop    bool
@@ -303,6 +311,8 @@ type openOptions struct {
 	// unattended sessions run without viewers (configured cameras, WHIP
 	// publishers): never paused or reaped for idleness.
 	unattended bool
+	resumeID   string // the stored session being resumed (Resume, OpenCamera)
+	configured bool   // a camera the operator configured (OpenCamera)
 }
 
 // open starts a session on a resolved source; the caller holds a slot.
@@ -385,7 +395,7 @@ func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decod
 		done: make(chan struct{}), ended: make(chan struct{}), frames: stream.NewLatest[timedFrame](), prompts: make(chan promptRequest),
 		unattended: oo.unattended,
 		state:      "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
-		Camera: oo.camera, hub: s.hub, logf: s.cfg.Logf,
+		Camera: oo.camera, hub: s.hub, log: s.cfg.Logger,
 	}
 	if ss.Camera == "" {
 		ss.Camera = ss.ID
@@ -434,7 +444,7 @@ func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decod
 		*p.b, err = stream.NewBroadcaster(stream.Options{
 			Codec: s.cfg.Codec, Encoder: p.enc,
 			ICEDisconnectedTimeout: s.cfg.ICEDisconnectedTimeout, ICEFailedTimeout: s.cfg.ICEFailedTimeout,
-			Logf: s.cfg.Logf,
+			Logger: s.cfg.Logger,
 		})
 		if err != nil {
 			closeAll()
@@ -448,7 +458,7 @@ func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decod
 			return nil, err
 		}
 	} else if s.cfg.NewTracker != nil {
-		ss.trk, err = s.cfg.NewTracker(ctx, info)
+		ss.trk, err = s.cfg.NewTracker(ctx, s.spec(path, info, oo))
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("open tracker: %w", err)
@@ -478,8 +488,8 @@ func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decod
 	ss.touch()
 	sctx, cancel := context.WithCancel(s.ctx)
 	ss.cancel = cancel
-	go ss.run(sctx, s.cfg.Logf, s.cfg.PauseAfter)
-	s.cfg.Logf("session %s: %s %dx%d %.2f fps, mode %s", ss.ID, name, info.Width, info.Height, info.FPS, ss.info().Mode)
+	go ss.run(sctx, s.cfg.Logger, s.cfg.PauseAfter)
+	s.cfg.Logger.Info("session opened", "session", ss.ID, "source", name, "width", info.Width, "height", info.Height, "fps", info.FPS, "mode", ss.info().Mode)
 	return ss, nil
 }
 
@@ -621,7 +631,7 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*Sess
 		name := uploadName(part.FileName())
 		f, err := os.CreateTemp(s.cfg.UploadDir, "vidseg-upload-*"+safeExt(name))
 		if err != nil {
-			s.cfg.Logf("upload: %v", err)
+			s.cfg.Logger.Info("upload failed", "err", err)
 			return nil, errors.New("upload: the server cannot store files now")
 		}
 		remove := func() { _ = os.Remove(f.Name()) }
@@ -641,7 +651,7 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*Sess
 		}
 		if cerr != nil {
 			remove()
-			s.cfg.Logf("upload: %v", cerr)
+			s.cfg.Logger.Info("upload failed", "err", cerr)
 			return nil, errors.New("upload: the server cannot store files now")
 		}
 		if n == 0 {
@@ -697,21 +707,12 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request, ss *Session)
 // 0 starts a new object. Coordinates are source-frame pixels.
 // Points and Box may be combined; Mask stands alone.
 type PromptRequest struct {
-	Object int `json:"object"`
-	Points []struct {
-		X        float32 `json:"x"`
-		Y        float32 `json:"y"`
-		Positive bool    `json:"positive"`
-	} `json:"points"`
-	Box *struct {
-		X0 float32 `json:"x0"`
-		Y0 float32 `json:"y0"`
-		X1 float32 `json:"x1"`
-		Y1 float32 `json:"y1"`
-	} `json:"box,omitempty"`
-	// Mask is a COCO RLE (compressed counts) of the whole frame; it stands
-	// alone, without points or box.
-	Mask *stream.RLE `json:"mask,omitempty"`
+	Object int            `json:"object"`
+	Points []prompt.Point `json:"points"`
+	Box    *mask.Box      `json:"box,omitempty"`
+	// Mask is a COCO RLE of the whole frame; it stands alone, without
+	// points or box.
+	Mask *mask.RLE `json:"mask,omitempty"`
 	// Frame is the frame the prompt is on, for edit sessions (the frame
 	// the page shows); live sessions use the model's latest frame.
 	Frame *int `json:"frame,omitempty"`
@@ -749,32 +750,18 @@ func (s *Server) handlePrompt(w http.ResponseWriter, r *http.Request, ss *Sessio
 			return
 		}
 	}
-	p := tracker.Prompt{Object: req.Object}
-	for _, pt := range req.Points {
-		p.Points = append(p.Points, tracker.Point{X: pt.X, Y: pt.Y, Positive: pt.Positive})
-	}
-	if b := req.Box; b != nil {
-		p.Box = &tracker.Box{X0: b.X0, Y0: b.Y0, X1: b.X1, Y1: b.Y1}
-	}
-	if req.Mask != nil {
+	p := prompt.Prompt{Object: req.Object, Points: req.Points, Box: req.Box, Mask: req.Mask}
+	if m := p.Mask; m != nil {
 		if len(p.Points) > 0 || p.Box != nil {
 			writeError(w, http.StatusBadRequest, errors.New("prompt: a mask cannot be combined with points or a box"))
 			return
 		}
-		if req.Mask.Size != [2]int{ss.Info.Height, ss.Info.Width} {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: mask size %v, the video is [%d %d] (height, width)", req.Mask.Size, ss.Info.Height, ss.Info.Width))
-			return
-		}
-		rle, err := mask.ParseRLE(req.Mask.Counts, ss.Info.Width, ss.Info.Height)
-		if err == nil {
-			p.Mask, err = rle.Decode()
-		}
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: mask: %w", err))
+		if m.Height != ss.Info.Height || m.Width != ss.Info.Width {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: mask size [%d %d], the video is [%d %d] (height, width)", m.Height, m.Width, ss.Info.Height, ss.Info.Width))
 			return
 		}
 	}
-	if len(p.Points) == 0 && p.Box == nil && p.Mask == nil {
+	if p.Empty() {
 		writeError(w, http.StatusBadRequest, errors.New("prompt: no points, box or mask"))
 		return
 	}

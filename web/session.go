@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -13,22 +14,25 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/video"
 )
 
 // Tracker is what a session needs from the SAM 2 / SAMURAI tracker
 // (*tracker.Tracker). Calls come from one goroutine at a time.
 type Tracker interface {
-	Track(ctx context.Context, f *decode.Frame) (*tracker.FrameResult, error)
-	Prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, error)
+	Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error)
+	Prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, error)
 	RemoveObject(id int) error
 }
 
 // frameSource is what a session reads: a *decode.Decoder, or a
 // *decode.Reconnecting for a live network source.
 type frameSource interface {
-	Next(ctx context.Context) (*decode.Frame, error)
+	Next(ctx context.Context) (*video.Frame, error)
 	Close() error
 }
 
@@ -92,7 +96,7 @@ type Session struct {
 	hub         *eventHub
 	lastFrame   events.Frame
 	eventCount  atomic.Int64
-	logf        func(string, ...any)
+	log         *slog.Logger
 
 	// Metrics (see metrics.go).
 	modelDropped  atomic.Int64 // frames replaced before the model took them
@@ -101,7 +105,7 @@ type Session struct {
 }
 
 type timedFrame struct {
-	f         *decode.Frame
+	f         *video.Frame
 	decodedAt time.Time
 }
 
@@ -118,14 +122,14 @@ type overlay struct {
 // correction adds to them instead of replacing them.
 type objectState struct {
 	frame  int
-	points []tracker.Point
-	box    *tracker.Box
+	points []prompt.Point
+	box    *mask.Box
 }
 
 // promptRequest asks the model goroutine, the tracker's only user, to add
 // a prompt or, when remove > 0, to drop that object.
 type promptRequest struct {
-	p      tracker.Prompt
+	p      prompt.Prompt
 	remove int
 	reply  chan promptReply
 }
@@ -210,16 +214,16 @@ func (s *Session) info() SessionInfo {
 }
 
 // run owns the decoder and encoder: it closes them when ctx ends.
-func (s *Session) run(ctx context.Context, logf func(string, ...any), pauseAfter time.Duration) {
+func (s *Session) run(ctx context.Context, log *slog.Logger, pauseAfter time.Duration) {
 	defer close(s.done)
 	var wg sync.WaitGroup
 	if s.trk != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.modelLoop(ctx, logf) }()
+		go func() { defer wg.Done(); s.modelLoop(ctx, log) }()
 	}
 	var err error
 	if s.ed != nil {
-		err = s.ed.run(ctx, logf)
+		err = s.ed.run(ctx, log)
 	} else {
 		err = s.videoLoop(ctx, pauseAfter)
 	}
@@ -229,10 +233,10 @@ func (s *Session) run(ctx context.Context, logf func(string, ...any), pauseAfter
 		s.state = "ended"
 	case errors.Is(err, decode.ErrSourceLost) && ctx.Err() == nil:
 		s.state = "lost: " + err.Error()
-		logf("session %s: %v", s.ID, err)
+		log.Info("session source lost", "session", s.ID, "err", err)
 	case ctx.Err() == nil: // videoLoop returns only errors
 		s.state = "error: " + err.Error()
-		logf("session %s: %v", s.ID, err)
+		log.Info("session failed", "session", s.ID, "err", err)
 	}
 	s.mu.Unlock()
 	close(s.ended)
@@ -324,7 +328,7 @@ func (s *Session) videoLoop(ctx context.Context, pauseAfter time.Duration) error
 
 // modelLoop runs the tracker on the newest frame and answers prompts
 // between frames (the tracker is not safe for concurrent use).
-func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
+func (s *Session) modelLoop(ctx context.Context, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -340,7 +344,7 @@ func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
 			res, err := s.trk.Track(ctx, tf.f)
 			if err != nil {
 				if ctx.Err() == nil {
-					logf("session %s: track frame %d: %v", s.ID, tf.f.Index, err)
+					log.Info("track frame failed", "session", s.ID, "frame", tf.f.Index, "err", err)
 				}
 				continue
 			}
@@ -354,7 +358,7 @@ func (s *Session) modelLoop(ctx context.Context, logf func(string, ...any)) {
 	}
 }
 
-func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameResult, int, error) {
+func (s *Session) prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, int, error) {
 	s.mu.Lock()
 	p.Frame = s.tracked
 	if p.Object <= 0 {
@@ -365,7 +369,7 @@ func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameR
 	if st := s.objects[p.Object]; st != nil && st.frame == p.Frame {
 		// A correction on the same frame keeps the earlier clicks.
 		if p.Mask == nil {
-			p.Points = append(append([]tracker.Point(nil), st.points...), p.Points...)
+			p.Points = append(append([]prompt.Point(nil), st.points...), p.Points...)
 			if p.Box == nil {
 				p.Box = st.box
 			}
@@ -390,7 +394,7 @@ func (s *Session) prompt(ctx context.Context, p tracker.Prompt) (*tracker.FrameR
 	return res, p.Object, nil
 }
 
-// setOverlay turns a model result into source-size masks and metadata.
+// setOverlay turns a model result into the overlay's masks and metadata.
 func (s *Session) setOverlay(res *tracker.FrameResult, decodedAt time.Time) {
 	ov := &overlay{frame: res.Frame, decodedAt: decodedAt}
 	ov.objects, ov.masks = s.objectMetas(res)
@@ -412,7 +416,7 @@ func (s *Session) setOverlay(res *tracker.FrameResult, decodedAt time.Time) {
 
 // Prompt sends a click or box to the model goroutine and waits for the
 // result on the model's latest frame. Object 0 starts a new object.
-func (s *Session) Prompt(ctx context.Context, p tracker.Prompt) (int, *tracker.FrameResult, error) {
+func (s *Session) Prompt(ctx context.Context, p prompt.Prompt) (int, *tracker.FrameResult, error) {
 	if s.trk == nil {
 		return 0, nil, errNoModel
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/video"
 )
 
 // WHIP ingest (RFC 9725): a browser ("use my camera") or OBS publishes
@@ -36,8 +37,8 @@ const (
 // whipSource is a frameSource fed by a WebRTC video track.
 type whipSource struct {
 	pc     *webrtc.PeerConnection
-	frames chan *decode.Frame
-	first  chan *decode.Frame // the first picture, for the session's Info
+	frames chan *video.Frame
+	first  chan *video.Frame // the first picture, for the session's Info
 
 	stopOnce sync.Once
 	stopped  chan struct{} // the peer is gone
@@ -49,7 +50,7 @@ func (w *whipSource) stop() {
 }
 
 // Next returns the next picture, or io.EOF once the publisher is gone.
-func (w *whipSource) Next(ctx context.Context) (*decode.Frame, error) {
+func (w *whipSource) Next(ctx context.Context) (*video.Frame, error) {
 	select {
 	case f := <-w.frames:
 		return f, nil
@@ -75,7 +76,7 @@ func (w *whipSource) Close() error {
 
 // put queues a picture, dropping the oldest when the session is behind:
 // live video wants the newest picture, not a backlog.
-func (w *whipSource) put(f *decode.Frame) {
+func (w *whipSource) put(f *video.Frame) {
 	for {
 		select {
 		case w.frames <- f:
@@ -145,7 +146,7 @@ func (s *Server) handleWHIPPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src := &whipSource{
-		pc: pc, frames: make(chan *decode.Frame, whipQueueFrames), first: make(chan *decode.Frame, 1),
+		pc: pc, frames: make(chan *video.Frame, whipQueueFrames), first: make(chan *video.Frame, 1),
 		stopped: make(chan struct{}), readDone: make(chan struct{}),
 	}
 	var gotTrack sync.Once
@@ -229,14 +230,14 @@ func (s *Server) awaitWHIP(id, name string, src *whipSource, release func(), onc
 	defer release()
 	// A peer that never sends a track must still let Close finish.
 	stopWaiting := func() { once(func() { close(src.readDone) }) }
-	var first *decode.Frame
+	var first *video.Frame
 	t := time.NewTimer(whipFirstFrame)
 	defer t.Stop()
 	select {
 	case first = <-src.first:
 	case <-src.stopped:
 	case <-t.C:
-		s.cfg.Logf("whip %s: no picture within %v; dropped", id, whipFirstFrame)
+		s.cfg.Logger.Info("whip: no picture; dropped", "session", id, "within", whipFirstFrame)
 	case <-s.ctx.Done():
 	}
 	if first == nil {
@@ -246,14 +247,14 @@ func (s *Server) awaitWHIP(id, name string, src *whipSource, release func(), onc
 	}
 	info := decode.Info{Width: first.Width, Height: first.Height, FPS: 30, Codec: "webrtc", Live: true}
 	if err := s.reserve(); err != nil { // the session cap counts publishers too
-		s.cfg.Logf("whip %s: %v", id, err)
+		s.cfg.Logger.Info("whip failed", "session", id, "err", err)
 		_ = src.Close()
 		return
 	}
 	ss, err := s.start(s.ctx, id, "whip", "", nil, src, info, openOptions{camera: name, unattended: true})
 	s.unreserve()
 	if err != nil {
-		s.cfg.Logf("whip %s: %v", id, err)
+		s.cfg.Logger.Info("whip failed", "session", id, "err", err)
 		return // start closed src
 	}
 	// Hold the slot while the session reads from the publisher; once it
@@ -278,7 +279,7 @@ func (s *Server) readWHIPTrack(src *whipSource, tr *webrtc.TrackRemote) {
 	case strings.ToLower(webrtc.MimeTypeVP8):
 		depack, codec = &codecs.VP8Packet{}, "vp8"
 	default:
-		s.cfg.Logf("whip: codec %s not supported (want H.264 or VP8)", mime)
+		s.cfg.Logger.Info("whip: codec not supported (want H.264 or VP8)", "codec", mime)
 		src.stop()
 		return
 	}
@@ -288,7 +289,7 @@ func (s *Server) readWHIPTrack(src *whipSource, tr *webrtc.TrackRemote) {
 	}
 	dec, err := decode.NewPacketDecoder(codec, modelSize)
 	if err != nil {
-		s.cfg.Logf("whip: %v", err)
+		s.cfg.Logger.Info("whip failed", "err", err)
 		src.stop()
 		return
 	}

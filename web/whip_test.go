@@ -142,7 +142,7 @@ func TestWHIPIngest(t *testing.T) {
 		t.Run(codec, func(t *testing.T) {
 			cfg := Config{
 				ModelSize: 64,
-				NewTracker: func(context.Context, decode.Info) (Tracker, error) {
+				NewTracker: func(context.Context, SessionSpec) (Tracker, error) {
 					return &colorTracker{color: [3]byte{230, 120, 40}}, nil
 				},
 			}

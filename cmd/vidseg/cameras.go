@@ -13,10 +13,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/internal/cli"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/store"
-	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/web"
 )
 
@@ -68,38 +69,38 @@ const maxCameras = 64
 func loadCameras(path string) ([]cameraConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, inputErr(fmt.Errorf("serve --cameras: %w", err))
+		return nil, cli.InputErr(fmt.Errorf("serve --cameras: %w", err))
 	}
 	var cf camerasFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cf); err != nil && !errors.Is(err, io.EOF) {
-		return nil, inputErr(fmt.Errorf("serve --cameras %s: %w", path, err))
+		return nil, cli.InputErr(fmt.Errorf("serve --cameras %s: %w", path, err))
 	}
 	if len(cf.Cameras) == 0 {
-		return nil, inputErr(fmt.Errorf("serve --cameras %s: no cameras (want a \"cameras:\" list of {name, source})", path))
+		return nil, cli.InputErr(fmt.Errorf("serve --cameras %s: no cameras (want a \"cameras:\" list of {name, source})", path))
 	}
 	if len(cf.Cameras) > maxCameras {
-		return nil, inputErr(fmt.Errorf("serve --cameras %s: %d cameras, at most %d", path, len(cf.Cameras), maxCameras))
+		return nil, cli.InputErr(fmt.Errorf("serve --cameras %s: %d cameras, at most %d", path, len(cf.Cameras), maxCameras))
 	}
 	seen := map[string]bool{}
 	for i, c := range cf.Cameras {
 		where := fmt.Sprintf("serve --cameras %s: camera %d", path, i+1)
 		switch {
 		case strings.TrimSpace(c.Name) == "":
-			return nil, inputErr(fmt.Errorf("%s: no name", where))
+			return nil, cli.InputErr(fmt.Errorf("%s: no name", where))
 		case seen[c.Name]:
-			return nil, inputErr(fmt.Errorf("%s: name %q used twice", where, c.Name))
+			return nil, cli.InputErr(fmt.Errorf("%s: name %q used twice", where, c.Name))
 		case strings.TrimSpace(c.Source) == "":
-			return nil, inputErr(fmt.Errorf("%s (%s): no source", where, c.Name))
+			return nil, cli.InputErr(fmt.Errorf("%s (%s): no source", where, c.Name))
 		}
 		seen[c.Name] = true
 		if _, err := c.geometry(); err != nil {
-			return nil, inputErr(fmt.Errorf("%s (%s): %w", where, c.Name, err))
+			return nil, cli.InputErr(fmt.Errorf("%s (%s): %w", where, c.Name, err))
 		}
 		for j, p := range c.Prompts {
 			if _, err := p.prompt(); err != nil {
-				return nil, inputErr(fmt.Errorf("%s (%s): prompt %d: %w", where, c.Name, j+1, err))
+				return nil, cli.InputErr(fmt.Errorf("%s (%s): prompt %d: %w", where, c.Name, j+1, err))
 			}
 		}
 	}
@@ -128,15 +129,15 @@ func (c cameraConfig) geometry() (*events.Geometry, error) {
 	return g, g.Validate(0, 0)
 }
 
-func (p cameraPrompt) prompt() (tracker.Prompt, error) {
-	var tp tracker.Prompt
+func (p cameraPrompt) prompt() (prompt.Prompt, error) {
+	var tp prompt.Prompt
 	for _, pt := range p.Points {
-		tp.Points = append(tp.Points, tracker.Point{X: pt[0], Y: pt[1], Positive: true})
+		tp.Points = append(tp.Points, prompt.Point{X: pt[0], Y: pt[1], Positive: true})
 	}
 	switch len(p.Box) {
 	case 0:
 	case 4:
-		tp.Box = &tracker.Box{X0: p.Box[0], Y0: p.Box[1], X1: p.Box[2], Y1: p.Box[3]}
+		tp.Box = &mask.Box{X0: p.Box[0], Y0: p.Box[1], X1: p.Box[2], Y1: p.Box[3]}
 	default:
 		return tp, fmt.Errorf("box has %d numbers, want 4 (x0, y0, x1, y1)", len(p.Box))
 	}
@@ -145,9 +146,6 @@ func (p cameraPrompt) prompt() (tracker.Prompt, error) {
 	}
 	return tp, nil
 }
-
-// cameraKey passes a camera's name to the journal through the open context.
-type cameraKey struct{}
 
 // storedCamera finds the journaled session of a camera ("" if none).
 func storedCamera(st *store.Store, name string) (string, error) {
@@ -178,12 +176,11 @@ func runCamera(ctx context.Context, srv *web.Server, st *store.Store, withModel 
 		if err != nil {
 			log.Error("serve: camera journal", "camera", c.Name, "err", err)
 		}
-		octx := context.WithValue(ctx, sourceKey{}, c.Source)
-		octx = context.WithValue(octx, cameraKey{}, c.Name)
+		spec := web.CameraSpec{Name: c.Name, Source: c.Source, Geometry: geo}
 		if id != "" && withModel {
-			octx = context.WithValue(octx, resumeKey{}, id)
+			spec.ResumeID = id
 		}
-		ss, err := srv.OpenCamera(octx, web.CameraSpec{Name: c.Name, Source: c.Source, Geometry: geo})
+		ss, err := srv.OpenCamera(ctx, spec)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -246,27 +243,4 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// cameraMeta tags a camera's store session with its name.
-func cameraMeta(ctx context.Context) map[string]string {
-	if name, ok := ctx.Value(cameraKey{}).(string); ok {
-		return map[string]string{"camera": name}
-	}
-	return nil
-}
-
-// replayPrompts prepares stored prompts for a resumed session. A live
-// source restarts its frame count, so its prompts are replayed on the
-// first frame tracked, in the order they were given (a fixed camera sees
-// the same scene); a file replays each on its own frame.
-func replayPrompts(ps []store.Prompt, info decode.Info) []store.Prompt {
-	if !info.Live {
-		return ps
-	}
-	out := append([]store.Prompt(nil), ps...)
-	for i := range out {
-		out[i].Frame = 0
-	}
-	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/livetest"
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
 )
 
@@ -49,7 +50,7 @@ func (p *serveProc) waitCamera(t *testing.T, name string, within time.Duration, 
 // restarted, again with its object.
 func TestServeCamerasResumeAfterKill(t *testing.T) {
 	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := filepath.Join(root, sam.FixtureDir)
 	clip := filepath.Join(root, "testdata", "videos", "moving_shape", "video.mp4")
 	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
 		if _, err := os.Stat(p); err != nil {

@@ -11,8 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vidseg/vidseg/internal/bench"
+	"github.com/vidseg/vidseg/internal/cli"
+	"github.com/vidseg/vidseg/internal/doctor"
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/results"
+	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
 )
 
@@ -122,7 +128,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			expect(t, vidseg(t, dir, nil, c.args...), exitUsage, c.msg)
+			expect(t, vidseg(t, dir, nil, c.args...), cli.ExitUsage, c.msg)
 		})
 	}
 }
@@ -132,7 +138,7 @@ func TestBadConfigKeyExit2(t *testing.T) {
 	cfg := filepath.Join(dir, "c.conf")
 	os.WriteFile(cfg, []byte("# comment\nmodel = x\ncolour = red\n"), 0o644)
 	r := vidseg(t, dir, nil, "track", "--config", cfg, "in.mp4", "--point", "1,2", "--out", "o")
-	expect(t, r, exitUsage, `c.conf:3: unknown key "colour"`)
+	expect(t, r, cli.ExitUsage, `c.conf:3: unknown key "colour"`)
 }
 
 func TestHelp(t *testing.T) {
@@ -155,15 +161,15 @@ func TestHelp(t *testing.T) {
 func TestMissingInputExit3(t *testing.T) {
 	dir := t.TempDir()
 	r := vidseg(t, dir, nil, "track", "missing.mp4", "--point", "10,10", "--out", "o")
-	expect(t, r, exitInput, "input missing.mp4: no such file")
+	expect(t, r, cli.ExitInput, "input missing.mp4: no such file")
 	r = vidseg(t, dir, nil, "eval", "nopred", "nogt")
-	expect(t, r, exitInput, "nopred: no such directory")
+	expect(t, r, cli.ExitInput, "nopred: no such directory")
 	// A file that is not a video fails in the decoder: still the input's fault.
 	os.WriteFile(filepath.Join(dir, "junk.mp4"), []byte("not a video at all"), 0o644)
 	root := testutil.RepoRoot(t)
-	if _, err := os.Stat(filepath.Join(root, fixtureModel, "manifest.json")); err == nil {
-		r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, fixtureModel)}, "track", "junk.mp4", "--point", "1,1", "--out", "o")
-		expect(t, r, exitInput, "junk.mp4")
+	if _, err := os.Stat(filepath.Join(root, sam.FixtureDir, "manifest.json")); err == nil {
+		r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, sam.FixtureDir)}, "track", "junk.mp4", "--point", "1,1", "--out", "o")
+		expect(t, r, cli.ExitInput, "junk.mp4")
 	}
 }
 
@@ -171,13 +177,13 @@ func TestNoModelExit4(t *testing.T) {
 	clip := testutil.Clip(t, "crossing")
 	dir := t.TempDir() // no ./models, no testdata beside the binary
 	r := vidseg(t, dir, nil, "track", clip, "--point", "40,110", "--out", "o")
-	expect(t, r, exitModel, "/usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t")
-	if !strings.Contains(r.stderr, fixtureModel) {
+	expect(t, r, cli.ExitModel, "/usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t")
+	if !strings.Contains(r.stderr, sam.FixtureDir) {
 		t.Errorf("no-model message does not mention the fixture:\n%s", r.stderr)
 	}
 	// A directory without a manifest is an invalid model.
 	r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + dir}, "track", clip, "--point", "40,110", "--out", "o")
-	expect(t, r, exitModel, "manifest.json")
+	expect(t, r, cli.ExitModel, "manifest.json")
 }
 
 func TestEvalKnownMasks(t *testing.T) {
@@ -195,7 +201,7 @@ func TestEvalKnownMasks(t *testing.T) {
 
 	// A prediction that loses object 2 everywhere: object 1 scores 1, object
 	// 2 scores 0 on every frame it is visible (all of them), so J = F = 0.5.
-	pred := filepath.Join(dir, "out", masksDir)
+	pred := filepath.Join(dir, "out", results.MasksDir)
 	os.MkdirAll(pred, 0o755)
 	files, _ := filepath.Glob(filepath.Join(gt, "*.png"))
 	for _, f := range files {
@@ -250,20 +256,20 @@ func TestEvalKnownMasks(t *testing.T) {
 	// A missing prediction frame is an input error naming the frame.
 	os.Remove(filepath.Join(pred, "00010.png"))
 	r = vidseg(t, dir, nil, "eval", pred, gt)
-	expect(t, r, exitInput, "00010")
+	expect(t, r, cli.ExitInput, "00010")
 }
 
 func TestDoctor(t *testing.T) {
 	dir := t.TempDir()
 	r := vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(dir, "nomodel")}, "doctor", "--json")
 	var rep struct {
-		OK     bool    `json:"ok"`
-		Checks []check `json:"checks"`
+		OK     bool           `json:"ok"`
+		Checks []doctor.Check `json:"checks"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("doctor --json: %v\n%s\n%s", err, r.stdout, r.stderr)
 	}
-	byName := map[string]check{}
+	byName := map[string]doctor.Check{}
 	for _, c := range rep.Checks {
 		byName[c.Name] = c
 	}
@@ -273,7 +279,7 @@ func TestDoctor(t *testing.T) {
 	if c := byName["model"]; c.Status != "fail" || !strings.Contains(c.Detail, "nomodel") || c.Fix == "" {
 		t.Errorf("model check with a missing directory: %+v", c)
 	}
-	if rep.OK || r.code != exitFailure {
+	if rep.OK || r.code != cli.ExitFailure {
 		t.Errorf("doctor with a missing model: ok=%v exit %d, want false and 1", rep.OK, r.code)
 	}
 	if c := byName["onnxruntime"]; c.Status != "ok" {
@@ -281,10 +287,10 @@ func TestDoctor(t *testing.T) {
 	}
 
 	root := testutil.RepoRoot(t)
-	if _, err := os.Stat(filepath.Join(root, fixtureModel, "manifest.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, sam.FixtureDir, "manifest.json")); err != nil {
 		t.Skip("fixture model absent; skipping the passing doctor run")
 	}
-	r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, fixtureModel)}, "doctor")
+	r = vidseg(t, dir, []string{"VIDSEG_MODEL=" + filepath.Join(root, sam.FixtureDir)}, "doctor")
 	if !strings.Contains(r.stdout, "RANDOM weights") || !strings.Contains(r.stdout, "model load") {
 		t.Errorf("doctor with the fixture:\n%s", r.stdout)
 	}
@@ -301,10 +307,10 @@ func TestSessionsExportImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, _ := st.CreateSession(store.Info{Source: "/videos/clip.mp4", Width: 4, Height: 2})
-	st.AddPrompt(info.ID, store.Prompt{Object: 1, Points: []store.Point{{X: 1, Y: 1, Positive: true}}})
+	st.AddPrompt(info.ID, store.Prompt{Prompt: prompt.Prompt{Object: 1, Points: []prompt.Point{{X: 1, Y: 1, Positive: true}}}})
 	rle, _ := mask.EncodeRLE([]byte{1, 1, 0, 0, 0, 0, 1, 1}, 4, 2)
 	for i := range 3 {
-		st.PutFrame(info.ID, store.Frame{Index: i, Objects: []store.FrameObject{{Object: 1, Mask: store.RLE{Size: [2]int{2, 4}, Counts: rle.String()}}}})
+		st.PutFrame(info.ID, store.Frame{Index: i, Objects: []store.FrameObject{{Object: 1, Mask: rle}}})
 	}
 	st.Close()
 
@@ -315,7 +321,7 @@ func TestSessionsExportImport(t *testing.T) {
 	}
 	export := filepath.Join(dir, "s.jsonl")
 	expect(t, vidseg(t, dir, nil, "sessions", "export", info.ID, export, "--store", src), 0, "")
-	expect(t, vidseg(t, dir, nil, "sessions", "export", "nosuch", export, "--store", src), exitInput, "not found")
+	expect(t, vidseg(t, dir, nil, "sessions", "export", "nosuch", export, "--store", src), cli.ExitInput, "not found")
 	// The store path may also come from the environment.
 	dst := filepath.Join(dir, "b.db")
 	r = vidseg(t, dir, []string{"VIDSEG_STORE=" + dst}, "sessions", "import", export)
@@ -329,8 +335,8 @@ func TestSessionsExportImport(t *testing.T) {
 	if sess.FrameCount != 3 || len(sess.Prompts) != 1 || sess.Info.Source != "/videos/clip.mp4" {
 		t.Errorf("imported session %+v", sess)
 	}
-	expect(t, vidseg(t, dir, []string{"VIDSEG_STORE=" + dst}, "sessions", "import", export), exitFailure, "already exists")
-	expect(t, vidseg(t, dir, nil, "sessions", "list", "--store", filepath.Join(dir, "none.db")), exitInput, "no store")
+	expect(t, vidseg(t, dir, []string{"VIDSEG_STORE=" + dst}, "sessions", "import", export), cli.ExitFailure, "already exists")
+	expect(t, vidseg(t, dir, nil, "sessions", "list", "--store", filepath.Join(dir, "none.db")), cli.ExitInput, "no store")
 }
 
 // readJSONL decodes every line of path into a new T.
@@ -373,23 +379,23 @@ func TestTrackFixture(t *testing.T) {
 
 	// A prompt past the tracked frames is a usage error, found before any inference.
 	r := vidseg(t, dir, envModel, "track", video, "--point", "10,10@5", "--frames", "3", "--out", "bad")
-	expect(t, r, exitUsage, "frame 5")
+	expect(t, r, cli.ExitUsage, "frame 5")
 
 	// Ground truth for the first 3 frames, so eval scores the middle one.
 	gt := filepath.Join(dir, "gt", "crossing")
 	os.MkdirAll(gt, 0o755)
 	for i := range 3 {
-		data, err := os.ReadFile(filepath.Join(clipDir, "masks", maskName(i)))
+		data, err := os.ReadFile(filepath.Join(clipDir, "masks", results.MaskName(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(gt, maskName(i)), data, 0o644)
+		os.WriteFile(filepath.Join(gt, results.MaskName(i)), data, 0o644)
 	}
 	out := filepath.Join(dir, "out")
 	// The first frame's annotation as mask prompt (one object per label):
 	// the prompted frame's output is that mask through the model's 256x256
 	// grid, so it can be checked against the ground truth even with random weights.
-	r = vidseg(t, dir, envModel, "track", video, "--mask", filepath.Join(gt, maskName(0)), "--frames", "3", "--mode", "sam2", "--out", out)
+	r = vidseg(t, dir, envModel, "track", video, "--mask", filepath.Join(gt, results.MaskName(0)), "--frames", "3", "--mode", "sam2", "--out", out)
 	expect(t, r, 0, "RANDOM weights")
 	if !strings.Contains(r.stdout, "tracked 2 object(s) over 3 frames") {
 		t.Errorf("track summary:\n%s", r.stdout)
@@ -414,18 +420,18 @@ func TestTrackFixture(t *testing.T) {
 			} `json:"objects"`
 		} `json:"results"`
 	}
-	data, err := os.ReadFile(filepath.Join(out, masksJSON))
+	data, err := os.ReadFile(filepath.Join(out, results.MasksJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatalf("masks.json: %v", err)
 	}
-	if doc.Format != masksFormat || doc.Width != 320 || doc.Height != 240 || doc.Frames != 3 || len(doc.Results) != 3 || len(doc.Objects) != 2 {
+	if doc.Format != results.MasksFormat || doc.Width != 320 || doc.Height != 240 || doc.Frames != 3 || len(doc.Results) != 3 || len(doc.Objects) != 2 {
 		t.Fatalf("masks.json header %+v", doc)
 	}
 	for _, fr := range doc.Results {
-		f, err := os.Open(filepath.Join(out, masksDir, maskName(fr.Frame)))
+		f, err := os.Open(filepath.Join(out, results.MasksDir, results.MaskName(fr.Frame)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,7 +458,7 @@ func TestTrackFixture(t *testing.T) {
 				t.Errorf("frame %d object %d: area %d, record says %d, bbox %v", fr.Frame, o.ID, area, o.Area, o.BBox)
 			}
 			if fr.Frame == 0 {
-				gtLabels, _, _, err := readLabels(filepath.Join(gt, maskName(0)))
+				gtLabels, _, _, err := mask.ReadPNG(filepath.Join(gt, results.MaskName(0)))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -480,7 +486,7 @@ func TestTrackFixture(t *testing.T) {
 			Conditioning bool    `json:"conditioning"`
 		} `json:"objects"`
 	}
-	lines := readJSONL[trackLine](t, filepath.Join(out, tracksFile))
+	lines := readJSONL[trackLine](t, filepath.Join(out, results.TracksFile))
 	if len(lines) != 3 {
 		t.Fatalf("tracks.jsonl has %d lines, want 3", len(lines))
 	}
@@ -495,7 +501,7 @@ func TestTrackFixture(t *testing.T) {
 
 	// The overlay decodes back to 3 frames of the source size.
 	probe := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", filepath.Join(out, overlayMP4))
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", filepath.Join(out, results.OverlayMP4))
 	if pout, err := probe.Output(); err != nil {
 		t.Logf("ffprobe unavailable: %v", err)
 	} else if got := strings.TrimSpace(string(pout)); got != "h264,320,240,3" {
@@ -518,7 +524,7 @@ func TestBenchJSON(t *testing.T) {
 	}
 	r := vidseg(t, t.TempDir(), []string{"VIDSEG_MODEL=" + model}, "bench", clip, "--objects", "1", "--frames", "1", "--json")
 	expect(t, r, 0, "")
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("bench --json: %v\n%s", err, r.stdout)
 	}
@@ -529,7 +535,7 @@ func TestBenchJSON(t *testing.T) {
 	if run.Objects != 1 || run.Frames != 2 || run.FPS <= 0 || run.PeakRSSMB <= 0 {
 		t.Errorf("run %+v", run)
 	}
-	for _, s := range benchStages {
+	for _, s := range bench.Stages {
 		v, ok := run.MsPerFrm[s]
 		if !ok || v < 0 {
 			t.Errorf("stage %s: %v (present %v)", s, v, ok)

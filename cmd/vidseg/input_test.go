@@ -16,8 +16,12 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/results"
+	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/video"
 )
 
 // Real-world inputs through the built binary: each makes its clip with the
@@ -29,10 +33,10 @@ import (
 func trackEnv(t *testing.T) (clip string, env []string) {
 	t.Helper()
 	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := filepath.Join(root, sam.FixtureDir)
 	clip = testutil.Clip(t, "crossing")
 	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
-		t.Skip("fixture model " + fixtureModel + " absent")
+		t.Skip("fixture model " + sam.FixtureDir + " absent")
 	}
 	if _, err := os.Stat(clip); err != nil {
 		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
@@ -44,14 +48,14 @@ func trackEnv(t *testing.T) (clip string, env []string) {
 }
 
 // decodeAll decodes a whole file with package decode.
-func decodeAll(t *testing.T, path string) (decode.Info, []*decode.Frame, error) {
+func decodeAll(t *testing.T, path string) (decode.Info, []*video.Frame, error) {
 	t.Helper()
 	d, err := decode.Open(context.Background(), path, decode.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	var frames []*decode.Frame
+	var frames []*video.Frame
 	for {
 		f, err := d.Next(context.Background())
 		if errors.Is(err, io.EOF) {
@@ -78,7 +82,7 @@ type masksHeader struct {
 
 func readMasksJSON(t *testing.T, dir string) masksHeader {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, masksJSON))
+	data, err := os.ReadFile(filepath.Join(dir, results.MasksJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +105,7 @@ func TestTrackRotated(t *testing.T) {
 	testutil.FFmpeg(t, "-i", clip, "-frames:v", "2", "-c", "copy", "-metadata:s:v", "rotate=90", rotated)
 
 	// FFmpeg shows this tag as transpose=cclock: displayed (x, y) is coded (w-1-y, x).
-	gt, w, h, err := readLabels(filepath.Join(filepath.Dir(clip), "masks", maskName(0)))
+	gt, w, h, err := mask.ReadPNG(filepath.Join(filepath.Dir(clip), "masks", results.MaskName(0)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,10 +155,10 @@ func TestTrackRotated(t *testing.T) {
 			t.Errorf("object %d: IoU %.3f with the turned mask prompt, want >= 0.8", o.ID, iou)
 		}
 	}
-	if _, pw, ph, err := readLabels(filepath.Join(out, masksDir, maskName(0))); err != nil || pw != h || ph != w {
+	if _, pw, ph, err := mask.ReadPNG(filepath.Join(out, results.MasksDir, results.MaskName(0))); err != nil || pw != h || ph != w {
 		t.Errorf("masks/00000.png is %dx%d (%v), want %dx%d", pw, ph, err, h, w)
 	}
-	info, frames, err := decodeAll(t, filepath.Join(out, overlayMP4))
+	info, frames, err := decodeAll(t, filepath.Join(out, results.OverlayMP4))
 	if err != nil || len(frames) != 1 || info.Width != h || info.Height != w {
 		t.Errorf("overlay.mp4: %d frames of %dx%d (%v), want 1 of %dx%d", len(frames), info.Width, info.Height, err, h, w)
 	}
@@ -183,7 +187,7 @@ func TestTrackOddSizeVFR(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	r := vidseg(t, dir, env, "track", vfr, "--point", "320,240", "--frames", "2", "--out", out)
 	expect(t, r, 0, "")
-	info, frames, err := decodeAll(t, filepath.Join(out, overlayMP4))
+	info, frames, err := decodeAll(t, filepath.Join(out, results.OverlayMP4))
 	if err != nil || len(frames) != 2 {
 		t.Fatalf("overlay.mp4: %d frames, %v; want 2", len(frames), err)
 	}
@@ -195,14 +199,14 @@ func TestTrackOddSizeVFR(t *testing.T) {
 			t.Errorf("overlay frame %d at %v, source at %v", i, f.PTS, wantPTS[i])
 		}
 	}
-	if _, pw, ph, err := readLabels(filepath.Join(out, masksDir, maskName(1))); err != nil || pw != 641 || ph != 479 {
+	if _, pw, ph, err := mask.ReadPNG(filepath.Join(out, results.MasksDir, results.MaskName(1))); err != nil || pw != 641 || ph != 479 {
 		t.Errorf("masks/00001.png is %dx%d (%v), want 641x479", pw, ph, err)
 	}
 	type line struct {
 		Frame int      `json:"frame"`
 		PTS   *float64 `json:"pts"`
 	}
-	lines := readJSONL[line](t, filepath.Join(out, tracksFile))
+	lines := readJSONL[line](t, filepath.Join(out, results.TracksFile))
 	doc := readMasksJSON(t, out)
 	if len(lines) != 2 || len(doc.Results) != 2 || doc.Width != 641 || doc.Height != 479 {
 		t.Fatalf("tracks.jsonl %d lines, masks.json %dx%d %d frames", len(lines), doc.Width, doc.Height, len(doc.Results))
@@ -228,7 +232,7 @@ func TestTrackStillImage(t *testing.T) {
 	if doc := readMasksJSON(t, out); doc.Frames != 1 || len(doc.Results) != 1 {
 		t.Errorf("masks.json: %d frames, %d results; want 1", doc.Frames, len(doc.Results))
 	}
-	if _, frames, err := decodeAll(t, filepath.Join(out, overlayMP4)); err != nil || len(frames) != 1 {
+	if _, frames, err := decodeAll(t, filepath.Join(out, results.OverlayMP4)); err != nil || len(frames) != 1 {
 		t.Errorf("overlay.mp4: %d frames, %v; want 1", len(frames), err)
 	}
 }
@@ -277,12 +281,12 @@ func TestInputCheckedBeforeModel(t *testing.T) {
 	noModel := []string{"VIDSEG_MODEL=" + dir} // no manifest.json: an invalid model
 	os.WriteFile(filepath.Join(dir, "junk.mp4"), []byte("not a video at all"), 0o644)
 	r := vidseg(t, dir, noModel, "track", "junk.mp4", "--point", "1,1", "--out", "o")
-	expect(t, r, exitInput, "junk.mp4")
+	expect(t, r, cli.ExitInput, "junk.mp4")
 	r = vidseg(t, dir, noModel, "track", clip, "--point", "400,100", "--out", "o")
-	expect(t, r, exitUsage, "outside")
+	expect(t, r, cli.ExitUsage, "outside")
 	// A good input gets as far as the model.
 	r = vidseg(t, dir, noModel, "track", clip, "--point", "100,100", "--out", "o")
-	expect(t, r, exitModel, "manifest.json")
+	expect(t, r, cli.ExitModel, "manifest.json")
 }
 
 // eval names the file that is missing, not a staged copy's path.
@@ -293,16 +297,16 @@ func TestEvalNamesRealFiles(t *testing.T) {
 	}
 	dir := t.TempDir()
 	pred := filepath.Join(dir, "pred")
-	if err := copyPNGs(gt, pred); err != nil {
+	if err := os.CopyFS(pred, os.DirFS(gt)); err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(pred, "00010.png"))
 	r := vidseg(t, dir, nil, "eval", pred, gt)
-	expect(t, r, exitInput, filepath.Join(pred, "00010.png"))
+	expect(t, r, cli.ExitInput, filepath.Join(pred, "00010.png"))
 	// The same as a track output folder (PRED/masks).
 	out := filepath.Join(dir, "out")
 	os.MkdirAll(out, 0o755)
-	os.Rename(pred, filepath.Join(out, masksDir))
+	os.Rename(pred, filepath.Join(out, results.MasksDir))
 	r = vidseg(t, dir, nil, "eval", out, gt)
-	expect(t, r, exitInput, filepath.Join(out, masksDir, "00010.png"))
+	expect(t, r, cli.ExitInput, filepath.Join(out, results.MasksDir, "00010.png"))
 }

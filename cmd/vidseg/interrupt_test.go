@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/internal/testutil"
 )
 
@@ -48,8 +49,8 @@ func TestTrackInterruptKeepsResults(t *testing.T) {
 	}
 	err := cmd.Wait()
 	var ee *exec.ExitError
-	if err == nil || !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
-		t.Fatalf("exit: %v, want code %d; stderr:\n%s", err, exitInterrupted, stderr.String())
+	if err == nil || !errors.As(err, &ee) || ee.ExitCode() != cli.ExitInterrupted {
+		t.Fatalf("exit: %v, want code %d; stderr:\n%s", err, cli.ExitInterrupted, stderr.String())
 	}
 	b, err := os.ReadFile(filepath.Join(out, "masks.json"))
 	if err != nil {

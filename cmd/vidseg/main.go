@@ -14,22 +14,16 @@ import (
 	"syscall"
 
 	"github.com/asticode/go-astiav"
+	"github.com/vidseg/vidseg/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// env bundles what a command may touch of the outside world, so tests and
-// main share one entry point.
-type env struct {
-	stdout, stderr io.Writer
-	getenv         func(string) string
-}
-
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, e *env, args []string) error
+	run     func(ctx context.Context, e *cli.Env, args []string) error
 }
 
 func commands() []command {
@@ -43,14 +37,6 @@ func commands() []command {
 		{"version", "print the version", runVersion},
 	}
 }
-
-const exitCodesHelp = `Exit codes:
-  0  success
-  1  runtime failure (decoding, inference, writing outputs, a failed doctor check)
-  2  usage error (unknown command or flag, bad prompt syntax, bad config file)
-  3  input not found or unreadable (video, mask, prediction or ground-truth folder)
-  4  model missing or invalid (no model directory, bad manifest or checksum)
-  130 interrupted (Ctrl-C or SIGTERM)`
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, `vidseg segments and tracks objects in video (SAM 2 / SAMURAI, ONNX Runtime, FFmpeg).
@@ -80,7 +66,7 @@ defaults. Run "vidseg help config" for the keys.
 %s
 
 Run "vidseg COMMAND --help" for a command's flags.
-`, exitCodesHelp)
+`, cli.ExitCodesHelp)
 }
 
 func main() {
@@ -90,41 +76,41 @@ func main() {
 		astiav.SetLogLevel(astiav.LogLevelError)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	e := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	code := run(ctx, e, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
 
 // run executes one command line and returns the process exit code.
-func run(ctx context.Context, e *env, args []string) int {
+func run(ctx context.Context, e *cli.Env, args []string) int {
 	err := dispatch(ctx, e, args)
-	if err == nil || errors.Is(err, errHelp) {
-		return exitOK
+	if err == nil || errors.Is(err, cli.ErrHelp) {
+		return cli.ExitOK
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// The error says what was kept and where (track's partial results).
-		fmt.Fprintf(e.stderr, "vidseg: interrupted: %v\n", err)
-		return exitInterrupted
+		fmt.Fprintf(e.Stderr, "vidseg: interrupted: %v\n", err)
+		return cli.ExitInterrupted
 	}
-	fmt.Fprintf(e.stderr, "vidseg: %v\n", err)
-	return exitCode(err)
+	fmt.Fprintf(e.Stderr, "vidseg: %v\n", err)
+	return cli.ExitCode(err)
 }
 
-func dispatch(ctx context.Context, e *env, args []string) error {
+func dispatch(ctx context.Context, e *cli.Env, args []string) error {
 	// --config may come before the command; it is also accepted after it.
 	var global []string
 	for len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
 		a := args[0]
 		switch {
 		case a == "-h" || a == "--help" || a == "-help":
-			usage(e.stdout)
-			return errHelp
+			usage(e.Stdout)
+			return cli.ErrHelp
 		case a == "--version" || a == "-version":
 			return runVersion(ctx, e, nil)
 		case a == "--config" || a == "-config":
 			if len(args) < 2 {
-				return usagef("--config needs a file")
+				return cli.Usagef("--config needs a file")
 			}
 			global = append(global, a, args[1])
 			args = args[2:]
@@ -132,12 +118,12 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 			global = append(global, a)
 			args = args[1:]
 		default:
-			return usagef("unknown flag %s before the command (run `vidseg help`)", a)
+			return cli.Usagef("unknown flag %s before the command (run `vidseg help`)", a)
 		}
 	}
 	if len(args) == 0 {
-		usage(e.stderr)
-		return usagef("no command given")
+		usage(e.Stderr)
+		return cli.Usagef("no command given")
 	}
 	name, rest := args[0], append(global, args[1:]...)
 	if name == "help" {
@@ -148,16 +134,16 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 			return c.run(ctx, e, rest)
 		}
 	}
-	return usagef("unknown command %q (run `vidseg help`)", name)
+	return cli.Usagef("unknown command %q (run `vidseg help`)", name)
 }
 
-func runHelp(ctx context.Context, e *env, args []string) error {
+func runHelp(ctx context.Context, e *cli.Env, args []string) error {
 	if len(args) == 0 {
-		usage(e.stdout)
+		usage(e.Stdout)
 		return nil
 	}
 	if args[0] == "config" {
-		fmt.Fprint(e.stdout, configHelp)
+		fmt.Fprint(e.Stdout, cli.ConfigHelp)
 		return nil
 	}
 	for _, c := range commands() {
@@ -165,14 +151,14 @@ func runHelp(ctx context.Context, e *env, args []string) error {
 			return c.run(ctx, e, []string{"--help"})
 		}
 	}
-	return usagef("no help for %q: not a command", args[0])
+	return cli.Usagef("no help for %q: not a command", args[0])
 }
 
-func runVersion(_ context.Context, e *env, args []string) error {
+func runVersion(_ context.Context, e *cli.Env, args []string) error {
 	if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
-		return usagef("version takes no arguments")
+		return cli.Usagef("version takes no arguments")
 	}
-	fmt.Fprintf(e.stdout, "vidseg %s\n", version)
+	fmt.Fprintf(e.Stdout, "vidseg %s\n", version)
 	return nil
 }
 

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,19 +12,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/cli"
+	"github.com/vidseg/vidseg/journal"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/web"
 )
 
-func runServe(ctx context.Context, e *env, args []string) error {
-	s, err := loadSettings(e, args)
+func runServe(ctx context.Context, e *cli.Env, args []string) error {
+	s, err := cli.LoadSettings(e, args)
 	if err != nil {
 		return err
 	}
-	fs := newFlags(e, "serve", "vidseg serve [--addr 127.0.0.1:8080] [--model DIR] [--media-root DIR] [--store FILE] [--resume ID|all]...",
+	fs := cli.NewFlags(e, "serve", "vidseg serve [--addr 127.0.0.1:8080] [--model DIR] [--media-root DIR] [--store FILE] [--resume ID|all]...",
 		`Runs the web app: open a video (upload; with the flags below a file of
 --media-root, an HTTP/RTSP URL or a --devices webcam), click objects, watch
 the masks over WebRTC.
@@ -47,23 +45,15 @@ Without a model the app still plays video and explains how to get one.`,
   vidseg serve --addr 127.0.0.1:9000 --model models/sam2.1_hiera_t --codec h264
   vidseg serve --addr :8080 --media-root /srv/videos --allow-urls
   vidseg serve --store /var/lib/vidseg/sessions.db --resume all`)
-	configFlag(fs)
-	s.flag(fs, "addr")
-	s.flag(fs, "model")
-	s.flag(fs, "ort_lib")
-	s.flag(fs, "provider")
-	s.flag(fs, "threads")
-	s.flag(fs, "mode")
-	s.flag(fs, "codec")
-	s.flag(fs, "upload_limit")
-	s.flag(fs, "store")
+	cli.ConfigFlag(fs)
+	s.Flag(fs, "addr", "model", "ort_lib", "provider", "threads", "mode", "codec", "upload_limit", "store")
 	noStore := fs.Bool("no-store", false, "keep no session store (nothing survives a restart)")
-	var resume listFlag
+	var resume cli.List
 	fs.Var(&resume, "resume", "resume stored session `ID` (repeatable), or \"all\"")
 	for _, k := range []string{"token", "media_root", "max_sessions", "pause_after", "idle_timeout"} {
-		s.flag(fs, k)
+		s.Flag(fs, k)
 	}
-	var devices, origins listFlag
+	var devices, origins cli.List
 	fs.Var(&devices, "devices", "capture devices clients may open, comma-separated (`/dev/video0,...`)")
 	fs.Var(&origins, "cors-origin", "web `ORIGIN` allowed to call the API and WHEP (repeatable)")
 	allowURLs := fs.Bool("allow-urls", false, "let clients open http(s):// and rtsp:// URLs")
@@ -72,24 +62,24 @@ Without a model the app still plays video and explains how to get one.`,
 	evFlags := addEventFlags(fs)
 	lostAfter := fs.Duration("source-lost-after", time.Minute, "end a live source (a camera restarts) once it has been unreachable this `long`")
 	camerasPath := fs.String("cameras", "", "start the cameras in `FILE` (YAML: name, source, prompts, zones, lines), restart them on failure and resume them after a restart")
-	pos, err := fs.parse(args)
+	pos, err := fs.ParseArgs(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("serve takes no arguments, got %q", pos)
+		return cli.Usagef("serve takes no arguments, got %q", pos)
 	}
-	limit, err := parseBytes(s.get("upload_limit"))
+	limit, err := cli.ParseBytes(s.Get("upload_limit"))
 	if err != nil {
-		return usagef("upload limit (from %s): %v", s.source("upload_limit"), err)
+		return cli.Usagef("upload limit (from %s): %v", s.Source("upload_limit"), err)
 	}
-	codec := s.get("codec")
+	codec := s.Get("codec")
 	if codec != "vp8" && codec != "h264" {
-		return usagef("codec %q (from %s): want vp8 or h264", codec, s.source("codec"))
+		return cli.Usagef("codec %q (from %s): want vp8 or h264", codec, s.Source("codec"))
 	}
-	mode, err := tracker.ParseMode(s.get("mode"))
+	mode, err := tracker.ParseMode(s.Get("mode"))
 	if err != nil {
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	var cameras []cameraConfig
 	if *camerasPath != "" {
@@ -98,16 +88,16 @@ Without a model the app still plays video and explains how to get one.`,
 		}
 	}
 	if *noStore && len(resume) > 0 {
-		return usagef("serve: --resume needs the store; drop --no-store")
+		return cli.Usagef("serve: --resume needs the store; drop --no-store")
 	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
 
-	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins,
-		Sources: web.SourcePolicy{MediaRoot: s.get("media_root"), Devices: splitList(devices),
+	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins, Logger: log,
+		Sources: web.SourcePolicy{MediaRoot: s.Get("media_root"), Devices: splitList(devices),
 			AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate}}
 	if err := sessionLimits(s, &cfg); err != nil {
 		return err
@@ -119,13 +109,10 @@ Without a model the app still plays video and explains how to get one.`,
 	}
 	defer closeSinks()
 	cfg.EventSinks = sinks
-	if *verbose {
-		cfg.Logf = func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
-	}
 
 	var st *store.Store
 	if !*noStore {
-		st, err = store.Open(s.get("store"))
+		st, err = store.Open(s.Get("store"))
 		if err != nil {
 			if errors.Is(err, store.ErrLocked) {
 				return fmt.Errorf("%w: is another `vidseg serve` using it? pass --store FILE", err)
@@ -135,47 +122,34 @@ Without a model the app still plays video and explains how to get one.`,
 		defer st.Close()
 	}
 
-	var journal *sessionJournal
+	withModel := false
 	if _, err := findModel(s); err != nil {
-		fmt.Fprintf(e.stderr, "vidseg: serve: %v\nvidseg: serve: playing video without tracking\n", err)
+		fmt.Fprintf(e.Stderr, "vidseg: serve: %v\nvidseg: serve: playing video without tracking\n", err)
 	} else {
-		lm, err := openModel(s, e.stderr, log)
+		lm, err := openModel(s, e.Stderr, log)
 		if err != nil {
 			return err
 		}
 		defer lm.Close()
 		man := lm.model.Manifest()
-		shared := sam.NewScheduler(lm.model)
-		journal = &sessionJournal{st: st, maskSize: man.MaskSize, log: log}
-		cfg.ModelSize = man.ImageSize
+		cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.model), mode)
 		cfg.ModelName = man.Variant
-		if lm.choice.random {
+		if lm.choice.Random {
 			cfg.ModelName += " (random weights)"
 		}
-		cfg.NewTracker = func(ctx context.Context, info decode.Info) (web.Tracker, error) {
-			c := shared.Client()
-			t, err := tracker.New(c, tracker.Config{Mode: mode, NumFrames: 0, Logger: log, MaxCondFrames: web.StreamCondFrames})
-			if err != nil {
-				return nil, err
-			}
-			jt, err := journal.wrap(ctx, t, info)
-			if err != nil {
-				return nil, err
-			}
-			return &sharedTracker{Tracker: jt, Client: c, t: t}, nil
+		if st != nil {
+			cfg.NewTracker = journal.Trackers(st, log, cfg.NewTracker)
 		}
 		// Edit sessions (scrub and track a file) are not journaled.
-		cfg.NewFileTracker = func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (web.FileTracker, error) {
-			return tracker.New(shared.Client(), tracker.Config{Mode: mode, NumFrames: frames, Source: src, KeepAll: true, Logger: log})
-		}
+		withModel = true
 	}
 
-	ln, err := net.Listen("tcp", s.get("addr"))
+	ln, err := net.Listen("tcp", s.Get("addr"))
 	if err != nil {
-		return fmt.Errorf("serve: listen on %s (from %s): %w", s.get("addr"), s.source("addr"), err)
+		return fmt.Errorf("serve: listen on %s (from %s): %w", s.Get("addr"), s.Source("addr"), err)
 	}
 	defer ln.Close()
-	cfg.Token = s.get("token")
+	cfg.Token = s.Get("token")
 	if cfg.Token == "" && !isLoopback(ln.Addr()) {
 		cfg.Token = web.NewToken()
 	}
@@ -192,8 +166,8 @@ Without a model the app still plays video and explains how to get one.`,
 	defer srv.Close()
 
 	if len(resume) > 0 {
-		if journal == nil {
-			return modelErr(errors.New("serve: --resume needs a model to replay prompts"))
+		if !withModel {
+			return cli.ModelErr(errors.New("serve: --resume needs a model to replay prompts"))
 		}
 		if err := resumeSessions(ctx, e, srv, st, resume); err != nil {
 			return err
@@ -204,11 +178,11 @@ Without a model the app still plays video and explains how to get one.`,
 	var cams sync.WaitGroup
 	defer func() { stopCameras(); cams.Wait() }()
 	for _, c := range cameras {
-		cams.Go(func() { runCamera(camCtx, srv, st, journal != nil, c, log) })
+		cams.Go(func() { runCamera(camCtx, srv, st, withModel, c, log) })
 	}
 
-	printURL(e.stderr, ln.Addr(), cfg.Token)
-	hs := &http.Server{Handler: withSource(srv), ReadHeaderTimeout: 10 * time.Second}
+	printURL(e.Stderr, ln.Addr(), cfg.Token)
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -219,13 +193,13 @@ Without a model the app still plays video and explains how to get one.`,
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	hs.Shutdown(shutdown)
-	fmt.Fprintln(e.stderr, "vidseg: serve: stopped")
+	fmt.Fprintln(e.Stderr, "vidseg: serve: stopped")
 	return nil
 }
 
 // resumeSessions reopens stored sessions by ID ("all": every one whose
 // source file still exists).
-func resumeSessions(ctx context.Context, e *env, srv *web.Server, st *store.Store, ids []string) error {
+func resumeSessions(ctx context.Context, e *cli.Env, srv *web.Server, st *store.Store, ids []string) error {
 	var infos []store.Info
 	for _, id := range ids {
 		if id == "all" {
@@ -242,82 +216,19 @@ func resumeSessions(ctx context.Context, e *env, srv *web.Server, st *store.Stor
 		}
 		sess, err := st.Session(id)
 		if err != nil {
-			return inputErr(fmt.Errorf("serve --resume: %w", err))
+			return cli.InputErr(fmt.Errorf("serve --resume: %w", err))
 		}
 		infos = append(infos, sess.Info)
 	}
 	for _, info := range infos {
 		if !strings.HasPrefix(info.Source, "/") {
-			return inputErr(fmt.Errorf("serve --resume %s: source %q is not a file path that can be reopened", info.ID, info.Source))
+			return cli.InputErr(fmt.Errorf("serve --resume %s: source %q is not a file path that can be reopened", info.ID, info.Source))
 		}
-		rctx := context.WithValue(ctx, resumeKey{}, info.ID)
-		rctx = context.WithValue(rctx, sourceKey{}, info.Source)
-		ss, err := srv.Open(rctx, info.Source, true)
+		ss, err := srv.Resume(ctx, info.ID, info.Source)
 		if err != nil {
-			return inputErr(fmt.Errorf("serve --resume %s: %w", info.ID, err))
+			return cli.InputErr(fmt.Errorf("serve --resume %s: %w", info.ID, err))
 		}
-		fmt.Fprintf(e.stderr, "vidseg: resumed stored session %s (%s) as web session %s\n", info.ID, info.Source, ss.ID)
+		fmt.Fprintf(e.Stderr, "vidseg: resumed stored session %s (%s) as web session %s\n", info.ID, info.Source, ss.ID)
 	}
 	return nil
-}
-
-type resumeKey struct{}
-type sourceKey struct{}
-
-// withSource passes the source of a JSON session request to NewTracker
-// through the request context (web.Config.NewTracker is given only the
-// decoded stream's Info), so the store knows what to reopen on --resume.
-func withSource(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/api/sessions" {
-			src := "upload"
-			if !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
-				body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
-				r.Body.Close()
-				if err != nil {
-					http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
-					return
-				}
-				var req struct {
-					Source string `json:"source"`
-				}
-				if json.Unmarshal(body, &req) == nil {
-					src = req.Source
-				}
-				r.Body = io.NopCloser(bytes.NewReader(body))
-			}
-			r = r.WithContext(context.WithValue(r.Context(), sourceKey{}, src))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// sessionJournal creates (or, on resume, adopts) a store session for each
-// web session and wraps its tracker.
-type sessionJournal struct {
-	st       *store.Store // nil with --no-store
-	maskSize int
-	log      *slog.Logger
-}
-
-func (j *sessionJournal) wrap(ctx context.Context, t *tracker.Tracker, info decode.Info) (web.Tracker, error) {
-	if j.st == nil {
-		return t, nil
-	}
-	src, _ := ctx.Value(sourceKey{}).(string)
-	if id, ok := ctx.Value(resumeKey{}).(string); ok {
-		sess, err := j.st.Session(id)
-		if err != nil {
-			return nil, err
-		}
-		return newJournaledTracker(t, j.st, id, j.maskSize, replayPrompts(sess.Prompts, info), j.log), nil
-	}
-	si, err := j.st.CreateSession(store.Info{
-		Source: src, Width: info.Width, Height: info.Height, FPS: info.FPS, Frames: info.Frames,
-		Meta: cameraMeta(ctx),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return newJournaledTracker(t, j.st, si.ID, j.maskSize, nil, j.log), nil
 }

@@ -8,15 +8,16 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/internal/cli"
 )
 
 // eventFlags are serve's analytics outputs.
 type eventFlags struct {
 	file     *string
-	webhooks listFlag
+	webhooks cli.List
 }
 
-func addEventFlags(fs *cmdFlags) *eventFlags {
+func addEventFlags(fs *cli.Flags) *eventFlags {
 	ef := &eventFlags{file: fs.String("events-file", "", "append analytics events to `FILE` as JSON Lines")}
 	fs.Var(&ef.webhooks, "webhook", "POST analytics events to `URL` (repeatable; retried with backoff)")
 	return ef
@@ -34,7 +35,7 @@ func (ef *eventFlags) open(log *slog.Logger) ([]events.Sink, func(), error) {
 	if *ef.file != "" {
 		j, err := events.OpenJSONL(*ef.file)
 		if err != nil {
-			return nil, nil, inputErr(fmt.Errorf("serve --events-file: %w", err))
+			return nil, nil, cli.InputErr(fmt.Errorf("serve --events-file: %w", err))
 		}
 		sinks = append(sinks, j)
 		closers = append(closers, func() {
@@ -47,7 +48,7 @@ func (ef *eventFlags) open(log *slog.Logger) ([]events.Sink, func(), error) {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			closeAll()
-			return nil, nil, usagef("serve --webhook %q: want an http(s) URL", raw)
+			return nil, nil, cli.Usagef("serve --webhook %q: want an http(s) URL", raw)
 		}
 		wh := events.NewWebhook(raw, events.WebhookOptions{Logger: log})
 		sinks = append(sinks, wh)

@@ -11,36 +11,24 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vidseg/vidseg/sam"
-	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/web"
 )
 
-// sharedTracker is a session's journaled tracker on its handle of the
-// shared model: Urgent lets its prompts go first; CondFrames reports the
-// bounded memory.
-type sharedTracker struct {
-	web.Tracker
-	*sam.Client
-	t *tracker.Tracker
-}
-
-func (s *sharedTracker) CondFrames() map[int]int { return s.t.CondFrames() }
-
 // sessionLimits reads --max-sessions, --pause-after and --idle-timeout.
-func sessionLimits(s *settings, cfg *web.Config) error {
-	n, err := s.int("max_sessions")
+func sessionLimits(s *cli.Settings, cfg *web.Config) error {
+	n, err := s.Int("max_sessions")
 	if err != nil || n < 1 {
-		return usagef("max sessions %q (from %s): want a positive number", s.get("max_sessions"), s.source("max_sessions"))
+		return cli.Usagef("max sessions %q (from %s): want a positive number", s.Get("max_sessions"), s.Source("max_sessions"))
 	}
 	cfg.MaxSessions = n
 	for _, d := range []struct {
 		key string
 		to  *time.Duration
 	}{{"pause_after", &cfg.PauseAfter}, {"idle_timeout", &cfg.IdleTimeout}} {
-		v, err := time.ParseDuration(s.get(d.key))
+		v, err := time.ParseDuration(s.Get(d.key))
 		if err != nil || v <= 0 {
-			return usagef("%s %q (from %s): want a duration such as 30s or 10m", strings.ReplaceAll(d.key, "_", " "), s.get(d.key), s.source(d.key))
+			return cli.Usagef("%s %q (from %s): want a duration such as 30s or 10m", strings.ReplaceAll(d.key, "_", " "), s.Get(d.key), s.Source(d.key))
 		}
 		*d.to = v
 	}
@@ -49,11 +37,11 @@ func sessionLimits(s *settings, cfg *web.Config) error {
 
 // uploadDir is where uploads live: the server's own data directory beside
 // its store (a fresh temporary one with --no-store), never the media root.
-func uploadDir(s *settings, noStore bool) (string, error) {
+func uploadDir(s *cli.Settings, noStore bool) (string, error) {
 	if noStore {
 		return os.MkdirTemp("", "vidseg-uploads-")
 	}
-	dir := filepath.Join(filepath.Dir(s.get("store")), "uploads")
+	dir := filepath.Join(filepath.Dir(s.Get("store")), "uploads")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("serve: upload directory: %w", err)
 	}
@@ -65,7 +53,7 @@ func uploadDir(s *settings, noStore bool) (string, error) {
 	return dir, nil
 }
 
-func splitList(l listFlag) []string {
+func splitList(l cli.List) []string {
 	var out []string
 	for _, v := range l {
 		for _, p := range strings.Split(v, ",") {

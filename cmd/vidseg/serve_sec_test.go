@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/sam"
 )
 
 // Issue 10, item 3: the default bind is loopback and the URL printed for
@@ -121,7 +122,7 @@ func (p *serveProc) stats(t *testing.T) map[string]sessionStats {
 func modelServe(t *testing.T, extra ...string) (*serveProc, string) {
 	t.Helper()
 	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, fixtureModel)
+	model := filepath.Join(root, sam.FixtureDir)
 	clip := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
 	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
 		if _, err := os.Stat(p); err != nil {

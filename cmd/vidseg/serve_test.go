@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/store"
 )
 
@@ -186,13 +187,13 @@ func TestServeJournalSurvivesKill(t *testing.T) {
 	id := list[0].ID
 	sess, _ := st.Session(id)
 	if len(sess.Prompts) != 1 || sess.Prompts[0].Object != pr.Object || sess.Prompts[0].Frame != pr.Frame ||
-		len(sess.Prompts[0].Points) != 1 || sess.Prompts[0].Points[0] != (store.Point{X: 40, Y: 110, Positive: true}) {
+		len(sess.Prompts[0].Points) != 1 || sess.Prompts[0].Points[0] != (prompt.Point{X: 40, Y: 110, Positive: true}) {
 		t.Errorf("stored prompts %+v, want the one acknowledged (object %d frame %d)", sess.Prompts, pr.Object, pr.Frame)
 	}
 	f, err := st.Frame(id, last)
 	if err != nil {
 		t.Errorf("frame %d reported finished before the kill is not stored: %v", last, err)
-	} else if len(f.Objects) != 1 || f.Objects[0].Object != pr.Object || f.Objects[0].Mask.Size != [2]int{240, 320} {
+	} else if len(f.Objects) != 1 || f.Objects[0].Object != pr.Object || f.Objects[0].Mask.Height != 240 || f.Objects[0].Mask.Width != 320 {
 		t.Errorf("stored frame %d: %+v", last, f)
 	}
 	before := sess.Info.Updated

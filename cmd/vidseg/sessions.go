@@ -10,15 +10,16 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/store"
 )
 
-func runSessions(ctx context.Context, e *env, args []string) error {
-	s, err := loadSettings(e, args)
+func runSessions(ctx context.Context, e *cli.Env, args []string) error {
+	s, err := cli.LoadSettings(e, args)
 	if err != nil {
 		return err
 	}
-	fs := newFlags(e, "sessions", "vidseg sessions list | show ID | export ID FILE | import FILE | delete ID [--store FILE]",
+	fs := cli.NewFlags(e, "sessions", "vidseg sessions list | show ID | export ID FILE | import FILE | delete ID [--store FILE]",
 		`Manages the sessions `+"`vidseg serve`"+` keeps in its store: the source, every
 prompt and every finished frame's masks (COCO RLE).
   list            one line per session, most recently updated first
@@ -30,29 +31,29 @@ The store is locked while `+"`vidseg serve`"+` runs: stop it first.`,
 		`  vidseg sessions list
   vidseg sessions export 3f2a9c0d1e2b4a5c session.jsonl
   vidseg sessions import session.jsonl --store other.db`)
-	configFlag(fs)
-	s.flag(fs, "store")
+	cli.ConfigFlag(fs)
+	s.Flag(fs, "store")
 	asJSON := fs.Bool("json", false, "list: print JSON instead of a table")
-	pos, err := fs.parse(args)
+	pos, err := fs.ParseArgs(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef("sessions needs a subcommand: list, show, export, import or delete")
+		return cli.Usagef("sessions needs a subcommand: list, show, export, import or delete")
 	}
 	want := map[string]int{"list": 0, "show": 1, "export": 2, "import": 1, "delete": 1}
 	n, ok := want[pos[0]]
 	if !ok {
-		return usagef("sessions: unknown subcommand %q (want list, show, export, import or delete)", pos[0])
+		return cli.Usagef("sessions: unknown subcommand %q (want list, show, export, import or delete)", pos[0])
 	}
 	if len(pos)-1 != n {
-		return usagef("sessions %s takes %d argument(s), got %d (run `vidseg sessions --help`)", pos[0], n, len(pos)-1)
+		return cli.Usagef("sessions %s takes %d argument(s), got %d (run `vidseg sessions --help`)", pos[0], n, len(pos)-1)
 	}
-	path := s.get("store")
+	path := s.Get("store")
 	readOnly := pos[0] == "list" || pos[0] == "show" || pos[0] == "export"
 	if readOnly {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return inputErr(fmt.Errorf("sessions: no store at %s (from %s); `vidseg serve` creates it", path, s.source("store")))
+			return cli.InputErr(fmt.Errorf("sessions: no store at %s (from %s); `vidseg serve` creates it", path, s.Source("store")))
 		}
 	}
 	st, err := store.OpenWith(path, store.Options{ReadOnly: readOnly})
@@ -66,23 +67,23 @@ The store is locked while `+"`vidseg serve`"+` runs: stop it first.`,
 
 	switch pos[0] {
 	case "list":
-		return listSessions(e.stdout, st, *asJSON)
+		return listSessions(e.Stdout, st, *asJSON)
 	case "show":
 		sess, err := st.Session(pos[1])
 		if err != nil {
 			return notFoundAsInput(err)
 		}
-		enc := json.NewEncoder(e.stdout)
+		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(sess)
 	case "export":
-		return exportSession(e.stdout, st, pos[1], pos[2])
+		return exportSession(e.Stdout, st, pos[1], pos[2])
 	case "import":
 		var r io.Reader = os.Stdin
 		if pos[1] != "-" {
 			f, err := os.Open(pos[1])
 			if err != nil {
-				return inputErr(fmt.Errorf("sessions import: %w", err))
+				return cli.InputErr(fmt.Errorf("sessions import: %w", err))
 			}
 			defer f.Close()
 			r = f
@@ -92,15 +93,15 @@ The store is locked while `+"`vidseg serve`"+` runs: stop it first.`,
 			if errors.Is(err, store.ErrExists) {
 				return err
 			}
-			return inputErr(err)
+			return cli.InputErr(err)
 		}
-		fmt.Fprintf(e.stdout, "imported session %s (%s) into %s\n", info.ID, info.Source, path)
+		fmt.Fprintf(e.Stdout, "imported session %s (%s) into %s\n", info.ID, info.Source, path)
 		return nil
 	case "delete":
 		if err := st.DeleteSession(pos[1]); err != nil {
 			return notFoundAsInput(err)
 		}
-		fmt.Fprintf(e.stdout, "deleted session %s\n", pos[1])
+		fmt.Fprintf(e.Stdout, "deleted session %s\n", pos[1])
 		return nil
 	}
 	return nil
@@ -108,29 +109,15 @@ The store is locked while `+"`vidseg serve`"+` runs: stop it first.`,
 
 func notFoundAsInput(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return inputErr(err)
+		return cli.InputErr(err)
 	}
 	return err
 }
 
 func listSessions(w io.Writer, st *store.Store, asJSON bool) error {
-	list, err := st.List()
+	rows, err := st.Summaries()
 	if err != nil {
 		return err
-	}
-	type row struct {
-		store.Info
-		Objects int `json:"objects"`
-		Prompts int `json:"prompts"`
-		Done    int `json:"finished_frames"`
-	}
-	rows := make([]row, 0, len(list))
-	for _, info := range list {
-		sess, err := st.Session(info.ID)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, row{Info: info, Objects: len(sess.Objects), Prompts: len(sess.Prompts), Done: sess.FrameCount})
 	}
 	if asJSON {
 		enc := json.NewEncoder(w)

@@ -12,15 +12,19 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/internal/cli"
+	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/results"
+	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/tracker"
 )
 
-func runTrack(ctx context.Context, e *env, args []string) error {
-	s, err := loadSettings(e, args)
+func runTrack(ctx context.Context, e *cli.Env, args []string) error {
+	s, err := cli.LoadSettings(e, args)
 	if err != nil {
 		return err
 	}
-	fs := newFlags(e, "track", "vidseg track INPUT --point X,Y | --box X0,Y0,X1,Y1 | --mask FILE ... --out DIR [flags]",
+	fs := cli.NewFlags(e, "track", "vidseg track INPUT --point X,Y | --box X0,Y0,X1,Y1 | --mask FILE ... --out DIR [flags]",
 		`Segments and tracks the prompted objects through a video file and writes, in DIR:
   masks/00000.png  one DAVIS indexed PNG per frame, pixel value = object id
   masks.json       COCO RLE of every object on every frame (pycocotools-compatible)
@@ -29,14 +33,14 @@ func runTrack(ctx context.Context, e *env, args []string) error {
   overlay.mp4      the video with the masks blended in object colors (H.264)
 DIR/masks works with `+"`vidseg eval`"+`.
 
-`+promptHelp+`
+`+prompt.Help+`
 
 Propagation starts at the earliest prompted frame and runs forward; --reverse
 runs backward from the latest prompted frame instead, --both runs forward and
 then backward from the earliest prompted frame (covering the whole video).
 
 Model: --model > VIDSEG_MODEL > config "model" > ./models/* > the bundled
-random-weight fixture (`+fixtureModel+`, with a warning). To get a real
+random-weight fixture (`+sam.FixtureDir+`, with a warning). To get a real
 model, export an official checkpoint once:
   /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t \
       --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t`,
@@ -44,17 +48,13 @@ model, export an official checkpoint once:
   vidseg track clip.mp4 --box 100,80,300,260 --point 150,120,neg --out out/clip
   vidseg track clip.mp4 --point 320,240@0#1 --point 600,200@30#2 --both --out out/clip
   vidseg track clip.mp4 --mask clip/masks/00000.png --mode sam2 --frames 50 --out out/clip`)
-	configFlag(fs)
-	var points, boxes, masks listFlag
+	cli.ConfigFlag(fs)
+	var points, boxes, masks cli.List
 	fs.Var(&points, "point", "click `X,Y[,LABEL][@FRAME][#OBJECT]` (repeatable)")
 	fs.Var(&boxes, "box", "box `X0,Y0,X1,Y1[@FRAME][#OBJECT]` (repeatable)")
 	fs.Var(&masks, "mask", "mask prompt `FILE.png[@FRAME][#OBJECT]` (repeatable)")
 	out := fs.String("out", "", "output `DIR` (required; created if needed)")
-	s.flag(fs, "model")
-	s.flag(fs, "ort_lib")
-	s.flag(fs, "provider")
-	s.flag(fs, "threads")
-	s.flag(fs, "mode")
+	s.Flag(fs, "model", "ort_lib", "provider", "threads", "mode")
 	limit := fs.Int("frames", 0, "track at most the first `N` frames of the video (0 = all)")
 	reverse := fs.Bool("reverse", false, "propagate backward from the latest prompted frame")
 	both := fs.Bool("both", false, "propagate forward, then backward from the earliest prompted frame")
@@ -62,46 +62,41 @@ model, export an official checkpoint once:
 	noOverlay := fs.Bool("no-overlay", false, "skip overlay.mp4")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	verbose := fs.Bool("v", false, "log model and tracker details to stderr")
-	pos, err := fs.parse(args)
+	pos, err := fs.ParseArgs(args)
 	if err != nil {
 		return err
 	}
 
 	if len(pos) != 1 {
-		return usagef("track needs exactly one INPUT video, got %d (run `vidseg track --help`)", len(pos))
+		return cli.Usagef("track needs exactly one INPUT video, got %d (run `vidseg track --help`)", len(pos))
 	}
 	input := pos[0]
 	if *out == "" {
-		return usagef("track: --out DIR is required")
+		return cli.Usagef("track: --out DIR is required")
 	}
 	if *reverse && *both {
-		return usagef("track: --reverse and --both exclude each other")
+		return cli.Usagef("track: --reverse and --both exclude each other")
 	}
 	if *limit < 0 {
-		return usagef("track: --frames %d is negative", *limit)
+		return cli.Usagef("track: --frames %d is negative", *limit)
 	}
-	mode, err := tracker.ParseMode(s.get("mode"))
+	mode, err := tracker.ParseMode(s.Get("mode"))
 	if err != nil {
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	}
-	prompts := newPromptSet()
-	for _, p := range points {
-		if err := prompts.addPoint(p); err != nil {
-			return err
+	prompts := prompt.NewSet()
+	for _, add := range []struct {
+		args cli.List
+		add  func(string) error
+	}{{points, prompts.AddPoint}, {boxes, prompts.AddBox}, {masks, prompts.AddMask}} {
+		for _, a := range add.args {
+			if err := add.add(a); err != nil {
+				return promptSyntaxErr(err)
+			}
 		}
 	}
-	for _, b := range boxes {
-		if err := prompts.addBox(b); err != nil {
-			return err
-		}
-	}
-	for _, m := range masks {
-		if err := prompts.addMask(m); err != nil {
-			return err
-		}
-	}
-	if len(prompts.byKey) == 0 && len(prompts.masks) == 0 {
-		return usagef("track: give at least one --point, --box or --mask (run `vidseg track --help`)")
+	if prompts.Empty() {
+		return cli.Usagef("track: give at least one --point, --box or --mask (run `vidseg track --help`)")
 	}
 	if err := checkInput(input); err != nil {
 		return err
@@ -117,8 +112,8 @@ model, export an official checkpoint once:
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	lm, err := openModel(s, e.stderr, log)
+	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
+	lm, err := openModel(s, e.Stderr, log)
 	if err != nil {
 		return err
 	}
@@ -132,7 +127,7 @@ model, export an official checkpoint once:
 	defer dec.Close()
 	info := dec.Info()
 	if info.Live {
-		return usagef("track: %s is a live source; track works on files (use `vidseg serve` for streams)", input)
+		return cli.Usagef("track: %s is a live source; track works on files (use `vidseg serve` for streams)", input)
 	}
 	first, last := list[0].Frame, list[0].Frame
 	for _, p := range list {
@@ -140,69 +135,41 @@ model, export an official checkpoint once:
 	}
 
 	src := decode.NewSource(dec, frames, 4)
-	tr, err := tracker.New(lm.model, tracker.Config{
-		Mode: mode, NonOverlap: *nonOverlap, NumFrames: frames, Source: src, Logger: log,
-		// A backward pass after a forward one reads memory of frames the
-		// forward pass made, as the reference does: keep them.
-		KeepAll: *both,
-	})
+	cfg := tracker.FilePreset(mode)
+	cfg.NonOverlap, cfg.NumFrames, cfg.Source, cfg.Logger = *nonOverlap, frames, src, log
+	// A backward pass after a forward one reads memory of frames the
+	// forward pass made, as the reference does: keep them.
+	cfg.KeepAll = *both
+	tr, err := tracker.New(lm.model, cfg)
 	if err != nil {
 		return err
 	}
-	output, err := newTrackOutput(*out, input, info, frames, man.MaskSize)
+	output, err := results.NewWriter(*out, input, info.Width, info.Height, info.FPS, frames)
 	if err != nil {
 		return err
 	}
-	output.pts = src.PTS
+	output.PTS = src.PTS
 
-	fmt.Fprintf(e.stderr, "track: %s %dx%d %.2f fps, %d frames, %d prompt(s), model %s (%s on %s), mode %s\n",
-		filepath.Base(input), info.Width, info.Height, info.FPS, frames, len(list), man.Variant, lm.choice.dir, lm.model.Provider(), mode)
+	fmt.Fprintf(e.Stderr, "track: %s %dx%d %.2f fps, %d frames, %d prompt(s), model %s (%s on %s), mode %s\n",
+		filepath.Base(input), info.Width, info.Height, info.FPS, frames, len(list), man.Variant, lm.choice.Dir, lm.model.Provider(), mode)
 	begin := time.Now()
-	for _, p := range list {
-		if _, err := tr.Prompt(ctx, p); err != nil {
-			return promptError(err)
-		}
-	}
-
-	type pass struct {
-		start   int
-		reverse bool
-	}
-	var passes []pass
-	total := 0
-	switch {
-	case *reverse:
-		passes = []pass{{last, true}}
-		total = last + 1
-	case *both:
-		passes = []pass{{first, false}, {first, true}}
-		total = frames
-		if first > 0 {
-			total = frames + 1 // the backward pass revisits its start frame
-		}
-	default:
-		passes = []pass{{first, false}}
-		total = frames - first
-	}
-	var prog *progress
+	passes, total := plan(first, last, frames, *reverse, *both)
+	var prog *cli.Progress
 	if !*quiet {
-		prog = newProgress(e.stderr, "track", total)
+		prog = cli.NewProgress(e.Stderr, "track", total)
 	}
-	for _, ps := range passes {
-		if ps.reverse && ps.start == 0 {
-			continue // nothing lies before frame 0
+	var refused *tracker.PromptError
+	if err := tr.Run(ctx, list, passes, func(r *tracker.FrameResult) error {
+		prog.Add(1)
+		return output.Add(r)
+	}); errors.As(err, &refused) {
+		return promptError(refused.Err)
+	} else if err != nil {
+		// Keep what was tracked before the failure.
+		if ferr := output.FinishPartial(); ferr != nil {
+			return fmt.Errorf("track: %w (and saving the partial results: %v)", err, ferr)
 		}
-		err := tr.Propagate(ctx, tracker.PropagateOptions{Start: ps.start, Reverse: ps.reverse}, func(r *tracker.FrameResult) error {
-			prog.Add(1)
-			return output.Add(r)
-		})
-		if err != nil {
-			// Keep what was tracked before the failure.
-			if ferr := output.FinishPartial(); ferr != nil {
-				return fmt.Errorf("track: %w (and saving the partial results: %v)", err, ferr)
-			}
-			return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s)", err, output.Tracked(), *out)
-		}
+		return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s)", err, output.Tracked(), *out)
 	}
 	prog.Done()
 	elapsed := time.Since(begin)
@@ -210,27 +177,27 @@ model, export an official checkpoint once:
 		return err
 	}
 	if !*noOverlay {
-		var oprog *progress
+		var oprog *cli.Progress
 		if !*quiet {
-			oprog = newProgress(e.stderr, "overlay", frames)
+			oprog = cli.NewProgress(e.Stderr, "overlay", frames)
 		}
-		if err := writeOverlay(ctx, *out, input, frames, oprog); err != nil {
+		if err := results.WriteOverlay(ctx, *out, input, frames, func() { oprog.Add(1) }); err != nil {
 			return fmt.Errorf("%w (the masks, masks.json and tracks.jsonl of all %d frames are in %s)", err, frames, *out)
 		}
 		oprog.Done()
 	}
 
 	st := tr.Stats()
-	fmt.Fprintf(e.stdout, "tracked %d object(s) over %d frames in %s (%.2f frames/s)\n",
+	fmt.Fprintf(e.Stdout, "tracked %d object(s) over %d frames in %s (%.2f frames/s)\n",
 		len(tr.Objects()), st.Frames, elapsed.Round(time.Millisecond), float64(st.Frames)/elapsed.Seconds())
-	fmt.Fprintf(e.stdout, "stages: encoder %s, memory attention %s, decoder %s, memory encoder %s, Go %s\n",
+	fmt.Fprintf(e.Stdout, "stages: encoder %s, memory attention %s, decoder %s, memory encoder %s, Go %s\n",
 		st.Encoder.Round(time.Millisecond), st.MemoryAttention.Round(time.Millisecond), st.Decoder.Round(time.Millisecond),
 		st.MemoryEncoder.Round(time.Millisecond), st.GoWork().Round(time.Millisecond))
-	outs := []string{masksDir + "/", masksJSON, tracksFile}
+	outs := []string{results.MasksDir + "/", results.MasksJSON, results.TracksFile}
 	if !*noOverlay {
-		outs = append(outs, overlayMP4)
+		outs = append(outs, results.OverlayMP4)
 	}
-	fmt.Fprintf(e.stdout, "wrote %s in %s\n", strings.Join(outs, ", "), *out)
+	fmt.Fprintf(e.Stdout, "wrote %s in %s\n", strings.Join(outs, ", "), *out)
 	return nil
 }
 
@@ -243,14 +210,14 @@ func checkInput(input string) error {
 	f, err := os.Open(input)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return inputErr(fmt.Errorf("input %s: no such file", input))
+			return cli.InputErr(fmt.Errorf("input %s: no such file", input))
 		}
-		return inputErr(fmt.Errorf("input: %w", err))
+		return cli.InputErr(fmt.Errorf("input: %w", err))
 	}
 	fi, err := f.Stat()
 	f.Close()
 	if err == nil && fi.IsDir() {
-		return inputErr(fmt.Errorf("input %s is a directory, not a video file", input))
+		return cli.InputErr(fmt.Errorf("input %s is a directory, not a video file", input))
 	}
 	return nil
 }
@@ -260,7 +227,7 @@ func checkInput(input string) error {
 // reported before the model loads.
 // It returns how many frames will be tracked and the prompts, checked
 // against the video's (displayed) size and those frames.
-func probeInput(ctx context.Context, input string, prompts *promptSet, limit int) (int, []tracker.Prompt, error) {
+func probeInput(ctx context.Context, input string, prompts *prompt.Set, limit int) (int, []prompt.Prompt, error) {
 	dec, err := openVideo(ctx, input, decode.Options{})
 	if err != nil {
 		return 0, nil, err
@@ -268,27 +235,27 @@ func probeInput(ctx context.Context, input string, prompts *promptSet, limit int
 	defer dec.Close()
 	info := dec.Info()
 	if info.Live {
-		return 0, nil, usagef("track: %s is a live source; track works on files (use `vidseg serve` for streams)", input)
+		return 0, nil, cli.Usagef("track: %s is a live source; track works on files (use `vidseg serve` for streams)", input)
 	}
 	frames := info.Frames
 	if frames <= 0 {
-		return 0, nil, inputErr(fmt.Errorf("track: %s: the number of frames is unknown", input))
+		return 0, nil, cli.InputErr(fmt.Errorf("track: %s: the number of frames is unknown", input))
 	}
 	if limit > 0 {
 		frames = min(frames, limit)
 	}
-	list, err := prompts.resolve(info.Width, info.Height)
+	list, err := prompts.Resolve(info.Width, info.Height)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, promptSyntaxErr(err)
 	}
 	w, h := float32(info.Width), float32(info.Height)
 	for _, p := range list {
 		if p.Frame >= frames {
-			return 0, nil, usagef("track: a prompt is on frame %d but only frames 0..%d are tracked", p.Frame, frames-1)
+			return 0, nil, cli.Usagef("track: a prompt is on frame %d but only frames 0..%d are tracked", p.Frame, frames-1)
 		}
 		for _, pt := range p.Points { // the tracker's rule, checked before the model loads
 			if pt.X < 0 || pt.Y < 0 || pt.X >= w || pt.Y >= h {
-				return 0, nil, usagef("track: object %d frame %d: point (%g,%g) outside the %dx%d frame", p.Object, p.Frame, pt.X, pt.Y, info.Width, info.Height)
+				return 0, nil, cli.Usagef("track: object %d frame %d: point (%g,%g) outside the %dx%d frame", p.Object, p.Frame, pt.X, pt.Y, info.Width, info.Height)
 			}
 		}
 	}
@@ -300,7 +267,7 @@ func probeInput(ctx context.Context, input string, prompts *promptSet, limit int
 		if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("decode: %w: %s: no frame could be decoded", decode.ErrCorrupt, input)
 		}
-		return 0, nil, inputErr(fmt.Errorf("track: %w", err))
+		return 0, nil, cli.InputErr(fmt.Errorf("track: %w", err))
 	}
 	f.Release()
 	return frames, list, nil
@@ -315,18 +282,43 @@ func openVideo(ctx context.Context, input string, opts decode.Options) (*decode.
 	for _, bad := range []error{decode.ErrNotFound, decode.ErrNotVideo, decode.ErrUnsupportedCodec,
 		decode.ErrTruncated, decode.ErrCorrupt, decode.ErrUnreachable, decode.ErrNotSeekable} {
 		if errors.Is(err, bad) {
-			return nil, inputErr(err)
+			return nil, cli.InputErr(err)
 		}
 	}
 	return nil, err
+}
+
+// plan lays out the passes over frames 0..frames-1 for prompts on frames
+// first..last, and how many frame results they deliver.
+func plan(first, last, frames int, reverse, both bool) (passes []tracker.PropagateOptions, total int) {
+	switch {
+	case reverse:
+		return []tracker.PropagateOptions{{Start: last, Reverse: true}}, last + 1
+	case both:
+		total = frames
+		if first > 0 {
+			total = frames + 1 // the backward pass revisits its start frame
+		}
+		return []tracker.PropagateOptions{{Start: first}, {Start: first, Reverse: true}}, total
+	}
+	return []tracker.PropagateOptions{{Start: first}}, frames - first
 }
 
 // promptError marks prompts the tracker refused as usage errors.
 func promptError(err error) error {
 	for _, bad := range []error{tracker.ErrPromptOutside, tracker.ErrEmptyPrompt, tracker.ErrFrameRange, tracker.ErrUnknownObject} {
 		if errors.Is(err, bad) {
-			return usagef("%v", err)
+			return cli.Usagef("%v", err)
 		}
 	}
 	return err
+}
+
+// promptSyntaxErr maps the prompt package's errors to exit codes: a mask
+// file that cannot be read is an input error, anything else a usage error.
+func promptSyntaxErr(err error) error {
+	if errors.As(err, new(*prompt.FileError)) {
+		return cli.InputErr(err)
+	}
+	return cli.WithCode(cli.ExitUsage, err)
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -8,22 +8,24 @@ import (
 	"strings"
 )
 
-// cmdFlags is a command's flag set plus the help text around it.
-type cmdFlags struct {
+// Flags is a command's flag set plus the help text around it.
+type Flags struct {
 	*flag.FlagSet
 	usage    string // "vidseg track INPUT [flags]"
 	about    string // what the command does
 	examples string
-	env      *env
+	env      *Env
 }
 
-func newFlags(e *env, name, usage, about, examples string) *cmdFlags {
+// NewFlags returns the flag set of command name; usage, about and
+// examples make its help text.
+func NewFlags(e *Env, name, usage, about, examples string) *Flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported once, by run
-	return &cmdFlags{FlagSet: fs, usage: usage, about: about, examples: examples, env: e}
+	return &Flags{FlagSet: fs, usage: usage, about: about, examples: examples, env: e}
 }
 
-func (f *cmdFlags) printHelp(w io.Writer) {
+func (f *Flags) printHelp(w io.Writer) {
 	fmt.Fprintf(w, "Usage:\n  %s\n\n%s\n", f.usage, strings.TrimSpace(f.about))
 	fmt.Fprintf(w, "\nFlags:\n")
 	f.SetOutput(w)
@@ -32,22 +34,22 @@ func (f *cmdFlags) printHelp(w io.Writer) {
 	if f.examples != "" {
 		fmt.Fprintf(w, "\nExamples:\n%s\n", strings.TrimRight(f.examples, "\n"))
 	}
-	fmt.Fprintf(w, "\n%s\n", exitCodesHelp)
+	fmt.Fprintf(w, "\n%s\n", ExitCodesHelp)
 }
 
-// parse parses args, allowing flags and positional arguments in any
-// order ("--" ends the flags). It prints help and returns errHelp on
+// ParseArgs parses args, allowing flags and positional arguments in any
+// order ("--" ends the flags). It prints help and returns ErrHelp on
 // -h/--help, and turns flag errors into usage errors.
-func (f *cmdFlags) parse(args []string) ([]string, error) {
+func (f *Flags) ParseArgs(args []string) ([]string, error) {
 	var pos []string
 	for {
 		err := f.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
-			f.printHelp(f.env.stdout)
-			return nil, errHelp
+			f.printHelp(f.env.Stdout)
+			return nil, ErrHelp
 		}
 		if err != nil {
-			return nil, usagef("%s: %v (run `vidseg %s --help`)", f.Name(), err, f.Name())
+			return nil, Usagef("%s: %v (run `vidseg %s --help`)", f.Name(), err, f.Name())
 		}
 		rest := f.Args()
 		if len(rest) == 0 {
@@ -61,8 +63,8 @@ func (f *cmdFlags) parse(args []string) ([]string, error) {
 	}
 }
 
-// listFlag collects every use of a repeatable flag.
-type listFlag []string
+// List collects every use of a repeatable flag.
+type List []string
 
-func (l *listFlag) String() string     { return strings.Join(*l, " ") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+func (l *List) String() string     { return strings.Join(*l, " ") }
+func (l *List) Set(s string) error { *l = append(*l, s); return nil }

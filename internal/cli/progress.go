@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// progress reports frames done, frames/s and time left: a redrawn bar on
+// Progress reports frames done, frames/s and time left: a redrawn bar on
 // a terminal, a plain line every few seconds otherwise (logs, pipes).
-type progress struct {
+type Progress struct {
 	w      io.Writer
 	tty    bool
 	label  string
@@ -24,8 +24,9 @@ type progress struct {
 	closed bool
 }
 
-func newProgress(w io.Writer, label string, total int) *progress {
-	p := &progress{w: w, tty: isTerminal(w), label: label, total: total, now: time.Now, width: 30}
+// NewProgress starts reporting on w; a nil *Progress reports nothing.
+func NewProgress(w io.Writer, label string, total int) *Progress {
+	p := &Progress{w: w, tty: isTerminal(w), label: label, total: total, now: time.Now, width: 30}
 	p.every = 5 * time.Second
 	if p.tty {
 		p.every = 100 * time.Millisecond
@@ -45,7 +46,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // Add counts n more frames done and redraws when due.
-func (p *progress) Add(n int) {
+func (p *Progress) Add(n int) {
 	if p == nil {
 		return
 	}
@@ -58,7 +59,7 @@ func (p *progress) Add(n int) {
 	p.draw(now)
 }
 
-func (p *progress) draw(now time.Time) {
+func (p *Progress) draw(now time.Time) {
 	elapsed := now.Sub(p.start)
 	rate := 0.0
 	if s := elapsed.Seconds(); s > 0 {
@@ -86,7 +87,7 @@ func (p *progress) draw(now time.Time) {
 }
 
 // Done prints the final line.
-func (p *progress) Done() {
+func (p *Progress) Done() {
 	if p == nil || p.closed {
 		return
 	}

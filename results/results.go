@@ -1,4 +1,7 @@
-package main
+// Package results writes what `vidseg track` produces in its output
+// folder: one DAVIS indexed PNG per frame, masks.json (COCO RLE),
+// tracks.jsonl and overlay.mp4, drawn with the live view's renderer.
+package results
 
 import (
 	"bufio"
@@ -16,20 +19,20 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
 	"github.com/vidseg/vidseg/mask"
-	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 )
 
-// Output files of `vidseg track`, all inside --out DIR.
+// Output files, all inside the output folder.
 const (
-	masksDir   = "masks"        // masks/00000.png: DAVIS indexed PNG, index = object id
-	masksJSON  = "masks.json"   // COCO RLE per frame per object
-	tracksFile = "tracks.jsonl" // one JSON line per frame: box, IoU, object score, present
-	overlayMP4 = "overlay.mp4"  // H.264, masks blended in object colors
+	MasksDir   = "masks"        // masks/00000.png: DAVIS indexed PNG, index = object id
+	MasksJSON  = "masks.json"   // COCO RLE per frame per object
+	TracksFile = "tracks.jsonl" // one JSON line per frame: box, IoU, object score, present
+	OverlayMP4 = "overlay.mp4"  // H.264, masks blended in object colors
 )
 
-// maskName is DAVIS's file naming: five-digit zero-padded frame index.
-func maskName(frame int) string { return fmt.Sprintf("%05d.png", frame) }
+// MaskName is DAVIS's file naming: five-digit zero-padded frame index.
+func MaskName(frame int) string { return fmt.Sprintf("%05d.png", frame) }
 
 // objectRecord is one object on one frame in masks.json and tracks.jsonl.
 type objectRecord struct {
@@ -68,44 +71,44 @@ type masksDoc struct {
 	Results []frameRecord `json:"results"`
 }
 
-const masksFormat = "vidseg-masks/1"
+// MasksFormat is the "format" of masks.json.
+const MasksFormat = "vidseg-masks/1"
 
-// trackOutput writes the per-frame PNGs as results arrive and keeps the
+// Writer writes the per-frame PNGs as results arrive and keeps the
 // small per-frame records for masks.json and tracks.jsonl, which are
 // written in frame order at the end (a backward pass delivers frames out
 // of order).
-type trackOutput struct {
-	dir      string
-	video    string
-	w, h     int
-	fps      float64
-	frames   int
-	maskSize int
+type Writer struct {
+	dir    string
+	video  string
+	w, h   int
+	fps    float64
+	frames int
 
-	bin     []byte // one object's source-size mask
 	labels  []byte
 	records map[int]frameRecord
 	objects map[int]bool
-	pts     func(frame int) (time.Duration, bool) // source timestamps; nil: none
+	// PTS, when set, gives each frame's source timestamp for tracks.jsonl.
+	PTS func(frame int) (time.Duration, bool)
 }
 
-func newTrackOutput(dir, video string, info decode.Info, frames, maskSize int) (*trackOutput, error) {
-	if err := os.MkdirAll(filepath.Join(dir, masksDir), 0o755); err != nil {
+// NewWriter creates dir (and dir/masks) for the results of video, a
+// w x h clip at fps of which frames are tracked.
+func NewWriter(dir, video string, w, h int, fps float64, frames int) (*Writer, error) {
+	if err := os.MkdirAll(filepath.Join(dir, MasksDir), 0o755); err != nil {
 		return nil, fmt.Errorf("output: %w", err)
 	}
-	n := info.Width * info.Height
-	return &trackOutput{
-		dir: dir, video: video, w: info.Width, h: info.Height, fps: info.FPS,
-		frames: frames, maskSize: maskSize,
-		bin: make([]byte, n), labels: make([]byte, n),
+	return &Writer{
+		dir: dir, video: video, w: w, h: h, fps: fps,
+		frames: frames, labels: make([]byte, w*h),
 		records: map[int]frameRecord{}, objects: map[int]bool{},
 	}, nil
 }
 
-// Add turns one frame's logits into the label PNG and the records.
+// Add turns one frame's masks into the label PNG and the records.
 // Where objects overlap the PNG keeps the higher object id; masks.json
 // keeps every object's own full mask.
-func (o *trackOutput) Add(res *tracker.FrameResult) error {
+func (o *Writer) Add(res *tracker.FrameResult) error {
 	if res.Width != o.w || res.Height != o.h {
 		return fmt.Errorf("output: frame %d is %dx%d, expected %dx%d", res.Frame, res.Width, res.Height, o.w, o.h)
 	}
@@ -113,8 +116,8 @@ func (o *trackOutput) Add(res *tracker.FrameResult) error {
 	objs := slices.Clone(res.Objects)
 	slices.SortFunc(objs, func(a, b tracker.ObjectResult) int { return a.Object - b.Object })
 	rec := frameRecord{Frame: res.Frame}
-	if o.pts != nil {
-		if pts, ok := o.pts(res.Frame); ok {
+	if o.PTS != nil {
+		if pts, ok := o.PTS(res.Frame); ok {
 			sec := pts.Seconds()
 			rec.PTS = &sec
 		}
@@ -124,21 +127,17 @@ func (o *trackOutput) Add(res *tracker.FrameResult) error {
 			return fmt.Errorf("output: object id %d does not fit a DAVIS PNG (1..255)", r.Object)
 		}
 		o.objects[r.Object] = true
-		if len(r.Logits) != o.maskSize*o.maskSize {
-			return fmt.Errorf("output: frame %d object %d: %d logits, want %dx%d", res.Frame, r.Object, len(r.Logits), o.maskSize, o.maskSize)
+		if len(r.Mask) != len(o.labels) {
+			return fmt.Errorf("output: frame %d object %d: mask of %d pixels, want %dx%d", res.Frame, r.Object, len(r.Mask), o.w, o.h)
 		}
-		sam.MaskToSource(r.Logits, o.maskSize, o.w, o.h, o.bin)
 		area := 0
-		for i, v := range o.bin {
+		for i, v := range r.Mask {
 			if v != 0 {
 				o.labels[i] = byte(r.Object)
 				area++
 			}
 		}
-		rle, err := mask.EncodeRLE(o.bin, o.w, o.h)
-		if err != nil {
-			return fmt.Errorf("output: frame %d object %d: %w", res.Frame, r.Object, err)
-		}
+		rle := r.RLE
 		cand, kf := r.Candidate, r.KalmanScore
 		or := objectRecord{
 			ID: r.Object, Segmentation: &rle, Area: area,
@@ -155,8 +154,8 @@ func (o *trackOutput) Add(res *tracker.FrameResult) error {
 	return o.writePNG(res.Frame, o.labels)
 }
 
-func (o *trackOutput) writePNG(frame int, labels []byte) error {
-	path := filepath.Join(o.dir, masksDir, maskName(frame))
+func (o *Writer) writePNG(frame int, labels []byte) error {
+	path := filepath.Join(o.dir, MasksDir, MaskName(frame))
 	var buf bytes.Buffer
 	if err := mask.EncodePNG(&buf, labels, o.w, o.h); err != nil {
 		return fmt.Errorf("output: %s: %w", path, err)
@@ -169,17 +168,17 @@ func (o *trackOutput) writePNG(frame int, labels []byte) error {
 
 // Finish fills frames without a result with empty masks (so DAVIS
 // evaluation sees every frame) and writes masks.json and tracks.jsonl.
-func (o *trackOutput) Finish() error { return o.finish(true) }
+func (o *Writer) Finish() error { return o.finish(true) }
 
 // Tracked is how many frames have results.
-func (o *trackOutput) Tracked() int { return len(o.records) }
+func (o *Writer) Tracked() int { return len(o.records) }
 
 // FinishPartial writes masks.json and tracks.jsonl for the frames tracked
 // so far, after a failure or an interrupt, without inventing empty masks
 // for frames never reached.
-func (o *trackOutput) FinishPartial() error { return o.finish(false) }
+func (o *Writer) FinishPartial() error { return o.finish(false) }
 
-func (o *trackOutput) finish(complete bool) error {
+func (o *Writer) finish(complete bool) error {
 	clear(o.labels)
 	for i := range o.frames {
 		if _, ok := o.records[i]; !ok && complete {
@@ -193,7 +192,7 @@ func (o *trackOutput) finish(complete bool) error {
 		idx = append(idx, i)
 	}
 	slices.Sort(idx)
-	doc := masksDoc{Format: masksFormat, Video: o.video, Width: o.w, Height: o.h, FPS: o.fps, Frames: o.frames}
+	doc := masksDoc{Format: MasksFormat, Video: o.video, Width: o.w, Height: o.h, FPS: o.fps, Frames: o.frames}
 	if !complete {
 		doc.Frames = len(o.records) // what was tracked, not what was asked for
 	}
@@ -212,12 +211,12 @@ func (o *trackOutput) finish(complete bool) error {
 		}
 		doc.Results = append(doc.Results, masksRec)
 	}
-	if err := writeFileWith(filepath.Join(o.dir, masksJSON), func(w io.Writer) error {
+	if err := writeFileWith(filepath.Join(o.dir, MasksJSON), func(w io.Writer) error {
 		return json.NewEncoder(w).Encode(doc)
 	}); err != nil {
 		return err
 	}
-	return writeFileWith(filepath.Join(o.dir, tracksFile), func(w io.Writer) error {
+	return writeFileWith(filepath.Join(o.dir, TracksFile), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for _, i := range idx {
 			rec := frameRecord{Frame: i, PTS: o.records[i].PTS}
@@ -259,19 +258,14 @@ func writeFileWith(path string, fn func(io.Writer) error) error {
 	return nil
 }
 
-// overlayColors are vivid per-object colors (the DAVIS palette is too dark
-// to read over video); object id i uses overlayColors[(i-1) % len].
-var overlayColors = [][3]uint8{
-	{255, 56, 56}, {56, 200, 255}, {80, 240, 80}, {255, 200, 40}, {200, 80, 255},
-	{255, 120, 200}, {40, 255, 200}, {255, 140, 40}, {140, 160, 255}, {200, 255, 80},
-}
-
-// writeOverlay decodes the video again from the start and blends the
-// label PNGs over it into an H.264 MP4. A second decode is cheap next to
-// inference and means no frames are held in memory across passes. Each
-// frame keeps its source timestamp (a variable-rate video stays so); an
-// odd size is coded a column/row larger (see encode.Options).
-func writeOverlay(ctx context.Context, dir, input string, frames int, prog *progress) error {
+// WriteOverlay decodes the video again from the start and draws the label
+// PNGs over it into an H.264 MP4, in the live view's colors and blending
+// (stream.Composite). A second decode is cheap next to inference and means
+// no frames are held in memory across passes. Each frame keeps its source
+// timestamp (a variable-rate video stays so); an odd size is coded a
+// column/row larger (see encode.Options). onFrame, if not nil, is called
+// after each frame written.
+func WriteOverlay(ctx context.Context, dir, input string, frames int, onFrame func()) error {
 	dec, err := decode.Open(ctx, input, decode.Options{})
 	if err != nil {
 		return fmt.Errorf("overlay: %w", err)
@@ -282,7 +276,7 @@ func writeOverlay(ctx context.Context, dir, input string, frames int, prog *prog
 	if fps <= 0 {
 		fps = 25
 	}
-	path := filepath.Join(dir, overlayMP4)
+	path := filepath.Join(dir, OverlayMP4)
 	w, err := encode.Create(path, encode.Options{Codec: "h264", Width: info.Width, Height: info.Height, FPS: fps, Timescale: 90000})
 	if err != nil {
 		return fmt.Errorf("overlay: %w", err)
@@ -302,16 +296,25 @@ func writeOverlay(ctx context.Context, dir, input string, frames int, prog *prog
 		if err != nil {
 			return fmt.Errorf("overlay: frame %d: %w", i, err)
 		}
-		labels, err := readLabelPNG(filepath.Join(dir, masksDir, maskName(f.Index)), info.Width, info.Height)
+		png := filepath.Join(dir, MasksDir, MaskName(f.Index))
+		labels, lw, lh, err := mask.ReadPNG(png)
+		if err == nil && (lw != info.Width || lh != info.Height) {
+			err = fmt.Errorf("%s is %dx%d, the video %dx%d", png, lw, lh, info.Width, info.Height)
+		}
 		if err != nil {
 			return fmt.Errorf("overlay: %w", err)
 		}
-		blend(out, f.RGB, labels, info.Width, info.Height)
+		copy(out, f.RGB)
 		f.Release()
+		if err := stream.Composite(out, info.Width, info.Height, objectMasks(labels)); err != nil {
+			return fmt.Errorf("overlay: frame %d: %w", i, err)
+		}
 		if err := w.WriteFrameAt(out, f.PTS); err != nil {
 			return fmt.Errorf("overlay: frame %d: %w", i, err)
 		}
-		prog.Add(1)
+		if onFrame != nil {
+			onFrame()
+		}
 	}
 	closed = true
 	if err := w.Close(); err != nil {
@@ -320,43 +323,24 @@ func writeOverlay(ctx context.Context, dir, input string, frames int, prog *prog
 	return nil
 }
 
-func readLabelPNG(path string, w, h int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// objectMasks splits a label map into one binary mask per object id, in
+// id order (where objects overlapped the PNG kept the higher id).
+func objectMasks(labels []byte) []stream.ObjectMask {
+	var byID [256][]byte
+	for i, l := range labels {
+		if l == 0 {
+			continue
+		}
+		if byID[l] == nil {
+			byID[l] = make([]byte, len(labels))
+		}
+		byID[l][i] = 1
 	}
-	defer f.Close()
-	labels, lw, lh, err := mask.DecodePNG(bufio.NewReader(f))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if lw != w || lh != h {
-		return nil, fmt.Errorf("%s is %dx%d, the video %dx%d", path, lw, lh, w, h)
-	}
-	return labels, nil
-}
-
-// blend draws each labeled pixel half-way to its object's color, and the
-// outline of each object in full color.
-func blend(dst, rgb, labels []byte, w, h int) {
-	copy(dst, rgb)
-	for y := range h {
-		for x := range w {
-			l := labels[y*w+x]
-			if l == 0 {
-				continue
-			}
-			c := overlayColors[(int(l)-1)%len(overlayColors)]
-			edge := x == 0 || y == 0 || x == w-1 || y == h-1 ||
-				labels[y*w+x-1] != l || labels[y*w+x+1] != l || labels[(y-1)*w+x] != l || labels[(y+1)*w+x] != l
-			p := dst[(y*w+x)*3 : (y*w+x)*3+3]
-			for k := range 3 {
-				if edge {
-					p[k] = c[k]
-				} else {
-					p[k] = uint8((uint16(p[k]) + uint16(c[k])) / 2)
-				}
-			}
+	var out []stream.ObjectMask
+	for id, m := range byID {
+		if m != nil {
+			out = append(out, stream.ObjectMask{ID: id, Mask: m})
 		}
 	}
+	return out
 }

@@ -1,19 +1,18 @@
-package main
+package prompt
 
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/vidseg/vidseg/mask"
-	"github.com/vidseg/vidseg/tracker"
 )
 
-// Prompt syntax on the command line:
+// Command-line syntax:
 //
 //	--point X,Y[,LABEL][@FRAME][#OBJECT]   LABEL: 1, pos, + (default) or 0, neg, -
 //	--box X0,Y0,X1,Y1[@FRAME][#OBJECT]
@@ -21,7 +20,8 @@ import (
 //	                                       level is an object with that id
 //
 // FRAME defaults to 0, OBJECT to 1. Coordinates are source-frame pixels.
-const promptHelp = `Prompts (repeatable; FRAME defaults to 0, OBJECT to 1; pixels of the source frame):
+// Help describes the command-line syntax, for a command's help text.
+const Help = `Prompts (repeatable; FRAME defaults to 0, OBJECT to 1; pixels of the source frame):
   --point X,Y[,LABEL][@FRAME][#OBJECT]  a click; LABEL 1/pos/+ (default) or 0/neg/-
   --box X0,Y0,X1,Y1[@FRAME][#OBJECT]    a box (corners), may be combined with points
   --mask FILE[@FRAME][#OBJECT]          a PNG mask: with #OBJECT its nonzero pixels are that
@@ -32,8 +32,11 @@ const promptHelp = `Prompts (repeatable; FRAME defaults to 0, OBJECT to 1; pixel
 // tracker takes points and box of a frame together.
 type promptKey struct{ frame, object int }
 
-type promptSet struct {
-	byKey map[promptKey]*tracker.Prompt
+// Set collects prompts given on the command line (--point, --box, --mask)
+// and resolves them into Prompts once the video size is known. Its errors
+// are bad syntax or bad prompts, except a *FileError.
+type Set struct {
+	byKey map[promptKey]*Prompt
 	masks []maskSpec
 }
 
@@ -42,13 +45,23 @@ type maskSpec struct {
 	frame, object int // object 0: every index is an object
 }
 
-func newPromptSet() *promptSet { return &promptSet{byKey: map[promptKey]*tracker.Prompt{}} }
+// NewSet returns an empty Set.
+func NewSet() *Set { return &Set{byKey: map[promptKey]*Prompt{}} }
 
-func (ps *promptSet) get(frame, object int) *tracker.Prompt {
+// Empty reports whether no prompt was added.
+func (ps *Set) Empty() bool { return len(ps.byKey) == 0 && len(ps.masks) == 0 }
+
+// A FileError is a mask file that is missing or unreadable.
+type FileError struct{ Err error }
+
+func (e *FileError) Error() string { return e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
+func (ps *Set) get(frame, object int) *Prompt {
 	k := promptKey{frame, object}
 	p := ps.byKey[k]
 	if p == nil {
-		p = &tracker.Prompt{Frame: frame, Object: object}
+		p = &Prompt{Frame: frame, Object: object}
 		ps.byKey[k] = p
 	}
 	return p
@@ -66,12 +79,12 @@ func splitTarget(flagName, s string) (body string, frame, object int, err error)
 		n, perr := strconv.Atoi(body[i+1:])
 		if body[i] == '@' {
 			if perr != nil || n < 0 {
-				return "", 0, 0, usagef("--%s %q: frame %q after '@' is not a frame index (0, 1, ...)", flagName, s, body[i+1:])
+				return "", 0, 0, fmt.Errorf("--%s %q: frame %q after '@' is not a frame index (0, 1, ...)", flagName, s, body[i+1:])
 			}
 			frame = n
 		} else {
 			if perr != nil || n < 1 {
-				return "", 0, 0, usagef("--%s %q: object %q after '#' is not an object id (1, 2, ...)", flagName, s, body[i+1:])
+				return "", 0, 0, fmt.Errorf("--%s %q: object %q after '#' is not an object id (1, 2, ...)", flagName, s, body[i+1:])
 			}
 			object = n
 		}
@@ -83,23 +96,24 @@ func splitTarget(flagName, s string) (body string, frame, object int, err error)
 func parseCoords(flagName, whole, body string, n int) ([]float32, error) {
 	parts := strings.Split(body, ",")
 	if len(parts) < n {
-		return nil, usagef("--%s %q: want %d comma-separated numbers", flagName, whole, n)
+		return nil, fmt.Errorf("--%s %q: want %d comma-separated numbers", flagName, whole, n)
 	}
 	out := make([]float32, n)
 	for i := range n {
 		v, err := strconv.ParseFloat(strings.TrimSpace(parts[i]), 32)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, usagef("--%s %q: %q is not a number", flagName, whole, parts[i])
+			return nil, fmt.Errorf("--%s %q: %q is not a number", flagName, whole, parts[i])
 		}
 		if v < 0 {
-			return nil, usagef("--%s %q: %q is negative (pixels start at 0)", flagName, whole, parts[i])
+			return nil, fmt.Errorf("--%s %q: %q is negative (pixels start at 0)", flagName, whole, parts[i])
 		}
 		out[i] = float32(v)
 	}
 	return out, nil
 }
 
-func (ps *promptSet) addPoint(s string) error {
+// AddPoint adds a --point argument.
+func (ps *Set) AddPoint(s string) error {
 	body, frame, object, err := splitTarget("point", s)
 	if err != nil {
 		return err
@@ -118,40 +132,42 @@ func (ps *promptSet) addPoint(s string) error {
 		case "0", "neg", "negative", "-":
 			positive = false
 		default:
-			return usagef("--point %q: label %q: want 1/pos/+ or 0/neg/-", s, parts[2])
+			return fmt.Errorf("--point %q: label %q: want 1/pos/+ or 0/neg/-", s, parts[2])
 		}
 	default:
-		return usagef("--point %q: want X,Y or X,Y,LABEL", s)
+		return fmt.Errorf("--point %q: want X,Y or X,Y,LABEL", s)
 	}
 	p := ps.get(frame, object)
-	p.Points = append(p.Points, tracker.Point{X: xy[0], Y: xy[1], Positive: positive})
+	p.Points = append(p.Points, Point{X: xy[0], Y: xy[1], Positive: positive})
 	return nil
 }
 
-func (ps *promptSet) addBox(s string) error {
+// AddBox adds a --box argument.
+func (ps *Set) AddBox(s string) error {
 	body, frame, object, err := splitTarget("box", s)
 	if err != nil {
 		return err
 	}
 	if strings.Count(body, ",") != 3 {
-		return usagef("--box %q: want X0,Y0,X1,Y1", s)
+		return fmt.Errorf("--box %q: want X0,Y0,X1,Y1", s)
 	}
 	c, err := parseCoords("box", s, body, 4)
 	if err != nil {
 		return err
 	}
 	if c[2] <= c[0] || c[3] <= c[1] {
-		return usagef("--box %q: X1 must exceed X0 and Y1 exceed Y0", s)
+		return fmt.Errorf("--box %q: X1 must exceed X0 and Y1 exceed Y0", s)
 	}
 	p := ps.get(frame, object)
 	if p.Box != nil {
-		return usagef("--box %q: object %d already has a box on frame %d", s, object, frame)
+		return fmt.Errorf("--box %q: object %d already has a box on frame %d", s, object, frame)
 	}
-	p.Box = &tracker.Box{X0: c[0], Y0: c[1], X1: c[2], Y1: c[3]}
+	p.Box = &mask.Box{X0: c[0], Y0: c[1], X1: c[2], Y1: c[3]}
 	return nil
 }
 
-func (ps *promptSet) addMask(s string) error {
+// AddMask adds a --mask argument; the file is read by Resolve.
+func (ps *Set) AddMask(s string) error {
 	file, frame, object, err := splitTarget("mask", s)
 	if err != nil {
 		return err
@@ -164,16 +180,16 @@ func (ps *promptSet) addMask(s string) error {
 	return nil
 }
 
-// resolve reads mask files (size-checked against w x h) and returns the
+// Resolve reads mask files (size-checked against w x h) and returns the
 // prompts in frame order, then object order.
-func (ps *promptSet) resolve(w, h int) ([]tracker.Prompt, error) {
+func (ps *Set) Resolve(w, h int) ([]Prompt, error) {
 	for _, m := range ps.masks {
 		labels, mw, mh, err := readLabels(m.file)
 		if err != nil {
 			return nil, err
 		}
 		if mw != w || mh != h {
-			return nil, usagef("--mask %s: mask is %dx%d, the video is %dx%d", m.file, mw, mh, w, h)
+			return nil, fmt.Errorf("--mask %s: mask is %dx%d, the video is %dx%d", m.file, mw, mh, w, h)
 		}
 		ids := map[int]bool{}
 		for _, v := range labels {
@@ -182,12 +198,12 @@ func (ps *promptSet) resolve(w, h int) ([]tracker.Prompt, error) {
 			}
 		}
 		if len(ids) == 0 {
-			return nil, usagef("--mask %s: no nonzero pixel", m.file)
+			return nil, fmt.Errorf("--mask %s: no nonzero pixel", m.file)
 		}
 		add := func(object int, match func(uint8) bool) error {
 			k := promptKey{m.frame, object}
 			if ps.byKey[k] != nil {
-				return usagef("--mask %s: object %d on frame %d already has a prompt (a mask cannot be combined with points or a box)", m.file, object, m.frame)
+				return fmt.Errorf("--mask %s: object %d on frame %d already has a prompt (a mask cannot be combined with points or a box)", m.file, object, m.frame)
 			}
 			bin := make([]byte, len(labels))
 			for i, v := range labels {
@@ -195,7 +211,11 @@ func (ps *promptSet) resolve(w, h int) ([]tracker.Prompt, error) {
 					bin[i] = 1
 				}
 			}
-			ps.byKey[k] = &tracker.Prompt{Frame: m.frame, Object: object, Mask: bin}
+			rle, err := mask.EncodeRLE(bin, w, h)
+			if err != nil {
+				return err
+			}
+			ps.byKey[k] = &Prompt{Frame: m.frame, Object: object, Mask: &rle}
 			return nil
 		}
 		if m.object != 0 {
@@ -210,7 +230,7 @@ func (ps *promptSet) resolve(w, h int) ([]tracker.Prompt, error) {
 			}
 		}
 	}
-	out := make([]tracker.Prompt, 0, len(ps.byKey))
+	out := make([]Prompt, 0, len(ps.byKey))
 	for _, p := range ps.byKey {
 		out = append(out, *p)
 	}
@@ -223,20 +243,18 @@ func (ps *promptSet) resolve(w, h int) ([]tracker.Prompt, error) {
 	return out, nil
 }
 
-// readLabels decodes a mask PNG into one label per pixel: the palette
-// index of an indexed PNG (DAVIS), else the gray level.
-func readLabels(path string) (labels []uint8, w, h int, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, 0, 0, inputErr(fmt.Errorf("mask %s: no such file", path))
-		}
-		return nil, 0, 0, inputErr(fmt.Errorf("mask: %w", err))
-	}
-	defer f.Close()
-	labels, w, h, err = mask.DecodePNG(f)
-	if err != nil {
-		return nil, 0, 0, inputErr(fmt.Errorf("mask %s: %w", path, err))
+// readLabels reads a mask PNG: one label per pixel, the palette index of
+// an indexed PNG (DAVIS), else the gray level.
+func readLabels(path string) ([]uint8, int, int, error) {
+	labels, w, h, err := mask.ReadPNG(path)
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, 0, 0, &FileError{fmt.Errorf("mask %s: no such file", path)}
+	case errors.As(err, &pe):
+		return nil, 0, 0, &FileError{fmt.Errorf("mask: %w", err)}
+	case err != nil:
+		return nil, 0, 0, &FileError{fmt.Errorf("mask %w", err)}
 	}
 	return labels, w, h, nil
 }

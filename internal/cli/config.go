@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -38,7 +38,8 @@ var settingTable = []setting{
 
 const envConfig = "VIDSEG_CONFIG"
 
-var configHelp = func() string {
+// ConfigHelp is `vidseg help config`.
+var ConfigHelp = func() string {
 	var b strings.Builder
 	b.WriteString(`Configuration
 
@@ -67,30 +68,33 @@ Keys (flag --key with '-' for '_'; environment variable; default):
 	return b.String()
 }()
 
-// settings holds the resolved value of every setting and where it came from.
-type settings struct {
+// Settings holds the resolved value of every setting and where it came from.
+type Settings struct {
 	values map[string]string
 	from   map[string]string // "flag", "env VIDSEG_X", "config FILE", "default"
 	file   string            // config file read, "" when none
 }
 
-func (s *settings) get(key string) string { return s.values[key] }
+// Get is the value of a setting.
+func (s *Settings) Get(key string) string { return s.values[key] }
 
-func (s *settings) source(key string) string { return s.from[key] }
+// Source says where a setting's value came from, for messages.
+func (s *Settings) Source(key string) string { return s.from[key] }
 
-func (s *settings) int(key string) (int, error) {
+// Int is a setting as a whole number; a bad one is a usage error.
+func (s *Settings) Int(key string) (int, error) {
 	v := s.values[key]
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
-		return 0, usagef("%s %q (from %s) is not a whole number", key, v, s.from[key])
+		return 0, Usagef("%s %q (from %s) is not a whole number", key, v, s.from[key])
 	}
 	return n, nil
 }
 
-// loadSettings resolves env, config file and defaults. args are scanned for
+// LoadSettings resolves env, config file and defaults. args are scanned for
 // --config only; the command's own flags come later, through flag().
-func loadSettings(e *env, args []string) (*settings, error) {
-	s := &settings{values: map[string]string{}, from: map[string]string{}}
+func LoadSettings(e *Env, args []string) (*Settings, error) {
+	s := &Settings{values: map[string]string{}, from: map[string]string{}}
 	for _, st := range settingTable {
 		s.values[st.key], s.from[st.key] = st.def, "default"
 	}
@@ -106,11 +110,11 @@ func loadSettings(e *env, args []string) (*settings, error) {
 		case errors.Is(err, os.ErrNotExist) && !explicit:
 			// The default config file is optional.
 		default:
-			return nil, usagef("config: %v", err)
+			return nil, Usagef("config: %v", err)
 		}
 	}
 	for _, st := range settingTable {
-		if v := e.getenv(st.env); v != "" {
+		if v := e.Getenv(st.env); v != "" {
 			s.values[st.key], s.from[st.key] = v, "env "+st.env
 		}
 	}
@@ -120,9 +124,15 @@ func loadSettings(e *env, args []string) (*settings, error) {
 	return s, nil
 }
 
-// flag registers --key for a setting on fs; its default shows the value
-// resolved so far, so --help tells the user what will be used.
-func (s *settings) flag(fs *cmdFlags, key string) {
+// Flag registers --key for each setting key on fs; its default shows the
+// value resolved so far, so --help tells the user what will be used.
+func (s *Settings) Flag(fs *Flags, keys ...string) {
+	for _, key := range keys {
+		s.flag(fs, key)
+	}
+}
+
+func (s *Settings) flag(fs *Flags, key string) {
 	for _, st := range settingTable {
 		if st.key == key {
 			fs.Var(&settingValue{s: s, key: key}, strings.ReplaceAll(key, "_", "-"), st.help)
@@ -132,13 +142,13 @@ func (s *settings) flag(fs *cmdFlags, key string) {
 	panic("unknown setting " + key) // programming error
 }
 
-// configFlag registers --config, which loadSettings already read.
-func configFlag(fs *cmdFlags) {
+// ConfigFlag registers --config, which LoadSettings already read.
+func ConfigFlag(fs *Flags) {
 	fs.String("config", "", "config file (default ~/.config/vidseg/config.json; env "+envConfig+")")
 }
 
 type settingValue struct {
-	s   *settings
+	s   *Settings
 	key string
 }
 
@@ -154,7 +164,7 @@ func (v *settingValue) Set(x string) error {
 	return nil
 }
 
-func configPath(e *env, args []string) (path string, explicit bool) {
+func configPath(e *Env, args []string) (path string, explicit bool) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -169,12 +179,12 @@ func configPath(e *env, args []string) (path string, explicit bool) {
 			}
 		}
 	}
-	if p := e.getenv(envConfig); p != "" {
+	if p := e.Getenv(envConfig); p != "" {
 		return p, true
 	}
-	dir := e.getenv("XDG_CONFIG_HOME")
+	dir := e.Getenv("XDG_CONFIG_HOME")
 	if dir == "" {
-		home := e.getenv("HOME")
+		home := e.Getenv("HOME")
 		if home == "" {
 			return "", false
 		}
@@ -183,10 +193,10 @@ func configPath(e *env, args []string) (path string, explicit bool) {
 	return filepath.Join(dir, "vidseg", "config.json"), false
 }
 
-func defaultStorePath(e *env) string {
-	dir := e.getenv("XDG_DATA_HOME")
+func defaultStorePath(e *Env) string {
+	dir := e.Getenv("XDG_DATA_HOME")
 	if dir == "" {
-		home := e.getenv("HOME")
+		home := e.Getenv("HOME")
 		if home == "" {
 			return "vidseg-sessions.db"
 		}
@@ -263,8 +273,8 @@ func settingKey(where, k string) (string, error) {
 	return "", fmt.Errorf("%s: unknown key %q (known: %s)", where, k, strings.Join(known, ", "))
 }
 
-// parseBytes reads "1048576", "512MB", "2GiB".
-func parseBytes(s string) (int64, error) {
+// ParseBytes reads "1048576", "512MB", "2GiB".
+func ParseBytes(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	mult := int64(1)
 	units := []struct {

@@ -1,4 +1,4 @@
-package decode
+package video
 
 // Normalize converts packed RGB24 (HWC) to planar CHW float32, computing
 // exactly ((float32(x) / 255) - mean[c]) / std[c] in float32 and in that
@@ -9,7 +9,7 @@ package decode
 func Normalize(rgb []byte, dst []float32, mean, std [3]float32) {
 	n := len(rgb) / 3
 	if len(dst) < 3*n {
-		panic("decode.Normalize: dst shorter than 3 * pixels") // programming error, like copy into a short slice
+		panic("video.Normalize: dst shorter than 3 * pixels") // programming error, like copy into a short slice
 	}
 	// A 256-entry table per channel is exact: the same float32 ops per value.
 	var lut [3][256]float32

@@ -1,4 +1,4 @@
-package main
+package journal
 
 import (
 	"encoding/json"
@@ -9,11 +9,11 @@ import (
 	"github.com/vidseg/vidseg/web"
 )
 
-var _ web.AnalyticsJournal = (*journaledTracker)(nil)
+var _ web.AnalyticsJournal = (*journaled)(nil)
 
 // Analytics returns the session's stored zones, lines and next event
 // sequence number (web.AnalyticsJournal).
-func (j *journaledTracker) Analytics() (events.Geometry, uint64, bool) {
+func (j *journaled) Analytics() (events.Geometry, uint64, bool) {
 	a, ok, err := j.st.Analytics(j.id)
 	if err != nil || !ok {
 		if err != nil {
@@ -31,28 +31,10 @@ func (j *journaledTracker) Analytics() (events.Geometry, uint64, bool) {
 }
 
 // SaveAnalytics journals zones, lines and the next event sequence number.
-func (j *journaledTracker) SaveAnalytics(g events.Geometry, nextSeq uint64) error {
+func (j *journaled) SaveAnalytics(g events.Geometry, nextSeq uint64) error {
 	raw, err := json.Marshal(g)
 	if err != nil {
 		return fmt.Errorf("journal zones: %w", err)
 	}
 	return j.st.PutAnalytics(j.id, store.Analytics{Geometry: raw, NextSeq: nextSeq})
-}
-
-var _ web.AnalyticsJournal = (*sharedTracker)(nil)
-
-// Analytics passes through to the journal under the shared-model wrapper.
-func (s *sharedTracker) Analytics() (events.Geometry, uint64, bool) {
-	if j, ok := s.Tracker.(web.AnalyticsJournal); ok {
-		return j.Analytics()
-	}
-	return events.Geometry{}, 0, false
-}
-
-// SaveAnalytics passes through to the journal; without a store it keeps nothing.
-func (s *sharedTracker) SaveAnalytics(g events.Geometry, nextSeq uint64) error {
-	if j, ok := s.Tracker.(web.AnalyticsJournal); ok {
-		return j.SaveAnalytics(g, nextSeq)
-	}
-	return nil
 }

@@ -1,10 +1,10 @@
-package decode_test
+package video_test
 
 import (
 	"math"
 	"testing"
 
-	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/video"
 )
 
 func TestNormalize(t *testing.T) {
@@ -13,7 +13,7 @@ func TestNormalize(t *testing.T) {
 	mean := [3]float32{0.485, 0.456, 0.406}
 	std := [3]float32{0.229, 0.224, 0.225}
 	dst := make([]float32, len(rgb))
-	decode.Normalize(rgb, dst, mean, std)
+	video.Normalize(rgb, dst, mean, std)
 	n := len(rgb) / 3
 	for i := 0; i < n; i++ {
 		for c := 0; c < 3; c++ {
@@ -30,5 +30,20 @@ func TestNormalize(t *testing.T) {
 	// Known values (PyTorch float32: (torch.tensor([0,255.])/255 - 0.485)/0.229).
 	if got := dst[0]; math.Abs(float64(got)-(-2.1179039)) > 1e-6 {
 		t.Errorf("R of 0 = %v, want -2.1179039", got)
+	}
+}
+
+// BenchmarkNormalize1024 is the model-side float conversion of one 1024x1024 frame.
+func BenchmarkNormalize1024(b *testing.B) {
+	rgb := make([]byte, 1024*1024*3)
+	for i := range rgb {
+		rgb[i] = byte(i * 31)
+	}
+	dst := make([]float32, len(rgb))
+	mean := [3]float32{0.485, 0.456, 0.406}
+	std := [3]float32{0.229, 0.224, 0.225}
+	b.SetBytes(int64(len(rgb)))
+	for i := 0; i < b.N; i++ {
+		video.Normalize(rgb, dst, mean, std)
 	}
 }

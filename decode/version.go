@@ -1,4 +1,4 @@
-package main
+package decode
 
 /*
 #cgo pkg-config: libavcodec libavformat libavutil libswscale
@@ -11,9 +11,9 @@ import "C"
 
 import "fmt"
 
-// ffmpegVersions reports the versions of the FFmpeg libraries linked at
-// run time (go-astiav has no accessor for them).
-func ffmpegVersions() (release string, libs []string) {
+// Versions reports the versions of the FFmpeg libraries linked at run
+// time (go-astiav has no accessor for them).
+func Versions() (release string, libs []string) {
 	v := func(name string, n C.uint) string {
 		return fmt.Sprintf("%s %d.%d.%d", name, n>>16, (n>>8)&0xff, n&0xff)
 	}

@@ -1,0 +1,142 @@
+// Package bench times the tracking pipeline per stage, as `vidseg bench`
+// reports it.
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/tracker"
+)
+
+// ErrUnknownLength: the file does not say how many frames it has.
+var ErrUnknownLength = errors.New("the number of frames is unknown")
+
+// Run is one measured pass: one object count over the clip.
+type Run struct {
+	Objects   int                `json:"objects"`
+	Frames    int                `json:"frames"`
+	Seconds   float64            `json:"seconds"`
+	FPS       float64            `json:"fps"`
+	MsPerFrm  map[string]float64 `json:"ms_per_frame"`
+	PeakRSSMB float64            `json:"peak_rss_mb"`
+}
+
+// Report is every pass over one clip with one model.
+type Report struct {
+	Input    string `json:"input"`
+	Width    int    `json:"width"`
+	Height   int    `json:"height"`
+	Model    string `json:"model"`
+	Variant  string `json:"variant"`
+	Random   bool   `json:"random_weights"`
+	Provider string `json:"provider"`
+	Mode     string `json:"mode"`
+	Threads  int    `json:"threads"`
+	CPUs     int    `json:"cpus"`
+	Runs     []Run  `json:"runs"`
+}
+
+// Stage names, in pipeline order, for the table and JSON.
+var Stages = []string{"decode", "encoder", "memory_attention", "decoder", "memory_encoder", "go"}
+
+// Measure times one pass as `vidseg track` runs it on dec (opened with
+// the model's ModelSize): the file preset, one click per object on frame
+// 0, then frames more frames propagated forward.
+func Measure(ctx context.Context, m tracker.Model, dec *decode.Decoder, mode tracker.Mode, objects, frames int, log *slog.Logger) (Run, error) {
+	info := dec.Info()
+	if info.Frames <= 0 {
+		return Run{}, ErrUnknownLength
+	}
+	n := min(frames+1, info.Frames) // the prompted frame 0, then frames more
+	src := decode.NewSource(dec, n, 4)
+	cfg := tracker.FilePreset(mode)
+	cfg.NumFrames, cfg.Source, cfg.Logger = n, src, log
+	tr, err := tracker.New(m, cfg)
+	if err != nil {
+		return Run{}, err
+	}
+	// Clicks spread along the middle row, one per object.
+	prompts := make([]prompt.Prompt, objects)
+	for j := range prompts {
+		x := float32(info.Width) * float32(j+1) / float32(objects+1)
+		prompts[j] = prompt.Prompt{Frame: 0, Object: j + 1, Points: []prompt.Point{{X: x, Y: float32(info.Height) / 2, Positive: true}}}
+	}
+
+	begin := time.Now()
+	done := 0
+	if err := tr.Run(ctx, prompts, []tracker.PropagateOptions{{Start: 0}}, func(*tracker.FrameResult) error { done++; return nil }); err != nil {
+		return Run{}, err
+	}
+	elapsed := time.Since(begin)
+	st := tr.Stats()
+	decodeTime := src.Stats().Time // inside the tracker's total: not Go's work
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(done) }
+	run := Run{
+		Objects: objects, Frames: done, Seconds: elapsed.Seconds(), FPS: float64(done) / elapsed.Seconds(),
+		MsPerFrm: map[string]float64{
+			"decode": per(decodeTime), "encoder": per(st.Encoder), "memory_attention": per(st.MemoryAttention),
+			"decoder": per(st.Decoder), "memory_encoder": per(st.MemoryEncoder), "go": per(max(st.GoWork()-decodeTime, 0)),
+		},
+		PeakRSSMB: PeakRSSMB(),
+	}
+	return run, nil
+}
+
+// Print writes the report as a table.
+func Print(w io.Writer, rep Report) {
+	weights := ""
+	if rep.Random {
+		weights = ", random weights"
+	}
+	fmt.Fprintf(w, "input %s (%dx%d), model %s (%s%s) on %s, mode %s, %d CPUs\n\n",
+		rep.Input, rep.Width, rep.Height, rep.Variant, rep.Model, weights, rep.Provider, rep.Mode, rep.CPUs)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "objects\tframes\tframes/s\t")
+	for _, s := range Stages {
+		fmt.Fprintf(tw, "%s ms\t", strings.ReplaceAll(s, "_", " "))
+	}
+	fmt.Fprint(tw, "peak RSS MB\t\n")
+	for _, r := range rep.Runs {
+		fmt.Fprintf(tw, "%d\t%d\t%.2f\t", r.Objects, r.Frames, r.FPS)
+		for _, s := range Stages {
+			fmt.Fprintf(tw, "%.1f\t", r.MsPerFrm[s])
+		}
+		fmt.Fprintf(tw, "%.0f\t\n", r.PeakRSSMB)
+	}
+	tw.Flush()
+}
+
+// PeakRSSMB is the process's peak resident set: VmHWM, else getrusage.
+func PeakRSSMB() float64 {
+	if data, err := os.ReadFile("/proc/self/status"); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+				if f := strings.Fields(rest); len(f) > 0 {
+					if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+						return kb / 1024
+					}
+				}
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+	}
+	return 0
+}

@@ -1,0 +1,175 @@
+package results
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/stream"
+	"github.com/vidseg/vidseg/tracker"
+)
+
+// square is a w x h result for object id: the rectangle [x0,x1) x [y0,y1).
+func square(t *testing.T, id, w, h, x0, y0, x1, y1 int) tracker.ObjectResult {
+	t.Helper()
+	m := make([]byte, w*h)
+	for y := y0; y < y1; y++ {
+		for x := x0; x < x1; x++ {
+			m[y*w+x] = 1
+		}
+	}
+	rle, err := mask.EncodeRLE(m, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tracker.ObjectResult{Object: id, Mask: m, RLE: rle, Box: mask.BoxOf(rle.BBox()), IoU: 0.5, ObjectScore: 3, Visible: true}
+}
+
+// TestOverlayUsesLiveColors writes results for two frames of a real clip
+// and checks overlay.mp4 colours the object as the live view does
+// (stream.Composite), not in a palette of its own.
+func TestOverlayUsesLiveColors(t *testing.T) {
+	video := filepath.Join("..", "testdata", "videos", "crossing", "video.mp4")
+	if _, err := os.Stat(video); err != nil {
+		t.Skipf("generated clip absent: %v", err)
+	}
+	const w, h, id = 320, 240, 2
+	dir := t.TempDir()
+	out, err := NewWriter(dir, video, w, h, 25, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f := range 2 {
+		res := &tracker.FrameResult{Frame: f, Width: w, Height: h, Objects: []tracker.ObjectResult{square(t, id, w, h, 100, 60, 220, 180)}}
+		if err := out.Add(res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := out.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	frames := 0
+	if err := WriteOverlay(context.Background(), dir, video, 2, func() { frames++ }); err != nil || frames != 2 {
+		t.Fatalf("overlay: %v after %d frames", err, frames)
+	}
+
+	// The source's first frame composited by the live renderer...
+	src := firstFrame(t, video)
+	want := append([]byte(nil), src...)
+	if err := stream.Composite(want, w, h, []stream.ObjectMask{{ID: id, Mask: square(t, id, w, h, 100, 60, 220, 180).Mask}}); err != nil {
+		t.Fatal(err)
+	}
+	// ...matches overlay.mp4's first frame inside the object, within what
+	// H.264 changes.
+	got := firstFrame(t, filepath.Join(dir, OverlayMP4))
+	var diff, n float64
+	for y := 80; y < 160; y++ {
+		for x := 120; x < 200; x++ {
+			for c := range 3 {
+				i := (y*w+x)*3 + c
+				d := float64(got[i]) - float64(want[i])
+				diff += d * d
+				n++
+			}
+		}
+	}
+	if rms := math.Sqrt(diff / n); rms > 12 {
+		t.Errorf("overlay.mp4 inside object %d differs from stream.Composite by %.1f RMS", id, rms)
+	}
+}
+
+func firstFrame(t *testing.T, path string) []byte {
+	t.Helper()
+	d, err := decode.Open(context.Background(), path, decode.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	f, err := d.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.RGB
+}
+
+func TestWriterFiles(t *testing.T) {
+	const w, h = 8, 6
+	dir := t.TempDir()
+	out, err := NewWriter(dir, "clip.mp4", w, h, 30, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Frames arrive out of order (a backward pass); frame 2 is never tracked.
+	for _, f := range []int{1, 0} {
+		res := &tracker.FrameResult{Frame: f, Width: w, Height: h, Objects: []tracker.ObjectResult{
+			square(t, 3, w, h, 4, 1, 6, 3), square(t, 1, w, h, 0, 0, 5, 2),
+		}}
+		if err := out.Add(res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := out.Add(&tracker.FrameResult{Frame: 0, Width: 4, Height: 4}); err == nil {
+		t.Error("result of another size accepted")
+	}
+	if err := out.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	// Every frame has a PNG (frame 2 empty); overlaps keep the higher id.
+	labels, lw, lh, err := mask.ReadPNG(filepath.Join(dir, MasksDir, MaskName(0)))
+	if err != nil || lw != w || lh != h || labels[1*w+4] != 3 || labels[0] != 1 || labels[5*w+7] != 0 {
+		t.Fatalf("frame 0 png: %v %dx%d %v", err, lw, lh, labels)
+	}
+	if _, _, _, err := mask.ReadPNG(filepath.Join(dir, MasksDir, MaskName(2))); err != nil {
+		t.Errorf("untracked frame 2 has no empty PNG: %v", err)
+	}
+	var doc struct {
+		Format  string `json:"format"`
+		Objects []int  `json:"objects"`
+		Results []struct {
+			Frame   int `json:"frame"`
+			Objects []struct {
+				ID   int      `json:"id"`
+				Seg  mask.RLE `json:"segmentation"`
+				Area int      `json:"area"`
+				BBox [4]int   `json:"bbox"`
+			} `json:"objects"`
+		} `json:"results"`
+	}
+	data, err := os.ReadFile(filepath.Join(dir, MasksJSON))
+	if err != nil || json.Unmarshal(data, &doc) != nil {
+		t.Fatalf("masks.json: %v %s", err, data)
+	}
+	if doc.Format != MasksFormat || len(doc.Objects) != 2 || len(doc.Results) != 2 || doc.Results[0].Frame != 0 {
+		t.Fatalf("masks.json %s", data)
+	}
+	o := doc.Results[0].Objects[0] // sorted by id: object 1
+	if o.ID != 1 || o.Area != 10 || o.BBox != [4]int{0, 0, 5, 2} || o.Seg.Area() != 10 {
+		t.Errorf("object record %+v", o)
+	}
+	f, err := os.Open(filepath.Join(dir, TracksFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines := 0
+	for sc := bufio.NewScanner(f); sc.Scan(); lines++ {
+		var rec struct {
+			Frame   int `json:"frame"`
+			Objects []struct {
+				Box *[4]int `json:"box"`
+			} `json:"objects"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil || rec.Frame != lines || *rec.Objects[0].Box != [4]int{0, 0, 5, 2} {
+			t.Errorf("tracks.jsonl line %d: %v %s", lines, err, sc.Bytes())
+		}
+	}
+	if lines != 2 {
+		t.Errorf("tracks.jsonl has %d lines, want 2", lines)
+	}
+}
