@@ -186,6 +186,9 @@ func TestServeCondFramesBounded(t *testing.T) {
 	srv, clip := modelServe(t)
 	defer srv.kill(t, syscall.SIGTERM)
 	id := srv.upload(t, clip)
+	// A file session holds its first frame until someone watches.
+	viewer := testutil.DialWHEP(t, srv.base+"/api/sessions/"+id+"/whep")
+	defer viewer.Close()
 	srv.waitTracked(t, id, -1, 3*time.Minute)
 	var pr struct {
 		Object int `json:"object"`
