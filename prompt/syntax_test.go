@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 func TestPromptSyntax(t *testing.T) {
@@ -38,7 +40,7 @@ func TestPromptSyntax(t *testing.T) {
 }
 
 func TestMaskPrompt(t *testing.T) {
-	gt := filepath.Join("..", "testdata", "videos", "crossing", "masks", "00000.png")
+	gt := filepath.Join(testutil.RepoRoot(t), "testdata", "videos", "crossing", "masks", "00000.png")
 	if _, err := os.Stat(gt); err != nil {
 		t.Skip("generated clip testdata/videos/crossing absent")
 	}
