@@ -3,7 +3,7 @@ ORT_LIB ?= $(CURDIR)/third_party/onnxruntime/lib/libonnxruntime.so.1
 export VIDSEG_ORT_LIB := $(ORT_LIB)
 export CGO_ENABLED := 1
 
-.PHONY: setup test build demo videos bench fuzz fuzz-api vet fixture traces
+.PHONY: setup test build demo videos bench bench-official fuzz fuzz-api vet fixture traces
 
 setup:
 	bash scripts/setup.sh
@@ -31,6 +31,12 @@ videos:
 bench:
 	go test -run XXX -bench . -benchtime 3x ./decode ./encode ./sam ./stream
 	go run ./cmd/vidseg bench --objects 1,2
+
+# Side by side with the official SAM2VideoPredictor (needs the exporter's
+# setup and the full-size random export; see README "Benchmarks").
+BENCH_OFFICIAL_ARGS ?= --objects 1,4 --frames 12 --threads 2
+bench-official:
+	/usr/bin/python3 tools/export/bench_official.py $(BENCH_OFFICIAL_ARGS)
 
 fuzz:
 	go test -run XXX -fuzz FuzzDecode -fuzztime 60s ./decode
