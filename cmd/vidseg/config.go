@@ -87,6 +87,18 @@ func (s *settings) int(key string) (int, error) {
 	return n, nil
 }
 
+// threads is the ONNX Runtime thread count: 0 (its default) or more.
+func (s *settings) threads() (int, error) {
+	n, err := s.int("threads")
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, usagef("threads %d (from %s) is negative: want 0 (ONNX Runtime's default) or a count", n, s.from["threads"])
+	}
+	return n, nil
+}
+
 // loadSettings resolves env, config file and defaults. args are scanned for
 // --config only; the command's own flags come later, through flag().
 func loadSettings(e *env, args []string) (*settings, error) {

@@ -84,6 +84,9 @@ model, export an official checkpoint once:
 	if err != nil {
 		return usagef("%v", err)
 	}
+	if _, err := s.threads(); err != nil {
+		return err
+	}
 	prompts := newPromptSet()
 	for _, p := range points {
 		if err := prompts.addPoint(p); err != nil {
@@ -108,7 +111,7 @@ model, export an official checkpoint once:
 	}
 	// Probe the input (and check the prompts against its size) before the
 	// model loads, which takes seconds: a bad input is reported at once.
-	frames, list, err := probeInput(ctx, input, prompts, *limit)
+	frames, list, err := probeInput(ctx, input, prompts, *limit, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -260,7 +263,7 @@ func checkInput(input string) error {
 // reported before the model loads.
 // It returns how many frames will be tracked and the prompts, checked
 // against the video's (displayed) size and those frames.
-func probeInput(ctx context.Context, input string, prompts *promptSet, limit int) (int, []tracker.Prompt, error) {
+func probeInput(ctx context.Context, input string, prompts *promptSet, limit int, warn io.Writer) (int, []tracker.Prompt, error) {
 	dec, err := openVideo(ctx, input, decode.Options{})
 	if err != nil {
 		return 0, nil, err
@@ -282,6 +285,12 @@ func probeInput(ctx context.Context, input string, prompts *promptSet, limit int
 		return 0, nil, err
 	}
 	w, h := float32(info.Width), float32(info.Height)
+	for i := range list {
+		if err := clipBox(&list[i], info.Width, info.Height, warn); err != nil {
+			return 0, nil, err
+		}
+	}
+	warnNegativeOnly(list, warn)
 	for _, p := range list {
 		if p.Frame >= frames {
 			return 0, nil, usagef("track: a prompt is on frame %d but only frames 0..%d are tracked", p.Frame, frames-1)
@@ -329,4 +338,47 @@ func promptError(err error) error {
 		}
 	}
 	return err
+}
+
+// clipBox clips a box dragged past the frame's edges to the frame (users
+// drag boxes past edges); only a box with nothing inside is refused.
+func clipBox(p *tracker.Prompt, width, height int, warn io.Writer) error {
+	b := p.Box
+	if b == nil {
+		return nil
+	}
+	w, h := float32(width), float32(height)
+	c := tracker.Box{X0: max(b.X0, 0), Y0: max(b.Y0, 0), X1: min(b.X1, w), Y1: min(b.Y1, h)}
+	if c.X1 <= c.X0 || c.Y1 <= c.Y0 {
+		return usagef("track: object %d frame %d: box (%g,%g)-(%g,%g) is entirely outside the %dx%d frame", p.Object, p.Frame, b.X0, b.Y0, b.X1, b.Y1, width, height)
+	}
+	if c != *b {
+		fmt.Fprintf(warn, "vidseg: object %d frame %d: box (%g,%g)-(%g,%g) clipped to the %dx%d frame: (%g,%g)-(%g,%g)\n",
+			p.Object, p.Frame, b.X0, b.Y0, b.X1, b.Y1, width, height, c.X0, c.Y0, c.X1, c.Y1)
+		p.Box = &c
+	}
+	return nil
+}
+
+// warnNegativeOnly warns about an object whose first prompt is only
+// negative clicks: the model segments something anyway, seldom what the
+// user meant.
+func warnNegativeOnly(list []tracker.Prompt, warn io.Writer) {
+	seen := map[int]bool{}
+	for _, p := range list { // frame order
+		if seen[p.Object] {
+			continue
+		}
+		seen[p.Object] = true
+		if p.Box != nil || p.Mask != nil || len(p.Points) == 0 {
+			continue
+		}
+		positive := false
+		for _, pt := range p.Points {
+			positive = positive || pt.Positive
+		}
+		if !positive {
+			fmt.Fprintf(warn, "vidseg: warning: object %d starts on frame %d with only negative clicks: the model will segment something anyway; add a positive click or a box\n", p.Object, p.Frame)
+		}
+	}
 }
