@@ -526,8 +526,10 @@ func TestBenchJSON(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	run := rep.Runs[0]
-	if run.Objects != 1 || run.Frames != 2 || run.FPS <= 0 || run.PeakRSSMB <= 0 {
-		t.Errorf("run %+v", run)
+	// Frame 0 (prompted) and frame 1 (first memory attention) warm up
+	// untimed; the one frame asked is timed alone.
+	if run.Objects != 1 || run.Warmup != 2 || run.Frames != 1 || run.Asked != 1 || run.FPS <= 0 || run.PeakRSSMB <= 0 {
+		t.Errorf("run %+v, want 2 warm-up frames and 1 timed", run)
 	}
 	for _, s := range benchStages {
 		v, ok := run.MsPerFrm[s]
@@ -537,5 +539,35 @@ func TestBenchJSON(t *testing.T) {
 	}
 	if run.MsPerFrm["encoder"] <= 0 || run.MsPerFrm["decoder"] <= 0 {
 		t.Errorf("model stages not timed: %v", run.MsPerFrm)
+	}
+}
+
+// TestBenchShortClip asks for more frames than a 4-frame clip has: the
+// report says how many were timed.
+func TestBenchShortClip(t *testing.T) {
+	root := repoRoot(t)
+	model := filepath.Join(root, fixtureModel)
+	clip := filepath.Join(root, "testdata", "videos", "moving_shape", "video.mp4")
+	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s absent", p)
+		}
+	}
+	if testing.Short() || ortLib(t) == "" {
+		t.Skip("runs the model (needs the ONNX Runtime library; not in -short)")
+	}
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("ffmpeg CLI absent")
+	}
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.mp4")
+	if out, err := exec.Command(ffmpeg, "-v", "error", "-i", clip, "-frames:v", "4", "-c:v", "libx264", short).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	r := vidseg(t, dir, []string{"VIDSEG_MODEL=" + model}, "bench", short, "--objects", "1", "--frames", "5")
+	expect(t, r, 0, "the clip ended after 2 timed frames of the 5 asked")
+	if !strings.Contains(r.stdout, "only 2 of the 5 frames asked were timed") || !strings.Contains(r.stdout, "2 untimed warm-up frames") {
+		t.Errorf("table does not say what was timed:\n%s", r.stdout)
 	}
 }
