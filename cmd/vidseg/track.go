@@ -49,7 +49,9 @@ model, export an official checkpoint once:
 	fs.Var(&points, "point", "click `X,Y[,LABEL][@FRAME][#OBJECT]` (repeatable)")
 	fs.Var(&boxes, "box", "box `X0,Y0,X1,Y1[@FRAME][#OBJECT]` (repeatable)")
 	fs.Var(&masks, "mask", "mask prompt `FILE.png[@FRAME][#OBJECT]` (repeatable)")
-	out := fs.String("out", "", "output `DIR` (required; created if needed)")
+	out := fs.String("out", "", "output `DIR` (required; created if needed; must be empty)")
+	overwrite := fs.Bool("overwrite", false, "clear --out DIR of an earlier run's results first")
+	resumeDir := fs.String("resume", "", "continue the interrupted run in `DIR` (prompts and settings come from DIR/run.json)")
 	s.flag(fs, "model")
 	s.flag(fs, "ort_lib")
 	s.flag(fs, "provider")
@@ -67,12 +69,32 @@ model, export an official checkpoint once:
 		return err
 	}
 
+	var run *runRecord
+	if *resumeDir != "" {
+		if len(pos) != 0 || len(points)+len(boxes)+len(masks) != 0 || *out != "" {
+			return usagef("track --resume DIR takes its input, prompts and --out from DIR/run.json: give none of them")
+		}
+		if run, err = loadRun(*resumeDir); err != nil {
+			return err
+		}
+		if m, _ := tracker.ParseMode(s.get("mode")); s.source("mode") != "default" && m.String() != run.Mode {
+			return usagef("track --resume %s: the run was started in mode %s, not %s", *resumeDir, run.Mode, m)
+		}
+		pos, *out = []string{run.Input}, *resumeDir
+		s.values["mode"] = run.Mode
+		*limit, *reverse, *both, *nonOverlap, *noOverlay = run.Limit, run.Reverse, run.Both, run.NonOverlap, run.NoOverlay
+	}
 	if len(pos) != 1 {
 		return usagef("track needs exactly one INPUT video, got %d (run `vidseg track --help`)", len(pos))
 	}
 	input := pos[0]
 	if *out == "" {
 		return usagef("track: --out DIR is required")
+	}
+	if run == nil {
+		if err := prepareOut(*out, *overwrite); err != nil {
+			return err
+		}
 	}
 	if *reverse && *both {
 		return usagef("track: --reverse and --both exclude each other")
@@ -103,7 +125,7 @@ model, export an official checkpoint once:
 			return err
 		}
 	}
-	if len(prompts.byKey) == 0 && len(prompts.masks) == 0 {
+	if run == nil && len(prompts.byKey) == 0 && len(prompts.masks) == 0 {
 		return usagef("track: give at least one --point, --box or --mask (run `vidseg track --help`)")
 	}
 	if err := checkInput(input); err != nil {
@@ -137,6 +159,15 @@ model, export an official checkpoint once:
 	if info.Live {
 		return usagef("track: %s is a live source; track works on files (use `vidseg serve` for streams)", input)
 	}
+	if run != nil {
+		// The recorded prompts were checked when the run began.
+		if list, err = run.prompts(info.Width, info.Height); err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			return inputErr(fmt.Errorf("track --resume %s: %s records no prompt", *out, runFile))
+		}
+	}
 	first, last := list[0].Frame, list[0].Frame
 	for _, p := range list {
 		first, last = min(first, p.Frame), max(last, p.Frame)
@@ -152,11 +183,35 @@ model, export an official checkpoint once:
 	if err != nil {
 		return err
 	}
-	output, err := newTrackOutput(*out, input, info, frames, man.MaskSize)
+	if run != nil && run.Model != lm.name() {
+		return modelErr(fmt.Errorf("track --resume %s: the run was started with model %s, not %s: its masks would not belong with the new ones", *out, run.Model, lm.name()))
+	}
+	if run == nil {
+		abs, err := filepath.Abs(input)
+		if err != nil || strings.Contains(input, "://") {
+			abs = input
+		}
+		rec := &runRecord{Input: abs, Limit: *limit, Mode: mode.String(), Model: lm.name(),
+			Reverse: *reverse, Both: *both, NonOverlap: *nonOverlap, NoOverlay: *noOverlay, Present: tr.PresenceThreshold()}
+		if err := rec.setPrompts(list, info.Width, info.Height); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		if err := saveRun(*out, rec); err != nil {
+			return err
+		}
+	}
+	output, err := newTrackOutput(*out, input, info, frames, man.MaskSize, run != nil)
 	if err != nil {
 		return err
 	}
+	defer output.Close()
 	output.pts = src.PTS
+	if run != nil {
+		fmt.Fprintf(e.stderr, "track: resuming %s after its %d finished result(s); they are tracked again, unwritten, to rebuild the tracker's memory\n", *out, output.skip)
+	}
 
 	fmt.Fprintf(e.stderr, "track: %s %dx%d %.2f fps, %d frames, %d prompt(s), model %s (%s on %s), mode %s\n",
 		filepath.Base(input), info.Width, info.Height, info.FPS, frames, len(list), man.Variant, lm.choice.dir, lm.model.Provider(), mode)
@@ -204,7 +259,7 @@ model, export an official checkpoint once:
 			if ferr := output.FinishPartial(); ferr != nil {
 				return fmt.Errorf("track: %w (and saving the partial results: %v)", err, ferr)
 			}
-			return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s)", err, output.Tracked(), *out)
+			return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s; vidseg track --resume %s continues)", err, output.Tracked(), *out, *out)
 		}
 	}
 	prog.Done()
@@ -226,6 +281,7 @@ model, export an official checkpoint once:
 	st := tr.Stats()
 	fmt.Fprintf(e.stdout, "tracked %d object(s) over %d frames in %s (%.2f frames/s)\n",
 		len(tr.Objects()), st.Frames, elapsed.Round(time.Millisecond), float64(st.Frames)/elapsed.Seconds())
+	fmt.Fprintf(e.stdout, "present: object score > %g (mode %s)\n", tr.PresenceThreshold(), mode)
 	fmt.Fprintf(e.stdout, "stages: encoder %s, memory attention %s, decoder %s, memory encoder %s, Go %s\n",
 		st.Encoder.Round(time.Millisecond), st.MemoryAttention.Round(time.Millisecond), st.Decoder.Round(time.Millisecond),
 		st.MemoryEncoder.Round(time.Millisecond), st.GoWork().Round(time.Millisecond))
