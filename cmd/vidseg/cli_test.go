@@ -152,6 +152,23 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestHelpFlagsReadWell: each flag's placeholder is a word, not a piece of
+// its help text, and its default is said once.
+func TestHelpFlagsReadWell(t *testing.T) {
+	dir := t.TempDir()
+	for _, cmd := range []string{"track", "serve", "bench", "sessions"} {
+		r := vidseg(t, dir, nil, cmd, "--help")
+		for _, line := range strings.Split(r.stdout, "\n") {
+			if strings.Count(line, "(default") > 1 || strings.Contains(line, "default ~/") && strings.Contains(line, "(default /") {
+				t.Errorf("%s --help: default said twice: %q", cmd, line)
+			}
+			if strings.HasPrefix(line, "  -") && (strings.HasSuffix(line, " value") || strings.Contains(line, "vidseg doctor")) {
+				t.Errorf("%s --help: flag line without a proper placeholder: %q", cmd, line)
+			}
+		}
+	}
+}
+
 func TestMissingInputExit3(t *testing.T) {
 	dir := t.TempDir()
 	r := vidseg(t, dir, nil, "track", "missing.mp4", "--point", "10,10", "--out", "o")

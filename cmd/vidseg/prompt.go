@@ -26,7 +26,10 @@ const promptHelp = `Prompts (repeatable; FRAME defaults to 0, OBJECT to 1; pixel
   --box X0,Y0,X1,Y1[@FRAME][#OBJECT]    a box (corners), may be combined with points
   --mask FILE[@FRAME][#OBJECT]          a PNG mask: with #OBJECT its nonzero pixels are that
                                         object; without, every nonzero palette index (or gray
-                                        level) is the object of that id, e.g. a DAVIS annotation`
+                                        level) is the object of that id, e.g. a DAVIS annotation;
+                                        a FILE with '@' or '#' in its name goes in double quotes:
+                                        --mask '"img@2x.png"@0#1'
+  OBJECT ids are 1..255 (DAVIS PNGs); a box past the frame's edges is clipped to it`
 
 // promptKey groups everything said about one object on one frame: the
 // tracker takes points and box of a frame together.

@@ -25,9 +25,12 @@ func runTrack(ctx context.Context, e *env, args []string) error {
   masks/00000.png  one DAVIS indexed PNG per frame, pixel value = object id
   masks.json       COCO RLE of every object on every frame (pycocotools-compatible)
   tracks.jsonl     one line per frame: source timestamp (pts, seconds), each object's box,
-                   predicted IoU, object score, presence
+                   predicted IoU, object score, presence (score > 0 in sam2 mode, > the
+                   manifest's min_obj_score_logits, -1, in samurai mode; the run prints it)
   overlay.mp4      the video with the masks blended in object colors (H.264)
-DIR/masks works with `+"`vidseg eval`"+`.
+  run.json, masks.jsonl  the run's prompts and settings, and each finished frame's masks
+                   as it finishes: a killed run keeps them; --resume DIR continues it
+DIR/masks works with `+"`vidseg eval`"+`. DIR must be empty (or --overwrite).
 
 `+promptHelp+`
 
