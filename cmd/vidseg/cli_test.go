@@ -562,26 +562,14 @@ func TestBenchJSON(t *testing.T) {
 // TestBenchShortClip asks for more frames than a 4-frame clip has: the
 // report says how many were timed.
 func TestBenchShortClip(t *testing.T) {
-	root := repoRoot(t)
-	model := filepath.Join(root, fixtureModel)
-	clip := filepath.Join(root, "testdata", "videos", "moving_shape", "video.mp4")
-	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s absent", p)
-		}
-	}
+	model := testutil.FixtureModel(t)
+	clip := testutil.Clip(t, "moving_shape")
 	if testing.Short() || ortLib(t) == "" {
 		t.Skip("runs the model (needs the ONNX Runtime library; not in -short)")
 	}
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Skip("ffmpeg CLI absent")
-	}
 	dir := t.TempDir()
 	short := filepath.Join(dir, "short.mp4")
-	if out, err := exec.Command(ffmpeg, "-v", "error", "-i", clip, "-frames:v", "4", "-c:v", "libx264", short).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	testutil.FFmpeg(t, "-i", clip, "-frames:v", "4", "-c:v", "libx264", short)
 	r := vidseg(t, dir, []string{"VIDSEG_MODEL=" + model}, "bench", short, "--objects", "1", "--frames", "5")
 	expect(t, r, 0, "the clip ended after 2 timed frames of the 5 asked")
 	if !strings.Contains(r.stdout, "only 2 of the 5 frames asked were timed") || !strings.Contains(r.stdout, "2 untimed warm-up frames") {

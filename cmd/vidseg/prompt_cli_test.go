@@ -40,11 +40,7 @@ func TestPromptSyntaxRefused(t *testing.T) {
 // before the model loads: a model directory without a manifest then
 // stops the run with exit 4, which shows the prompts were accepted.
 func TestPromptsFitTheFrame(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	clip := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
-	if _, err := os.Stat(clip); err != nil {
-		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
-	}
+	clip := testutil.Clip(t, "crossing")
 	dir := t.TempDir()
 	noModel := []string{"VIDSEG_MODEL=" + dir}
 	track := func(args ...string) result {

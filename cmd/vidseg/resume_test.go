@@ -9,20 +9,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // TestTrackKillResume kills `vidseg track` with SIGKILL after two frames,
 // checks that every finished frame survived in every format, resumes the
 // run and compares every output with an uninterrupted run's, byte for byte.
 func TestTrackKillResume(t *testing.T) {
-	root := repoRoot(t)
-	model := filepath.Join(root, fixtureModel)
-	video := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
-	for _, p := range []string{filepath.Join(model, "manifest.json"), video} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s absent", p)
-		}
-	}
+	model := testutil.FixtureModel(t)
+	video := testutil.Clip(t, "crossing")
 	if testing.Short() || ortLib(t) == "" {
 		t.Skip("needs the model run and ONNX Runtime (make setup)")
 	}
@@ -104,11 +100,7 @@ func TestTrackKillResume(t *testing.T) {
 // unless --overwrite, which clears it (before the model loads: a missing
 // model shows the order), and never clears a folder with other files.
 func TestTrackStaleOutput(t *testing.T) {
-	root := repoRoot(t)
-	video := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
-	if _, err := os.Stat(video); err != nil {
-		t.Skip("generated clip absent: run go run ./tools/genvideos")
-	}
+	video := testutil.Clip(t, "crossing")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	os.MkdirAll(filepath.Join(out, masksDir), 0o755)
