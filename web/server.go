@@ -366,13 +366,39 @@ func (s *Server) open(ctx context.Context, in *source, oo openOptions) (ss *Sess
 		}
 		source = decode.NewReconnecting(dec, in.name, opts, ro)
 	}
-	return s.start(ctx, newID(), in.name, in.path, dec, source, info, oo)
+	id := newID()
+	if want, ok := ctx.Value(sessionIDKey{}).(string); ok && want != "" {
+		id = want
+	}
+	return s.start(ctx, id, in.name, in.path, dec, source, info, oo)
+}
+
+// sessionIDKey carries a session's ID through the context given to
+// Open (the ID asked for) and to Config.NewTracker (the ID given).
+type sessionIDKey struct{}
+
+// WithSessionID asks Open to give the session id instead of a new one, so
+// that a stored session is reopened under the ID it is stored as.
+func WithSessionID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, sessionIDKey{}, id)
+}
+
+// SessionID returns the ID of the session being opened, in the context
+// Config.NewTracker is called with, so that a journal can store the
+// session under the ID clients use.
+func SessionID(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(sessionIDKey{}).(string)
+	return id, ok && id != ""
 }
 
 // start runs a session on an open source: dec, a file or device decoder,
 // or nil; src, what the session reads (dec itself, or a source that wraps
 // or replaces it). It closes src on failure.
 func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decode.Decoder, src frameSource, info decode.Info, oo openOptions) (ss *Session, err error) {
+	if _, dup := s.session(id); dup {
+		_ = src.Close()
+		return nil, fmt.Errorf("%w: session %s is already open", errBadRequest, id)
+	}
 	name, display := oo.name, oo.display
 	if name == "" {
 		name = srcName
@@ -448,7 +474,7 @@ func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decod
 			return nil, err
 		}
 	} else if s.cfg.NewTracker != nil {
-		ss.trk, err = s.cfg.NewTracker(ctx, info)
+		ss.trk, err = s.cfg.NewTracker(WithSessionID(ctx, id), info)
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("open tracker: %w", err)
@@ -472,6 +498,17 @@ func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decod
 		}
 		closeAll()
 		return nil, errors.New("server is shutting down")
+	}
+	if _, dup := s.sessions[ss.ID]; dup {
+		s.mu.Unlock()
+		if c, ok := ss.trk.(io.Closer); ok {
+			_ = c.Close()
+		}
+		if ss.ed != nil {
+			ss.ed.close()
+		}
+		closeAll()
+		return nil, fmt.Errorf("%w: session %s is already open", errBadRequest, ss.ID)
 	}
 	s.sessions[ss.ID] = ss
 	s.mu.Unlock()

@@ -25,8 +25,14 @@ import (
 
 // benchRun is one measured pass: one object count over the clip.
 type benchRun struct {
-	Objects   int                `json:"objects"`
+	Objects int `json:"objects"`
+	// Warmup frames ran untimed first: the prompted frame 0 and the
+	// first frame tracked from memory, the first run of every graph
+	// (ONNX Runtime allocates and plans then: several times slower).
+	Warmup int `json:"warmup_frames"`
+	// Frames were timed, fewer than Asked when the clip ended first.
 	Frames    int                `json:"frames"`
+	Asked     int                `json:"frames_asked"`
 	Seconds   float64            `json:"seconds"`
 	FPS       float64            `json:"fps"`
 	MsPerFrm  map[string]float64 `json:"ms_per_frame"`
@@ -57,8 +63,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	fs := newFlags(e, "bench", "vidseg bench [INPUT] [--objects 1,2,4] [--frames N] [--json]",
 		`Times the tracking pipeline as `+"`vidseg serve`"+` runs it (frame by frame,
-forward): for each object count, one click per object on frame 0, then N
-frames tracked. Reports frames/s, milliseconds per frame in each stage
+forward): for each object count, one click per object on frame 0 and frame
+1 tracked, untimed (the first run of each graph is several times slower),
+then N frames tracked and timed. Reports frames/s, milliseconds per frame in each stage
 (decode, image encoder, memory attention, mask decoder, memory encoder, and
 Go's own work: preprocessing, selection, resampling) and the peak resident
 memory of the process (VmHWM).
@@ -76,7 +83,7 @@ the bundled fixture has reduced depth: its encoder is faster than a real one.`,
 	s.flag(fs, "threads")
 	s.flag(fs, "mode")
 	objectsFlag := fs.String("objects", "1,2,4", "object counts to measure, comma-separated")
-	frames := fs.Int("frames", 8, "frames to track per object count (after the prompted frame 0)")
+	frames := fs.Int("frames", 8, "frames to time per object count (after two untimed warm-up frames)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -127,6 +134,9 @@ the bundled fixture has reduced depth: its encoder is faster than a real one.`,
 		}
 		rep.Width, rep.Height = w, h
 		rep.Runs = append(rep.Runs, run)
+		if run.Frames < run.Asked {
+			fmt.Fprintf(e.stderr, "vidseg: bench: %d object(s): the clip ended after %d timed frames of the %d asked\n", n, run.Frames, run.Asked)
+		}
 		if !*asJSON {
 			fmt.Fprintf(e.stderr, "bench: %d object(s): %.2f frames/s\n", n, run.FPS)
 		}
@@ -160,7 +170,6 @@ func benchOnce(ctx context.Context, lm *loadedModel, mode tracker.Mode, input st
 		return f, err
 	}
 
-	begin := time.Now()
 	f0, err := next()
 	if err != nil {
 		return benchRun{}, 0, 0, fmt.Errorf("bench: first frame: %w", err)
@@ -176,25 +185,53 @@ func benchOnce(ctx context.Context, lm *loadedModel, mode tracker.Mode, input st
 			return benchRun{}, 0, 0, err
 		}
 	}
-	done := 1
-	for ; done <= frames; done++ {
+	f0.Release()
+	track := func() (bool, error) {
 		f, err := next()
 		if errors.Is(err, io.EOF) {
-			break
+			return false, nil
 		}
+		if err != nil {
+			return false, err
+		}
+		defer f.Release()
+		_, err = tr.Track(ctx, f)
+		return err == nil, err
+	}
+	// Frame 1 runs memory attention for the first time.
+	warmup := 1
+	if ok, err := track(); err != nil {
+		return benchRun{}, 0, 0, err
+	} else if ok {
+		warmup++
+	}
+	decodeTime = 0
+	before := tr.Stats()
+	begin := time.Now()
+	done := 0
+	for ; done < frames; done++ {
+		ok, err := track()
 		if err != nil {
 			return benchRun{}, 0, 0, err
 		}
-		if _, err := tr.Track(ctx, f); err != nil {
-			return benchRun{}, 0, 0, err
+		if !ok {
+			break
 		}
-		f.Release()
 	}
 	elapsed := time.Since(begin)
 	st := tr.Stats()
-	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(done) }
+	st.Encoder -= before.Encoder
+	st.MemoryAttention -= before.MemoryAttention
+	st.Decoder -= before.Decoder
+	st.MemoryEncoder -= before.MemoryEncoder
+	st.Total -= before.Total
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(max(done, 1)) }
+	fps := 0.0
+	if done > 0 {
+		fps = float64(done) / elapsed.Seconds()
+	}
 	run := benchRun{
-		Objects: objects, Frames: done, Seconds: elapsed.Seconds(), FPS: float64(done) / elapsed.Seconds(),
+		Objects: objects, Warmup: warmup, Frames: done, Asked: frames, Seconds: elapsed.Seconds(), FPS: fps,
 		MsPerFrm: map[string]float64{
 			"decode": per(decodeTime), "encoder": per(st.Encoder), "memory_attention": per(st.MemoryAttention),
 			"decoder": per(st.Decoder), "memory_encoder": per(st.MemoryEncoder), "go": per(st.GoWork()),
@@ -225,6 +262,14 @@ func printBench(w io.Writer, rep benchReport) {
 		fmt.Fprintf(tw, "%.0f\t\n", r.PeakRSSMB)
 	}
 	tw.Flush()
+	if len(rep.Runs) > 0 {
+		fmt.Fprintf(w, "\ntimed after %d untimed warm-up frames (the first run of each graph)\n", rep.Runs[0].Warmup)
+	}
+	for _, r := range rep.Runs {
+		if r.Frames < r.Asked {
+			fmt.Fprintf(w, "%d object(s): only %d of the %d frames asked were timed (the clip ended)\n", r.Objects, r.Frames, r.Asked)
+		}
+	}
 }
 
 // peakRSSMB is the process's peak resident set: VmHWM, else getrusage.

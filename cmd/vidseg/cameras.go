@@ -181,7 +181,7 @@ func runCamera(ctx context.Context, srv *web.Server, st *store.Store, withModel 
 		octx := context.WithValue(ctx, sourceKey{}, c.Source)
 		octx = context.WithValue(octx, cameraKey{}, c.Name)
 		if id != "" && withModel {
-			octx = context.WithValue(octx, resumeKey{}, id)
+			octx = web.WithSessionID(context.WithValue(octx, resumeKey{}, id), id)
 		}
 		ss, err := srv.OpenCamera(octx, web.CameraSpec{Name: c.Name, Source: c.Source, Geometry: geo})
 		if err != nil {

@@ -86,6 +86,11 @@ func (j *journaledTracker) Prompt(ctx context.Context, p tracker.Prompt) (*track
 		// rather than let the user believe it will survive a restart.
 		return nil, fmt.Errorf("journal prompt: %w", err)
 	}
+	// The prompt's frame was stored when it was tracked, before the
+	// prompt: store it again with the mask the client was just given.
+	if err := j.st.PutFrame(j.id, j.frame(res)); err != nil {
+		return nil, fmt.Errorf("journal frame %d: %w", res.Frame, err)
+	}
 	return res, nil
 }
 
@@ -108,7 +113,7 @@ func (j *journaledTracker) RemoveObject(id int) error {
 // frame converts a result to the store's form: each object's mask at the
 // source resolution, COCO RLE encoded.
 func (j *journaledTracker) frame(res *tracker.FrameResult) store.Frame {
-	out := store.Frame{Index: res.Frame}
+	out := store.Frame{Index: res.Frame, Objects: []store.FrameObject{}}
 	n := res.Width * res.Height
 	if len(j.bin) != n {
 		j.bin = make([]byte, n)

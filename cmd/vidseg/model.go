@@ -104,7 +104,7 @@ func openModel(s *settings, w io.Writer, log *slog.Logger) (*loadedModel, error)
 		choice.random = true
 		fmt.Fprintf(w, "vidseg: warning: model %s is a test fixture with RANDOM weights: masks are meaningless\n", choice.dir)
 	}
-	threads, err := s.int("threads")
+	threads, err := s.threads()
 	if err != nil {
 		return nil, err
 	}
@@ -129,4 +129,14 @@ func openModel(s *settings, w io.Writer, log *slog.Logger) (*loadedModel, error)
 		return nil, fmt.Errorf("open model %s: %w", choice.dir, err)
 	}
 	return &loadedModel{rt: rt, model: m, choice: choice}, nil
+}
+
+// name identifies the model in stored sessions and resumable runs: its
+// variant and directory name (two exports of one variant may differ).
+func (m *loadedModel) name() string {
+	v, dir := m.model.Manifest().Variant, filepath.Base(m.choice.dir)
+	if v == "" || v == dir {
+		return dir
+	}
+	return v + " (" + dir + ")"
 }

@@ -146,7 +146,7 @@ Without a model the app still plays video and explains how to get one.`,
 		defer lm.Close()
 		man := lm.model.Manifest()
 		shared := sam.NewScheduler(lm.model)
-		journal = &sessionJournal{st: st, maskSize: man.MaskSize, log: log}
+		journal = &sessionJournal{st: st, maskSize: man.MaskSize, mode: mode.String(), model: lm.name(), log: log}
 		cfg.ModelSize = man.ImageSize
 		cfg.ModelName = man.Variant
 		if lm.choice.random {
@@ -250,7 +250,7 @@ func resumeSessions(ctx context.Context, e *env, srv *web.Server, st *store.Stor
 		if !strings.HasPrefix(info.Source, "/") {
 			return inputErr(fmt.Errorf("serve --resume %s: source %q is not a file path that can be reopened", info.ID, info.Source))
 		}
-		rctx := context.WithValue(ctx, resumeKey{}, info.ID)
+		rctx := web.WithSessionID(context.WithValue(ctx, resumeKey{}, info.ID), info.ID)
 		rctx = context.WithValue(rctx, sourceKey{}, info.Source)
 		ss, err := srv.Open(rctx, info.Source, true)
 		if err != nil {
@@ -297,6 +297,8 @@ func withSource(next http.Handler) http.Handler {
 type sessionJournal struct {
 	st       *store.Store // nil with --no-store
 	maskSize int
+	mode     string // tracker mode, recorded in each session
+	model    string // model variant and directory, recorded in each session
 	log      *slog.Logger
 }
 
@@ -310,14 +312,34 @@ func (j *sessionJournal) wrap(ctx context.Context, t *tracker.Tracker, info deco
 		if err != nil {
 			return nil, err
 		}
+		if err := j.sameSettings(sess.Info); err != nil {
+			return nil, err
+		}
 		return newJournaledTracker(t, j.st, id, j.maskSize, replayPrompts(sess.Prompts, info), j.log), nil
 	}
+	// The store keeps the session under the ID its clients use.
+	id, _ := web.SessionID(ctx)
 	si, err := j.st.CreateSession(store.Info{
+		ID:     id,
 		Source: src, Width: info.Width, Height: info.Height, FPS: info.FPS, Frames: info.Frames,
+		Mode: j.mode, Model: j.model,
 		Meta: cameraMeta(ctx),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return newJournaledTracker(t, j.st, si.ID, j.maskSize, nil, j.log), nil
+}
+
+// sameSettings refuses to resume a session under another mode or model:
+// its stored masks and the replayed prompts' results would not belong
+// together. Sessions stored before mode and model were recorded pass.
+func (j *sessionJournal) sameSettings(info store.Info) error {
+	if info.Mode != "" && info.Mode != j.mode {
+		return fmt.Errorf("session %s was tracked in mode %s, not %s: resume it with --mode %s", info.ID, info.Mode, j.mode, info.Mode)
+	}
+	if info.Model != "" && info.Model != j.model {
+		return fmt.Errorf("session %s was tracked with model %s, not %s", info.ID, info.Model, j.model)
+	}
+	return nil
 }

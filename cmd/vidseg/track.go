@@ -25,9 +25,12 @@ func runTrack(ctx context.Context, e *env, args []string) error {
   masks/00000.png  one DAVIS indexed PNG per frame, pixel value = object id
   masks.json       COCO RLE of every object on every frame (pycocotools-compatible)
   tracks.jsonl     one line per frame: source timestamp (pts, seconds), each object's box,
-                   predicted IoU, object score, presence
+                   predicted IoU, object score, presence (score > 0 in sam2 mode, > the
+                   manifest's min_obj_score_logits, -1, in samurai mode; the run prints it)
   overlay.mp4      the video with the masks blended in object colors (H.264)
-DIR/masks works with `+"`vidseg eval`"+`.
+  run.json, masks.jsonl  the run's prompts and settings, and each finished frame's masks
+                   as it finishes: a killed run keeps them; --resume DIR continues it
+DIR/masks works with `+"`vidseg eval`"+`. DIR must be empty (or --overwrite).
 
 `+promptHelp+`
 
@@ -49,7 +52,9 @@ model, export an official checkpoint once:
 	fs.Var(&points, "point", "click `X,Y[,LABEL][@FRAME][#OBJECT]` (repeatable)")
 	fs.Var(&boxes, "box", "box `X0,Y0,X1,Y1[@FRAME][#OBJECT]` (repeatable)")
 	fs.Var(&masks, "mask", "mask prompt `FILE.png[@FRAME][#OBJECT]` (repeatable)")
-	out := fs.String("out", "", "output `DIR` (required; created if needed)")
+	out := fs.String("out", "", "output `DIR` (required; created if needed; must be empty)")
+	overwrite := fs.Bool("overwrite", false, "clear --out DIR of an earlier run's results first")
+	resumeDir := fs.String("resume", "", "continue the interrupted run in `DIR` (prompts and settings come from DIR/run.json)")
 	s.flag(fs, "model")
 	s.flag(fs, "ort_lib")
 	s.flag(fs, "provider")
@@ -67,12 +72,32 @@ model, export an official checkpoint once:
 		return err
 	}
 
+	var run *runRecord
+	if *resumeDir != "" {
+		if len(pos) != 0 || len(points)+len(boxes)+len(masks) != 0 || *out != "" {
+			return usagef("track --resume DIR takes its input, prompts and --out from DIR/run.json: give none of them")
+		}
+		if run, err = loadRun(*resumeDir); err != nil {
+			return err
+		}
+		if m, _ := tracker.ParseMode(s.get("mode")); s.source("mode") != "default" && m.String() != run.Mode {
+			return usagef("track --resume %s: the run was started in mode %s, not %s", *resumeDir, run.Mode, m)
+		}
+		pos, *out = []string{run.Input}, *resumeDir
+		s.values["mode"] = run.Mode
+		*limit, *reverse, *both, *nonOverlap, *noOverlay = run.Limit, run.Reverse, run.Both, run.NonOverlap, run.NoOverlay
+	}
 	if len(pos) != 1 {
 		return usagef("track needs exactly one INPUT video, got %d (run `vidseg track --help`)", len(pos))
 	}
 	input := pos[0]
 	if *out == "" {
 		return usagef("track: --out DIR is required")
+	}
+	if run == nil {
+		if err := prepareOut(*out, *overwrite); err != nil {
+			return err
+		}
 	}
 	if *reverse && *both {
 		return usagef("track: --reverse and --both exclude each other")
@@ -83,6 +108,9 @@ model, export an official checkpoint once:
 	mode, err := tracker.ParseMode(s.get("mode"))
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if _, err := s.threads(); err != nil {
+		return err
 	}
 	prompts := newPromptSet()
 	for _, p := range points {
@@ -100,7 +128,7 @@ model, export an official checkpoint once:
 			return err
 		}
 	}
-	if len(prompts.byKey) == 0 && len(prompts.masks) == 0 {
+	if run == nil && len(prompts.byKey) == 0 && len(prompts.masks) == 0 {
 		return usagef("track: give at least one --point, --box or --mask (run `vidseg track --help`)")
 	}
 	if err := checkInput(input); err != nil {
@@ -108,7 +136,7 @@ model, export an official checkpoint once:
 	}
 	// Probe the input (and check the prompts against its size) before the
 	// model loads, which takes seconds: a bad input is reported at once.
-	frames, list, err := probeInput(ctx, input, prompts, *limit)
+	frames, list, err := probeInput(ctx, input, prompts, *limit, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -134,6 +162,15 @@ model, export an official checkpoint once:
 	if info.Live {
 		return usagef("track: %s is a live source; track works on files (use `vidseg serve` for streams)", input)
 	}
+	if run != nil {
+		// The recorded prompts were checked when the run began.
+		if list, err = run.prompts(info.Width, info.Height); err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			return inputErr(fmt.Errorf("track --resume %s: %s records no prompt", *out, runFile))
+		}
+	}
 	first, last := list[0].Frame, list[0].Frame
 	for _, p := range list {
 		first, last = min(first, p.Frame), max(last, p.Frame)
@@ -149,11 +186,35 @@ model, export an official checkpoint once:
 	if err != nil {
 		return err
 	}
-	output, err := newTrackOutput(*out, input, info, frames, man.MaskSize)
+	if run != nil && run.Model != lm.name() {
+		return modelErr(fmt.Errorf("track --resume %s: the run was started with model %s, not %s: its masks would not belong with the new ones", *out, run.Model, lm.name()))
+	}
+	if run == nil {
+		abs, err := filepath.Abs(input)
+		if err != nil || strings.Contains(input, "://") {
+			abs = input
+		}
+		rec := &runRecord{Input: abs, Limit: *limit, Mode: mode.String(), Model: lm.name(),
+			Reverse: *reverse, Both: *both, NonOverlap: *nonOverlap, NoOverlay: *noOverlay, Present: tr.PresenceThreshold()}
+		if err := rec.setPrompts(list, info.Width, info.Height); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		if err := saveRun(*out, rec); err != nil {
+			return err
+		}
+	}
+	output, err := newTrackOutput(*out, input, info, frames, man.MaskSize, run != nil)
 	if err != nil {
 		return err
 	}
+	defer output.Close()
 	output.pts = src.PTS
+	if run != nil {
+		fmt.Fprintf(e.stderr, "track: resuming %s after its %d finished result(s); they are tracked again, unwritten, to rebuild the tracker's memory\n", *out, output.skip)
+	}
 
 	fmt.Fprintf(e.stderr, "track: %s %dx%d %.2f fps, %d frames, %d prompt(s), model %s (%s on %s), mode %s\n",
 		filepath.Base(input), info.Width, info.Height, info.FPS, frames, len(list), man.Variant, lm.choice.dir, lm.model.Provider(), mode)
@@ -201,7 +262,7 @@ model, export an official checkpoint once:
 			if ferr := output.FinishPartial(); ferr != nil {
 				return fmt.Errorf("track: %w (and saving the partial results: %v)", err, ferr)
 			}
-			return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s)", err, output.Tracked(), *out)
+			return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s; vidseg track --resume %s continues)", err, output.Tracked(), *out, *out)
 		}
 	}
 	prog.Done()
@@ -223,6 +284,7 @@ model, export an official checkpoint once:
 	st := tr.Stats()
 	fmt.Fprintf(e.stdout, "tracked %d object(s) over %d frames in %s (%.2f frames/s)\n",
 		len(tr.Objects()), st.Frames, elapsed.Round(time.Millisecond), float64(st.Frames)/elapsed.Seconds())
+	fmt.Fprintf(e.stdout, "present: object score > %g (mode %s)\n", tr.PresenceThreshold(), mode)
 	fmt.Fprintf(e.stdout, "stages: encoder %s, memory attention %s, decoder %s, memory encoder %s, Go %s\n",
 		st.Encoder.Round(time.Millisecond), st.MemoryAttention.Round(time.Millisecond), st.Decoder.Round(time.Millisecond),
 		st.MemoryEncoder.Round(time.Millisecond), st.GoWork().Round(time.Millisecond))
@@ -260,7 +322,7 @@ func checkInput(input string) error {
 // reported before the model loads.
 // It returns how many frames will be tracked and the prompts, checked
 // against the video's (displayed) size and those frames.
-func probeInput(ctx context.Context, input string, prompts *promptSet, limit int) (int, []tracker.Prompt, error) {
+func probeInput(ctx context.Context, input string, prompts *promptSet, limit int, warn io.Writer) (int, []tracker.Prompt, error) {
 	dec, err := openVideo(ctx, input, decode.Options{})
 	if err != nil {
 		return 0, nil, err
@@ -282,6 +344,12 @@ func probeInput(ctx context.Context, input string, prompts *promptSet, limit int
 		return 0, nil, err
 	}
 	w, h := float32(info.Width), float32(info.Height)
+	for i := range list {
+		if err := clipBox(&list[i], info.Width, info.Height, warn); err != nil {
+			return 0, nil, err
+		}
+	}
+	warnNegativeOnly(list, warn)
 	for _, p := range list {
 		if p.Frame >= frames {
 			return 0, nil, usagef("track: a prompt is on frame %d but only frames 0..%d are tracked", p.Frame, frames-1)
@@ -329,4 +397,47 @@ func promptError(err error) error {
 		}
 	}
 	return err
+}
+
+// clipBox clips a box dragged past the frame's edges to the frame (users
+// drag boxes past edges); only a box with nothing inside is refused.
+func clipBox(p *tracker.Prompt, width, height int, warn io.Writer) error {
+	b := p.Box
+	if b == nil {
+		return nil
+	}
+	w, h := float32(width), float32(height)
+	c := tracker.Box{X0: max(b.X0, 0), Y0: max(b.Y0, 0), X1: min(b.X1, w), Y1: min(b.Y1, h)}
+	if c.X1 <= c.X0 || c.Y1 <= c.Y0 {
+		return usagef("track: object %d frame %d: box (%g,%g)-(%g,%g) is entirely outside the %dx%d frame", p.Object, p.Frame, b.X0, b.Y0, b.X1, b.Y1, width, height)
+	}
+	if c != *b {
+		fmt.Fprintf(warn, "vidseg: object %d frame %d: box (%g,%g)-(%g,%g) clipped to the %dx%d frame: (%g,%g)-(%g,%g)\n",
+			p.Object, p.Frame, b.X0, b.Y0, b.X1, b.Y1, width, height, c.X0, c.Y0, c.X1, c.Y1)
+		p.Box = &c
+	}
+	return nil
+}
+
+// warnNegativeOnly warns about an object whose first prompt is only
+// negative clicks: the model segments something anyway, seldom what the
+// user meant.
+func warnNegativeOnly(list []tracker.Prompt, warn io.Writer) {
+	seen := map[int]bool{}
+	for _, p := range list { // frame order
+		if seen[p.Object] {
+			continue
+		}
+		seen[p.Object] = true
+		if p.Box != nil || p.Mask != nil || len(p.Points) == 0 {
+			continue
+		}
+		positive := false
+		for _, pt := range p.Points {
+			positive = positive || pt.Positive
+		}
+		if !positive {
+			fmt.Fprintf(warn, "vidseg: warning: object %d starts on frame %d with only negative clicks: the model will segment something anyway; add a positive click or a box\n", p.Object, p.Frame)
+		}
+	}
 }
