@@ -6,7 +6,7 @@ export CGO_ENABLED := 1
 # staticcheck, pinned and installed by scripts/setup.sh.
 STATICCHECK := bin/staticcheck
 
-.PHONY: setup test check build demo videos bench fuzz fuzz-api vet fixture traces
+.PHONY: setup test check build demo videos bench bench-official fuzz fuzz-api vet fixture traces
 
 setup:
 	bash scripts/setup.sh
@@ -42,6 +42,12 @@ videos:
 bench:
 	go test -run XXX -bench . -benchtime 3x ./decode ./encode ./sam ./stream
 	go run ./cmd/vidseg bench --objects 1,2
+
+# Side by side with the official SAM2VideoPredictor (needs the exporter's
+# setup and the full-size random export; see README "Benchmarks").
+BENCH_OFFICIAL_ARGS ?= --objects 1,4 --frames 12 --threads 2
+bench-official:
+	/usr/bin/python3 tools/export/bench_official.py $(BENCH_OFFICIAL_ARGS)
 
 fuzz:
 	go test -run XXX -fuzz FuzzDecode -fuzztime 60s ./decode

@@ -80,6 +80,11 @@ func (j *journaled) Prompt(ctx context.Context, p prompt.Prompt) (*tracker.Frame
 		// rather than let the user believe it will survive a restart.
 		return nil, fmt.Errorf("journal prompt: %w", err)
 	}
+	// The prompt's frame was stored when it was tracked, before the
+	// prompt: store it again with the mask the client was just given.
+	if err := j.st.PutFrame(j.id, j.frame(res)); err != nil {
+		return nil, fmt.Errorf("journal frame %d: %w", res.Frame, err)
+	}
 	return res, nil
 }
 
@@ -101,7 +106,7 @@ func (j *journaled) RemoveObject(id int) error {
 
 // frame converts a result to the store's form.
 func (j *journaled) frame(res *tracker.FrameResult) store.Frame {
-	out := store.Frame{Index: res.Frame}
+	out := store.Frame{Index: res.Frame, Objects: []store.FrameObject{}}
 	for _, o := range res.Objects {
 		fo := store.FrameObject{Object: o.Object, Mask: o.RLE, IoU: o.IoU, ObjectScore: o.ObjectScore, Present: o.Present()}
 		if o.RLE.Area() > 0 {
@@ -146,23 +151,50 @@ func replayPrompts(ps []store.Prompt, info decode.Info) []store.Prompt {
 	return out
 }
 
+// Settings are what a stored session records of how it is tracked; a
+// session is resumed only under the same ones.
+type Settings struct {
+	Mode  string // tracker mode, "samurai" or "sam2"
+	Model string // model variant and directory
+}
+
+// same refuses to resume a session under other settings: its stored masks
+// and the replayed prompts' results would not belong together. Sessions
+// stored before mode and model were recorded pass.
+func (s Settings) same(info store.Info) error {
+	if info.Mode != "" && info.Mode != s.Mode {
+		return fmt.Errorf("session %s was tracked in mode %s, not %s: resume it with --mode %s", info.ID, info.Mode, s.Mode, info.Mode)
+	}
+	if info.Model != "" && info.Model != s.Model {
+		return fmt.Errorf("session %s was tracked with model %s, not %s", info.ID, info.Model, s.Model)
+	}
+	return nil
+}
+
 // Trackers wraps newTracker so that every session's tracker is journaled
 // in st. A new session gets a new stored session (an upload is recorded as
-// "upload": its file goes with the session); a resumed one
-// (SessionSpec.ResumeID) adopts its stored session and replays its prompts.
+// "upload": its file goes with the session) under the web session's ID
+// (SessionSpec.ID), recording set; a resumed one (SessionSpec.ResumeID)
+// adopts its stored session and replays its prompts, if set matches.
 // The stored session of a configured camera (SessionSpec.Camera) is
 // tagged with its name (Meta "camera"). Warnings (prompts that cannot be replayed) go to log.
-func Trackers(st *store.Store, log *slog.Logger, newTracker func(context.Context, web.SessionSpec) (web.Tracker, error)) func(context.Context, web.SessionSpec) (web.Tracker, error) {
+func Trackers(st *store.Store, log *slog.Logger, set Settings, newTracker func(context.Context, web.SessionSpec) (web.Tracker, error)) func(context.Context, web.SessionSpec) (web.Tracker, error) {
 	return func(ctx context.Context, spec web.SessionSpec) (web.Tracker, error) {
+		var sess *store.Session
+		if spec.ResumeID != "" {
+			var err error
+			if sess, err = st.Session(spec.ResumeID); err != nil {
+				return nil, err
+			}
+			if err := set.same(sess.Info); err != nil {
+				return nil, err
+			}
+		}
 		t, err := newTracker(ctx, spec)
 		if err != nil {
 			return nil, err
 		}
-		if spec.ResumeID != "" {
-			sess, err := st.Session(spec.ResumeID)
-			if err != nil {
-				return nil, err
-			}
+		if sess != nil {
 			return newJournaled(t, st, spec.ResumeID, replayPrompts(sess.Prompts, spec.Info), log), nil
 		}
 		src := spec.Source
@@ -176,6 +208,8 @@ func Trackers(st *store.Store, log *slog.Logger, newTracker func(context.Context
 			meta = map[string]string{"camera": spec.Camera}
 		}
 		si, err := st.CreateSession(store.Info{
+			ID:   spec.ID, // one ID in the server and the store
+			Mode: set.Mode, Model: set.Model,
 			Source: src, Width: info.Width, Height: info.Height, FPS: info.FPS, Frames: info.Frames,
 			Meta: meta,
 		})

@@ -26,7 +26,10 @@ const Help = `Prompts (repeatable; FRAME defaults to 0, OBJECT to 1; pixels of t
   --box X0,Y0,X1,Y1[@FRAME][#OBJECT]    a box (corners), may be combined with points
   --mask FILE[@FRAME][#OBJECT]          a PNG mask: with #OBJECT its nonzero pixels are that
                                         object; without, every nonzero palette index (or gray
-                                        level) is the object of that id, e.g. a DAVIS annotation`
+                                        level) is the object of that id, e.g. a DAVIS annotation;
+                                        a FILE with '@' or '#' in its name goes in double quotes:
+                                        --mask '"img@2x.png"@0#1'
+  OBJECT ids are 1..255 (DAVIS PNGs); a box past the frame's edges is clipped to it`
 
 // promptKey groups everything said about one object on one frame: the
 // tracker takes points and box of a frame together.
@@ -67,33 +70,78 @@ func (ps *Set) get(frame, object int) *Prompt {
 	return p
 }
 
-// splitTarget cuts "BODY[@FRAME][#OBJECT]" (either order of suffixes).
+// maxObject is the highest object id: masks are written as DAVIS indexed
+// PNGs, one palette index per object.
+const maxObject = 255
+
+// splitTarget cuts "BODY[@FRAME][#OBJECT]" (either order of suffixes, each
+// at most once); object is 0 when not given. A body in double quotes is taken whole, so that a file
+// named img@2x.png can be given as "img@2x.png"@0#1.
 func splitTarget(flagName, s string) (body string, frame, object int, err error) {
-	frame, object = 0, 1
 	body = s
-	for range 2 {
-		i := strings.LastIndexAny(body, "@#")
+	quoted := strings.HasPrefix(s, `"`)
+	if quoted {
+		end := strings.Index(s[1:], `"`)
+		if end < 0 {
+			return "", 0, 0, fmt.Errorf("--%s %q: no closing '\"'", flagName, s)
+		}
+		body = s[1 : 1+end]
+	}
+	rest := s
+	if quoted {
+		rest = s[len(body)+2:]
+		if rest != "" && rest[0] != '@' && rest[0] != '#' {
+			return "", 0, 0, fmt.Errorf("--%s %q: after the quoted name want @FRAME or #OBJECT, got %q", flagName, s, rest)
+		}
+	}
+	var seen [2]bool
+	for {
+		i := strings.LastIndexAny(rest, "@#")
 		if i < 0 {
 			break
 		}
-		n, perr := strconv.Atoi(body[i+1:])
-		if body[i] == '@' {
+		suffix, kind := rest[i+1:], rest[i]
+		n, perr := strconv.Atoi(suffix)
+		slot := 0
+		if kind == '#' {
+			slot = 1
+		}
+		if seen[slot] {
+			return "", 0, 0, fmt.Errorf("--%s %q: more than one '%c' suffix", flagName, s, kind)
+		}
+		seen[slot] = true
+		if kind == '@' {
 			if perr != nil || n < 0 {
-				return "", 0, 0, fmt.Errorf("--%s %q: frame %q after '@' is not a frame index (0, 1, ...)", flagName, s, body[i+1:])
+				return "", 0, 0, fmt.Errorf("--%s %q: frame %q after '@' is not a frame index (0, 1, ...)%s", flagName, s, suffix, quoteHint(flagName))
 			}
 			frame = n
 		} else {
-			if perr != nil || n < 1 {
-				return "", 0, 0, fmt.Errorf("--%s %q: object %q after '#' is not an object id (1, 2, ...)", flagName, s, body[i+1:])
+			if perr != nil || n < 1 || n > maxObject {
+				return "", 0, 0, fmt.Errorf("--%s %q: object %q after '#' is not an object id (1..%d)%s", flagName, s, suffix, maxObject, quoteHint(flagName))
 			}
 			object = n
 		}
-		body = body[:i]
+		rest = rest[:i]
+		if quoted && rest == "" {
+			break
+		}
+	}
+	if !quoted {
+		body = rest
 	}
 	return body, frame, object, nil
 }
 
-func parseCoords(flagName, whole, body string, n int) ([]float32, error) {
+func quoteHint(flagName string) string {
+	if flagName != "mask" {
+		return ""
+	}
+	return `; to name a file with '@' or '#' in it, quote it: --mask '"img@2x.png"@0#1'`
+}
+
+// parseCoords reads the first n numbers of body; negative ones are refused
+// unless signed (a box dragged past the left or top edge).
+func parseCoords(flagName, whole, body string, n int, signed bool) ([]float32, error) {
 	parts := strings.Split(body, ",")
 	if len(parts) < n {
 		return nil, fmt.Errorf("--%s %q: want %d comma-separated numbers", flagName, whole, n)
@@ -104,7 +152,7 @@ func parseCoords(flagName, whole, body string, n int) ([]float32, error) {
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("--%s %q: %q is not a number", flagName, whole, parts[i])
 		}
-		if v < 0 {
+		if v < 0 && !signed {
 			return nil, fmt.Errorf("--%s %q: %q is negative (pixels start at 0)", flagName, whole, parts[i])
 		}
 		out[i] = float32(v)
@@ -118,7 +166,8 @@ func (ps *Set) AddPoint(s string) error {
 	if err != nil {
 		return err
 	}
-	xy, err := parseCoords("point", s, body, 2)
+	object = max(object, 1)
+	xy, err := parseCoords("point", s, body, 2, false)
 	if err != nil {
 		return err
 	}
@@ -148,10 +197,11 @@ func (ps *Set) AddBox(s string) error {
 	if err != nil {
 		return err
 	}
+	object = max(object, 1)
 	if strings.Count(body, ",") != 3 {
 		return fmt.Errorf("--box %q: want X0,Y0,X1,Y1", s)
 	}
-	c, err := parseCoords("box", s, body, 4)
+	c, err := parseCoords("box", s, body, 4, true)
 	if err != nil {
 		return err
 	}
@@ -172,11 +222,10 @@ func (ps *Set) AddMask(s string) error {
 	if err != nil {
 		return err
 	}
-	if strings.Contains(s, "#") {
-		ps.masks = append(ps.masks, maskSpec{file: file, frame: frame, object: object})
-	} else {
-		ps.masks = append(ps.masks, maskSpec{file: file, frame: frame})
+	if file == "" {
+		return fmt.Errorf("--mask %q: no file name", s)
 	}
+	ps.masks = append(ps.masks, maskSpec{file: file, frame: frame, object: object})
 	return nil
 }
 

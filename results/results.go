@@ -29,7 +29,16 @@ const (
 	MasksJSON  = "masks.json"   // COCO RLE per frame per object
 	TracksFile = "tracks.jsonl" // one JSON line per frame: box, IoU, object score, present
 	OverlayMP4 = "overlay.mp4"  // H.264, masks blended in object colors
+	// MasksLog holds each finished frame's masks.json record, one JSON line
+	// appended per frame in the order frames finish, so a killed run keeps
+	// them; masks.json is assembled from it at the end or on --resume.
+	MasksLog = "masks.jsonl"
+	RunFile  = "run.json" // the prompts and settings, for --resume
 )
+
+// OutputNames are the files and folders a track run writes: --overwrite
+// clears a folder holding only these (and their temporary siblings).
+var OutputNames = []string{MasksDir, MasksJSON, TracksFile, OverlayMP4, MasksLog, RunFile}
 
 // MaskName is DAVIS's file naming: five-digit zero-padded frame index.
 func MaskName(frame int) string { return fmt.Sprintf("%05d.png", frame) }
@@ -74,10 +83,11 @@ type masksDoc struct {
 // MasksFormat is the "format" of masks.json.
 const MasksFormat = "vidseg-masks/1"
 
-// Writer writes the per-frame PNGs as results arrive and keeps the
-// small per-frame records for masks.json and tracks.jsonl, which are
-// written in frame order at the end (a backward pass delivers frames out
-// of order).
+// Writer writes each frame's PNG, tracks.jsonl line and masks.jsonl
+// record as the frame finishes, so that a killed run keeps every finished
+// frame in every format. At the end it writes masks.json and rewrites
+// tracks.jsonl in frame order (a backward pass delivers frames out of
+// order, and --both delivers its start frame twice: the last one counts).
 type Writer struct {
 	dir    string
 	video  string
@@ -90,25 +100,154 @@ type Writer struct {
 	objects map[int]bool
 	// PTS, when set, gives each frame's source timestamp for tracks.jsonl.
 	PTS func(frame int) (time.Duration, bool)
+
+	tracks, log *os.File // tracks.jsonl and masks.jsonl, appended per frame
+	// skip is how many results a resumed run finds already recorded: the
+	// tracker produces them again (its memory needs them), unwritten.
+	skip, produced int
 }
 
-// NewWriter creates dir (and dir/masks) for the results of video, a
-// w x h clip at fps of which frames are tracked.
-func NewWriter(dir, video string, w, h int, fps float64, frames int) (*Writer, error) {
+// NewWriter starts the results in dir (and dir/masks) of video, a w x h
+// clip at fps of which frames are tracked; resume continues those of an
+// interrupted run, whose masks.jsonl says which results are finished.
+func NewWriter(dir, video string, w, h int, fps float64, frames int, resume bool) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Join(dir, MasksDir), 0o755); err != nil {
 		return nil, fmt.Errorf("output: %w", err)
 	}
-	return &Writer{
+	o := &Writer{
 		dir: dir, video: video, w: w, h: h, fps: fps,
 		frames: frames, labels: make([]byte, w*h),
 		records: map[int]frameRecord{}, objects: map[int]bool{},
-	}, nil
+	}
+	var steps []frameRecord
+	if resume {
+		var err error
+		if steps, err = readMasksLog(filepath.Join(dir, MasksLog)); err != nil {
+			return nil, err
+		}
+		for _, rec := range steps {
+			o.records[rec.Frame] = rec
+			for _, r := range rec.Objects {
+				o.objects[r.ID] = true
+			}
+		}
+		o.skip = len(steps)
+	}
+	// Rewrite both logs from the finished records: a kill may have cut a
+	// line short or left a tracks.jsonl line without its masks record.
+	for _, f := range []struct {
+		name string
+		line func(frameRecord) frameRecord
+		dst  **os.File
+	}{{MasksLog, masksRecord, &o.log}, {TracksFile, tracksRecord, &o.tracks}} {
+		path := filepath.Join(dir, f.name)
+		err := writeFileWith(path, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			for _, rec := range steps {
+				if err := enc.Encode(f.line(rec)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			o.Close()
+			return nil, err
+		}
+		if *f.dst, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0); err != nil {
+			o.Close()
+			return nil, fmt.Errorf("output: %w", err)
+		}
+	}
+	return o, nil
+}
+
+// readMasksLog reads the finished records of masks.jsonl, in the order
+// they finished; a last line cut short by a kill is not finished.
+func readMasksLog(path string) ([]frameRecord, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	var out []frameRecord
+	for len(data) > 0 {
+		line, rest, complete := bytes.Cut(data, []byte("\n"))
+		data = rest
+		if !complete {
+			break
+		}
+		var rec frameRecord
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return nil, fmt.Errorf("resume: %s line %d: %w", path, len(out)+1, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// Close closes the per-frame logs (Finish and FinishPartial do too).
+func (o *Writer) Close() error {
+	var err error
+	for _, f := range []**os.File{&o.tracks, &o.log} {
+		if *f != nil {
+			if cerr := (*f).Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("output: %w", cerr)
+			}
+			*f = nil
+		}
+	}
+	return err
+}
+
+// masksRecord is a frame's record as masks.json (and masks.jsonl) hold it.
+func masksRecord(rec frameRecord) frameRecord {
+	out := frameRecord{Frame: rec.Frame, PTS: rec.PTS, Objects: []objectRecord{}}
+	for _, r := range rec.Objects {
+		out.Objects = append(out.Objects, objectRecord{
+			ID: r.ID, Segmentation: r.Segmentation, Area: r.Area, BBox: r.BBox,
+			IoU: r.IoU, ObjectScore: r.ObjectScore, Present: r.Present,
+			Candidate: r.Candidate, KalmanScore: r.KalmanScore, Conditioning: r.Conditioning,
+		})
+	}
+	return out
+}
+
+// tracksRecord is a frame's tracks.jsonl line: no masks, boxes as corners.
+func tracksRecord(rec frameRecord) frameRecord {
+	out := frameRecord{Frame: rec.Frame, PTS: rec.PTS}
+	for _, r := range rec.Objects {
+		r.Segmentation = nil
+		if r.BBox != nil {
+			b := *r.BBox
+			r.Box = &[4]int{b[0], b[1], b[0] + b[2], b[1] + b[3]}
+			r.BBox = nil
+		}
+		out.Objects = append(out.Objects, r)
+	}
+	return out
+}
+
+// appendLine writes one JSON line with a single write, so a killed process
+// leaves whole lines (the kernel keeps what was written).
+func appendLine(f *os.File, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return nil
 }
 
 // Add turns one frame's masks into the label PNG and the records.
 // Where objects overlap the PNG keeps the higher object id; masks.json
 // keeps every object's own full mask.
 func (o *Writer) Add(res *tracker.FrameResult) error {
+	o.produced++
+	if o.produced <= o.skip {
+		return nil // finished before the interruption
+	}
 	if res.Width != o.w || res.Height != o.h {
 		return fmt.Errorf("output: frame %d is %dx%d, expected %dx%d", res.Frame, res.Width, res.Height, o.w, o.h)
 	}
@@ -151,7 +290,14 @@ func (o *Writer) Add(res *tracker.FrameResult) error {
 		rec.Objects = append(rec.Objects, or)
 	}
 	o.records[res.Frame] = rec
-	return o.writePNG(res.Frame, o.labels)
+	if err := o.writePNG(res.Frame, o.labels); err != nil {
+		return err
+	}
+	// masks.jsonl last: its record says the frame is finished.
+	if err := appendLine(o.tracks, tracksRecord(rec)); err != nil {
+		return err
+	}
+	return appendLine(o.log, rec)
 }
 
 func (o *Writer) writePNG(frame int, labels []byte) error {
@@ -160,7 +306,12 @@ func (o *Writer) writePNG(frame int, labels []byte) error {
 	if err := mask.EncodePNG(&buf, labels, o.w, o.h); err != nil {
 		return fmt.Errorf("output: %s: %w", path, err)
 	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	// Beside and renamed: a kill never leaves half a PNG.
+	tmp := path + ".part"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
 	return nil
@@ -169,6 +320,9 @@ func (o *Writer) writePNG(frame int, labels []byte) error {
 // Finish fills frames without a result with empty masks (so DAVIS
 // evaluation sees every frame) and writes masks.json and tracks.jsonl.
 func (o *Writer) Finish() error { return o.finish(true) }
+
+// Skipped is how many results a resumed run found already recorded.
+func (o *Writer) Skipped() int { return o.skip }
 
 // Tracked is how many frames have results.
 func (o *Writer) Tracked() int { return len(o.records) }
@@ -179,6 +333,9 @@ func (o *Writer) Tracked() int { return len(o.records) }
 func (o *Writer) FinishPartial() error { return o.finish(false) }
 
 func (o *Writer) finish(complete bool) error {
+	if err := o.Close(); err != nil {
+		return err
+	}
 	clear(o.labels)
 	for i := range o.frames {
 		if _, ok := o.records[i]; !ok && complete {
@@ -201,40 +358,48 @@ func (o *Writer) finish(complete bool) error {
 	}
 	slices.Sort(doc.Objects)
 	for _, i := range idx {
-		rec := o.records[i]
-		masksRec := frameRecord{Frame: i, PTS: rec.PTS}
-		for _, r := range rec.Objects {
-			masksRec.Objects = append(masksRec.Objects, objectRecord{
-				ID: r.ID, Segmentation: r.Segmentation, Area: r.Area, BBox: r.BBox,
-				IoU: r.IoU, ObjectScore: r.ObjectScore, Present: r.Present,
-			})
+		rec := masksRecord(o.records[i])
+		for k := range rec.Objects { // masks.json keeps the COCO fields
+			r := &rec.Objects[k]
+			r.Candidate, r.KalmanScore, r.Conditioning = nil, nil, false
 		}
-		doc.Results = append(doc.Results, masksRec)
+		doc.Results = append(doc.Results, rec)
 	}
-	if err := writeFileWith(filepath.Join(o.dir, MasksJSON), func(w io.Writer) error {
+	if err := WriteFileAtomic(filepath.Join(o.dir, MasksJSON), func(w io.Writer) error {
 		return json.NewEncoder(w).Encode(doc)
 	}); err != nil {
 		return err
 	}
-	return writeFileWith(filepath.Join(o.dir, TracksFile), func(w io.Writer) error {
+	err := WriteFileAtomic(filepath.Join(o.dir, TracksFile), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for _, i := range idx {
-			rec := frameRecord{Frame: i, PTS: o.records[i].PTS}
-			for _, r := range o.records[i].Objects {
-				r.Segmentation = nil
-				if r.BBox != nil {
-					b := *r.BBox
-					r.Box = &[4]int{b[0], b[1], b[0] + b[2], b[1] + b[3]}
-					r.BBox = nil
-				}
-				rec.Objects = append(rec.Objects, r)
-			}
-			if err := enc.Encode(rec); err != nil {
+			if err := enc.Encode(tracksRecord(o.records[i])); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err != nil || !complete {
+		return err // an interrupted run keeps masks.jsonl for --resume
+	}
+	if err := os.Remove(filepath.Join(o.dir, MasksLog)); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return nil
+}
+
+// WriteFileAtomic writes path beside it and renames it into place, so a
+// reader (or a kill) never sees half a file.
+func WriteFileAtomic(path string, fn func(io.Writer) error) error {
+	tmp := path + ".part"
+	if err := writeFileWith(tmp, fn); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return nil
 }
 
 // writeFileWith writes path through a buffered writer and reports the

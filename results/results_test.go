@@ -41,7 +41,7 @@ func TestOverlayUsesLiveColors(t *testing.T) {
 	}
 	const w, h, id = 320, 240, 2
 	dir := t.TempDir()
-	out, err := NewWriter(dir, video, w, h, 25, 2)
+	out, err := NewWriter(dir, video, w, h, 25, 2, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func firstFrame(t *testing.T, path string) []byte {
 func TestWriterFiles(t *testing.T) {
 	const w, h = 8, 6
 	dir := t.TempDir()
-	out, err := NewWriter(dir, "clip.mp4", w, h, 30, 3)
+	out, err := NewWriter(dir, "clip.mp4", w, h, 30, 3, false)
 	if err != nil {
 		t.Fatal(err)
 	}

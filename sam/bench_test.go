@@ -15,13 +15,19 @@ import (
 // BenchmarkGraphs measures each graph's latency on the committed fixture
 // and, when present, the full-size random export
 // (third_party/models/sam2.1_hiera_t_random_full). SAM_BENCH_THREADS
-// (default 2), SAM_BENCH_OPT (all, extended, basic, none; default all) and
-// SAM_BENCH_SPIN (non-empty: Options.SpinWait) select the session settings:
+// (default 2), SAM_BENCH_OPT (all, extended, basic, none; default all),
+// SAM_BENCH_ARENA (non-empty: Options.Arena) and SAM_BENCH_SPIN (non-empty:
+// Options.SpinWait) select the session settings; SAM_BENCH_MODEL replaces
+// the full-size export. Each graph also reports the process's peak RSS so
+// far (peak-MB; run one -bench pattern per process to attribute it):
 //
 //	go test ./sam -run XXX -bench Graphs -benchtime 5x
 func BenchmarkGraphs(b *testing.B) {
 	dirs := map[string]string{"fixture": fixtureDirOrEmpty(b), "full": ""}
 	full := filepath.Join(testutil.RepoRoot(b), "third_party", "models", "sam2.1_hiera_t_random_full")
+	if env := os.Getenv("SAM_BENCH_MODEL"); env != "" {
+		full = env
+	}
 	if _, err := os.Stat(filepath.Join(full, manifestName)); err == nil {
 		dirs["full"] = full
 	}
@@ -56,6 +62,10 @@ func loop(b *testing.B, fn func() error) {
 		}
 	}
 	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "cpu-s/op")
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-MB") // kilobytes on Linux
+	}
 }
 
 func fixtureDirOrEmpty(b *testing.B) string {
@@ -77,7 +87,7 @@ func benchModel(b *testing.B, rt *Runtime, dir string) {
 		}
 	}
 	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: threads, GraphOptimization: os.Getenv("SAM_BENCH_OPT"),
-		SpinWait: os.Getenv("SAM_BENCH_SPIN") != "", Logger: quiet})
+		Arena: os.Getenv("SAM_BENCH_ARENA") != "", SpinWait: os.Getenv("SAM_BENCH_SPIN") != "", Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

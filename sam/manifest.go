@@ -28,6 +28,9 @@ type Manifest struct {
 	Family          string `json:"family"`
 	Variant         string `json:"variant"`
 	Precision       string `json:"precision"`
+	// FusedAttention names the graphs whose attentions are ONNX Runtime's
+	// com.microsoft.MultiHeadAttention node (exporter --attention fused).
+	FusedAttention []string `json:"fused_attention,omitempty"`
 
 	ImageSize   int `json:"image_size"`
 	MaskSize    int `json:"mask_size"`

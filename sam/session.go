@@ -41,6 +41,7 @@ type sessionFactory struct {
 	level    ort.GraphOptimizationLevel
 	threads  int
 	spin     bool
+	arena    bool   // Options.Arena
 	provider string // auto until the first session settles it to cpu or cuda
 	log      *slog.Logger
 }
@@ -102,6 +103,14 @@ func (f *sessionFactory) options(cuda bool) (*ort.SessionOptions, error) {
 		}
 		if err := opts.SetGraphOptimizationLevel(f.level); err != nil {
 			return err
+		}
+		if !f.arena {
+			if err := opts.SetCpuMemArena(false); err != nil {
+				return fmt.Errorf("disable the CPU memory arena: %w", err)
+			}
+			if err := opts.SetMemPattern(false); err != nil {
+				return fmt.Errorf("disable the memory pattern: %w", err)
+			}
 		}
 		if !f.spin {
 			if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {

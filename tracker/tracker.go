@@ -779,3 +779,8 @@ func addChannelBias(x, b []float32) []float32 {
 	}
 	return out
 }
+
+// PresenceThreshold is the object score above which an object counts as
+// present (ObjectResult.Present): 0 in SAM 2 mode, SAMURAI's occlusion
+// threshold (the manifest's min_obj_score_logits, default -1) in SAMURAI.
+func (t *Tracker) PresenceThreshold() float32 { return t.presenceThreshold() }

@@ -36,7 +36,7 @@ func TestBrowserDeletesItsSessions(t *testing.T) {
 
 func waitSessions(t *testing.T, s *Server, what string, want []string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(testutil.Patience(15 * time.Second))
 	for {
 		var ids []string
 		for _, info := range s.Sessions() {

@@ -91,7 +91,7 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 
 func poll(t *testing.T, ctx context.Context, what, js string, timeout time.Duration) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(testutil.Patience(timeout)), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
 		state := eval[string](t, ctx, `JSON.stringify({dc: vidseg.dc && vidseg.dc.readyState, video: document.getElementById("video").readyState, conn: vidseg.connected, messages: vidseg.messages, prompts: vidseg.prompts, error: document.getElementById("error").textContent, last: vidseg.last && {frame: vidseg.last.frame, maskFrame: vidseg.last.maskFrame, objects: vidseg.last.objects.map(o => ({id: o.id, present: o.present}))}})`)
 		t.Fatalf("waiting for %s: %v; page state %s", what, err, state)
 	}

@@ -222,7 +222,7 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 	sse := openSSE(t, hs.URL+"/api/events?camera=yard", "")
 	// Click the ellipse (the colour tracker follows its orange).
 	var pr apiResult
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
 		pr = promptOnColor(t, hs.URL, s.ID)
 		if pr.status == 200 || time.Now().After(deadline) {
 			break
@@ -237,7 +237,7 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 	// crossed the line both ways.
 	var seen []events.Event
 	need := map[string]bool{"appeared": true, "zone_enter": true, "zone_leave": true, "line_cross:in": true, "line_cross:out": true}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testutil.Patience(30 * time.Second))
 	for len(need) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("still missing %v after %v", need, seen)
@@ -281,7 +281,7 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 	}
 
 	// The webhook (after its failures) and the file have the same events.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience(20*time.Second))
 	defer cancel()
 	for {
 		mu.Lock()

@@ -56,7 +56,7 @@ func measure(t testing.TB) usage {
 func settle(t *testing.T, what string, base usage) usage {
 	t.Helper()
 	var u usage
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; time.Sleep(200 * time.Millisecond) {
 		u = measure(t)
 		if u.goroutines <= base.goroutines+2 && u.fds <= base.fds+2 {
 			break

@@ -84,7 +84,7 @@ func TestMetrics(t *testing.T) {
 	v := watch(t, hs.URL, s.ID)
 	v.WaitMessages(t, 3, 20*time.Second)
 	var pr apiResult
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
 		if pr = promptOnColor(t, hs.URL, s.ID); pr.status == 200 || time.Now().After(deadline) {
 			break
 		}
@@ -94,7 +94,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("prompt: %d %s", pr.status, pr.body)
 	}
 	// Wait for the object's "appeared" event.
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
 		var info SessionInfo
 		json.Unmarshal(call(t, "GET", hs.URL+"/api/sessions/"+s.ID, "", nil).body, &info)
 		if info.Events > 0 {

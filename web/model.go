@@ -10,6 +10,9 @@ import (
 
 // SessionSpec is what Config.NewTracker is told about a new session.
 type SessionSpec struct {
+	// ID is the session's ID, the one clients use; a journal stores the
+	// session under it (for a resumed session, ResumeID).
+	ID string
 	// Source is what the session reads: a server path, a URL or a
 	// /dev/videoN device, or the temporary copy of an upload.
 	Source string
@@ -66,12 +69,12 @@ func (t *clientTracker) Urgent() (done func()) { return t.client.Urgent() }
 
 // spec is what NewTracker is told about a session opened on path (the
 // resolved file or device, "" for WHIP) with info.
-func (s *Server) spec(path string, info decode.Info, oo openOptions) SessionSpec {
+func (s *Server) spec(id, path string, info decode.Info, oo openOptions) SessionSpec {
 	src := oo.src // what the client named: what --resume reopens
 	if src == "" {
 		src = path
 	}
-	sp := SessionSpec{Source: src, Upload: oo.cleanup != nil, ResumeID: oo.resumeID, Info: info}
+	sp := SessionSpec{ID: id, Source: src, Upload: oo.cleanup != nil, ResumeID: oo.resumeID, Info: info}
 	if oo.configured {
 		sp.Camera = oo.camera
 	}

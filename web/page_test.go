@@ -344,7 +344,7 @@ func TestPagePhone(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testutil.Patience(10 * time.Second))
 	for {
 		var list []SessionInfo
 		json.Unmarshal(call(t, "GET", hs.URL+"/api/sessions", "", nil).body, &list)
@@ -370,7 +370,7 @@ func TestFileWaitsForViewer(t *testing.T) {
 	}
 	var s SessionInfo
 	json.Unmarshal(r.body, &s)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testutil.Patience(10 * time.Second))
 	for sessionInfo(t, hs.URL, s.ID).State != "waiting for a viewer" {
 		if time.Now().After(deadline) {
 			t.Fatalf("session state %q, want \"waiting for a viewer\"", sessionInfo(t, hs.URL, s.ID).State)

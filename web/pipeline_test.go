@@ -33,7 +33,7 @@ func TestSlowModelDropsFramesNotVideo(t *testing.T) {
 	// A mask prompt makes object 1 present on the model's latest frame.
 	body := `{"object":0,"mask":{"size":[240,320],"counts":"` + squareRLE(t) + `"}}`
 	var r apiResult
-	for deadline := time.Now().Add(60 * time.Second); ; {
+	for deadline := time.Now().Add(testutil.Patience(60 * time.Second)); ; {
 		r = call(t, "POST", hs.URL+"/api/sessions/"+s.ID+"/prompts", "application/json", strings.NewReader(body))
 		if r.status != 409 || time.Now().After(deadline) {
 			break // 409: the model has not finished its first frame yet

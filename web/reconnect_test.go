@@ -65,7 +65,7 @@ func TestSessionSurvivesRTSPRestart(t *testing.T) {
 	}
 	sse := openSSE(t, hs.URL+"/api/events?session="+s.ID, "")
 	var pr apiResult
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
 		if pr = promptOnColor(t, hs.URL, s.ID); pr.status == 200 || time.Now().After(deadline) {
 			break
 		}

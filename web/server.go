@@ -376,13 +376,23 @@ func (s *Server) open(ctx context.Context, in *source, oo openOptions) (ss *Sess
 		}
 		source = decode.NewReconnecting(dec, in.name, opts, ro)
 	}
-	return s.start(ctx, newID(), in.name, in.path, dec, source, info, oo)
+	id := newID()
+	if oo.resumeID != "" {
+		// A resumed session keeps the ID it is stored under: one ID in the
+		// server and the store.
+		id = oo.resumeID
+	}
+	return s.start(ctx, id, in.name, in.path, dec, source, info, oo)
 }
 
 // start runs a session on an open source: dec, a file or device decoder,
 // or nil; src, what the session reads (dec itself, or a source that wraps
 // or replaces it). It closes src on failure.
 func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decode.Decoder, src frameSource, info decode.Info, oo openOptions) (ss *Session, err error) {
+	if _, dup := s.session(id); dup {
+		_ = src.Close()
+		return nil, fmt.Errorf("%w: session %s is already open", errBadRequest, id)
+	}
 	name, display := oo.name, oo.display
 	if name == "" {
 		name = srcName
@@ -458,7 +468,7 @@ func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decod
 			return nil, err
 		}
 	} else if s.cfg.NewTracker != nil {
-		ss.trk, err = s.cfg.NewTracker(ctx, s.spec(path, info, oo))
+		ss.trk, err = s.cfg.NewTracker(ctx, s.spec(id, path, info, oo))
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("open tracker: %w", err)
@@ -482,6 +492,17 @@ func (s *Server) start(ctx context.Context, id, srcName, path string, dec *decod
 		}
 		closeAll()
 		return nil, errors.New("server is shutting down")
+	}
+	if _, dup := s.sessions[ss.ID]; dup {
+		s.mu.Unlock()
+		if c, ok := ss.trk.(io.Closer); ok {
+			_ = c.Close()
+		}
+		if ss.ed != nil {
+			ss.ed.close()
+		}
+		closeAll()
+		return nil, fmt.Errorf("%w: session %s is already open", errBadRequest, ss.ID)
 	}
 	s.sessions[ss.ID] = ss
 	s.mu.Unlock()

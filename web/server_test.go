@@ -294,7 +294,7 @@ func TestTwentyViewersOneSession(t *testing.T) {
 		v.Close()
 	}
 	var info SessionInfo
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(testutil.Patience(10 * time.Second)); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		json.Unmarshal(call(t, "GET", hs.URL+"/api/sessions/"+s.ID, "", nil).body, &info)
 		if info.Viewers == 10 {
 			break

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/vidseg/vidseg/internal/testutil"
 	"testing"
 	"time"
 
@@ -73,7 +74,7 @@ func TestBrowserCameraWHIP(t *testing.T) {
 	if err := chromedp.Do(pub, chromedp.Click("#use-camera")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testutil.Patience(30 * time.Second))
 	for call(t, "GET", hs.URL+"/api/sessions/"+id, "", nil).status != 404 {
 		if time.Now().After(deadline) {
 			t.Fatal("camera session still there after Stop")

@@ -149,7 +149,7 @@ func TestWHIPIngest(t *testing.T) {
 			_, hs := newServer(t, cfg)
 			pub := publishWHIP(t, hs.URL, codec)
 			var info SessionInfo
-			for deadline := time.Now().Add(20 * time.Second); ; {
+			for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
 				r := call(t, "GET", hs.URL+"/api/sessions/"+pub.session, "", nil)
 				if r.status == 200 {
 					json.Unmarshal(r.body, &info)
@@ -165,7 +165,7 @@ func TestWHIPIngest(t *testing.T) {
 			}
 			v := watch(t, hs.URL, pub.session)
 			var pr apiResult
-			for deadline := time.Now().Add(20 * time.Second); ; {
+			for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
 				if pr = promptOnColor(t, hs.URL, pub.session); pr.status == 200 || time.Now().After(deadline) {
 					break
 				}
@@ -184,7 +184,7 @@ func TestWHIPIngest(t *testing.T) {
 			// by design).
 			var all, own []time.Duration
 			masked := map[int]bool{}
-			for deadline := time.Now().Add(60 * time.Second); len(own) < 20; {
+			for deadline := time.Now().Add(testutil.Patience(60 * time.Second)); len(own) < 20; {
 				if time.Now().After(deadline) {
 					t.Fatalf("only %d masks received in 60s; session %s", len(own), call(t, "GET", hs.URL+"/api/sessions/"+pub.session, "", nil).body)
 				}

@@ -158,6 +158,23 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestHelpFlagsReadWell: each flag's placeholder is a word, not a piece of
+// its help text, and its default is said once.
+func TestHelpFlagsReadWell(t *testing.T) {
+	dir := t.TempDir()
+	for _, cmd := range []string{"track", "serve", "bench", "sessions"} {
+		r := vidseg(t, dir, nil, cmd, "--help")
+		for _, line := range strings.Split(r.stdout, "\n") {
+			if strings.Count(line, "(default") > 1 || strings.Contains(line, "default ~/") && strings.Contains(line, "(default /") {
+				t.Errorf("%s --help: default said twice: %q", cmd, line)
+			}
+			if strings.HasPrefix(line, "  -") && (strings.HasSuffix(line, " value") || strings.Contains(line, "vidseg doctor")) {
+				t.Errorf("%s --help: flag line without a proper placeholder: %q", cmd, line)
+			}
+		}
+	}
+}
+
 func TestMissingInputExit3(t *testing.T) {
 	dir := t.TempDir()
 	r := vidseg(t, dir, nil, "track", "missing.mp4", "--point", "10,10", "--out", "o")
@@ -532,8 +549,10 @@ func TestBenchJSON(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	run := rep.Runs[0]
-	if run.Objects != 1 || run.Frames != 2 || run.FPS <= 0 || run.PeakRSSMB <= 0 {
-		t.Errorf("run %+v", run)
+	// Frame 0 (prompted) and frame 1 (first memory attention) warm up
+	// untimed; the one frame asked is timed alone.
+	if run.Objects != 1 || run.Warmup != 2 || run.Frames != 1 || run.Asked != 1 || run.FPS <= 0 || run.PeakRSSMB <= 0 {
+		t.Errorf("run %+v, want 2 warm-up frames and 1 timed", run)
 	}
 	for _, s := range bench.Stages {
 		v, ok := run.MsPerFrm[s]
@@ -543,5 +562,23 @@ func TestBenchJSON(t *testing.T) {
 	}
 	if run.MsPerFrm["encoder"] <= 0 || run.MsPerFrm["decoder"] <= 0 {
 		t.Errorf("model stages not timed: %v", run.MsPerFrm)
+	}
+}
+
+// TestBenchShortClip asks for more frames than a 4-frame clip has: the
+// report says how many were timed.
+func TestBenchShortClip(t *testing.T) {
+	model := testutil.FixtureModel(t)
+	clip := testutil.Clip(t, "moving_shape")
+	if testing.Short() || ortLib(t) == "" {
+		t.Skip("runs the model (needs the ONNX Runtime library; not in -short)")
+	}
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.mp4")
+	testutil.FFmpeg(t, "-i", clip, "-frames:v", "4", "-c:v", "libx264", short)
+	r := vidseg(t, dir, []string{"VIDSEG_MODEL=" + model}, "bench", short, "--objects", "1", "--frames", "5")
+	expect(t, r, 0, "the clip ended after 2 timed frames of the 5 asked")
+	if !strings.Contains(r.stdout, "only 2 of the 5 frames asked were timed") || !strings.Contains(r.stdout, "2 untimed warm-up frames") {
+		t.Errorf("table does not say what was timed:\n%s", r.stdout)
 	}
 }

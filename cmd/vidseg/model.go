@@ -76,7 +76,7 @@ func openModel(s *cli.Settings, w io.Writer, log *slog.Logger) (*loadedModel, er
 		choice.Random = true
 		fmt.Fprintf(w, "vidseg: warning: model %s is a test fixture with RANDOM weights: masks are meaningless\n", choice.Dir)
 	}
-	threads, err := s.Int("threads")
+	threads, err := s.Threads()
 	if err != nil {
 		return nil, err
 	}
@@ -101,4 +101,14 @@ func openModel(s *cli.Settings, w io.Writer, log *slog.Logger) (*loadedModel, er
 		return nil, fmt.Errorf("open model %s: %w", choice.Dir, err)
 	}
 	return &loadedModel{rt: rt, model: m, choice: choice}, nil
+}
+
+// name identifies the model in stored sessions and resumable runs: its
+// variant and directory name (two exports of one variant may differ).
+func (m *loadedModel) name() string {
+	v, dir := m.model.Manifest().Variant, filepath.Base(m.choice.Dir)
+	if v == "" || v == dir {
+		return dir
+	}
+	return v + " (" + dir + ")"
 }

@@ -138,7 +138,7 @@ Without a model the app still plays video and explains how to get one.`,
 			cfg.ModelName += " (random weights)"
 		}
 		if st != nil {
-			cfg.NewTracker = journal.Trackers(st, log, cfg.NewTracker)
+			cfg.NewTracker = journal.Trackers(st, log, journal.Settings{Mode: mode.String(), Model: lm.name()}, cfg.NewTracker)
 		}
 		// Edit sessions (scrub and track a file) are not journaled.
 		withModel = true

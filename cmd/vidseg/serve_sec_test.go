@@ -135,7 +135,7 @@ func modelServe(t *testing.T, extra ...string) (*serveProc, string) {
 	if ortLib(t) == "" {
 		t.Skip("ONNX Runtime library absent: run make setup")
 	}
-	// Sessions stay busy without viewers for the test's length.
+	// Sessions stay busy for the test's length.
 	env := append([]string{"VIDSEG_MODEL=" + model, "VIDSEG_PAUSE_AFTER=1h", "VIDSEG_IDLE_TIMEOUT=1h", "VIDSEG_THREADS=1"}, extra...)
 	return startServe(t, env, "--no-store"), clip
 }
@@ -150,8 +150,11 @@ func TestServePromptPreemptsTracking(t *testing.T) {
 	var ids []string
 	for range 8 {
 		start := time.Now()
-		ids = append(ids, srv.upload(t, clip))
-		t.Logf("create %d: %v", len(ids), time.Since(start).Round(time.Millisecond))
+		id := srv.upload(t, clip)
+		t.Logf("create %d: %v", len(ids)+1, time.Since(start).Round(time.Millisecond))
+		// Watched sessions keep tracking (an unwatched file holds its first frame).
+		testutil.DialWHEP(t, srv.base+"/api/sessions/"+id+"/whep")
+		ids = append(ids, id)
 	}
 	body := map[string]any{"object": 0, "points": []map[string]any{{"x": 40, "y": 110, "positive": true}}}
 	var worst int64

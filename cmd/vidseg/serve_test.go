@@ -185,7 +185,16 @@ func TestServeJournalSurvivesKill(t *testing.T) {
 		t.Fatalf("stored sessions %+v", list)
 	}
 	id := list[0].ID
+	if id != created.ID {
+		t.Errorf("stored as session %s, the web session is %s: want one id", id, created.ID)
+	}
+	if list[0].Mode != "samurai" || !strings.Contains(list[0].Model, "sam2.1_hiera_t_random") {
+		t.Errorf("stored mode %q model %q, want samurai and the fixture", list[0].Mode, list[0].Model)
+	}
 	sess, _ := st.Session(id)
+	if f, err := st.Frame(id, pr.Frame); err != nil || len(f.Objects) != 1 || f.Objects[0].Object != pr.Object {
+		t.Errorf("prompt frame %d stored as %+v (%v), want the mask the API returned", pr.Frame, f, err)
+	}
 	if len(sess.Prompts) != 1 || sess.Prompts[0].Object != pr.Object || sess.Prompts[0].Frame != pr.Frame ||
 		len(sess.Prompts[0].Points) != 1 || sess.Prompts[0].Points[0] != (prompt.Point{X: 40, Y: 110, Positive: true}) {
 		t.Errorf("stored prompts %+v, want the one acknowledged (object %d frame %d)", sess.Prompts, pr.Object, pr.Frame)
@@ -198,6 +207,15 @@ func TestServeJournalSurvivesKill(t *testing.T) {
 	}
 	before := sess.Info.Updated
 	st.Close()
+	if r := vidseg(t, t.TempDir(), nil, "sessions", "show", created.ID, "--store", db); r.code != 0 || !strings.Contains(r.stdout, created.ID) {
+		t.Errorf("sessions show %s (the web id): exit %d\n%s%s", created.ID, r.code, r.stdout, r.stderr)
+	}
+	// Another mode would replay the prompts into masks that do not belong
+	// with the stored ones: refused.
+	r := vidseg(t, t.TempDir(), env, "serve", "--addr", "127.0.0.1:0", "--resume", id, "--mode", "sam2")
+	if r.code == 0 || !strings.Contains(r.stderr, "mode samurai") {
+		t.Errorf("--resume under another mode: exit %d\n%s", r.code, r.stderr)
+	}
 
 	// Resume: the stored session is reopened and tracked again.
 	srv = startServe(t, env, "--resume", "all")
@@ -206,6 +224,9 @@ func TestServeJournalSurvivesKill(t *testing.T) {
 	if len(views) != 1 {
 		srv.kill(t, syscall.SIGKILL)
 		t.Fatalf("after --resume all: sessions %+v\n%s", views, srv.stderr)
+	}
+	if views[0].ID != id {
+		t.Errorf("resumed as web session %s, stored as %s: want one id", views[0].ID, id)
 	}
 	resumed := testutil.DialWHEP(t, srv.base+"/api/sessions/"+views[0].ID+"/whep")
 	defer resumed.Close()

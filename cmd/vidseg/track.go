@@ -13,6 +13,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/cli"
+	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/results"
 	"github.com/vidseg/vidseg/sam"
@@ -29,9 +30,12 @@ func runTrack(ctx context.Context, e *cli.Env, args []string) error {
   masks/00000.png  one DAVIS indexed PNG per frame, pixel value = object id
   masks.json       COCO RLE of every object on every frame (pycocotools-compatible)
   tracks.jsonl     one line per frame: source timestamp (pts, seconds), each object's box,
-                   predicted IoU, object score, presence
+                   predicted IoU, object score, presence (score > 0 in sam2 mode, > the
+                   manifest's min_obj_score_logits, -1, in samurai mode; the run prints it)
   overlay.mp4      the video with the masks blended in object colors (H.264)
-DIR/masks works with `+"`vidseg eval`"+`.
+  run.json, masks.jsonl  the run's prompts and settings, and each finished frame's masks
+                   as it finishes: a killed run keeps them; --resume DIR continues it
+DIR/masks works with `+"`vidseg eval`"+`. DIR must be empty (or --overwrite).
 
 `+prompt.Help+`
 
@@ -53,7 +57,9 @@ model, export an official checkpoint once:
 	fs.Var(&points, "point", "click `X,Y[,LABEL][@FRAME][#OBJECT]` (repeatable)")
 	fs.Var(&boxes, "box", "box `X0,Y0,X1,Y1[@FRAME][#OBJECT]` (repeatable)")
 	fs.Var(&masks, "mask", "mask prompt `FILE.png[@FRAME][#OBJECT]` (repeatable)")
-	out := fs.String("out", "", "output `DIR` (required; created if needed)")
+	out := fs.String("out", "", "output `DIR` (required; created if needed; must be empty)")
+	overwrite := fs.Bool("overwrite", false, "clear --out DIR of an earlier run's results first")
+	resumeDir := fs.String("resume", "", "continue the interrupted run in `DIR` (prompts and settings come from DIR/run.json)")
 	s.Flag(fs, "model", "ort_lib", "provider", "threads", "mode")
 	limit := fs.Int("frames", 0, "track at most the first `N` frames of the video (0 = all)")
 	reverse := fs.Bool("reverse", false, "propagate backward from the latest prompted frame")
@@ -67,12 +73,32 @@ model, export an official checkpoint once:
 		return err
 	}
 
+	var run *runRecord
+	if *resumeDir != "" {
+		if len(pos) != 0 || len(points)+len(boxes)+len(masks) != 0 || *out != "" {
+			return cli.Usagef("track --resume DIR takes its input, prompts and --out from DIR/run.json: give none of them")
+		}
+		if run, err = loadRun(*resumeDir); err != nil {
+			return err
+		}
+		if m, _ := tracker.ParseMode(s.Get("mode")); s.Source("mode") != "default" && m.String() != run.Mode {
+			return cli.Usagef("track --resume %s: the run was started in mode %s, not %s", *resumeDir, run.Mode, m)
+		}
+		pos, *out = []string{run.Input}, *resumeDir
+		s.Set("mode", run.Mode, results.RunFile)
+		*limit, *reverse, *both, *nonOverlap, *noOverlay = run.Limit, run.Reverse, run.Both, run.NonOverlap, run.NoOverlay
+	}
 	if len(pos) != 1 {
 		return cli.Usagef("track needs exactly one INPUT video, got %d (run `vidseg track --help`)", len(pos))
 	}
 	input := pos[0]
 	if *out == "" {
 		return cli.Usagef("track: --out DIR is required")
+	}
+	if run == nil {
+		if err := prepareOut(*out, *overwrite); err != nil {
+			return err
+		}
 	}
 	if *reverse && *both {
 		return cli.Usagef("track: --reverse and --both exclude each other")
@@ -83,6 +109,9 @@ model, export an official checkpoint once:
 	mode, err := tracker.ParseMode(s.Get("mode"))
 	if err != nil {
 		return cli.Usagef("%v", err)
+	}
+	if _, err := s.Threads(); err != nil {
+		return err
 	}
 	prompts := prompt.NewSet()
 	for _, add := range []struct {
@@ -95,7 +124,7 @@ model, export an official checkpoint once:
 			}
 		}
 	}
-	if prompts.Empty() {
+	if run == nil && prompts.Empty() {
 		return cli.Usagef("track: give at least one --point, --box or --mask (run `vidseg track --help`)")
 	}
 	if err := checkInput(input); err != nil {
@@ -103,7 +132,7 @@ model, export an official checkpoint once:
 	}
 	// Probe the input (and check the prompts against its size) before the
 	// model loads, which takes seconds: a bad input is reported at once.
-	frames, list, err := probeInput(ctx, input, prompts, *limit)
+	frames, list, err := probeInput(ctx, input, prompts, *limit, e.Stderr)
 	if err != nil {
 		return err
 	}
@@ -129,6 +158,13 @@ model, export an official checkpoint once:
 	if info.Live {
 		return cli.Usagef("track: %s is a live source; track works on files (use `vidseg serve` for streams)", input)
 	}
+	if run != nil {
+		// The recorded prompts were checked when the run began.
+		list = run.Prompts
+		if len(list) == 0 {
+			return cli.InputErr(fmt.Errorf("track --resume %s: %s records no prompt", *out, results.RunFile))
+		}
+	}
 	first, last := list[0].Frame, list[0].Frame
 	for _, p := range list {
 		first, last = min(first, p.Frame), max(last, p.Frame)
@@ -144,11 +180,32 @@ model, export an official checkpoint once:
 	if err != nil {
 		return err
 	}
-	output, err := results.NewWriter(*out, input, info.Width, info.Height, info.FPS, frames)
+	if run != nil && run.Model != lm.name() {
+		return cli.ModelErr(fmt.Errorf("track --resume %s: the run was started with model %s, not %s: its masks would not belong with the new ones", *out, run.Model, lm.name()))
+	}
+	if run == nil {
+		abs, err := filepath.Abs(input)
+		if err != nil || strings.Contains(input, "://") {
+			abs = input
+		}
+		rec := &runRecord{Input: abs, Limit: *limit, Mode: mode.String(), Model: lm.name(),
+			Reverse: *reverse, Both: *both, NonOverlap: *nonOverlap, NoOverlay: *noOverlay, Present: tr.PresenceThreshold(), Prompts: list}
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		if err := saveRun(*out, rec); err != nil {
+			return err
+		}
+	}
+	output, err := results.NewWriter(*out, input, info.Width, info.Height, info.FPS, frames, run != nil)
 	if err != nil {
 		return err
 	}
+	defer output.Close()
 	output.PTS = src.PTS
+	if run != nil {
+		fmt.Fprintf(e.Stderr, "track: resuming %s after its %d finished result(s); they are tracked again, unwritten, to rebuild the tracker's memory\n", *out, output.Skipped())
+	}
 
 	fmt.Fprintf(e.Stderr, "track: %s %dx%d %.2f fps, %d frames, %d prompt(s), model %s (%s on %s), mode %s\n",
 		filepath.Base(input), info.Width, info.Height, info.FPS, frames, len(list), man.Variant, lm.choice.Dir, lm.model.Provider(), mode)
@@ -169,7 +226,7 @@ model, export an official checkpoint once:
 		if ferr := output.FinishPartial(); ferr != nil {
 			return fmt.Errorf("track: %w (and saving the partial results: %v)", err, ferr)
 		}
-		return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s)", err, output.Tracked(), *out)
+		return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s; vidseg track --resume %s continues)", err, output.Tracked(), *out, *out)
 	}
 	prog.Done()
 	elapsed := time.Since(begin)
@@ -190,6 +247,7 @@ model, export an official checkpoint once:
 	st := tr.Stats()
 	fmt.Fprintf(e.Stdout, "tracked %d object(s) over %d frames in %s (%.2f frames/s)\n",
 		len(tr.Objects()), st.Frames, elapsed.Round(time.Millisecond), float64(st.Frames)/elapsed.Seconds())
+	fmt.Fprintf(e.Stdout, "present: object score > %g (mode %s)\n", tr.PresenceThreshold(), mode)
 	fmt.Fprintf(e.Stdout, "stages: encoder %s, memory attention %s, decoder %s, memory encoder %s, Go %s\n",
 		st.Encoder.Round(time.Millisecond), st.MemoryAttention.Round(time.Millisecond), st.Decoder.Round(time.Millisecond),
 		st.MemoryEncoder.Round(time.Millisecond), st.GoWork().Round(time.Millisecond))
@@ -227,7 +285,7 @@ func checkInput(input string) error {
 // reported before the model loads.
 // It returns how many frames will be tracked and the prompts, checked
 // against the video's (displayed) size and those frames.
-func probeInput(ctx context.Context, input string, prompts *prompt.Set, limit int) (int, []prompt.Prompt, error) {
+func probeInput(ctx context.Context, input string, prompts *prompt.Set, limit int, warn io.Writer) (int, []prompt.Prompt, error) {
 	dec, err := openVideo(ctx, input, decode.Options{})
 	if err != nil {
 		return 0, nil, err
@@ -249,6 +307,12 @@ func probeInput(ctx context.Context, input string, prompts *prompt.Set, limit in
 		return 0, nil, promptSyntaxErr(err)
 	}
 	w, h := float32(info.Width), float32(info.Height)
+	for i := range list {
+		if err := clipBox(&list[i], info.Width, info.Height, warn); err != nil {
+			return 0, nil, err
+		}
+	}
+	warnNegativeOnly(list, warn)
 	for _, p := range list {
 		if p.Frame >= frames {
 			return 0, nil, cli.Usagef("track: a prompt is on frame %d but only frames 0..%d are tracked", p.Frame, frames-1)
@@ -321,4 +385,47 @@ func promptSyntaxErr(err error) error {
 		return cli.InputErr(err)
 	}
 	return cli.WithCode(cli.ExitUsage, err)
+}
+
+// clipBox clips a box dragged past the frame's edges to the frame (users
+// drag boxes past edges); only a box with nothing inside is refused.
+func clipBox(p *prompt.Prompt, width, height int, warn io.Writer) error {
+	b := p.Box
+	if b == nil {
+		return nil
+	}
+	w, h := float32(width), float32(height)
+	c := mask.Box{X0: max(b.X0, 0), Y0: max(b.Y0, 0), X1: min(b.X1, w), Y1: min(b.Y1, h)}
+	if c.X1 <= c.X0 || c.Y1 <= c.Y0 {
+		return cli.Usagef("track: object %d frame %d: box (%g,%g)-(%g,%g) is entirely outside the %dx%d frame", p.Object, p.Frame, b.X0, b.Y0, b.X1, b.Y1, width, height)
+	}
+	if c != *b {
+		fmt.Fprintf(warn, "vidseg: object %d frame %d: box (%g,%g)-(%g,%g) clipped to the %dx%d frame: (%g,%g)-(%g,%g)\n",
+			p.Object, p.Frame, b.X0, b.Y0, b.X1, b.Y1, width, height, c.X0, c.Y0, c.X1, c.Y1)
+		p.Box = &c
+	}
+	return nil
+}
+
+// warnNegativeOnly warns about an object whose first prompt is only
+// negative clicks: the model segments something anyway, seldom what the
+// user meant.
+func warnNegativeOnly(list []prompt.Prompt, warn io.Writer) {
+	seen := map[int]bool{}
+	for _, p := range list { // frame order
+		if seen[p.Object] {
+			continue
+		}
+		seen[p.Object] = true
+		if p.Box != nil || p.Mask != nil || len(p.Points) == 0 {
+			continue
+		}
+		positive := false
+		for _, pt := range p.Points {
+			positive = positive || pt.Positive
+		}
+		if !positive {
+			fmt.Fprintf(warn, "vidseg: warning: object %d starts on frame %d with only negative clicks: the model will segment something anyway; add a positive click or a box\n", p.Object, p.Frame)
+		}
+	}
 }

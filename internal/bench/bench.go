@@ -27,8 +27,14 @@ var ErrUnknownLength = errors.New("the number of frames is unknown")
 
 // Run is one measured pass: one object count over the clip.
 type Run struct {
-	Objects   int                `json:"objects"`
+	Objects int `json:"objects"`
+	// Warmup frames ran untimed first: the prompted frame 0 and the
+	// first frame tracked from memory, the first run of every graph
+	// (ONNX Runtime allocates and plans then: several times slower).
+	Warmup int `json:"warmup_frames"`
+	// Frames were timed, fewer than Asked when the clip ended first.
 	Frames    int                `json:"frames"`
+	Asked     int                `json:"frames_asked"`
 	Seconds   float64            `json:"seconds"`
 	FPS       float64            `json:"fps"`
 	MsPerFrm  map[string]float64 `json:"ms_per_frame"`
@@ -53,15 +59,20 @@ type Report struct {
 // Stage names, in pipeline order, for the table and JSON.
 var Stages = []string{"decode", "encoder", "memory_attention", "decoder", "memory_encoder", "go"}
 
+// warmup is how many frames run untimed first: the prompted frame 0 and
+// frame 1, the first tracked from memory.
+const warmup = 2
+
 // Measure times one pass as `vidseg track` runs it on dec (opened with
 // the model's ModelSize): the file preset, one click per object on frame
-// 0, then frames more frames propagated forward.
+// 0, frame 1 propagated untimed (the first run of each graph is several
+// times slower), then frames more frames propagated forward and timed.
 func Measure(ctx context.Context, m tracker.Model, dec *decode.Decoder, mode tracker.Mode, objects, frames int, log *slog.Logger) (Run, error) {
 	info := dec.Info()
 	if info.Frames <= 0 {
 		return Run{}, ErrUnknownLength
 	}
-	n := min(frames+1, info.Frames) // the prompted frame 0, then frames more
+	n := min(frames+warmup, info.Frames)
 	src := decode.NewSource(dec, n, 4)
 	cfg := tracker.FilePreset(mode)
 	cfg.NumFrames, cfg.Source, cfg.Logger = n, src, log
@@ -76,17 +87,41 @@ func Measure(ctx context.Context, m tracker.Model, dec *decode.Decoder, mode tra
 		prompts[j] = prompt.Prompt{Frame: 0, Object: j + 1, Points: []prompt.Point{{X: x, Y: float32(info.Height) / 2, Positive: true}}}
 	}
 
-	begin := time.Now()
-	done := 0
-	if err := tr.Run(ctx, prompts, []tracker.PropagateOptions{{Start: 0}}, func(*tracker.FrameResult) error { done++; return nil }); err != nil {
+	var (
+		seen, done int
+		begin      time.Time
+		before     tracker.Stats
+		decBefore  time.Duration
+	)
+	count := func(*tracker.FrameResult) error {
+		seen++
+		switch {
+		case seen == min(warmup, n):
+			// The clock starts once the warm-up frames are out.
+			before, decBefore, begin = tr.Stats(), src.Stats().Time, time.Now()
+		case seen > warmup:
+			done++
+		}
+		return nil
+	}
+	if err := tr.Run(ctx, prompts, []tracker.PropagateOptions{{Start: 0}}, count); err != nil {
 		return Run{}, err
 	}
 	elapsed := time.Since(begin)
 	st := tr.Stats()
-	decodeTime := src.Stats().Time // inside the tracker's total: not Go's work
-	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(done) }
+	st.Encoder -= before.Encoder
+	st.MemoryAttention -= before.MemoryAttention
+	st.Decoder -= before.Decoder
+	st.MemoryEncoder -= before.MemoryEncoder
+	st.Total -= before.Total
+	decodeTime := src.Stats().Time - decBefore // inside the tracker's total: not Go's work
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(max(done, 1)) }
+	fps := 0.0
+	if done > 0 {
+		fps = float64(done) / elapsed.Seconds()
+	}
 	run := Run{
-		Objects: objects, Frames: done, Seconds: elapsed.Seconds(), FPS: float64(done) / elapsed.Seconds(),
+		Objects: objects, Warmup: min(warmup, seen), Frames: done, Asked: frames, Seconds: elapsed.Seconds(), FPS: fps,
 		MsPerFrm: map[string]float64{
 			"decode": per(decodeTime), "encoder": per(st.Encoder), "memory_attention": per(st.MemoryAttention),
 			"decoder": per(st.Decoder), "memory_encoder": per(st.MemoryEncoder), "go": per(max(st.GoWork()-decodeTime, 0)),
@@ -118,6 +153,14 @@ func Print(w io.Writer, rep Report) {
 		fmt.Fprintf(tw, "%.0f\t\n", r.PeakRSSMB)
 	}
 	tw.Flush()
+	if len(rep.Runs) > 0 {
+		fmt.Fprintf(w, "\ntimed after %d untimed warm-up frames (the first run of each graph)\n", rep.Runs[0].Warmup)
+	}
+	for _, r := range rep.Runs {
+		if r.Frames < r.Asked {
+			fmt.Fprintf(w, "%d object(s): only %d of the %d frames asked were timed (the clip ended)\n", r.Objects, r.Frames, r.Asked)
+		}
+	}
 }
 
 // PeakRSSMB is the process's peak resident set: VmHWM, else getrusage.

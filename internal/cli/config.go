@@ -20,20 +20,20 @@ type setting struct {
 }
 
 var settingTable = []setting{
-	{"model", "VIDSEG_MODEL", "", "model directory (manifest.json + ONNX graphs)"},
-	{"ort_lib", "VIDSEG_ORT_LIB", "", "ONNX Runtime shared library (default: search; see `vidseg doctor`)"},
-	{"provider", "VIDSEG_PROVIDER", "auto", "execution provider: auto, cpu or cuda"},
-	{"threads", "VIDSEG_THREADS", "0", "ONNX Runtime intra-op threads (0 = its default)"},
-	{"mode", "VIDSEG_MODE", "samurai", "tracking mode: samurai or sam2"},
-	{"addr", "VIDSEG_ADDR", "127.0.0.1:8080", "serve: listen address (other machines need an explicit one)"},
-	{"token", "VIDSEG_TOKEN", "", "serve: access token (default: generated when not on loopback)"},
-	{"media_root", "VIDSEG_MEDIA_ROOT", "", "serve: directory whose videos clients may open (default: none)"},
-	{"max_sessions", "VIDSEG_MAX_SESSIONS", "8", "serve: most sessions at once"},
-	{"pause_after", "VIDSEG_PAUSE_AFTER", "10s", "serve: a session without viewers pauses after this"},
-	{"idle_timeout", "VIDSEG_IDLE_TIMEOUT", "5m", "serve: a session nobody watches or prompts is closed after this"},
-	{"store", "VIDSEG_STORE", "", "serve/sessions: session database (default ~/.local/share/vidseg/sessions.db)"},
-	{"codec", "VIDSEG_CODEC", "vp8", "serve: WebRTC video codec, vp8 or h264"},
-	{"upload_limit", "VIDSEG_UPLOAD_LIMIT", "2GiB", "serve: largest accepted upload (bytes, or with KB/MB/GB/KiB/MiB/GiB)"},
+	{"model", "VIDSEG_MODEL", "", "model `DIR` (manifest.json + ONNX graphs)"},
+	{"ort_lib", "VIDSEG_ORT_LIB", "", "ONNX Runtime shared library `FILE` (unset: searched for; see vidseg doctor)"},
+	{"provider", "VIDSEG_PROVIDER", "auto", "execution `PROVIDER`: auto, cpu or cuda"},
+	{"threads", "VIDSEG_THREADS", "0", "ONNX Runtime intra-op `THREADS`; 0 lets ONNX Runtime choose"},
+	{"mode", "VIDSEG_MODE", "samurai", "tracking `MODE`: samurai or sam2"},
+	{"addr", "VIDSEG_ADDR", "127.0.0.1:8080", "serve: listen `ADDR` (other machines need an explicit one)"},
+	{"token", "VIDSEG_TOKEN", "", "serve: access `TOKEN` (default: generated when not on loopback)"},
+	{"media_root", "VIDSEG_MEDIA_ROOT", "", "serve: `DIR` whose videos clients may open (default: none)"},
+	{"max_sessions", "VIDSEG_MAX_SESSIONS", "8", "serve: most `SESSIONS` at once"},
+	{"pause_after", "VIDSEG_PAUSE_AFTER", "10s", "serve: a session without viewers pauses after this `DURATION`"},
+	{"idle_timeout", "VIDSEG_IDLE_TIMEOUT", "5m", "serve: a session nobody watches or prompts is closed after this `DURATION`"},
+	{"store", "VIDSEG_STORE", "", "serve/sessions: session database `FILE`"},
+	{"codec", "VIDSEG_CODEC", "vp8", "serve: WebRTC video `CODEC`, vp8 or h264"},
+	{"upload_limit", "VIDSEG_UPLOAD_LIMIT", "2GiB", "serve: largest accepted upload `SIZE` (bytes, or with KB/MB/GB/KiB/MiB/GiB)"},
 }
 
 const envConfig = "VIDSEG_CONFIG"
@@ -81,12 +81,28 @@ func (s *Settings) Get(key string) string { return s.values[key] }
 // Source says where a setting's value came from, for messages.
 func (s *Settings) Source(key string) string { return s.from[key] }
 
+// Set gives key the value v, said to come from from (a resumed run's
+// record overrides the environment and config file).
+func (s *Settings) Set(key, v, from string) { s.values[key], s.from[key] = v, from }
+
 // Int is a setting as a whole number; a bad one is a usage error.
 func (s *Settings) Int(key string) (int, error) {
 	v := s.values[key]
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
 		return 0, Usagef("%s %q (from %s) is not a whole number", key, v, s.from[key])
+	}
+	return n, nil
+}
+
+// Threads is the ONNX Runtime thread count: 0 (its default) or more.
+func (s *Settings) Threads() (int, error) {
+	n, err := s.Int("threads")
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, Usagef("threads %d (from %s) is negative: want 0 (ONNX Runtime's default) or a count", n, s.from["threads"])
 	}
 	return n, nil
 }

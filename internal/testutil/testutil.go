@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const modulePath = "github.com/vidseg/vidseg"
@@ -105,3 +106,8 @@ func FFmpeg(t testing.TB, args ...string) {
 		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
 	}
 }
+
+// Patience is how long a test waits for an event before calling it lost:
+// at least two minutes, because CI shares its cores with other work and a
+// wait that ends on its event costs nothing more.
+func Patience(d time.Duration) time.Duration { return max(d, 2*time.Minute) }

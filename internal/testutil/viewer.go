@@ -216,6 +216,7 @@ func (v *Viewer) MessagesFrom(n int) ([][]byte, []time.Time) {
 // WaitFrames waits until n frames arrived from the first keyframe on.
 func (v *Viewer) WaitFrames(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
+	timeout = Patience(timeout)
 	if !v.wait(timeout, func() bool { return v.count >= n }) {
 		f, m := v.Counts()
 		t.Fatalf("viewer got %d frames (%d messages) in %v, want %d", f, m, timeout, n)
@@ -226,6 +227,7 @@ func (v *Viewer) WaitFrames(t testing.TB, n int, timeout time.Duration) {
 // and returns the messages.
 func (v *Viewer) WaitMessages(t testing.TB, n int, timeout time.Duration) [][]byte {
 	t.Helper()
+	timeout = Patience(timeout)
 	if !v.wait(timeout, func() bool { return len(v.msgs) >= n && v.packets > 0 }) {
 		_, m := v.Counts()
 		t.Fatalf("viewer got %d messages and %d RTP packets in %v, want %d messages", m, v.Packets(), timeout, n)

@@ -120,7 +120,14 @@ def torch_run(wrapper, inputs):
 # Export.
 
 
-def export_graph(name, wrapper, path, model):
+# Graphs whose attentions are exported as one fused com.microsoft
+# MultiHeadAttention node with --attention fused (the default for fp32):
+# ONNX Runtime's CPU kernel for it is a flash attention that never holds the
+# [queries, keys] score matrix. docs/exporter.md has the measurements.
+FUSED_ATTENTION_GRAPHS = ("memory_attention",)
+
+
+def export_graph(name, wrapper, path, model, fused=False):
     import numpy as np
     import torch
 
@@ -130,7 +137,7 @@ def export_graph(name, wrapper, path, model):
     inputs = example_inputs(name, model, rng)
     args = tuple(torch.from_numpy(inputs[n]) for n in wrapper.input_names)
     t = time.time()
-    with torch.no_grad():
+    with torch.no_grad(), sam2build.fused_attention(fused):
         torch.onnx.export(
             wrapper, args, path,
             input_names=wrapper.input_names, output_names=wrapper.output_names,
@@ -139,6 +146,7 @@ def export_graph(name, wrapper, path, model):
             # Folding would bake the RoPE cos/sin tables (computed in-graph
             # from arange) into large constants; ORT folds them at load.
             do_constant_folding=(name != "memory_attention"),
+            custom_opsets={"com.microsoft": 1} if fused else None,
         )
     model.eval()
     log(f"exported {name} in {time.time() - t:.1f}s")
@@ -424,6 +432,14 @@ def parse_args(argv=None):
                         "NAME[i]=V (element i of the flattened parameter) or "
                         "NAME=V0,V1,... (every element), e.g. "
                         f"{sam2build.OBJ_SCORE_BIAS}=2.0, {sam2build.IOU_BIAS}[3]=0.0615")
+    p.add_argument("--attention", choices=("fused", "plain"), default=None,
+                   help="fused (default for fp32): the attentions of "
+                        + ", ".join(FUSED_ATTENTION_GRAPHS) + " as ONNX Runtime's "
+                        "MultiHeadAttention (flash attention on CPU: no score matrix); "
+                        "plain (default for --fp16): MatMul/Softmax/MatMul")
+    p.add_argument("--fused-graphs", default=None, metavar="G1,G2",
+                   help="with --attention fused: which graphs (default "
+                        + ",".join(FUSED_ATTENTION_GRAPHS) + ")")
     p.add_argument("--skip-check", action="store_true", help="skip the ORT self-check")
     a = p.parse_args(argv)
     if (a.checkpoint is None) == (a.random_seed is None):
@@ -442,6 +458,12 @@ def parse_args(argv=None):
     if a.image_size is not None and (a.image_size < 64 or a.image_size % 32):
         p.error(f"--image-size {a.image_size}: want a multiple of 32, at least 64")
     a.depth = depth
+    if a.attention is None:
+        a.attention = "plain" if a.fp16 else "fused"
+    if a.attention == "fused" and a.fp16:
+        p.error("--attention fused is fp32 only (the fp16 rewrite does not handle it)")
+    a.fused_graphs = (tuple(x for x in (a.fused_graphs or ",".join(FUSED_ATTENTION_GRAPHS)).split(",") if x)
+                      if a.attention == "fused" else ())
     params = {}
     for kv in a.param:
         try:
@@ -473,7 +495,7 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     for name, w in wrappers(model).items():
         path = os.path.join(a.out, f"{name}.onnx")
-        export_graph(name, w, path, model)
+        export_graph(name, w, path, model, fused=name in a.fused_graphs)
         if a.fp16_representable and not a.fp16:  # --fp16 converts them anyway
             n = compact_fp16_representable(path)
             log(f"  {name}: {n} initializers stored as fp16 (exact)")
@@ -493,6 +515,7 @@ def main(argv=None):
         if a.image_size is not None:
             fixture["image_size"] = a.image_size
     man = manifest(model, info, precision, constants, files, fixture)
+    man["fused_attention"] = sorted(a.fused_graphs)
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
         json.dump(man, f, indent=2)
         f.write("\n")

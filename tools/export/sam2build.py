@@ -264,11 +264,86 @@ def _rope_attention_forward(self, q, k, v, num_k_exclude_rope=0):
     return self.out_proj(self._recombine_heads(out))
 
 
+class _FusedAttentionScope:
+    """Context manager: while active, an ONNX export writes every
+    scaled_dot_product_attention as one com.microsoft MultiHeadAttention node.
+
+    Same math (softmax(q k^T / sqrt(d)) v, no mask, no bias); PyTorch itself
+    keeps computing with the plain stand-in (or torch 2.x's own kernel), so the
+    self-check compares the fused ONNX Runtime kernel against the reference.
+    ONNX Runtime's CPU kernel for it is a flash attention (tiles of keys, a
+    running softmax): it never materializes the [S, L] score matrix, which
+    for the memory attention (S = 4096 queries, L = 7 x 4096 + 64 keys) is
+    470 MB per head and call. docs/exporter.md has the measurements.
+    """
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self.prev = _state.get("fused_attention", False)
+        _state["fused_attention"] = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        _state["fused_attention"] = self.prev
+        return False
+
+
+def fused_attention(enabled: bool = True) -> _FusedAttentionScope:
+    return _FusedAttentionScope(enabled)
+
+
+def _make_fused_sdpa():
+    import torch
+
+    class FusedSDPA(torch.autograd.Function):
+        """q, k, v: [B, heads, S|L, d] -> [B, heads, S, d] (BNSH, as
+        F.scaled_dot_product_attention). Exported as Transpose/Reshape to the
+        [B, S, heads*d] layout MultiHeadAttention takes, and back."""
+
+        @staticmethod
+        def forward(ctx, q, k, v, num_heads):
+            return _state["sdpa_inner"](q, k, v)
+
+        @staticmethod
+        def symbolic(g, q, k, v, num_heads):
+            def const(vals):
+                return g.op("Constant", value_t=torch.tensor(vals, dtype=torch.int64))
+
+            def to_bsd(x):
+                x = g.op("Transpose", x, perm_i=[0, 2, 1, 3])
+                return g.op("Reshape", x, const([0, 0, -1]))
+
+            out = g.op("com.microsoft::MultiHeadAttention", to_bsd(q), to_bsd(k), to_bsd(v),
+                       num_heads_i=int(num_heads))
+            out.setType(q.type().with_sizes([None, None, None]))
+            out = g.op("Reshape", out, const([0, 0, int(num_heads), -1]))
+            return g.op("Transpose", out, perm_i=[0, 2, 1, 3])
+
+    return FusedSDPA
+
+
+def _sdpa_dispatch(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False):
+    """F.scaled_dot_product_attention as installed by install_standins: the
+    fused ONNX node inside a fused_attention() export, else the inner one."""
+    import torch
+
+    if (_state.get("fused_attention") and torch.onnx.is_in_onnx_export()
+            and attn_mask is None and not is_causal and dropout_p == 0.0
+            and query.dim() == 4):
+        return _state["fused_sdpa"].apply(query, key, value, int(query.shape[1]))
+    return _state["sdpa_inner"](query, key, value, attn_mask=attn_mask,
+                                dropout_p=dropout_p, is_causal=is_causal)
+
+
 def install_standins() -> None:
     """Install the op stand-ins (idempotent). See docs/exporter.md.
 
     1. F.scaled_dot_product_attention: a plain softmax attention, only when
-       torch lacks it (torch < 2.0).
+       torch lacks it (torch < 2.0). Either way F.scaled_dot_product_attention
+       becomes a dispatcher that exports as a fused MultiHeadAttention node
+       inside fused_attention() (export only; values unchanged).
     2. Tensor.tile: routed through Tensor.repeat (same result when the repeat
        list has one entry per dim, which is the only way Hiera calls it);
        torch 1.13's ONNX exporter has no symbolic for aten::tile.
@@ -285,8 +360,13 @@ def install_standins() -> None:
 
     applied = []
     if not hasattr(F, "scaled_dot_product_attention"):
-        F.scaled_dot_product_attention = _plain_sdpa
+        _state["sdpa_inner"] = _plain_sdpa
         applied.append("scaled_dot_product_attention")
+    else:
+        _state["sdpa_inner"] = F.scaled_dot_product_attention
+    # Exports inside fused_attention() write one MultiHeadAttention node.
+    _state["fused_sdpa"] = _make_fused_sdpa()
+    F.scaled_dot_product_attention = _sdpa_dispatch
 
     def _tile(self, *dims):
         if len(dims) == 1 and isinstance(dims[0], (list, tuple, torch.Size)):

@@ -1,6 +1,6 @@
 // Package cmem reports the C heap in use (glibc malloc), so tests can see
-// memory that ONNX Runtime allocated and never freed. Go's own heap is not
-// included.
+// memory that ONNX Runtime allocated and never freed, and sets glibc's mmap
+// threshold. Go's own heap is not included.
 package cmem
 
 /*
@@ -11,8 +11,17 @@ static long long cmem_in_use(void) {
 	// Bytes in use in the arenas plus bytes in mmapped chunks.
 	return (long long)(mi.uordblks + mi.hblkhd);
 }
+
+static int cmem_set_mmap_threshold(int n) { return mallopt(M_MMAP_THRESHOLD, n); }
 */
 import "C"
 
 // InUse returns the bytes currently allocated through malloc and not freed.
 func InUse() int64 { return int64(C.cmem_in_use()) }
+
+// SetMmapThreshold fixes glibc's mmap threshold at n bytes: blocks of at
+// least n are mmapped and unmapped on free. It also stops glibc from raising
+// the threshold (up to 32 MiB) after each large free, which made blocks of
+// tens of MB come from the heap, where freed memory stays resident.
+// It reports whether glibc accepted it.
+func SetMmapThreshold(n int) bool { return C.cmem_set_mmap_threshold(C.int(n)) == 1 }
