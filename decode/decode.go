@@ -587,20 +587,8 @@ func (d *Decoder) emit(ctx context.Context) (*Frame, error) {
 	}
 
 	w, h := d.frame.Width(), d.frame.Height()
-	if !d.rgbScaler.fits(fp) {
-		d.rgbScaler.close()
-		d.modelScaler.close()
-		d.rgbScaler, d.modelScaler = nil, nil
-		s, err := newScaler(fp, w, h)
-		if err != nil {
-			return nil, fmt.Errorf("decode: %s: %w", d.url, err)
-		}
-		d.rgbScaler = s
-		if m := d.opts.ModelSize; m > 0 {
-			if d.modelScaler, err = newScaler(fp, m, m); err != nil {
-				return nil, fmt.Errorf("decode: %s: %w", d.url, err)
-			}
-		}
+	if err := ensureScalers(&d.rgbScaler, &d.modelScaler, fp, w, h, d.opts.ModelSize); err != nil {
+		return nil, fmt.Errorf("decode: %s: %w", d.url, err)
 	}
 	dw, dh := d.orient.size(w, h)
 	f := &Frame{Index: d.next, PTS: rel + d.loopOff, Width: dw, Height: dh, pools: &d.pools}

@@ -114,20 +114,8 @@ func (d *PacketDecoder) emit(pts time.Duration) (*Frame, error) {
 	if d.outW > 0 && d.outH > 0 {
 		w, h = d.outW, d.outH
 	}
-	if !d.rgbScaler.fits(fp) {
-		d.rgbScaler.close()
-		d.modelScaler.close()
-		d.rgbScaler, d.modelScaler = nil, nil
-		s, err := newScaler(fp, w, h)
-		if err != nil {
-			return nil, fmt.Errorf("decode: %s: %w", d.name, err)
-		}
-		d.rgbScaler = s
-		if m := d.modelSize; m > 0 {
-			if d.modelScaler, err = newScaler(fp, m, m); err != nil {
-				return nil, fmt.Errorf("decode: %s: %w", d.name, err)
-			}
-		}
+	if err := ensureScalers(&d.rgbScaler, &d.modelScaler, fp, w, h, d.modelSize); err != nil {
+		return nil, fmt.Errorf("decode: %s: %w", d.name, err)
 	}
 	f := &Frame{Index: d.next, PTS: pts, Width: w, Height: h, pools: &d.pools}
 	f.RGB = d.pools.get(w * h * 3)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/livetest"
-	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/store"
 )
 
@@ -48,20 +47,7 @@ func (p *serveProc) waitCamera(t *testing.T, name string, within time.Duration, 
 // through the API; a camera lost longer than --source-lost-after is
 // restarted, again with its object.
 func TestServeCamerasResumeAfterKill(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, fixtureModel)
-	clip := filepath.Join(root, "testdata", "videos", "moving_shape", "video.mp4")
-	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s absent", p)
-		}
-	}
-	if testing.Short() {
-		t.Skip("runs the model in a server")
-	}
-	if ortLib(t) == "" {
-		t.Skip("ONNX Runtime library absent: run make setup")
-	}
+	model, clip := needModelServe(t, "moving_shape")
 	rtsp := livetest.StartServer(t, "127.0.0.1:0")
 	pub := livetest.Publish(t, clip, rtsp.URL("door"))
 	<-rtsp.Recording()

@@ -120,20 +120,7 @@ func (p *serveProc) stats(t *testing.T) map[string]sessionStats {
 
 func modelServe(t *testing.T, extra ...string) (*serveProc, string) {
 	t.Helper()
-	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, fixtureModel)
-	clip := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
-	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s absent", p)
-		}
-	}
-	if testing.Short() {
-		t.Skip("runs the model in a server")
-	}
-	if ortLib(t) == "" {
-		t.Skip("ONNX Runtime library absent: run make setup")
-	}
+	model, clip := needModelServe(t, "crossing")
 	// Sessions stay busy for the test's length.
 	env := append([]string{"VIDSEG_MODEL=" + model, "VIDSEG_PAUSE_AFTER=1h", "VIDSEG_IDLE_TIMEOUT=1h", "VIDSEG_THREADS=1"}, extra...)
 	return startServe(t, env, "--no-store"), clip
@@ -174,6 +161,17 @@ func TestServePromptPreemptsTracking(t *testing.T) {
 		}
 		worst = max(worst, others)
 		t.Logf("prompt %d: %v; other sessions finished %d frames meanwhile", i, took.Round(time.Millisecond), others)
+	}
+	// Stalled sessions (an unwatched file holds its first frame) would make
+	// the check below vacuous: the others must have been tracking.
+	var tracked int64
+	for oid, s := range srv.stats(t) {
+		if oid != ids[0] && oid != ids[1] {
+			tracked += s.ModelFrames
+		}
+	}
+	if others := int64(len(ids) - 2); tracked <= others {
+		t.Fatalf("the other %d sessions finished %d frames: none got past its first, so nothing was preempted", others, tracked)
 	}
 	// One step of another session may finish (it was running when the
 	// prompt came) and the two list requests bracket a little more.
