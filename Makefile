@@ -33,7 +33,7 @@ vet: check
 # The main job on a bundled default: track the orange ellipse of a generated
 # clip with the bundled random-weight test model (plumbing, not accuracy).
 demo: build
-	bin/vidseg track testdata/videos/moving_shape/video.mp4 --point 60,70 --out out/demo
+	bin/vidseg track testdata/videos/moving_shape/video.mp4 --point 60,70 --out out/demo --overwrite
 	@echo "demo: outputs in out/demo (masks/, masks.json, tracks.jsonl, overlay.mp4)"
 
 videos:

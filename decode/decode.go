@@ -589,20 +589,8 @@ func (d *Decoder) emit(ctx context.Context) (*video.Frame, error) {
 	}
 
 	w, h := d.frame.Width(), d.frame.Height()
-	if !d.rgbScaler.fits(fp) {
-		d.rgbScaler.close()
-		d.modelScaler.close()
-		d.rgbScaler, d.modelScaler = nil, nil
-		s, err := newScaler(fp, w, h)
-		if err != nil {
-			return nil, fmt.Errorf("decode: %s: %w", d.url, err)
-		}
-		d.rgbScaler = s
-		if m := d.opts.ModelSize; m > 0 {
-			if d.modelScaler, err = newScaler(fp, m, m); err != nil {
-				return nil, fmt.Errorf("decode: %s: %w", d.url, err)
-			}
-		}
+	if err := ensureScalers(&d.rgbScaler, &d.modelScaler, fp, w, h, d.opts.ModelSize); err != nil {
+		return nil, fmt.Errorf("decode: %s: %w", d.url, err)
 	}
 	dw, dh := d.orient.size(w, h)
 	f := d.pool.NewFrame(d.next, rel+d.loopOff, dw, dh, d.opts.ModelSize)

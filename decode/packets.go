@@ -115,20 +115,8 @@ func (d *PacketDecoder) emit(pts time.Duration) (*video.Frame, error) {
 	if d.outW > 0 && d.outH > 0 {
 		w, h = d.outW, d.outH
 	}
-	if !d.rgbScaler.fits(fp) {
-		d.rgbScaler.close()
-		d.modelScaler.close()
-		d.rgbScaler, d.modelScaler = nil, nil
-		s, err := newScaler(fp, w, h)
-		if err != nil {
-			return nil, fmt.Errorf("decode: %s: %w", d.name, err)
-		}
-		d.rgbScaler = s
-		if m := d.modelSize; m > 0 {
-			if d.modelScaler, err = newScaler(fp, m, m); err != nil {
-				return nil, fmt.Errorf("decode: %s: %w", d.name, err)
-			}
-		}
+	if err := ensureScalers(&d.rgbScaler, &d.modelScaler, fp, w, h, d.modelSize); err != nil {
+		return nil, fmt.Errorf("decode: %s: %w", d.name, err)
 	}
 	f := d.pool.NewFrame(d.next, pts, w, h, d.modelSize)
 	if err := d.rgbScaler.scale(fp, f.RGB); err != nil {

@@ -93,3 +93,26 @@ func bestEffortTimestamp(frame unsafe.Pointer) int64 {
 func frameCorrupt(frame unsafe.Pointer) bool {
 	return C.vs_frame_corrupt((*C.AVFrame)(frame)) != 0
 }
+
+// ensureScalers keeps *rgb (to w x h) and *model (to modelSize square,
+// none when 0) fitting frame, rebuilding both when its format or size
+// changed.
+func ensureScalers(rgb, model **scaler, frame unsafe.Pointer, w, h, modelSize int) error {
+	if (*rgb).fits(frame) {
+		return nil
+	}
+	(*rgb).close()
+	(*model).close()
+	*rgb, *model = nil, nil
+	s, err := newScaler(frame, w, h)
+	if err != nil {
+		return err
+	}
+	*rgb = s
+	if modelSize > 0 {
+		if *model, err = newScaler(frame, modelSize, modelSize); err != nil {
+			return err
+		}
+	}
+	return nil
+}

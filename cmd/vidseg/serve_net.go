@@ -83,10 +83,12 @@ func printURL(w io.Writer, a net.Addr, token string) {
 		host = net.JoinHostPort(ip.String(), fmt.Sprint(ap.Port()))
 	}
 	base := "http://" + host
-	fmt.Fprintf(w, "vidseg: serving on %s\n", base)
+	// The token line comes first: whoever waits for "serving on" (a
+	// supervisor, a test) has it by then.
 	if token != "" {
 		fmt.Fprintf(w, "vidseg: open %s/?token=%s (every request needs the token)\n", base, url.QueryEscape(token))
 	}
+	fmt.Fprintf(w, "vidseg: serving on %s\n", base)
 }
 
 // reachableIP is this machine's first non-loopback unicast address, or

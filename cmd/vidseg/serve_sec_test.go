@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/internal/testutil"
-	"github.com/vidseg/vidseg/sam"
 )
 
 // Issue 10, item 3: the default bind is loopback and the URL printed for
@@ -121,20 +120,7 @@ func (p *serveProc) stats(t *testing.T) map[string]sessionStats {
 
 func modelServe(t *testing.T, extra ...string) (*serveProc, string) {
 	t.Helper()
-	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, sam.FixtureDir)
-	clip := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
-	for _, p := range []string{filepath.Join(model, "manifest.json"), clip} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s absent", p)
-		}
-	}
-	if testing.Short() {
-		t.Skip("runs the model in a server")
-	}
-	if ortLib(t) == "" {
-		t.Skip("ONNX Runtime library absent: run make setup")
-	}
+	model, clip := needModelServe(t, "crossing")
 	// Sessions stay busy for the test's length.
 	env := append([]string{"VIDSEG_MODEL=" + model, "VIDSEG_PAUSE_AFTER=1h", "VIDSEG_IDLE_TIMEOUT=1h", "VIDSEG_THREADS=1"}, extra...)
 	return startServe(t, env, "--no-store"), clip

@@ -129,19 +129,26 @@ func (p *serveProc) waitTracked(t *testing.T, id string, after int, within time.
 	return 0
 }
 
-// TestServeJournalSurvivesKill runs the real server with the fixture
-// model, prompts an object, SIGKILLs the server, and checks the store: the
-// acknowledged prompt and every frame the server reported finished are
-// there. Then it resumes the session in a new server.
-func TestServeJournalSurvivesKill(t *testing.T) {
-	model := testutil.FixtureModel(t)
-	clip := testutil.Clip(t, "crossing")
+// needModelServe skips unless a server with the fixture model can run
+// here, and returns the model directory and the named bundled clip.
+func needModelServe(t *testing.T, clip string) (model, path string) {
+	t.Helper()
+	model, path = testutil.FixtureModel(t), testutil.Clip(t, clip)
 	if testing.Short() {
 		t.Skip("runs the model in a server")
 	}
 	if ortLib(t) == "" {
 		t.Skip("ONNX Runtime library absent: run make setup")
 	}
+	return model, path
+}
+
+// TestServeJournalSurvivesKill runs the real server with the fixture
+// model, prompts an object, SIGKILLs the server, and checks the store: the
+// acknowledged prompt and every frame the server reported finished are
+// there. Then it resumes the session in a new server.
+func TestServeJournalSurvivesKill(t *testing.T) {
+	model, clip := needModelServe(t, "crossing")
 	clip, _ = filepath.Abs(clip)
 	db := filepath.Join(t.TempDir(), "sessions.db")
 	env := []string{"VIDSEG_MODEL=" + model, "VIDSEG_STORE=" + db,
