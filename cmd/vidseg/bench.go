@@ -2,18 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"log/slog"
-	"path/filepath"
-	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/vidseg/vidseg/decode"
-	"github.com/vidseg/vidseg/internal/bench"
 	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/tracker"
 )
@@ -68,65 +59,8 @@ the bundled fixture has reduced depth: its encoder is faster than a real one.`,
 	input := ""
 	if len(pos) == 1 {
 		input = pos[0]
-	} else if input, err = defaultClip(); err != nil {
+	} else if input, err = cli.DefaultClip(); err != nil {
 		return err
 	}
-	if err := checkInput(input); err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	lm, err := openModel(s, e.Stderr, log)
-	if err != nil {
-		return err
-	}
-	defer lm.Close()
-	man := lm.model.Manifest()
-	threads, _ := s.Int("threads")
-	rep := bench.Report{Input: input, Model: lm.choice.Dir, Variant: man.Variant, Random: lm.choice.Random || man.Fixture != nil,
-		Provider: lm.model.Provider(), Mode: mode.String(), Threads: threads, CPUs: runtime.NumCPU()}
-
-	for _, n := range counts {
-		dec, err := openVideo(ctx, input, decode.Options{ModelSize: lm.model.Manifest().ImageSize})
-		if err != nil {
-			return err
-		}
-		rep.Width, rep.Height = dec.Info().Width, dec.Info().Height
-		run, err := bench.Measure(ctx, lm.model, dec, mode, n, *frames, log)
-		dec.Close()
-		if errors.Is(err, bench.ErrUnknownLength) {
-			return cli.InputErr(fmt.Errorf("bench: %s: %w", input, err))
-		}
-		if err != nil {
-			return err
-		}
-		rep.Runs = append(rep.Runs, run)
-		if run.Frames < run.Asked {
-			fmt.Fprintf(e.Stderr, "vidseg: bench: %d object(s): the clip ended after %d timed frames of the %d asked\n", n, run.Frames, run.Asked)
-		}
-		if !*asJSON {
-			fmt.Fprintf(e.Stderr, "bench: %d object(s): %.2f frames/s\n", n, run.FPS)
-		}
-	}
-	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	bench.Print(e.Stdout, rep)
-	return nil
-}
-
-// defaultClip is the first generated clip in testdata/videos
-// (testdata/videos/<clip>/video.mp4).
-func defaultClip() (string, error) {
-	for _, root := range searchRoots() {
-		matches, _ := filepath.Glob(filepath.Join(root, "testdata", "videos", "*", "video.mp4"))
-		more, _ := filepath.Glob(filepath.Join(root, "testdata", "videos", "*.mp4"))
-		matches = append(matches, more...)
-		if len(matches) > 0 {
-			sort.Strings(matches)
-			return matches[0], nil
-		}
-	}
-	return "", cli.InputErr(errors.New("bench: no INPUT given and no clip in testdata/videos (run `go run ./tools/genvideos` or pass a video)"))
+	return cli.Bench(ctx, e, s, cli.BenchJob{Input: input, Counts: counts, Frames: *frames, Mode: mode, JSON: *asJSON})
 }

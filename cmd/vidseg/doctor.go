@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"strings"
 
 	"github.com/vidseg/vidseg/internal/cli"
-	"github.com/vidseg/vidseg/internal/doctor"
 )
 
 func runDoctor(ctx context.Context, e *cli.Env, args []string) error {
@@ -37,41 +33,5 @@ no CUDA) do not change the exit code.`,
 		return cli.Usagef("doctor takes no arguments, got %q", pos)
 	}
 
-	var checks []doctor.Check
-	add := func(c doctor.Check) { checks = append(checks, c) }
-	doctor.FFmpeg(add)
-	rt := doctor.Runtime(s.Get("ort_lib"), s.Source("ort_lib"), add)
-	if choice, err := findModel(s); err != nil {
-		add(doctor.Check{Name: "model", Status: "fail", Required: true, Detail: "no model directory found",
-			Fix: strings.TrimPrefix(err.Error(), "no model configured. ")})
-	} else {
-		doctor.Model(choice, rt, s.Get("provider"), strings.TrimPrefix(exportHowTo, "no model configured. "), add)
-	}
-	if rt != nil {
-		rt.Close()
-	}
-	doctor.Chromium(ctx, add)
-
-	failed := 0
-	for _, c := range checks {
-		if c.Status == "fail" && c.Required {
-			failed++
-		}
-	}
-	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
-			OK     bool           `json:"ok"`
-			Checks []doctor.Check `json:"checks"`
-		}{failed == 0, checks}); err != nil {
-			return err
-		}
-	} else {
-		doctor.Print(e.Stdout, checks)
-	}
-	if failed > 0 {
-		return fmt.Errorf("doctor: %d required check(s) failed", failed)
-	}
-	return nil
+	return cli.Doctor(ctx, e, s, *asJSON)
 }

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/vidseg/vidseg/eval"
 	"github.com/vidseg/vidseg/internal/cli"
@@ -68,22 +65,8 @@ output folder (holding masks/) is accepted wherever a mask folder is.`,
 		return cli.InputErr(errors.New(realNames.Replace(err.Error())))
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return cli.WriteJSON(e.Stdout, rep)
 	}
-	printEval(e.Stdout, rep)
+	eval.Print(e.Stdout, rep)
 	return nil
-}
-
-func printEval(w io.Writer, rep *eval.Report) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "sequence\tobjects\tframes\tJ&F\tJ\tF\t")
-	for _, s := range rep.Sequences {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\t%.3f\t%.3f\t\n", s.Name, len(s.Objects), len(s.Frames), s.JF, s.J, s.F)
-	}
-	fmt.Fprintf(tw, "mean\t%d\t\t%.3f\t%.3f\t%.3f\t\n", rep.Objects, rep.JF, rep.J.Mean, rep.F.Mean)
-	tw.Flush()
-	fmt.Fprintf(w, "\nJ recall %.3f decay %.3f, F recall %.3f decay %.3f (means over %d objects)\n",
-		rep.J.Recall, rep.J.Decay, rep.F.Recall, rep.F.Decay, rep.Objects)
 }

@@ -8,10 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/internal/camera"
 	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/journal"
 	"github.com/vidseg/vidseg/sam"
@@ -81,25 +82,21 @@ Without a model the app still plays video and explains how to get one.`,
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
-	var cameras []cameraConfig
+	var cameras []camera.Config
 	if *camerasPath != "" {
-		if cameras, err = loadCameras(*camerasPath); err != nil {
-			return err
+		if cameras, err = camera.Load(*camerasPath); err != nil {
+			return cli.InputErr(err)
 		}
 	}
 	if *noStore && len(resume) > 0 {
 		return cli.Usagef("serve: --resume needs the store; drop --no-store")
 	}
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
+	log := cli.NewLogger(e.Stderr, *verbose)
 
 	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins, Logger: log,
-		Sources: web.SourcePolicy{MediaRoot: s.Get("media_root"), Devices: splitList(devices),
+		Sources: web.SourcePolicy{MediaRoot: s.Get("media_root"), Devices: cli.SplitList(devices),
 			AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate}}
-	if err := sessionLimits(s, &cfg); err != nil {
+	if err := cli.SessionLimits(s, &cfg); err != nil {
 		return err
 	}
 	cfg.Reconnect.GiveUpAfter = *lostAfter
@@ -123,22 +120,22 @@ Without a model the app still plays video and explains how to get one.`,
 	}
 
 	withModel := false
-	if _, err := findModel(s); err != nil {
+	if _, err := cli.FindModel(s); err != nil {
 		fmt.Fprintf(e.Stderr, "vidseg: serve: %v\nvidseg: serve: playing video without tracking\n", err)
 	} else {
-		lm, err := openModel(s, e.Stderr, log)
+		lm, err := cli.OpenModel(s, e.Stderr, log)
 		if err != nil {
 			return err
 		}
 		defer lm.Close()
-		man := lm.model.Manifest()
-		cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.model), mode)
+		man := lm.Manifest()
+		cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.Model), mode)
 		cfg.ModelName = man.Variant
-		if lm.choice.Random {
+		if lm.Choice.Random {
 			cfg.ModelName += " (random weights)"
 		}
 		if st != nil {
-			cfg.NewTracker = journal.Trackers(st, log, journal.Settings{Mode: mode.String(), Model: lm.name()}, cfg.NewTracker)
+			cfg.NewTracker = journal.Trackers(st, log, journal.Settings{Mode: mode.String(), Model: lm.Name()}, cfg.NewTracker)
 		}
 		// Edit sessions (scrub and track a file) are not journaled.
 		withModel = true
@@ -150,10 +147,10 @@ Without a model the app still plays video and explains how to get one.`,
 	}
 	defer ln.Close()
 	cfg.Token = s.Get("token")
-	if cfg.Token == "" && !isLoopback(ln.Addr()) {
+	if cfg.Token == "" && !cli.IsLoopback(ln.Addr()) {
 		cfg.Token = web.NewToken()
 	}
-	if cfg.UploadDir, err = uploadDir(s, *noStore); err != nil {
+	if cfg.UploadDir, err = cli.UploadDir(s, *noStore); err != nil {
 		return err
 	}
 	if *noStore {
@@ -169,7 +166,7 @@ Without a model the app still plays video and explains how to get one.`,
 		if !withModel {
 			return cli.ModelErr(errors.New("serve: --resume needs a model to replay prompts"))
 		}
-		if err := resumeSessions(ctx, e, srv, st, resume); err != nil {
+		if err := cli.ResumeSessions(ctx, e, srv, st, resume); err != nil {
 			return err
 		}
 	}
@@ -178,10 +175,10 @@ Without a model the app still plays video and explains how to get one.`,
 	var cams sync.WaitGroup
 	defer func() { stopCameras(); cams.Wait() }()
 	for _, c := range cameras {
-		cams.Go(func() { runCamera(camCtx, srv, st, withModel, c, log) })
+		cams.Go(func() { camera.Run(camCtx, srv, st, withModel, c, log) })
 	}
 
-	printURL(e.Stderr, ln.Addr(), cfg.Token)
+	cli.PrintURL(e.Stderr, ln.Addr(), cfg.Token)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -197,38 +194,19 @@ Without a model the app still plays video and explains how to get one.`,
 	return nil
 }
 
-// resumeSessions reopens stored sessions by ID ("all": every one whose
-// source file still exists).
-func resumeSessions(ctx context.Context, e *cli.Env, srv *web.Server, st *store.Store, ids []string) error {
-	var infos []store.Info
-	for _, id := range ids {
-		if id == "all" {
-			list, err := st.List()
-			if err != nil {
-				return err
-			}
-			for _, info := range list {
-				if _, err := os.Stat(info.Source); err == nil {
-					infos = append(infos, info)
-				}
-			}
-			continue
-		}
-		sess, err := st.Session(id)
-		if err != nil {
-			return cli.InputErr(fmt.Errorf("serve --resume: %w", err))
-		}
-		infos = append(infos, sess.Info)
-	}
-	for _, info := range infos {
-		if !strings.HasPrefix(info.Source, "/") {
-			return cli.InputErr(fmt.Errorf("serve --resume %s: source %q is not a file path that can be reopened", info.ID, info.Source))
-		}
-		ss, err := srv.Resume(ctx, info.ID, info.Source)
-		if err != nil {
-			return cli.InputErr(fmt.Errorf("serve --resume %s: %w", info.ID, err))
-		}
-		fmt.Fprintf(e.Stderr, "vidseg: resumed stored session %s (%s) as web session %s\n", info.ID, info.Source, ss.ID)
-	}
-	return nil
+// eventFlags are serve's analytics outputs.
+type eventFlags struct {
+	file     *string
+	webhooks cli.List
+}
+
+func addEventFlags(fs *cli.Flags) *eventFlags {
+	ef := &eventFlags{file: fs.String("events-file", "", "append analytics events to `FILE` as JSON Lines")}
+	fs.Var(&ef.webhooks, "webhook", "POST analytics events to `URL` (repeatable; retried with backoff)")
+	return ef
+}
+
+// open starts the sinks; the returned func flushes and closes them.
+func (ef *eventFlags) open(log *slog.Logger) ([]events.Sink, func(), error) {
+	return cli.OpenEventSinks(*ef.file, ef.webhooks, log)
 }

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"text/tabwriter"
-	"time"
 
 	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/store"
@@ -67,101 +63,14 @@ The store is locked while `+"`vidseg serve`"+` runs: stop it first.`,
 
 	switch pos[0] {
 	case "list":
-		return listSessions(e.Stdout, st, *asJSON)
+		return cli.ListSessions(e.Stdout, st, *asJSON)
 	case "show":
-		sess, err := st.Session(pos[1])
-		if err != nil {
-			return notFoundAsInput(err)
-		}
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sess)
+		return cli.ShowSession(e.Stdout, st, pos[1])
 	case "export":
-		return exportSession(e.Stdout, st, pos[1], pos[2])
+		return cli.ExportSession(e.Stdout, st, pos[1], pos[2])
 	case "import":
-		var r io.Reader = os.Stdin
-		if pos[1] != "-" {
-			f, err := os.Open(pos[1])
-			if err != nil {
-				return cli.InputErr(fmt.Errorf("sessions import: %w", err))
-			}
-			defer f.Close()
-			r = f
-		}
-		info, err := st.Import(r)
-		if err != nil {
-			if errors.Is(err, store.ErrExists) {
-				return err
-			}
-			return cli.InputErr(err)
-		}
-		fmt.Fprintf(e.Stdout, "imported session %s (%s) into %s\n", info.ID, info.Source, path)
-		return nil
-	case "delete":
-		if err := st.DeleteSession(pos[1]); err != nil {
-			return notFoundAsInput(err)
-		}
-		fmt.Fprintf(e.Stdout, "deleted session %s\n", pos[1])
-		return nil
+		return cli.ImportSession(e.Stdout, st, pos[1], path)
+	default: // delete
+		return cli.DeleteSession(e.Stdout, st, pos[1])
 	}
-	return nil
-}
-
-func notFoundAsInput(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return cli.InputErr(err)
-	}
-	return err
-}
-
-func listSessions(w io.Writer, st *store.Store, asJSON bool) error {
-	rows, err := st.Summaries()
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
-	}
-	if len(rows) == 0 {
-		fmt.Fprintln(w, "no sessions")
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUPDATED\tSOURCE\tOBJECTS\tPROMPTS\tFRAMES")
-	for _, r := range rows {
-		frames := fmt.Sprint(r.Done)
-		if r.Frames > 0 {
-			frames = fmt.Sprintf("%d/%d", r.Done, r.Frames)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.Updated.Local().Format(time.DateTime), r.Source, r.Objects, r.Prompts, frames)
-	}
-	return tw.Flush()
-}
-
-func exportSession(stdout io.Writer, st *store.Store, id, file string) error {
-	if file == "-" {
-		return notFoundAsInput(st.Export(id, stdout))
-	}
-	// Write beside the target and rename, so a failed export leaves no
-	// half file under the name asked for.
-	tmp := file + ".part"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("sessions export: %w", err)
-	}
-	err = st.Export(id, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, file)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return notFoundAsInput(err)
-	}
-	fmt.Fprintf(stdout, "exported session %s to %s\n", id, file)
-	return nil
 }

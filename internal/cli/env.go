@@ -3,7 +3,10 @@
 // codes and progress output.
 package cli
 
-import "io"
+import (
+	"encoding/json"
+	"io"
+)
 
 // Env bundles what a command may touch of the outside world, so tests and
 // main share one entry point.
@@ -20,3 +23,10 @@ const ExitCodesHelp = `Exit codes:
   3  input not found or unreadable (video, mask, prediction or ground-truth folder)
   4  model missing or invalid (no model directory, bad manifest or checksum)
   130 interrupted (Ctrl-C or SIGTERM)`
+
+// WriteJSON writes v to w as indented JSON (the commands' --json output).
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -8,31 +8,31 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/sam"
 )
 
-const exportHowTo = `no model configured. To get one, export an official SAM 2 checkpoint once:
+// ExportHowTo says how to get a model; doctor and serve print it.
+const ExportHowTo = `no model configured. To get one, export an official SAM 2 checkpoint once:
   /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t
 then pass --model models/sam2.1_hiera_t (or set VIDSEG_MODEL, or "model" in the config file).
 For plumbing checks only, the repository bundles a random-weight fixture:
   --model ` + sam.FixtureDir + ` (its masks are meaningless)`
 
-// findModel applies the lookup order: --model > VIDSEG_MODEL > config >
+// FindModel applies the lookup order: --model > VIDSEG_MODEL > config >
 // ./models/* (the first directory with a manifest) > the bundled fixture.
-func findModel(s *cli.Settings) (sam.Found, error) {
+func FindModel(s *Settings) (sam.Found, error) {
 	if dir := s.Get("model"); dir != "" {
 		return sam.Found{Dir: dir, From: s.Source("model")}, nil
 	}
-	if f, ok := sam.FindModel(searchRoots()); ok {
+	if f, ok := sam.FindModel(SearchRoots()); ok {
 		return f, nil
 	}
-	return sam.Found{}, cli.ModelErr(errors.New(exportHowTo))
+	return sam.Found{}, ModelErr(errors.New(ExportHowTo))
 }
 
-// searchRoots are where bundled files are looked for: the working directory
+// SearchRoots are where bundled files are looked for: the working directory
 // and the executable's directory and its parent (bin/vidseg in a checkout).
-func searchRoots() []string {
+func SearchRoots() []string {
 	roots := []string{"."}
 	if exe, err := os.Executable(); err == nil {
 		if exe, err = filepath.EvalSymlinks(exe); err == nil {
@@ -43,31 +43,32 @@ func searchRoots() []string {
 	return roots
 }
 
-// loadedModel is an open runtime and model, closed together.
-type loadedModel struct {
+// Model is an open runtime and model, closed together.
+type Model struct {
+	*sam.Model
 	rt     *sam.Runtime
-	model  *sam.Model
-	choice sam.Found
+	Choice sam.Found // where it was found
 }
 
-func (m *loadedModel) Close() error {
-	err := m.model.Close()
+// Close closes the model, then its runtime.
+func (m *Model) Close() error {
+	err := m.Model.Close()
 	if rerr := m.rt.Close(); err == nil {
 		err = rerr
 	}
 	return err
 }
 
-// openModel finds the model and the ONNX Runtime library and opens both.
+// OpenModel finds the model and the ONNX Runtime library and opens both.
 // Warnings (the random fixture) go to w.
-func openModel(s *cli.Settings, w io.Writer, log *slog.Logger) (*loadedModel, error) {
-	choice, err := findModel(s)
+func OpenModel(s *Settings, w io.Writer, log *slog.Logger) (*Model, error) {
+	choice, err := FindModel(s)
 	if err != nil {
 		return nil, err
 	}
 	man, err := sam.LoadManifest(choice.Dir)
 	if err != nil {
-		return nil, cli.ModelErr(fmt.Errorf("model (from %s): %w", choice.From, err))
+		return nil, ModelErr(fmt.Errorf("model (from %s): %w", choice.From, err))
 	}
 	switch {
 	case choice.Random:
@@ -83,7 +84,7 @@ func openModel(s *cli.Settings, w io.Writer, log *slog.Logger) (*loadedModel, er
 	switch p := s.Get("provider"); p {
 	case sam.ProviderAuto, sam.ProviderCPU, sam.ProviderCUDA:
 	default:
-		return nil, cli.Usagef("provider %q (from %s): want auto, cpu or cuda", p, s.Source("provider"))
+		return nil, Usagef("provider %q (from %s): want auto, cpu or cuda", p, s.Source("provider"))
 	}
 	lib, err := sam.FindRuntimeLibrary(s.Get("ort_lib"))
 	if err != nil {
@@ -100,13 +101,13 @@ func openModel(s *cli.Settings, w io.Writer, log *slog.Logger) (*loadedModel, er
 		// provider or the runtime, not the package.
 		return nil, fmt.Errorf("open model %s: %w", choice.Dir, err)
 	}
-	return &loadedModel{rt: rt, model: m, choice: choice}, nil
+	return &Model{Model: m, rt: rt, Choice: choice}, nil
 }
 
-// name identifies the model in stored sessions and resumable runs: its
+// Name identifies the model in stored sessions and resumable runs: its
 // variant and directory name (two exports of one variant may differ).
-func (m *loadedModel) name() string {
-	v, dir := m.model.Manifest().Variant, filepath.Base(m.choice.Dir)
+func (m *Model) Name() string {
+	v, dir := m.Manifest().Variant, filepath.Base(m.Choice.Dir)
 	if v == "" || v == dir {
 		return dir
 	}

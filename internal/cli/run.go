@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -10,16 +10,15 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/results"
 )
 
 const runFormat = "vidseg-run/1"
 
-// runRecord is run.json: what `vidseg track --resume DIR` needs to redo
+// RunRecord is run.json: what `vidseg track --resume DIR` needs to redo
 // an interrupted run exactly as it was started.
-type runRecord struct {
+type RunRecord struct {
 	Format     string          `json:"format"`
 	Input      string          `json:"input"`
 	Limit      int             `json:"frames_limit,omitempty"` // --frames
@@ -35,53 +34,52 @@ type runRecord struct {
 	Present float32 `json:"present_above"`
 }
 
-func saveRun(dir string, r *runRecord) error {
+// SaveRun writes DIR/run.json atomically.
+func SaveRun(dir string, r *RunRecord) error {
 	r.Format = runFormat
 	return results.WriteFileAtomic(filepath.Join(dir, results.RunFile), func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return WriteJSON(w, r)
 	})
 }
 
-// loadRun reads DIR/run.json of a run to resume.
-func loadRun(dir string) (*runRecord, error) {
+// LoadRun reads DIR/run.json of a run to resume.
+func LoadRun(dir string) (*RunRecord, error) {
 	data, err := os.ReadFile(filepath.Join(dir, results.RunFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, cli.InputErr(fmt.Errorf("track --resume %s: no %s there: not a folder `vidseg track` wrote", dir, results.RunFile))
+		return nil, InputErr(fmt.Errorf("track --resume %s: no %s there: not a folder `vidseg track` wrote", dir, results.RunFile))
 	}
 	if err != nil {
-		return nil, cli.InputErr(fmt.Errorf("track --resume: %w", err))
+		return nil, InputErr(fmt.Errorf("track --resume: %w", err))
 	}
-	var r runRecord
+	var r RunRecord
 	if err := json.Unmarshal(data, &r); err != nil || r.Format != runFormat {
-		return nil, cli.InputErr(fmt.Errorf("track --resume: %s is not a %s record (%v)", filepath.Join(dir, results.RunFile), runFormat, err))
+		return nil, InputErr(fmt.Errorf("track --resume: %s is not a %s record (%v)", filepath.Join(dir, results.RunFile), runFormat, err))
 	}
 	if _, err := os.Stat(filepath.Join(dir, results.MasksLog)); errors.Is(err, os.ErrNotExist) {
-		return nil, cli.InputErr(fmt.Errorf("track --resume %s: the run there finished (no %s): nothing to resume", dir, results.MasksLog))
+		return nil, InputErr(fmt.Errorf("track --resume %s: the run there finished (no %s): nothing to resume", dir, results.MasksLog))
 	}
 	return &r, nil
 }
 
-// prepareOut refuses a non-empty output folder, whose older results would
+// PrepareOut refuses a non-empty output folder, whose older results would
 // mix with the new ones (eval would score stale masks), unless overwrite;
 // then it clears it, but only of what a track run writes: a folder with
 // other files in it is never emptied.
-func prepareOut(dir string, overwrite bool) error {
+func PrepareOut(dir string, overwrite bool) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) || err == nil && len(entries) == 0 {
 		return nil
 	}
 	if err != nil {
-		return cli.Usagef("track: --out %s: %v", dir, err)
+		return Usagef("track: --out %s: %v", dir, err)
 	}
 	if !overwrite {
-		return cli.Usagef("track: --out %s is not empty: pass --overwrite to replace its results, --resume %s to continue an interrupted run, or choose another folder", dir, dir)
+		return Usagef("track: --out %s is not empty: pass --overwrite to replace its results, --resume %s to continue an interrupted run, or choose another folder", dir, dir)
 	}
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".part")
 		if !slices.Contains(results.OutputNames, name) {
-			return cli.Usagef("track: --out %s holds %s, which `vidseg track` does not write: not clearing it; choose another folder", dir, e.Name())
+			return Usagef("track: --out %s holds %s, which `vidseg track` does not write: not clearing it; choose another folder", dir, e.Name())
 		}
 	}
 	for _, e := range entries {

@@ -1,4 +1,8 @@
-package main
+// Package camera runs the cameras of `vidseg serve --cameras FILE`: it
+// reads and checks the file, and keeps each camera's session running,
+// resuming its journal and restarting it with backoff when its source
+// fails.
+package camera
 
 import (
 	"bytes"
@@ -14,14 +18,13 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vidseg/vidseg/events"
-	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/store"
 	"github.com/vidseg/vidseg/web"
 )
 
-// camerasFile is serve --cameras: the cameras to run from launch.
+// file is serve --cameras: the cameras to run from launch.
 //
 //	cameras:
 //	  - name: door
@@ -37,14 +40,15 @@ import (
 //	      - name: gate
 //	        a: [160, 0]
 //	        b: [160, 240]
-type camerasFile struct {
-	Cameras []cameraConfig `yaml:"cameras"`
+type file struct {
+	Cameras []Config `yaml:"cameras"`
 }
 
-type cameraConfig struct {
-	Name    string         `yaml:"name"`
-	Source  string         `yaml:"source"`
-	Prompts []cameraPrompt `yaml:"prompts"`
+// Config is one camera of the file.
+type Config struct {
+	Name    string   `yaml:"name"`
+	Source  string   `yaml:"source"`
+	Prompts []Prompt `yaml:"prompts"`
 	Zones   []struct {
 		Name    string       `yaml:"name"`
 		Polygon [][2]float64 `yaml:"polygon"`
@@ -57,7 +61,8 @@ type cameraConfig struct {
 	} `yaml:"lines"`
 }
 
-type cameraPrompt struct {
+// Prompt is a configured prompt: positive clicks and/or a box.
+type Prompt struct {
 	Points [][2]float32 `yaml:"points"`
 	Box    []float32    `yaml:"box"`
 }
@@ -65,49 +70,49 @@ type cameraPrompt struct {
 // maxCameras bounds a cameras file.
 const maxCameras = 64
 
-// loadCameras reads and checks a cameras file.
-func loadCameras(path string) ([]cameraConfig, error) {
+// Load reads and checks a cameras file; every error is the file's.
+func Load(path string) ([]Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, cli.InputErr(fmt.Errorf("serve --cameras: %w", err))
+		return nil, fmt.Errorf("serve --cameras: %w", err)
 	}
-	var cf camerasFile
+	var cf file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cf); err != nil && !errors.Is(err, io.EOF) {
-		return nil, cli.InputErr(fmt.Errorf("serve --cameras %s: %w", path, err))
+		return nil, fmt.Errorf("serve --cameras %s: %w", path, err)
 	}
 	if len(cf.Cameras) == 0 {
-		return nil, cli.InputErr(fmt.Errorf("serve --cameras %s: no cameras (want a \"cameras:\" list of {name, source})", path))
+		return nil, fmt.Errorf("serve --cameras %s: no cameras (want a \"cameras:\" list of {name, source})", path)
 	}
 	if len(cf.Cameras) > maxCameras {
-		return nil, cli.InputErr(fmt.Errorf("serve --cameras %s: %d cameras, at most %d", path, len(cf.Cameras), maxCameras))
+		return nil, fmt.Errorf("serve --cameras %s: %d cameras, at most %d", path, len(cf.Cameras), maxCameras)
 	}
 	seen := map[string]bool{}
 	for i, c := range cf.Cameras {
 		where := fmt.Sprintf("serve --cameras %s: camera %d", path, i+1)
 		switch {
 		case strings.TrimSpace(c.Name) == "":
-			return nil, cli.InputErr(fmt.Errorf("%s: no name", where))
+			return nil, fmt.Errorf("%s: no name", where)
 		case seen[c.Name]:
-			return nil, cli.InputErr(fmt.Errorf("%s: name %q used twice", where, c.Name))
+			return nil, fmt.Errorf("%s: name %q used twice", where, c.Name)
 		case strings.TrimSpace(c.Source) == "":
-			return nil, cli.InputErr(fmt.Errorf("%s (%s): no source", where, c.Name))
+			return nil, fmt.Errorf("%s (%s): no source", where, c.Name)
 		}
 		seen[c.Name] = true
 		if _, err := c.geometry(); err != nil {
-			return nil, cli.InputErr(fmt.Errorf("%s (%s): %w", where, c.Name, err))
+			return nil, fmt.Errorf("%s (%s): %w", where, c.Name, err)
 		}
 		for j, p := range c.Prompts {
 			if _, err := p.prompt(); err != nil {
-				return nil, cli.InputErr(fmt.Errorf("%s (%s): prompt %d: %w", where, c.Name, j+1, err))
+				return nil, fmt.Errorf("%s (%s): prompt %d: %w", where, c.Name, j+1, err)
 			}
 		}
 	}
 	return cf.Cameras, nil
 }
 
-func (c cameraConfig) geometry() (*events.Geometry, error) {
+func (c Config) geometry() (*events.Geometry, error) {
 	g := &events.Geometry{Zones: []events.Zone{}, Lines: []events.Line{}}
 	for _, z := range c.Zones {
 		ez := events.Zone{Name: z.Name}
@@ -129,7 +134,7 @@ func (c cameraConfig) geometry() (*events.Geometry, error) {
 	return g, g.Validate(0, 0)
 }
 
-func (p cameraPrompt) prompt() (prompt.Prompt, error) {
+func (p Prompt) prompt() (prompt.Prompt, error) {
 	var tp prompt.Prompt
 	for _, pt := range p.Points {
 		tp.Points = append(tp.Points, prompt.Point{X: pt[0], Y: pt[1], Positive: true})
@@ -164,12 +169,12 @@ func storedCamera(st *store.Store, name string) (string, error) {
 	return "", nil
 }
 
-// runCamera keeps one camera running until ctx ends: it opens the
+// Run keeps one camera running until ctx ends: it opens the
 // session (resuming its journal: objects, zones, event numbering), applies
 // the configured prompts to a new camera, and restarts it with backoff
 // whenever it cannot open or its source ends or is lost.
-func runCamera(ctx context.Context, srv *web.Server, st *store.Store, withModel bool, c cameraConfig, log *slog.Logger) {
-	geo, _ := c.geometry() // checked by loadCameras
+func Run(ctx context.Context, srv *web.Server, st *store.Store, withModel bool, c Config, log *slog.Logger) {
+	geo, _ := c.geometry() // checked by Load
 	backoff := time.Second
 	for ctx.Err() == nil {
 		id, err := storedCamera(st, c.Name)
@@ -215,7 +220,7 @@ func runCamera(ctx context.Context, srv *web.Server, st *store.Store, withModel 
 }
 
 // applyCameraPrompts prompts a new camera's objects once the model has a frame.
-func applyCameraPrompts(ctx context.Context, ss *web.Session, c cameraConfig, log *slog.Logger) {
+func applyCameraPrompts(ctx context.Context, ss *web.Session, c Config, log *slog.Logger) {
 	for i, cp := range c.Prompts {
 		p, _ := cp.prompt()
 		for {

@@ -1,4 +1,4 @@
-package main
+package camera
 
 import (
 	"os"
@@ -23,17 +23,17 @@ func TestLoadCamerasErrors(t *testing.T) {
 	} {
 		p := filepath.Join(dir, "c.yaml")
 		os.WriteFile(p, []byte(c.yaml), 0o644)
-		_, err := loadCameras(p)
+		_, err := Load(p)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want %q", c.yaml, err, c.want)
 		}
 	}
-	if _, err := loadCameras(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: %v", err)
 	}
 	p := filepath.Join(dir, "ok.yaml")
 	os.WriteFile(p, []byte("cameras:\n  - name: door\n    source: rtsp://cam/1\n    prompts:\n      - points: [[5, 6]]\n    lines:\n      - {name: gate, a: [0, 0], b: [10, 10]}\n"), 0o644)
-	cams, err := loadCameras(p)
+	cams, err := Load(p)
 	if err != nil || len(cams) != 1 || cams[0].Name != "door" {
 		t.Fatalf("%+v %v", cams, err)
 	}

@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/store"
+	"github.com/vidseg/vidseg/web"
+)
+
+// SessionLimits reads --max-sessions, --pause-after and --idle-timeout.
+func SessionLimits(s *Settings, cfg *web.Config) error {
+	n, err := s.Int("max_sessions")
+	if err != nil || n < 1 {
+		return Usagef("max sessions %q (from %s): want a positive number", s.Get("max_sessions"), s.Source("max_sessions"))
+	}
+	cfg.MaxSessions = n
+	for _, d := range []struct {
+		key string
+		to  *time.Duration
+	}{{"pause_after", &cfg.PauseAfter}, {"idle_timeout", &cfg.IdleTimeout}} {
+		v, err := time.ParseDuration(s.Get(d.key))
+		if err != nil || v <= 0 {
+			return Usagef("%s %q (from %s): want a duration such as 30s or 10m", strings.ReplaceAll(d.key, "_", " "), s.Get(d.key), s.Source(d.key))
+		}
+		*d.to = v
+	}
+	return nil
+}
+
+// UploadDir is where uploads live: the server's own data directory beside
+// its store (a fresh temporary one with --no-store), never the media root.
+func UploadDir(s *Settings, noStore bool) (string, error) {
+	if noStore {
+		return os.MkdirTemp("", "vidseg-uploads-")
+	}
+	dir := filepath.Join(filepath.Dir(s.Get("store")), "uploads")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("serve: upload directory: %w", err)
+	}
+	// Uploads of a previous run ended with it.
+	old, _ := filepath.Glob(filepath.Join(dir, "vidseg-upload-*"))
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
+	return dir, nil
+}
+
+// SplitList splits comma-separated flag values into cleaned paths.
+func SplitList(l List) []string {
+	var out []string
+	for _, v := range l {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, filepath.Clean(p))
+			}
+		}
+	}
+	return out
+}
+
+// IsLoopback tells whether a listens on a loopback address only.
+func IsLoopback(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
+// PrintURL prints the address served and, with a token, the URL to open:
+// an unspecified bind (0.0.0.0, ::) is shown as an address others can use.
+func PrintURL(w io.Writer, a net.Addr, token string) {
+	ap, err := netip.ParseAddrPort(a.String())
+	host := a.String()
+	if err == nil {
+		ip := ap.Addr().Unmap()
+		if ip.IsUnspecified() {
+			ip = reachableIP()
+		}
+		host = net.JoinHostPort(ip.String(), fmt.Sprint(ap.Port()))
+	}
+	base := "http://" + host
+	// The token line comes first: whoever waits for "serving on" (a
+	// supervisor, a test) has it by then.
+	if token != "" {
+		fmt.Fprintf(w, "vidseg: open %s/?token=%s (every request needs the token)\n", base, url.QueryEscape(token))
+	}
+	fmt.Fprintf(w, "vidseg: serving on %s\n", base)
+}
+
+// reachableIP is this machine's first non-loopback unicast address, or
+// 127.0.0.1.
+func reachableIP() netip.Addr {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if pn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(pn.IP); ok && ip.Unmap().Is4() && ip.IsGlobalUnicast() {
+				return ip.Unmap()
+			}
+		}
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+// ResumeSessions reopens stored sessions by ID ("all": every one whose
+// source file still exists).
+func ResumeSessions(ctx context.Context, e *Env, srv *web.Server, st *store.Store, ids []string) error {
+	var infos []store.Info
+	for _, id := range ids {
+		if id == "all" {
+			list, err := st.List()
+			if err != nil {
+				return err
+			}
+			for _, info := range list {
+				if _, err := os.Stat(info.Source); err == nil {
+					infos = append(infos, info)
+				}
+			}
+			continue
+		}
+		sess, err := st.Session(id)
+		if err != nil {
+			return InputErr(fmt.Errorf("serve --resume: %w", err))
+		}
+		infos = append(infos, sess.Info)
+	}
+	for _, info := range infos {
+		if !strings.HasPrefix(info.Source, "/") {
+			return InputErr(fmt.Errorf("serve --resume %s: source %q is not a file path that can be reopened", info.ID, info.Source))
+		}
+		ss, err := srv.Resume(ctx, info.ID, info.Source)
+		if err != nil {
+			return InputErr(fmt.Errorf("serve --resume %s: %w", info.ID, err))
+		}
+		fmt.Fprintf(e.Stderr, "vidseg: resumed stored session %s (%s) as web session %s\n", info.ID, info.Source, ss.ID)
+	}
+	return nil
+}
+
+// OpenEventSinks starts the analytics sinks of serve --events-file and
+// --webhook; the returned func flushes and closes them.
+func OpenEventSinks(file string, webhooks []string, log *slog.Logger) ([]events.Sink, func(), error) {
+	var sinks []events.Sink
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if file != "" {
+		j, err := events.OpenJSONL(file)
+		if err != nil {
+			return nil, nil, InputErr(fmt.Errorf("serve --events-file: %w", err))
+		}
+		sinks = append(sinks, j)
+		closers = append(closers, func() {
+			if err := j.Close(); err != nil {
+				log.Warn("serve: events file", "err", err)
+			}
+		})
+	}
+	for _, raw := range webhooks {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			closeAll()
+			return nil, nil, Usagef("serve --webhook %q: want an http(s) URL", raw)
+		}
+		wh := events.NewWebhook(raw, events.WebhookOptions{Logger: log})
+		sinks = append(sinks, wh)
+		closers = append(closers, func() {
+			// Give queued events a moment to leave on shutdown.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := wh.Close(ctx); err != nil {
+				log.Warn("serve: webhook", "err", err)
+			}
+		})
+	}
+	return sinks, closeAll, nil
+}
