@@ -43,8 +43,8 @@ var OutputNames = []string{MasksDir, MasksJSON, TracksFile, OverlayMP4, MasksLog
 // MaskName is DAVIS's file naming: five-digit zero-padded frame index.
 func MaskName(frame int) string { return fmt.Sprintf("%05d.png", frame) }
 
-// objectRecord is one object on one frame in masks.json and tracks.jsonl.
-type objectRecord struct {
+// Object is one object on one frame in masks.json and tracks.jsonl.
+type Object struct {
 	ID           int       `json:"id"`
 	Segmentation *mask.RLE `json:"segmentation,omitempty"` // masks.json only
 	Area         int       `json:"area"`
@@ -60,24 +60,37 @@ type objectRecord struct {
 	Conditioning bool     `json:"conditioning,omitempty"`
 }
 
-type frameRecord struct {
+// NewObject is object id's record of its source-size mask rle (of area
+// pixels) and scores, its box taken from the mask.
+func NewObject(id int, rle mask.RLE, area int, iou, objectScore float32, present bool) Object {
+	o := Object{ID: id, Segmentation: &rle, Area: area, IoU: iou, ObjectScore: objectScore, Present: present}
+	if area > 0 {
+		b := rle.BBox()
+		o.BBox = &[4]int{b.Min.X, b.Min.Y, b.Dx(), b.Dy()}
+	}
+	return o
+}
+
+// Frame is one frame's objects: a line of tracks.jsonl and masks.jsonl, a
+// result of masks.json.
+type Frame struct {
 	Frame int `json:"frame"`
 	// PTS is the frame's presentation time in the source, in seconds from
 	// the stream start (ffprobe's pts_time less start_time).
-	PTS     *float64       `json:"pts,omitempty"`
-	Objects []objectRecord `json:"objects"`
+	PTS     *float64 `json:"pts,omitempty"`
+	Objects []Object `json:"objects"`
 }
 
-// masksDoc is masks.json.
-type masksDoc struct {
-	Format  string        `json:"format"`
-	Video   string        `json:"video"`
-	Width   int           `json:"width"`
-	Height  int           `json:"height"`
-	FPS     float64       `json:"fps"`
-	Frames  int           `json:"frames"` // frames tracked (after a failure: those finished)
-	Objects []int         `json:"objects"`
-	Results []frameRecord `json:"results"`
+// Doc is masks.json.
+type Doc struct {
+	Format  string  `json:"format"`
+	Video   string  `json:"video"`
+	Width   int     `json:"width"`
+	Height  int     `json:"height"`
+	FPS     float64 `json:"fps"`
+	Frames  int     `json:"frames"` // frames tracked (after a failure: those finished)
+	Objects []int   `json:"objects"`
+	Results []Frame `json:"results"`
 }
 
 // MasksFormat is the "format" of masks.json.
@@ -96,7 +109,7 @@ type Writer struct {
 	frames int
 
 	labels  []byte
-	records map[int]frameRecord
+	records map[int]Frame
 	objects map[int]bool
 	// PTS, when set, gives each frame's source timestamp for tracks.jsonl.
 	PTS func(frame int) (time.Duration, bool)
@@ -117,9 +130,9 @@ func NewWriter(dir, video string, w, h int, fps float64, frames int, resume bool
 	o := &Writer{
 		dir: dir, video: video, w: w, h: h, fps: fps,
 		frames: frames, labels: make([]byte, w*h),
-		records: map[int]frameRecord{}, objects: map[int]bool{},
+		records: map[int]Frame{}, objects: map[int]bool{},
 	}
-	var steps []frameRecord
+	var steps []Frame
 	if resume {
 		var err error
 		if steps, err = readMasksLog(filepath.Join(dir, MasksLog)); err != nil {
@@ -137,9 +150,9 @@ func NewWriter(dir, video string, w, h int, fps float64, frames int, resume bool
 	// line short or left a tracks.jsonl line without its masks record.
 	for _, f := range []struct {
 		name string
-		line func(frameRecord) frameRecord
+		line func(Frame) Frame
 		dst  **os.File
-	}{{MasksLog, masksRecord, &o.log}, {TracksFile, tracksRecord, &o.tracks}} {
+	}{{MasksLog, masksRecord, &o.log}, {TracksFile, Frame.Tracks, &o.tracks}} {
 		path := filepath.Join(dir, f.name)
 		err := writeFileWith(path, func(w io.Writer) error {
 			enc := json.NewEncoder(w)
@@ -164,19 +177,19 @@ func NewWriter(dir, video string, w, h int, fps float64, frames int, resume bool
 
 // readMasksLog reads the finished records of masks.jsonl, in the order
 // they finished; a last line cut short by a kill is not finished.
-func readMasksLog(path string) ([]frameRecord, error) {
+func readMasksLog(path string) ([]Frame, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("resume: %w", err)
 	}
-	var out []frameRecord
+	var out []Frame
 	for len(data) > 0 {
 		line, rest, complete := bytes.Cut(data, []byte("\n"))
 		data = rest
 		if !complete {
 			break
 		}
-		var rec frameRecord
+		var rec Frame
 		if err := json.Unmarshal(line, &rec); err != nil {
 			return nil, fmt.Errorf("resume: %s line %d: %w", path, len(out)+1, err)
 		}
@@ -200,10 +213,10 @@ func (o *Writer) Close() error {
 }
 
 // masksRecord is a frame's record as masks.json (and masks.jsonl) hold it.
-func masksRecord(rec frameRecord) frameRecord {
-	out := frameRecord{Frame: rec.Frame, PTS: rec.PTS, Objects: []objectRecord{}}
+func masksRecord(rec Frame) Frame {
+	out := Frame{Frame: rec.Frame, PTS: rec.PTS, Objects: []Object{}}
 	for _, r := range rec.Objects {
-		out.Objects = append(out.Objects, objectRecord{
+		out.Objects = append(out.Objects, Object{
 			ID: r.ID, Segmentation: r.Segmentation, Area: r.Area, BBox: r.BBox,
 			IoU: r.IoU, ObjectScore: r.ObjectScore, Present: r.Present,
 			Candidate: r.Candidate, KalmanScore: r.KalmanScore, Conditioning: r.Conditioning,
@@ -212,9 +225,9 @@ func masksRecord(rec frameRecord) frameRecord {
 	return out
 }
 
-// tracksRecord is a frame's tracks.jsonl line: no masks, boxes as corners.
-func tracksRecord(rec frameRecord) frameRecord {
-	out := frameRecord{Frame: rec.Frame, PTS: rec.PTS}
+// Tracks is the frame's tracks.jsonl line: no masks, boxes as corners.
+func (rec Frame) Tracks() Frame {
+	out := Frame{Frame: rec.Frame, PTS: rec.PTS, Objects: []Object{}}
 	for _, r := range rec.Objects {
 		r.Segmentation = nil
 		if r.BBox != nil {
@@ -225,6 +238,45 @@ func tracksRecord(rec frameRecord) frameRecord {
 		out.Objects = append(out.Objects, r)
 	}
 	return out
+}
+
+// WriteTracks writes tracks.jsonl: each frame's Tracks line, in order.
+func WriteTracks(w io.Writer, frames []Frame) error {
+	enc := json.NewEncoder(w)
+	for _, f := range frames {
+		if err := enc.Encode(f.Tracks()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Labels is a frame's DAVIS label image, decoded from its objects' masks:
+// pixel = object id, the higher id where objects overlap (as Writer's
+// PNGs). Objects without a mask or an id outside 1..255 are left out.
+func Labels(objs []Object, w, h int) ([]byte, error) {
+	out := make([]byte, w*h)
+	sorted := slices.Clone(objs)
+	slices.SortFunc(sorted, func(a, b Object) int { return a.ID - b.ID })
+	for _, o := range sorted {
+		rle := o.Segmentation
+		if rle == nil || o.ID < 1 || o.ID > 255 {
+			continue
+		}
+		if rle.Width != w || rle.Height != h {
+			return nil, fmt.Errorf("object %d: mask is %dx%d, the video %dx%d", o.ID, rle.Width, rle.Height, w, h)
+		}
+		m, err := rle.Decode()
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range m {
+			if v != 0 {
+				out[i] = byte(o.ID)
+			}
+		}
+	}
+	return out, nil
 }
 
 // appendLine writes one JSON line with a single write, so a killed process
@@ -254,7 +306,7 @@ func (o *Writer) Add(res *tracker.FrameResult) error {
 	clear(o.labels)
 	objs := slices.Clone(res.Objects)
 	slices.SortFunc(objs, func(a, b tracker.ObjectResult) int { return a.Object - b.Object })
-	rec := frameRecord{Frame: res.Frame}
+	rec := Frame{Frame: res.Frame}
 	if o.PTS != nil {
 		if pts, ok := o.PTS(res.Frame); ok {
 			sec := pts.Seconds()
@@ -276,17 +328,9 @@ func (o *Writer) Add(res *tracker.FrameResult) error {
 				area++
 			}
 		}
-		rle := r.RLE
+		or := NewObject(r.Object, r.RLE, area, r.IoU, r.ObjectScore, r.Present())
 		cand, kf := r.Candidate, r.KalmanScore
-		or := objectRecord{
-			ID: r.Object, Segmentation: &rle, Area: area,
-			IoU: r.IoU, ObjectScore: r.ObjectScore, Present: r.Present(),
-			Candidate: &cand, KalmanScore: &kf, Conditioning: r.Conditioning,
-		}
-		if area > 0 {
-			b := rle.BBox()
-			or.BBox = &[4]int{b.Min.X, b.Min.Y, b.Dx(), b.Dy()}
-		}
+		or.Candidate, or.KalmanScore, or.Conditioning = &cand, &kf, r.Conditioning
 		rec.Objects = append(rec.Objects, or)
 	}
 	o.records[res.Frame] = rec
@@ -294,7 +338,7 @@ func (o *Writer) Add(res *tracker.FrameResult) error {
 		return err
 	}
 	// masks.jsonl last: its record says the frame is finished.
-	if err := appendLine(o.tracks, tracksRecord(rec)); err != nil {
+	if err := appendLine(o.tracks, rec.Tracks()); err != nil {
 		return err
 	}
 	return appendLine(o.log, rec)
@@ -349,7 +393,7 @@ func (o *Writer) finish(complete bool) error {
 		idx = append(idx, i)
 	}
 	slices.Sort(idx)
-	doc := masksDoc{Format: MasksFormat, Video: o.video, Width: o.w, Height: o.h, FPS: o.fps, Frames: o.frames}
+	doc := Doc{Format: MasksFormat, Video: o.video, Width: o.w, Height: o.h, FPS: o.fps, Frames: o.frames}
 	if !complete {
 		doc.Frames = len(o.records) // what was tracked, not what was asked for
 	}
@@ -357,8 +401,10 @@ func (o *Writer) finish(complete bool) error {
 		doc.Objects = append(doc.Objects, id)
 	}
 	slices.Sort(doc.Objects)
-	for _, i := range idx {
-		rec := masksRecord(o.records[i])
+	recs := make([]Frame, len(idx))
+	for k, i := range idx {
+		recs[k] = o.records[i]
+		rec := masksRecord(recs[k])
 		for k := range rec.Objects { // masks.json keeps the COCO fields
 			r := &rec.Objects[k]
 			r.Candidate, r.KalmanScore, r.Conditioning = nil, nil, false
@@ -371,13 +417,7 @@ func (o *Writer) finish(complete bool) error {
 		return err
 	}
 	err := WriteFileAtomic(filepath.Join(o.dir, TracksFile), func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		for _, i := range idx {
-			if err := enc.Encode(tracksRecord(o.records[i])); err != nil {
-				return err
-			}
-		}
-		return nil
+		return WriteTracks(w, recs)
 	})
 	if err != nil || !complete {
 		return err // an interrupted run keeps masks.jsonl for --resume
@@ -424,31 +464,48 @@ func writeFileWith(path string, fn func(io.Writer) error) error {
 }
 
 // WriteOverlay decodes the video again from the start and draws the label
-// PNGs over it into an H.264 MP4, in the live view's colors and blending
-// (stream.Composite). A second decode is cheap next to inference and means
-// no frames are held in memory across passes. Each frame keeps its source
-// timestamp (a variable-rate video stays so); an odd size is coded a
-// column/row larger (see encode.Options). onFrame, if not nil, is called
-// after each frame written.
+// PNGs of dir over it into dir/overlay.mp4 (see Overlay). A second decode
+// is cheap next to inference and means no frames are held in memory across
+// passes. onFrame, if not nil, is called after each frame written.
 func WriteOverlay(ctx context.Context, dir, input string, frames int, onFrame func()) error {
-	dec, err := decode.Open(ctx, input, decode.Options{})
-	if err != nil {
+	masks := func(frame, w, h int) ([]stream.ObjectMask, error) {
+		png := filepath.Join(dir, MasksDir, MaskName(frame))
+		labels, lw, lh, err := mask.ReadPNG(png)
+		if err == nil && (lw != w || lh != h) {
+			err = fmt.Errorf("%s is %dx%d, the video %dx%d", png, lw, lh, w, h)
+		}
+		return objectMasks(labels), err
+	}
+	if err := Overlay(ctx, filepath.Join(dir, OverlayMP4), input, decode.Options{}, frames, masks, onFrame); err != nil {
 		return fmt.Errorf("overlay: %w", err)
+	}
+	return nil
+}
+
+// Overlay decodes the first frames of input (opened with opts) and draws
+// each frame's masks over it into an H.264 MP4 at path, in the live view's
+// colors and blending (stream.Composite). Each frame keeps its source
+// timestamp (a variable-rate video stays so); an odd size is coded a
+// column/row larger (see encode.Options). After an error the file at path
+// holds what was written (the caller decides whether to keep it).
+func Overlay(ctx context.Context, path, input string, opts decode.Options, frames int,
+	masks func(frame, w, h int) ([]stream.ObjectMask, error), onFrame func()) (err error) {
+	dec, err := decode.Open(ctx, input, opts)
+	if err != nil {
+		return err
 	}
 	defer dec.Close()
 	info := dec.Info()
 	fps := info.FPS
-	if fps <= 0 {
+	if fps <= 0 || fps > 240 { // unknown, or a timebase taken for a rate
 		fps = 25
 	}
-	path := filepath.Join(dir, OverlayMP4)
 	w, err := encode.Create(path, encode.Options{Codec: "h264", Width: info.Width, Height: info.Height, FPS: fps, Timescale: 90000})
 	if err != nil {
-		return fmt.Errorf("overlay: %w", err)
+		return err
 	}
-	closed := false
 	defer func() {
-		if !closed {
+		if err != nil {
 			w.Close()
 		}
 	}()
@@ -459,33 +516,27 @@ func WriteOverlay(ctx context.Context, dir, input string, frames int, onFrame fu
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("overlay: frame %d: %w", i, err)
+			return fmt.Errorf("frame %d: %w", i, err)
 		}
-		png := filepath.Join(dir, MasksDir, MaskName(f.Index))
-		labels, lw, lh, err := mask.ReadPNG(png)
-		if err == nil && (lw != info.Width || lh != info.Height) {
-			err = fmt.Errorf("%s is %dx%d, the video %dx%d", png, lw, lh, info.Width, info.Height)
-		}
+		m, err := masks(f.Index, info.Width, info.Height)
 		if err != nil {
-			return fmt.Errorf("overlay: %w", err)
+			f.Release()
+			return err
 		}
 		copy(out, f.RGB)
+		pts := f.PTS
 		f.Release()
-		if err := stream.Composite(out, info.Width, info.Height, objectMasks(labels)); err != nil {
-			return fmt.Errorf("overlay: frame %d: %w", i, err)
+		if err := stream.Composite(out, info.Width, info.Height, m); err != nil {
+			return fmt.Errorf("frame %d: %w", i, err)
 		}
-		if err := w.WriteFrameAt(out, f.PTS); err != nil {
-			return fmt.Errorf("overlay: frame %d: %w", i, err)
+		if err := w.WriteFrameAt(out, pts); err != nil {
+			return fmt.Errorf("frame %d: %w", i, err)
 		}
 		if onFrame != nil {
 			onFrame()
 		}
 	}
-	closed = true
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("overlay: %w", err)
-	}
-	return nil
+	return w.Close()
 }
 
 // objectMasks splits a label map into one binary mask per object id, in

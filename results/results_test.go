@@ -173,3 +173,37 @@ func TestWriterFiles(t *testing.T) {
 		t.Errorf("tracks.jsonl has %d lines, want 2", lines)
 	}
 }
+
+// TestLabelsMatchWriterPNG: the label image built from masks.json records
+// (the web app's masks.zip) equals the PNG the Writer wrote from the
+// masks, overlaps included, and a mask of another size is refused.
+func TestLabelsMatchWriterPNG(t *testing.T) {
+	const w, h = 16, 12
+	dir := t.TempDir()
+	out, err := NewWriter(dir, "v.mp4", w, h, 25, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := square(t, 1, w, h, 2, 2, 10, 8), square(t, 3, w, h, 6, 4, 14, 11)
+	if err := out.Add(&tracker.FrameResult{Frame: 0, Width: w, Height: h, Objects: []tracker.ObjectResult{b, a}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	png, _, _, err := mask.ReadPNG(filepath.Join(dir, MasksDir, MaskName(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := []Object{NewObject(3, b.RLE, b.RLE.Area(), 0, 0, true), NewObject(1, a.RLE, a.RLE.Area(), 0, 0, true)}
+	got, err := Labels(objs, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(png) {
+		t.Errorf("labels from the records differ from the PNG:\n%v\n%v", got, png)
+	}
+	if _, err := Labels(objs, w+1, h); err == nil {
+		t.Error("a mask of another size than the video was accepted")
+	}
+}

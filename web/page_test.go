@@ -16,8 +16,10 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/results"
 )
 
 // createEditSession opens src in mode "edit" (scrub and track).
@@ -177,7 +179,7 @@ func TestPageEditSession(t *testing.T) {
 			done = append(done, f)
 		}
 	}
-	var doc resultsDoc
+	var doc results.Doc
 	if r := call(t, "GET", hs.URL+"/api/sessions/"+s.ID+"/results/masks.json", "", nil); r.status != 200 || json.Unmarshal(r.body, &doc) != nil {
 		t.Fatalf("masks.json: %d %.200s", r.status, r.body)
 	}
@@ -203,6 +205,23 @@ func TestPageEditSession(t *testing.T) {
 	if r.status != 200 || !bytes.HasPrefix(r.body, []byte("PK")) {
 		t.Errorf("masks.zip: %d %.100q", r.status, r.body)
 	}
+	// overlay.mp4 is the whole video, a frame for each of the clip's.
+	r = call(t, "GET", hs.URL+"/api/sessions/"+s.ID+"/results/overlay.mp4", "", nil)
+	if r.status != 200 {
+		t.Fatalf("overlay.mp4: %d %.100q", r.status, r.body)
+	}
+	ov := filepath.Join(t.TempDir(), "overlay.mp4")
+	if err := os.WriteFile(ov, r.body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := decode.Open(context.Background(), ov, decode.Options{})
+	if err != nil {
+		t.Fatalf("overlay.mp4: %v", err)
+	}
+	defer d.Close()
+	if n := d.Info().Frames; n != frames {
+		t.Errorf("overlay.mp4 has %d frames, the clip %d", n, frames)
+	}
 }
 
 // checkCanvasMatchesServer compares the page's mask canvas, pixel by
@@ -210,11 +229,11 @@ func TestPageEditSession(t *testing.T) {
 // for frame (its masks.json), which must be the frame the page shows.
 func checkCanvasMatchesServer(t *testing.T, ctx context.Context, base, id string, frame int) {
 	t.Helper()
-	var doc resultsDoc
+	var doc results.Doc
 	if r := call(t, "GET", base+"/api/sessions/"+id+"/results/masks.json", "", nil); r.status != 200 || json.Unmarshal(r.body, &doc) != nil {
 		t.Fatalf("masks.json: %d %.200s", r.status, r.body)
 	}
-	i := slices.IndexFunc(doc.Results, func(r resultFrame) bool { return r.Frame == frame })
+	i := slices.IndexFunc(doc.Results, func(r results.Frame) bool { return r.Frame == frame })
 	if i < 0 {
 		t.Fatalf("masks.json has no frame %d", frame)
 	}

@@ -15,47 +15,16 @@ import (
 	"strings"
 
 	"github.com/vidseg/vidseg/decode"
-	"github.com/vidseg/vidseg/encode"
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/results"
 	"github.com/vidseg/vidseg/stream"
 )
 
 // Downloads of an edit session's tracked frames, in the formats of
-// `vidseg track` (docs/cli.md): masks.json (COCO RLE, format
-// vidseg-masks/1), tracks.jsonl, the DAVIS indexed PNGs (masks/00000.png,
-// pixel = object id) as masks.zip, and overlay.mp4 (H.264).
-//
-// TODO(arch): write these with the library that cmd/vidseg's trackOutput
-// moves to (issue 14) instead of this second writer of the same format.
-
-const resultsFormat = "vidseg-masks/1"
-
-type resultObject struct {
-	ID           int       `json:"id"`
-	Segmentation *mask.RLE `json:"segmentation,omitempty"`
-	Area         int       `json:"area"`
-	BBox         *[4]int   `json:"bbox,omitempty"` // masks.json: COCO [x, y, w, h]
-	Box          *[4]int   `json:"box,omitempty"`  // tracks.jsonl: [x0, y0, x1, y1)
-	IoU          float32   `json:"iou"`
-	ObjectScore  float32   `json:"object_score"`
-	Present      bool      `json:"present"`
-}
-
-type resultFrame struct {
-	Frame   int            `json:"frame"`
-	Objects []resultObject `json:"objects"`
-}
-
-type resultsDoc struct {
-	Format  string        `json:"format"`
-	Video   string        `json:"video"`
-	Width   int           `json:"width"`
-	Height  int           `json:"height"`
-	FPS     float64       `json:"fps"`
-	Frames  int           `json:"frames"`
-	Objects []int         `json:"objects"`
-	Results []resultFrame `json:"results"`
-}
+// `vidseg track` (docs/cli.md), written by its results package:
+// masks.json (COCO RLE, format vidseg-masks/1), tracks.jsonl, the DAVIS
+// indexed PNGs (masks/00000.png, pixel = object id) as masks.zip, and
+// overlay.mp4 (H.264).
 
 // snapshot copies the tracked frames' results (their slices are never
 // modified once stored).
@@ -88,24 +57,10 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, ss *Sessi
 		_ = json.NewEncoder(w).Encode(doc)
 	case "tracks.jsonl":
 		attach("application/x-ndjson", name)
-		enc := json.NewEncoder(w)
-		for _, fr := range doc.Results {
-			out := resultFrame{Frame: fr.Frame, Objects: []resultObject{}}
-			for _, o := range fr.Objects {
-				o.Segmentation = nil
-				if b := o.BBox; b != nil {
-					o.Box = &[4]int{b[0], b[1], b[0] + b[2], b[1] + b[3]}
-					o.BBox = nil
-				}
-				out.Objects = append(out.Objects, o)
-			}
-			if err := enc.Encode(out); err != nil {
-				return
-			}
-		}
+		_ = results.WriteTracks(w, doc.Results)
 	case "masks.zip":
 		attach("application/zip", name)
-		if err := ss.ed.writePNGZip(w, res); err != nil {
+		if err := ss.ed.writePNGZip(w, doc); err != nil {
 			s.cfg.Logger.Info("masks.zip failed", "session", ss.ID, "err", err)
 		}
 	case "overlay.mp4":
@@ -129,13 +84,13 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, ss *Sessi
 }
 
 // document builds masks.json from the tracked frames.
-func (e *editor) document(res map[int][]stream.ObjectMeta) (*resultsDoc, error) {
+func (e *editor) document(res map[int][]stream.ObjectMeta) (*results.Doc, error) {
 	info := e.s.Info
-	doc := &resultsDoc{Format: resultsFormat, Video: e.s.Name, Width: info.Width, Height: info.Height, FPS: info.FPS,
-		Frames: e.frames, Objects: []int{}, Results: []resultFrame{}}
+	doc := &results.Doc{Format: results.MasksFormat, Video: e.s.Name, Width: info.Width, Height: info.Height, FPS: info.FPS,
+		Frames: e.frames, Objects: []int{}, Results: []results.Frame{}}
 	ids := map[int]bool{}
 	for _, f := range slices.Sorted(maps.Keys(res)) {
-		fr := resultFrame{Frame: f, Objects: []resultObject{}}
+		fr := results.Frame{Frame: f, Objects: []results.Object{}}
 		objs := slices.Clone(res[f])
 		slices.SortFunc(objs, func(a, b stream.ObjectMeta) int { return a.ID - b.ID })
 		for _, o := range objs {
@@ -146,64 +101,35 @@ func (e *editor) document(res map[int][]stream.ObjectMeta) (*resultsDoc, error) 
 			if rle.Width != info.Width || rle.Height != info.Height {
 				return nil, fmt.Errorf("frame %d object %d: mask is %dx%d, the video %dx%d", f, o.ID, rle.Width, rle.Height, info.Width, info.Height)
 			}
-			ro := resultObject{ID: o.ID, Segmentation: &rle, Area: rle.Area(), IoU: o.IoU, ObjectScore: o.Score, Present: o.Present}
-			if ro.Area > 0 {
-				b := rle.BBox()
-				ro.BBox = &[4]int{b.Min.X, b.Min.Y, b.Dx(), b.Dy()}
-			}
 			ids[o.ID] = true
-			fr.Objects = append(fr.Objects, ro)
+			fr.Objects = append(fr.Objects, results.NewObject(o.ID, rle, rle.Area(), o.IoU, o.Score, o.Present))
 		}
 		doc.Results = append(doc.Results, fr)
 	}
-	doc.Objects = slices.Sorted(maps.Keys(ids))
-	if doc.Objects == nil {
-		doc.Objects = []int{}
+	if len(ids) > 0 {
+		doc.Objects = slices.Sorted(maps.Keys(ids))
 	}
 	return doc, nil
 }
 
-// labels is frame f's label image: pixel = object id, the higher id where
-// objects overlap (as vidseg track's PNGs).
-func labels(objs []stream.ObjectMeta, w, h int) ([]byte, error) {
-	out := make([]byte, w*h)
-	sorted := slices.Clone(objs)
-	slices.SortFunc(sorted, func(a, b stream.ObjectMeta) int { return a.ID - b.ID })
-	for _, o := range sorted {
-		if o.RLE == nil || o.ID < 1 || o.ID > 255 {
-			continue
-		}
-		if o.RLE.Width != w || o.RLE.Height != h {
-			return nil, fmt.Errorf("object %d: mask is %dx%d, the video %dx%d", o.ID, o.RLE.Width, o.RLE.Height, w, h)
-		}
-		m, err := o.RLE.Decode()
-		if err != nil {
-			return nil, err
-		}
-		for i, v := range m {
-			if v != 0 {
-				out[i] = byte(o.ID)
-			}
-		}
-	}
-	return out, nil
-}
-
 // writePNGZip writes one DAVIS PNG per frame of the video (empty where
 // nothing was tracked, so evaluation sees every frame).
-func (e *editor) writePNGZip(w io.Writer, res map[int][]stream.ObjectMeta) error {
+func (e *editor) writePNGZip(w io.Writer, doc *results.Doc) error {
 	zw := zip.NewWriter(w)
-	W, H := e.s.Info.Width, e.s.Info.Height
+	byFrame := make(map[int][]results.Object, len(doc.Results))
+	for _, fr := range doc.Results {
+		byFrame[fr.Frame] = fr.Objects
+	}
 	for f := range e.frames {
-		lab, err := labels(res[f], W, H)
+		lab, err := results.Labels(byFrame[f], doc.Width, doc.Height)
 		if err != nil {
 			return fmt.Errorf("frame %d: %w", f, err)
 		}
-		fw, err := zw.Create(fmt.Sprintf("masks/%05d.png", f))
+		fw, err := zw.Create(results.MasksDir + "/" + results.MaskName(f))
 		if err != nil {
 			return err
 		}
-		if err := mask.EncodePNG(fw, lab, W, H); err != nil {
+		if err := mask.EncodePNG(fw, lab, doc.Width, doc.Height); err != nil {
 			return fmt.Errorf("frame %d: %w", f, err)
 		}
 	}
@@ -213,53 +139,14 @@ func (e *editor) writePNGZip(w io.Writer, res map[int][]stream.ObjectMeta) error
 // writeOverlay renders the video with the tracked masks burned in to a
 // temporary MP4 and returns its path (the caller removes it).
 func (s *Server) writeOverlay(ctx context.Context, ss *Session, res map[int][]stream.ObjectMeta) (string, error) {
-	dec, err := decode.Open(ctx, ss.path, decode.Options{Formats: decode.VideoFormats})
-	if err != nil {
-		return "", err
-	}
-	defer dec.Close()
-	info := ss.Info
-	fps := info.FPS
-	if fps <= 0 || fps > 240 {
-		fps = 25
-	}
 	tmp, err := os.CreateTemp(s.cfg.UploadDir, "vidseg-overlay-*.mp4")
 	if err != nil {
 		return "", err
 	}
 	path := tmp.Name()
 	tmp.Close()
-	fw, err := encode.Create(path, encode.Options{Codec: "h264", Width: info.Width, Height: info.Height, FPS: fps})
-	if err != nil {
-		os.Remove(path)
-		return "", err
-	}
-	out := make([]byte, info.Width*info.Height*3)
-	fail := func(err error) (string, error) {
-		_ = fw.Close()
-		os.Remove(path)
-		return "", err
-	}
-	for i := 0; i < ss.ed.frames; i++ {
-		f, err := dec.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fail(fmt.Errorf("frame %d: %w", i, err))
-		}
-		copy(out, f.RGB)
-		f.Release()
-		if m := decodeMasks(res[i]); len(m) > 0 {
-			if err := stream.Composite(out, info.Width, info.Height, m); err != nil {
-				return fail(err)
-			}
-		}
-		if err := fw.WriteFrame(out); err != nil {
-			return fail(fmt.Errorf("frame %d: %w", i, err))
-		}
-	}
-	if err := fw.Close(); err != nil {
+	masks := func(frame, _, _ int) ([]stream.ObjectMask, error) { return decodeMasks(res[frame]), nil }
+	if err := results.Overlay(ctx, path, ss.path, decode.Options{Formats: decode.VideoFormats}, ss.ed.frames, masks, nil); err != nil {
 		os.Remove(path)
 		return "", err
 	}
