@@ -1,6 +1,8 @@
 // Package results writes what `vidseg track` produces in its output
 // folder: one DAVIS indexed PNG per frame, masks.json (COCO RLE),
-// tracks.jsonl and overlay.mp4, drawn with the live view's renderer.
+// tracks.jsonl and overlay.mp4, drawn with the live view's renderer
+// (overlay). The web app's downloads of an edit session use the same
+// types and writers.
 package results
 
 import (
@@ -19,7 +21,7 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
 	"github.com/vidseg/vidseg/mask"
-	"github.com/vidseg/vidseg/stream"
+	"github.com/vidseg/vidseg/overlay"
 	"github.com/vidseg/vidseg/tracker"
 )
 
@@ -468,7 +470,7 @@ func writeFileWith(path string, fn func(io.Writer) error) error {
 // is cheap next to inference and means no frames are held in memory across
 // passes. onFrame, if not nil, is called after each frame written.
 func WriteOverlay(ctx context.Context, dir, input string, frames int, onFrame func()) error {
-	masks := func(frame, w, h int) ([]stream.ObjectMask, error) {
+	masks := func(frame, w, h int) ([]overlay.ObjectMask, error) {
 		png := filepath.Join(dir, MasksDir, MaskName(frame))
 		labels, lw, lh, err := mask.ReadPNG(png)
 		if err == nil && (lw != w || lh != h) {
@@ -484,12 +486,12 @@ func WriteOverlay(ctx context.Context, dir, input string, frames int, onFrame fu
 
 // Overlay decodes the first frames of input (opened with opts) and draws
 // each frame's masks over it into an H.264 MP4 at path, in the live view's
-// colors and blending (stream.Composite). Each frame keeps its source
+// colors and blending (overlay.Composite). Each frame keeps its source
 // timestamp (a variable-rate video stays so); an odd size is coded a
 // column/row larger (see encode.Options). After an error the file at path
 // holds what was written (the caller decides whether to keep it).
 func Overlay(ctx context.Context, path, input string, opts decode.Options, frames int,
-	masks func(frame, w, h int) ([]stream.ObjectMask, error), onFrame func()) (err error) {
+	masks func(frame, w, h int) ([]overlay.ObjectMask, error), onFrame func()) (err error) {
 	dec, err := decode.Open(ctx, input, opts)
 	if err != nil {
 		return err
@@ -526,7 +528,7 @@ func Overlay(ctx context.Context, path, input string, opts decode.Options, frame
 		copy(out, f.RGB)
 		pts := f.PTS
 		f.Release()
-		if err := stream.Composite(out, info.Width, info.Height, m); err != nil {
+		if err := overlay.Composite(out, info.Width, info.Height, m); err != nil {
 			return fmt.Errorf("frame %d: %w", i, err)
 		}
 		if err := w.WriteFrameAt(out, pts); err != nil {
@@ -541,7 +543,7 @@ func Overlay(ctx context.Context, path, input string, opts decode.Options, frame
 
 // objectMasks splits a label map into one binary mask per object id, in
 // id order (where objects overlapped the PNG kept the higher id).
-func objectMasks(labels []byte) []stream.ObjectMask {
+func objectMasks(labels []byte) []overlay.ObjectMask {
 	var byID [256][]byte
 	for i, l := range labels {
 		if l == 0 {
@@ -552,10 +554,10 @@ func objectMasks(labels []byte) []stream.ObjectMask {
 		}
 		byID[l][i] = 1
 	}
-	var out []stream.ObjectMask
+	var out []overlay.ObjectMask
 	for id, m := range byID {
 		if m != nil {
-			out = append(out, stream.ObjectMask{ID: id, Mask: m})
+			out = append(out, overlay.ObjectMask{ID: id, Mask: m})
 		}
 	}
 	return out

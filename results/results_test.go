@@ -11,7 +11,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/mask"
-	"github.com/vidseg/vidseg/stream"
+	"github.com/vidseg/vidseg/overlay"
 	"github.com/vidseg/vidseg/tracker"
 )
 
@@ -33,7 +33,7 @@ func square(t *testing.T, id, w, h, x0, y0, x1, y1 int) tracker.ObjectResult {
 
 // TestOverlayUsesLiveColors writes results for two frames of a real clip
 // and checks overlay.mp4 colours the object as the live view does
-// (stream.Composite), not in a palette of its own.
+// (overlay.Composite), not in a palette of its own.
 func TestOverlayUsesLiveColors(t *testing.T) {
 	video := filepath.Join("..", "testdata", "videos", "crossing", "video.mp4")
 	if _, err := os.Stat(video); err != nil {
@@ -62,7 +62,7 @@ func TestOverlayUsesLiveColors(t *testing.T) {
 	// The source's first frame composited by the live renderer...
 	src := firstFrame(t, video)
 	want := append([]byte(nil), src...)
-	if err := stream.Composite(want, w, h, []stream.ObjectMask{{ID: id, Mask: square(t, id, w, h, 100, 60, 220, 180).Mask}}); err != nil {
+	if err := overlay.Composite(want, w, h, []overlay.ObjectMask{{ID: id, Mask: square(t, id, w, h, 100, 60, 220, 180).Mask}}); err != nil {
 		t.Fatal(err)
 	}
 	// ...matches overlay.mp4's first frame inside the object, within what
@@ -80,7 +80,7 @@ func TestOverlayUsesLiveColors(t *testing.T) {
 		}
 	}
 	if rms := math.Sqrt(diff / n); rms > 12 {
-		t.Errorf("overlay.mp4 inside object %d differs from stream.Composite by %.1f RMS", id, rms)
+		t.Errorf("overlay.mp4 inside object %d differs from overlay.Composite by %.1f RMS", id, rms)
 	}
 }
 

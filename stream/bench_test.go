@@ -11,6 +11,7 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/overlay"
 )
 
 // dogFrames decodes the first n frames of the 720p sample clip.
@@ -37,8 +38,8 @@ func dogFrames(b *testing.B, n int) (frames [][]byte, w, h int) {
 }
 
 // ellipseMasks makes two object masks for compositing benchmarks.
-func ellipseMasks(w, h int) []ObjectMask {
-	var ms []ObjectMask
+func ellipseMasks(w, h int) []overlay.ObjectMask {
+	var ms []overlay.ObjectMask
 	for id, c := range [][3]float64{{0.35, 0.5, 0.15}, {0.7, 0.4, 0.1}} {
 		m := make([]byte, w*h)
 		cx, cy, r := c[0]*float64(w), c[1]*float64(h), c[2]*float64(w)
@@ -50,7 +51,7 @@ func ellipseMasks(w, h int) []ObjectMask {
 				}
 			}
 		}
-		ms = append(ms, ObjectMask{ID: id + 1, Mask: m})
+		ms = append(ms, overlay.ObjectMask{ID: id + 1, Mask: m})
 	}
 	return ms
 }
@@ -92,7 +93,7 @@ func BenchmarkComposite720p(b *testing.B) {
 	out := make([]byte, len(frames[0]))
 	for b.Loop() {
 		copy(out, frames[0])
-		if err := Composite(out, w, h, masks); err != nil {
+		if err := overlay.Composite(out, w, h, masks); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -116,7 +117,7 @@ func BenchmarkDecodedToSent(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				copy(out, frames[i%len(frames)])
-				if err := Composite(out, w, h, masks); err != nil {
+				if err := overlay.Composite(out, w, h, masks); err != nil {
 					b.Fatal(err)
 				}
 				if err := br.WriteFrame(out, time.Duration(i)*time.Second/30); err != nil {
@@ -179,7 +180,7 @@ func BenchmarkViewers720p(b *testing.B) {
 						late++
 					}
 					copy(out, frames[i%len(frames)])
-					if err := Composite(out, w, h, masks); err != nil {
+					if err := overlay.Composite(out, w, h, masks); err != nil {
 						b.Fatal(err)
 					}
 					if err := br.WriteFrame(out, time.Duration(i)*time.Second/30); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/overlay"
 )
 
 const testW, testH = 320, 240
@@ -38,7 +39,7 @@ func overlayFrames(t testing.TB, n int) ([][]byte, []byte) {
 				copy(f[(y*testW+x)*3:], []byte{0, 0, 0})
 			}
 		}
-		if err := Composite(f, testW, testH, []ObjectMask{{ID: 1, Mask: mask}}); err != nil {
+		if err := overlay.Composite(f, testW, testH, []overlay.ObjectMask{{ID: 1, Mask: mask}}); err != nil {
 			t.Fatal(err)
 		}
 		frames[i] = f
@@ -106,8 +107,8 @@ func testOverlayReachesViewers(t *testing.T, codec string) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	// Blend of gray 128 with red (255,64,64) at Alpha/256.
-	want := [3]uint8{uint8((128*(256-Alpha) + 255*Alpha) >> 8), uint8((128*(256-Alpha) + 64*Alpha) >> 8), uint8((128*(256-Alpha) + 64*Alpha) >> 8)}
+	// Blend of gray 128 with red (255,64,64) at overlay.Alpha/256.
+	want := [3]uint8{uint8((128*(256-overlay.Alpha) + 255*overlay.Alpha) >> 8), uint8((128*(256-overlay.Alpha) + 64*overlay.Alpha) >> 8), uint8((128*(256-overlay.Alpha) + 64*overlay.Alpha) >> 8)}
 	for i, v := range viewers {
 		img := decodeFirst(t, v, codec, testW, testH)
 		in := img[(120*testW+160)*3:]

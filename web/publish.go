@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/vidseg/vidseg/overlay"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/video"
@@ -28,7 +29,7 @@ func (s *Session) viewers() int {
 // track, with masks() composited to the burned-in one, and then
 // meta(the time the picture was handed over) to the DataChannels of both.
 // It reports whether anything was sent.
-func (s *Session) publish(f *video.Frame, pts time.Duration, meta func(sent time.Time) stream.FrameMeta, masks func() []stream.ObjectMask) (bool, error) {
+func (s *Session) publish(f *video.Frame, pts time.Duration, meta func(sent time.Time) stream.FrameMeta, masks func() []overlay.ObjectMask) (bool, error) {
 	burned, clean := s.b.Stats().Viewers > 0, s.clean.Stats().Viewers > 0
 	if !burned && !clean {
 		return false, nil
@@ -49,7 +50,7 @@ func (s *Session) publish(f *video.Frame, pts time.Duration, meta func(sent time
 		}
 		copy(s.burnBuf, f.RGB)
 		if m := masks(); len(m) > 0 {
-			if err := stream.Composite(s.burnBuf, w, h, m); err != nil {
+			if err := overlay.Composite(s.burnBuf, w, h, m); err != nil {
 				return false, err
 			}
 		}
@@ -80,20 +81,20 @@ func (s *Session) publish(f *video.Frame, pts time.Duration, meta func(sent time
 
 // objectMetas turns a model result into the metadata (with source-size
 // COCO RLE) the DataChannel carries and the masks to burn in.
-func (s *Session) objectMetas(res *tracker.FrameResult) ([]stream.ObjectMeta, []stream.ObjectMask) {
+func (s *Session) objectMetas(res *tracker.FrameResult) ([]stream.ObjectMeta, []overlay.ObjectMask) {
 	w, h := s.Info.Width, s.Info.Height
 	var metas []stream.ObjectMeta
-	var masks []stream.ObjectMask
+	var masks []overlay.ObjectMask
 	for _, o := range res.Objects {
 		om := stream.ObjectMeta{
-			ID: o.Object, Color: stream.Color(o.Object), Present: o.Present(),
+			ID: o.Object, Color: overlay.Color(o.Object), Present: o.Present(),
 			Box: [4]float32{o.Box.X0, o.Box.Y0, o.Box.X1, o.Box.Y1}, IoU: finite(o.IoU), Score: finite(o.ObjectScore),
 		}
 		if len(o.Mask) == w*h {
 			rle := o.RLE
 			om.RLE = &rle
 			if o.Present() {
-				masks = append(masks, stream.ObjectMask{ID: o.Object, Mask: o.Mask})
+				masks = append(masks, overlay.ObjectMask{ID: o.Object, Mask: o.Mask})
 			}
 		}
 		metas = append(metas, om)
@@ -102,8 +103,8 @@ func (s *Session) objectMetas(res *tracker.FrameResult) ([]stream.ObjectMeta, []
 }
 
 // decodeMasks turns the present objects' RLE back into masks to burn in.
-func decodeMasks(objs []stream.ObjectMeta) []stream.ObjectMask {
-	var out []stream.ObjectMask
+func decodeMasks(objs []stream.ObjectMeta) []overlay.ObjectMask {
+	var out []overlay.ObjectMask
 	for _, o := range objs {
 		if !o.Present || o.RLE == nil {
 			continue
@@ -112,7 +113,7 @@ func decodeMasks(objs []stream.ObjectMeta) []stream.ObjectMask {
 		if err != nil {
 			continue
 		}
-		out = append(out, stream.ObjectMask{ID: o.ID, Mask: m})
+		out = append(out, overlay.ObjectMask{ID: o.ID, Mask: m})
 	}
 	return out
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/overlay"
 	"github.com/vidseg/vidseg/results"
 	"github.com/vidseg/vidseg/stream"
 )
@@ -145,7 +146,7 @@ func (s *Server) writeOverlay(ctx context.Context, ss *Session, res map[int][]st
 	}
 	path := tmp.Name()
 	tmp.Close()
-	masks := func(frame, _, _ int) ([]stream.ObjectMask, error) { return decodeMasks(res[frame]), nil }
+	masks := func(frame, _, _ int) ([]overlay.ObjectMask, error) { return decodeMasks(res[frame]), nil }
 	if err := results.Overlay(ctx, path, ss.path, decode.Options{Formats: decode.VideoFormats}, ss.ed.frames, masks, nil); err != nil {
 		os.Remove(path)
 		return "", err

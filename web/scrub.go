@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/overlay"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
@@ -233,7 +234,7 @@ func (e *editor) run(ctx context.Context, log *slog.Logger) error {
 				return m
 			}
 			// The stream clock only moves forward, whatever frame is shown.
-			if _, err := e.s.publish(f, time.Since(start), meta, func() []stream.ObjectMask { return decodeMasks(objs) }); err != nil {
+			if _, err := e.s.publish(f, time.Since(start), meta, func() []overlay.ObjectMask { return decodeMasks(objs) }); err != nil {
 				return err
 			}
 			lastPos, lastGen, lastViewers, lastSent = pos, gen, viewers, now

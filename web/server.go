@@ -29,6 +29,7 @@ import (
 	"github.com/vidseg/vidseg/encode"
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/overlay"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
@@ -545,7 +546,7 @@ type Info struct {
 
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 	info := Info{Model: s.cfg.NewTracker != nil, ModelName: s.cfg.ModelName, Codec: s.cfg.Codec,
-		UploadLimit: s.cfg.UploadLimit, Palette: stream.Palette[:]}
+		UploadLimit: s.cfg.UploadLimit, Palette: overlay.Palette[:]}
 	if !info.Model {
 		info.ModelHelp = ModelHelp
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/overlay"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
@@ -83,8 +84,8 @@ type Session struct {
 	condFrames            atomic.Int64 // most prompted frames an object keeps in memory
 
 	mu      sync.Mutex
-	overlay *overlay // masks of the latest model result
-	state   string   // "playing", "ended", or an error
+	overlay *result // masks of the latest model result
+	state   string  // "playing", "ended", or an error
 	objects map[int]*objectState
 	nextObj int
 	tracked int // index of the last frame the model finished; -1 none
@@ -109,11 +110,11 @@ type timedFrame struct {
 	decodedAt time.Time
 }
 
-// overlay is one model result ready to draw and send.
-type overlay struct {
+// result is one model result ready to draw and send.
+type result struct {
 	frame     int
 	decodedAt time.Time
-	masks     []stream.ObjectMask
+	masks     []overlay.ObjectMask
 	objects   []stream.ObjectMeta
 	sent      atomic.Bool // first sent; set by the video goroutine
 }
@@ -303,7 +304,7 @@ func (s *Session) videoLoop(ctx context.Context, pauseAfter time.Duration) error
 			continue
 		}
 		s.touch()
-		var masks []stream.ObjectMask
+		var masks []overlay.ObjectMask
 		if ov != nil {
 			masks = ov.masks
 		}
@@ -320,7 +321,7 @@ func (s *Session) videoLoop(ctx context.Context, pauseAfter time.Duration) error
 			}
 			return m
 		}
-		if _, err := s.publish(f, f.PTS, meta, func() []stream.ObjectMask { return masks }); err != nil {
+		if _, err := s.publish(f, f.PTS, meta, func() []overlay.ObjectMask { return masks }); err != nil {
 			return err
 		}
 	}
@@ -396,7 +397,7 @@ func (s *Session) prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameRe
 
 // setOverlay turns a model result into the overlay's masks and metadata.
 func (s *Session) setOverlay(res *tracker.FrameResult, decodedAt time.Time) {
-	ov := &overlay{frame: res.Frame, decodedAt: decodedAt}
+	ov := &result{frame: res.Frame, decodedAt: decodedAt}
 	ov.objects, ov.masks = s.objectMetas(res)
 	s.mu.Lock()
 	if res.Frame > s.tracked {
@@ -483,7 +484,7 @@ func (s *Session) removeObject(id int) error {
 	delete(s.objects, id)
 	if ov := s.overlay; ov != nil {
 		// Drop it from the overlay now rather than at the next model result.
-		next := &overlay{frame: ov.frame, decodedAt: ov.decodedAt}
+		next := &result{frame: ov.frame, decodedAt: ov.decodedAt}
 		next.sent.Store(ov.sent.Load())
 		for _, m := range ov.masks {
 			if m.ID != id {

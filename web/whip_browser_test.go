@@ -3,9 +3,10 @@ package web
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/vidseg/vidseg/internal/testutil"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/internal/testutil"
 
 	"github.com/chromedp/chromedp"
 

@@ -1,4 +1,7 @@
-package stream
+// Package overlay draws tracked objects over video frames: one palette and
+// one blending for the live view (stream), the web app's downloads and
+// `vidseg track`'s overlay.mp4 (results).
+package overlay
 
 import "fmt"
 
@@ -39,14 +42,14 @@ const Alpha = 144
 // overlapping objects stay visible.
 func Composite(rgb []byte, w, h int, masks []ObjectMask) error {
 	if w <= 0 || h <= 0 {
-		return fmt.Errorf("stream: composite: bad size %dx%d", w, h)
+		return fmt.Errorf("overlay: composite: bad size %dx%d", w, h)
 	}
 	if len(rgb) != w*h*3 {
-		return fmt.Errorf("stream: composite: frame has %d bytes, want %d for %dx%d RGB24", len(rgb), w*h*3, w, h)
+		return fmt.Errorf("overlay: composite: frame has %d bytes, want %d for %dx%d RGB24", len(rgb), w*h*3, w, h)
 	}
 	for _, m := range masks {
 		if len(m.Mask) != w*h {
-			return fmt.Errorf("stream: composite: object %d mask has %d bytes, want %d", m.ID, len(m.Mask), w*h)
+			return fmt.Errorf("overlay: composite: object %d mask has %d bytes, want %d", m.ID, len(m.Mask), w*h)
 		}
 	}
 	for _, m := range masks {
