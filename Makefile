@@ -6,10 +6,14 @@ export CGO_ENABLED := 1
 # staticcheck, pinned and installed by scripts/setup.sh.
 STATICCHECK := bin/staticcheck
 
-.PHONY: setup test check build demo videos bench bench-official fuzz fuzz-api vet fixture traces
+.PHONY: setup setup-gpu test check build demo videos bench bench-official fuzz fuzz-api vet fixture traces
 
 setup:
 	bash scripts/setup.sh
+
+# ONNX Runtime 1.29 with the CUDA provider, for machines with an NVIDIA GPU.
+setup-gpu:
+	bash scripts/setup-gpu.sh
 
 build:
 	go build -o bin/vidseg ./cmd/vidseg

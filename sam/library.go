@@ -16,6 +16,9 @@ const (
 	EnvRuntimeLibrary     = "VIDSEG_ORT_LIB"
 	EnvORTSharedLibrary   = "ONNXRUNTIME_SHARED_LIBRARY_PATH"
 	bundledRuntimeLibrary = "third_party/onnxruntime/lib/libonnxruntime.so.1"
+	// The GPU build (make setup-gpu): ONNX Runtime 1.29 with its CUDA
+	// provider beside it; preferred when an NVIDIA driver is loaded.
+	bundledGPURuntimeLibrary = "third_party/onnxruntime-gpu/lib/libonnxruntime.so.1"
 )
 
 // systemLibDirs are searched after the bundled copy; ldconfig's cache is
@@ -36,7 +39,8 @@ var systemLibNames = []string{"libonnxruntime.so.1", "libonnxruntime.so"}
 // It looks, in order, at override (typically a command-line flag), the
 // environment variables VIDSEG_ORT_LIB and ONNXRUNTIME_SHARED_LIBRARY_PATH,
 // third_party/onnxruntime/lib/libonnxruntime.so.1 in the executable's
-// directory and every parent, the same in the working directory and every
+// directory and every parent (third_party/onnxruntime-gpu/... first when
+// an NVIDIA driver is loaded), the same in the working directory and every
 // parent, the usual system library directories, and finally the ldconfig
 // cache. An explicit setting (override or an environment variable) that
 // names a missing file is an error rather than being skipped, so a typo
@@ -73,10 +77,16 @@ func FindRuntimeLibrary(override string) (string, error) {
 	if wd, err := os.Getwd(); err == nil {
 		starts = append(starts, wd)
 	}
+	bundled := []string{bundledRuntimeLibrary}
+	if HasNVIDIAGPU() {
+		bundled = []string{bundledGPURuntimeLibrary, bundledRuntimeLibrary}
+	}
 	for _, start := range starts {
 		for dir := start; ; dir = filepath.Dir(dir) {
-			if p := filepath.Join(dir, bundledRuntimeLibrary); try(p) {
-				return p, nil
+			for _, b := range bundled {
+				if p := filepath.Join(dir, b); try(p) {
+					return p, nil
+				}
 			}
 			if filepath.Dir(dir) == dir {
 				break

@@ -45,6 +45,11 @@ type Options struct {
 	// the buffers of the largest memory bank seen; without it peak RSS of a
 	// model run fell from 2.2 GB to 0.8 GB (docs/runtime.md).
 	Arena bool
+	// TF32 lets the CUDA provider run fp32 matrix products and convolutions
+	// in TF32 (10-bit mantissa) on GPUs that have it: faster, but fp32
+	// packages then no longer match the reference within fp32 tolerances.
+	// Off by default.
+	TF32 bool
 	// Logger receives the provider choice; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -114,7 +119,14 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 		return nil, fmt.Errorf("open model: run options: %w", err)
 	}
 
-	f := sessionFactory{man: man, level: level, threads: threads, spin: opts.SpinWait, arena: opts.Arena, provider: provider, log: m.log}
+	if cuda := rt.CUDA(); provider != ProviderCPU && !cuda.Usable() {
+		if provider == ProviderCUDA {
+			return nil, fmt.Errorf("open model: provider cuda: %w", cuda.Err)
+		}
+		m.log.Info("sam: CUDA unavailable, running on the CPU", "reason", cuda.Err)
+		provider = ProviderCPU
+	}
+	f := sessionFactory{man: man, level: level, threads: threads, spin: opts.SpinWait, arena: opts.Arena, tf32: opts.TF32, provider: provider, log: m.log}
 	if m.enc, err = newImageEncoder(&f); err != nil {
 		return nil, err
 	}

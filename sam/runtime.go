@@ -24,6 +24,7 @@ const mmapThreshold = 256 << 10
 // shares it between models, and closes it after every model it opened.
 type Runtime struct {
 	libPath string
+	cuda    CUDA
 
 	mu     sync.Mutex
 	open   int // models opened and not yet closed
@@ -55,8 +56,14 @@ func NewRuntime(libPath string) (*Runtime, error) {
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
 		return nil, fmt.Errorf("initialize ONNX Runtime from %s: %w", libPath, err)
 	}
-	return &Runtime{libPath: libPath}, nil
+	// Loaded before any session so that the CUDA provider, when ONNX
+	// Runtime loads it, finds its libraries by soname.
+	return &Runtime{libPath: libPath, cuda: loadCUDA(libPath)}, nil
 }
+
+// CUDA is what was found for ONNX Runtime's CUDA provider: its library,
+// the driver, the CUDA libraries loaded, or why CUDA cannot be used.
+func (rt *Runtime) CUDA() CUDA { return rt.cuda }
 
 // LibraryPath is the shared library the runtime loaded.
 func (rt *Runtime) LibraryPath() string { return rt.libPath }

@@ -42,6 +42,7 @@ type sessionFactory struct {
 	threads  int
 	spin     bool
 	arena    bool   // Options.Arena
+	tf32     bool   // Options.TF32
 	provider string // auto until the first session settles it to cpu or cuda
 	log      *slog.Logger
 }
@@ -125,6 +126,19 @@ func (f *sessionFactory) options(cuda bool) (*ort.SessionOptions, error) {
 			return fmt.Errorf("CUDA provider options: %w", err)
 		}
 		defer cudaOpts.Destroy()
+		tf32 := "0"
+		if f.tf32 {
+			tf32 = "1"
+		}
+		if err := cudaOpts.Update(map[string]string{
+			"use_tf32": tf32,
+			// Shapes are fixed per graph but for the memory length: search
+			// the fastest convolution once per shape.
+			"cudnn_conv_algo_search":    "EXHAUSTIVE",
+			"do_copy_in_default_stream": "1",
+		}); err != nil {
+			return fmt.Errorf("CUDA provider options: %w", err)
+		}
 		if err := opts.AppendExecutionProviderCUDA(cudaOpts); err != nil {
 			return fmt.Errorf("CUDA execution provider: %w", err)
 		}

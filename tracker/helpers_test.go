@@ -4,16 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
-	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/video"
@@ -89,9 +86,11 @@ func openFixture(t testing.TB) *sam.Model {
 	return openModel(t, testutil.FixtureModel(t))
 }
 
-// openModel returns the tests' shared model of dir on the CPU.
+// openModel returns the tests' shared model of dir on the CPU (or on
+// testutil.Provider, with testutil.ModelDir's package).
 func openModel(t testing.TB, dir string) *sam.Model {
 	t.Helper()
+	dir = testutil.ModelDir(dir)
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(testutil.RepoRoot(t), dir)
 	}
@@ -112,7 +111,7 @@ func openModel(t testing.TB, dir string) *sam.Model {
 			t.Fatal(err)
 		}
 	}
-	m, err := sam.Open(shared.rt, dir, sam.Options{Provider: "cpu"})
+	m, err := sam.Open(shared.rt, dir, sam.Options{Provider: testutil.Provider()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,27 +148,4 @@ func (s sliceSource) Frame(_ context.Context, i int) (*video.Frame, error) {
 		return nil, fmt.Errorf("frame %d of %d: %w", i, len(s), ErrFrameRange)
 	}
 	return s[i], nil
-}
-
-// readFrames decodes the first n frames of path with 1024x1024 model input.
-func readFrames(t testing.TB, path string, n int) sliceSource {
-	t.Helper()
-	ctx := context.Background()
-	d, err := decode.Open(ctx, path, decode.Options{ModelSize: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	var out sliceSource
-	for len(out) < n {
-		f, err := d.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, f)
-	}
-	return out
 }

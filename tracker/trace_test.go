@@ -78,6 +78,8 @@ type traceCheck struct {
 	arrays   map[string]*npy.Array
 	compared int
 	minIoU   float64
+	sumIoU   float64
+	signs    int // object-presence logits of the other sign than the reference
 	tokens   int
 	present  map[bool]int
 }
@@ -108,12 +110,14 @@ func (c *traceCheck) check(step, frame int, r *ObjectResult) {
 	}
 	c.compared++
 	c.minIoU = min(c.minIoU, iou)
+	c.sumIoU += iou
 	c.present[score > 0]++
 	if iou < 0.99 {
 		c.t.Errorf("step %d frame %d object %d: mask IoU %.4f with the reference (< 0.99); score %.5f vs %.5f",
 			step, frame, r.Object, iou, r.ObjectScore, score)
 	}
 	if (r.ObjectScore > 0) != (score > 0) {
+		c.signs++
 		c.t.Errorf("step %d frame %d object %d: object logit %.6f, reference %.6f: signs differ", step, frame, r.Object, r.ObjectScore, score)
 	}
 	if tok, ok := c.arrays[key+"token"]; ok && int(tok.I64[0]) != r.Candidate {
@@ -190,8 +194,8 @@ func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode 
 		}
 	}
 	st := tr.Stats()
-	t.Logf("%d outputs compared: min mask IoU %.4f, %d token mismatches, reference present %d / absent %d",
-		c.compared, c.minIoU, c.tokens, c.present[true], c.present[false])
+	t.Logf("%d outputs compared on %s: min mask IoU %.4f, mean %.4f, presence disagrees %d, %d token mismatches, reference present %d / absent %d",
+		c.compared, m.Provider(), c.minIoU, c.sumIoU/float64(max(c.compared, 1)), c.signs, c.tokens, c.present[true], c.present[false])
 	t.Logf("stages: encoder %v attention %v decoder %v memory encoder %v go %v of %v",
 		st.Encoder, st.MemoryAttention, st.Decoder, st.MemoryEncoder, st.GoWork(), st.Total)
 }

@@ -17,7 +17,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/tracker"
 )
@@ -63,17 +62,32 @@ var Stages = []string{"decode", "encoder", "memory_attention", "decoder", "memor
 // frame 1, the first tracked from memory.
 const warmup = 2
 
-// Measure times one pass as `vidseg track` runs it on dec (opened with
-// the model's ModelSize): the file preset, one click per object on frame
-// 0, frame 1 propagated untimed (the first run of each graph is several
-// times slower), then frames more frames propagated forward and timed.
-func Measure(ctx context.Context, m tracker.Model, dec *decode.Decoder, mode tracker.Mode, objects, frames int, log *slog.Logger) (Run, error) {
-	info := dec.Info()
-	if info.Frames <= 0 {
+// Frames is the clip Measure tracks: a frame source (model-size input
+// included) with the frames' size and count.
+type Frames struct {
+	Source        tracker.FrameSource
+	Width, Height int
+	Count         int // frames in the clip; <= 0 when unknown
+	// DecodeTime reports the time spent decoding so far; nil when the
+	// frames were decoded up front.
+	DecodeTime func() time.Duration
+}
+
+// Measure times one pass as `vidseg track` runs it: the file preset, one
+// click per object on frame 0, frame 1 propagated untimed (the first run
+// of each graph is several times slower), then frames more frames
+// propagated forward and timed.
+func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mode, objects, frames int, log *slog.Logger) (Run, error) {
+	if clip.Count <= 0 {
 		return Run{}, ErrUnknownLength
 	}
-	n := min(frames+warmup, info.Frames)
-	src := decode.NewSource(dec, n, 4)
+	n := min(frames+warmup, clip.Count)
+	src := clip.Source
+	decoded := clip.DecodeTime
+	if decoded == nil {
+		decoded = func() time.Duration { return 0 }
+	}
+	info := struct{ Width, Height int }{clip.Width, clip.Height}
 	cfg := tracker.FilePreset(mode)
 	cfg.NumFrames, cfg.Source, cfg.Logger = n, src, log
 	tr, err := tracker.New(m, cfg)
@@ -98,7 +112,7 @@ func Measure(ctx context.Context, m tracker.Model, dec *decode.Decoder, mode tra
 		switch {
 		case seen == min(warmup, n):
 			// The clock starts once the warm-up frames are out.
-			before, decBefore, begin = tr.Stats(), src.Stats().Time, time.Now()
+			before, decBefore, begin = tr.Stats(), decoded(), time.Now()
 		case seen > warmup:
 			done++
 		}
@@ -114,7 +128,7 @@ func Measure(ctx context.Context, m tracker.Model, dec *decode.Decoder, mode tra
 	st.Decoder -= before.Decoder
 	st.MemoryEncoder -= before.MemoryEncoder
 	st.Total -= before.Total
-	decodeTime := src.Stats().Time - decBefore // inside the tracker's total: not Go's work
+	decodeTime := decoded() - decBefore // inside the tracker's total: not Go's work
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(max(done, 1)) }
 	fps := 0.0
 	if done > 0 {

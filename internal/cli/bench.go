@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"time"
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/bench"
@@ -44,8 +45,12 @@ func Bench(ctx context.Context, e *Env, s *Settings, j BenchJob) error {
 		if err != nil {
 			return err
 		}
-		rep.Width, rep.Height = dec.Info().Width, dec.Info().Height
-		run, err := bench.Measure(ctx, lm.Model, dec, j.Mode, n, j.Frames, log)
+		info := dec.Info()
+		rep.Width, rep.Height = info.Width, info.Height
+		src := decode.NewSource(dec, info.Frames, 4)
+		clip := bench.Frames{Source: src, Width: info.Width, Height: info.Height, Count: info.Frames,
+			DecodeTime: func() time.Duration { return src.Stats().Time }}
+		run, err := bench.Measure(ctx, lm.Model, clip, j.Mode, n, j.Frames, log)
 		dec.Close()
 		if errors.Is(err, bench.ErrUnknownLength) {
 			return InputErr(fmt.Errorf("bench: %s: %w", j.Input, err))

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -99,13 +98,17 @@ func Runtime(ortLib, from string, add func(Check)) *sam.Runtime {
 	add(Check{Name: "onnxruntime", Status: "ok", Required: true,
 		Detail: fmt.Sprintf("%s loaded from %s (found by %s)", rt.Version(), lib, from)})
 
-	// The CUDA provider ships as a separate library beside the runtime.
-	cuda := filepath.Join(filepath.Dir(lib), "libonnxruntime_providers_cuda.so")
-	if _, err := os.Stat(cuda); err == nil {
-		add(Check{Name: "providers", Status: "ok", Detail: "cpu, cuda (" + cuda + ")"})
-	} else {
-		add(Check{Name: "providers", Status: "ok",
-			Detail: "cpu (no libonnxruntime_providers_cuda.so beside the runtime, so no CUDA; fine on CPU-only machines)"})
+	// The CUDA provider ships as a separate library beside the runtime;
+	// its CUDA libraries are found and loaded by sam.NewRuntime.
+	switch cuda := rt.CUDA(); {
+	case cuda.Usable():
+		add(Check{Name: "providers", Status: "ok", Detail: fmt.Sprintf("cpu, cuda (driver %s; %s; CUDA libraries from %s: %s)",
+			cuda.Driver, cuda.Provider, strings.Join(cuda.Dirs, ", "), strings.Join(cuda.Loaded, " "))})
+	case cuda.Provider == "":
+		add(Check{Name: "providers", Status: "ok", Detail: "cpu only: " + cuda.Err.Error() + "; fine on CPU-only machines"})
+	default:
+		add(Check{Name: "providers", Status: "warn", Detail: "cpu only, CUDA unusable: " + cuda.Err.Error(),
+			Fix: "install the CUDA runtime libraries the provider names (e.g. pip's nvidia-* packages) or set " + sam.EnvCUDALibs})
 	}
 	return rt
 }

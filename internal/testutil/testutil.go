@@ -111,3 +111,27 @@ func FFmpeg(t testing.TB, args ...string) {
 // at least two minutes, because CI shares its cores with other work and a
 // wait that ends on its event costs nothing more.
 func Patience(d time.Duration) time.Duration { return max(d, 2*time.Minute) }
+
+// Environment variables that run the model tests on another execution
+// provider or model package (a GPU machine: provider cuda, an fp16 export).
+const (
+	EnvTestProvider = "VIDSEG_TEST_PROVIDER" // "cpu" (default), "cuda" or "auto"
+	EnvTestModel    = "VIDSEG_TEST_MODEL"    // replaces the fixture model
+)
+
+// Provider is the execution provider the model tests run on.
+func Provider() string {
+	if p := os.Getenv(EnvTestProvider); p != "" {
+		return p
+	}
+	return "cpu"
+}
+
+// ModelDir returns dir, or the package named by VIDSEG_TEST_MODEL when dir
+// is the fixture model (absolute or relative to the repository root).
+func ModelDir(dir string) string {
+	if alt := os.Getenv(EnvTestModel); alt != "" && strings.HasSuffix(filepath.Clean(dir), filepath.Clean(FixtureModelDir)) {
+		return alt
+	}
+	return dir
+}

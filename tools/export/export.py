@@ -13,6 +13,7 @@ non-zero when an output differs by more than the tolerance.
 from __future__ import annotations
 
 import argparse
+import inspect
 import hashlib
 import json
 import os
@@ -136,6 +137,12 @@ def export_graph(name, wrapper, path, model, fused=False):
     rng = np.random.default_rng(0)
     inputs = example_inputs(name, model, rng)
     args = tuple(torch.from_numpy(inputs[n]) for n in wrapper.input_names)
+    # torch >= 2.9 exports through dynamo by default; these graphs (custom
+    # com.microsoft ops, dynamic_axes) are written for the TorchScript
+    # exporter, which torch 1.13 has only and 2.x still has.
+    extra = {}
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        extra["dynamo"] = False
     t = time.time()
     with torch.no_grad(), sam2build.fused_attention(fused):
         torch.onnx.export(
@@ -147,6 +154,7 @@ def export_graph(name, wrapper, path, model, fused=False):
             # from arange) into large constants; ORT folds them at load.
             do_constant_folding=(name != "memory_attention"),
             custom_opsets={"com.microsoft": 1} if fused else None,
+            **extra,
         )
     model.eval()
     log(f"exported {name} in {time.time() - t:.1f}s")
