@@ -28,7 +28,7 @@ type CUDA struct {
 	Provider string   // the provider library beside the runtime, "" when absent
 	Driver   string   // the NVIDIA driver's version, "" when no driver is loaded
 	Dirs     []string // folders the CUDA libraries were loaded from
-	Loaded   []string // libraries loaded ahead of the provider, by file name
+	Loaded   []string // libraries loaded ahead of the provider, by soname
 	// Err says why CUDA cannot be used; nil when the provider can be tried.
 	Err error
 }
@@ -71,7 +71,11 @@ func loadCUDA(runtimeLib string) CUDA {
 	dirs := cudaSearchDirs()
 	// Every library of the wanted kinds in the folders found, so that what
 	// cuDNN opens by name later (its engine libraries) is there too.
+	// One file per soname: a toolkit folder holds libcublas.so.13 and the
+	// libcublas.so.13.1.0.3 it links to, and a second copy of a library
+	// loaded by path would be a second instance in the process.
 	var files []string
+	sonames := map[string]bool{}
 	for _, dir := range dirs {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
@@ -83,10 +87,13 @@ func loadCUDA(runtimeLib string) CUDA {
 			if !strings.Contains(name, ".so.") || !hasAnyPrefix(name, cudaLibraryPrefixes) {
 				continue
 			}
-			if slices.ContainsFunc(files, func(f string) bool { return filepath.Base(f) == name }) {
-				continue // an earlier folder has it
+			path := filepath.Join(dir, name)
+			so := soname(path)
+			if sonames[so] {
+				continue // an earlier folder or file has it
 			}
-			files = append(files, filepath.Join(dir, name))
+			sonames[so] = true
+			files = append(files, path)
 			used = true
 		}
 		if used {
@@ -95,17 +102,16 @@ func loadCUDA(runtimeLib string) CUDA {
 	}
 	// Libraries depend on each other (cuBLAS on cuBLASLt, cuDNN's parts on
 	// cuDNN's graph library): load in passes until nothing more loads.
-	failed := map[string]error{}
+	// A library that never loads is reported below only if the provider
+	// needs it.
 	for pending := files; len(pending) > 0; {
 		var next []string
 		for _, f := range pending {
 			if err := dl.OpenGlobal(f); err != nil {
-				failed[f] = err
 				next = append(next, f)
 				continue
 			}
-			delete(failed, f)
-			c.Loaded = append(c.Loaded, filepath.Base(f))
+			c.Loaded = append(c.Loaded, soname(f))
 		}
 		if len(next) == len(pending) {
 			break
@@ -114,16 +120,16 @@ func loadCUDA(runtimeLib string) CUDA {
 	}
 	// What the provider itself needs must be there now, loaded above or
 	// found by the dynamic linker.
-	for _, soname := range needed {
-		if slices.Contains(c.Loaded, soname) {
+	for _, so := range needed {
+		if slices.Contains(c.Loaded, so) {
 			continue
 		}
-		if err := dl.OpenGlobal(soname); err != nil {
-			c.Err = fmt.Errorf("the CUDA provider needs %s, not found in %s or by the dynamic linker (install the CUDA %s runtime, e.g. pip's nvidia-* packages, or set %s)",
-				soname, describeDirs(dirs), cudaMajor(needed), EnvCUDALibs)
+		if err := dl.OpenGlobal(so); err != nil {
+			c.Err = fmt.Errorf("the CUDA provider needs %s, not loadable from %s or by the dynamic linker (install the CUDA %s runtime, e.g. pip's nvidia-* packages, or set %s): %w",
+				so, describeDirs(dirs), cudaMajor(needed), EnvCUDALibs, err)
 			return c
 		}
-		c.Loaded = append(c.Loaded, soname)
+		c.Loaded = append(c.Loaded, so)
 	}
 	if !slices.ContainsFunc(c.Loaded, func(n string) bool { return strings.HasPrefix(n, "libcudnn.so") }) {
 		if err := dl.OpenGlobal("libcudnn.so.9"); err != nil {
@@ -153,6 +159,19 @@ func cudaDependencies(provider string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// soname is the library's DT_SONAME, or its file name when it has none.
+func soname(path string) string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return filepath.Base(path)
+	}
+	defer f.Close()
+	if names, err := f.DynString(elf.DT_SONAME); err == nil && len(names) > 0 {
+		return names[0]
+	}
+	return filepath.Base(path)
 }
 
 // cudaMajor returns the CUDA major version the provider was built for,

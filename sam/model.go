@@ -121,9 +121,9 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 
 	if cuda := rt.CUDA(); provider != ProviderCPU && !cuda.Usable() {
 		if provider == ProviderCUDA {
-			return nil, fmt.Errorf("open model: provider cuda: %w", cuda.Err)
+			return nil, fmt.Errorf("open model: the CUDA execution provider is unusable: %w", cuda.Err)
 		}
-		m.log.Info("sam: CUDA unavailable, running on the CPU", "reason", cuda.Err)
+		m.log.Info("sam: CUDA execution provider unavailable, using CPU", "reason", cuda.Err)
 		provider = ProviderCPU
 	}
 	f := sessionFactory{man: man, level: level, threads: threads, spin: opts.SpinWait, arena: opts.Arena, tf32: opts.TF32, provider: provider, log: m.log}

@@ -188,8 +188,10 @@ def compute_axial_cis_real(dim: int, end_x: int, end_y: int, theta: float = 1000
     """
     import torch
 
-    freqs_x = 1.0 / (theta ** (torch.arange(0, dim, 4)[: (dim // 4)].float() / dim))
-    freqs_y = 1.0 / (theta ** (torch.arange(0, dim, 4)[: (dim // 4)].float() / dim))
+    # On the positions' device (a GPU predictor), as the official table is.
+    dev = positions.device if positions is not None else None
+    freqs_x = 1.0 / (theta ** (torch.arange(0, dim, 4, device=dev)[: (dim // 4)].float() / dim))
+    freqs_y = 1.0 / (theta ** (torch.arange(0, dim, 4, device=dev)[: (dim // 4)].float() / dim))
     if positions is None:
         t = torch.arange(end_x * end_y, dtype=torch.float32)
     else:
