@@ -220,8 +220,23 @@ def to_fp16(path):
 
 
 def ort_run(graph_path, inputs, workdir):
-    """Run graph_path in ORT via ort_check.mjs; returns (outputs, run_ms)."""
+    """Run graph_path in ORT; returns (outputs, run_ms). Python's onnxruntime
+    when installed (usual beside torch 2.x), else Node's through ort_check.mjs
+    (Debian ships no Python onnxruntime)."""
     import numpy as np
+
+    try:
+        import onnxruntime
+    except ImportError:
+        onnxruntime = None
+    if onnxruntime is not None:
+        so = onnxruntime.SessionOptions()
+        so.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sess = onnxruntime.InferenceSession(graph_path, so, providers=["CPUExecutionProvider"])
+        t = time.time()
+        got = sess.run(None, dict(inputs))
+        ms = (time.time() - t) * 1000
+        return {o.name: v for o, v in zip(sess.get_outputs(), got)}, ms
 
     os.makedirs(workdir, exist_ok=True)
     spec = {"model": graph_path, "out_dir": os.path.join(workdir, "out"), "inputs": {}}
