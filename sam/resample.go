@@ -1,6 +1,10 @@
 package sam
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
 
 // axis holds, for each output index along one axis, the two source indices
 // and weights of torch's bilinear interpolation with align_corners=False.
@@ -39,15 +43,37 @@ func (a *axis) hrow(src []float32, sw, y int, out []float32) {
 }
 
 // bilinear calls emit(y, row) for every output row of the sw x sh -> dw x dh
-// resize; row is only valid during the call.
+// resize; row is only valid during the call. Bands of rows run on
+// separate goroutines (a 1024x1024 upsample is ~10 ms on one core, per
+// object and frame), so emit must only touch what belongs to row y.
 func bilinear(src []float32, sw, sh, dw, dh int, emit func(y int, row []float32)) {
 	ax, ay := newAxis(sw, dw), newAxis(sh, dh)
+	bands := min(runtime.GOMAXPROCS(0), max(dw*dh/(128<<10), 1), dh)
+	if bands == 1 {
+		bilinearRows(src, sw, &ax, &ay, 0, dh, emit)
+		return
+	}
+	var wg sync.WaitGroup
+	for b := range bands {
+		y0, y1 := b*dh/bands, (b+1)*dh/bands
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bilinearRows(src, sw, &ax, &ay, y0, y1, emit)
+		}()
+	}
+	wg.Wait()
+}
+
+// bilinearRows emits output rows [from, to).
+func bilinearRows(src []float32, sw int, ax, ay *axis, from, to int, emit func(y int, row []float32)) {
+	dw := len(ax.i0)
 	// Horizontally interpolated source rows, cached because neighbouring
 	// output rows mostly read the same two source rows.
 	r0, r1 := make([]float32, dw), make([]float32, dw)
 	c0, c1 := -1, -1
 	out := make([]float32, dw)
-	for y := range dh {
+	for y := from; y < to; y++ {
 		y0, y1 := ay.i0[y], ay.i1[y]
 		if y0 != c0 {
 			if y0 == c1 {
