@@ -50,6 +50,13 @@ type Options struct {
 	// packages then no longer match the reference within fp32 tolerances.
 	// Off by default.
 	TF32 bool
+	// CUDAOptions are extra CUDA provider options (ONNX Runtime's names,
+	// e.g. "prefer_nhwc": "1"), for experiments; they override vidseg's.
+	CUDAOptions map[string]string
+	// Profile, when set, makes ONNX Runtime write a JSON profile of every
+	// node run per graph, to files starting with this prefix, when the
+	// model is closed.
+	Profile string
 	// Logger receives the provider choice; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -126,7 +133,7 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 		m.log.Info("sam: CUDA execution provider unavailable, using CPU", "reason", cuda.Err)
 		provider = ProviderCPU
 	}
-	f := sessionFactory{man: man, level: level, threads: threads, spin: opts.SpinWait, arena: opts.Arena, tf32: opts.TF32, provider: provider, log: m.log}
+	f := sessionFactory{man: man, level: level, threads: threads, spin: opts.SpinWait, arena: opts.Arena, tf32: opts.TF32, cudaOpts: opts.CUDAOptions, profile: opts.Profile, provider: provider, log: m.log}
 	if m.enc, err = newImageEncoder(&f); err != nil {
 		return nil, err
 	}

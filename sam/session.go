@@ -3,6 +3,7 @@ package sam
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,8 +42,10 @@ type sessionFactory struct {
 	level    ort.GraphOptimizationLevel
 	threads  int
 	spin     bool
-	arena    bool   // Options.Arena
-	tf32     bool   // Options.TF32
+	arena    bool // Options.Arena
+	tf32     bool // Options.TF32
+	cudaOpts map[string]string
+	profile  string // Options.Profile
 	provider string // auto until the first session settles it to cpu or cuda
 	log      *slog.Logger
 }
@@ -74,7 +77,7 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 }
 
 func (f *sessionFactory) create(path, key, file string, in, out []tensorSpec, cuda bool) (*ort.DynamicAdvancedSession, error) {
-	opts, err := f.options(cuda)
+	opts, err := f.options(cuda, key)
 	if err != nil {
 		return nil, fmt.Errorf("graph %s (%s): %w", key, file, err)
 	}
@@ -86,7 +89,7 @@ func (f *sessionFactory) create(path, key, file string, in, out []tensorSpec, cu
 	return sess, nil
 }
 
-func (f *sessionFactory) options(cuda bool) (*ort.SessionOptions, error) {
+func (f *sessionFactory) options(cuda bool, key string) (*ort.SessionOptions, error) {
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("session options: %w", err)
@@ -118,6 +121,12 @@ func (f *sessionFactory) options(cuda bool) (*ort.SessionOptions, error) {
 				return fmt.Errorf("disable spinning: %w", err)
 			}
 		}
+		if f.profile != "" {
+			// One prefix per graph: ONNX Runtime names the file by the second.
+			if err := opts.EnableProfiling(f.profile + key + "_"); err != nil {
+				return fmt.Errorf("profiling: %w", err)
+			}
+		}
 		if !cuda {
 			return nil
 		}
@@ -130,13 +139,15 @@ func (f *sessionFactory) options(cuda bool) (*ort.SessionOptions, error) {
 		if f.tf32 {
 			tf32 = "1"
 		}
-		if err := cudaOpts.Update(map[string]string{
+		set := map[string]string{
 			"use_tf32": tf32,
 			// Shapes are fixed per graph but for the memory length: search
 			// the fastest convolution once per shape.
 			"cudnn_conv_algo_search":    "EXHAUSTIVE",
 			"do_copy_in_default_stream": "1",
-		}); err != nil {
+		}
+		maps.Copy(set, f.cudaOpts)
+		if err := cudaOpts.Update(set); err != nil {
 			return fmt.Errorf("CUDA provider options: %w", err)
 		}
 		if err := opts.AppendExecutionProviderCUDA(cudaOpts); err != nil {

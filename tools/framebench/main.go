@@ -51,6 +51,16 @@ func run() error {
 	modeFlag := flag.String("mode", "sam2", "sam2 or samurai")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	cpuProfile := flag.String("cpuprofile", "", "write a Go CPU profile here")
+	ortProfile := flag.String("ort-profile", "", "ONNX Runtime profile file prefix (written when the model closes)")
+	cudaOpts := map[string]string{}
+	flag.Func("cuda-opt", "extra CUDA provider option KEY=VALUE (repeatable)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		cudaOpts[k] = val
+		return nil
+	})
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -87,7 +97,7 @@ func run() error {
 	c := rt.CUDA()
 	log.Info("framebench: runtime", "onnxruntime", rt.Version(), "library", rt.LibraryPath(), "cuda_usable", c.Usable(),
 		"cuda_err", c.Err, "driver", c.Driver, "cuda_dirs", c.Dirs, "cuda_loaded", c.Loaded)
-	m, err := sam.Open(rt, *modelDir, sam.Options{Provider: *provider, TF32: *tf32, Logger: log})
+	m, err := sam.Open(rt, *modelDir, sam.Options{Provider: *provider, TF32: *tf32, CUDAOptions: cudaOpts, Profile: *ortProfile, Logger: log})
 	if err != nil {
 		return err
 	}
