@@ -123,6 +123,25 @@ func put(graph, what string, dst []float32, src []float32) error {
 	return nil
 }
 
+// frameIn remembers which frame's features a graph's input tensors hold, so
+// that the objects of one frame copy them once (tens of MB a frame). It
+// keeps a reference to them: Features are never modified after
+// EncodeImage, and an address cannot be reused while referenced.
+type frameIn struct{ feats *Features }
+
+// load runs copyIn unless the inputs already hold f's features.
+func (c *frameIn) load(f *Features, copyIn func() error) error {
+	if c.feats == f {
+		return nil
+	}
+	c.feats = nil
+	if err := copyIn(); err != nil {
+		return err
+	}
+	c.feats = f
+	return nil
+}
+
 func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
 
 // ---- image encoder ----
@@ -181,7 +200,9 @@ func newImageEncoder(f *sessionFactory) (*imageEncoder, error) {
 
 // EncodeImage runs the image encoder on one frame: image is 3xSxS (S =
 // image_size, 1024) planar RGB, already normalized with the manifest's
-// mean and std. The returned Features are fresh slices owned by the caller.
+// mean and std. The returned Features are fresh slices owned by the caller,
+// who must not modify them: the graphs keep the last frame's features
+// loaded (frameIn).
 func (m *Model) EncodeImage(ctx context.Context, image []float32) (*Features, error) {
 	const graph = "image encoder"
 	if err := m.usable(graph); err != nil {
@@ -207,6 +228,7 @@ func (m *Model) EncodeImage(ctx context.Context, image []float32) (*Features, er
 
 type maskDecoder struct {
 	graph
+	frameIn // the frame whose high-res features the inputs hold
 	coords []float32 // backing of point_coords, grown to the largest N seen
 	labels []float32
 }
@@ -276,10 +298,12 @@ func (m *Model) DecodeMasks(ctx context.Context, imageEmbed []float32, f *Featur
 	if err := put(graph, "image embedding", g.in[decImageEmbed].GetData(), imageEmbed); err != nil {
 		return nil, err
 	}
-	if err := put(graph, "FeatS0", g.in[decFeatS0].GetData(), f.FeatS0); err != nil {
-		return nil, err
-	}
-	if err := put(graph, "FeatS1", g.in[decFeatS1].GetData(), f.FeatS1); err != nil {
+	if err := g.load(f, func() error {
+		if err := put(graph, "FeatS0", g.in[decFeatS0].GetData(), f.FeatS0); err != nil {
+			return err
+		}
+		return put(graph, "FeatS1", g.in[decFeatS1].GetData(), f.FeatS1)
+	}); err != nil {
 		return nil, err
 	}
 	has := g.in[decHasMaskInput].GetData()
@@ -401,6 +425,7 @@ func (m *Model) EncodeMemory(ctx context.Context, pixFeat []float32, maskHighRes
 // wrapped per call in tensors of the exact shape; wrapping copies nothing.
 type memoryAttention struct {
 	graph
+	frameIn // the frame whose features the inputs hold
 
 	memFeat, memPos []float32
 	memSlot         []int64
@@ -460,10 +485,12 @@ func (m *Model) AttendMemory(ctx context.Context, f *Features, frames []MemoryFr
 	if len(frames) == 0 {
 		return nil, fmt.Errorf("%s: no memory frames (on a frame without memory add no_mem_embed instead)", graph)
 	}
-	if err := put(graph, "VisionFeat", g.in[attnCurrFeat].GetData(), f.VisionFeat); err != nil {
-		return nil, err
-	}
-	if err := put(graph, "VisionPos", g.in[attnCurrPos].GetData(), f.VisionPos); err != nil {
+	if err := g.load(f, func() error {
+		if err := put(graph, "VisionFeat", g.in[attnCurrFeat].GetData(), f.VisionFeat); err != nil {
+			return err
+		}
+		return put(graph, "VisionPos", g.in[attnCurrPos].GetData(), f.VisionPos)
+	}); err != nil {
 		return nil, err
 	}
 	per := int(d.C * d.F * d.F)
