@@ -228,9 +228,9 @@ func (m *Model) EncodeImage(ctx context.Context, image []float32) (*Features, er
 
 type maskDecoder struct {
 	graph
-	frameIn // the frame whose high-res features the inputs hold
-	coords []float32 // backing of point_coords, grown to the largest N seen
-	labels []float32
+	frameIn           // the frame whose high-res features the inputs hold
+	coords  []float32 // backing of point_coords, grown to the largest N seen
+	labels  []float32
 }
 
 // Input positions in the mask decoder's input list.

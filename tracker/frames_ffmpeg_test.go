@@ -3,7 +3,9 @@
 package tracker
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/video"
 )
 
 // readFrames decodes the first n frames of path with 1024x1024 model input.
@@ -55,4 +58,46 @@ func TestFrameDump(t *testing.T) {
 		readFrames(t, testutil.SharedVideo(t, s.Video), s.Frames)
 	}
 	readFrames(t, testutil.Clip(t, "moving_shape"), 3)
+}
+
+// writeFrameDump keeps the longest dump of each video.
+func writeFrameDump(dir, path string, frames []*video.Frame) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	p := dumpPath(dir, path)
+	if h, err := readFrameDumpHeader(p); err == nil && len(h.PTS) >= len(frames) {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	h := frameDumpHeader{Width: frames[0].Width, Height: frames[0].Height, ModelSize: 1024}
+	for _, f := range frames {
+		h.PTS = append(h.PTS, f.PTS)
+	}
+	hdr, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	buf = append(append(buf, hdr...), '\n')
+	for _, f := range frames {
+		buf = append(buf, f.Model...)
+	}
+	return os.WriteFile(p, buf, 0o644)
+}
+
+func readFrameDumpHeader(p string) (frameDumpHeader, error) {
+	var h frameDumpHeader
+	f, err := os.Open(p)
+	if err != nil {
+		return h, err
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadBytes('\n')
+	if err != nil {
+		return h, err
+	}
+	return h, json.Unmarshal(line, &h)
 }

@@ -3,8 +3,15 @@
 package tracker
 
 import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/vidseg/vidseg/video"
 )
 
 // readFrames reads the first n frames of path from the dump in
@@ -20,4 +27,32 @@ func readFrames(t testing.TB, path string, n int) sliceSource {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// readFrameDump reads the first n frames of video's dump in dir.
+func readFrameDump(dir, path string, n int) (sliceSource, error) {
+	f, err := os.Open(dumpPath(dir, path))
+	if err != nil {
+		return nil, fmt.Errorf("frame dump of %s: %w (write it with the FFmpeg build of these tests and %s set)", filepath.Base(path), err, envFrameDump)
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return nil, err
+	}
+	var h frameDumpHeader
+	if err := json.Unmarshal(line, &h); err != nil {
+		return nil, err
+	}
+	var out sliceSource
+	for i := 0; i < min(n, len(h.PTS)); i++ {
+		fr := &video.Frame{Index: i, PTS: h.PTS[i], Width: h.Width, Height: h.Height,
+			RGB: make([]byte, h.Width*h.Height*3), Model: make([]byte, h.ModelSize*h.ModelSize*3)}
+		if _, err := io.ReadFull(r, fr.Model); err != nil {
+			return nil, fmt.Errorf("frame dump of %s, frame %d: %w", filepath.Base(path), i, err)
+		}
+		out = append(out, fr)
+	}
+	return out, nil
 }
