@@ -1,0 +1,297 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/vidseg/vidseg/prompt"
+)
+
+// Runner runs cameras on this worker (a web.Server in `vidseg worker`).
+type Runner interface {
+	Start(ctx context.Context, c Camera) (Running, error)
+}
+
+// Running is a camera being tracked.
+type Running interface {
+	// Ended is closed when the camera's session ended by itself.
+	Ended() <-chan struct{}
+	// Prompt adds or corrects an object on the latest tracked frame and
+	// returns its id.
+	Prompt(ctx context.Context, p prompt.Prompt) (int, error)
+	// Stop ends the camera's session and waits for it.
+	Stop()
+}
+
+// PromptReply answers a prompt request on vidseg.<camera>.prompt.
+type PromptReply struct {
+	Object int    `json:"object,omitempty"`
+	Worker string `json:"worker,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Worker takes cameras from the cameras bucket, up to its capacity, each
+// under a lease in the leases bucket: created when free (the bucket
+// forgets a lease LeaseTTL after its last renewal), renewed at a third of
+// the TTL with the revision it last wrote, so a worker that lost a lease
+// (expired, taken) notices and stops the camera.
+type Worker struct {
+	ID       string
+	Capacity int
+	Bus      *Bus
+	Run      Runner
+	Events   *EventPublisher
+	Log      *slog.Logger
+
+	mu    sync.Mutex
+	owned map[string]*claim
+	lost  chan string
+}
+
+type claim struct {
+	rev     uint64
+	renewed time.Time
+	run     Running
+	sub     *nats.Subscription
+}
+
+// LostCamera tells the worker that camera is no longer its own (its
+// events were refused); it is stopped on the next round. Safe to call
+// from any goroutine.
+func (w *Worker) LostCamera(camera string) {
+	select {
+	case w.lostCh() <- camera:
+	default:
+	}
+}
+
+func (w *Worker) lostCh() chan string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lost == nil {
+		w.lost = make(chan string, 64)
+	}
+	return w.lost
+}
+
+// Owned lists the cameras this worker tracks.
+func (w *Worker) Owned() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.owned))
+	for n := range w.owned {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Serve takes, renews and releases leases until ctx ends; then it stops
+// its cameras, stores their queued events and gives their leases back so
+// that other workers need not wait for them to expire.
+func (w *Worker) Serve(ctx context.Context) error {
+	if w.Capacity <= 0 {
+		return errors.New("worker: capacity must be at least 1")
+	}
+	w.mu.Lock()
+	w.owned = make(map[string]*claim)
+	w.mu.Unlock()
+	lost := w.lostCh()
+	ttl := w.Bus.LeaseTTL
+	// Rounds are frequent enough to renew three times per TTL and to
+	// take a free camera soon after its lease expired.
+	round := min(ttl/6, 500*time.Millisecond)
+	defer w.releaseAll()
+	for {
+		w.renew(ctx)
+		w.reap(ctx)
+		w.take(ctx)
+		t := time.NewTimer(round + rand.N(round/4+1)) // jitter: workers take turns
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case name := <-lost:
+			t.Stop()
+			w.drop(name, false)
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Worker) lease() []byte {
+	data, _ := json.Marshal(Lease{Worker: w.ID, Since: time.Now().UTC()})
+	return data
+}
+
+// renew extends every lease held; one that cannot be extended (taken or
+// expired) or was not extended for a whole TTL (NATS unreachable) is
+// dropped: another worker may track the camera by now.
+func (w *Worker) renew(ctx context.Context) {
+	ttl := w.Bus.LeaseTTL
+	for _, name := range w.Owned() {
+		w.mu.Lock()
+		c := w.owned[name]
+		w.mu.Unlock()
+		if c == nil || time.Since(c.renewed) < ttl/3 {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, ttl/3)
+		rev, err := w.Bus.Leases.Update(rctx, name, w.lease(), c.rev)
+		cancel()
+		switch {
+		case err == nil:
+			w.mu.Lock()
+			c.rev, c.renewed = rev, time.Now()
+			w.mu.Unlock()
+		case ctx.Err() != nil:
+			return
+		case time.Since(c.renewed) >= ttl || isWrongLastSeq(err):
+			w.Log.Warn("worker: lease lost; camera stopped", "camera", name, "err", err)
+			w.drop(name, false)
+		default:
+			w.Log.Warn("worker: lease not renewed; retrying", "camera", name, "err", err)
+		}
+	}
+}
+
+// reap releases cameras whose sessions ended (a source that failed) or
+// that were removed from the cameras bucket, so they can start again.
+func (w *Worker) reap(ctx context.Context) {
+	names, err := w.Bus.CameraNames(ctx)
+	if err != nil {
+		return
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	for _, name := range w.Owned() {
+		w.mu.Lock()
+		c := w.owned[name]
+		w.mu.Unlock()
+		ended := false
+		select {
+		case <-c.run.Ended():
+			ended = true
+		default:
+		}
+		if ended || !want[name] {
+			w.Log.Info("worker: camera released", "camera", name, "ended", ended, "removed", !want[name])
+			w.drop(name, true)
+		}
+	}
+}
+
+// take leases at most one free camera per round, so that workers started
+// together share the cameras instead of the first taking all.
+func (w *Worker) take(ctx context.Context) {
+	w.mu.Lock()
+	free := w.Capacity - len(w.owned)
+	w.mu.Unlock()
+	if free <= 0 {
+		return
+	}
+	names, err := w.Bus.CameraNames(ctx)
+	if err != nil {
+		w.Log.Warn("worker: cameras not listed", "err", err)
+		return
+	}
+	rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	for _, name := range names {
+		w.mu.Lock()
+		_, mine := w.owned[name]
+		w.mu.Unlock()
+		if mine {
+			continue
+		}
+		rev, err := w.Bus.Leases.Create(ctx, name, w.lease())
+		if err != nil {
+			continue // held by another worker (or NATS away: next round)
+		}
+		if err := w.start(ctx, name, rev); err != nil {
+			w.Log.Warn("worker: camera not started; lease given back", "camera", name, "err", err)
+			_ = w.Bus.Leases.Delete(ctx, name)
+			continue
+		}
+		return
+	}
+}
+
+func (w *Worker) start(ctx context.Context, name string, rev uint64) error {
+	cam, err := w.Bus.Camera(ctx, name)
+	if err != nil {
+		return err
+	}
+	run, err := w.Run.Start(ctx, cam)
+	if err != nil {
+		return err
+	}
+	c := &claim{rev: rev, renewed: time.Now(), run: run}
+	c.sub, err = w.Bus.NC.Subscribe(Subject(name, "prompt"), func(m *nats.Msg) { w.prompt(ctx, name, run, m) })
+	if err != nil {
+		run.Stop()
+		return fmt.Errorf("prompt subscription: %w", err)
+	}
+	w.mu.Lock()
+	w.owned[name] = c
+	w.mu.Unlock()
+	w.Log.Info("worker: camera taken", "camera", name, "worker", w.ID)
+	return nil
+}
+
+// prompt answers a prompt request for a camera this worker tracks.
+func (w *Worker) prompt(ctx context.Context, name string, run Running, m *nats.Msg) {
+	reply := PromptReply{Worker: w.ID}
+	var p prompt.Prompt
+	if err := json.Unmarshal(m.Data, &p); err != nil {
+		reply.Error = fmt.Sprintf("prompt: %v", err)
+	} else {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		reply.Object, err = run.Prompt(pctx, p)
+		cancel()
+		if err != nil {
+			reply.Error = err.Error()
+		}
+	}
+	data, _ := json.Marshal(reply)
+	_ = m.Respond(data)
+}
+
+// drop stops a camera; release also gives its lease back (after its
+// queued events are stored) so another worker can take it at once.
+func (w *Worker) drop(name string, release bool) {
+	w.mu.Lock()
+	c := w.owned[name]
+	delete(w.owned, name)
+	w.mu.Unlock()
+	if c == nil {
+		return
+	}
+	_ = c.sub.Unsubscribe()
+	c.run.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if release {
+		if err := w.Events.Flush(ctx, name); err != nil {
+			w.Log.Warn("worker: events not stored before release", "camera", name, "err", err)
+		}
+	}
+	w.Events.Stop(name)
+	if release {
+		_ = w.Bus.Leases.Delete(ctx, name, jetstreamLastRevision(c.rev))
+	}
+}
+
+func (w *Worker) releaseAll() {
+	for _, name := range w.Owned() {
+		w.drop(name, true)
+	}
+}
