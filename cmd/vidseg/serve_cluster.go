@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/cluster"
+	"github.com/vidseg/vidseg/internal/camera"
 	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/web"
 )
@@ -111,19 +112,14 @@ func natsDir(s *cli.Settings, noStore bool) (string, error) {
 }
 
 // clusterCameras converts the cameras file for workers.
-func clusterCameras(cams []cameraConfig) ([]cluster.Camera, error) {
+func clusterCameras(cams []camera.Config) ([]cluster.Camera, error) {
 	out := make([]cluster.Camera, 0, len(cams))
 	for _, c := range cams {
 		if err := cluster.CheckName(c.Name); err != nil {
 			return nil, cli.InputErr(fmt.Errorf("serve --cameras --workers: %w", err))
 		}
-		geo, _ := c.geometry() // checked by loadCameras
-		cc := cluster.Camera{Name: c.Name, Source: c.Source, Geometry: geo}
-		for _, cp := range c.Prompts {
-			p, _ := cp.prompt()
-			cc.Prompts = append(cc.Prompts, p)
-		}
-		out = append(out, cc)
+		geo, ps := c.Spec()
+		out = append(out, cluster.Camera{Name: c.Name, Source: c.Source, Geometry: geo, Prompts: ps})
 	}
 	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"regexp"
 	"time"
@@ -44,6 +43,8 @@ the topology.`,
 	ttl := fs.Duration("lease-ttl", cluster.DefaultLeaseTTL, "a camera moves to another worker this `long` after its worker stopped renewing its lease")
 	allowURLs := fs.Bool("allow-urls", false, "let cameras be http(s):// and rtsp:// URLs")
 	allowPrivate := fs.Bool("allow-private-urls", false, "let camera URLs reach loopback, private, link-local and metadata addresses")
+	threshold := fs.Float64("event-threshold", 0, "object score `LOGIT` above which an object counts as present for events (margin 0.5 either side)")
+	frames := fs.Int("event-frames", 3, "consecutive model frames (`N`) that confirm an event")
 	verbose := fs.Bool("v", false, "log cameras taken and released")
 	pos, err := fs.ParseArgs(args)
 	if err != nil {
@@ -56,6 +57,8 @@ the topology.`,
 		return cli.Usagef("worker: --nats URL is required (the URL `vidseg serve` prints)")
 	case *capacity < 1 || *capacity > 256:
 		return cli.Usagef("worker: --capacity %d: want 1 to 256", *capacity)
+	case *frames < 1:
+		return cli.Usagef("worker: --event-frames %d: want at least 1", *frames)
 	case *ttl < time.Second:
 		return cli.Usagef("worker: --lease-ttl %v: want at least 1s", *ttl)
 	}
@@ -68,13 +71,9 @@ the topology.`,
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level})).With("worker", *id)
+	log := cli.NewLogger(e.Stderr, *verbose).With("worker", *id)
 
-	lm, err := openModel(s, e.Stderr, log)
+	lm, err := cli.OpenModel(s, e.Stderr, log)
 	if err != nil {
 		return err
 	}
@@ -93,7 +92,8 @@ the topology.`,
 
 	cfg := web.Config{Logger: log, MaxSessions: *capacity, EventSinks: []events.Sink{pub},
 		Sources: web.SourcePolicy{MediaRoot: s.Get("media_root"), AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate}}
-	cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.model), mode)
+	cfg.Analytics.Threshold, cfg.Analytics.Frames = float32(*threshold), *frames
+	cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.Model), mode)
 	cfg.NewTracker = cluster.Trackers(bus, pub, *id, log, cfg.NewTracker)
 	srv, err := web.New(cfg)
 	if err != nil {
@@ -135,8 +135,12 @@ func (c webCamera) Prompt(ctx context.Context, p prompt.Prompt) (int, error) {
 		if err == nil || !web.IsNotReady(err) {
 			return obj, err
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return 0, errors.Join(err, ctx.Err())
+		case <-t.C:
 		}
 	}
 }
