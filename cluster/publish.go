@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/vidseg/vidseg/events"
 )
@@ -28,6 +30,9 @@ import (
 type EventPublisher struct {
 	bus *Bus
 	log *slog.Logger
+	// self tags this publisher's messages (header PublisherHeader), to
+	// tell its own retried event from another worker's with the same id.
+	self string
 	// lost is told about a camera whose events were refused (fenced).
 	lost func(camera string)
 
@@ -47,6 +52,9 @@ type cameraEvents struct {
 	fenced bool
 }
 
+// PublisherHeader names the publisher of an event (random per worker run).
+const PublisherHeader = "Vidseg-Publisher"
+
 // NewEventPublisher returns a publisher on bus; lost (may be nil) is
 // called when a camera's events are refused because another worker took
 // it over.
@@ -54,7 +62,7 @@ func NewEventPublisher(bus *Bus, log *slog.Logger, lost func(camera string)) *Ev
 	if lost == nil {
 		lost = func(string) {}
 	}
-	return &EventPublisher{bus: bus, log: log, lost: lost, cams: make(map[string]*cameraEvents)}
+	return &EventPublisher{bus: bus, log: log, lost: lost, self: nuid.Next(), cams: make(map[string]*cameraEvents)}
 }
 
 // Resume starts publishing camera's events and returns the number of its
@@ -177,7 +185,8 @@ func (p *EventPublisher) run(ctx context.Context, c *cameraEvents) {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ack, err := p.bus.JS.Publish(pctx, subj, data, jetstream.WithMsgID(e.ID), jetstream.WithExpectLastSequencePerSubject(last))
+		msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{PublisherHeader: []string{p.self}}}
+		ack, err := p.bus.JS.PublishMsg(pctx, msg, jetstream.WithMsgID(e.ID), jetstream.WithExpectLastSequencePerSubject(last))
 		cancel()
 		if err == nil {
 			p.pop(c, ack.Sequence)
@@ -191,7 +200,7 @@ func (p *EventPublisher) run(ctx context.Context, c *cameraEvents) {
 			// Either an earlier try of this very event was stored (its
 			// ack was lost) or another worker publishes for the camera.
 			m, gerr := p.bus.Events.GetLastMsgForSubject(ctx, subj)
-			if gerr == nil && m.Header.Get(jetstream.MsgIDHeader) == e.ID {
+			if gerr == nil && m.Header.Get(jetstream.MsgIDHeader) == e.ID && m.Header.Get(PublisherHeader) == p.self {
 				p.pop(c, m.Sequence)
 				continue
 			}
