@@ -17,6 +17,7 @@ const (
 	ResultsStream = "VIDSEG_RESULTS" // vidseg.<camera>.results
 	CamerasBucket = "vidseg_cameras" // camera name -> Camera
 	LeasesBucket  = "vidseg_leases"  // camera name -> Lease, expires after the lease TTL
+	WorkersBucket = "vidseg_workers" // worker id -> Presence, expires after the lease TTL
 	JournalBucket = "vidseg_journal" // camera name -> Journal (prompts, zones)
 )
 
@@ -71,6 +72,7 @@ type Bus struct {
 	Results  jetstream.Stream
 	Cameras  jetstream.KeyValue
 	Leases   jetstream.KeyValue
+	Workers  jetstream.KeyValue
 	Journal  jetstream.KeyValue
 	LeaseTTL time.Duration
 }
@@ -138,6 +140,9 @@ func setup(ctx context.Context, nc *nats.Conn, o Options) (*Bus, error) {
 		return nil, err
 	}
 	if b.Leases, err = kv(LeasesBucket, "which worker tracks each camera", o.LeaseTTL); err != nil {
+		return nil, err
+	}
+	if b.Workers, err = kv(WorkersBucket, "live workers and their load", o.LeaseTTL); err != nil {
 		return nil, err
 	}
 	if b.Journal, err = kv(JournalBucket, "each camera's prompts and zones", 0); err != nil {

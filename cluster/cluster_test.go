@@ -130,9 +130,9 @@ type stubRunner struct {
 
 type stubCamera struct{ ended chan struct{} }
 
-func (c stubCamera) Ended() <-chan struct{}                           { return c.ended }
+func (c stubCamera) Ended() <-chan struct{}                             { return c.ended }
 func (c stubCamera) Prompt(context.Context, prompt.Prompt) (int, error) { return 1, nil }
-func (c stubCamera) Stop()                                            {}
+func (c stubCamera) Stop()                                              {}
 
 func (r *stubRunner) Start(_ context.Context, c Camera) (Running, error) {
 	r.mu.Lock()
@@ -208,4 +208,38 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestLeasesRebalance: a worker started later gets a share of the cameras
+// from the one that took them all.
+func TestLeasesRebalance(t *testing.T) {
+	_, bus := startBus(t, Options{LeaseTTL: time.Second})
+	ctx := context.Background()
+	if err := bus.PutCameras(ctx, []Camera{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: "d"}}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	var wg sync.WaitGroup
+	wctx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); wg.Wait() }()
+	start := func(id string) *Worker {
+		w := &Worker{ID: id, Capacity: 4, Bus: bus, Run: &stubRunner{started: map[string]int{}}, Log: log}
+		w.Events = NewEventPublisher(bus, log, w.LostCamera)
+		wg.Go(func() { w.Serve(wctx) })
+		return w
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(testutil.Patience(time.Minute))
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	w1 := start("w1")
+	waitFor("w1 takes all four", func() bool { return len(w1.Owned()) == 4 })
+	w2 := start("w2")
+	waitFor("two each", func() bool { return len(w1.Owned()) == 2 && len(w2.Owned()) == 2 })
 }

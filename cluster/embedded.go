@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -26,11 +27,14 @@ type EmbeddedOptions struct {
 	// Addr is host:port to listen on; "" is 127.0.0.1 on a free port.
 	// A port of 0 also picks a free one.
 	Addr string
+	// Token, when set, is required of every client (URL has it).
+	Token string
 }
 
 // Embedded is a NATS server with JetStream running in this process.
 type Embedded struct {
-	srv *server.Server
+	srv   *server.Server
+	token string
 }
 
 // StartEmbedded starts a NATS server with JetStream and waits until it
@@ -64,7 +68,8 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		NoLog:      true,
 		// The HTTP monitor stays off: nothing of the server's state is
 		// exposed beyond the client port.
-		HTTPPort: 0,
+		HTTPPort:      0,
+		Authorization: o.Token,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -75,11 +80,18 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("nats: server on %s not ready within 30s", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, token: o.Token}, nil
 }
 
-// URL is the address clients (workers, front ends) connect to.
-func (e *Embedded) URL() string { return e.srv.ClientURL() }
+// URL is the address clients (workers, front ends) connect to, with the
+// token when there is one.
+func (e *Embedded) URL() string {
+	u := e.srv.ClientURL()
+	if e.token != "" {
+		u = strings.Replace(u, "nats://", "nats://"+e.token+"@", 1)
+	}
+	return u
+}
 
 // Close shuts the server down and waits for it to finish.
 func (e *Embedded) Close() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidseg/vidseg/prompt"
 )
@@ -54,6 +55,16 @@ type Worker struct {
 	mu    sync.Mutex
 	owned map[string]*claim
 	lost  chan string
+
+	presenceRev uint64
+	lastGive    time.Time            // last camera given back to rebalance
+	freeSince   map[string]time.Time // cameras seen without a lease, while others had the turn
+}
+
+// Presence is a live worker in the workers bucket, renewed every round.
+type Presence struct {
+	Capacity int `json:"capacity"`
+	Cameras  int `json:"cameras"`
 }
 
 type claim struct {
@@ -112,7 +123,9 @@ func (w *Worker) Serve(ctx context.Context) error {
 	for {
 		w.renew(ctx)
 		w.reap(ctx)
-		w.take(ctx)
+		peers := w.announce(ctx)
+		w.take(ctx, peers)
+		w.rebalance(peers)
 		t := time.NewTimer(round + rand.N(round/4+1)) // jitter: workers take turns
 		select {
 		case <-ctx.Done():
@@ -190,19 +203,85 @@ func (w *Worker) reap(ctx context.Context) {
 	}
 }
 
-// take leases at most one free camera per round, so that workers started
-// together share the cameras instead of the first taking all.
-func (w *Worker) take(ctx context.Context) {
+// announce renews this worker's presence and returns the live workers'
+// (this one included).
+func (w *Worker) announce(ctx context.Context) map[string]Presence {
 	w.mu.Lock()
-	free := w.Capacity - len(w.owned)
+	me := Presence{Capacity: w.Capacity, Cameras: len(w.owned)}
 	w.mu.Unlock()
-	if free <= 0 {
+	data, _ := json.Marshal(me)
+	if rev, err := w.Bus.Workers.Put(ctx, w.ID, data); err == nil {
+		w.presenceRev = rev
+	}
+	peers := map[string]Presence{w.ID: me}
+	keys, err := w.Bus.Workers.Keys(ctx)
+	if err != nil {
+		return peers
+	}
+	for _, k := range keys {
+		if k == w.ID {
+			continue
+		}
+		e, err := w.Bus.Workers.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var p Presence
+		if json.Unmarshal(e.Value(), &p) == nil {
+			peers[k] = p
+		}
+	}
+	return peers
+}
+
+// leastLoaded reports whether no live worker with room holds fewer
+// cameras than n.
+func leastLoaded(peers map[string]Presence, n int) bool {
+	for _, p := range peers {
+		if p.Cameras < n && p.Cameras < p.Capacity {
+			return false
+		}
+	}
+	return true
+}
+
+// rebalance gives one camera back, at most once per two lease TTLs, when
+// this worker holds at least two more than a live worker with room (one
+// that started later): that worker takes it. A moved camera loses its
+// memory bank, hence the margin and the pace.
+func (w *Worker) rebalance(peers map[string]Presence) {
+	w.mu.Lock()
+	n := len(w.owned)
+	w.mu.Unlock()
+	if n == 0 || time.Since(w.lastGive) < 2*w.Bus.LeaseTTL || leastLoaded(peers, n-1) {
+		return
+	}
+	owned := w.Owned()
+	name := owned[rand.N(len(owned))]
+	w.Log.Info("worker: camera given back to rebalance", "camera", name, "cameras", n)
+	w.lastGive = time.Now()
+	w.drop(name, true)
+}
+
+// take leases at most one free camera per round, and only while no live
+// worker with room holds fewer, so that workers share the cameras instead
+// of the first started taking all.
+func (w *Worker) take(ctx context.Context, peers map[string]Presence) {
+	w.mu.Lock()
+	n := len(w.owned)
+	w.mu.Unlock()
+	if n >= w.Capacity {
 		return
 	}
 	names, err := w.Bus.CameraNames(ctx)
 	if err != nil {
 		w.Log.Warn("worker: cameras not listed", "err", err)
 		return
+	}
+	if !leastLoaded(peers, n) {
+		// Another worker has the turn; should it not take a free camera
+		// (it cannot open it, say) for two TTLs, this one does.
+		names = w.longFree(ctx, names)
 	}
 	rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
 	for _, name := range names {
@@ -223,6 +302,29 @@ func (w *Worker) take(ctx context.Context) {
 		}
 		return
 	}
+}
+
+// longFree returns the cameras among names that have had no lease for
+// two lease TTLs.
+func (w *Worker) longFree(ctx context.Context, names []string) []string {
+	if w.freeSince == nil {
+		w.freeSince = map[string]time.Time{}
+	}
+	var out []string
+	now := time.Now()
+	for _, name := range names {
+		if _, err := w.Bus.Leases.Get(ctx, name); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			delete(w.freeSince, name)
+			continue
+		}
+		since, ok := w.freeSince[name]
+		if !ok {
+			w.freeSince[name] = now
+		} else if now.Sub(since) > 2*w.Bus.LeaseTTL {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func (w *Worker) start(ctx context.Context, name string, rev uint64) error {
@@ -294,4 +396,7 @@ func (w *Worker) releaseAll() {
 	for _, name := range w.Owned() {
 		w.drop(name, true)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = w.Bus.Workers.Delete(ctx, w.ID)
 }

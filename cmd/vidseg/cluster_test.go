@@ -123,8 +123,9 @@ func readSSE(t *testing.T, ctx context.Context, url string) <-chan sseMsg {
 // test process, a front end (`serve --workers`) and three worker
 // processes of the real binary with the fixture model, six looping file
 // cameras that each show a frame every 30 s (so the model runs little).
-// Once every camera has a result, the worker holding the most cameras is
-// killed with SIGKILL. Its cameras must be taken by the other workers
+// Once the workers share the cameras (two each: the first ready give some
+// back to the last) and every camera has a result, the worker of cam1 is
+// prompted through the front end (a second object) and killed with SIGKILL. Its cameras must be taken by the other workers
 // within 10 s of the kill (their leases expire after --lease-ttl) and
 // tracked again, their prompts replayed; the front end's viewer (one
 // result stream, never reconnected) keeps receiving results, and every
@@ -194,11 +195,37 @@ func TestClusterFailover(t *testing.T) {
 		workers[id] = startWorker(t, env, id, wargs...)
 	}
 
-	// Every camera tracked: a result from its worker.
+	// Workers share the cameras (the first ones ready give some back to
+	// the last), two each, and every camera has a result from its worker.
 	patience := testutil.Patience(5 * time.Minute)
 	lastWorker := map[string]string{}
+	owner := map[string]string{}
+	owners := map[string][]string{}
+	settled := func() bool {
+		var status []cluster.CameraStatus
+		fe.do(t, "GET", "/api/cluster/cameras", nil, &status)
+		clear(owner)
+		clear(owners)
+		for _, s := range status {
+			owner[s.Camera] = s.Worker
+			owners[s.Worker] = append(owners[s.Worker], s.Camera)
+		}
+		for _, id := range []string{"w1", "w2", "w3"} {
+			if len(owners[id]) != 2 {
+				return false
+			}
+		}
+		for _, cam := range names {
+			if lastWorker[cam] != owner[cam] {
+				return false
+			}
+		}
+		return true
+	}
 	deadline := time.After(patience)
-	for len(lastWorker) < nCams {
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for !settled() {
 		select {
 		case m, ok := <-results:
 			if !ok {
@@ -212,27 +239,27 @@ func TestClusterFailover(t *testing.T) {
 				t.Fatalf("camera %s: want its configured object 1 tracked: %s", r.Camera, m.data)
 			}
 			lastWorker[r.Camera] = r.Worker
+		case <-poll.C:
 		case <-deadline:
-			t.Fatalf("cameras tracked within %v: %v", patience, lastWorker)
+			t.Fatalf("cameras not shared two per worker and tracked within %v: owners %v, results from %v\n%s", patience, owners, lastWorker, workerLogs(workers))
 		}
 	}
-	owners := map[string][]string{}
-	var status []cluster.CameraStatus
-	fe.do(t, "GET", "/api/cluster/cameras", nil, &status)
-	for _, s := range status {
-		owners[s.Worker] = append(owners[s.Worker], s.Camera)
-	}
-	victim := ""
-	for id, cs := range owners {
-		if id != "" && (victim == "" || len(cs) > len(owners[victim])) {
-			victim = id
-		}
-	}
-	if victim == "" || len(status) != nCams {
-		t.Fatalf("cameras and workers: %+v", status)
-	}
+	victim := owner["cam1"]
 	moved := owners[victim]
+	slices.Sort(moved)
 	t.Logf("owners before the kill: %v; killing %s", owners, victim)
+
+	// A prompt through the front end reaches the camera's worker, which
+	// journals it: the camera's next worker replays it too.
+	prompted := moved[0]
+	var rep cluster.PromptReply
+	click := map[string]any{"points": []map[string]any{{"x": 250, "y": 180, "positive": true}}}
+	if code := fe.do(t, "POST", "/api/cluster/cameras/"+prompted+"/prompts", click, &rep); code != http.StatusOK || rep.Object != 2 || rep.Worker != victim {
+		t.Fatalf("prompt on %s through the front end: %d %+v", prompted, code, rep)
+	}
+	if code := fe.do(t, "POST", "/api/cluster/cameras/nocamera/prompts", click, nil); code != http.StatusServiceUnavailable {
+		t.Errorf("prompt on a camera nobody tracks: %d, want 503", code)
+	}
 
 	killed := time.Now()
 	workers[victim].cmd.Process.Signal(syscall.SIGKILL)
@@ -244,8 +271,6 @@ func TestClusterFailover(t *testing.T) {
 	firstResult := map[string]time.Duration{}
 	resumedOthers := map[string]bool{} // cameras of the other workers seen after the kill
 	deadline = time.After(patience)
-	poll := time.NewTicker(100 * time.Millisecond)
-	defer poll.Stop()
 	for len(taken) < len(moved) || len(firstResult) < len(moved) || len(resumedOthers) == 0 {
 		select {
 		case m, ok := <-results:
@@ -262,8 +287,16 @@ func TestClusterFailover(t *testing.T) {
 			if slices.Contains(moved, r.Camera) {
 				if _, ok := firstResult[r.Camera]; !ok {
 					firstResult[r.Camera] = m.at.Sub(killed)
-					if len(r.Objects) != 1 || r.Objects[0].Object != 1 {
-						t.Errorf("camera %s on %s: journaled prompt not replayed: %s", r.Camera, r.Worker, m.data)
+					want := []int{1}
+					if r.Camera == prompted {
+						want = []int{1, 2}
+					}
+					var got []int
+					for _, o := range r.Objects {
+						got = append(got, o.Object)
+					}
+					if !slices.Equal(got, want) {
+						t.Errorf("camera %s on %s: objects %v, want %v (journaled prompts replayed)", r.Camera, r.Worker, got, want)
 					}
 				}
 			} else if r.Wall.After(killed) {
@@ -371,4 +404,30 @@ func workerLogs(ws map[string]*workerProc) string {
 		}
 	}
 	return b.String()
+}
+
+// TestServeEmbedsNATS: a plain `vidseg serve` runs its own NATS server on
+// loopback (no setup), keeping JetStream beside its store, and answers the
+// cluster routes; --nats none runs without.
+func TestServeEmbedsNATS(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sessions.db")
+	srv := startServe(t, []string{"VIDSEG_STORE=" + db})
+	var status []cluster.CameraStatus
+	if code := srv.do(t, "GET", "/api/cluster/cameras", nil, &status); code != http.StatusOK || len(status) != 0 {
+		t.Errorf("cluster cameras: %d %+v", code, status)
+	}
+	srv.kill(t, syscall.SIGTERM)
+	if !strings.Contains(srv.stderr.String(), "vidseg: nats on nats://127.0.0.1:") {
+		t.Errorf("no embedded NATS on loopback announced:\n%s", srv.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nats", "jetstream")); err != nil {
+		t.Errorf("JetStream store beside the store: %v", err)
+	}
+
+	srv = startServe(t, []string{"VIDSEG_STORE=" + db}, "--nats", "none")
+	if code := srv.do(t, "GET", "/api/cluster/cameras", nil, nil); code != http.StatusNotFound {
+		t.Errorf("cluster cameras with --nats none: %d, want 404", code)
+	}
+	srv.kill(t, syscall.SIGTERM)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -65,7 +66,13 @@ func (cf *clusterFlags) start(ctx context.Context, e *cli.Env, dir string, srv *
 	n := &clusterNode{done: make(chan struct{})}
 	if url == "" {
 		t0 := time.Now()
-		emb, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Dir: dir, Addr: *cf.listen})
+		o := cluster.EmbeddedOptions{Dir: dir, Addr: *cf.listen}
+		if host, _, err := net.SplitHostPort(o.Addr); err == nil && !loopbackHost(host) {
+			// Workers on other machines reach it: like the web app off
+			// loopback, it takes a token (in the URL printed below).
+			o.Token = web.NewToken()
+		}
+		emb, err := cluster.StartEmbedded(o)
 		if err != nil {
 			return nil, fmt.Errorf("serve: %w", err)
 		}
@@ -95,8 +102,19 @@ func (cf *clusterFlags) start(ctx context.Context, e *cli.Env, dir string, srv *
 			log.Error("serve: workers' events not relayed", "err", err)
 		}
 	}()
-	fmt.Fprintf(e.Stderr, "vidseg: nats on %s\n", bus.NC.ConnectedUrlRedacted())
+	if n.emb == nil {
+		url = bus.NC.ConnectedUrlRedacted() // the operator knows the credentials
+	}
+	fmt.Fprintf(e.Stderr, "vidseg: nats on %s\n", url)
 	return n, nil
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // natsDir is where the embedded server keeps JetStream: beside the store.
