@@ -25,7 +25,9 @@ const (
 // renewing its lease (killed, hung or cut off).
 const DefaultLeaseTTL = 3 * time.Second
 
-// Options tune what Connect creates. Zero fields take the defaults.
+// Options tune what Connect creates when the streams and buckets do not
+// exist yet (existing ones are used as they are). Zero fields take the
+// defaults.
 type Options struct {
 	// Name names the connection in the server's monitoring.
 	Name string
@@ -98,7 +100,7 @@ func setup(ctx context.Context, nc *nats.Conn, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
 	}
 	b := &Bus{NC: nc, JS: js, LeaseTTL: o.LeaseTTL}
-	b.Events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	b.Events, err = stream(ctx, js, jetstream.StreamConfig{
 		Name:        EventsStream,
 		Description: "vidseg analytics events; Nats-Msg-Id is the event id (camera:seq)",
 		Subjects:    []string{"vidseg.*.events"},
@@ -112,7 +114,7 @@ func setup(ctx context.Context, nc *nats.Conn, o Options) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats: stream %s: %w", EventsStream, err)
 	}
-	b.Results, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	b.Results, err = stream(ctx, js, jetstream.StreamConfig{
 		Name:              ResultsStream,
 		Description:       "vidseg per-frame tracking results (boxes, scores, RLE masks)",
 		Subjects:          []string{"vidseg.*.results"},
@@ -127,10 +129,13 @@ func setup(ctx context.Context, nc *nats.Conn, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("nats: stream %s: %w", ResultsStream, err)
 	}
 	kv := func(name, desc string, ttl time.Duration) (jetstream.KeyValue, error) {
-		k, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		k, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: name, Description: desc, TTL: ttl, History: 1,
 			Storage: jetstream.FileStorage, Replicas: o.Replicas,
 		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			k, err = js.KeyValue(ctx, name)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("nats: bucket %s: %w", name, err)
 		}
@@ -148,7 +153,26 @@ func setup(ctx context.Context, nc *nats.Conn, o Options) (*Bus, error) {
 	if b.Journal, err = kv(JournalBucket, "each camera's prompts and zones", 0); err != nil {
 		return nil, err
 	}
+	// The TTL is the bucket's: set by whoever created it.
+	st, err := b.Leases.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("nats: bucket %s: %w", LeasesBucket, err)
+	}
+	if st.TTL() > 0 {
+		b.LeaseTTL = st.TTL()
+	}
 	return b, nil
+}
+
+// stream creates a stream, or opens it as it is: the first process to
+// connect sets the limits and replicas, later ones do not fight over them
+// (change them with the nats CLI).
+func stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		s, err = js.Stream(ctx, cfg.Name)
+	}
+	return s, err
 }
 
 // Close drains the connection: what was published is flushed first.

@@ -20,14 +20,16 @@ import (
 type clusterFlags struct {
 	url, listen, name *string
 	workers           *bool
+	replicas          *int
 }
 
 func addClusterFlags(fs *cli.Flags) *clusterFlags {
 	return &clusterFlags{
-		url:     fs.String("nats", "", "use the NATS cluster at `URL`s (comma-separated) instead of the embedded server; \"none\": no NATS"),
-		listen:  fs.String("nats-listen", "127.0.0.1:0", "where the embedded NATS server listens (`HOST:PORT`; port 0: any free one)"),
-		name:    fs.String("frontend-name", "", "this front end's durable event consumer `NAME` (default the host name); each front end needs its own"),
-		workers: fs.Bool("workers", false, "hand the --cameras to `vidseg worker` processes over NATS instead of tracking them here"),
+		url:      fs.String("nats", "", "use the NATS cluster at `URL`s (comma-separated) instead of the embedded server; \"none\": no NATS"),
+		listen:   fs.String("nats-listen", "127.0.0.1:0", "where the embedded NATS server listens (`HOST:PORT`; port 0: any free one)"),
+		name:     fs.String("frontend-name", "", "this front end's durable event consumer `NAME` (default the host name); each front end needs its own"),
+		replicas: fs.Int("nats-replicas", 1, "replicas of the streams and buckets when this process creates them (`N`: 3 on a 3-node cluster)"),
+		workers:  fs.Bool("workers", false, "hand the --cameras to `vidseg worker` processes over NATS instead of tracking them here"),
 	}
 }
 
@@ -63,6 +65,9 @@ func (cf *clusterFlags) start(ctx context.Context, e *cli.Env, dir string, srv *
 		}
 		return nil, nil
 	}
+	if *cf.replicas < 1 || *cf.replicas > 5 {
+		return nil, cli.Usagef("serve: --nats-replicas %d: want 1 to 5", *cf.replicas)
+	}
 	n := &clusterNode{done: make(chan struct{})}
 	if url == "" {
 		t0 := time.Now()
@@ -79,7 +84,7 @@ func (cf *clusterFlags) start(ctx context.Context, e *cli.Env, dir string, srv *
 		n.emb, url = emb, emb.URL()
 		log.Info("serve: embedded NATS started", "url", url, "took", time.Since(t0))
 	}
-	bus, err := cluster.Connect(ctx, url, cluster.Options{Name: "vidseg serve"})
+	bus, err := cluster.Connect(ctx, url, cluster.Options{Name: "vidseg serve", Replicas: *cf.replicas})
 	if err != nil {
 		if n.emb != nil {
 			n.emb.Close()

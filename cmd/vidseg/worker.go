@@ -40,7 +40,8 @@ the topology.`,
 	natsURL := fs.String("nats", "", "NATS server `URL`s, comma-separated (the front end prints its embedded one)")
 	capacity := fs.Int("capacity", 1, "track at most `N` cameras at once")
 	id := fs.String("id", "", "this worker's `NAME` in leases and results (default host-pid)")
-	ttl := fs.Duration("lease-ttl", cluster.DefaultLeaseTTL, "a camera moves to another worker this `long` after its worker stopped renewing its lease")
+	ttl := fs.Duration("lease-ttl", cluster.DefaultLeaseTTL, "a camera moves to another worker this `long` after its worker stopped renewing its lease (set when the leases bucket is created)")
+	replicas := fs.Int("nats-replicas", 1, "replicas of the streams and buckets when this process creates them (`N`: 3 on a 3-node cluster)")
 	allowURLs := fs.Bool("allow-urls", false, "let cameras be http(s):// and rtsp:// URLs")
 	allowPrivate := fs.Bool("allow-private-urls", false, "let camera URLs reach loopback, private, link-local and metadata addresses")
 	threshold := fs.Float64("event-threshold", 0, "object score `LOGIT` above which an object counts as present for events (margin 0.5 either side)")
@@ -57,6 +58,8 @@ the topology.`,
 		return cli.Usagef("worker: --nats URL is required (the URL `vidseg serve` prints)")
 	case *capacity < 1 || *capacity > 256:
 		return cli.Usagef("worker: --capacity %d: want 1 to 256", *capacity)
+	case *replicas < 1 || *replicas > 5:
+		return cli.Usagef("worker: --nats-replicas %d: want 1 to 5", *replicas)
 	case *frames < 1:
 		return cli.Usagef("worker: --event-frames %d: want at least 1", *frames)
 	case *ttl < time.Second:
@@ -79,7 +82,7 @@ the topology.`,
 	}
 	defer lm.Close()
 
-	bus, err := cluster.Connect(ctx, *natsURL, cluster.Options{Name: "vidseg worker " + *id, LeaseTTL: *ttl})
+	bus, err := cluster.Connect(ctx, *natsURL, cluster.Options{Name: "vidseg worker " + *id, LeaseTTL: *ttl, Replicas: *replicas})
 	if err != nil {
 		return cli.InputErr(fmt.Errorf("worker: %w", err))
 	}
