@@ -56,9 +56,8 @@ type Worker struct {
 	owned map[string]*claim
 	lost  chan string
 
-	presenceRev uint64
-	lastGive    time.Time            // last camera given back to rebalance
-	freeSince   map[string]time.Time // cameras seen without a lease, while others had the turn
+	lastGive  time.Time            // last camera given back to rebalance
+	freeSince map[string]time.Time // cameras seen without a lease, while others had the turn
 }
 
 // Presence is a live worker in the workers bucket, renewed every round.
@@ -210,8 +209,8 @@ func (w *Worker) announce(ctx context.Context) map[string]Presence {
 	me := Presence{Capacity: w.Capacity, Cameras: len(w.owned)}
 	w.mu.Unlock()
 	data, _ := json.Marshal(me)
-	if rev, err := w.Bus.Workers.Put(ctx, w.ID, data); err == nil {
-		w.presenceRev = rev
+	if _, err := w.Bus.Workers.Put(ctx, w.ID, data); err != nil {
+		w.Log.Warn("worker: presence not announced", "err", err)
 	}
 	peers := map[string]Presence{w.ID: me}
 	keys, err := w.Bus.Workers.Keys(ctx)
