@@ -43,8 +43,10 @@ type ResultObject struct {
 
 // Trackers wraps newTracker for a worker: the tracker of a camera session
 // (SessionSpec.Camera) replays the camera's journal (the configured
-// prompts of a new camera, else every prompt it was given, on the first
-// frame tracked: the memory bank itself is not persisted), journals each
+// prompts of a new camera, else every prompt it was given) on the first
+// frame tracked, since the memory bank itself is not persisted; on a live
+// camera an object seen on the previous worker's last frame is prompted
+// with its last mask instead (withLastMasks). It journals each
 // new prompt and zone change in the journal bucket, publishes each
 // tracked frame on vidseg.<camera>.results, and numbers events after the
 // last one stored (pub.Resume). Sessions of no camera are not wrapped.
@@ -81,19 +83,58 @@ func Trackers(bus *Bus, pub *EventPublisher, worker string, log *slog.Logger, ne
 		if err != nil {
 			return nil, err
 		}
+		replay := append([]prompt.Prompt(nil), j.Prompts...)
+		if spec.Info.Live {
+			replay = withLastMasks(ctx, bus, name, replay, spec.Info.Width, spec.Info.Height)
+		}
 		inner, err := newTracker(ctx, spec)
 		if err != nil {
 			pub.Stop(name)
 			return nil, err
 		}
 		t := &camTracker{inner: inner, bus: bus, camera: name, worker: worker, log: log,
-			journal: *j, rev: rev, replay: append([]prompt.Prompt(nil), j.Prompts...), nextSeq: next}
+			journal: *j, rev: rev, replay: replay, nextSeq: next}
 		if geo != nil {
 			t.geo = *geo
 		}
 		t.geoJSON, _ = json.Marshal(t.geo)
 		return t, nil
 	}
+}
+
+// withLastMasks prepares a live camera's replay: an object present in the
+// camera's last published result (its previous worker's last frame) is
+// prompted with that mask, where it was last seen, instead of its clicks
+// (a live scene has moved on since); the others with their clicks. A file
+// camera restarts at its first frame, where the clicks belong.
+func withLastMasks(ctx context.Context, bus *Bus, camera string, ps []prompt.Prompt, w, h int) []prompt.Prompt {
+	m, err := bus.Results.GetLastMsgForSubject(ctx, Subject(camera, "results"))
+	if err != nil {
+		return ps
+	}
+	var r Result
+	if json.Unmarshal(m.Data, &r) != nil || r.Width != w || r.Height != h {
+		return ps
+	}
+	masks := map[int]mask.RLE{}
+	for _, o := range r.Objects {
+		if o.Present && o.Mask.Width == w && o.Mask.Height == h && o.Mask.Area() > 0 {
+			masks[o.Object] = o.Mask
+		}
+	}
+	var out []prompt.Prompt
+	done := map[int]bool{}
+	for _, p := range ps {
+		rle, ok := masks[p.Object]
+		switch {
+		case !ok:
+			out = append(out, p)
+		case !done[p.Object]:
+			done[p.Object] = true
+			out = append(out, prompt.Prompt{Object: p.Object, Mask: &rle})
+		}
+	}
+	return out
 }
 
 // camTracker is the tracker of one camera on a worker.
