@@ -58,6 +58,19 @@ type Worker struct {
 
 	lastGive  time.Time            // last camera given back to rebalance
 	freeSince map[string]time.Time // cameras seen without a lease, while others had the turn
+	// A camera that failed to start or whose source ended waits before
+	// this worker tries it again (1 s doubling to 10 s, as on one machine).
+	retryAt map[string]time.Time
+	backoff map[string]time.Duration
+}
+
+// failed schedules the next try of a camera that failed here.
+func (w *Worker) failed(name string) {
+	if w.retryAt == nil {
+		w.retryAt, w.backoff = map[string]time.Time{}, map[string]time.Duration{}
+	}
+	d := min(max(2*w.backoff[name], time.Second), 10*time.Second)
+	w.backoff[name], w.retryAt[name] = d, time.Now().Add(d)
 }
 
 // Presence is a live worker in the workers bucket, renewed every round.
@@ -67,6 +80,7 @@ type Presence struct {
 }
 
 type claim struct {
+	started time.Time
 	rev     uint64
 	renewed time.Time
 	run     Running
@@ -197,6 +211,12 @@ func (w *Worker) reap(ctx context.Context) {
 		}
 		if ended || !want[name] {
 			w.Log.Info("worker: camera released", "camera", name, "ended", ended, "removed", !want[name])
+			if ended {
+				if time.Since(c.started) > time.Minute && w.backoff != nil {
+					delete(w.backoff, name) // it ran well for a while
+				}
+				w.failed(name)
+			}
 			w.drop(name, true)
 		}
 	}
@@ -287,7 +307,7 @@ func (w *Worker) take(ctx context.Context, peers map[string]Presence) {
 		w.mu.Lock()
 		_, mine := w.owned[name]
 		w.mu.Unlock()
-		if mine {
+		if mine || time.Now().Before(w.retryAt[name]) {
 			continue
 		}
 		rev, err := w.Bus.Leases.Create(ctx, name, w.lease())
@@ -295,7 +315,8 @@ func (w *Worker) take(ctx context.Context, peers map[string]Presence) {
 			continue // held by another worker (or NATS away: next round)
 		}
 		if err := w.start(ctx, name, rev); err != nil {
-			w.Log.Warn("worker: camera not started; lease given back", "camera", name, "err", err)
+			w.failed(name)
+			w.Log.Warn("worker: camera not started; lease given back", "camera", name, "err", err, "retry in", w.backoff[name])
 			_ = w.Bus.Leases.Delete(ctx, name)
 			continue
 		}
@@ -335,7 +356,7 @@ func (w *Worker) start(ctx context.Context, name string, rev uint64) error {
 	if err != nil {
 		return err
 	}
-	c := &claim{rev: rev, renewed: time.Now(), run: run}
+	c := &claim{started: time.Now(), rev: rev, renewed: time.Now(), run: run}
 	c.sub, err = w.Bus.NC.Subscribe(Subject(name, "prompt"), func(m *nats.Msg) { w.prompt(ctx, name, run, m) })
 	if err != nil {
 		run.Stop()
