@@ -200,6 +200,3 @@ func isWrongLastSeq(err error) bool {
 	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
-
-// jetstreamLastRevision deletes a key only if it is still at rev.
-func jetstreamLastRevision(rev uint64) jetstream.KVDeleteOpt { return jetstream.LastRevision(rev) }

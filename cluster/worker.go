@@ -408,7 +408,7 @@ func (w *Worker) drop(name string, release bool) {
 	}
 	w.Events.Stop(name)
 	if release {
-		_ = w.Bus.Leases.Delete(ctx, name, jetstreamLastRevision(c.rev))
+		_ = w.Bus.Leases.Delete(ctx, name, jetstream.LastRevision(c.rev))
 	}
 }
 
