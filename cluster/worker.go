@@ -365,7 +365,7 @@ func (w *Worker) start(ctx context.Context, name string, rev uint64) error {
 	w.mu.Lock()
 	w.owned[name] = c
 	w.mu.Unlock()
-	w.Log.Info("worker: camera taken", "camera", name, "worker", w.ID)
+	w.Log.Info("worker: camera taken", "camera", name)
 	return nil
 }
 

@@ -76,17 +76,17 @@ the topology.`,
 	}
 	log := cli.NewLogger(e.Stderr, *verbose).With("worker", *id)
 
+	bus, err := cluster.Connect(ctx, *natsURL, cluster.Options{Name: "vidseg worker " + *id, LeaseTTL: *ttl, Replicas: *replicas})
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer bus.Close()
+
 	lm, err := cli.OpenModel(s, e.Stderr, log)
 	if err != nil {
 		return err
 	}
 	defer lm.Close()
-
-	bus, err := cluster.Connect(ctx, *natsURL, cluster.Options{Name: "vidseg worker " + *id, LeaseTTL: *ttl, Replicas: *replicas})
-	if err != nil {
-		return cli.InputErr(fmt.Errorf("worker: %w", err))
-	}
-	defer bus.Close()
 
 	w := &cluster.Worker{ID: *id, Capacity: *capacity, Bus: bus, Log: log}
 	pub := cluster.NewEventPublisher(bus, log, w.LostCamera)
