@@ -48,8 +48,21 @@ type cameraEvents struct {
 
 	mu     sync.Mutex
 	queue  []events.Event
-	last   uint64 // stream sequence of the camera's last stored event
+	empty  chan struct{} // closed while queue is empty
+	last   uint64        // stream sequence of the camera's last stored event
 	fenced bool
+}
+
+// setQueue replaces the queue, keeping empty in step; under c.mu.
+func (c *cameraEvents) setQueue(q []events.Event) {
+	wasEmpty := len(c.queue) == 0
+	c.queue = q
+	switch {
+	case wasEmpty && len(q) > 0:
+		c.empty = make(chan struct{})
+	case !wasEmpty && len(q) == 0:
+		close(c.empty)
+	}
 }
 
 // PublisherHeader names the publisher of an event (random per worker run).
@@ -83,7 +96,8 @@ func (p *EventPublisher) Resume(ctx context.Context, camera string) (uint64, err
 	}
 	p.Stop(camera) // a camera this worker had before starts afresh
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &cameraEvents{name: camera, wake: make(chan struct{}, 1), stop: cancel, done: make(chan struct{}), last: last}
+	c := &cameraEvents{name: camera, wake: make(chan struct{}, 1), stop: cancel, done: make(chan struct{}), empty: make(chan struct{}), last: last}
+	close(c.empty)
 	p.mu.Lock()
 	p.cams[camera] = c
 	p.mu.Unlock()
@@ -102,7 +116,7 @@ func (p *EventPublisher) Send(e events.Event) {
 	}
 	c.mu.Lock()
 	if !c.fenced {
-		c.queue = append(c.queue, e)
+		c.setQueue(append(c.queue, e))
 	}
 	c.mu.Unlock()
 	select {
@@ -119,20 +133,17 @@ func (p *EventPublisher) Flush(ctx context.Context, camera string) error {
 	if c == nil {
 		return nil
 	}
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
+	c.mu.Lock()
+	empty := c.empty
+	c.mu.Unlock()
+	select {
+	case <-empty:
+		return nil
+	case <-ctx.Done():
 		c.mu.Lock()
 		n := len(c.queue)
 		c.mu.Unlock()
-		if n == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("camera %s: %d events not stored: %w", camera, n, ctx.Err())
-		case <-t.C:
-		}
+		return fmt.Errorf("camera %s: %d events not stored: %w", camera, n, ctx.Err())
 	}
 }
 
@@ -206,7 +217,8 @@ func (p *EventPublisher) run(ctx context.Context, c *cameraEvents) {
 			}
 			p.log.Error("worker: camera's events refused: another worker took it over", "camera", c.name, "id", e.ID)
 			c.mu.Lock()
-			c.fenced, c.queue = true, nil
+			c.fenced = true
+			c.setQueue(nil)
 			c.mu.Unlock()
 			p.lost(c.name)
 			continue
@@ -224,7 +236,7 @@ func (p *EventPublisher) run(ctx context.Context, c *cameraEvents) {
 // pop removes the event just stored at stream sequence seq.
 func (p *EventPublisher) pop(c *cameraEvents, seq uint64) {
 	c.mu.Lock()
-	c.queue = c.queue[1:]
+	c.setQueue(c.queue[1:])
 	c.last = seq
 	c.mu.Unlock()
 }
