@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,4 +243,28 @@ func TestLeasesRebalance(t *testing.T) {
 	waitFor("w1 takes all four", func() bool { return len(w1.Owned()) == 4 })
 	w2 := start("w2")
 	waitFor("two each", func() bool { return len(w1.Owned()) == 2 && len(w2.Owned()) == 2 })
+}
+
+// TestEmbeddedToken: with a token, a client without it is refused and the
+// URL (which carries it) connects.
+func TestEmbeddedToken(t *testing.T) {
+	emb, err := StartEmbedded(EmbeddedOptions{Dir: t.TempDir(), Token: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	if !strings.Contains(emb.URL(), "s3cret@") {
+		t.Fatalf("URL %s lacks the token", emb.URL())
+	}
+	ctx := context.Background()
+	bare := strings.Replace(emb.URL(), "s3cret@", "", 1)
+	if b, err := Connect(ctx, bare, Options{}); err == nil {
+		b.Close()
+		t.Fatal("connected without the token")
+	}
+	b, err := Connect(ctx, emb.URL(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
 }
