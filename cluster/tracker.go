@@ -166,16 +166,21 @@ func (t *camTracker) Track(ctx context.Context, f *video.Frame) (*tracker.FrameR
 	// The memory bank died with the old worker: the prompts are given
 	// again on the first frame this worker tracks (a fixed camera sees
 	// the same scene), in order, so objects keep their ids.
-	for _, p := range t.replay {
+	for len(t.replay) > 0 {
+		p := t.replay[0]
 		p.Frame = f.Index
 		r, err := t.inner.Prompt(ctx, p)
+		if err != nil && ctx.Err() != nil {
+			// The camera is being stopped: publish nothing half done.
+			return nil, err
+		}
+		t.replay = t.replay[1:]
 		if err != nil {
 			t.log.Warn("worker: journaled prompt not replayed", "camera", t.camera, "object", p.Object, "err", err)
 			continue
 		}
 		res = r
 	}
-	t.replay = nil
 	t.publish(res)
 	return res, nil
 }

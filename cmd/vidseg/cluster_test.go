@@ -236,7 +236,7 @@ func TestClusterFailover(t *testing.T) {
 				t.Fatalf("result %s: %v", m.data, err)
 			}
 			if len(r.Objects) != 1 || r.Objects[0].Object != 1 {
-				t.Fatalf("camera %s: want its configured object 1 tracked: %s", r.Camera, m.data)
+				t.Fatalf("camera %s: want its configured object 1 tracked: %s\n%s", r.Camera, m.data, workerLogs(workers))
 			}
 			lastWorker[r.Camera] = r.Worker
 		case <-poll.C:
