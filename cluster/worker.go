@@ -129,14 +129,18 @@ func (w *Worker) Serve(ctx context.Context) error {
 	w.mu.Unlock()
 	lost := w.lostCh()
 	ttl := w.Bus.LeaseTTL
-	// Rounds are frequent enough to renew three times per TTL and to
-	// take a free camera soon after its lease expired.
+	// Leases are renewed by a loop of their own, so that a camera slow to
+	// start or stop (a model step in progress) never delays the others'.
+	rctx, stopRenew := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() { defer close(renewed); w.renewLoop(rctx) }()
+	defer func() { stopRenew(); <-renewed; w.releaseAll() }()
+	// Rounds are frequent enough to take a free camera soon after its
+	// lease expired.
 	round := min(ttl/6, 500*time.Millisecond)
-	defer w.releaseAll()
 	for {
-		w.renew(ctx)
 		w.reap(ctx)
-		peers := w.announce(ctx)
+		peers := w.peers(ctx)
 		w.take(ctx, peers)
 		w.rebalance(peers)
 		t := time.NewTimer(round + rand.N(round/4+1)) // jitter: workers take turns
@@ -152,36 +156,64 @@ func (w *Worker) Serve(ctx context.Context) error {
 	}
 }
 
-func (w *Worker) lease() []byte {
-	data, _ := json.Marshal(Lease{Worker: w.ID, Since: time.Now().UTC()})
+// renewLoop renews the leases and this worker's presence every TTL/4
+// until ctx ends.
+func (w *Worker) renewLoop(ctx context.Context) {
+	t := time.NewTicker(w.Bus.LeaseTTL / 4)
+	defer t.Stop()
+	for {
+		w.announce(ctx)
+		w.renew(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Worker) lease(since time.Time) []byte {
+	data, _ := json.Marshal(Lease{Worker: w.ID, Since: since.UTC()})
 	return data
 }
 
 // renew extends every lease held; one that cannot be extended (taken or
 // expired) or was not extended for a whole TTL (NATS unreachable) is
-// dropped: another worker may track the camera by now.
+// handed to the main loop to drop: another worker may track the camera
+// by now.
 func (w *Worker) renew(ctx context.Context) {
 	ttl := w.Bus.LeaseTTL
 	for _, name := range w.Owned() {
 		w.mu.Lock()
 		c := w.owned[name]
+		var rev uint64
+		var since, renewed time.Time
+		if c != nil {
+			rev, since, renewed = c.rev, c.started, c.renewed
+		}
 		w.mu.Unlock()
-		if c == nil || time.Since(c.renewed) < ttl/3 {
+		if c == nil {
 			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, ttl/3)
-		rev, err := w.Bus.Leases.Update(rctx, name, w.lease(), c.rev)
+		rctx, cancel := context.WithTimeout(ctx, ttl/2)
+		newRev, err := w.Bus.Leases.Update(rctx, name, w.lease(since), rev)
 		cancel()
 		switch {
 		case err == nil:
 			w.mu.Lock()
-			c.rev, c.renewed = rev, time.Now()
+			if w.owned[name] == c {
+				c.rev, c.renewed = newRev, time.Now()
+			}
 			w.mu.Unlock()
 		case ctx.Err() != nil:
 			return
-		case time.Since(c.renewed) >= ttl || isWrongLastSeq(err):
+		case time.Since(renewed) >= ttl || isWrongLastSeq(err):
 			w.Log.Warn("worker: lease lost; camera stopped", "camera", name, "err", err)
-			w.drop(name, false)
+			select {
+			case w.lostCh() <- name:
+			case <-ctx.Done():
+				return
+			}
 		default:
 			w.Log.Warn("worker: lease not renewed; retrying", "camera", name, "err", err)
 		}
@@ -222,17 +254,22 @@ func (w *Worker) reap(ctx context.Context) {
 	}
 }
 
-// announce renews this worker's presence and returns the live workers'
-// (this one included).
-func (w *Worker) announce(ctx context.Context) map[string]Presence {
+// announce renews this worker's presence and load in the workers bucket.
+func (w *Worker) announce(ctx context.Context) {
 	w.mu.Lock()
 	me := Presence{Capacity: w.Capacity, Cameras: len(w.owned)}
 	w.mu.Unlock()
 	data, _ := json.Marshal(me)
-	if _, err := w.Bus.Workers.Put(ctx, w.ID, data); err != nil {
+	if _, err := w.Bus.Workers.Put(ctx, w.ID, data); err != nil && ctx.Err() == nil {
 		w.Log.Warn("worker: presence not announced", "err", err)
 	}
-	peers := map[string]Presence{w.ID: me}
+}
+
+// peers returns the live workers' load, this one's as it is now.
+func (w *Worker) peers(ctx context.Context) map[string]Presence {
+	w.mu.Lock()
+	peers := map[string]Presence{w.ID: {Capacity: w.Capacity, Cameras: len(w.owned)}}
+	w.mu.Unlock()
 	keys, err := w.Bus.Workers.Keys(ctx)
 	if err != nil {
 		return peers
@@ -310,7 +347,7 @@ func (w *Worker) take(ctx context.Context, peers map[string]Presence) {
 		if mine || time.Now().Before(w.retryAt[name]) {
 			continue
 		}
-		rev, err := w.Bus.Leases.Create(ctx, name, w.lease())
+		rev, err := w.Bus.Leases.Create(ctx, name, w.lease(time.Now()))
 		if err != nil {
 			continue // held by another worker (or NATS away: next round)
 		}
@@ -399,6 +436,9 @@ func (w *Worker) drop(name string, release bool) {
 	}
 	_ = c.sub.Unsubscribe()
 	c.run.Stop()
+	w.mu.Lock()
+	rev := c.rev // the renewer may have moved it until now
+	w.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if release {
@@ -408,7 +448,16 @@ func (w *Worker) drop(name string, release bool) {
 	}
 	w.Events.Stop(name)
 	if release {
-		_ = w.Bus.Leases.Delete(ctx, name, jetstream.LastRevision(c.rev))
+		if err := w.Bus.Leases.Delete(ctx, name, jetstream.LastRevision(rev)); err != nil {
+			// A renewal in flight moved the revision: delete the lease
+			// if it is still this worker's.
+			if e, gerr := w.Bus.Leases.Get(ctx, name); gerr == nil {
+				var l Lease
+				if json.Unmarshal(e.Value(), &l) == nil && l.Worker == w.ID {
+					_ = w.Bus.Leases.Delete(ctx, name, jetstream.LastRevision(e.Revision()))
+				}
+			}
+		}
 	}
 }
 
