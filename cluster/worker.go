@@ -41,7 +41,7 @@ type PromptReply struct {
 
 // Worker takes cameras from the cameras bucket, up to its capacity, each
 // under a lease in the leases bucket: created when free (the bucket
-// forgets a lease LeaseTTL after its last renewal), renewed at a third of
+// forgets a lease LeaseTTL after its last renewal), renewed every quarter of
 // the TTL with the revision it last wrote, so a worker that lost a lease
 // (expired, taken) notices and stops the camera.
 type Worker struct {

@@ -25,7 +25,7 @@ func runWorker(ctx context.Context, e *cli.Env, args []string) error {
 	fs := cli.NewFlags(e, "worker", "vidseg worker --nats URL [--capacity N] [--model DIR] [--media-root DIR]...",
 		`Tracks cameras for a cluster: takes up to --capacity cameras that the
 front end (`+"`vidseg serve --cameras FILE --workers`"+`) put into NATS JetStream,
-each under a lease renewed every second; publishes each tracked frame on
+each under a lease renewed four times per --lease-ttl; publishes each tracked frame on
 vidseg.<camera>.results and analytics events on vidseg.<camera>.events;
 answers the prompts the front end forwards for its cameras.
 
