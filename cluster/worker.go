@@ -81,6 +81,7 @@ type Presence struct {
 
 type claim struct {
 	started time.Time
+	lost    bool // reported to the main loop, under Worker.mu
 	rev     uint64
 	renewed time.Time
 	run     Running
@@ -208,11 +209,19 @@ func (w *Worker) renew(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case time.Since(renewed) >= ttl || isWrongLastSeq(err):
+			w.mu.Lock()
+			report := !c.lost
+			w.mu.Unlock()
+			if !report {
+				continue // the main loop has it
+			}
 			w.Log.Warn("worker: lease lost; camera stopped", "camera", name, "err", err)
 			select {
 			case w.lostCh() <- name:
-			case <-ctx.Done():
-				return
+				w.mu.Lock()
+				c.lost = true
+				w.mu.Unlock()
+			default: // full: the next renewal reports it again; never block renewals
 			}
 		default:
 			w.Log.Warn("worker: lease not renewed; retrying", "camera", name, "err", err)
