@@ -268,3 +268,46 @@ func TestEmbeddedToken(t *testing.T) {
 	}
 	b.Close()
 }
+
+// TestLeaseTakenAway: a worker whose lease was taken (it was cut off
+// longer than the TTL and another worker took the camera) stops the
+// camera at its next renewal and does not take it back.
+func TestLeaseTakenAway(t *testing.T) {
+	_, bus := startBus(t, Options{LeaseTTL: time.Second})
+	ctx := context.Background()
+	if err := bus.PutCameras(ctx, []Camera{{Name: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	w := &Worker{ID: "w1", Capacity: 1, Bus: bus, Run: &stubRunner{started: map[string]int{}}, Log: log}
+	w.Events = NewEventPublisher(bus, log, w.LostCamera)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Serve(wctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(testutil.Patience(time.Minute))
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("camera taken", func() bool { return len(w.Owned()) == 1 })
+	if _, err := bus.Leases.Put(ctx, "a", []byte(`{"worker":"w2"}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("camera stopped", func() bool { return len(w.Owned()) == 0 })
+	// It stays with w2 while w2 renews (as a worker does, every TTL/4).
+	for range 8 {
+		if _, err := bus.Leases.Put(ctx, "a", []byte(`{"worker":"w2"}`)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(w.Bus.LeaseTTL / 4)
+		if len(w.Owned()) != 0 {
+			t.Fatal("w1 took the camera back from w2")
+		}
+	}
+}
