@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/vidseg/vidseg/events"
 )
@@ -46,3 +47,12 @@ func (ss *Session) State() string {
 // IsNotReady reports an error that goes away by itself: the model has not
 // finished a frame yet.
 func IsNotReady(err error) bool { return errors.Is(err, errNoFrameYet) }
+
+// Handle adds a route to the server's mux (http.ServeMux patterns): it is
+// served behind the same guard as the app's own (host names, access
+// token, CORS). For routes of other packages, such as a cluster's.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// PublishEvents hands events tracked elsewhere (a worker of a cluster) to
+// the event sinks and to /api/events, under session.
+func (s *Server) PublishEvents(session string, evs []events.Event) { s.hub.publish(session, evs) }

@@ -264,10 +264,10 @@ func (s *Session) run(ctx context.Context, log *slog.Logger, pauseAfter time.Dur
 
 // videoLoop shows every decoded frame at the source pace with the newest
 // masks; the model sees only the latest frame when it is free. A file
-// waits on its first frame for a viewer.
+// waits on its first frame for a viewer (a configured camera does not).
 func (s *Session) videoLoop(ctx context.Context, pauseAfter time.Duration) error {
 	pacer := stream.NewPacer(s.Info.FPS)
-	first := !s.Info.Live
+	first := !s.Info.Live && !s.unattended // a configured camera runs without viewers
 	for {
 		f, err := s.src.Next(ctx)
 		if err != nil {

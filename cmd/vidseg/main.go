@@ -32,6 +32,7 @@ func commands() []command {
 		{"eval", "score predicted masks against ground truth (J, F, J&F)", runEval},
 		{"bench", "time each model stage on a clip", runBench},
 		{"serve", "run the web app (click to track, WebRTC overlay)", runServe},
+		{"worker", "track cameras for a cluster of serve front ends (NATS JetStream)", runWorker},
 		{"sessions", "list, export or import stored sessions of `serve`", runSessions},
 		{"doctor", "check FFmpeg, ONNX Runtime, the model and Chromium", runDoctor},
 		{"version", "print the version", runVersion},

@@ -62,6 +62,7 @@ Without a model the app still plays video and explains how to get one.`,
 	verbose := fs.Bool("v", false, "log sessions and viewers")
 	evFlags := addEventFlags(fs)
 	lostAfter := fs.Duration("source-lost-after", time.Minute, "end a live source (a camera restarts) once it has been unreachable this `long`")
+	cf := addClusterFlags(fs)
 	camerasPath := fs.String("cameras", "", "start the cameras in `FILE` (YAML: name, source, prompts, zones, lines), restart them on failure and resume them after a restart")
 	pos, err := fs.ParseArgs(args)
 	if err != nil {
@@ -87,6 +88,9 @@ Without a model the app still plays video and explains how to get one.`,
 		if cameras, err = camera.Load(*camerasPath); err != nil {
 			return cli.InputErr(err)
 		}
+	}
+	if *cf.workers && len(cameras) == 0 {
+		return cli.Usagef("serve: --workers hands the --cameras to workers; name a cameras file")
 	}
 	if *noStore && len(resume) > 0 {
 		return cli.Usagef("serve: --resume needs the store; drop --no-store")
@@ -171,9 +175,32 @@ Without a model the app still plays video and explains how to get one.`,
 		}
 	}
 
+	dir, err := natsDir(s, *noStore)
+	if err != nil {
+		return err
+	}
+	if *noStore {
+		defer os.RemoveAll(dir)
+	}
+	node, err := cf.start(ctx, e, dir, srv, log)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+
 	camCtx, stopCameras := context.WithCancel(ctx)
 	var cams sync.WaitGroup
 	defer func() { stopCameras(); cams.Wait() }()
+	if *cf.workers {
+		cc, err := clusterCameras(cameras)
+		if err != nil {
+			return err
+		}
+		if err := node.bus.PutCameras(ctx, cc); err != nil {
+			return fmt.Errorf("serve: cameras for the workers: %w", err)
+		}
+		cameras = nil
+	}
 	for _, c := range cameras {
 		cams.Go(func() { camera.Run(camCtx, srv, st, withModel, c, log) })
 	}

@@ -249,3 +249,16 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// Spec returns the camera's zones and lines and its prompts in the forms
+// the tracker and the detector take (for workers of a cluster); Load has
+// checked them.
+func (c Config) Spec() (*events.Geometry, []prompt.Prompt) {
+	geo, _ := c.geometry()
+	var ps []prompt.Prompt
+	for _, cp := range c.Prompts {
+		p, _ := cp.prompt()
+		ps = append(ps, p)
+	}
+	return geo, ps
+}

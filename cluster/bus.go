@@ -1,0 +1,202 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the streams and buckets vidseg keeps in JetStream.
+const (
+	EventsStream  = "VIDSEG_EVENTS"  // vidseg.<camera>.events
+	ResultsStream = "VIDSEG_RESULTS" // vidseg.<camera>.results
+	CamerasBucket = "vidseg_cameras" // camera name -> Camera
+	LeasesBucket  = "vidseg_leases"  // camera name -> Lease, expires after the lease TTL
+	WorkersBucket = "vidseg_workers" // worker id -> Presence, expires after the lease TTL
+	JournalBucket = "vidseg_journal" // camera name -> Journal (prompts, zones)
+)
+
+// DefaultLeaseTTL is how long a camera stays with a worker that stopped
+// renewing its lease (killed, hung or cut off).
+const DefaultLeaseTTL = 3 * time.Second
+
+// Options tune what Connect creates when the streams and buckets do not
+// exist yet (existing ones are used as they are). Zero fields take the
+// defaults.
+type Options struct {
+	// Name names the connection in the server's monitoring.
+	Name string
+	// Replicas of every stream and bucket: 1 on one server, 3 on a
+	// 3-node cluster [1].
+	Replicas int
+	// LeaseTTL [DefaultLeaseTTL].
+	LeaseTTL time.Duration
+	// EventsMaxAge and EventsMaxBytes bound the events stream [7 days, 1 GiB].
+	EventsMaxAge   time.Duration
+	EventsMaxBytes int64
+	// ResultsPerCamera is how many recent frame results the results
+	// stream keeps per camera [256]; ResultsMaxAge bounds their age [10 min].
+	ResultsPerCamera int64
+	ResultsMaxAge    time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.EventsMaxAge <= 0 {
+		o.EventsMaxAge = 7 * 24 * time.Hour
+	}
+	if o.EventsMaxBytes <= 0 {
+		o.EventsMaxBytes = 1 << 30
+	}
+	if o.ResultsPerCamera <= 0 {
+		o.ResultsPerCamera = 256
+	}
+	if o.ResultsMaxAge <= 0 {
+		o.ResultsMaxAge = 10 * time.Minute
+	}
+}
+
+// Bus is a connection to NATS with vidseg's streams and buckets.
+type Bus struct {
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Events   jetstream.Stream
+	Results  jetstream.Stream
+	Cameras  jetstream.KeyValue
+	Leases   jetstream.KeyValue
+	Workers  jetstream.KeyValue
+	Journal  jetstream.KeyValue
+	LeaseTTL time.Duration
+}
+
+// Connect dials url and creates (or updates) the streams and buckets.
+func Connect(ctx context.Context, url string, o Options) (*Bus, error) {
+	o.defaults()
+	nc, err := nats.Connect(url, nats.Name(o.Name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return nil, fmt.Errorf("nats: connect to %s: %w", url, err)
+	}
+	b, err := setup(ctx, nc, o)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func setup(ctx context.Context, nc *nats.Conn, o Options) (*Bus, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("nats: jetstream: %w", err)
+	}
+	b := &Bus{NC: nc, JS: js, LeaseTTL: o.LeaseTTL}
+	b.Events, err = stream(ctx, js, jetstream.StreamConfig{
+		Name:        EventsStream,
+		Description: "vidseg analytics events; Nats-Msg-Id is the event id (camera:seq)",
+		Subjects:    []string{"vidseg.*.events"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+		MaxAge:      o.EventsMaxAge,
+		MaxBytes:    o.EventsMaxBytes,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nats: stream %s: %w", EventsStream, err)
+	}
+	b.Results, err = stream(ctx, js, jetstream.StreamConfig{
+		Name:              ResultsStream,
+		Description:       "vidseg per-frame tracking results (boxes, scores, RLE masks)",
+		Subjects:          []string{"vidseg.*.results"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          o.Replicas,
+		MaxAge:            o.ResultsMaxAge,
+		MaxMsgsPerSubject: o.ResultsPerCamera,
+		MaxBytes:          1 << 30,
+		Discard:           jetstream.DiscardOld,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nats: stream %s: %w", ResultsStream, err)
+	}
+	kv := func(name, desc string, ttl time.Duration) (jetstream.KeyValue, error) {
+		k, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: name, Description: desc, TTL: ttl, History: 1,
+			Storage: jetstream.FileStorage, Replicas: o.Replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			k, err = js.KeyValue(ctx, name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("nats: bucket %s: %w", name, err)
+		}
+		return k, nil
+	}
+	if b.Cameras, err = kv(CamerasBucket, "vidseg cameras to track", 0); err != nil {
+		return nil, err
+	}
+	if b.Leases, err = kv(LeasesBucket, "which worker tracks each camera", o.LeaseTTL); err != nil {
+		return nil, err
+	}
+	if b.Workers, err = kv(WorkersBucket, "live workers and their load", o.LeaseTTL); err != nil {
+		return nil, err
+	}
+	if b.Journal, err = kv(JournalBucket, "each camera's prompts and zones", 0); err != nil {
+		return nil, err
+	}
+	// The TTL is the bucket's: set by whoever created it.
+	st, err := b.Leases.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("nats: bucket %s: %w", LeasesBucket, err)
+	}
+	if st.TTL() > 0 {
+		b.LeaseTTL = st.TTL()
+	}
+	return b, nil
+}
+
+// stream creates a stream, or opens it as it is: the first process to
+// connect sets the limits and replicas, later ones do not fight over them
+// (change them with the nats CLI).
+func stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		s, err = js.Stream(ctx, cfg.Name)
+	}
+	return s, err
+}
+
+// Close drains the connection: what was published is flushed first.
+func (b *Bus) Close() error { return b.NC.Drain() }
+
+// Subject names one camera's messages of kind ("events", "results",
+// "prompt").
+func Subject(camera, kind string) string { return "vidseg." + camera + "." + kind }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// CheckName refuses a camera name that cannot be a NATS subject token and
+// key: 1 to 64 letters, digits, '_' or '-'.
+func CheckName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("camera name %q: with workers a name is 1 to 64 letters, digits, '_' or '-'", name)
+	}
+	return nil
+}
+
+// isWrongLastSeq reports a publish refused because the subject moved on:
+// another worker published for the camera since.
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}

@@ -1,0 +1,100 @@
+// Package cluster spreads cameras over many machines with NATS JetStream:
+// an embedded NATS server by default (Embedded), cameras as work items
+// leased by workers (Worker), each camera's prompts journaled in a
+// key-value bucket and replayed by whichever worker takes it over
+// (Trackers), per-frame results and analytics events published into
+// streams with retention limits (EventPublisher), and what a front end
+// needs to serve them to viewers (Relay).
+//
+// docs/scale-out.md describes the topology and what is persisted where.
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// EmbeddedOptions configure the in-process NATS server of `vidseg serve`.
+type EmbeddedOptions struct {
+	// Dir holds JetStream's file store (streams and buckets survive a
+	// restart of the process).
+	Dir string
+	// Addr is host:port to listen on; "" is 127.0.0.1 on a free port.
+	// A port of 0 also picks a free one.
+	Addr string
+	// Token, when set, is required of every client (URL has it).
+	Token string
+}
+
+// Embedded is a NATS server with JetStream running in this process.
+type Embedded struct {
+	srv   *server.Server
+	token string
+}
+
+// StartEmbedded starts a NATS server with JetStream and waits until it
+// accepts clients.
+func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
+	host, port := "127.0.0.1", server.RANDOM_PORT
+	if o.Addr != "" {
+		h, p, err := net.SplitHostPort(o.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("nats: listen address %q: %w", o.Addr, err)
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 65535 {
+			return nil, fmt.Errorf("nats: listen address %q: bad port", o.Addr)
+		}
+		host = h
+		if n != 0 {
+			port = n
+		}
+	}
+	if o.Dir == "" {
+		return nil, fmt.Errorf("nats: no directory for the JetStream store")
+	}
+	opts := &server.Options{
+		ServerName: "vidseg",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   o.Dir,
+		NoSigs:     true, // the process handles its own signals
+		NoLog:      true,
+		// The HTTP monitor stays off: nothing of the server's state is
+		// exposed beyond the client port.
+		HTTPPort:      0,
+		Authorization: o.Token,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("nats: server on %s not ready within 30s", net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	return &Embedded{srv: srv, token: o.Token}, nil
+}
+
+// URL is the address clients (workers, front ends) connect to, with the
+// token when there is one.
+func (e *Embedded) URL() string {
+	u := e.srv.ClientURL()
+	if e.token != "" {
+		u = strings.Replace(u, "nats://", "nats://"+e.token+"@", 1)
+	}
+	return u
+}
+
+// Close shuts the server down and waits for it to finish.
+func (e *Embedded) Close() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}

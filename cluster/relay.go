@@ -1,0 +1,232 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/prompt"
+)
+
+// maxResultStreams caps concurrent /api/cluster/results clients of a front end.
+const maxResultStreams = 64
+
+// Relay is the front end's side: it takes every camera's events from the
+// events stream through a durable consumer (acknowledged once handed on,
+// so a front end that restarts resumes where it stopped) and hands them
+// to Publish (a web.Server's /api/events and sinks), and it serves the
+// cluster routes: the cameras and their workers, each camera's results as
+// Server-Sent Events, and prompts forwarded to the owning worker.
+type Relay struct {
+	Bus *Bus
+	// Durable names this front end's consumer; every front end has its own.
+	Durable string
+	Publish func(camera string, evs []events.Event)
+	Log     *slog.Logger
+
+	streams chan struct{} // result streams slots
+	once    sync.Once
+}
+
+// RunEvents relays events until ctx ends. A redelivered event (its ack
+// was lost) is dropped by its per-camera sequence number.
+func (r *Relay) RunEvents(ctx context.Context) error {
+	cons, err := r.Bus.JS.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
+		Durable:           r.Durable,
+		Description:       "vidseg front end: events to /api/events and sinks",
+		DeliverPolicy:     jetstream.DeliverNewPolicy, // a new front end starts now; an existing durable resumes
+		AckPolicy:         jetstream.AckExplicitPolicy,
+		AckWait:           30 * time.Second,
+		MaxAckPending:     1024,
+		InactiveThreshold: 24 * time.Hour,
+	})
+	if err != nil {
+		return fmt.Errorf("nats: events consumer %s: %w", r.Durable, err)
+	}
+	last := map[string]uint64{}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		var e events.Event
+		if err := json.Unmarshal(m.Data(), &e); err != nil {
+			r.Log.Warn("front end: event not read; skipped", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			return
+		}
+		if e.Seq > last[e.Camera] {
+			last[e.Camera] = e.Seq
+			r.Publish(e.Camera, []events.Event{e})
+		}
+		_ = m.Ack()
+	})
+	if err != nil {
+		return fmt.Errorf("nats: events consumer %s: %w", r.Durable, err)
+	}
+	<-ctx.Done()
+	cc.Stop()
+	return nil
+}
+
+// Routes adds the cluster routes to mux (a web.Server's Handle):
+//
+//	GET  /api/cluster/cameras                  [{camera, worker, since}]
+//	GET  /api/cluster/results?camera=NAME      SSE "result" (all cameras without camera=)
+//	POST /api/cluster/cameras/{name}/prompts   prompt JSON -> {object, worker}
+func (r *Relay) Routes(handle func(pattern string, h http.Handler)) {
+	handle("GET /api/cluster/cameras", http.HandlerFunc(r.handleCameras))
+	handle("GET /api/cluster/results", http.HandlerFunc(r.handleResults))
+	handle("POST /api/cluster/cameras/{name}/prompts", http.HandlerFunc(r.handlePrompt))
+}
+
+// CameraStatus is one camera in GET /api/cluster/cameras.
+type CameraStatus struct {
+	Camera string    `json:"camera"`
+	Worker string    `json:"worker"` // "" while no worker holds it
+	Since  time.Time `json:"since,omitzero"`
+}
+
+func (r *Relay) handleCameras(w http.ResponseWriter, req *http.Request) {
+	names, err := r.Bus.CameraNames(req.Context())
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	sort.Strings(names)
+	out := make([]CameraStatus, 0, len(names))
+	for _, n := range names {
+		l, err := r.Bus.Owner(req.Context(), n)
+		if err != nil {
+			httpError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		out = append(out, CameraStatus{Camera: n, Worker: l.Worker, Since: l.Since})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleResults streams results as they are published, starting with the
+// latest of each camera; whichever worker tracks a camera, its results
+// arrive here.
+func (r *Relay) handleResults(w http.ResponseWriter, req *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		httpError(w, http.StatusInternalServerError, errors.New("result stream: connection cannot stream"))
+		return
+	}
+	filter := "vidseg.*.results"
+	if cam := req.URL.Query().Get("camera"); cam != "" {
+		if err := CheckName(cam); err != nil {
+			httpError(w, http.StatusBadRequest, err)
+			return
+		}
+		filter = Subject(cam, "results")
+	}
+	r.once.Do(func() { r.streams = make(chan struct{}, maxResultStreams) })
+	select {
+	case r.streams <- struct{}{}:
+		defer func() { <-r.streams }()
+	default:
+		httpError(w, http.StatusServiceUnavailable, fmt.Errorf("too many result streams (%d); close one first", maxResultStreams))
+		return
+	}
+	ctx := req.Context()
+	cons, err := r.Bus.Results.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, fmt.Errorf("result stream: %w", err))
+		return
+	}
+	msgs, err := cons.Messages()
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, fmt.Errorf("result stream: %w", err))
+		return
+	}
+	defer msgs.Stop()
+	go func() { <-ctx.Done(); msgs.Stop() }()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	fl.Flush()
+	for {
+		m, err := msgs.Next()
+		if err != nil {
+			return // client gone or the connection closed
+		}
+		md, _ := m.Metadata()
+		var seq uint64
+		if md != nil {
+			seq = md.Sequence.Stream
+		}
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: result\ndata: %s\n\n", seq, m.Data()); err != nil {
+			return
+		}
+		fl.Flush()
+	}
+}
+
+// maxPromptBody bounds a prompt request (a mask prompt is RLE).
+const maxPromptBody = 1 << 20
+
+func (r *Relay) handlePrompt(w http.ResponseWriter, req *http.Request) {
+	name := req.PathValue("name")
+	if err := CheckName(name); err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxPromptBody))
+	if err != nil {
+		httpError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("prompt: %w", err))
+		return
+	}
+	var p prompt.Prompt
+	if err := json.Unmarshal(body, &p); err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Errorf("prompt: %w", err))
+		return
+	}
+	if p.Empty() {
+		httpError(w, http.StatusBadRequest, errors.New("prompt: no points, box or mask"))
+		return
+	}
+	data, _ := json.Marshal(p)
+	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Minute)
+	defer cancel()
+	m, err := r.Bus.NC.RequestWithContext(ctx, Subject(name, "prompt"), data)
+	if errors.Is(err, nats.ErrNoResponders) {
+		httpError(w, http.StatusServiceUnavailable, fmt.Errorf("camera %s has no worker right now; retry in a few seconds", name))
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusGatewayTimeout, fmt.Errorf("camera %s: prompt not answered: %w", name, err))
+		return
+	}
+	var rep PromptReply
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		httpError(w, http.StatusBadGateway, fmt.Errorf("camera %s: worker's answer: %w", name, err))
+		return
+	}
+	if rep.Error != "" {
+		httpError(w, http.StatusConflict, fmt.Errorf("camera %s on worker %s: %s", name, rep.Worker, rep.Error))
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func httpError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
