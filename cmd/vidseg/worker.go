@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"time"
 
 	"github.com/vidseg/vidseg/cluster"
-	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/cli"
-	"github.com/vidseg/vidseg/prompt"
-	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/web"
 )
@@ -74,76 +70,7 @@ the topology.`,
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
-	log := cli.NewLogger(e.Stderr, *verbose).With("worker", *id)
-
-	bus, err := cluster.Connect(ctx, *natsURL, cluster.Options{Name: "vidseg worker " + *id, LeaseTTL: *ttl, Replicas: *replicas})
-	if err != nil {
-		return fmt.Errorf("worker: %w", err)
-	}
-	defer bus.Close()
-
-	lm, err := cli.OpenModel(s, e.Stderr, log)
-	if err != nil {
-		return err
-	}
-	defer lm.Close()
-
-	w := &cluster.Worker{ID: *id, Capacity: *capacity, Bus: bus, Log: log}
-	pub := cluster.NewEventPublisher(bus, log, w.LostCamera)
-	defer pub.Close()
-	w.Events = pub
-
-	cfg := web.Config{Logger: log, MaxSessions: *capacity, EventSinks: []events.Sink{pub},
-		Sources: web.SourcePolicy{MediaRoot: s.Get("media_root"), AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate}}
-	cfg.Analytics.Threshold, cfg.Analytics.Frames = float32(*threshold), *frames
-	cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.Model), mode)
-	cfg.NewTracker = cluster.Trackers(bus, pub, *id, log, cfg.NewTracker)
-	srv, err := web.New(cfg)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	w.Run = webRunner{srv: srv}
-
-	fmt.Fprintf(e.Stderr, "vidseg: worker %s ready (capacity %d, nats %s)\n", *id, *capacity, bus.NC.ConnectedUrlRedacted())
-	err = w.Serve(ctx)
-	fmt.Fprintf(e.Stderr, "vidseg: worker %s: stopped\n", *id)
-	return err
-}
-
-// webRunner runs a worker's cameras as sessions of a web.Server.
-type webRunner struct{ srv *web.Server }
-
-func (r webRunner) Start(ctx context.Context, c cluster.Camera) (cluster.Running, error) {
-	ss, err := r.srv.OpenCamera(ctx, web.CameraSpec{Name: c.Name, Source: c.Source, Geometry: c.Geometry})
-	if err != nil {
-		return nil, err
-	}
-	return webCamera{srv: r.srv, ss: ss}, nil
-}
-
-type webCamera struct {
-	srv *web.Server
-	ss  *web.Session
-}
-
-func (c webCamera) Ended() <-chan struct{} { return c.ss.Ended() }
-func (c webCamera) Stop()                  { c.srv.Remove(c.ss.ID) }
-
-// Prompt waits for the model's first frame, as a configured camera's
-// prompts do.
-func (c webCamera) Prompt(ctx context.Context, p prompt.Prompt) (int, error) {
-	for {
-		obj, _, err := c.ss.Prompt(ctx, p)
-		if err == nil || !web.IsNotReady(err) {
-			return obj, err
-		}
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return 0, errors.Join(err, ctx.Err())
-		case <-t.C:
-		}
-	}
+	return cli.Worker(ctx, e, s, cli.WorkerJob{NATS: *natsURL, ID: *id, Capacity: *capacity, LeaseTTL: *ttl, Replicas: *replicas,
+		Sources:   web.SourcePolicy{MediaRoot: s.Get("media_root"), AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate},
+		Threshold: *threshold, Frames: *frames, Mode: mode, Verbose: *verbose})
 }

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vidseg/vidseg/cluster"
+	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/web"
+)
+
+// WorkerJob is one `vidseg worker` run, its flags checked.
+type WorkerJob struct {
+	NATS      string // the cluster's URLs
+	ID        string // this worker's name in leases and results
+	Capacity  int
+	LeaseTTL  time.Duration
+	Replicas  int
+	Sources   web.SourcePolicy
+	Threshold float64 // object score logit for events
+	Frames    int     // model frames that confirm an event
+	Mode      tracker.Mode
+	Verbose   bool
+}
+
+// Worker connects to NATS, opens the model and tracks up to j.Capacity of
+// the cluster's cameras as sessions of a web.Server until ctx ends.
+func Worker(ctx context.Context, e *Env, s *Settings, j WorkerJob) error {
+	log := NewLogger(e.Stderr, j.Verbose).With("worker", j.ID)
+
+	bus, err := cluster.Connect(ctx, j.NATS, cluster.Options{Name: "vidseg worker " + j.ID, LeaseTTL: j.LeaseTTL, Replicas: j.Replicas})
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer bus.Close()
+
+	lm, err := OpenModel(s, e.Stderr, log)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+
+	w := &cluster.Worker{ID: j.ID, Capacity: j.Capacity, Bus: bus, Log: log}
+	pub := cluster.NewEventPublisher(bus, log, w.LostCamera)
+	defer pub.Close()
+	w.Events = pub
+
+	cfg := web.Config{Logger: log, MaxSessions: j.Capacity, EventSinks: []events.Sink{pub}, Sources: j.Sources}
+	cfg.Analytics.Threshold, cfg.Analytics.Frames = float32(j.Threshold), j.Frames
+	cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.Model), j.Mode)
+	cfg.NewTracker = cluster.Trackers(bus, pub, j.ID, log, cfg.NewTracker)
+	srv, err := web.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	w.Run = cluster.WebRunner{Server: srv}
+
+	fmt.Fprintf(e.Stderr, "vidseg: worker %s ready (capacity %d, nats %s)\n", j.ID, j.Capacity, bus.NC.ConnectedUrlRedacted())
+	err = w.Serve(ctx)
+	fmt.Fprintf(e.Stderr, "vidseg: worker %s: stopped\n", j.ID)
+	return err
+}
