@@ -44,7 +44,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 	}
-	if s.cfg.Token == "" && !loopbackHost(r.Host) {
+	if s.cfg.Token == "" && !LoopbackHost(r.Host) {
 		// Without a token the server answers only names of this machine: a
 		// DNS name rebound to 127.0.0.1 must not reach it from a web page.
 		writeError(w, http.StatusForbidden, fmt.Errorf("host %q is not a name of this server; to serve other machines run vidseg serve with --addr and an access token", r.Host))
@@ -125,9 +125,9 @@ func selfOrigin(r *http.Request) string {
 	return "http://" + r.Host
 }
 
-// loopbackHost reports whether a Host header names this machine's
-// loopback interface.
-func loopbackHost(host string) bool {
+// LoopbackHost reports whether a host (a Host header, the host of a
+// listen address) names this machine's loopback interface.
+func LoopbackHost(host string) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}

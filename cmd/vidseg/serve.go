@@ -2,21 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"sync"
 	"time"
 
-	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/camera"
 	"github.com/vidseg/vidseg/internal/cli"
-	"github.com/vidseg/vidseg/journal"
-	"github.com/vidseg/vidseg/sam"
-	"github.com/vidseg/vidseg/store"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/web"
 )
@@ -60,7 +49,9 @@ Without a model the app still plays video and explains how to get one.`,
 	allowURLs := fs.Bool("allow-urls", false, "let clients open http(s):// and rtsp:// URLs")
 	allowPrivate := fs.Bool("allow-private-urls", false, "let URLs reach loopback, private, link-local and metadata addresses")
 	verbose := fs.Bool("v", false, "log sessions and viewers")
-	evFlags := addEventFlags(fs)
+	eventsFile := fs.String("events-file", "", "append analytics events to `FILE` as JSON Lines")
+	var webhooks cli.List
+	fs.Var(&webhooks, "webhook", "POST analytics events to `URL` (repeatable; retried with backoff)")
 	lostAfter := fs.Duration("source-lost-after", time.Minute, "end a live source (a camera restarts) once it has been unreachable this `long`")
 	cf := addClusterFlags(fs)
 	camerasPath := fs.String("cameras", "", "start the cameras in `FILE` (YAML: name, source, prompts, zones, lines), restart them on failure and resume them after a restart")
@@ -95,145 +86,37 @@ Without a model the app still plays video and explains how to get one.`,
 	if *noStore && len(resume) > 0 {
 		return cli.Usagef("serve: --resume needs the store; drop --no-store")
 	}
-	log := cli.NewLogger(e.Stderr, *verbose)
-
-	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins, Logger: log,
+	if *cf.workers && *cf.url == "none" {
+		return cli.Usagef("serve: --workers needs NATS; drop --nats none")
+	}
+	if *cf.url != "none" && (*cf.replicas < 1 || *cf.replicas > 5) {
+		return cli.Usagef("serve: --nats-replicas %d: want 1 to 5", *cf.replicas)
+	}
+	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins,
 		Sources: web.SourcePolicy{MediaRoot: s.Get("media_root"), Devices: cli.SplitList(devices),
 			AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate}}
 	if err := cli.SessionLimits(s, &cfg); err != nil {
 		return err
 	}
 	cfg.Reconnect.GiveUpAfter = *lostAfter
-	sinks, closeSinks, err := evFlags.open(log)
-	if err != nil {
-		return err
-	}
-	defer closeSinks()
-	cfg.EventSinks = sinks
-
-	var st *store.Store
-	if !*noStore {
-		st, err = store.Open(s.Get("store"))
-		if err != nil {
-			if errors.Is(err, store.ErrLocked) {
-				return fmt.Errorf("%w: is another `vidseg serve` using it? pass --store FILE", err)
-			}
-			return err
-		}
-		defer st.Close()
-	}
-
-	withModel := false
-	if _, err := cli.FindModel(s); err != nil {
-		fmt.Fprintf(e.Stderr, "vidseg: serve: %v\nvidseg: serve: playing video without tracking\n", err)
-	} else {
-		lm, err := cli.OpenModel(s, e.Stderr, log)
-		if err != nil {
-			return err
-		}
-		defer lm.Close()
-		man := lm.Manifest()
-		cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.Model), mode)
-		cfg.ModelName = man.Variant
-		if lm.Choice.Random {
-			cfg.ModelName += " (random weights)"
-		}
-		if st != nil {
-			cfg.NewTracker = journal.Trackers(st, log, journal.Settings{Mode: mode.String(), Model: lm.Name()}, cfg.NewTracker)
-		}
-		// Edit sessions (scrub and track a file) are not journaled.
-		withModel = true
-	}
-
-	ln, err := net.Listen("tcp", s.Get("addr"))
-	if err != nil {
-		return fmt.Errorf("serve: listen on %s (from %s): %w", s.Get("addr"), s.Source("addr"), err)
-	}
-	defer ln.Close()
-	cfg.Token = s.Get("token")
-	if cfg.Token == "" && !cli.IsLoopback(ln.Addr()) {
-		cfg.Token = web.NewToken()
-	}
-	if cfg.UploadDir, err = cli.UploadDir(s, *noStore); err != nil {
-		return err
-	}
-	if *noStore {
-		defer os.RemoveAll(cfg.UploadDir)
-	}
-	srv, err := web.New(cfg)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-
-	if len(resume) > 0 {
-		if !withModel {
-			return cli.ModelErr(errors.New("serve: --resume needs a model to replay prompts"))
-		}
-		if err := cli.ResumeSessions(ctx, e, srv, st, resume); err != nil {
-			return err
-		}
-	}
-
-	dir, err := natsDir(s, *noStore)
-	if err != nil {
-		return err
-	}
-	if *noStore {
-		defer os.RemoveAll(dir)
-	}
-	node, err := cf.start(ctx, e, dir, srv, log)
-	if err != nil {
-		return err
-	}
-	defer node.Close()
-
-	camCtx, stopCameras := context.WithCancel(ctx)
-	var cams sync.WaitGroup
-	defer func() { stopCameras(); cams.Wait() }()
-	if *cf.workers {
-		cc, err := clusterCameras(cameras)
-		if err != nil {
-			return err
-		}
-		if err := node.bus.PutCameras(ctx, cc); err != nil {
-			return fmt.Errorf("serve: cameras for the workers: %w", err)
-		}
-		cameras = nil
-	}
-	for _, c := range cameras {
-		cams.Go(func() { camera.Run(camCtx, srv, st, withModel, c, log) })
-	}
-
-	cli.PrintURL(e.Stderr, ln.Addr(), cfg.Token)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	hs.Shutdown(shutdown)
-	fmt.Fprintln(e.Stderr, "vidseg: serve: stopped")
-	return nil
+	return cli.Serve(ctx, e, s, cli.ServeJob{Web: cfg, Mode: mode, NoStore: *noStore, Resume: resume,
+		EventsFile: *eventsFile, Webhooks: webhooks, Cameras: cameras, Verbose: *verbose,
+		Cluster: cli.ClusterJob{URL: *cf.url, Listen: *cf.listen, Name: *cf.name, Replicas: *cf.replicas, Workers: *cf.workers}})
 }
 
-// eventFlags are serve's analytics outputs.
-type eventFlags struct {
-	file     *string
-	webhooks cli.List
+// clusterFlags are serve's NATS settings.
+type clusterFlags struct {
+	url, listen, name *string
+	workers           *bool
+	replicas          *int
 }
 
-func addEventFlags(fs *cli.Flags) *eventFlags {
-	ef := &eventFlags{file: fs.String("events-file", "", "append analytics events to `FILE` as JSON Lines")}
-	fs.Var(&ef.webhooks, "webhook", "POST analytics events to `URL` (repeatable; retried with backoff)")
-	return ef
-}
-
-// open starts the sinks; the returned func flushes and closes them.
-func (ef *eventFlags) open(log *slog.Logger) ([]events.Sink, func(), error) {
-	return cli.OpenEventSinks(*ef.file, ef.webhooks, log)
+func addClusterFlags(fs *cli.Flags) *clusterFlags {
+	return &clusterFlags{
+		url:      fs.String("nats", "", "use the NATS cluster at `URL`s (comma-separated) instead of the embedded server; \"none\": no NATS"),
+		listen:   fs.String("nats-listen", "127.0.0.1:0", "where the embedded NATS server listens (`HOST:PORT`; port 0: any free one)"),
+		name:     fs.String("frontend-name", "", "this front end's durable event consumer `NAME` (default the host name); each front end needs its own"),
+		replicas: fs.Int("nats-replicas", 1, "replicas of the streams and buckets when this process creates them (`N`: 3 on a 3-node cluster)"),
+		workers:  fs.Bool("workers", false, "hand the --cameras to `vidseg worker` processes over NATS instead of tracking them here"),
+	}
 }

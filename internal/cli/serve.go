@@ -2,21 +2,169 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/internal/camera"
+	"github.com/vidseg/vidseg/journal"
+	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/store"
+	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/web"
 )
+
+// ServeJob is one `vidseg serve` run, its flags checked.
+type ServeJob struct {
+	// Web holds what the flags set of the server's configuration: codec,
+	// upload limit, origins, source policy, session limits, reconnects.
+	Web        web.Config
+	Mode       tracker.Mode
+	NoStore    bool
+	Resume     []string // stored session ids, or "all"
+	EventsFile string
+	Webhooks   []string
+	Cameras    []camera.Config
+	Cluster    ClusterJob
+	Verbose    bool
+}
+
+// Serve opens the store and the model (playing video without tracking
+// when there is none), listens, resumes stored sessions, joins or starts
+// NATS, starts the cameras (or hands them to workers) and serves the web
+// app until ctx ends.
+func Serve(ctx context.Context, e *Env, s *Settings, j ServeJob) error {
+	log := NewLogger(e.Stderr, j.Verbose)
+	cfg := j.Web
+	cfg.Logger = log
+	sinks, closeSinks, err := OpenEventSinks(j.EventsFile, j.Webhooks, log)
+	if err != nil {
+		return err
+	}
+	defer closeSinks()
+	cfg.EventSinks = sinks
+
+	var st *store.Store
+	if !j.NoStore {
+		st, err = store.Open(s.Get("store"))
+		if err != nil {
+			if errors.Is(err, store.ErrLocked) {
+				return fmt.Errorf("%w: is another `vidseg serve` using it? pass --store FILE", err)
+			}
+			return err
+		}
+		defer st.Close()
+	}
+
+	withModel := false
+	if _, err := FindModel(s); err != nil {
+		fmt.Fprintf(e.Stderr, "vidseg: serve: %v\nvidseg: serve: playing video without tracking\n", err)
+	} else {
+		lm, err := OpenModel(s, e.Stderr, log)
+		if err != nil {
+			return err
+		}
+		defer lm.Close()
+		man := lm.Manifest()
+		cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.Model), j.Mode)
+		cfg.ModelName = man.Variant
+		if lm.Choice.Random {
+			cfg.ModelName += " (random weights)"
+		}
+		if st != nil {
+			cfg.NewTracker = journal.Trackers(st, log, journal.Settings{Mode: j.Mode.String(), Model: lm.Name()}, cfg.NewTracker)
+		}
+		// Edit sessions (scrub and track a file) are not journaled.
+		withModel = true
+	}
+
+	ln, err := net.Listen("tcp", s.Get("addr"))
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s (from %s): %w", s.Get("addr"), s.Source("addr"), err)
+	}
+	defer ln.Close()
+	cfg.Token = s.Get("token")
+	if cfg.Token == "" && !IsLoopback(ln.Addr()) {
+		cfg.Token = web.NewToken()
+	}
+	if cfg.UploadDir, err = UploadDir(s, j.NoStore); err != nil {
+		return err
+	}
+	if j.NoStore {
+		defer os.RemoveAll(cfg.UploadDir)
+	}
+	srv, err := web.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	if len(j.Resume) > 0 {
+		if !withModel {
+			return ModelErr(errors.New("serve: --resume needs a model to replay prompts"))
+		}
+		if err := ResumeSessions(ctx, e, srv, st, j.Resume); err != nil {
+			return err
+		}
+	}
+
+	dir, err := natsDir(s, j.NoStore)
+	if err != nil {
+		return err
+	}
+	if j.NoStore {
+		defer os.RemoveAll(dir)
+	}
+	node, err := startCluster(ctx, e, j.Cluster, dir, srv, log)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+
+	cameras := j.Cameras
+	camCtx, stopCameras := context.WithCancel(ctx)
+	var cams sync.WaitGroup
+	defer func() { stopCameras(); cams.Wait() }()
+	if j.Cluster.Workers {
+		cc, err := clusterCameras(cameras)
+		if err != nil {
+			return err
+		}
+		if err := node.bus.PutCameras(ctx, cc); err != nil {
+			return fmt.Errorf("serve: cameras for the workers: %w", err)
+		}
+		cameras = nil
+	}
+	for _, c := range cameras {
+		cams.Go(func() { camera.Run(camCtx, srv, st, withModel, c, log) })
+	}
+
+	PrintURL(e.Stderr, ln.Addr(), cfg.Token)
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(shutdown)
+	fmt.Fprintln(e.Stderr, "vidseg: serve: stopped")
+	return nil
+}
 
 // SessionLimits reads --max-sessions, --pause-after and --idle-timeout.
 func SessionLimits(s *Settings, cfg *web.Config) error {
