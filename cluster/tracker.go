@@ -295,17 +295,7 @@ func (t *camTracker) SaveAnalytics(g events.Geometry, _ uint64) error {
 }
 
 // Urgent passes the inner tracker's prompt priority through.
-func (t *camTracker) Urgent() (done func()) {
-	if u, ok := t.inner.(interface{ Urgent() func() }); ok {
-		return u.Urgent()
-	}
-	return func() {}
-}
+func (t *camTracker) Urgent() (done func()) { return web.UrgentOf(t.inner) }
 
 // CondFrames passes the inner tracker's conditioning-frame counts through.
-func (t *camTracker) CondFrames() map[int]int {
-	if c, ok := t.inner.(interface{ CondFrames() map[int]int }); ok {
-		return c.CondFrames()
-	}
-	return nil
-}
+func (t *camTracker) CondFrames() map[int]int { return web.CondFramesOf(t.inner) }

@@ -120,21 +120,11 @@ func (j *journaled) frame(res *tracker.FrameResult) store.Frame {
 
 // Urgent passes the inner tracker's prompt priority on a shared model
 // through (web sessions take it before a prompt); a no-op without one.
-func (j *journaled) Urgent() (done func()) {
-	if u, ok := j.inner.(interface{ Urgent() func() }); ok {
-		return u.Urgent()
-	}
-	return func() {}
-}
+func (j *journaled) Urgent() (done func()) { return web.UrgentOf(j.inner) }
 
 // CondFrames passes the inner tracker's conditioning-frame counts through;
 // nil when it keeps none.
-func (j *journaled) CondFrames() map[int]int {
-	if c, ok := j.inner.(interface{ CondFrames() map[int]int }); ok {
-		return c.CondFrames()
-	}
-	return nil
-}
+func (j *journaled) CondFrames() map[int]int { return web.CondFramesOf(j.inner) }
 
 // replayPrompts prepares stored prompts for a resumed session. A live
 // source restarts its frame count, so its prompts are replayed on the

@@ -21,10 +21,34 @@ type urgent interface {
 	Urgent() (done func())
 }
 
+// condFramer is a tracker that bounds its memory (*tracker.Tracker).
+type condFramer interface {
+	CondFrames() map[int]int
+}
+
+// UrgentOf gives t's prompts priority on a shared model until done is
+// called; a no-op for a tracker without one. Trackers that wrap another
+// (the journal, a cluster camera) pass it through with it.
+func UrgentOf(t Tracker) (done func()) {
+	if u, ok := t.(urgent); ok {
+		return u.Urgent()
+	}
+	return func() {}
+}
+
+// CondFramesOf is t's conditioning-frame count per object; nil when it
+// keeps none. Wrapping trackers pass it through with it.
+func CondFramesOf(t Tracker) map[int]int {
+	if c, ok := t.(condFramer); ok {
+		return c.CondFrames()
+	}
+	return nil
+}
+
 // noteCondFrames records the tracker's conditioning-frame count for the
 // API; called on the model goroutine, the tracker's only user.
 func (s *Session) noteCondFrames() {
-	cf, ok := s.trk.(interface{ CondFrames() map[int]int })
+	cf, ok := s.trk.(condFramer)
 	if !ok {
 		return
 	}
