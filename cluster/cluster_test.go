@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -164,17 +165,8 @@ func TestLeasesMove(t *testing.T) {
 	w1, stop1, done1 := newWorker("w1", 2)
 	w2, stop2, done2 := newWorker("w2", 2)
 	defer func() { stop2(); <-done2 }()
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(testutil.Patience(time.Minute))
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: w1 %v, w2 %v", what, w1.Owned(), w2.Owned())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor("three cameras taken", func() bool { return len(w1.Owned())+len(w2.Owned()) == 3 })
+	owners := func() string { return fmt.Sprintf("w1 %v, w2 %v", w1.Owned(), w2.Owned()) }
+	waitFor(t, "three cameras taken", func() bool { return len(w1.Owned())+len(w2.Owned()) == 3 }, owners)
 	for _, c := range []string{"a", "b", "c"} {
 		l, err := bus.Owner(ctx, c)
 		if err != nil || l.Worker == "" {
@@ -183,7 +175,7 @@ func TestLeasesMove(t *testing.T) {
 	}
 	stop1()
 	<-done1
-	waitFor("w2 at capacity", func() bool { return len(w2.Owned()) == 2 })
+	waitFor(t, "w2 at capacity", func() bool { return len(w2.Owned()) == 2 }, owners)
 
 	// A camera removed from the bucket is released.
 	owned := w2.Owned()
@@ -196,19 +188,26 @@ func TestLeasesMove(t *testing.T) {
 	if err := bus.PutCameras(ctx, keep); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("removed camera released", func() bool {
+	waitFor(t, "removed camera released", func() bool {
 		o := w2.Owned()
-		return len(o) == 2 && !contains(o, owned[0])
-	})
+		return len(o) == 2 && !slices.Contains(o, owned[0])
+	}, owners)
 }
 
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
+// waitFor polls ok until it holds; past a minute's patience it fails the
+// test with what and, if given, state().
+func waitFor(t testing.TB, what string, ok func() bool, state func() string) {
+	t.Helper()
+	deadline := time.Now().Add(testutil.Patience(time.Minute))
+	for !ok() {
+		if time.Now().After(deadline) {
+			if state != nil {
+				what += ": " + state()
+			}
+			t.Fatal(what)
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return false
 }
 
 // TestLeasesRebalance: a worker started later gets a share of the cameras
@@ -229,20 +228,10 @@ func TestLeasesRebalance(t *testing.T) {
 		wg.Go(func() { w.Serve(wctx) })
 		return w
 	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(testutil.Patience(time.Minute))
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatal(what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	w1 := start("w1")
-	waitFor("w1 takes all four", func() bool { return len(w1.Owned()) == 4 })
+	waitFor(t, "w1 takes all four", func() bool { return len(w1.Owned()) == 4 }, nil)
 	w2 := start("w2")
-	waitFor("two each", func() bool { return len(w1.Owned()) == 2 && len(w2.Owned()) == 2 })
+	waitFor(t, "two each", func() bool { return len(w1.Owned()) == 2 && len(w2.Owned()) == 2 }, nil)
 }
 
 // TestEmbeddedToken: with a token, a client without it is refused and the
@@ -285,21 +274,11 @@ func TestLeaseTakenAway(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); w.Serve(wctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(testutil.Patience(time.Minute))
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatal(what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor("camera taken", func() bool { return len(w.Owned()) == 1 })
+	waitFor(t, "camera taken", func() bool { return len(w.Owned()) == 1 }, nil)
 	if _, err := bus.Leases.Put(ctx, "a", []byte(`{"worker":"w2"}`)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("camera stopped", func() bool { return len(w.Owned()) == 0 })
+	waitFor(t, "camera stopped", func() bool { return len(w.Owned()) == 0 }, nil)
 	// It stays with w2 while w2 renews (as a worker does, every TTL/4).
 	for range 8 {
 		if _, err := bus.Leases.Put(ctx, "a", []byte(`{"worker":"w2"}`)); err != nil {

@@ -89,6 +89,20 @@ type sseMsg struct {
 	at   time.Time
 }
 
+// result decodes a message of the results stream; ok false (the stream
+// ended) fails the test.
+func (m sseMsg) result(t *testing.T, ok bool) cluster.Result {
+	t.Helper()
+	if !ok {
+		t.Fatal("result stream ended")
+	}
+	var r cluster.Result
+	if err := json.Unmarshal(m.data, &r); err != nil {
+		t.Fatalf("result %s: %v", m.data, err)
+	}
+	return r
+}
+
 func readSSE(t *testing.T, ctx context.Context, url string) <-chan sseMsg {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
@@ -230,13 +244,7 @@ func TestClusterFailover(t *testing.T) {
 		for !settled() {
 			select {
 			case m, ok := <-results:
-				if !ok {
-					t.Fatal("result stream ended")
-				}
-				var r cluster.Result
-				if err := json.Unmarshal(m.data, &r); err != nil {
-					t.Fatalf("result %s: %v", m.data, err)
-				}
+				r := m.result(t, ok)
 				if len(r.Objects) == 0 || r.Objects[0].Object != 1 {
 					t.Fatalf("camera %s: want its configured object 1 tracked: %s\n%s", r.Camera, m.data, workerLogs(workers))
 				}
@@ -289,13 +297,7 @@ func TestClusterFailover(t *testing.T) {
 	for len(taken) < len(moved) || len(firstResult) < len(moved) || len(resumedOthers) == 0 {
 		select {
 		case m, ok := <-results:
-			if !ok {
-				t.Fatal("result stream ended")
-			}
-			var r cluster.Result
-			if err := json.Unmarshal(m.data, &r); err != nil {
-				t.Fatalf("result %s: %v", m.data, err)
-			}
+			r := m.result(t, ok)
 			if r.Worker == victim {
 				continue // published before the kill
 			}
