@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"time"
 
@@ -101,14 +100,7 @@ func startCluster(ctx context.Context, e *Env, j ClusterJob, dir string, srv *we
 
 // natsDir is where the embedded server keeps JetStream: beside the store.
 func natsDir(s *Settings, noStore bool) (string, error) {
-	if noStore {
-		return os.MkdirTemp("", "vidseg-nats-")
-	}
-	dir := filepath.Join(filepath.Dir(s.Get("store")), "nats")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("serve: NATS directory: %w", err)
-	}
-	return dir, nil
+	return dataDir(s, noStore, "nats", "NATS directory")
 }
 
 // clusterCameras converts the cameras file for workers.

@@ -189,17 +189,28 @@ func SessionLimits(s *Settings, cfg *web.Config) error {
 // UploadDir is where uploads live: the server's own data directory beside
 // its store (a fresh temporary one with --no-store), never the media root.
 func UploadDir(s *Settings, noStore bool) (string, error) {
-	if noStore {
-		return os.MkdirTemp("", "vidseg-uploads-")
-	}
-	dir := filepath.Join(filepath.Dir(s.Get("store")), "uploads")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("serve: upload directory: %w", err)
+	dir, err := dataDir(s, noStore, "uploads", "upload directory")
+	if err != nil || noStore {
+		return dir, err
 	}
 	// Uploads of a previous run ended with it.
 	old, _ := filepath.Glob(filepath.Join(dir, "vidseg-upload-*"))
 	for _, f := range old {
 		_ = os.Remove(f)
+	}
+	return dir, nil
+}
+
+// dataDir is the server's directory name beside its store, created if
+// needed, or with noStore a fresh temporary one (vidseg-name-*) that the
+// caller removes; what names it in errors.
+func dataDir(s *Settings, noStore bool, name, what string) (string, error) {
+	if noStore {
+		return os.MkdirTemp("", "vidseg-"+name+"-")
+	}
+	dir := filepath.Join(filepath.Dir(s.Get("store")), name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("serve: %s: %w", what, err)
 	}
 	return dir, nil
 }
