@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
-	"time"
 
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/web"
@@ -32,17 +30,5 @@ func (c webCamera) Stop()                  { c.srv.Remove(c.ss.ID) }
 // Prompt waits for the model's first frame, as a configured camera's
 // prompts do.
 func (c webCamera) Prompt(ctx context.Context, p prompt.Prompt) (int, error) {
-	for {
-		obj, _, err := c.ss.Prompt(ctx, p)
-		if err == nil || !web.IsNotReady(err) {
-			return obj, err
-		}
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return 0, errors.Join(err, ctx.Err())
-		case <-t.C:
-		}
-	}
+	return c.ss.PromptWhenReady(ctx, p)
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/prompt"
 )
 
 // CameraSpec describes a camera the operator configured (not a client):
@@ -47,6 +49,25 @@ func (ss *Session) State() string {
 // IsNotReady reports an error that goes away by itself: the model has not
 // finished a frame yet.
 func IsNotReady(err error) bool { return errors.Is(err, errNoFrameYet) }
+
+// PromptWhenReady is Prompt for a configured camera's prompts (from its
+// file, from a cluster's front end): it waits, while ctx lasts, for the
+// model's first frame where Prompt would say it is not ready.
+func (ss *Session) PromptWhenReady(ctx context.Context, p prompt.Prompt) (int, error) {
+	for {
+		obj, _, err := ss.Prompt(ctx, p)
+		if err == nil || !IsNotReady(err) {
+			return obj, err
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
 
 // Handle adds a route to the server's mux (http.ServeMux patterns): it is
 // served behind the same guard as the app's own (host names, access

@@ -223,18 +223,11 @@ func Run(ctx context.Context, srv *web.Server, st *store.Store, withModel bool, 
 func applyCameraPrompts(ctx context.Context, ss *web.Session, c Config, log *slog.Logger) {
 	for i, cp := range c.Prompts {
 		p, _ := cp.prompt()
-		for {
-			_, _, err := ss.Prompt(ctx, p)
-			if err == nil {
-				break
-			}
-			if !web.IsNotReady(err) || ctx.Err() != nil {
-				log.Warn("serve: camera prompt not applied", "camera", c.Name, "prompt", i+1, "err", err)
-				break
-			}
-			if !sleepCtx(ctx, 100*time.Millisecond) {
+		if _, err := ss.PromptWhenReady(ctx, p); err != nil {
+			if ctx.Err() != nil {
 				return
 			}
+			log.Warn("serve: camera prompt not applied", "camera", c.Name, "prompt", i+1, "err", err)
 		}
 	}
 }
