@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"weak"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -124,21 +125,21 @@ func put(graph, what string, dst []float32, src []float32) error {
 }
 
 // frameIn remembers which frame's features a graph's input tensors hold, so
-// that the objects of one frame copy them once (tens of MB a frame). It
-// keeps a reference to them: Features are never modified after
-// EncodeImage, and an address cannot be reused while referenced.
-type frameIn struct{ feats *Features }
+// that the objects of one frame copy them once (tens of MB a frame). The
+// reference is weak: a closed session's last frame is not kept alive by the
+// model, and a collected frame never matches (Value is then nil).
+type frameIn struct{ feats weak.Pointer[Features] }
 
 // load runs copyIn unless the inputs already hold f's features.
 func (c *frameIn) load(f *Features, copyIn func() error) error {
-	if c.feats == f {
+	if c.feats.Value() == f {
 		return nil
 	}
-	c.feats = nil
+	c.feats = weak.Pointer[Features]{}
 	if err := copyIn(); err != nil {
 		return err
 	}
-	c.feats = f
+	c.feats = weak.Make(f)
 	return nil
 }
 
