@@ -239,12 +239,20 @@ func (d *Detector) leaveAll(out []Event, id int, o *object, f Frame, score float
 		if zs == nil || !zs.in {
 			continue
 		}
-		e := d.event(ZoneLeave, id, f, score, o.anchor)
-		e.Zone, e.DwellMs = z.Name, ms(f.PTS-zs.since)
-		out = append(out, e)
+		out = append(out, d.zoneEvent(ZoneLeave, id, f, score, o.anchor, z.Name, zs.since))
 		zs.in, zs.count = false, 0
 	}
 	return out
+}
+
+// zoneEvent is a zone event with the time spent in the zone since since.
+func (d *Detector) zoneEvent(kind Kind, id int, f Frame, score float32, at Point, zone string, since time.Duration) Event {
+	e := d.event(kind, id, f, score, at)
+	e.Zone = zone
+	if kind != ZoneEnter {
+		e.DwellMs = ms(f.PTS - since)
+	}
+	return e
 }
 
 func (d *Detector) zones(out []Event, id int, o *object, f Frame, score float32) []Event {
@@ -265,22 +273,15 @@ func (d *Detector) zones(out []Event, id int, o *object, f Frame, score float32)
 			zs.count = 0
 		} else if zs.count++; zs.count >= d.cfg.Frames {
 			zs.in, zs.count = in, 0
+			kind := ZoneLeave
 			if in {
-				zs.since, zs.dwelled = f.PTS, false
-				e := d.event(ZoneEnter, id, f, finite(score), o.anchor)
-				e.Zone = z.Name
-				out = append(out, e)
-			} else {
-				e := d.event(ZoneLeave, id, f, finite(score), o.anchor)
-				e.Zone, e.DwellMs = z.Name, ms(f.PTS-zs.since)
-				out = append(out, e)
+				kind, zs.since, zs.dwelled = ZoneEnter, f.PTS, false
 			}
+			out = append(out, d.zoneEvent(kind, id, f, finite(score), o.anchor, z.Name, zs.since))
 		}
 		if zs.in && !zs.dwelled && z.DwellMs > 0 && ms(f.PTS-zs.since) >= z.DwellMs {
 			zs.dwelled = true
-			e := d.event(Dwell, id, f, finite(score), o.anchor)
-			e.Zone, e.DwellMs = z.Name, ms(f.PTS-zs.since)
-			out = append(out, e)
+			out = append(out, d.zoneEvent(Dwell, id, f, finite(score), o.anchor, z.Name, zs.since))
 		}
 	}
 	return out

@@ -87,7 +87,6 @@ func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mod
 	if decoded == nil {
 		decoded = func() time.Duration { return 0 }
 	}
-	info := struct{ Width, Height int }{clip.Width, clip.Height}
 	cfg := tracker.FilePreset(mode)
 	cfg.NumFrames, cfg.Source, cfg.Logger = n, src, log
 	tr, err := tracker.New(m, cfg)
@@ -97,8 +96,8 @@ func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mod
 	// Clicks spread along the middle row, one per object.
 	prompts := make([]prompt.Prompt, objects)
 	for j := range prompts {
-		x := float32(info.Width) * float32(j+1) / float32(objects+1)
-		prompts[j] = prompt.Prompt{Frame: 0, Object: j + 1, Points: []prompt.Point{{X: x, Y: float32(info.Height) / 2, Positive: true}}}
+		x := float32(clip.Width) * float32(j+1) / float32(objects+1)
+		prompts[j] = prompt.Prompt{Frame: 0, Object: j + 1, Points: []prompt.Point{{X: x, Y: float32(clip.Height) / 2, Positive: true}}}
 	}
 
 	var (

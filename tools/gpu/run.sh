@@ -19,7 +19,7 @@ step assemble
 ln -sf libonnxruntime.so.1.29.0 "$L/libonnxruntime.so.1"
 cp -f "$V/libonnxruntime_providers_shared.so" "$L/"
 [ -d "$R/testdata" ] || untar "$V/t4.tar.xz" "$R"
-[ -d "$V/frames" ] || untar "$V/frames.tar.xz" "$V"
+[ -d "$V/frames" ] || untar "$V/frames.tar.xz" "$V/frames" # the dumps are at the tar's top
 touch "$V/shared/videos/bedroom.mp4"
 mkdir -p "$R/testdata/videos/moving_shape" && touch "$R/testdata/videos/moving_shape/video.mp4"
 ls -la "$L" "$R"
