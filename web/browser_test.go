@@ -266,13 +266,7 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 		return
 	}
 
-	click := func(fx, fy float64) {
-		t.Helper()
-		r := eval[[]float64](t, ctx, `(() => { const b = document.getElementById("overlay").getBoundingClientRect(); return [b.left, b.top, b.width, b.height]; })()`)
-		if err := chromedp.Do(ctx, chromedp.MouseClickXY(r[0]+fx*r[2], r[1]+fy*r[3])); err != nil {
-			t.Fatal(err)
-		}
-	}
+	click := func(fx, fy float64) { t.Helper(); clickOverlay(t, ctx, fx, fy) }
 	// Object 1 from a mask prompt: SAM 2 uses a mask prompt as the output
 	// on its frame, so the overlay is known whatever the weights are.
 	pm := make([]byte, 320*240)
@@ -377,4 +371,13 @@ func TestBrowserPlaysH264(t *testing.T) {
 	}
 	t.Logf("Chromium codec %q", codec)
 	screenshot(t, ctx, "browser-h264.png")
+}
+
+// clickOverlay clicks the video at a fraction of its width and height.
+func clickOverlay(t *testing.T, ctx context.Context, fx, fy float64) {
+	t.Helper()
+	r := rect(t, ctx, "#overlay")
+	if err := chromedp.Do(ctx, chromedp.MouseClickXY(r[0]+fx*r[2], r[1]+fy*r[3])); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -348,13 +348,10 @@ func TestBrowserDrawsZones(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll(t, ctx, "the session to load", `window.vidseg && vidseg.session && vidseg.zones && vidseg.zones.session === vidseg.sessionId`, 30*time.Second)
-	click := func(fx, fy float64) {
-		t.Helper()
-		r := eval[[]float64](t, ctx, `(() => { const b = document.getElementById("overlay").getBoundingClientRect(); return [b.left, b.top, b.width, b.height]; })()`)
-		if err := chromedp.Do(ctx, chromedp.MouseClickXY(r[0]+fx*r[2], r[1]+fy*r[3])); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The stage has the picture's shape before the first frame arrives (a
+	// stage that grew under the clicks once put a line's end at y=67).
+	poll(t, ctx, "the stage to take the video's shape", `(() => { const o = document.getElementById("overlay"); return o.clientWidth > 0 && Math.abs(o.clientWidth * 240 - o.clientHeight * 320) <= 2 * 320; })()`, 10*time.Second)
+	click := func(fx, fy float64) { t.Helper(); clickOverlay(t, ctx, fx, fy) }
 	if err := chromedp.Do(ctx, chromedp.Click("#draw-zone")); err != nil {
 		t.Fatal(err)
 	}

@@ -272,6 +272,9 @@ function onSession(s) {
   if (first) {
     // Keep the whole picture in view on wide screens.
     $("stage").style.maxWidth = s.width && s.height ? Math.max(320, Math.round(0.7 * innerHeight * s.width / s.height)) + "px" : "";
+    // Hold the picture's shape before its first frame arrives, so the
+    // stage does not grow under a click in progress.
+    $("video").style.aspectRatio = s.width && s.height ? `${s.width} / ${s.height}` : "";
   }
   const e = s.edit;
   $("scrub").hidden = $("track-controls").hidden = !e;
