@@ -217,10 +217,12 @@ func (m *Manifest) validate() error {
 		}
 		return fmt.Errorf("format %q is not supported; want %q", m.Format, ManifestFormat)
 	}
-	// fp16 packages keep fp32 inputs and outputs (Casts at the graph
-	// edges), so the runtime feeds both the same way.
-	if m.Precision != "" && m.Precision != "fp32" && m.Precision != "fp16" {
-		return fmt.Errorf("precision %q is not supported (want fp32 or fp16)", m.Precision)
+	// fp16 and int8 packages keep fp32 inputs and outputs (Casts at the
+	// graph edges, quantization inside), so the runtime feeds all the same way.
+	switch m.Precision {
+	case "", "fp32", "fp16", "int8":
+	default:
+		return fmt.Errorf("precision %q is not supported (want fp32, fp16 or int8)", m.Precision)
 	}
 	const maxSize = 1 << 16 // no SAM 2 size comes near; keeps products in range
 	for _, f := range []struct {

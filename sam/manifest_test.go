@@ -173,6 +173,7 @@ func TestLoadManifestBadFields(t *testing.T) {
 		want []string
 	}{
 		{"format", func(m map[string]any) { m["format"] = "vidseg-sam2/9" }, []string{`"vidseg-sam2/9" is not supported`}},
+		{"precision", func(m map[string]any) { m["precision"] = "int4" }, []string{`precision "int4" is not supported`, "fp32, fp16 or int8"}},
 		{"graph", func(m map[string]any) { delete(m["graphs"].(map[string]any), "mask_decoder") }, []string{"graphs.mask_decoder is missing"}},
 		{"size", func(m map[string]any) { m["feature_size"] = 0 }, []string{"feature_size is 0"}},
 		{"sha", func(m map[string]any) { m["files"].(map[string]any)[ConstantsFile] = "abc" }, []string{ConstantsFile, "not a SHA-256"}},

@@ -447,6 +447,11 @@ def parse_args(argv=None):
                    help="random weights only: e.g. 3 (default: remapped)")
     p.add_argument("--memory-attention-layers", type=int, default=None)
     p.add_argument("--memory-encoder-fuser-layers", type=int, default=None)
+    p.add_argument("--int8", action="store_true",
+                   help="after the fp32 export and its self-check, quantize the image "
+                        "encoder's weight matmuls to int8 (int8.py; precision \"int8\")")
+    p.add_argument("--int8-graphs", default=None, metavar="G1,G2",
+                   help="with --int8: which graphs (default image_encoder)")
     p.add_argument("--fp16-representable", action="store_true",
                    help="random weights only: round weights to fp16 values and store "
                         "them as fp16 + Cast (same fp32 math, half the size)")
@@ -483,6 +488,10 @@ def parse_args(argv=None):
     a.depth = depth
     if a.attention is None:
         a.attention = "plain" if a.fp16 else "fused"
+    if a.int8 and a.fp16:
+        p.error("--int8 quantizes an fp32 export; it does not combine with --fp16")
+    if a.int8_graphs and not a.int8:
+        p.error("--int8-graphs needs --int8")
     if a.attention == "fused" and a.fp16:
         p.error("--attention fused is fp32 only (the fp16 rewrite does not handle it)")
     a.fused_graphs = (tuple(x for x in (a.fused_graphs or ",".join(FUSED_ATTENTION_GRAPHS)).split(",") if x)
@@ -544,13 +553,28 @@ def main(argv=None):
         f.write("\n")
     log(f"wrote {a.out} in {time.time() - t0:.1f}s")
     if a.skip_check:
+        if a.int8:
+            quantize_int8(a)
         return 0
     if not self_check(a.out, model, precision):
         log(f"SELF-CHECK FAILED (tolerance {TOL[precision]} x max(|ref|, 1))")
         return 1
     log(f"self-check passed (tolerance {TOL[precision]} x max(|ref|, 1)); "
         f"total {time.time() - t0:.1f}s")
+    if a.int8:
+        quantize_int8(a)
     return 0
+
+
+def quantize_int8(a):
+    """Quantize the checked fp32 package in place. int8 has no tolerance
+    against PyTorch to check here: its fidelity is measured on the trace
+    sessions (docs/model-package.md, "int8")."""
+    import int8
+
+    graphs = tuple(a.int8_graphs.split(",")) if a.int8_graphs else int8.DEFAULT_GRAPHS
+    int8.convert_package(a.out, a.out, graphs=graphs, log=log)
+    log(f"quantized {', '.join(graphs)} to int8 in {a.out}")
 
 
 if __name__ == "__main__":
