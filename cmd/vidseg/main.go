@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/asticode/go-astiav"
@@ -75,6 +76,14 @@ func main() {
 	// progress output; errors still show. VIDSEG_FFMPEG_LOG=1 keeps it all.
 	if os.Getenv("VIDSEG_FFMPEG_LOG") == "" {
 		astiav.SetLogLevel(astiav.LogLevelError)
+	}
+	// A frame's features are large pointer-free buffers that die within a
+	// frame or two; at Go's default GOGC=100 the heap grows to twice its
+	// live set on top of ONNX Runtime's peak. 25 costs about one more
+	// collection per frame for ~100 MB less peak RSS on the full-size tiny
+	// model (docs/benchmarks.md). GOGC in the environment still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}

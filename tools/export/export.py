@@ -13,6 +13,7 @@ non-zero when an output differs by more than the tolerance.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import hashlib
 import json
@@ -124,8 +125,10 @@ def torch_run(wrapper, inputs):
 # Graphs whose attentions are exported as one fused com.microsoft
 # MultiHeadAttention node with --attention fused (the default for fp32):
 # ONNX Runtime's CPU kernel for it is a flash attention that never holds the
-# [queries, keys] score matrix. docs/exporter.md has the measurements.
-FUSED_ATTENTION_GRAPHS = ("memory_attention",)
+# [queries, keys] score matrix (the image encoder's global blocks: 4 heads x
+# 4096 x 4096 floats, 268 MB, and as much again for the softmax).
+# docs/exporter.md has the measurements.
+FUSED_ATTENTION_GRAPHS = ("image_encoder", "memory_attention")
 
 
 def export_graph(name, wrapper, path, model, fused=False):
@@ -144,7 +147,12 @@ def export_graph(name, wrapper, path, model, fused=False):
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         extra["dynamo"] = False
     t = time.time()
-    with torch.no_grad(), sam2build.fused_attention(fused):
+    from graphs import row_chunked_blocks
+
+    # The image encoder's stage-1 blocks in row bands: the same values with a
+    # quarter of their activations live (graphs.row_chunked_blocks).
+    bands = row_chunked_blocks(model) if name == "image_encoder" else contextlib.nullcontext()
+    with torch.no_grad(), sam2build.fused_attention(fused), bands:
         torch.onnx.export(
             wrapper, args, path,
             input_names=wrapper.input_names, output_names=wrapper.output_names,

@@ -8,6 +8,8 @@ exporter's self-check and of the reference tensors.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -30,6 +32,43 @@ class ImageEncoder(nn.Module):
         fpn = out["backbone_fpn"][-self.model.num_feature_levels:]
         pos = out["vision_pos_enc"][-self.model.num_feature_levels:]
         return fpn[0], fpn[1], fpn[-1], pos[-1]
+
+
+@contextlib.contextmanager
+def row_chunked_blocks(model, max_tokens=128 * 128):
+    """Export the trunk's windowed blocks on more than max_tokens tokens as
+    that many row bands, one after the other.
+
+    A windowed Hiera block is local: norms and MLP act per token, attention
+    within windows, the q-pooling of a stage change within 2x2 cells. Bands
+    of whole windows therefore give the same result as the whole map, while
+    ONNX Runtime holds one band's activations at a time: on the 1024-px
+    stage 1 (256x256 tokens) the MLP's hidden layer alone is 100 MB per
+    tensor. Global-attention blocks and maps whose rows are not a whole
+    number of windows run as they are.
+    """
+    patched = []
+    for blk in model.image_encoder.trunk.blocks:
+        if blk.window_size <= 0:
+            continue
+        orig = blk.forward
+
+        def forward(x, orig=orig, ws=blk.window_size):
+            h, w = int(x.shape[1]), int(x.shape[2])
+            if h * w <= max_tokens or h % ws:
+                return orig(x)
+            rows = max(ws, (max_tokens // w) // ws * ws)
+            if h % rows:
+                return orig(x)
+            return torch.cat([orig(band) for band in torch.split(x, rows, dim=1)], dim=1)
+
+        blk.forward = forward
+        patched.append((blk, orig))
+    try:
+        yield len(patched)
+    finally:
+        for blk, orig in patched:
+            blk.forward = orig
 
 
 class MaskDecoder(nn.Module):
