@@ -185,6 +185,7 @@ function disconnect() {
 // resetView forgets everything shown for the previous session.
 function resetView() {
   state.session = null;
+  $("video").style.aspectRatio = "";
   state.last = state.shown = state.drawn = null;
   state.metas = [];
   state.messages = state.presented = state.matched = 0;
