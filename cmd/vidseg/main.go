@@ -79,11 +79,12 @@ func main() {
 	}
 	// A frame's features are large pointer-free buffers that die within a
 	// frame or two; at Go's default GOGC=100 the heap grows to twice its
-	// live set on top of ONNX Runtime's peak. 25 costs about one more
-	// collection per frame for ~100 MB less peak RSS on the full-size tiny
-	// model (docs/benchmarks.md). GOGC in the environment still wins.
+	// live set (~170 MB) on top of ONNX Runtime's peak. 10 costs a few cheap
+	// collections per frame (the live set is mostly pointer-free) for
+	// ~140 MB less peak RSS on the full-size tiny model
+	// (docs/benchmarks.md). GOGC in the environment still wins.
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(25)
+		debug.SetGCPercent(10)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
