@@ -350,6 +350,9 @@ func TestBrowserDrawsZones(t *testing.T) {
 	poll(t, ctx, "the session to load", `window.vidseg && vidseg.session && vidseg.zones && vidseg.zones.session === vidseg.sessionId`, 30*time.Second)
 	// The stage has the picture's shape before the first frame arrives (a
 	// stage that grew under the clicks once put a line's end at y=67).
+	if ar := eval[string](t, ctx, `document.getElementById("video").style.aspectRatio`); ar != "320 / 240" {
+		t.Errorf("video aspect-ratio %q once the session is known, want 320 / 240 (the stage must not grow under clicks)", ar)
+	}
 	poll(t, ctx, "the stage to take the video's shape", `(() => { const o = document.getElementById("overlay"); return o.clientWidth > 0 && Math.abs(o.clientWidth * 240 - o.clientHeight * 320) <= 2 * 320; })()`, 10*time.Second)
 	click := func(fx, fy float64) { t.Helper(); clickOverlay(t, ctx, fx, fy) }
 	if err := chromedp.Do(ctx, chromedp.Click("#draw-zone")); err != nil {
