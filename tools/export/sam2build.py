@@ -243,6 +243,9 @@ def _rope_attention_forward(self, q, k, v, num_k_exclude_rope=0):
     """
     import torch
 
+    if (torch.onnx.is_in_onnx_export() and _state.get("fused_attention")
+            and self.num_heads == 1):
+        return _rope_attention_export(self, q, k, v, num_k_exclude_rope)
     q = self._separate_heads(self.q_proj(q), self.num_heads)
     k = self._separate_heads(self.k_proj(k), self.num_heads)
     v = self._separate_heads(self.v_proj(v), self.num_heads)
@@ -264,6 +267,90 @@ def _rope_attention_forward(self, q, k, v, num_k_exclude_rope=0):
     dropout_p = self.dropout_p if self.training else 0.0
     out = torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
     return self.out_proj(self._recombine_heads(out))
+
+
+def _rope_attention_export(self, q, k, v, num_k_exclude_rope=0):
+    """The same RoPEAttention, as one-head fused exports write it: fewer
+    passes over the 7 x 4096 memory keys (docs/exporter.md, "Memory
+    attention").
+
+    - RoPE as x*C + swap(x)*S, where swap exchanges each pair and C, S hold
+      each pair's cos and (-sin, sin): the rotation written out, the same
+      products. swap(W x + b) = (P W) x + P b, so swap(x) is a second
+      projection with pair-swapped rows instead of a gather and a stack.
+    - Only the rotated keys' 64-wide inputs are sliced; rotated and pointer
+      keys are projected apart and joined once.
+    - Batch-first [B, tokens, C] goes to MultiHeadAttention as it is (one
+      head: no head split, no transposes).
+    - The value projection is folded behind the attention when it widens:
+      softmax rows sum to 1, so A (M W^T + b) = (A M) W^T + b exactly, and
+      the attention reads 64-wide values instead of 256.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    def swapped(lin):
+        w = lin.weight.reshape(-1, 2, lin.weight.shape[-1]).flip(1).reshape(lin.weight.shape)
+        b = lin.bias.reshape(-1, 2).flip(1).reshape(-1)
+        return w, b
+
+    n = int(q.shape[-2])
+    side = int(round(math.sqrt(n)))
+    cs = compute_axial_cis_real(
+        self.compute_cis.keywords["dim"], side, side,
+        theta=self.compute_cis.keywords.get("theta", 10000.0),
+        positions=torch.ones_like(q[0, :, 0]).cumsum(0) - 1,
+    )  # [n, D/2, 2]
+    cos, sin = cs[..., 0], cs[..., 1]
+    table_c = torch.stack([cos, cos], dim=-1).flatten(-2)  # [n, D]
+    table_s = torch.stack([-sin, sin], dim=-1).flatten(-2)
+
+    def rope(x_in, lin, frames):
+        w, b = swapped(lin)
+        x, xs = lin(x_in), F.linear(x_in, w, b)
+        if frames:
+            bsz, d = x.shape[0], x.shape[-1]
+            x, xs = x.reshape(bsz, -1, n, d), xs.reshape(bsz, -1, n, d)
+            return (x * table_c + xs * table_s).reshape(bsz, -1, d)
+        return x * table_c + xs * table_s
+
+    q = rope(q, self.q_proj, False)
+    num_k_rope = k.size(-2) - num_k_exclude_rope
+    k_rot = rope(k[:, :num_k_rope], self.k_proj, self.rope_k_repeat)
+    # A traced pointer count is a tensor: always join (the slice may be
+    # empty at run time); a plain 0 (self-attention) has nothing to join.
+    if not isinstance(num_k_exclude_rope, int) or num_k_exclude_rope > 0:
+        k = torch.cat([k_rot, self.k_proj(k[:, num_k_rope:])], dim=-2)
+    else:
+        k = k_rot
+    fold_v = self.v_proj.in_features < self.v_proj.out_features
+    if not fold_v:
+        v = self.v_proj(v)
+    out = _state["fused_mha"].apply(q, k, v, int(q.shape[-1]))
+    if fold_v:
+        out = F.linear(out, self.v_proj.weight, self.v_proj.bias)
+    return self.out_proj(out)
+
+
+def _make_fused_mha():
+    import torch
+
+    class FusedMHA(torch.autograd.Function):
+        """One-head attention on batch-first q [B, S, d], k [B, L, d],
+        v [B, L, dv] -> [B, S, dv], exported as MultiHeadAttention as is."""
+
+        @staticmethod
+        def forward(ctx, q, k, v, head_dim):
+            return _state["sdpa_inner"](q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)).squeeze(1)
+
+        @staticmethod
+        def symbolic(g, q, k, v, head_dim):
+            out = g.op("com.microsoft::MultiHeadAttention", q, k, v, num_heads_i=1,
+                       scale_f=1.0 / math.sqrt(head_dim))
+            out.setType(q.type().with_sizes([None, None, None]))
+            return out
+
+    return FusedMHA
 
 
 class _FusedAttentionScope:
@@ -305,11 +392,11 @@ def _make_fused_sdpa():
         [B, S, heads*d] layout MultiHeadAttention takes, and back."""
 
         @staticmethod
-        def forward(ctx, q, k, v, num_heads):
+        def forward(ctx, q, k, v, num_heads, head_dim):
             return _state["sdpa_inner"](q, k, v)
 
         @staticmethod
-        def symbolic(g, q, k, v, num_heads):
+        def symbolic(g, q, k, v, num_heads, head_dim):
             def const(vals):
                 return g.op("Constant", value_t=torch.tensor(vals, dtype=torch.int64))
 
@@ -317,8 +404,9 @@ def _make_fused_sdpa():
                 x = g.op("Transpose", x, perm_i=[0, 2, 1, 3])
                 return g.op("Reshape", x, const([0, 0, -1]))
 
+            # 1/sqrt(query width), the op's default too, stated as FusedMHA does.
             out = g.op("com.microsoft::MultiHeadAttention", to_bsd(q), to_bsd(k), to_bsd(v),
-                       num_heads_i=int(num_heads))
+                       num_heads_i=int(num_heads), scale_f=1.0 / math.sqrt(head_dim))
             out.setType(q.type().with_sizes([None, None, None]))
             out = g.op("Reshape", out, const([0, 0, int(num_heads), -1]))
             return g.op("Transpose", out, perm_i=[0, 2, 1, 3])
@@ -334,7 +422,8 @@ def _sdpa_dispatch(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=F
     if (_state.get("fused_attention") and torch.onnx.is_in_onnx_export()
             and attn_mask is None and not is_causal and dropout_p == 0.0
             and query.dim() == 4):
-        return _state["fused_sdpa"].apply(query, key, value, int(query.shape[1]))
+        return _state["fused_sdpa"].apply(query, key, value, int(query.shape[1]),
+                                          int(query.shape[-1]))
     return _state["sdpa_inner"](query, key, value, attn_mask=attn_mask,
                                 dropout_p=dropout_p, is_causal=is_causal)
 
@@ -368,6 +457,7 @@ def install_standins() -> None:
         _state["sdpa_inner"] = F.scaled_dot_product_attention
     # Exports inside fused_attention() write one MultiHeadAttention node.
     _state["fused_sdpa"] = _make_fused_sdpa()
+    _state["fused_mha"] = _make_fused_mha()
     F.scaled_dot_product_attention = _sdpa_dispatch
 
     def _tile(self, *dims):
