@@ -43,8 +43,10 @@ demo: build
 videos:
 	go run ./tools/genvideos -out testdata/videos
 
+# Benchmarks run with the huge-page malloc the vidseg command sets itself
+# (docs/runtime.md "Memory").
 bench:
-	go test -run XXX -bench . -benchtime 3x ./decode ./encode ./sam ./stream
+	GLIBC_TUNABLES=glibc.malloc.hugetlb=1 go test -run XXX -bench . -benchtime 3x ./decode ./encode ./sam ./stream
 	go run ./cmd/vidseg bench --objects 1,2
 
 # Side by side with the official SAM2VideoPredictor (needs the exporter's

@@ -72,6 +72,7 @@ Run "vidseg COMMAND --help" for a command's flags.
 }
 
 func main() {
+	useHugePages()
 	// FFmpeg's own log (x264 statistics, probing notes) would drown the
 	// progress output; errors still show. VIDSEG_FFMPEG_LOG=1 keeps it all.
 	if os.Getenv("VIDSEG_FFMPEG_LOG") == "" {
