@@ -563,6 +563,15 @@ func TestBenchJSON(t *testing.T) {
 	if run.MsPerFrm["encoder"] <= 0 || run.MsPerFrm["decoder"] <= 0 {
 		t.Errorf("model stages not timed: %v", run.MsPerFrm)
 	}
+	// The stages (Go's own work included) share out the timed frames'
+	// wall time; the warm-up frames are in none of them.
+	sum := 0.0
+	for _, s := range bench.Stages {
+		sum += run.MsPerFrm[s]
+	}
+	if wall := run.Seconds * 1000 / float64(run.Frames); sum > wall*1.01+1 {
+		t.Errorf("stages add up to %.1f ms per frame, more than the %.1f ms measured: %v", sum, wall, run.MsPerFrm)
+	}
 }
 
 // TestBenchShortClip asks for more frames than a 4-frame clip has: the

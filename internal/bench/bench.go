@@ -126,8 +126,11 @@ func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mod
 	st.MemoryAttention -= before.MemoryAttention
 	st.Decoder -= before.Decoder
 	st.MemoryEncoder -= before.MemoryEncoder
-	st.Total -= before.Total
 	decodeTime := decoded() - decBefore // inside the tracker's total: not Go's work
+	// Go's own work is the measured wall time less the model calls and
+	// decoding. (Stats.Total cannot be diffed here: Propagate adds to it
+	// only when it returns, so the warm-up frames would count as Go work.)
+	goWork := elapsed - st.Encoder - st.MemoryAttention - st.Decoder - st.MemoryEncoder - decodeTime
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(max(done, 1)) }
 	fps := 0.0
 	if done > 0 {
@@ -137,7 +140,7 @@ func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mod
 		Objects: objects, Warmup: min(warmup, seen), Frames: done, Asked: frames, Seconds: elapsed.Seconds(), FPS: fps,
 		MsPerFrm: map[string]float64{
 			"decode": per(decodeTime), "encoder": per(st.Encoder), "memory_attention": per(st.MemoryAttention),
-			"decoder": per(st.Decoder), "memory_encoder": per(st.MemoryEncoder), "go": per(max(st.GoWork()-decodeTime, 0)),
+			"decoder": per(st.Decoder), "memory_encoder": per(st.MemoryEncoder), "go": per(max(goWork, 0)),
 		},
 		PeakRSSMB: PeakRSSMB(),
 	}
