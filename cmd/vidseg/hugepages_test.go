@@ -1,7 +1,13 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -21,6 +27,37 @@ func TestHugePageEnv(t *testing.T) {
 		got, ok := hugePageEnv(tc.in)
 		if ok != (tc.want != nil) || !slices.Equal(got, tc.want) {
 			t.Errorf("%s: hugePageEnv(%q) = %q, %v; want %q", tc.name, tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+// TestServeRunsWithHugePages: the real binary re-executes itself in place
+// (same process) with the tunable, and leaves a user's own choice alone.
+func TestServeRunsWithHugePages(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	environ := func(p *serveProc) []string {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Split(string(b), "\x00")
+	}
+	for _, tc := range []struct {
+		extra []string
+		want  string
+		mark  bool
+	}{
+		{nil, "GLIBC_TUNABLES=glibc.malloc.hugetlb=1", true},
+		{[]string{"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"}, "GLIBC_TUNABLES=glibc.malloc.hugetlb=0", false},
+	} {
+		db := filepath.Join(t.TempDir(), "sessions.db")
+		srv := startServe(t, append([]string{"VIDSEG_STORE=" + db}, tc.extra...), "--nats", "none")
+		env := environ(srv) // the started process, now serving: the same pid after an exec
+		srv.kill(t, syscall.SIGTERM)
+		if !slices.Contains(env, tc.want) || slices.Contains(env, reexecMark+"=1") != tc.mark {
+			t.Errorf("with %q the serving process has environment %q, want %s (re-executed: %v)", tc.extra, env, tc.want, tc.mark)
 		}
 	}
 }
