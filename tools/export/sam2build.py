@@ -233,6 +233,24 @@ def apply_rotary_enc_real(xq, xk, freqs_cis, repeat_freqs_k: bool = False):
     return xq_out, xk_out.type_as(xk)
 
 
+def _rope_table(self, tokens):
+    """The (cos, sin) table of RoPEAttention self for the square grid of
+    len(tokens) query tokens (a 1-D slice of the queries).
+
+    Recomputed per call (same function and arguments as the official cached
+    self.freqs_cis) with positions derived from the input, so that an export
+    does not freeze 4 MB of cos/sin constants per attention into the graph.
+    """
+    import torch
+
+    side = int(round(math.sqrt(int(tokens.shape[0]))))
+    return compute_axial_cis_real(
+        self.compute_cis.keywords["dim"], side, side,
+        theta=self.compute_cis.keywords.get("theta", 10000.0),
+        positions=torch.ones_like(tokens).cumsum(0) - 1,
+    )
+
+
 def _rope_attention_forward(self, q, k, v, num_k_exclude_rope=0):
     """RoPEAttention.forward without the in-place slice assignment.
 
@@ -249,15 +267,7 @@ def _rope_attention_forward(self, q, k, v, num_k_exclude_rope=0):
     q = self._separate_heads(self.q_proj(q), self.num_heads)
     k = self._separate_heads(self.k_proj(k), self.num_heads)
     v = self._separate_heads(self.v_proj(v), self.num_heads)
-    # The table is recomputed per call (same function and arguments as the
-    # official cached self.freqs_cis) so an export does not freeze 4 MB of
-    # cos/sin constants per attention into the graph.
-    side = int(round(math.sqrt(int(q.shape[-2]))))
-    freqs = compute_axial_cis_real(
-        self.compute_cis.keywords["dim"], side, side,
-        theta=self.compute_cis.keywords.get("theta", 10000.0),
-        positions=torch.ones_like(q[0, 0, :, 0]).cumsum(0) - 1,
-    ).to(q.device)
+    freqs = _rope_table(self, q[0, 0, :, 0]).to(q.device)
     num_k_rope = k.size(-2) - num_k_exclude_rope
     q, k_rope = apply_rotary_enc_real(
         q, k[:, :, :num_k_rope], freqs_cis=freqs,
@@ -295,12 +305,7 @@ def _rope_attention_export(self, q, k, v, num_k_exclude_rope=0):
         return w, b
 
     n = int(q.shape[-2])
-    side = int(round(math.sqrt(n)))
-    cs = compute_axial_cis_real(
-        self.compute_cis.keywords["dim"], side, side,
-        theta=self.compute_cis.keywords.get("theta", 10000.0),
-        positions=torch.ones_like(q[0, :, 0]).cumsum(0) - 1,
-    )  # [n, D/2, 2]
+    cs = _rope_table(self, q[0, :, 0])  # [n, D/2, 2]
     cos, sin = cs[..., 0], cs[..., 1]
     table_c = torch.stack([cos, cos], dim=-1).flatten(-2)  # [n, D]
     table_s = torch.stack([-sin, sin], dim=-1).flatten(-2)
