@@ -2,6 +2,7 @@ package sam
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -187,7 +188,14 @@ func (r *pbReader) graph(end int64) (in, out []ort.InputOutputInfo, err error) {
 // pbFields calls fn for each field of an in-memory message; fn gets the
 // varint value or the length-delimited bytes.
 func pbFields(b []byte, fn func(field, wire int, v uint64, data []byte) error) error {
+	return pbRawFields(b, func(field, wire int, v uint64, data, _ []byte) error { return fn(field, wire, v, data) })
+}
+
+// pbRawFields is pbFields that also passes each field's whole encoding
+// (tag included), for copying fields unchanged.
+func pbRawFields(b []byte, fn func(field, wire int, v uint64, data, raw []byte) error) error {
 	for len(b) > 0 {
+		start := b
 		t, n := uvarint(b)
 		if n <= 0 {
 			return errCorrupt
@@ -221,11 +229,18 @@ func pbFields(b []byte, fn func(field, wire int, v uint64, data []byte) error) e
 		default:
 			return errCorrupt
 		}
-		if err := fn(field, wire, v, data); err != nil {
+		if err := fn(field, wire, v, data, start[:len(start)-len(b)]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// pbAppendBytes appends a length-delimited field.
+func pbAppendBytes(buf []byte, field int, data []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(field)<<3|2)
+	buf = binary.AppendUvarint(buf, uint64(len(data)))
+	return append(buf, data...)
 }
 
 func uvarint(b []byte) (uint64, int) {

@@ -8,6 +8,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/vidseg/vidseg/sam/internal/attnop"
 	"github.com/vidseg/vidseg/sam/internal/cmem"
 )
 
@@ -25,6 +26,10 @@ const mmapThreshold = 256 << 10
 type Runtime struct {
 	libPath string
 	cuda    CUDA
+	// ops holds vidseg's own operators for packages that use them
+	// (Manifest.BF16Attention); opsErr says why it could not be created.
+	ops    *attnop.Domain
+	opsErr error
 
 	mu     sync.Mutex
 	open   int // models opened and not yet closed
@@ -58,7 +63,9 @@ func NewRuntime(libPath string) (*Runtime, error) {
 	}
 	// Loaded before any session so that the CUDA provider, when ONNX
 	// Runtime loads it, finds its libraries by soname.
-	return &Runtime{libPath: libPath, cuda: loadCUDA(libPath)}, nil
+	rt := &Runtime{libPath: libPath, cuda: loadCUDA(libPath)}
+	rt.ops, rt.opsErr = attnop.Open(libPath)
+	return rt, nil
 }
 
 // CUDA is what was found for ONNX Runtime's CUDA provider: its library,
@@ -83,6 +90,7 @@ func (rt *Runtime) Close() error {
 		return fmt.Errorf("close ONNX Runtime: %d model(s) still open", rt.open)
 	}
 	rt.closed = true
+	rt.ops.Close() // after every session that used it
 	if err := ort.DestroyEnvironment(); err != nil {
 		return fmt.Errorf("close ONNX Runtime: %w", err)
 	}

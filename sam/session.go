@@ -47,7 +47,10 @@ type sessionFactory struct {
 	cudaOpts map[string]string
 	profile  string // Options.Profile
 	provider string // auto until the first session settles it to cpu or cuda
-	log      *slog.Logger
+	// attention is Options.Attention; rt holds the custom operator it needs.
+	attention string
+	rt        *Runtime
+	log       *slog.Logger
 }
 
 func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.DynamicAdvancedSession, error) {
@@ -55,16 +58,31 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 	if err := checkGraphIO(path, in, out); err != nil {
 		return nil, fmt.Errorf("graph %s (%s): %w", key, file, err)
 	}
+	if f.bf16(key) {
+		if f.provider == ProviderCUDA {
+			return nil, fmt.Errorf("graph %s: bf16 attention is a CPU kernel; on CUDA use fp32 attention", key)
+		}
+		data, n, release, err := bf16GraphData(path)
+		if err != nil {
+			return nil, fmt.Errorf("graph %s (%s): bf16 attention: %w", key, file, err)
+		}
+		defer release()
+		if n == 0 {
+			return nil, fmt.Errorf("graph %s (%s): bf16 attention needs fused attention nodes; this package has none (export it with --attention fused, the default)", key, file)
+		}
+		f.provider = ProviderCPU
+		return f.create(path, data, key, file, in, out, false)
+	}
 	switch f.provider {
 	case ProviderCPU:
-		return f.create(path, key, file, in, out, false)
+		return f.create(path, nil, key, file, in, out, false)
 	case ProviderCUDA:
-		return f.create(path, key, file, in, out, true)
+		return f.create(path, nil, key, file, in, out, true)
 	}
 	// ONNX Runtime logs a failed CUDA load as an error of its own; in auto
 	// mode that is expected, so quiet it while probing.
 	ort.SetEnvironmentLogLevel(ort.LoggingLevelFatal)
-	sess, err := f.create(path, key, file, in, out, true)
+	sess, err := f.create(path, nil, key, file, in, out, true)
 	ort.SetEnvironmentLogLevel(ort.LoggingLevelError)
 	if err == nil {
 		f.provider = ProviderCUDA
@@ -73,16 +91,28 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 	}
 	f.log.Info("sam: CUDA execution provider unavailable, using CPU", "reason", err)
 	f.provider = ProviderCPU
-	return f.create(path, key, file, in, out, false)
+	return f.create(path, nil, key, file, in, out, false)
 }
 
-func (f *sessionFactory) create(path, key, file string, in, out []tensorSpec, cuda bool) (*ort.DynamicAdvancedSession, error) {
+// bf16 reports whether graph key runs its attentions in the bf16 operator.
+func (f *sessionFactory) bf16(key string) bool {
+	return f.attention == AttentionBF16 && (key == "image_encoder" || key == "memory_attention")
+}
+
+// create makes the session of the graph at path, or of data (the graph
+// rewritten in memory) when data is not nil.
+func (f *sessionFactory) create(path string, data []byte, key, file string, in, out []tensorSpec, cuda bool) (*ort.DynamicAdvancedSession, error) {
 	opts, err := f.options(cuda, key)
 	if err != nil {
 		return nil, fmt.Errorf("graph %s (%s): %w", key, file, err)
 	}
 	defer opts.Destroy()
-	sess, err := ort.NewDynamicAdvancedSession(path, names(in), names(out), opts)
+	var sess *ort.DynamicAdvancedSession
+	if data != nil {
+		sess, err = ort.NewDynamicAdvancedSessionWithONNXData(data, names(in), names(out), opts)
+	} else {
+		sess, err = ort.NewDynamicAdvancedSession(path, names(in), names(out), opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("graph %s (%s): create session: %w", key, file, err)
 	}
@@ -119,6 +149,14 @@ func (f *sessionFactory) options(cuda bool, key string) (*ort.SessionOptions, er
 		if !f.spin {
 			if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
 				return fmt.Errorf("disable spinning: %w", err)
+			}
+		}
+		if f.bf16(key) {
+			if f.rt.opsErr != nil {
+				return fmt.Errorf("bf16 attention: %w", f.rt.opsErr)
+			}
+			if err := f.rt.ops.AddTo(opts); err != nil {
+				return fmt.Errorf("bf16 attention: %w", err)
 			}
 		}
 		if f.profile != "" {

@@ -111,7 +111,7 @@ func openModel(t testing.TB, dir string) *sam.Model {
 			t.Fatal(err)
 		}
 	}
-	m, err := sam.Open(shared.rt, dir, sam.Options{Provider: testutil.Provider()})
+	m, err := sam.Open(shared.rt, dir, sam.Options{Provider: testutil.Provider(), Attention: testutil.Attention()})
 	if err != nil {
 		t.Fatal(err)
 	}

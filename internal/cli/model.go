@@ -48,6 +48,8 @@ type Model struct {
 	*sam.Model
 	rt     *sam.Runtime
 	Choice sam.Found // where it was found
+	// attention is the memory attention's precision (--attention).
+	attention string
 }
 
 // Close closes the model, then its runtime.
@@ -86,6 +88,9 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger) (*Model, error) {
 	default:
 		return nil, Usagef("provider %q (from %s): want auto, cpu or cuda", p, s.Source("provider"))
 	}
+	if a := s.Get("attention"); a != sam.AttentionFP32 && a != sam.AttentionBF16 {
+		return nil, Usagef("attention %q (from %s): want fp32 or bf16", a, s.Source("attention"))
+	}
 	lib, err := sam.FindRuntimeLibrary(s.Get("ort_lib"))
 	if err != nil {
 		return nil, fmt.Errorf("%w (run `make setup` or `vidseg doctor`)", err)
@@ -94,22 +99,27 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (run `vidseg doctor`)", err)
 	}
-	m, err := sam.Open(rt, choice.Dir, sam.Options{Provider: s.Get("provider"), Threads: threads, Logger: log})
+	m, err := sam.Open(rt, choice.Dir, sam.Options{Provider: s.Get("provider"), Threads: threads, Attention: s.Get("attention"), Logger: log})
 	if err != nil {
 		rt.Close()
 		// The manifest and checksums passed: what fails here is the
 		// provider or the runtime, not the package.
 		return nil, fmt.Errorf("open model %s: %w", choice.Dir, err)
 	}
-	return &Model{Model: m, rt: rt, Choice: choice}, nil
+	return &Model{Model: m, rt: rt, Choice: choice, attention: s.Get("attention")}, nil
 }
 
 // Name identifies the model in stored sessions and resumable runs: its
-// variant and directory name (two exports of one variant may differ).
+// variant and directory name (two exports of one variant may differ), and
+// bf16 attention, whose masks differ from float32's.
 func (m *Model) Name() string {
 	v, dir := m.Manifest().Variant, filepath.Base(m.Choice.Dir)
+	name := v + " (" + dir + ")"
 	if v == "" || v == dir {
-		return dir
+		name = dir
 	}
-	return v + " (" + dir + ")"
+	if m.attention == sam.AttentionBF16 {
+		name += " bf16 attention"
+	}
+	return name
 }

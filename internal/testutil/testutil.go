@@ -117,7 +117,13 @@ func Patience(d time.Duration) time.Duration { return max(d, 2*time.Minute) }
 const (
 	EnvTestProvider = "VIDSEG_TEST_PROVIDER" // "cpu" (default), "cuda" or "auto"
 	EnvTestModel    = "VIDSEG_TEST_MODEL"    // replaces the fixture model
+	// The memory attention's precision in the tracker's model tests
+	// (sam.Options.Attention): "bf16" measures its fidelity on the traces.
+	EnvTestAttention = "VIDSEG_TEST_ATTENTION"
 )
+
+// Attention is the sam.Options.Attention the model tests use ("" = fp32).
+func Attention() string { return os.Getenv(EnvTestAttention) }
 
 // Provider is the execution provider the model tests run on.
 func Provider() string {

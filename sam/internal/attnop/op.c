@@ -1,0 +1,323 @@
+// ONNX Runtime glue of ai.vidseg.Bf16Attention (see attnop.go).
+#include "op.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+
+typedef struct {
+	const OrtApi *api;
+	float scale; // 0: 1/sqrt(head width), as MultiHeadAttention
+	int64_t heads;
+	int fast;
+} kernel;
+
+static const char *op_name(const OrtCustomOp *op) { return "Bf16Attention"; }
+static const char *op_provider(const OrtCustomOp *op) { return NULL; } // CPU
+static ONNXTensorElementDataType op_type(const OrtCustomOp *op, size_t i) {
+	return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+}
+static size_t op_inputs(const OrtCustomOp *op) { return 3; }
+static size_t op_outputs(const OrtCustomOp *op) { return 1; }
+static OrtCustomOpInputOutputCharacteristic op_required(const OrtCustomOp *op, size_t i) {
+	return INPUT_OUTPUT_REQUIRED;
+}
+static OrtMemType op_mem(const OrtCustomOp *op, size_t i) { return OrtMemTypeDefault; }
+static int op_one(const OrtCustomOp *op) { return 1; }
+static int op_zero(const OrtCustomOp *op) { return 0; }
+static int op_start(const OrtCustomOp *op) { return 1; }
+static int op_end(const OrtCustomOp *op) { return 1 << 30; }
+
+static OrtStatusPtr op_create(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **out) {
+	const vs_op *self = (const vs_op *)op;
+	kernel *k = calloc(1, sizeof *k);
+	if (k == NULL) return api->CreateStatus(ORT_FAIL, "Bf16Attention: out of memory");
+	k->api = api;
+	k->fast = self->fast;
+	// Both attributes are optional, as in MultiHeadAttention.
+	OrtStatus *st = api->KernelInfoGetAttribute_float(info, "scale", &k->scale);
+	if (st != NULL) {
+		api->ReleaseStatus(st);
+		k->scale = 0;
+	}
+	st = api->KernelInfoGetAttribute_int64(info, "num_heads", &k->heads);
+	if (st != NULL) {
+		api->ReleaseStatus(st);
+		k->heads = 1;
+	}
+	if (k->heads < 1 || k->heads > 4096 || !(k->scale >= 0)) {
+		free(k);
+		return api->CreateStatus(ORT_INVALID_GRAPH, "Bf16Attention: num_heads must be positive and scale not negative");
+	}
+	*out = k;
+	return NULL;
+}
+
+static void op_destroy(void *k) { free(k); }
+
+// One call: the batch items and the work split into tasks for ORT's pool.
+typedef struct {
+	vs_attn *items;
+	int batch;
+	int fast;
+	int qchunks, kchunks, vchunks; // packing tasks per item
+	int qblocks;                   // attention tasks per item
+	int qrows;                     // query rows per attention task
+	int failed;                    // set by a task that could not allocate
+} call;
+
+enum { PACK_ROWS = 256, PACK_GROUPS = 16, PACK_PAIRS = 512 };
+
+static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+static int min_int(int a, int b) { return a < b ? a : b; }
+// aligned_alloc wants a multiple of the alignment.
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static void pack_task(void *u, size_t i) {
+	call *c = u;
+	int per = c->qchunks + c->kchunks + c->vchunks;
+	const vs_attn *a = &c->items[i / per];
+	int t = (int)(i % per);
+	if (t < c->qchunks) {
+		vs_pack_q(a, t * PACK_ROWS, min_int(a->nq, (t + 1) * PACK_ROWS));
+		return;
+	}
+	t -= c->qchunks;
+	if (t < c->kchunks) {
+		vs_pack_k(a, t * PACK_GROUPS, min_int(vs_k_groups(a->nk), (t + 1) * PACK_GROUPS));
+		return;
+	}
+	t -= c->kchunks;
+	vs_pack_v(a, t * PACK_PAIRS, min_int(vs_v_pairs(a->nk), (t + 1) * PACK_PAIRS));
+}
+
+static void attend_task(void *u, size_t i) {
+	call *c = u;
+	const vs_attn *a = &c->items[i / c->qblocks];
+	int q0 = (int)(i % c->qblocks) * c->qrows, q1 = min_int(a->nq, q0 + c->qrows);
+	void *scratch = aligned_alloc(64, vs_scratch_bytes(a));
+	if (scratch == NULL) {
+		__atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if (c->fast)
+		vs_attend_fast(a, q0, q1, scratch);
+	else
+		vs_attend_portable(a, q0, q1, scratch);
+	free(scratch);
+}
+
+static OrtStatusPtr errorf(const OrtApi *api, OrtErrorCode code, const char *format, long long x, long long y) {
+	char msg[256];
+	snprintf(msg, sizeof msg, format, x, y);
+	return api->CreateStatus(code, msg);
+}
+
+// dims reads a 3-D float input's shape.
+static OrtStatusPtr dims(const OrtApi *api, const OrtValue *v, int64_t out[3], int index) {
+	OrtTensorTypeAndShapeInfo *info;
+	OrtStatus *st = api->GetTensorTypeAndShape(v, &info);
+	if (st != NULL) return st;
+	size_t n = 0;
+	st = api->GetDimensionsCount(info, &n);
+	if (st == NULL && n != 3) {
+		api->ReleaseTensorTypeAndShapeInfo(info);
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Attention: input %lld has %lld dimensions, want 3 [batch, length, width]",
+		              index, (long long)n);
+	}
+	if (st == NULL) st = api->GetDimensions(info, out, 3);
+	api->ReleaseTensorTypeAndShapeInfo(info);
+	return st;
+}
+
+static OrtStatusPtr op_compute(void *kv, OrtKernelContext *ctx) {
+	kernel *k = kv;
+	const OrtApi *api = k->api;
+	const OrtValue *in[3];
+	int64_t shape[3][3];
+	const float *data[3];
+	OrtStatus *st;
+	for (int i = 0; i < 3; i++) {
+		if ((st = api->KernelContext_GetInput(ctx, i, &in[i])) != NULL) return st;
+		if ((st = dims(api, in[i], shape[i], i)) != NULL) return st;
+		if ((st = api->GetTensorData(in[i], (const void **)&data[i])) != NULL) return st;
+	}
+	int64_t b = shape[0][0], nq = shape[0][1], d = shape[0][2], nk = shape[1][1], dv = shape[2][2], h = k->heads;
+	if (shape[1][0] != b || shape[2][0] != b)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Attention: batch sizes differ (query %lld, key or value %lld)", b,
+		              shape[1][0] != b ? shape[1][0] : shape[2][0]);
+	if (shape[1][2] != d)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Attention: query width %lld, key width %lld", d, shape[1][2]);
+	if (shape[2][1] != nk)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Attention: %lld keys, %lld values", nk, shape[2][1]);
+	if (d % h != 0 || dv % h != 0)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Attention: widths %lld and %lld do not split into num_heads heads",
+		              d, dv);
+	if ((d / h) % 2 != 0 || nk < 1 || nq > (1 << 28) || nk > (1 << 28) || d > (1 << 16) || dv > (1 << 16))
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Attention: unsupported sizes (width %lld, %lld keys)", d, nk);
+	int64_t oshape[3] = {b, nq, dv};
+	OrtValue *outv;
+	if ((st = api->KernelContext_GetOutput(ctx, 0, oshape, 3, &outv)) != NULL) return st;
+	float *out;
+	if ((st = api->GetTensorMutableData(outv, (void **)&out)) != NULL) return st;
+	if (b == 0 || nq == 0 || dv == 0) return NULL;
+
+	// One item per batch entry and head; heads sit side by side in the
+	// last dimension.
+	int64_t dh = d / h, dvh = dv / h, items = b * h;
+	float scale = k->scale > 0 ? k->scale : 1.0f / sqrtf((float)dh);
+	call c = {.batch = (int)items, .fast = k->fast && vs_fast_shape((int)dh, (int)dvh)};
+	c.items = calloc((size_t)items, sizeof(vs_attn));
+	if (c.items == NULL) return api->CreateStatus(ORT_FAIL, "Bf16Attention: out of memory");
+	int ok = 1;
+	for (int64_t i = 0; i < items && ok; i++) {
+		int64_t bi = i / h, hi = i % h;
+		vs_attn *a = &c.items[i];
+		*a = (vs_attn){.nq = (int)nq, .nk = (int)nk, .d = (int)dh, .dv = (int)dvh, .scale = scale,
+		               .q = data[0] + bi * nq * d + hi * dh, .k = data[1] + bi * nk * d + hi * dh,
+		               .v = data[2] + bi * nk * dv + hi * dvh, .out = out + bi * nq * dv + hi * dvh,
+		               .ldq = (int)d, .ldk = (int)d, .ldv = (int)dv, .ldo = (int)dv};
+		a->qp = aligned_alloc(64, round64(vs_qp_bytes((int)nq, (int)dh)));
+		a->kp = aligned_alloc(64, round64(vs_kp_bytes((int)nk, (int)dh)));
+		a->vp = aligned_alloc(64, round64(vs_vp_bytes((int)nk, (int)dvh)));
+		ok = a->qp != NULL && a->kp != NULL && a->vp != NULL;
+	}
+	c.qchunks = ceil_div((int)nq, PACK_ROWS);
+	c.kchunks = ceil_div(vs_k_groups((int)nk), PACK_GROUPS);
+	c.vchunks = ceil_div(vs_v_pairs((int)nk), PACK_PAIRS);
+	c.qrows = c.fast ? VS_QBLOCK : 16;
+	c.qblocks = ceil_div((int)nq, c.qrows);
+	if (ok) st = api->KernelContext_ParallelFor(ctx, pack_task, (size_t)items * (c.qchunks + c.kchunks + c.vchunks), 0, &c);
+	if (ok && st == NULL) st = api->KernelContext_ParallelFor(ctx, attend_task, (size_t)items * c.qblocks, 0, &c);
+	for (int64_t i = 0; i < items; i++) {
+		free(c.items[i].qp);
+		free(c.items[i].kp);
+		free(c.items[i].vp);
+	}
+	free(c.items);
+	if (st != NULL) return st;
+	if (!ok || c.failed) return api->CreateStatus(ORT_FAIL, "Bf16Attention: out of memory");
+	return NULL;
+}
+
+// op_infer gives the output's type and shape, [batch, query length, value
+// width] with the inputs' symbolic names: without it ONNX Runtime's optimizer
+// knows nothing downstream of the node and stops fusing the projections
+// after it (MatMul + Add into Gemm, ...): 260 ms more per memory attention
+// call.
+static OrtStatusPtr op_infer(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
+	const OrtApi *api = ((const vs_op *)op)->api;
+	OrtTensorTypeAndShapeInfo *in[2] = {NULL, NULL}, *out = NULL;
+	int64_t dims[2][3];
+	const char *names[2][3];
+	OrtStatus *st = NULL;
+	int known = 1;
+	for (int i = 0; i < 2 && st == NULL; i++) {
+		size_t n = 0;
+		st = api->ShapeInferContext_GetInputTypeShape(ctx, i == 0 ? 0 : 2, &in[i]);
+		if (st == NULL) st = api->GetDimensionsCount(in[i], &n);
+		if (st == NULL && n != 3) known = 0;
+		if (st == NULL && known) st = api->GetDimensions(in[i], dims[i], 3);
+		if (st == NULL && known) st = api->GetSymbolicDimensions(in[i], names[i], 3);
+	}
+	if (st == NULL && known) {
+		int64_t od[3] = {dims[0][0], dims[0][1], dims[1][2]};
+		const char *on[3] = {names[0][0], names[0][1], names[1][2]};
+		// An unknown dimension without a name would be stored as the value
+		// -1; a fresh name keeps it unknown.
+		char fresh[3][32];
+		for (int i = 0; i < 3; i++) {
+			if (od[i] >= 0 || (on[i] != NULL && on[i][0] != 0)) continue;
+			unsigned long n = __atomic_fetch_add(&((vs_op *)op)->dims, 1, __ATOMIC_RELAXED);
+			snprintf(fresh[i], sizeof fresh[i], "bf16attention_%lu", n);
+			on[i] = fresh[i];
+		}
+		st = api->CreateTensorTypeAndShapeInfo(&out);
+		if (st == NULL) st = api->SetTensorElementType(out, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+		if (st == NULL) st = api->SetDimensions(out, od, 3);
+		if (st == NULL) st = api->SetSymbolicDimensions(out, on, 3);
+		if (st == NULL) st = api->ShapeInferContext_SetOutputTypeShape(ctx, 0, out);
+	}
+	// The inputs' infos belong to the context (releasing them is a double
+	// free in ONNX Runtime 1.24); the output's is ours.
+	if (out != NULL) api->ReleaseTensorTypeAndShapeInfo(out);
+	return st;
+}
+
+void vs_op_init(vs_op *op, const OrtApi *api, int fast) {
+	memset(op, 0, sizeof *op);
+	OrtCustomOp *o = &op->base;
+	o->version = ORT_API_VERSION;
+	o->GetName = op_name;
+	o->GetExecutionProviderType = op_provider;
+	o->GetInputType = op_type;
+	o->GetInputTypeCount = op_inputs;
+	o->GetOutputType = op_type;
+	o->GetOutputTypeCount = op_outputs;
+	o->KernelDestroy = op_destroy;
+	o->GetInputCharacteristic = op_required;
+	o->GetOutputCharacteristic = op_required;
+	o->GetInputMemoryType = op_mem;
+	o->GetVariadicInputMinArity = op_one;
+	o->GetVariadicInputHomogeneity = op_zero;
+	o->GetVariadicOutputMinArity = op_one;
+	o->GetVariadicOutputHomogeneity = op_zero;
+	o->CreateKernelV2 = op_create;
+	o->KernelComputeV2 = op_compute;
+	o->InferOutputShapeFn = op_infer;
+	o->GetStartVersion = op_start;
+	o->GetEndVersion = op_end;
+	op->api = api;
+	op->fast = fast;
+}
+
+const OrtApi *vs_api(const char *lib, char *err, size_t errlen) {
+	// The library is already loaded by onnxruntime_go: RTLD_NOLOAD finds it
+	// without loading a second copy.
+	void *h = dlopen(lib, RTLD_NOW | RTLD_NOLOAD);
+	if (h == NULL) {
+		snprintf(err, errlen, "%s is not loaded: %s", lib, dlerror());
+		return NULL;
+	}
+	const OrtApiBase *(*base)(void) = (const OrtApiBase *(*)(void))dlsym(h, "OrtGetApiBase");
+	dlclose(h); // drops only the reference taken above
+	if (base == NULL) {
+		snprintf(err, errlen, "%s has no OrtGetApiBase", lib);
+		return NULL;
+	}
+	const OrtApi *api = base()->GetApi(ORT_API_VERSION);
+	if (api == NULL) snprintf(err, errlen, "%s does not offer ONNX Runtime C API %d", lib, ORT_API_VERSION);
+	return api;
+}
+
+// take copies st's message into err and releases st.
+static int take(const OrtApi *api, OrtStatus *st, char *err, size_t errlen) {
+	if (st == NULL) return 0;
+	snprintf(err, errlen, "%s", api->GetErrorMessage(st));
+	api->ReleaseStatus(st);
+	return -1;
+}
+
+int vs_domain_new(const OrtApi *api, vs_op *op, OrtCustomOpDomain **out, char *err, size_t errlen) {
+	if (take(api, api->CreateCustomOpDomain(VS_DOMAIN, out), err, errlen)) return -1;
+	if (take(api, api->CustomOpDomain_Add(*out, &op->base), err, errlen)) {
+		api->ReleaseCustomOpDomain(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void vs_domain_free(const OrtApi *api, OrtCustomOpDomain *d) { api->ReleaseCustomOpDomain(d); }
+
+int vs_probe(const OrtApi *api, void *options, char *err, size_t errlen) {
+	return take(api, api->AddSessionConfigEntry(options, VS_PROBE_KEY, VS_DOMAIN), err, errlen);
+}
+
+int vs_domain_add(const OrtApi *api, void *options, OrtCustomOpDomain *d, char *err, size_t errlen) {
+	return take(api, api->AddCustomOpDomain(options, d), err, errlen);
+}
