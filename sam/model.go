@@ -57,9 +57,9 @@ type Options struct {
 	// node run per graph, to files starting with this prefix, when the
 	// model is closed.
 	Profile string
-	// Attention is AttentionFP32 ("" too) or AttentionBF16: the memory
-	// attention's products in bfloat16, about twice as fast on CPUs with
-	// AVX-512 BF16, masks slightly different from float32.
+	// Attention is AttentionFP32 ("" too) or AttentionBF16: the image
+	// encoder's and memory attention's attention products in bfloat16, about
+	// twice as fast on CPUs with AVX-512 BF16, masks slightly different.
 	Attention string
 	// Logger receives the provider choice; nil means slog.Default().
 	Logger *slog.Logger

@@ -591,3 +591,33 @@ func TestBenchShortClip(t *testing.T) {
 		t.Errorf("table does not say what was timed:\n%s", r.stdout)
 	}
 }
+
+// TestTrackBF16Attention checks that --attention reaches the model: bf16
+// opens the image encoder and memory attention with vidseg's operator and
+// tracks; an unknown value is a usage error. The numbers are sam's tests'
+// (TestBF16AttentionParity) and the trace sessions'.
+func TestTrackBF16Attention(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	model := testutil.FixtureModel(t)
+	video := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
+	if _, err := os.Stat(video); err != nil {
+		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
+	}
+	if testing.Short() {
+		t.Skip("runs the model on 2 frames")
+	}
+	if ortLib(t) == "" {
+		t.Skip("ONNX Runtime library absent: run make setup")
+	}
+	dir := t.TempDir()
+	envModel := []string{"VIDSEG_MODEL=" + model}
+	r := vidseg(t, dir, envModel, "track", video, "--point", "60,60", "--frames", "2", "--attention", "fp8", "--out", "x")
+	expect(t, r, cli.ExitUsage, `attention "fp8"`)
+
+	r = vidseg(t, dir, append(envModel, "VIDSEG_ATTENTION=bf16"), "track", video, "--point", "60,60", "--frames", "2",
+		"--no-overlay", "-v", "--out", filepath.Join(dir, "out"))
+	expect(t, r, 0, "attention=bf16")
+	if !strings.Contains(r.stdout, "over 2 frames") {
+		t.Errorf("track summary:\n%s", r.stdout)
+	}
+}

@@ -48,7 +48,7 @@ type Model struct {
 	*sam.Model
 	rt     *sam.Runtime
 	Choice sam.Found // where it was found
-	// attention is the memory attention's precision (--attention).
+	// attention is the attentions' precision (--attention).
 	attention string
 }
 
