@@ -59,10 +59,10 @@ static OrtStatusPtr op_create(const OrtCustomOp *op, const OrtApi *api, const Or
 
 static void op_destroy(void *k) { free(k); }
 
-// One call: the batch items and the work split into tasks for ORT's pool.
+// One call: its items (batch entries x heads) and the work split into
+// tasks for ORT's pool.
 typedef struct {
 	vs_attn *items;
-	int batch;
 	int fast;
 	int qchunks, kchunks, vchunks; // packing tasks per item
 	int qblocks;                   // attention tasks per item
@@ -170,7 +170,7 @@ static OrtStatusPtr op_compute(void *kv, OrtKernelContext *ctx) {
 	// last dimension.
 	int64_t dh = d / h, dvh = dv / h, items = b * h;
 	float scale = k->scale > 0 ? k->scale : 1.0f / sqrtf((float)dh);
-	call c = {.batch = (int)items, .fast = k->fast && vs_fast_shape((int)dh, (int)dvh)};
+	call c = {.fast = k->fast && vs_fast_shape((int)dh, (int)dvh)};
 	c.items = calloc((size_t)items, sizeof(vs_attn));
 	if (c.items == NULL) return api->CreateStatus(ORT_FAIL, "Bf16Attention: out of memory");
 	int ok = 1;
