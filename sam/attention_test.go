@@ -1,6 +1,7 @@
 package sam
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,4 +92,90 @@ func TestAttentionOption(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `attention "fp8"`) {
 		t.Errorf("unknown attention: got %v, want it named", err)
 	}
+}
+
+// TestBF16AttentionMatchesMultiHeadAttention rewrites a small graph with two
+// four-head attentions, one of which has an attribute the operator does not
+// take (left alone), and compares the operator with ONNX Runtime's own
+// MultiHeadAttention on the same inputs: heads, scale and layout survive.
+func TestBF16AttentionMatchesMultiHeadAttention(t *testing.T) {
+	rt := newTestRuntime(t)
+	if rt.opsErr != nil {
+		t.Fatal(rt.opsErr)
+	}
+	orig, err := os.ReadFile(filepath.Join("testdata", "mha.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewritten, n, err := rewriteBF16Attention(nil, orig)
+	if err != nil || n != 1 {
+		t.Fatalf("rewrite: %d nodes, %v; want 1 (the masked one stays)", n, err)
+	}
+	run := func(model []byte, ops bool) []float32 {
+		opts, err := ort.NewSessionOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer opts.Destroy()
+		if ops {
+			if err := rt.ops.AddTo(opts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{"query", "key", "value"}, []string{"output", "masked"}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Destroy()
+		const b, nq, nk = 2, 37, 53
+		in := make([]ort.Value, 3)
+		for i, rows := range []int{nq, nk, nk} {
+			data := HashUniform(b*rows*8, uint32(i+1), 2)
+			v, err := ort.NewTensor(ort.NewShape(b, int64(rows), 8), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Destroy()
+			in[i] = v
+		}
+		out := []ort.Value{nil, nil}
+		if err := s.Run(in, out); err != nil {
+			t.Fatal(err)
+		}
+		defer out[0].Destroy()
+		defer out[1].Destroy()
+		return append(append([]float32(nil), out[0].(*ort.Tensor[float32]).GetData()...), out[1].(*ort.Tensor[float32]).GetData()...)
+	}
+	want, got := run(orig, false), run(rewritten, true)
+	var maxDiff, size float64
+	for i := range want {
+		maxDiff = max(maxDiff, math.Abs(float64(got[i]-want[i])))
+		size = max(size, math.Abs(float64(want[i])))
+	}
+	t.Logf("bf16 operator vs MultiHeadAttention: max difference %.3g, output size %.3g", maxDiff, size)
+	if maxDiff > 1e-2*size {
+		t.Errorf("max difference %.3g (output size %.3g)", maxDiff, size)
+	}
+}
+
+// FuzzRewriteBF16Attention: the rewrite never panics on a corrupt graph;
+// what it accepts it leaves parseable, and a second pass replaces nothing.
+func FuzzRewriteBF16Attention(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "mha.onnx")); err == nil {
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+	}
+	f.Add([]byte{0x3a, 0x05, 0x0a, 0x03, 0x22, 0x01, 0x41})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, n, err := rewriteBF16Attention(nil, b)
+		if err != nil {
+			return
+		}
+		if err := pbRawFields(out, func(int, int, uint64, []byte, []byte) error { return nil }); err != nil {
+			t.Fatalf("rewrote %d nodes into an unparseable model: %v", n, err)
+		}
+		if _, again, err := rewriteBF16Attention(nil, out); err != nil || again != 0 {
+			t.Fatalf("second pass: %d nodes, %v", again, err)
+		}
+	})
 }
