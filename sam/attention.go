@@ -178,8 +178,9 @@ func bf16Node(node []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-// checkAttention validates Options.Attention ("" means fp32).
-func checkAttention(a string) (string, error) {
+// ParseAttention validates a value of Options.Attention and returns it
+// ("" means fp32).
+func ParseAttention(a string) (string, error) {
 	switch a {
 	case "", AttentionFP32:
 		return AttentionFP32, nil
@@ -190,43 +191,48 @@ func checkAttention(a string) (string, error) {
 }
 
 // bf16GraphData reads the ONNX file at path and rewrites it with
-// rewriteBF16Attention into memory mapped outside Go's heap; release unmaps
+// rewriteBF16Attention into memory mapped outside Go's heap (a graph with
+// nothing to rewrite is an error); release unmaps
 // it once ONNX Runtime has made its session (it keeps no reference to the
 // bytes). Copies in Go's heap raised the process's peak RSS by twice the
 // graph's size (the image encoder: 771 -> 998 MB) and stayed resident.
-func bf16GraphData(path string) (data []byte, replaced int, release func(), err error) {
+func bf16GraphData(path string) (data []byte, release func(), err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, nil, err
 	}
 	size := int(fi.Size())
 	if size == 0 {
-		return nil, 0, nil, errCorrupt
+		return nil, nil, errCorrupt
 	}
 	in, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_PRIVATE)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("map %s: %w", path, err)
+		return nil, nil, fmt.Errorf("map %s: %w", path, err)
 	}
 	defer syscall.Munmap(in)
 	// Replacement nodes are shorter than the originals; the new opset entry
 	// and length prefixes need a few bytes more at most.
 	out, err := syscall.Mmap(-1, 0, size+4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("map a buffer for %s: %w", path, err)
+		return nil, nil, fmt.Errorf("map a buffer for %s: %w", path, err)
 	}
 	release = func() { syscall.Munmap(out) }
-	data, replaced, err = rewriteBF16Attention(out[:0], in)
-	if err == nil && len(data) > 0 && &data[0] != &out[0] {
+	data, replaced, err := rewriteBF16Attention(out[:0], in)
+	switch {
+	case err != nil:
+	case replaced == 0:
+		err = errors.New("the graph has no fused attention nodes (export the package with --attention fused, the default)")
+	case &data[0] != &out[0]:
 		err = errors.New("rewritten graph outgrew its buffer") // append moved it to Go's heap
 	}
 	if err != nil {
 		release()
-		return nil, 0, nil, err
+		return nil, nil, err
 	}
-	return data, replaced, release, nil
+	return data, release, nil
 }

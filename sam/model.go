@@ -72,8 +72,10 @@ type Model struct {
 	rt       *Runtime
 	man      *Manifest
 	provider string
-	log      *slog.Logger
-	consts   []float32
+	// attention is Options.Attention, checked.
+	attention string
+	log       *slog.Logger
+	consts    []float32
 
 	runOpts *ort.RunOptions
 	enc     *imageEncoder
@@ -126,7 +128,7 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	default:
 		return nil, fmt.Errorf("open model: unknown provider %q (want auto, cpu or cuda)", provider)
 	}
-	attention, err := checkAttention(opts.Attention)
+	attention, err := ParseAttention(opts.Attention)
 	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
 	}
@@ -154,7 +156,7 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	if m.attn, err = newMemoryAttention(&f); err != nil {
 		return nil, err
 	}
-	m.provider = f.provider
+	m.provider, m.attention = f.provider, attention
 	if attention == AttentionBF16 && rt.ops != nil && !rt.ops.Accelerated() {
 		m.log.Warn("sam: this CPU has no AVX-512 BF16: bf16 attention runs a slow portable kernel (use --attention fp32)")
 	}
@@ -199,6 +201,10 @@ func (m *Model) Manifest() *Manifest { return m.man }
 
 // Provider is the execution provider the sessions run on: "cpu" or "cuda".
 func (m *Model) Provider() string { return m.provider }
+
+// Attention is the precision of the model's attentions: AttentionFP32 or
+// AttentionBF16 (Options.Attention).
+func (m *Model) Attention() string { return m.attention }
 
 // Constant returns a copy of the named tensor of constants.bin, such as
 // "no_mem_embed" or "no_obj_ptr".

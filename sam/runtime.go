@@ -26,8 +26,8 @@ const mmapThreshold = 256 << 10
 type Runtime struct {
 	libPath string
 	cuda    CUDA
-	// ops holds vidseg's own operators for packages that use them
-	// (Manifest.BF16Attention); opsErr says why it could not be created.
+	// ops holds vidseg's own operator for Options.Attention "bf16";
+	// opsErr says why it could not be created.
 	ops    *attnop.Domain
 	opsErr error
 

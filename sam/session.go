@@ -62,14 +62,14 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 		if f.provider == ProviderCUDA {
 			return nil, fmt.Errorf("graph %s: bf16 attention is a CPU kernel; on CUDA use fp32 attention", key)
 		}
-		data, n, release, err := bf16GraphData(path)
+		if f.rt.opsErr != nil {
+			return nil, fmt.Errorf("graph %s: bf16 attention: %w", key, f.rt.opsErr)
+		}
+		data, release, err := bf16GraphData(path)
 		if err != nil {
 			return nil, fmt.Errorf("graph %s (%s): bf16 attention: %w", key, file, err)
 		}
 		defer release()
-		if n == 0 {
-			return nil, fmt.Errorf("graph %s (%s): bf16 attention needs fused attention nodes; this package has none (export it with --attention fused, the default)", key, file)
-		}
 		f.provider = ProviderCPU
 		return f.create(path, data, key, file, in, out, false)
 	}
@@ -152,9 +152,6 @@ func (f *sessionFactory) options(cuda bool, key string) (*ort.SessionOptions, er
 			}
 		}
 		if f.bf16(key) {
-			if f.rt.opsErr != nil {
-				return fmt.Errorf("bf16 attention: %w", f.rt.opsErr)
-			}
 			if err := f.rt.ops.AddTo(opts); err != nil {
 				return fmt.Errorf("bf16 attention: %w", err)
 			}

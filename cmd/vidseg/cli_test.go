@@ -377,22 +377,25 @@ func readJSONL[T any](t *testing.T, path string) []T {
 	return out
 }
 
-func TestTrackFixture(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	model := testutil.FixtureModel(t)
-	clipDir := filepath.Join(root, "testdata", "videos", "crossing")
-	if _, err := os.Stat(filepath.Join(clipDir, "video.mp4")); err != nil {
-		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
-	}
+// trackSetup returns the fixture model and the generated "crossing" clip
+// for a test that runs the model, skipping it under -short or without ONNX
+// Runtime.
+func trackSetup(t *testing.T) (model, video string) {
+	t.Helper()
 	if testing.Short() {
-		t.Skip("runs the model on 3 frames")
+		t.Skip("runs the model")
 	}
 	if ortLib(t) == "" {
 		t.Skip("ONNX Runtime library absent: run make setup")
 	}
+	return testutil.FixtureModel(t), testutil.Clip(t, "crossing")
+}
+
+func TestTrackFixture(t *testing.T) {
+	model, video := trackSetup(t)
+	clipDir := filepath.Dir(video)
 	dir := t.TempDir()
 	envModel := []string{"VIDSEG_MODEL=" + model}
-	video := filepath.Join(clipDir, "video.mp4")
 
 	// A prompt past the tracked frames is a usage error, found before any inference.
 	r := vidseg(t, dir, envModel, "track", video, "--point", "10,10@5", "--frames", "3", "--out", "bad")
@@ -597,18 +600,7 @@ func TestBenchShortClip(t *testing.T) {
 // tracks; an unknown value is a usage error. The numbers are sam's tests'
 // (TestBF16AttentionParity) and the trace sessions'.
 func TestTrackBF16Attention(t *testing.T) {
-	root := testutil.RepoRoot(t)
-	model := testutil.FixtureModel(t)
-	video := filepath.Join(root, "testdata", "videos", "crossing", "video.mp4")
-	if _, err := os.Stat(video); err != nil {
-		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
-	}
-	if testing.Short() {
-		t.Skip("runs the model on 2 frames")
-	}
-	if ortLib(t) == "" {
-		t.Skip("ONNX Runtime library absent: run make setup")
-	}
+	model, video := trackSetup(t)
 	dir := t.TempDir()
 	envModel := []string{"VIDSEG_MODEL=" + model}
 	r := vidseg(t, dir, envModel, "track", video, "--point", "60,60", "--frames", "2", "--attention", "fp8", "--out", "x")

@@ -48,8 +48,6 @@ type Model struct {
 	*sam.Model
 	rt     *sam.Runtime
 	Choice sam.Found // where it was found
-	// attention is the attentions' precision (--attention).
-	attention string
 }
 
 // Close closes the model, then its runtime.
@@ -88,8 +86,8 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger) (*Model, error) {
 	default:
 		return nil, Usagef("provider %q (from %s): want auto, cpu or cuda", p, s.Source("provider"))
 	}
-	if a := s.Get("attention"); a != sam.AttentionFP32 && a != sam.AttentionBF16 {
-		return nil, Usagef("attention %q (from %s): want fp32 or bf16", a, s.Source("attention"))
+	if _, err := sam.ParseAttention(s.Get("attention")); err != nil {
+		return nil, Usagef("%v (from %s)", err, s.Source("attention"))
 	}
 	lib, err := sam.FindRuntimeLibrary(s.Get("ort_lib"))
 	if err != nil {
@@ -106,7 +104,7 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger) (*Model, error) {
 		// provider or the runtime, not the package.
 		return nil, fmt.Errorf("open model %s: %w", choice.Dir, err)
 	}
-	return &Model{Model: m, rt: rt, Choice: choice, attention: s.Get("attention")}, nil
+	return &Model{Model: m, rt: rt, Choice: choice}, nil
 }
 
 // Name identifies the model in stored sessions and resumable runs: its
@@ -118,7 +116,7 @@ func (m *Model) Name() string {
 	if v == "" || v == dir {
 		name = dir
 	}
-	if m.attention == sam.AttentionBF16 {
+	if m.Attention() == sam.AttentionBF16 {
 		name += " bf16 attention"
 	}
 	return name

@@ -117,7 +117,7 @@ func Patience(d time.Duration) time.Duration { return max(d, 2*time.Minute) }
 const (
 	EnvTestProvider = "VIDSEG_TEST_PROVIDER" // "cpu" (default), "cuda" or "auto"
 	EnvTestModel    = "VIDSEG_TEST_MODEL"    // replaces the fixture model
-	// The memory attention's precision in the tracker's model tests
+	// The attentions' precision in the tracker's model tests
 	// (sam.Options.Attention): "bf16" measures its fidelity on the traces.
 	EnvTestAttention = "VIDSEG_TEST_ATTENTION"
 )

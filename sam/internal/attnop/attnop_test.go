@@ -55,7 +55,7 @@ func needORT(t *testing.T) {
 }
 
 // session opens model with the domain added (nil: not added).
-func session(t *testing.T, d *Domain, model string, threads int) (*ort.DynamicAdvancedSession, error) {
+func session(t testing.TB, d *Domain, model string, threads int) (*ort.DynamicAdvancedSession, error) {
 	t.Helper()
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
@@ -74,7 +74,7 @@ func session(t *testing.T, d *Domain, model string, threads int) (*ort.DynamicAd
 		[]string{"query", "key", "value"}, []string{"output"}, opts)
 }
 
-func run(t *testing.T, s *ort.DynamicAdvancedSession, b, nq, nk, d, dv int, q, k, v []float32) ([]float32, error) {
+func run(t testing.TB, s *ort.DynamicAdvancedSession, b, nq, nk, d, dv int, q, k, v []float32) ([]float32, error) {
 	t.Helper()
 	tq, _ := ort.NewTensor(ort.NewShape(int64(b), int64(nq), int64(d)), q)
 	tk, _ := ort.NewTensor(ort.NewShape(int64(b), int64(nk), int64(d)), k)
@@ -291,8 +291,7 @@ func BenchmarkCrossAttention(b *testing.B) {
 	}
 	defer d.Close()
 	b.Logf("AVX-512 BF16 kernel: %v", d.Accelerated())
-	t := &testing.T{}
-	s, err := session(t, d, "bf16attention.onnx", 0)
+	s, err := session(b, d, "bf16attention.onnx", 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -302,7 +301,7 @@ func BenchmarkCrossAttention(b *testing.B) {
 	q, k, v := random(r, nq*dim, 1), random(r, nk*dim, 1), random(r, nk*dv, 1)
 	b.ResetTimer()
 	for range b.N {
-		if _, err := run(t, s, 1, nq, nk, dim, dv, q, k, v); err != nil {
+		if _, err := run(b, s, 1, nq, nk, dim, dv, q, k, v); err != nil {
 			b.Fatal(err)
 		}
 	}
