@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/internal/testutil"
-	"github.com/vidseg/vidseg/sam/internal/cmem"
+	"github.com/vidseg/vidseg/internal/cmem"
 )
 
 func TestFindRuntimeLibrary(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/vidseg/vidseg/sam/internal/attnop"
-	"github.com/vidseg/vidseg/sam/internal/cmem"
+	"github.com/vidseg/vidseg/internal/cmem"
 )
 
 // mmapThreshold is the allocation size from which ONNX Runtime's tensors

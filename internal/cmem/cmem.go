@@ -13,6 +13,8 @@ static long long cmem_in_use(void) {
 }
 
 static int cmem_set_mmap_threshold(int n) { return mallopt(M_MMAP_THRESHOLD, n); }
+
+static int cmem_trim(void) { return malloc_trim(0); }
 */
 import "C"
 
@@ -25,3 +27,10 @@ func InUse() int64 { return int64(C.cmem_in_use()) }
 // tens of MB come from the heap, where freed memory stays resident.
 // It reports whether glibc accepted it.
 func SetMmapThreshold(n int) bool { return C.cmem_set_mmap_threshold(C.int(n)) == 1 }
+
+// Trim hands the free memory of every glibc arena back to the system
+// (malloc_trim). glibc keeps what FFmpeg, libvpx and ONNX Runtime free in
+// per-thread arenas, so a server that has just closed sessions holds their
+// memory until the next ones reuse it; a long-lived server calls Trim when
+// work ends. It reports whether any memory was released.
+func Trim() bool { return C.cmem_trim() == 1 }
