@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/internal/cmem"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 func TestFindRuntimeLibrary(t *testing.T) {

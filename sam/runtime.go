@@ -8,8 +8,8 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/vidseg/vidseg/sam/internal/attnop"
 	"github.com/vidseg/vidseg/internal/cmem"
+	"github.com/vidseg/vidseg/sam/internal/attnop"
 )
 
 // mmapThreshold is the allocation size from which ONNX Runtime's tensors
