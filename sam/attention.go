@@ -7,7 +7,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/vidseg/vidseg/sam/internal/attnop"
+	"github.com/vidseg/vidseg/sam/internal/bf16op"
 )
 
 // Values of Options.Attention.
@@ -15,7 +15,7 @@ const (
 	// AttentionFP32 runs every attention in float32 (the default).
 	AttentionFP32 = "fp32"
 	// AttentionBF16 runs the image encoder's and the memory attention's
-	// attentions in vidseg's own operator (sam/internal/attnop): products in
+	// attentions in vidseg's own operator (sam/internal/bf16op): products in
 	// bfloat16, accumulation and softmax in float32. On CPUs with AVX-512
 	// BF16 they take about half the time (most of the memory attention's);
 	// masks differ slightly from float32 (docs/benchmarks.md). CPU only.
@@ -39,30 +39,56 @@ const (
 	fusedAttentionOp = "MultiHeadAttention"
 )
 
-// rewriteBF16Attention appends to dst model (an encoded ONNX ModelProto)
-// with every com.microsoft.MultiHeadAttention node that has exactly query,
-// key and value inputs and no attributes but num_heads and scale replaced by
-// ai.vidseg.Bf16Attention with the same inputs, output, name and
-// attributes, and returns it with how many nodes it replaced. Everything
-// else is copied byte for byte, in one pass, so that dst can be a buffer
-// outside Go's heap (the image encoder is 110 MB).
-func rewriteBF16Attention(dst, model []byte) ([]byte, int, error) {
-	replaced, hasDomain := 0, false
+// bf16Ops says which nodes a rewrite puts into vidseg's bf16 operators.
+type bf16Ops struct{ attention, matmul bool }
+
+// bf16Count is what a rewrite replaced.
+type bf16Count struct{ attentions, matmuls, biases int }
+
+func (c bf16Count) nodes() int { return c.attentions + c.matmuls }
+
+func (o bf16Ops) any() bool { return o.attention || o.matmul }
+
+func (o bf16Ops) String() string {
+	switch {
+	case o.attention && o.matmul:
+		return "bf16 attention and matmul"
+	case o.matmul:
+		return "bf16 matmul"
+	}
+	return "bf16 attention"
+}
+
+// rewriteBF16 appends to dst model (an encoded ONNX ModelProto) with its
+// nodes replaced by vidseg's bf16 operators as ops asks, and returns it
+// with what it replaced:
+//   - attention: every com.microsoft.MultiHeadAttention node that has
+//     exactly query, key and value inputs and no attributes but num_heads
+//     and scale becomes ai.vidseg.Bf16Attention with the same inputs,
+//     output, name and attributes;
+//   - matmul: MatMul nodes with a constant 2-D weight become
+//     ai.vidseg.Bf16MatMul, taking in their bias Add (matMulNodes).
+//
+// Everything else is copied byte for byte, in one pass, so that dst can be
+// a buffer outside Go's heap (the image encoder is 110 MB).
+func rewriteBF16(dst, model []byte, ops bf16Ops) ([]byte, bf16Count, error) {
+	var count bf16Count
+	hasDomain := false
 	err := pbRawFields(model, func(field, wire int, _ uint64, data, raw []byte) error {
 		switch {
 		case field == pbModelGraph && wire == 2:
-			nodes, size, err := bf16Nodes(data)
+			nodes, size, c, err := bf16Nodes(data, ops)
 			if err != nil {
 				return err
 			}
-			replaced += len(nodes)
+			count = c
 			dst = binary.AppendUvarint(dst, pbModelGraph<<3|2)
 			dst = binary.AppendUvarint(dst, uint64(size))
 			i := 0
 			return pbRawFields(data, func(field, wire int, _ uint64, _, raw []byte) error {
 				if field == pbGraphNode && wire == 2 {
 					if n, ok := nodes[i]; ok {
-						raw = n
+						raw = n // nil: a bias Add taken into its product
 					}
 					i++
 				}
@@ -71,7 +97,7 @@ func rewriteBF16Attention(dst, model []byte) ([]byte, int, error) {
 			})
 		case field == pbModelOpset && wire == 2:
 			_ = pbFields(data, func(field, wire int, _ uint64, d []byte) error {
-				if field == pbOpsetDomain && wire == 2 && string(d) == attnop.DomainName {
+				if field == pbOpsetDomain && wire == 2 && string(d) == bf16op.DomainName {
 					hasDomain = true
 				}
 				return nil
@@ -81,36 +107,52 @@ func rewriteBF16Attention(dst, model []byte) ([]byte, int, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, bf16Count{}, err
 	}
-	if replaced > 0 && !hasDomain {
-		op := pbAppendBytes(nil, pbOpsetDomain, []byte(attnop.DomainName))
+	if count.nodes() > 0 && !hasDomain {
+		op := pbAppendBytes(nil, pbOpsetDomain, []byte(bf16op.DomainName))
 		op = binary.AppendUvarint(op, pbOpsetVersion<<3)
 		op = binary.AppendUvarint(op, 1)
 		dst = pbAppendBytes(dst, pbModelOpset, op)
 	}
-	return dst, replaced, nil
+	return dst, count, nil
 }
 
 // bf16Nodes returns the encoded replacement node fields of a GraphProto,
-// by the nodes' order, and the graph's size after replacing them.
-func bf16Nodes(graph []byte) (map[int][]byte, int, error) {
+// by the nodes' order (nil: dropped), the graph's size after replacing
+// them, and what it replaced.
+func bf16Nodes(graph []byte, ops bf16Ops) (map[int][]byte, int, bf16Count, error) {
+	var c bf16Count
 	nodes := map[int][]byte{}
+	if ops.matmul {
+		var err error
+		if nodes, c.matmuls, c.biases, err = matMulNodes(graph); err != nil {
+			return nil, 0, c, err
+		}
+	}
 	size, i := len(graph), 0
 	err := pbRawFields(graph, func(field, wire int, _ uint64, data, raw []byte) error {
 		if field != pbGraphNode || wire != 2 {
 			return nil
 		}
 		defer func() { i++ }()
+		if n, ok := nodes[i]; ok {
+			size += len(n) - len(raw)
+			return nil
+		}
+		if !ops.attention {
+			return nil
+		}
 		n, ok, err := bf16Node(data)
 		if err != nil || !ok {
 			return err
 		}
 		nodes[i] = pbAppendBytes(nil, pbGraphNode, n)
 		size += len(nodes[i]) - len(raw)
+		c.attentions++
 		return nil
 	})
-	return nodes, size, err
+	return nodes, size, c, err
 }
 
 // bf16Node returns the replacement of node, or false when it is not a
@@ -170,8 +212,8 @@ func bf16Node(node []byte) ([]byte, bool, error) {
 	}); err != nil {
 		return nil, false, err
 	}
-	out = pbAppendBytes(out, pbNodeOpType, []byte(attnop.OpName))
-	out = pbAppendBytes(out, pbNodeDomain, []byte(attnop.DomainName))
+	out = pbAppendBytes(out, pbNodeOpType, []byte(bf16op.OpName))
+	out = pbAppendBytes(out, pbNodeDomain, []byte(bf16op.DomainName))
 	for _, a := range attrs {
 		out = append(out, a...)
 	}
@@ -180,59 +222,66 @@ func bf16Node(node []byte) ([]byte, bool, error) {
 
 // ParseAttention validates a value of Options.Attention and returns it
 // ("" means fp32).
-func ParseAttention(a string) (string, error) {
-	switch a {
-	case "", AttentionFP32:
-		return AttentionFP32, nil
-	case AttentionBF16:
-		return a, nil
+func ParseAttention(a string) (string, error) { return parsePrecision("attention", a) }
+
+// parsePrecision validates the value v of setting what: fp32 ("" too) or
+// bf16, the values of Options.Attention and Options.MatMul.
+func parsePrecision(what, v string) (string, error) {
+	switch v {
+	case "", "fp32":
+		return "fp32", nil
+	case "bf16":
+		return v, nil
 	}
-	return "", fmt.Errorf("attention %q: want %s or %s", a, AttentionFP32, AttentionBF16)
+	return "", fmt.Errorf("%s %q: want fp32 or bf16", what, v)
 }
 
 // bf16GraphData reads the ONNX file at path and rewrites it with
-// rewriteBF16Attention into memory mapped outside Go's heap (a graph with
-// nothing to rewrite is an error); release unmaps
-// it once ONNX Runtime has made its session (it keeps no reference to the
-// bytes). Copies in Go's heap raised the process's peak RSS by twice the
-// graph's size (the image encoder: 771 -> 998 MB) and stayed resident.
-func bf16GraphData(path string) (data []byte, release func(), err error) {
+// rewriteBF16 into memory mapped outside Go's heap (a graph with nothing of
+// a kind ops asks for is an error); release unmaps it once ONNX Runtime has
+// made its session (it keeps no reference to the bytes). Copies in Go's
+// heap raised the process's peak RSS by twice the graph's size (the image
+// encoder: 771 -> 998 MB) and stayed resident.
+func bf16GraphData(path string, ops bf16Ops) (data []byte, count bf16Count, release func(), err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, count, nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, count, nil, err
 	}
 	size := int(fi.Size())
 	if size == 0 {
-		return nil, nil, errCorrupt
+		return nil, count, nil, errCorrupt
 	}
 	in, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_PRIVATE)
 	if err != nil {
-		return nil, nil, fmt.Errorf("map %s: %w", path, err)
+		return nil, count, nil, fmt.Errorf("map %s: %w", path, err)
 	}
 	defer syscall.Munmap(in)
-	// Replacement nodes are shorter than the originals; the new opset entry
-	// and length prefixes need a few bytes more at most.
-	out, err := syscall.Mmap(-1, 0, size+4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	// Attention nodes and products with their bias shrink; a product
+	// without a bias Add grows by its operator's name (~16 bytes), the
+	// opset entry and length prefixes by a few bytes.
+	out, err := syscall.Mmap(-1, 0, size+64<<10, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
-		return nil, nil, fmt.Errorf("map a buffer for %s: %w", path, err)
+		return nil, count, nil, fmt.Errorf("map a buffer for %s: %w", path, err)
 	}
 	release = func() { syscall.Munmap(out) }
-	data, replaced, err := rewriteBF16Attention(out[:0], in)
+	data, count, err = rewriteBF16(out[:0], in, ops)
 	switch {
 	case err != nil:
-	case replaced == 0:
+	case ops.attention && count.attentions == 0:
 		err = errors.New("the graph has no fused attention nodes (export the package with --attention fused, the default)")
+	case ops.matmul && count.matmuls == 0:
+		err = errors.New("the graph has no float32 MatMul with a constant weight (an int8 package's are quantized already: use --matmul fp32)")
 	case &data[0] != &out[0]:
 		err = errors.New("rewritten graph outgrew its buffer") // append moved it to Go's heap
 	}
 	if err != nil {
 		release()
-		return nil, nil, err
+		return nil, count, nil, err
 	}
-	return data, release, nil
+	return data, count, release, nil
 }

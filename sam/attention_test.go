@@ -10,7 +10,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/vidseg/vidseg/sam/internal/attnop"
+	"github.com/vidseg/vidseg/sam/internal/bf16op"
 )
 
 // bf16ParityTol bounds the bf16 attention's error against PyTorch, relative
@@ -23,10 +23,11 @@ func TestRewriteBF16Attention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, n, err := rewriteBF16Attention(nil, orig)
+	out, c, err := rewriteBF16(nil, orig, bf16Ops{attention: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := c.attentions
 	// Two attentions (self and cross) per memory attention layer.
 	if n == 0 || n%2 != 0 {
 		t.Fatalf("replaced %d nodes, want two per layer", n)
@@ -34,15 +35,15 @@ func TestRewriteBF16Attention(t *testing.T) {
 	if c := strings.Count(string(out), "Bf16Attention"); c < n {
 		t.Errorf("the rewritten graph names the operator %d times, want at least %d", c, n)
 	}
-	mapped, release, err := bf16GraphData(path)
+	mapped, _, release, err := bf16GraphData(path, bf16Ops{attention: true})
 	if err != nil || string(mapped) != string(out) {
 		t.Errorf("bf16GraphData: %v; same bytes as in Go's heap: %v", err, string(mapped) == string(out))
 	}
 	if err == nil {
 		release()
 	}
-	if _, again, err := rewriteBF16Attention(nil, out); err != nil || again != 0 {
-		t.Errorf("rewriting again: %d nodes, %v; want 0", again, err)
+	if _, again, err := rewriteBF16(nil, out, bf16Ops{attention: true}); err != nil || again.nodes() != 0 {
+		t.Errorf("rewriting again: %d nodes, %v; want 0", again.nodes(), err)
 	}
 	// Inputs and outputs are untouched.
 	tmp := filepath.Join(t.TempDir(), "m.onnx")
@@ -51,7 +52,7 @@ func TestRewriteBF16Attention(t *testing.T) {
 	}
 	// A graph with nothing to rewrite (a --attention plain export) is refused,
 	// naming why.
-	if _, _, err := bf16GraphData(tmp); err == nil || !strings.Contains(err.Error(), "no fused attention nodes") {
+	if _, _, _, err := bf16GraphData(tmp, bf16Ops{attention: true}); err == nil || !strings.Contains(err.Error(), "no fused attention nodes") {
 		t.Errorf("graph without fused attention: got %v", err)
 	}
 	in1, out1, err1 := graphIO(path)
@@ -59,7 +60,7 @@ func TestRewriteBF16Attention(t *testing.T) {
 	if err1 != nil || err2 != nil || !slices.EqualFunc(in1, in2, sameIO) || !slices.EqualFunc(out1, out2, sameIO) {
 		t.Errorf("graph inputs/outputs changed: %v %v / %v %v (%v, %v)", in1, out1, in2, out2, err1, err2)
 	}
-	if _, _, err := rewriteBF16Attention(nil, orig[:len(orig)/2]); err == nil {
+	if _, _, err := rewriteBF16(nil, orig[:len(orig)/2], bf16Ops{attention: true, matmul: true}); err == nil {
 		t.Error("a truncated model was rewritten without an error")
 	}
 }
@@ -74,8 +75,8 @@ func sameIO(a, b ort.InputOutputInfo) bool {
 // float32 one (bf16 measured 2.8e-4 on the memory attention, float32 4e-7);
 // the trace sessions measure what that does to masks (docs/benchmarks.md).
 func TestBF16AttentionParity(t *testing.T) {
-	if !attnop.Fast() {
-		// The portable kernel is checked on small shapes in attnop; at the
+	if !bf16op.Fast() {
+		// The portable kernel is checked on small shapes in bf16op; at the
 		// fixture's size (28,736 keys) it would take minutes per call.
 		t.Skip("this CPU has no AVX-512 BF16")
 	}
@@ -112,9 +113,9 @@ func TestBF16AttentionMatchesMultiHeadAttention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rewritten, n, err := rewriteBF16Attention(nil, orig)
-	if err != nil || n != 1 {
-		t.Fatalf("rewrite: %d nodes, %v; want 1 (the masked one stays)", n, err)
+	rewritten, n, err := rewriteBF16(nil, orig, bf16Ops{attention: true})
+	if err != nil || n.attentions != 1 {
+		t.Fatalf("rewrite: %d nodes, %v; want 1 (the masked one stays)", n.attentions, err)
 	}
 	run := func(model []byte, ops bool) []float32 {
 		opts, err := ort.NewSessionOptions()
@@ -163,7 +164,7 @@ func TestBF16AttentionMatchesMultiHeadAttention(t *testing.T) {
 	}
 }
 
-// FuzzRewriteBF16Attention: the rewrite never panics on a corrupt graph;
+// FuzzRewriteBF16Attention: the rewrite (attention and matmul) never panics on a corrupt graph;
 // what it accepts it leaves parseable, and a second pass replaces nothing.
 func FuzzRewriteBF16Attention(f *testing.F) {
 	if b, err := os.ReadFile(filepath.Join("testdata", "mha.onnx")); err == nil {
@@ -172,15 +173,15 @@ func FuzzRewriteBF16Attention(f *testing.F) {
 	}
 	f.Add([]byte{0x3a, 0x05, 0x0a, 0x03, 0x22, 0x01, 0x41})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		out, n, err := rewriteBF16Attention(nil, b)
+		out, n, err := rewriteBF16(nil, b, bf16Ops{attention: true, matmul: true})
 		if err != nil {
 			return
 		}
 		if err := pbRawFields(out, func(int, int, uint64, []byte, []byte) error { return nil }); err != nil {
-			t.Fatalf("rewrote %d nodes into an unparseable model: %v", n, err)
+			t.Fatalf("rewrote %d nodes into an unparseable model: %v", n.nodes(), err)
 		}
-		if _, again, err := rewriteBF16Attention(nil, out); err != nil || again != 0 {
-			t.Fatalf("second pass: %d nodes, %v", again, err)
+		if _, again, err := rewriteBF16(nil, out, bf16Ops{attention: true, matmul: true}); err != nil || again.nodes() != 0 {
+			t.Fatalf("second pass: %d nodes, %v", again.nodes(), err)
 		}
 	})
 }

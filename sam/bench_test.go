@@ -17,7 +17,7 @@ import (
 // (third_party/models/sam2.1_hiera_t_random_full). SAM_BENCH_THREADS
 // (default 2), SAM_BENCH_OPT (all, extended, basic, none; default all),
 // SAM_BENCH_ARENA (non-empty: Options.Arena) and SAM_BENCH_SPIN (non-empty:
-// Options.SpinWait) and SAM_BENCH_ATTENTION=bf16 select the session settings, SAM_BENCH_PROFILE=PREFIX
+// Options.SpinWait) and SAM_BENCH_ATTENTION=bf16, SAM_BENCH_MATMUL=bf16 select the session settings, SAM_BENCH_PROFILE=PREFIX
 // writes ONNX Runtime profiles (tools/gpu/ortprof.py); SAM_BENCH_MODEL replaces
 // the full-size export. Each graph also reports the process's peak RSS so
 // far (peak-MB; run one -bench pattern per process to attribute it):
@@ -89,7 +89,7 @@ func benchModel(b *testing.B, rt *Runtime, dir string) {
 	}
 	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: threads, GraphOptimization: os.Getenv("SAM_BENCH_OPT"),
 		Arena: os.Getenv("SAM_BENCH_ARENA") != "", SpinWait: os.Getenv("SAM_BENCH_SPIN") != "",
-		Profile: os.Getenv("SAM_BENCH_PROFILE"), Attention: os.Getenv("SAM_BENCH_ATTENTION"), Logger: quiet})
+		Profile: os.Getenv("SAM_BENCH_PROFILE"), Attention: os.Getenv("SAM_BENCH_ATTENTION"), MatMul: os.Getenv("SAM_BENCH_MATMUL"), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

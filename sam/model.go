@@ -61,6 +61,10 @@ type Options struct {
 	// encoder's and memory attention's attention products in bfloat16, about
 	// twice as fast on CPUs with AVX-512 BF16, masks slightly different.
 	Attention string
+	// MatMul is MatMulFP32 ("" too) or MatMulBF16: the image encoder's
+	// weight products in bfloat16, about twice as fast on CPUs with AVX-512
+	// BF16, masks slightly different.
+	MatMul string
 	// Logger receives the provider choice; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -72,10 +76,10 @@ type Model struct {
 	rt       *Runtime
 	man      *Manifest
 	provider string
-	// attention is Options.Attention, checked.
-	attention string
-	log       *slog.Logger
-	consts    []float32
+	// attention and matmul are Options.Attention and Options.MatMul, checked.
+	attention, matmul string
+	log               *slog.Logger
+	consts            []float32
 
 	runOpts *ort.RunOptions
 	enc     *imageEncoder
@@ -132,6 +136,10 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
 	}
+	matmul, err := ParseMatMul(opts.MatMul)
+	if err != nil {
+		return nil, fmt.Errorf("open model: %w", err)
+	}
 	if m.runOpts, err = ort.NewRunOptions(); err != nil {
 		return nil, fmt.Errorf("open model: run options: %w", err)
 	}
@@ -143,7 +151,7 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 		m.log.Info("sam: CUDA execution provider unavailable, using CPU", "reason", cuda.Err)
 		provider = ProviderCPU
 	}
-	f := sessionFactory{man: man, level: level, threads: threads, spin: opts.SpinWait, arena: opts.Arena, tf32: opts.TF32, cudaOpts: opts.CUDAOptions, profile: opts.Profile, provider: provider, attention: attention, rt: rt, log: m.log}
+	f := sessionFactory{man: man, level: level, threads: threads, spin: opts.SpinWait, arena: opts.Arena, tf32: opts.TF32, cudaOpts: opts.CUDAOptions, profile: opts.Profile, provider: provider, attention: attention, matmul: matmul, rt: rt, log: m.log}
 	if m.enc, err = newImageEncoder(&f); err != nil {
 		return nil, err
 	}
@@ -156,12 +164,12 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	if m.attn, err = newMemoryAttention(&f); err != nil {
 		return nil, err
 	}
-	m.provider, m.attention = f.provider, attention
-	if attention == AttentionBF16 && rt.ops != nil && !rt.ops.Accelerated() {
-		m.log.Warn("sam: this CPU has no AVX-512 BF16: bf16 attention runs a slow portable kernel (use --attention fp32)")
+	m.provider, m.attention, m.matmul = f.provider, attention, matmul
+	if (attention == AttentionBF16 || matmul == MatMulBF16) && rt.ops != nil && !rt.ops.Accelerated() {
+		m.log.Warn("sam: this CPU has no AVX-512 BF16: the bf16 operators run slow portable kernels (use --attention fp32 --matmul fp32)")
 	}
 	m.log.Info("sam: model opened", "dir", dir, "variant", man.Variant, "provider", m.provider,
-		"precision", man.Precision, "attention", attention,
+		"precision", man.Precision, "attention", attention, "matmul", matmul,
 		"threads", threads, "spin", opts.SpinWait, "arena", opts.Arena, "optimization", level.String())
 	return m, nil
 }
@@ -205,6 +213,10 @@ func (m *Model) Provider() string { return m.provider }
 // Attention is the precision of the model's attentions: AttentionFP32 or
 // AttentionBF16 (Options.Attention).
 func (m *Model) Attention() string { return m.attention }
+
+// MatMul is the precision of the image encoder's weight products:
+// MatMulFP32 or MatMulBF16 (Options.MatMul).
+func (m *Model) MatMul() string { return m.matmul }
 
 // Constant returns a copy of the named tensor of constants.bin, such as
 // "no_mem_embed" or "no_obj_ptr".

@@ -9,7 +9,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/vidseg/vidseg/internal/cmem"
-	"github.com/vidseg/vidseg/sam/internal/attnop"
+	"github.com/vidseg/vidseg/sam/internal/bf16op"
 )
 
 // mmapThreshold is the allocation size from which ONNX Runtime's tensors
@@ -26,9 +26,9 @@ const mmapThreshold = 256 << 10
 type Runtime struct {
 	libPath string
 	cuda    CUDA
-	// ops holds vidseg's own operator for Options.Attention "bf16";
+	// ops holds vidseg's own operators for Options.Attention and MatMul "bf16";
 	// opsErr says why it could not be created.
-	ops    *attnop.Domain
+	ops    *bf16op.Domain
 	opsErr error
 
 	mu     sync.Mutex
@@ -64,7 +64,7 @@ func NewRuntime(libPath string) (*Runtime, error) {
 	// Loaded before any session so that the CUDA provider, when ONNX
 	// Runtime loads it, finds its libraries by soname.
 	rt := &Runtime{libPath: libPath, cuda: loadCUDA(libPath)}
-	rt.ops, rt.opsErr = attnop.Open(libPath)
+	rt.ops, rt.opsErr = bf16op.Open(libPath)
 	return rt, nil
 }
 

@@ -47,10 +47,11 @@ type sessionFactory struct {
 	cudaOpts map[string]string
 	profile  string // Options.Profile
 	provider string // auto until the first session settles it to cpu or cuda
-	// attention is Options.Attention; rt holds the custom operator it needs.
-	attention string
-	rt        *Runtime
-	log       *slog.Logger
+	// attention and matmul are Options.Attention and Options.MatMul; rt
+	// holds the custom operators they need.
+	attention, matmul string
+	rt                *Runtime
+	log               *slog.Logger
 }
 
 func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.DynamicAdvancedSession, error) {
@@ -58,18 +59,20 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 	if err := checkGraphIO(path, in, out); err != nil {
 		return nil, fmt.Errorf("graph %s (%s): %w", key, file, err)
 	}
-	if f.bf16(key) {
+	if ops := f.bf16(key); ops.any() {
 		if f.provider == ProviderCUDA {
-			return nil, fmt.Errorf("graph %s: bf16 attention is a CPU kernel; on CUDA use fp32 attention", key)
+			return nil, fmt.Errorf("graph %s: %s is a CPU kernel; on CUDA use fp32", key, ops)
 		}
 		if f.rt.opsErr != nil {
-			return nil, fmt.Errorf("graph %s: bf16 attention: %w", key, f.rt.opsErr)
+			return nil, fmt.Errorf("graph %s: %s: %w", key, ops, f.rt.opsErr)
 		}
-		data, release, err := bf16GraphData(path)
+		data, count, release, err := bf16GraphData(path, ops)
 		if err != nil {
-			return nil, fmt.Errorf("graph %s (%s): bf16 attention: %w", key, file, err)
+			return nil, fmt.Errorf("graph %s (%s): %s: %w", key, file, ops, err)
 		}
 		defer release()
+		f.log.Debug("sam: graph rewritten for the bf16 operators", "graph", key, "attentions", count.attentions,
+			"matmuls", count.matmuls, "biases", count.biases)
 		f.provider = ProviderCPU
 		return f.create(path, data, key, file, in, out, false)
 	}
@@ -94,9 +97,15 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 	return f.create(path, nil, key, file, in, out, false)
 }
 
-// bf16 reports whether graph key runs its attentions in the bf16 operator.
-func (f *sessionFactory) bf16(key string) bool {
-	return f.attention == AttentionBF16 && (key == "image_encoder" || key == "memory_attention")
+// bf16 says which of graph key's nodes run in the bf16 operators: the
+// attentions of the image encoder and memory attention, the image
+// encoder's weight products (the other graphs' are a few percent of a
+// frame).
+func (f *sessionFactory) bf16(key string) bf16Ops {
+	return bf16Ops{
+		attention: f.attention == AttentionBF16 && (key == "image_encoder" || key == "memory_attention"),
+		matmul:    f.matmul == MatMulBF16 && key == "image_encoder",
+	}
 }
 
 // create makes the session of the graph at path, or of data (the graph
@@ -151,9 +160,9 @@ func (f *sessionFactory) options(cuda bool, key string) (*ort.SessionOptions, er
 				return fmt.Errorf("disable spinning: %w", err)
 			}
 		}
-		if f.bf16(key) {
+		if ops := f.bf16(key); ops.any() {
 			if err := f.rt.ops.AddTo(opts); err != nil {
-				return fmt.Errorf("bf16 attention: %w", err)
+				return fmt.Errorf("%s: %w", ops, err)
 			}
 		}
 		if f.profile != "" {

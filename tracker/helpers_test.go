@@ -111,7 +111,7 @@ func openModel(t testing.TB, dir string) *sam.Model {
 			t.Fatal(err)
 		}
 	}
-	m, err := sam.Open(shared.rt, dir, sam.Options{Provider: testutil.Provider(), Attention: testutil.Attention()})
+	m, err := sam.Open(shared.rt, dir, sam.Options{Provider: testutil.Provider(), Attention: testutil.Attention(), MatMul: testutil.MatMul()})
 	if err != nil {
 		t.Fatal(err)
 	}

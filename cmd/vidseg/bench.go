@@ -30,7 +30,7 @@ the bundled fixture has reduced depth: its encoder is faster than a real one.`,
 		`  vidseg bench
   vidseg bench ../shared/videos/01_dog.mp4 --objects 1,4 --frames 20 --json`)
 	cli.ConfigFlag(fs)
-	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "mode")
+	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode")
 	objectsFlag := fs.String("objects", "1,2,4", "object counts to measure, comma-separated")
 	frames := fs.Int("frames", 8, "frames to time per object count (after two untimed warm-up frames)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")

@@ -595,20 +595,23 @@ func TestBenchShortClip(t *testing.T) {
 	}
 }
 
-// TestTrackBF16Attention checks that --attention reaches the model: bf16
-// opens the image encoder and memory attention with vidseg's operator and
-// tracks; an unknown value is a usage error. The numbers are sam's tests'
-// (TestBF16AttentionParity) and the trace sessions'.
+// TestTrackBF16Attention checks that --attention and --matmul reach the
+// model: bf16 opens the image encoder and memory attention with vidseg's
+// operators and tracks; an unknown value is a usage error. The numbers are
+// sam's tests' (TestBF16AttentionParity, TestBF16MatMulParity) and the
+// trace sessions'.
 func TestTrackBF16Attention(t *testing.T) {
 	model, video := trackSetup(t)
 	dir := t.TempDir()
 	envModel := []string{"VIDSEG_MODEL=" + model}
 	r := vidseg(t, dir, envModel, "track", video, "--point", "60,60", "--frames", "2", "--attention", "fp8", "--out", "x")
 	expect(t, r, cli.ExitUsage, `attention "fp8"`)
+	r = vidseg(t, dir, envModel, "track", video, "--point", "60,60", "--frames", "2", "--matmul", "int4", "--out", "x")
+	expect(t, r, cli.ExitUsage, `matmul "int4"`)
 
 	r = vidseg(t, dir, append(envModel, "VIDSEG_ATTENTION=bf16"), "track", video, "--point", "60,60", "--frames", "2",
-		"--no-overlay", "-v", "--out", filepath.Join(dir, "out"))
-	expect(t, r, 0, "attention=bf16")
+		"--matmul", "bf16", "--no-overlay", "-v", "--out", filepath.Join(dir, "out"))
+	expect(t, r, 0, "attention=bf16 matmul=bf16")
 	if !strings.Contains(r.stdout, "over 2 frames") {
 		t.Errorf("track summary:\n%s", r.stdout)
 	}

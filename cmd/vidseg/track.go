@@ -50,7 +50,7 @@ model, export an official checkpoint once:
 	out := fs.String("out", "", "output `DIR` (required; created if needed; must be empty)")
 	overwrite := fs.Bool("overwrite", false, "clear --out DIR of an earlier run's results first")
 	resumeDir := fs.String("resume", "", "continue the interrupted run in `DIR` (prompts and settings come from DIR/run.json)")
-	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "mode")
+	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode")
 	limit := fs.Int("frames", 0, "track at most the first `N` frames of the video (0 = all)")
 	reverse := fs.Bool("reverse", false, "propagate backward from the latest prompted frame")
 	both := fs.Bool("both", false, "propagate forward, then backward from the earliest prompted frame")

@@ -26,6 +26,7 @@ var settingTable = []setting{
 	{"threads", "VIDSEG_THREADS", "0", "ONNX Runtime intra-op `THREADS`; 0 lets ONNX Runtime choose"},
 	{"mode", "VIDSEG_MODE", "samurai", "tracking `MODE`: samurai or sam2"},
 	{"attention", "VIDSEG_ATTENTION", "fp32", "attention `PRECISION`: fp32, or bf16 (CPUs with AVX-512 BF16: faster, masks differ slightly)"},
+	{"matmul", "VIDSEG_MATMUL", "fp32", "image encoder weight product `PRECISION`: fp32, or bf16 (CPUs with AVX-512 BF16: faster, masks differ slightly)"},
 	{"addr", "VIDSEG_ADDR", "127.0.0.1:8080", "serve: listen `ADDR` (other machines need an explicit one)"},
 	{"token", "VIDSEG_TOKEN", "", "serve: access `TOKEN` (default: generated when not on loopback)"},
 	{"media_root", "VIDSEG_MEDIA_ROOT", "", "serve: `DIR` whose videos clients may open (default: none)"},

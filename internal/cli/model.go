@@ -89,6 +89,9 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger) (*Model, error) {
 	if _, err := sam.ParseAttention(s.Get("attention")); err != nil {
 		return nil, Usagef("%v (from %s)", err, s.Source("attention"))
 	}
+	if _, err := sam.ParseMatMul(s.Get("matmul")); err != nil {
+		return nil, Usagef("%v (from %s)", err, s.Source("matmul"))
+	}
 	lib, err := sam.FindRuntimeLibrary(s.Get("ort_lib"))
 	if err != nil {
 		return nil, fmt.Errorf("%w (run `make setup` or `vidseg doctor`)", err)
@@ -97,7 +100,7 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (run `vidseg doctor`)", err)
 	}
-	m, err := sam.Open(rt, choice.Dir, sam.Options{Provider: s.Get("provider"), Threads: threads, Attention: s.Get("attention"), Logger: log})
+	m, err := sam.Open(rt, choice.Dir, sam.Options{Provider: s.Get("provider"), Threads: threads, Attention: s.Get("attention"), MatMul: s.Get("matmul"), Logger: log})
 	if err != nil {
 		rt.Close()
 		// The manifest and checksums passed: what fails here is the
@@ -109,7 +112,7 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger) (*Model, error) {
 
 // Name identifies the model in stored sessions and resumable runs: its
 // variant and directory name (two exports of one variant may differ), and
-// bf16 attention, whose masks differ from float32's.
+// the bf16 operators, whose masks differ from float32's.
 func (m *Model) Name() string {
 	v, dir := m.Manifest().Variant, filepath.Base(m.Choice.Dir)
 	name := v + " (" + dir + ")"
@@ -118,6 +121,9 @@ func (m *Model) Name() string {
 	}
 	if m.Attention() == sam.AttentionBF16 {
 		name += " bf16 attention"
+	}
+	if m.MatMul() == sam.MatMulBF16 {
+		name += " bf16 matmul"
 	}
 	return name
 }

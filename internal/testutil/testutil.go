@@ -120,10 +120,15 @@ const (
 	// The attentions' precision in the tracker's model tests
 	// (sam.Options.Attention): "bf16" measures its fidelity on the traces.
 	EnvTestAttention = "VIDSEG_TEST_ATTENTION"
+	// EnvTestMatMul sets the model tests' sam.Options.MatMul.
+	EnvTestMatMul = "VIDSEG_TEST_MATMUL"
 )
 
 // Attention is the sam.Options.Attention the model tests use ("" = fp32).
 func Attention() string { return os.Getenv(EnvTestAttention) }
+
+// MatMul is the sam.Options.MatMul the model tests use ("" = fp32).
+func MatMul() string { return os.Getenv(EnvTestMatMul) }
 
 // Provider is the execution provider the model tests run on.
 func Provider() string {

@@ -124,7 +124,7 @@ def run_official(a):
 def run_vidseg(a, binary):
     cmd = [binary, "bench", a.video, "--model", a.model, "--mode", "sam2",
            "--objects", str(a.objects), "--frames", str(a.frames - 1),
-           "--threads", str(a.threads), "--provider", "cpu", "--attention", a.attention, "--json"]
+           "--threads", str(a.threads), "--provider", "cpu", "--attention", a.attention, "--matmul", a.matmul, "--json"]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(cmd, capture_output=True, text=True)
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -152,8 +152,8 @@ def child(a, side):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def table(objects, off, vs, load, attention):
-    rows = [f"objects {objects}, {off['frames']} frames, vidseg attention {attention}, load average {load}"]
+def table(objects, off, vs, load, attention, matmul):
+    rows = [f"objects {objects}, {off['frames']} frames, vidseg attention {attention} matmul {matmul}, load average {load}"]
     rows.append(f"  {'':28} {'official':>10} {'vidseg':>10} {'vidseg/official':>16}")
 
     def row(label, o, v, unit):
@@ -178,7 +178,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1, help="alternations per object count")
     ap.add_argument("--attention", default="fp32", choices=("fp32", "bf16"),
-                    help="vidseg's memory attention precision (vidseg --attention)")
+                    help="vidseg's attention precision (vidseg --attention)")
+    ap.add_argument("--matmul", default="fp32", choices=("fp32", "bf16"),
+                    help="vidseg's image encoder weight product precision (vidseg --matmul)")
     ap.add_argument("--vidseg", default=None, help="vidseg binary (default: go build into a temp dir)")
     ap.add_argument("--sam2-src", default=None)
     ap.add_argument("--json", action="store_true", help="print the raw results as JSON too")
@@ -207,7 +209,7 @@ def main():
                 off = child(one, "official")
                 vs = run_vidseg(one, binary)
                 load = f"{load0} -> {loadavg()}"
-                print(table(objects, off, vs, load, a.attention), flush=True)
+                print(table(objects, off, vs, load, a.attention, a.matmul), flush=True)
                 results.append({"objects": objects, "round": r, "load": load,
                                 "official": off, "vidseg": vs})
     if a.json:

@@ -1,4 +1,4 @@
-package attnop
+package bf16op
 
 import (
 	"fmt"
@@ -282,15 +282,7 @@ func TestErrors(t *testing.T) {
 // full bank (7 frames of 64x64 memory and 16 object pointers of 4 tokens)
 // through ONNX Runtime.
 func BenchmarkCrossAttention(b *testing.B) {
-	if libPath == "" {
-		b.Skip("ONNX Runtime not available (make setup)")
-	}
-	d, err := Open(libPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	b.Logf("AVX-512 BF16 kernel: %v", d.Accelerated())
+	d := benchDomain(b)
 	s, err := session(b, d, "bf16attention.onnx", 0)
 	if err != nil {
 		b.Fatal(err)
@@ -306,4 +298,18 @@ func BenchmarkCrossAttention(b *testing.B) {
 		}
 	}
 	b.ReportMetric(2*float64(nq)*nk*(dim+dv)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// benchDomain opens the operators for a benchmark, closed at its end.
+func benchDomain(b *testing.B) *Domain {
+	if libPath == "" {
+		b.Skip("ONNX Runtime not available (make setup)")
+	}
+	d, err := Open(libPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(d.Close)
+	b.Logf("AVX-512 BF16 kernel: %v", d.Accelerated())
+	return d
 }

@@ -51,4 +51,12 @@ void vs_attend_portable(const vs_attn *a, int q0, int q1, void *scratch);
 // Rounds to the nearest bfloat16 (ties to even), as VCVTNEPS2BF16 does.
 uint16_t vs_bf16(float f);
 
+// The float a bfloat16 stands for.
+static inline float vs_bf16f(uint16_t h) {
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+	__builtin_memcpy(&f, &u, 4);
+	return f;
+}
+
 #endif

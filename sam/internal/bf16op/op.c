@@ -1,4 +1,4 @@
-// ONNX Runtime glue of ai.vidseg.Bf16Attention (see attnop.go).
+// ONNX Runtime glue of ai.vidseg.Bf16Attention (see bf16op.go).
 #include "op.h"
 
 #include <dlfcn.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "kernel.h"
 
 typedef struct {
@@ -70,7 +71,7 @@ typedef struct {
 	int failed;                    // set by a task that could not allocate
 } call;
 
-enum { PACK_ROWS = 256, PACK_GROUPS = 16, PACK_PAIRS = 512 };
+enum { PACK_ROWS = 256, PACK_GROUPS = 16, PACK_PAIRS = 512, MAX_RANK = 8 };
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 static int min_int(int a, int b) { return a < b ? a : b; }
@@ -204,6 +205,30 @@ static OrtStatusPtr op_compute(void *kv, OrtKernelContext *ctx) {
 	return NULL;
 }
 
+// set_output sets a float output of rank n with dimensions d named by
+// names. An unknown dimension without a name would be stored as the value
+// -1; a fresh name keeps it unknown.
+static OrtStatusPtr set_output(const OrtCustomOp *op, OrtShapeInferContext *ctx, const int64_t *d, const char **names,
+                               size_t n) {
+	vs_op *self = (vs_op *)op;
+	const OrtApi *api = self->api;
+	char fresh[MAX_RANK][32];
+	for (size_t i = 0; i < n; i++) {
+		if (d[i] >= 0 || (names[i] != NULL && names[i][0] != 0)) continue;
+		unsigned long k = __atomic_fetch_add(&self->dims, 1, __ATOMIC_RELAXED);
+		snprintf(fresh[i], sizeof fresh[i], "vidseg_bf16_%lu", k);
+		names[i] = fresh[i];
+	}
+	OrtTensorTypeAndShapeInfo *out = NULL;
+	OrtStatus *st = api->CreateTensorTypeAndShapeInfo(&out);
+	if (st == NULL) st = api->SetTensorElementType(out, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+	if (st == NULL) st = api->SetDimensions(out, d, n);
+	if (st == NULL) st = api->SetSymbolicDimensions(out, names, n);
+	if (st == NULL) st = api->ShapeInferContext_SetOutputTypeShape(ctx, 0, out);
+	if (out != NULL) api->ReleaseTensorTypeAndShapeInfo(out);
+	return st;
+}
+
 // op_infer gives the output's type and shape, [batch, query length, value
 // width] with the inputs' symbolic names: without it ONNX Runtime's optimizer
 // knows nothing downstream of the node and stops fusing the projections
@@ -211,7 +236,7 @@ static OrtStatusPtr op_compute(void *kv, OrtKernelContext *ctx) {
 // call.
 static OrtStatusPtr op_infer(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
 	const OrtApi *api = ((const vs_op *)op)->api;
-	OrtTensorTypeAndShapeInfo *in[2] = {NULL, NULL}, *out = NULL;
+	OrtTensorTypeAndShapeInfo *in[2] = {NULL, NULL};
 	int64_t dims[2][3];
 	const char *names[2][3];
 	OrtStatus *st = NULL;
@@ -227,25 +252,181 @@ static OrtStatusPtr op_infer(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
 	if (st == NULL && known) {
 		int64_t od[3] = {dims[0][0], dims[0][1], dims[1][2]};
 		const char *on[3] = {names[0][0], names[0][1], names[1][2]};
-		// An unknown dimension without a name would be stored as the value
-		// -1; a fresh name keeps it unknown.
-		char fresh[3][32];
-		for (int i = 0; i < 3; i++) {
-			if (od[i] >= 0 || (on[i] != NULL && on[i][0] != 0)) continue;
-			unsigned long n = __atomic_fetch_add(&((vs_op *)op)->dims, 1, __ATOMIC_RELAXED);
-			snprintf(fresh[i], sizeof fresh[i], "bf16attention_%lu", n);
-			on[i] = fresh[i];
-		}
-		st = api->CreateTensorTypeAndShapeInfo(&out);
-		if (st == NULL) st = api->SetTensorElementType(out, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
-		if (st == NULL) st = api->SetDimensions(out, od, 3);
-		if (st == NULL) st = api->SetSymbolicDimensions(out, on, 3);
-		if (st == NULL) st = api->ShapeInferContext_SetOutputTypeShape(ctx, 0, out);
+		st = set_output(op, ctx, od, on, 3);
 	}
 	// The inputs' infos belong to the context (releasing them is a double
-	// free in ONNX Runtime 1.24); the output's is ours.
-	if (out != NULL) api->ReleaseTensorTypeAndShapeInfo(out);
+	// free in ONNX Runtime 1.24).
 	return st;
+}
+
+// ai.vidseg.Bf16MatMul: Y = A B (+ bias) for A [..., k], a weight B [k, n]
+// and an optional bias [n]: ONNX MatMul with a 2-D right operand, and the
+// Add of a bias fused when the rewrite found one.
+
+typedef struct {
+	const OrtApi *api;
+	int fast;
+} mm_kernel;
+
+static const char *mm_name(const OrtCustomOp *op) { return "Bf16MatMul"; }
+static size_t mm_inputs(const OrtCustomOp *op) { return 3; }
+static OrtCustomOpInputOutputCharacteristic mm_input_required(const OrtCustomOp *op, size_t i) {
+	return i == 2 ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+}
+
+static OrtStatusPtr mm_create(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **out) {
+	mm_kernel *k = calloc(1, sizeof *k);
+	if (k == NULL) return api->CreateStatus(ORT_FAIL, "Bf16MatMul: out of memory");
+	k->api = api;
+	k->fast = ((const vs_op *)op)->fast;
+	*out = k;
+	return NULL;
+}
+
+enum { SCRATCH_SLOTS = 64 };
+
+typedef struct {
+	vs_gemm g;
+	int fast;
+	int rows;   // rows per task
+	int failed; // set by a task that could not allocate
+	// Scratch buffers reused by the tasks of one call: a task takes a free
+	// slot and gives it back. One buffer per task made the 43 tasks of an
+	// encoder layer map, fault in and unmap 300 KB each (above the mmap
+	// threshold sam sets): 12 % more time in the encoder's products.
+	void *scratch[SCRATCH_SLOTS];
+	int busy[SCRATCH_SLOTS];
+} mm_call;
+
+// take_scratch returns the index of a free slot holding a buffer, or -1.
+static int take_scratch(mm_call *c) {
+	for (int i = 0; i < SCRATCH_SLOTS; i++) {
+		int free_slot = 0;
+		if (!__atomic_compare_exchange_n(&c->busy[i], &free_slot, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) continue;
+		if (c->scratch[i] == NULL) c->scratch[i] = aligned_alloc(64, vs_gemm_scratch_bytes(&c->g));
+		if (c->scratch[i] != NULL) return i;
+		__atomic_store_n(&c->busy[i], 0, __ATOMIC_RELEASE);
+		return -1;
+	}
+	return -1;
+}
+
+enum { PACK_B_GROUPS = 4 };
+
+static void mm_pack_task(void *u, size_t i) {
+	mm_call *c = u;
+	int g0 = (int)i * PACK_B_GROUPS;
+	vs_gemm_pack_b(&c->g, g0, min_int(vs_gemm_groups(c->g.n), g0 + PACK_B_GROUPS));
+}
+
+static void mm_rows_task(void *u, size_t i) {
+	mm_call *c = u;
+	int r0 = (int)i * c->rows, r1 = min_int(c->g.m, r0 + c->rows);
+	int slot = take_scratch(c);
+	if (slot < 0) {
+		__atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if (c->fast)
+		vs_gemm_rows_fast(&c->g, r0, r1, c->scratch[slot]);
+	else
+		vs_gemm_rows_portable(&c->g, r0, r1, c->scratch[slot]);
+	__atomic_store_n(&c->busy[slot], 0, __ATOMIC_RELEASE);
+}
+
+// shape reads a float input's dimensions (at most MAX_RANK).
+static OrtStatusPtr shape(const OrtApi *api, const OrtValue *v, int64_t out[MAX_RANK], size_t *rank, int index) {
+	OrtTensorTypeAndShapeInfo *info;
+	OrtStatus *st = api->GetTensorTypeAndShape(v, &info);
+	if (st != NULL) return st;
+	st = api->GetDimensionsCount(info, rank);
+	if (st == NULL && (*rank < 1 || *rank > MAX_RANK)) {
+		api->ReleaseTensorTypeAndShapeInfo(info);
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16MatMul: input %lld has %lld dimensions, want 1 to 8", index,
+		              (long long)*rank);
+	}
+	if (st == NULL) st = api->GetDimensions(info, out, *rank);
+	api->ReleaseTensorTypeAndShapeInfo(info);
+	return st;
+}
+
+static OrtStatusPtr mm_compute(void *kv, OrtKernelContext *ctx) {
+	mm_kernel *k = kv;
+	const OrtApi *api = k->api;
+	const OrtValue *in[3] = {NULL, NULL, NULL};
+	int64_t dims[3][MAX_RANK];
+	size_t rank[3] = {0, 0, 0};
+	const float *data[3] = {NULL, NULL, NULL};
+	size_t count = 0;
+	OrtStatus *st = api->KernelContext_GetInputCount(ctx, &count);
+	if (st != NULL) return st;
+	for (int i = 0; i < 3 && i < (int)count; i++) {
+		if ((st = api->KernelContext_GetInput(ctx, i, &in[i])) != NULL) return st;
+		if (in[i] == NULL) continue; // the absent bias
+		if ((st = shape(api, in[i], dims[i], &rank[i], i)) != NULL) return st;
+		if ((st = api->GetTensorData(in[i], (const void **)&data[i])) != NULL) return st;
+	}
+	if (in[0] == NULL || in[1] == NULL) return api->CreateStatus(ORT_INVALID_ARGUMENT, "Bf16MatMul: missing input");
+	int64_t kd = dims[0][rank[0] - 1], m = 1;
+	for (size_t i = 0; i + 1 < rank[0]; i++) m *= dims[0][i];
+	if (rank[1] != 2)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16MatMul: weight has %lld dimensions, want %lld", (long long)rank[1], 2);
+	if (dims[1][0] != kd)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16MatMul: weight has %lld rows, input width %lld", dims[1][0], kd);
+	int64_t n = dims[1][1];
+	if (in[2] != NULL && (rank[2] != 1 || dims[2][0] != n))
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16MatMul: bias must be [%lld], has %lld values", n,
+		              (long long)(rank[2] == 1 ? dims[2][0] : -1));
+	if (m > (1 << 30) || kd > (1 << 20) || n > (1 << 20))
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16MatMul: unsupported sizes (%lld rows, width %lld)", m, kd);
+	int64_t oshape[MAX_RANK];
+	memcpy(oshape, dims[0], sizeof(int64_t) * rank[0]);
+	oshape[rank[0] - 1] = n;
+	OrtValue *outv;
+	if ((st = api->KernelContext_GetOutput(ctx, 0, oshape, rank[0], &outv)) != NULL) return st;
+	float *out;
+	if ((st = api->GetTensorMutableData(outv, (void **)&out)) != NULL) return st;
+	if (m == 0 || n == 0) return NULL;
+	if (kd == 0) { // an empty sum: the bias alone
+		for (int64_t r = 0; r < m; r++)
+			for (int64_t j = 0; j < n; j++) out[r * n + j] = data[2] != NULL ? data[2][j] : 0;
+		return NULL;
+	}
+
+	mm_call c = {.g = {.m = (int)m, .k = (int)kd, .n = (int)n, .a = data[0], .b = data[1], .bias = data[2], .c = out},
+	             .fast = k->fast,
+	             .rows = k->fast ? VS_MBLOCK : 16};
+	c.g.bp = aligned_alloc(64, round64(vs_gemm_bp_bytes((int)kd, (int)n)));
+	if (c.g.bp == NULL) return api->CreateStatus(ORT_FAIL, "Bf16MatMul: out of memory");
+	st = api->KernelContext_ParallelFor(ctx, mm_pack_task, (size_t)ceil_div(vs_gemm_groups((int)n), PACK_B_GROUPS), 0, &c);
+	if (st == NULL) st = api->KernelContext_ParallelFor(ctx, mm_rows_task, (size_t)ceil_div((int)m, c.rows), 0, &c);
+	free(c.g.bp);
+	for (int i = 0; i < SCRATCH_SLOTS; i++) free(c.scratch[i]);
+	if (st != NULL) return st;
+	if (c.failed) return api->CreateStatus(ORT_FAIL, "Bf16MatMul: out of memory or more than 64 threads");
+	return NULL;
+}
+
+// mm_infer gives the output's type and shape, A's dimensions with the last
+// one B's, so that ONNX Runtime keeps fusing what follows (see op_infer).
+static OrtStatusPtr mm_infer(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
+	const OrtApi *api = ((const vs_op *)op)->api;
+	OrtTensorTypeAndShapeInfo *a = NULL, *b = NULL;
+	int64_t ad[MAX_RANK], bd[2];
+	const char *an[MAX_RANK], *bn[2];
+	size_t ar = 0, br = 0;
+	OrtStatus *st = api->ShapeInferContext_GetInputTypeShape(ctx, 0, &a);
+	if (st == NULL) st = api->ShapeInferContext_GetInputTypeShape(ctx, 1, &b);
+	if (st == NULL) st = api->GetDimensionsCount(a, &ar);
+	if (st == NULL) st = api->GetDimensionsCount(b, &br);
+	if (st != NULL || ar < 1 || ar > MAX_RANK || br != 2) return st; // unknown: leave the output unset
+	if ((st = api->GetDimensions(a, ad, ar)) == NULL && (st = api->GetSymbolicDimensions(a, an, ar)) == NULL &&
+	    (st = api->GetDimensions(b, bd, 2)) == NULL)
+		st = api->GetSymbolicDimensions(b, bn, 2);
+	if (st != NULL) return st;
+	ad[ar - 1] = bd[1];
+	an[ar - 1] = bn[1];
+	return set_output(op, ctx, ad, an, ar);
 }
 
 void vs_op_init(vs_op *op, const OrtApi *api, int fast) {
@@ -275,6 +456,17 @@ void vs_op_init(vs_op *op, const OrtApi *api, int fast) {
 	op->fast = fast;
 }
 
+void vs_matmul_init(vs_op *op, const OrtApi *api, int fast) {
+	vs_op_init(op, api, fast);
+	OrtCustomOp *o = &op->base;
+	o->GetName = mm_name;
+	o->GetInputTypeCount = mm_inputs;
+	o->GetInputCharacteristic = mm_input_required;
+	o->CreateKernelV2 = mm_create;
+	o->KernelComputeV2 = mm_compute;
+	o->InferOutputShapeFn = mm_infer;
+}
+
 const OrtApi *vs_api(const char *lib, char *err, size_t errlen) {
 	// The library is already loaded by onnxruntime_go: RTLD_NOLOAD finds it
 	// without loading a second copy.
@@ -302,12 +494,14 @@ static int take(const OrtApi *api, OrtStatus *st, char *err, size_t errlen) {
 	return -1;
 }
 
-int vs_domain_new(const OrtApi *api, vs_op *op, OrtCustomOpDomain **out, char *err, size_t errlen) {
+int vs_domain_new(const OrtApi *api, vs_op *ops, int nops, OrtCustomOpDomain **out, char *err, size_t errlen) {
 	if (take(api, api->CreateCustomOpDomain(VS_DOMAIN, out), err, errlen)) return -1;
-	if (take(api, api->CustomOpDomain_Add(*out, &op->base), err, errlen)) {
-		api->ReleaseCustomOpDomain(*out);
-		*out = NULL;
-		return -1;
+	for (int i = 0; i < nops; i++) {
+		if (take(api, api->CustomOpDomain_Add(*out, &ops[i].base), err, errlen)) {
+			api->ReleaseCustomOpDomain(*out);
+			*out = NULL;
+			return -1;
+		}
 	}
 	return 0;
 }

@@ -30,13 +30,6 @@ uint16_t vs_bf16(float f) {
 	return (uint16_t)(u >> 16);
 }
 
-static float bf16f(uint16_t h) {
-	uint32_t u = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
-}
-
 int vs_fast(void) {
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
@@ -115,7 +108,7 @@ void vs_attend_portable(const vs_attn *a, int q0, int q1, void *scratch) {
 			const uint16_t *k = a->kp + ((size_t)(key / 16) * dp * 16 + key % 16) * 2;
 			float acc = 0;
 			for (int p = 0; p < dp; p++)
-				acc += bf16f(q[p] & 0xffff) * bf16f(k[p * 32]) + bf16f(q[p] >> 16) * bf16f(k[p * 32 + 1]);
+				acc += vs_bf16f(q[p] & 0xffff) * vs_bf16f(k[p * 32]) + vs_bf16f(q[p] >> 16) * vs_bf16f(k[p * 32 + 1]);
 			s[key] = acc;
 			if (acc > m) m = acc;
 		}
@@ -124,9 +117,9 @@ void vs_attend_portable(const vs_attn *a, int q0, int q1, void *scratch) {
 		for (int key = 0; key < a->nk; key++) {
 			float e = expf(s[key] - m);
 			l += e;
-			float pe = bf16f(vs_bf16(e));
+			float pe = vs_bf16f(vs_bf16(e));
 			const uint16_t *v = a->vp + (size_t)(key / 2) * a->dv * 2 + (key & 1);
-			for (int c = 0; c < a->dv; c++) o[c] += pe * bf16f(v[c * 2]);
+			for (int c = 0; c < a->dv; c++) o[c] += pe * vs_bf16f(v[c * 2]);
 		}
 		float *out = a->out + (size_t)r * a->ldo;
 		for (int c = 0; c < a->dv; c++) out[c] = o[c] / l;

@@ -1,4 +1,4 @@
-// ONNX Runtime glue of ai.vidseg.Bf16Attention.
+// ONNX Runtime glue of ai.vidseg.Bf16Attention and ai.vidseg.Bf16MatMul.
 #ifndef VIDSEG_ATTNOP_OP_H
 #define VIDSEG_ATTNOP_OP_H
 
@@ -19,8 +19,9 @@ typedef struct {
 } vs_op;
 
 void vs_op_init(vs_op *op, const OrtApi *api, int fast);
+void vs_matmul_init(vs_op *op, const OrtApi *api, int fast);
 const OrtApi *vs_api(const char *lib, char *err, size_t errlen);
-int vs_domain_new(const OrtApi *api, vs_op *op, OrtCustomOpDomain **out, char *err, size_t errlen);
+int vs_domain_new(const OrtApi *api, vs_op *ops, int nops, OrtCustomOpDomain **out, char *err, size_t errlen);
 void vs_domain_free(const OrtApi *api, OrtCustomOpDomain *d);
 int vs_probe(const OrtApi *api, void *options, char *err, size_t errlen);
 int vs_domain_add(const OrtApi *api, void *options, OrtCustomOpDomain *d, char *err, size_t errlen);
