@@ -34,10 +34,9 @@ void vs_gemm_pack_b(const vs_gemm *g, int g0, int g1) {
 		for (int p = 0; p < kp; p++) {
 			for (int h = 0; h < 2; h++) {
 				int row = 2 * p + h;
-				const float *b = g->b + (size_t)row * g->n;
 				for (int t = 0; t < 16; t++) {
 					int col = grp * 16 + t;
-					o[(p * 16 + t) * 2 + h] = row < g->k && col < g->n ? vs_bf16(b[col]) : 0;
+					o[(p * 16 + t) * 2 + h] = row < g->k && col < g->n ? vs_bf16(g->b[(size_t)row * g->n + col]) : 0;
 				}
 			}
 		}
