@@ -173,22 +173,13 @@ func bf16Node(node []byte) ([]byte, bool, error) {
 			inputs++
 			emptyInput = emptyInput || len(data) == 0
 		case field == pbNodeAttribute && wire == 2:
-			var name string
-			var i uint64
-			if err := pbFields(data, func(field, wire int, v uint64, d []byte) error {
-				switch {
-				case field == pbAttrName && wire == 2:
-					name = string(d)
-				case field == pbAttrInt && wire == 0:
-					i = v
-				}
-				return nil
-			}); err != nil {
+			a, err := parseAttr(data)
+			if err != nil {
 				return err
 			}
-			switch name {
+			switch a.name {
 			case "num_heads":
-				heads = i
+				heads = a.i
 				attrs = append(attrs, raw)
 			case "scale":
 				attrs = append(attrs, raw)

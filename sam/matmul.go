@@ -65,26 +65,39 @@ func parseNode(b []byte) (pbNode, error) {
 		case pbNodeDomain:
 			n.domain = string(data)
 		case pbNodeAttribute:
-			var name string
-			var i uint64
-			err := pbFields(data, func(field, wire int, v uint64, d []byte) error {
-				n.subgraph = n.subgraph || field == pbAttrGraph || field == pbAttrGraphs
-				switch {
-				case field == pbAttrName && wire == 2:
-					name = string(d)
-				case field == pbAttrInt && wire == 0:
-					i = v
-				}
-				return nil
-			})
-			if name == "to" {
-				n.to = i
+			a, err := parseAttr(data)
+			if a.name == "to" {
+				n.to = a.i
 			}
+			n.subgraph = n.subgraph || a.graph
 			return err
 		}
 		return nil
 	})
 	return n, err
+}
+
+// pbAttr is what the rewrites read of an AttributeProto.
+type pbAttr struct {
+	name  string
+	i     uint64 // an int attribute's value
+	graph bool   // holds a graph (If, Loop, Scan bodies)
+}
+
+func parseAttr(b []byte) (pbAttr, error) {
+	var a pbAttr
+	err := pbFields(b, func(field, wire int, v uint64, d []byte) error {
+		switch {
+		case field == pbAttrName && wire == 2:
+			a.name = string(d)
+		case field == pbAttrInt && wire == 0:
+			a.i = v
+		case field == pbAttrGraph || field == pbAttrGraphs:
+			a.graph = true
+		}
+		return nil
+	})
+	return a, err
 }
 
 // tensorDims reads a TensorProto's name and dimensions (packed or not).

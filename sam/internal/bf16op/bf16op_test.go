@@ -217,13 +217,20 @@ func TestAttention(t *testing.T) {
 	}
 }
 
-func TestErrors(t *testing.T) {
+// testDomain opens the operators for a test, closed at its end.
+func testDomain(t *testing.T) *Domain {
+	t.Helper()
 	needORT(t)
 	d, err := Open(libPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(d.Close)
+	return d
+}
+
+func TestErrors(t *testing.T) {
+	d := testDomain(t)
 
 	if _, err := session(t, nil, "bf16attention.onnx", 1); err == nil || !strings.Contains(err.Error(), "Bf16Attention") {
 		t.Errorf("without the domain: got %v, want an error naming the operator", err)

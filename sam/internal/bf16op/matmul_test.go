@@ -148,13 +148,7 @@ func TestMatMul(t *testing.T) {
 }
 
 func TestMatMulErrors(t *testing.T) {
-	needORT(t)
-	d, err := Open(libPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	s := matmulSession(t, d, true, 1)
+	s := matmulSession(t, testDomain(t), true, 1)
 	defer s.Destroy()
 	run := func(k, kb, n, nbias int) error {
 		ta, _ := ort.NewTensor(ort.NewShape(1, 3, int64(k)), make([]float32, 3*k))
