@@ -54,8 +54,14 @@ func needORT(t *testing.T) {
 	}
 }
 
-// session opens model with the domain added (nil: not added).
+// session opens an attention model with the domain added (nil: not added).
 func session(t testing.TB, d *Domain, model string, threads int) (*ort.DynamicAdvancedSession, error) {
+	t.Helper()
+	return openSession(t, d, model, []string{"query", "key", "value"}, threads)
+}
+
+// openSession opens testdata/model with inputs and one output, "output".
+func openSession(t testing.TB, d *Domain, model string, inputs []string, threads int) (*ort.DynamicAdvancedSession, error) {
 	t.Helper()
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
@@ -70,8 +76,7 @@ func session(t testing.TB, d *Domain, model string, threads int) (*ort.DynamicAd
 			t.Fatalf("AddTo: %v", err)
 		}
 	}
-	return ort.NewDynamicAdvancedSession(filepath.Join("testdata", model),
-		[]string{"query", "key", "value"}, []string{"output"}, opts)
+	return ort.NewDynamicAdvancedSession(filepath.Join("testdata", model), inputs, []string{"output"}, opts)
 }
 
 func run(t testing.TB, s *ort.DynamicAdvancedSession, b, nq, nk, d, dv int, q, k, v []float32) ([]float32, error) {

@@ -3,7 +3,6 @@ package bf16op
 import (
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,22 +15,11 @@ import (
 
 func matmulSession(t testing.TB, d *Domain, bias bool, threads int) *ort.DynamicAdvancedSession {
 	t.Helper()
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(threads); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.AddTo(opts); err != nil {
-		t.Fatal(err)
-	}
 	model, inputs := "matmul_nobias.onnx", []string{"a", "b"}
 	if bias {
 		model, inputs = "matmul.onnx", []string{"a", "b", "bias"}
 	}
-	s, err := ort.NewDynamicAdvancedSession(filepath.Join("testdata", model), inputs, []string{"output"}, opts)
+	s, err := openSession(t, d, model, inputs, threads)
 	if err != nil {
 		t.Fatalf("session: %v", err)
 	}
