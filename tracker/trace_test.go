@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -82,6 +83,12 @@ type traceCheck struct {
 	signs    int // object-presence logits of the other sign than the reference
 	tokens   int
 	present  map[bool]int
+	// The most fragile presence decision: the object-frame whose reference
+	// logit is nearest zero, and ours there. Random weights keep these
+	// logits near zero, so this says how far a precision change may move
+	// one before a presence flips.
+	closest                string
+	closestRef, closestGot float32
 }
 
 func (c *traceCheck) check(step, frame int, r *ObjectResult) {
@@ -107,6 +114,10 @@ func (c *traceCheck) check(step, frame int, r *ObjectResult) {
 	iou := 1.0
 	if union > 0 {
 		iou = float64(inter) / float64(union)
+	}
+	if c.closest == "" || math.Abs(float64(score)) < math.Abs(float64(c.closestRef)) {
+		c.closest = fmt.Sprintf("step %d frame %d object %d", step, frame, r.Object)
+		c.closestRef, c.closestGot = score, r.ObjectScore
 	}
 	c.compared++
 	c.minIoU = min(c.minIoU, iou)
@@ -196,6 +207,7 @@ func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode 
 	st := tr.Stats()
 	t.Logf("%d outputs compared on %s: min mask IoU %.4f, mean %.4f, presence disagrees %d, %d token mismatches, reference present %d / absent %d",
 		c.compared, m.Provider(), c.minIoU, c.sumIoU/float64(max(c.compared, 1)), c.signs, c.tokens, c.present[true], c.present[false])
+	t.Logf("closest presence decision: %s, reference logit %.3g, ours %.3g", c.closest, c.closestRef, c.closestGot)
 	t.Logf("stages: encoder %v attention %v decoder %v memory encoder %v go %v of %v",
 		st.Encoder, st.MemoryAttention, st.Decoder, st.MemoryEncoder, st.GoWork(), st.Total)
 }
