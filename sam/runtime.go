@@ -68,6 +68,16 @@ func NewRuntime(libPath string) (*Runtime, error) {
 	return rt, nil
 }
 
+// BF16 reports whether vidseg's bf16 operators (Options.Attention and
+// MatMul "bf16") are available, with an error saying why not, and whether
+// this CPU runs their AVX-512 BF16 kernels (else portable ones, much slower).
+func (rt *Runtime) BF16() (accelerated bool, err error) {
+	if rt.opsErr != nil {
+		return false, rt.opsErr
+	}
+	return rt.ops.Accelerated(), nil
+}
+
 // CUDA is what was found for ONNX Runtime's CUDA provider: its library,
 // the driver, the CUDA libraries loaded, or why CUDA cannot be used.
 func (rt *Runtime) CUDA() CUDA { return rt.cuda }

@@ -301,6 +301,9 @@ func TestDoctor(t *testing.T) {
 	}
 	if c := byName["onnxruntime"]; c.Status != "ok" {
 		t.Logf("onnxruntime not usable here: %+v", c)
+	} else if c := byName["bf16"]; c.Status != "ok" || !strings.Contains(c.Detail, "--matmul") {
+		// Whether this CPU runs the bf16 kernels fast, either way named.
+		t.Errorf("bf16 check: %+v", c)
 	}
 
 	root := testutil.RepoRoot(t)
