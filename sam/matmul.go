@@ -13,7 +13,7 @@ const (
 	// MatMulBF16 runs the image encoder's weight products (its linear
 	// layers, with their bias) in vidseg's own operator
 	// (sam/internal/bf16op): products in bfloat16, accumulation in float32.
-	// On CPUs with AVX-512 BF16 about twice as fast; masks differ slightly
+	// On CPUs with AVX-512 BF16 about 1.6x as fast; masks differ slightly
 	// from float32 (docs/benchmarks.md). CPU only.
 	MatMulBF16 = "bf16"
 )
@@ -21,19 +21,6 @@ const (
 // ParseMatMul validates a value of Options.MatMul and returns it ("" means
 // fp32).
 func ParseMatMul(v string) (string, error) { return parsePrecision("matmul", v) }
-
-// More ONNX protobuf field numbers (onnx.proto).
-const (
-	pbGraphInitializer = 5
-	pbGraphOutput      = 12
-	pbNodeOutput       = 2
-	pbNodeName         = 3
-	pbAttrGraph        = 6
-	pbAttrGraphs       = 11
-	pbTensorDims       = 1
-	pbTensorName       = 8
-	pbValueInfoName    = 1
-)
 
 // pbNode is what the MatMul rewrite reads of a NodeProto.
 type pbNode struct {

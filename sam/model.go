@@ -62,7 +62,7 @@ type Options struct {
 	// twice as fast on CPUs with AVX-512 BF16, masks slightly different.
 	Attention string
 	// MatMul is MatMulFP32 ("" too) or MatMulBF16: the image encoder's
-	// weight products in bfloat16, about twice as fast on CPUs with AVX-512
+	// weight products in bfloat16, about 1.6x as fast on CPUs with AVX-512
 	// BF16, masks slightly different.
 	MatMul string
 	// Logger receives the provider choice; nil means slog.Default().
@@ -165,7 +165,7 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 		return nil, err
 	}
 	m.provider, m.attention, m.matmul = f.provider, attention, matmul
-	if (attention == AttentionBF16 || matmul == MatMulBF16) && rt.ops != nil && !rt.ops.Accelerated() {
+	if fast, err := rt.BF16(); (attention == AttentionBF16 || matmul == MatMulBF16) && err == nil && !fast {
 		m.log.Warn("sam: this CPU has no AVX-512 BF16: the bf16 operators run slow portable kernels (use --attention fp32 --matmul fp32)")
 	}
 	m.log.Info("sam: model opened", "dir", dir, "variant", man.Variant, "provider", m.provider,

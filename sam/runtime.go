@@ -68,6 +68,10 @@ func NewRuntime(libPath string) (*Runtime, error) {
 	return rt, nil
 }
 
+// CPUHasBF16 reports whether this CPU runs the bf16 operators' AVX-512
+// BF16 kernels (elsewhere they run portable ones, many times slower).
+func CPUHasBF16() bool { return bf16op.Fast() }
+
 // BF16 reports whether vidseg's bf16 operators (Options.Attention and
 // MatMul "bf16") are available, with an error saying why not, and whether
 // this CPU runs their AVX-512 BF16 kernels (else portable ones, much slower).

@@ -146,13 +146,7 @@ func random(r *rand.Rand, n int, amp float64) []float32 {
 // the output's scale are rounding; a wrong scale, softmax or layout gives
 // errors of the order of the output itself.
 func TestAttention(t *testing.T) {
-	needORT(t)
-	kernels := []bool{false}
-	if Fast() {
-		kernels = append(kernels, true)
-	} else {
-		t.Log("this CPU has no AVX-512 BF16: testing the portable kernel only")
-	}
+	kernels := testKernels(t)
 	cases := []struct{ b, nq, nk, d, dv, heads int }{
 		{1, 5, 1, 2, 64, 1},
 		{1, 100, 300, 256, 64, 1},
@@ -220,6 +214,18 @@ func TestAttention(t *testing.T) {
 			results[key] = got
 		}
 	}
+}
+
+// testKernels says which kernels a test runs: the portable one, and the
+// AVX-512 BF16 one where this CPU has it. It skips without ONNX Runtime.
+func testKernels(t *testing.T) []bool {
+	t.Helper()
+	needORT(t)
+	if !Fast() {
+		t.Log("this CPU has no AVX-512 BF16: testing the portable kernel only")
+		return []bool{false}
+	}
+	return []bool{false, true}
 }
 
 // testDomain opens the operators for a test, closed at its end.

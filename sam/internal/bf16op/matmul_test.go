@@ -56,13 +56,7 @@ func matmul(t testing.TB, s *ort.DynamicAdvancedSession, batch, rows, k, n int, 
 // bfloat16 (8 significant bits): the error of a sum of k products is a few
 // 1e-3 of sqrt(k); a wrong layout or a lost bias is of the order of 1.
 func TestMatMul(t *testing.T) {
-	needORT(t)
-	kernels := []bool{false}
-	if Fast() {
-		kernels = append(kernels, true)
-	} else {
-		t.Log("this CPU has no AVX-512 BF16: testing the portable kernel only")
-	}
+	kernels := testKernels(t)
 	cases := []struct {
 		batch, rows, k, n int
 		bias              bool
