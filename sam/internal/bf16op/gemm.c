@@ -14,11 +14,7 @@
 #include <string.h>
 
 #include "kernel.h"
-
-#define FAST __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
-
-// Rows per register tile: 12 rows x 32 columns = 24 accumulators.
-#define ROWS 12
+#include "tile.h"
 
 static int pairs(int k) { return (k + 1) / 2; }
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -49,7 +45,7 @@ size_t vs_gemm_scratch_bytes(const vs_gemm *g) {
 
 // pack_a writes rows [r0, r1) of a as bfloat16 pairs, [row][k/2], a zero
 // after an odd k.
-FAST static void pack_a(const vs_gemm *g, int r0, int r1, uint32_t *o) {
+VS_FAST static void pack_a(const vs_gemm *g, int r0, int r1, uint32_t *o) {
 	int k = g->k, kp = pairs(k);
 	for (int r = r0; r < r1; r++) {
 		const float *s = g->a + (size_t)r * k;
@@ -65,39 +61,9 @@ FAST static void pack_a(const vs_gemm *g, int r0, int r1, uint32_t *o) {
 	}
 }
 
-// tile computes c[rows][up to 32 columns] = a[rows] . b (+ bias) over every
-// pair of k; m0 and m1 mask the two 16-column halves.
-FAST static inline void tile(const uint32_t *a, int kp, int rows, const __m512bh *b0, const __m512bh *b1,
-                             const float *bias, __mmask16 m0, __mmask16 m1, float *c, int ldc) {
-	__m512 z0 = _mm512_setzero_ps(), z1 = _mm512_setzero_ps();
-	if (bias != NULL) {
-		z0 = _mm512_maskz_loadu_ps(m0, bias);
-		z1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-	}
-	__m512 acc[ROWS][2];
-	const uint32_t *ar[ROWS];
-	for (int r = 0; r < ROWS; r++) {
-		acc[r][0] = z0;
-		acc[r][1] = z1;
-		ar[r] = a + (size_t)(r < rows ? r : 0) * kp;
-	}
-	for (int p = 0; p < kp; p++) {
-		__m512bh x0 = b0[p], x1 = b1[p];
-		for (int r = 0; r < ROWS; r++) {
-			__m512bh x = (__m512bh)_mm512_set1_epi32((int)ar[r][p]);
-			acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, x0);
-			acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, x1);
-		}
-	}
-	for (int r = 0; r < rows; r++) {
-		_mm512_mask_storeu_ps(c + (size_t)r * ldc, m0, acc[r][0]);
-		_mm512_mask_storeu_ps(c + (size_t)r * ldc + 16, m1, acc[r][1]);
-	}
-}
-
 static __mmask16 cols_mask(int cols) { return cols >= 16 ? 0xffff : cols <= 0 ? 0 : (__mmask16)((1u << cols) - 1); }
 
-FAST void vs_gemm_rows_fast(const vs_gemm *g, int r0, int r1, void *scratch) {
+VS_FAST void vs_gemm_rows_fast(const vs_gemm *g, int r0, int r1, void *scratch) {
 	int kp = pairs(g->k), rows = r1 - r0;
 	uint32_t *ap = scratch;
 	pack_a(g, r0, r1, ap);
@@ -108,9 +74,9 @@ FAST void vs_gemm_rows_fast(const vs_gemm *g, int r0, int r1, void *scratch) {
 		const __m512bh *b1 = b0 + kp;
 		int cols = g->n - n0;
 		const float *bias = g->bias != NULL ? g->bias + n0 : NULL;
-		for (int r = 0; r < rows; r += ROWS) {
-			int rn = rows - r < ROWS ? rows - r : ROWS;
-			tile(ap + (size_t)r * kp, kp, rn, b0, b1, bias, cols_mask(cols), cols_mask(cols - 16),
+		for (int r = 0; r < rows; r += VS_ROWS) {
+			int rn = rows - r < VS_ROWS ? rows - r : VS_ROWS;
+			vs_tile(ap + (size_t)r * kp, kp, rn, b0, b1, bias, cols_mask(cols), cols_mask(cols - 16),
 			     g->c + (size_t)(r0 + r) * g->n + n0, g->n);
 		}
 	}

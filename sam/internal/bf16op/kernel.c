@@ -12,15 +12,13 @@
 // The portable path rounds the same operands the same way and differs only
 // in summation order and exp, so it is the fast path's reference.
 #include "kernel.h"
+#include "tile.h"
 
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
-#define FAST __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 
-// Query rows per register tile: 12 rows x 32 keys = 24 accumulators.
-#define ROWS 12
 
 uint16_t vs_bf16(float f) {
 	uint32_t u;
@@ -128,7 +126,7 @@ void vs_attend_portable(const vs_attn *a, int q0, int q1, void *scratch) {
 
 // exp(x) for x <= 0: 2^(x log2 e) split into integer and fraction, degree 6
 // polynomial for 2^f on [-0.5, 0.5] (relative error below 2e-7).
-FAST static inline __m512 exp512(__m512 x) {
+VS_FAST static inline __m512 exp512(__m512 x) {
 	x = _mm512_max_ps(x, _mm512_set1_ps(-88.0f));
 	__m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f));
 	__m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -143,36 +141,11 @@ FAST static inline __m512 exp512(__m512 x) {
 	return _mm512_scalef_ps(p, n);
 }
 
-// S[rows][32] = Q[rows] . K[32 keys]^T for one register tile. k1 is the
-// second group of 16 keys (padding zeros past the end).
-FAST static inline void qk_tile(const uint32_t *qp, int dp, int rows, const __m512bh *k0, const __m512bh *k1,
-                                float *s, int lds) {
-	__m512 acc[ROWS][2];
-	const uint32_t *qr[ROWS];
-	for (int r = 0; r < ROWS; r++) {
-		acc[r][0] = _mm512_setzero_ps();
-		acc[r][1] = _mm512_setzero_ps();
-		qr[r] = qp + (size_t)(r < rows ? r : 0) * dp;
-	}
-	for (int p = 0; p < dp; p++) {
-		__m512bh b0 = k0[p], b1 = k1[p];
-		for (int r = 0; r < ROWS; r++) {
-			__m512bh x = (__m512bh)_mm512_set1_epi32((int)qr[r][p]);
-			acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
-			acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
-		}
-	}
-	for (int r = 0; r < rows; r++) {
-		_mm512_store_ps(s + (size_t)r * lds, acc[r][0]);
-		_mm512_store_ps(s + (size_t)r * lds + 16, acc[r][1]);
-	}
-}
-
 // O[rows][16*NV columns] += P[rows] . V[pairs][same columns], four rows at
 // a time. Always inlined with a constant NV so the accumulators stay in
 // registers.
 #define PV_TILE(NV)                                                                                         \
-	FAST static void pv_tile##NV(const uint32_t *p, int ldp, int rows, int pairs, const __m512bh *v, int ldv, \
+	VS_FAST static void pv_tile##NV(const uint32_t *p, int ldp, int rows, int pairs, const __m512bh *v, int ldv, \
 	                             float *o, int ldo) {                                                       \
 		for (int r0 = 0; r0 < rows; r0 += 4) {                                                              \
 			int rn = rows - r0 < 4 ? rows - r0 : 4;                                                         \
@@ -202,7 +175,7 @@ PV_TILE(2)
 PV_TILE(3)
 PV_TILE(4)
 
-FAST void vs_attend_fast(const vs_attn *a, int q0, int q1, void *scratch) {
+VS_FAST void vs_attend_fast(const vs_attn *a, int q0, int q1, void *scratch) {
 	const int dp = a->d / 2, dv = a->dv, rows = q1 - q0;
 	char *sp = scratch;
 	float *S = (float *)sp;
@@ -228,9 +201,11 @@ FAST void vs_attend_fast(const vs_attn *a, int q0, int q1, void *scratch) {
 		// while every row tile of the block passes over it.
 		for (int g = 0; g < groups; g += 2) {
 			const __m512bh *kg = kp + (size_t)(k0 / 16 + g) * dp;
-			for (int r0 = 0; r0 < rows; r0 += ROWS) {
-				int rn = rows - r0 < ROWS ? rows - r0 : ROWS;
-				qk_tile(qp + (size_t)r0 * dp, dp, rn, kg, kg + dp, S + (size_t)r0 * VS_KBLOCK + g * 16, VS_KBLOCK);
+			for (int r0 = 0; r0 < rows; r0 += VS_ROWS) {
+				int rn = rows - r0 < VS_ROWS ? rows - r0 : VS_ROWS;
+				// S[rows][32] = Q[rows] . K[32 keys]^T
+				vs_tile(qp + (size_t)r0 * dp, dp, rn, kg, kg + dp, NULL, 0xffff, 0xffff,
+				        S + (size_t)r0 * VS_KBLOCK + g * 16, VS_KBLOCK);
 			}
 		}
 		// Online softmax: rescale what was accumulated when the max rises.
