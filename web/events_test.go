@@ -338,7 +338,7 @@ func promptOnColor(t *testing.T, base, id string) apiResult {
 }
 
 // The page draws a zone and a line with clicks on the video and stores
-// them with the session.
+// them with the session, the line drawn while the zone's save is in flight.
 func TestBrowserDrawsZones(t *testing.T) {
 	clip := testutil.Clip(t, "moving_shape")
 	ctx := browser(t)
@@ -355,6 +355,18 @@ func TestBrowserDrawsZones(t *testing.T) {
 	}
 	poll(t, ctx, "the stage to take the video's shape", `(() => { const o = document.getElementById("overlay"); return o.clientWidth > 0 && Math.abs(o.clientWidth * 240 - o.clientHeight * 320) <= 2 * 320; })()`, 10*time.Second)
 	click := func(fx, fy float64) { t.Helper(); clickOverlay(t, ctx, fx, fy) }
+	// Hold the zone's save until the line is drawn too, as a slow server
+	// does: the line must not replace the zone still being stored.
+	eval[bool](t, ctx, `(() => {
+		const f = window.fetch;
+		let held = false;
+		const hold = new Promise((r) => { window.releaseZoneSave = r; });
+		window.fetch = async (url, opts) => {
+			if (!held && opts && opts.method === "PUT" && String(url).endsWith("/zones")) { held = true; await hold; }
+			return f(url, opts);
+		};
+		return true;
+	})()`)
 	if err := chromedp.Do(ctx, chromedp.Click("#draw-zone")); err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +381,8 @@ func TestBrowserDrawsZones(t *testing.T) {
 	}
 	click(0.5, 0)
 	click(0.5, 0.99)
-	poll(t, ctx, "the zone and line to be stored", `vidseg.zones.geo.zones.length === 1 && vidseg.zones.geo.lines.length === 1`, 10*time.Second)
+	eval[bool](t, ctx, `(window.releaseZoneSave(), true)`)
+	poll(t, ctx, "the zone and line to be stored", `vidseg.zones.pending === 0 && vidseg.zones.geo.zones.length === 1 && vidseg.zones.geo.lines.length === 1`, 10*time.Second)
 	var g events.Geometry
 	json.Unmarshal(call(t, "GET", hs.URL+"/api/sessions/"+s.ID+"/zones", "", nil).body, &g)
 	if len(g.Zones) != 1 || len(g.Zones[0].Polygon) != 3 || len(g.Lines) != 1 {

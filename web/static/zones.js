@@ -19,7 +19,8 @@
     '<button type="button" id="finish-shape" hidden>Finish</button> ' +
     '<button type="button" id="clear-zones">Clear zones</button>';
   controls.appendChild(bar);
-  const z = { geo: { zones: [], lines: [] }, mode: null, points: [], session: null };
+  // pending counts saves not yet answered.
+  const z = { geo: { zones: [], lines: [] }, mode: null, points: [], session: null, pending: 0 };
   window.vidseg.zones = z;
   const $ = (id) => document.getElementById(id);
 
@@ -32,14 +33,35 @@
     draw();
   }
 
-  async function save(geo) {
+  // Each shape builds on the geometry drawn so far, not on the last answer:
+  // a line finished while the zone before it was still being stored used to
+  // replace the stored zone. Saves go out one at a time, in order, so the
+  // server ends with the last one; only the last answer is shown.
+  let saving = Promise.resolve(), saves = 0;
+  function save(geo) {
+    z.geo = geo;
+    draw();
+    const n = ++saves;
+    z.pending++;
+    saving = saving.then(() => put(geo, n)).catch((err) => showError("zones: " + err))
+      .finally(() => { z.pending--; });
+    return saving;
+  }
+
+  async function put(geo, n) {
     const res = await fetch(`/api/sessions/${window.vidseg.sessionId}/zones`, {
       method: "PUT", body: JSON.stringify(geo), headers: { "Content-Type": "application/json" },
     });
     const body = await res.json();
-    if (!res.ok) { showError("zones: " + body.error); return; }
-    z.geo = body;
-    draw();
+    if (!res.ok) {
+      showError("zones: " + body.error);
+      z.session = null; // show what the server kept
+      return;
+    }
+    if (n === saves) {
+      z.geo = body;
+      draw();
+    }
   }
 
   function draw() {
