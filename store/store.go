@@ -85,12 +85,31 @@ func OpenWith(path string, opts Options) (*Store, error) {
 	} else if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly})
+	exists, cause, err := precheck(path)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("store: open %s: %w", path, ErrLocked)
-		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	var db *bolt.DB
+	if cause == "" {
+		db, cause, err = openChecked(path, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly})
+		if err != nil {
+			if errors.Is(err, bolterrors.ErrTimeout) {
+				return nil, fmt.Errorf("store: open %s: %w", path, ErrLocked)
+			}
+			if !errors.Is(err, bolterrors.ErrInvalid) && !errors.Is(err, bolterrors.ErrChecksum) && !errors.Is(err, bolterrors.ErrVersionMismatch) {
+				return nil, fmt.Errorf("store: open %s: %w", path, err)
+			}
+			cause = err.Error()
+		}
+	}
+	if cause != "" && exists {
+		ce := &CorruptError{Path: path, Cause: cause}
+		if !opts.ReadOnly {
+			if ce.MovedTo, err = moveAside(path, time.Now()); err != nil {
+				return nil, err
+			}
+		}
+		return nil, ce
 	}
 	s := &Store{db: db, path: path, now: func() time.Time { return time.Now().UTC() }}
 	if !opts.ReadOnly {
@@ -380,8 +399,13 @@ func readSession(b *bolt.Bucket) (*Session, error) {
 }
 
 // List returns the Info of every session, most recently updated first.
+// Sessions whose records cannot be decoded are left out and named in an
+// *UnreadableError, returned together with the readable ones.
 func (s *Store) List() ([]Info, error) {
-	var out []Info
+	var (
+		out []Info
+		bad UnreadableError
+	)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketSessions)
 		if root == nil {
@@ -390,7 +414,8 @@ func (s *Store) List() ([]Info, error) {
 		return root.ForEachBucket(func(k []byte) error {
 			var info Info
 			if err := getJSON(root.Bucket(k), keyInfo, &info); err != nil {
-				return fmt.Errorf("session %s: %w", k, err)
+				bad.add(string(k), err)
+				return nil
 			}
 			out = append(out, info)
 			return nil
@@ -400,7 +425,17 @@ func (s *Store) List() ([]Info, error) {
 		return nil, fmt.Errorf("store: list: %w", err)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Updated.After(out[j].Updated) })
+	if len(bad.IDs) > 0 {
+		return out, &bad
+	}
 	return out, nil
+}
+
+func (e *UnreadableError) add(id string, err error) {
+	e.IDs = append(e.IDs, id)
+	if e.First == nil {
+		e.First = fmt.Errorf("session %s: %w", id, err)
+	}
 }
 
 // Summary is a session's info with how much it holds.
@@ -411,19 +446,28 @@ type Summary struct {
 	Done    int `json:"finished_frames"`
 }
 
-// Summaries lists every session as List does, with its counts.
+// Summaries lists every session as List does, with its counts. Like List,
+// it returns the readable sessions with an *UnreadableError for the rest.
 func (s *Store) Summaries() ([]Summary, error) {
 	list, err := s.List()
-	if err != nil {
+	var bad *UnreadableError
+	if err != nil && !errors.As(err, &bad) {
 		return nil, err
+	}
+	if bad == nil {
+		bad = &UnreadableError{}
 	}
 	out := make([]Summary, 0, len(list))
 	for _, info := range list {
 		sess, err := s.Session(info.ID)
 		if err != nil {
-			return nil, err
+			bad.add(info.ID, err)
+			continue
 		}
 		out = append(out, Summary{Info: info, Objects: len(sess.Objects), Prompts: len(sess.Prompts), Done: sess.FrameCount})
+	}
+	if len(bad.IDs) > 0 {
+		return out, bad
 	}
 	return out, nil
 }

@@ -158,7 +158,8 @@ func storedCamera(st *store.Store, name string) (string, error) {
 		return "", nil
 	}
 	list, err := st.List()
-	if err != nil {
+	var bad *store.UnreadableError
+	if err != nil && !errors.As(err, &bad) {
 		return "", err
 	}
 	for _, info := range list { // most recently updated first

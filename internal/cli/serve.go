@@ -276,7 +276,11 @@ func ResumeSessions(ctx context.Context, e *Env, srv *web.Server, st *store.Stor
 	for _, id := range ids {
 		if id == "all" {
 			list, err := st.List()
-			if err != nil {
+			var bad *store.UnreadableError
+			if errors.As(err, &bad) {
+				// Resume what can be read; the damaged records stay for export.
+				fmt.Fprintf(e.Stderr, "vidseg: serve --resume all: skipping %v\n", bad)
+			} else if err != nil {
 				return err
 			}
 			for _, info := range list {

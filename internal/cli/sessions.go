@@ -22,15 +22,20 @@ func NotFoundAsInput(err error) error {
 // ListSessions prints the store's sessions as a table or JSON.
 func ListSessions(w io.Writer, st *store.Store, asJSON bool) error {
 	rows, err := st.Summaries()
-	if err != nil {
+	// A damaged record hides only itself: list the rest, then report it.
+	var bad *store.UnreadableError
+	if err != nil && !errors.As(err, &bad) {
 		return err
 	}
 	if asJSON {
-		return WriteJSON(w, rows)
+		if err := WriteJSON(w, rows); err != nil {
+			return err
+		}
+		return unreadable(bad)
 	}
 	if len(rows) == 0 {
 		fmt.Fprintln(w, "no sessions")
-		return nil
+		return unreadable(bad)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tUPDATED\tSOURCE\tOBJECTS\tPROMPTS\tFRAMES")
@@ -41,7 +46,19 @@ func ListSessions(w io.Writer, st *store.Store, asJSON bool) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.Updated.Local().Format(time.DateTime), r.Source, r.Objects, r.Prompts, frames)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return unreadable(bad)
+}
+
+// unreadable turns damaged records into the command's error (exit 1) after
+// the readable sessions were printed.
+func unreadable(bad *store.UnreadableError) error {
+	if bad == nil {
+		return nil
+	}
+	return fmt.Errorf("sessions: %w", bad)
 }
 
 // ExportSession writes session id as JSON Lines to file ("-": stdout).
