@@ -2,6 +2,8 @@
 ORT_LIB ?= $(CURDIR)/third_party/onnxruntime/lib/libonnxruntime.so.1
 export VIDSEG_ORT_LIB := $(ORT_LIB)
 export CGO_ENABLED := 1
+# pipefail: `go test -json | testreport` fails when go test does.
+SHELL := /bin/bash
 
 # staticcheck, pinned and installed by scripts/setup.sh.
 STATICCHECK := bin/staticcheck
@@ -18,10 +20,12 @@ setup-gpu:
 build:
 	go build -o bin/vidseg ./cmd/vidseg
 
-# The model-running packages (tracker, web, cmd/vidseg, sam) take minutes
-# each on a busy 2-core machine: the timeout leaves room for that.
+# Every package, with go test's usual output, then where the time went
+# (tools/testreport; the raw stream is kept in out/test.json). The timeout
+# is a hang guard for a busy 2-core machine, not a speed bound.
 test: check
-	go test -timeout 45m ./...
+	@mkdir -p out
+	set -o pipefail; go test -json -timeout 40m ./... | go run ./tools/testreport -save out/test.json
 
 # Static checks: vet, gofmt, a tidy go.mod and staticcheck.
 check:

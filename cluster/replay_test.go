@@ -19,7 +19,7 @@ import (
 // that last mask (not the click, which belongs to an older scene) and
 // tracks it under the same id, while a file camera replays the click.
 func TestLiveCameraResumesFromLastMask(t *testing.T) {
-	dir := testutil.FixtureModel(t)
+	dir := testutil.SmallModel(t)
 	clip := testutil.Clip(t, "moving_shape")
 	if testing.Short() {
 		t.Skip("runs the model")

@@ -13,8 +13,8 @@ import (
 
 // Bad prompts get clear errors, and the tracker keeps working afterwards.
 func TestBadInputKeepsStateUsable(t *testing.T) {
-	m := openFixture(t)
-	frames := readFrames(t, testutil.Clip(t, "moving_shape"), 3)
+	m := openSmall(t)
+	frames := readFramesAt(t, testutil.Clip(t, "moving_shape"), 3, m.Manifest().ImageSize)
 	cfg := FilePreset(SAMURAI)
 	cfg.KeepAll, cfg.NumFrames, cfg.Source, cfg.FeatureCache = true, len(frames), frames, 3
 	tr, err := New(m, cfg)

@@ -21,8 +21,14 @@ import (
 // built with -tags noffmpeg on a machine without FFmpeg's libraries.
 func readFrames(t testing.TB, path string, n int) sliceSource {
 	t.Helper()
+	return readFramesAt(t, path, n, 1024)
+}
+
+// readFramesAt is readFrames for a model of another input size.
+func readFramesAt(t testing.TB, path string, n, modelSize int) sliceSource {
+	t.Helper()
 	ctx := context.Background()
-	d, err := decode.Open(ctx, path, decode.Options{ModelSize: 1024})
+	d, err := decode.Open(ctx, path, decode.Options{ModelSize: modelSize})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,16 @@ func readFrames(t testing.TB, path string, n int) sliceSource {
 	return out
 }
 
+// readFramesAt is readFrames for a model of another input size: the dumps
+// hold 1024-px model inputs only.
+func readFramesAt(t testing.TB, path string, n, modelSize int) sliceSource {
+	t.Helper()
+	if modelSize != 1024 {
+		t.Skipf("built without FFmpeg: frame dumps hold 1024-px inputs, the model takes %d", modelSize)
+	}
+	return readFrames(t, path, n)
+}
+
 // readFrameDump reads the first n frames of video's dump in dir.
 func readFrameDump(dir, path string, n int) (sliceSource, error) {
 	f, err := os.Open(dumpPath(dir, path))

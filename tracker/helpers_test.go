@@ -79,11 +79,11 @@ func (m *featureSharing) EncodeImage(ctx context.Context, image []float32) (*sam
 	return f, nil
 }
 
-// openFixture returns the committed random-weight model, skipping when the
-// ONNX Runtime library or the fixture is absent.
-func openFixture(t testing.TB) *sam.Model {
+// openSmall returns the committed 256-px model, for tests of the tracker's
+// plumbing (bad input, bounded stream memory) rather than its numbers.
+func openSmall(t testing.TB) *sam.Model {
 	t.Helper()
-	return openModel(t, testutil.FixtureModel(t))
+	return openModel(t, testutil.SmallModel(t))
 }
 
 // openModel returns the tests' shared model of dir on the CPU (or on

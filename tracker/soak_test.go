@@ -40,7 +40,7 @@ func TestStreamMemoryBounded(t *testing.T) {
 		if testing.Short() {
 			t.Skip("-short: skipping the model run")
 		}
-		m = openFixture(t)
+		m = openSmall(t)
 	}
 	ctx := context.Background()
 	clip := testutil.Clip(t, "crossing")

@@ -391,7 +391,7 @@ func trackSetup(t *testing.T) (model, video string) {
 	if ortLib(t) == "" {
 		t.Skip("ONNX Runtime library absent: run make setup")
 	}
-	return testutil.FixtureModel(t), testutil.Clip(t, "crossing")
+	return testutil.SmallModel(t), testutil.Clip(t, "crossing")
 }
 
 func TestTrackFixture(t *testing.T) {
@@ -540,7 +540,7 @@ func TestTrackFixture(t *testing.T) {
 }
 
 func TestBenchJSON(t *testing.T) {
-	model := testutil.FixtureModel(t)
+	model := testutil.SmallModel(t)
 	clip := testutil.Clip(t, "moving_shape")
 	if testing.Short() || ortLib(t) == "" {
 		t.Skip("runs the model (needs the ONNX Runtime library; not in -short)")
@@ -583,7 +583,7 @@ func TestBenchJSON(t *testing.T) {
 // TestBenchShortClip asks for more frames than a 4-frame clip has: the
 // report says how many were timed.
 func TestBenchShortClip(t *testing.T) {
-	model := testutil.FixtureModel(t)
+	model := testutil.SmallModel(t)
 	clip := testutil.Clip(t, "moving_shape")
 	if testing.Short() || ortLib(t) == "" {
 		t.Skip("runs the model (needs the ONNX Runtime library; not in -short)")

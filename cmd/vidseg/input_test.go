@@ -20,7 +20,6 @@ import (
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/results"
-	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/video"
 )
 
@@ -32,12 +31,8 @@ import (
 // ffmpeg CLI are there; it returns the clip and the model environment.
 func trackEnv(t *testing.T) (clip string, env []string) {
 	t.Helper()
-	root := testutil.RepoRoot(t)
-	model := filepath.Join(root, sam.FixtureDir)
+	model := testutil.SmallModel(t)
 	clip = testutil.Clip(t, "crossing")
-	if _, err := os.Stat(filepath.Join(model, "manifest.json")); err != nil {
-		t.Skip("fixture model " + sam.FixtureDir + " absent")
-	}
 	if _, err := os.Stat(clip); err != nil {
 		t.Skip("generated clip testdata/videos/crossing absent: run go run ./tools/genvideos")
 	}

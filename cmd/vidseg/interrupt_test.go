@@ -18,7 +18,7 @@ import (
 // An interrupted `vidseg track` keeps what it tracked: masks.json and
 // tracks.jsonl hold the frames finished before the signal.
 func TestTrackInterruptKeepsResults(t *testing.T) {
-	model := testutil.FixtureModel(t)
+	model := testutil.SmallModel(t)
 	video := testutil.Clip(t, "crossing")
 	if testing.Short() || ortLib(t) == "" {
 		t.Skip("needs the model run and ONNX Runtime (make setup)")

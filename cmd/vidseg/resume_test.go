@@ -19,7 +19,7 @@ import (
 // checks that every finished frame survived in every format, resumes the
 // run and compares every output with an uninterrupted run's, byte for byte.
 func TestTrackKillResume(t *testing.T) {
-	model := testutil.FixtureModel(t)
+	model := testutil.SmallModel(t)
 	video := testutil.Clip(t, "crossing")
 	if testing.Short() || ortLib(t) == "" {
 		t.Skip("needs the model run and ONNX Runtime (make setup)")

@@ -133,7 +133,7 @@ func (p *serveProc) waitTracked(t *testing.T, id string, after int, within time.
 // here, and returns the model directory and the named bundled clip.
 func needModelServe(t *testing.T, clip string) (model, path string) {
 	t.Helper()
-	model, path = testutil.FixtureModel(t), testutil.Clip(t, clip)
+	model, path = testutil.SmallModel(t), testutil.Clip(t, clip)
 	if testing.Short() {
 		t.Skip("runs the model in a server")
 	}

@@ -79,16 +79,36 @@ func RSS(t testing.TB) int64 {
 }
 
 // FixtureModelDir is the committed random-weight model, relative to the
-// repository root (tools/export/make_fixture.sh writes it).
+// repository root (tools/export/make_fixture.sh writes it). Its 1024-px
+// input is what the official traces were recorded at: the fidelity tests
+// (graph parity, trace parity) use it.
 const FixtureModelDir = "testdata/model/sam2.1_hiera_t_random"
+
+// SmallModelDir is the same recipe (seed, depth, weights) exported at a
+// 256-px input: features 16x16, masks 64x64, about 30x less work per frame.
+// Tests that check plumbing (serving, journaling, resuming, the command
+// line, streams) rather than numbers use it.
+const SmallModelDir = "testdata/model/sam2.1_hiera_t_random256"
 
 // FixtureModel returns the path of the committed random-weight model and
 // skips the test when it is absent.
 func FixtureModel(t testing.TB) string {
 	t.Helper()
-	d := filepath.Join(RepoRoot(t), FixtureModelDir)
+	return committedModel(t, FixtureModelDir)
+}
+
+// SmallModel returns the path of the committed 256-px random-weight model
+// (SmallModelDir) and skips the test when it is absent.
+func SmallModel(t testing.TB) string {
+	t.Helper()
+	return committedModel(t, SmallModelDir)
+}
+
+func committedModel(t testing.TB, dir string) string {
+	t.Helper()
+	d := filepath.Join(RepoRoot(t), dir)
 	if _, err := os.Stat(filepath.Join(d, "manifest.json")); err != nil {
-		t.Skipf("fixture model %s absent (tools/export/make_fixture.sh writes it): %v", FixtureModelDir, err)
+		t.Skipf("fixture model %s absent (tools/export/make_fixture.sh writes it): %v", dir, err)
 	}
 	return d
 }

@@ -31,3 +31,15 @@ $py "$root/tools/export/export.py" --variant sam2.1_hiera_t --random-seed 0 \
   --out "$out"
 $py "$root/tools/export/make_references.py" --model "$out" --out "$model_root/reference"
 du -sh "$out" "$model_root/reference"
+
+# The same recipe at a 256-px input: the plumbing tests' model
+# (internal/testutil.SmallModelDir), about 30x less work per frame.
+small="$model_root/sam2.1_hiera_t_random256"
+rm -rf "$small"
+$py "$root/tools/export/export.py" --variant sam2.1_hiera_t --random-seed 0 \
+  --stages 1,1,2,1 --memory-attention-layers 2 --memory-encoder-fuser-layers 2 \
+  --fp16-representable \
+  --param "sam_mask_decoder.iou_prediction_head.layers.2.bias[3]=$iou_bias3" \
+  ${OBJ_SCORE_BIAS:+--param sam_mask_decoder.pred_obj_score_head.layers.2.bias=$OBJ_SCORE_BIAS} \
+  --image-size 256 --out "$small"
+du -sh "$small"

@@ -64,10 +64,10 @@ func main() {
 // returns false when anything failed.
 func report(in io.Reader, out, raw io.Writer, top int) (bool, error) {
 	var (
-		packages = map[string]*result{}
-		tests    []result
-		failed   bool
-		started  = time.Now()
+		packages    = map[string]*result{}
+		tests       []result
+		failed      bool
+		first, last time.Time // of the events: wall time, also when replayed from a file
 	)
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -79,6 +79,12 @@ func report(in io.Reader, out, raw io.Writer, top int) (bool, error) {
 			// go test prints some errors (setup failures) as plain text.
 			fmt.Fprintf(out, "%s\n", line)
 			continue
+		}
+		if !e.Time.IsZero() {
+			if first.IsZero() {
+				first = e.Time
+			}
+			last = e.Time
 		}
 		switch e.Action {
 		case "output", "build-output":
@@ -92,7 +98,10 @@ func report(in io.Reader, out, raw io.Writer, top int) (bool, error) {
 				failed = true
 			}
 			if e.Test != "" {
-				tests = append(tests, result{name: e.Package + " " + e.Test, action: e.Action, elapsed: e.Elapsed})
+				// Subtests are counted in their parent: top-level tests only.
+				if !strings.Contains(e.Test, "/") {
+					tests = append(tests, result{name: e.Package + " " + e.Test, action: e.Action, elapsed: e.Elapsed})
+				}
 				continue
 			}
 			p := packages[e.Package]
@@ -127,21 +136,14 @@ func report(in io.Reader, out, raw io.Writer, top int) (bool, error) {
 		})
 	}
 	byTime(pkgs)
-	// Subtests are counted in their parent; list top-level tests only.
-	topLevel := tests[:0]
-	for _, t := range tests {
-		if !strings.Contains(t.name, "/") {
-			topLevel = append(topLevel, t)
-		}
-	}
-	byTime(topLevel)
+	byTime(tests)
 
-	fmt.Fprintf(out, "\n== time by package (wall %s) ==\n", time.Since(started).Round(time.Second))
+	fmt.Fprintf(out, "\n== time by package (wall %s) ==\n", last.Sub(first).Round(time.Second))
 	for _, p := range pkgs {
 		fmt.Fprintf(out, "%8.1fs  %-4s  %s\n", p.elapsed, p.action, p.name)
 	}
 	fmt.Fprintf(out, "== slowest tests ==\n")
-	for i, t := range topLevel {
+	for i, t := range tests {
 		if i == top {
 			break
 		}

@@ -8,17 +8,17 @@ import (
 )
 
 func TestReport(t *testing.T) {
-	stream := `{"Action":"start","Package":"a"}
-{"Action":"run","Package":"a","Test":"TestSlow"}
-{"Action":"output","Package":"a","Test":"TestSlow","Output":"=== RUN   TestSlow\n"}
-{"Action":"pass","Package":"a","Test":"TestSlow","Elapsed":7.5}
-{"Action":"pass","Package":"a","Test":"TestSlow/sub","Elapsed":7}
-{"Action":"pass","Package":"a","Test":"TestFast","Elapsed":0.1}
-{"Action":"output","Package":"a","Output":"ok  \ta\t7.9s\n"}
-{"Action":"pass","Package":"a","Elapsed":7.9}
-{"Action":"start","Package":"b"}
-{"Action":"fail","Package":"b","Test":"TestBroken","Elapsed":1}
-{"Action":"fail","Package":"b","Elapsed":1.2}
+	stream := `{"Time":"2026-12-04T10:00:00Z","Action":"start","Package":"x/a"}
+{"Action":"run","Package":"x/a","Test":"TestSlow"}
+{"Action":"output","Package":"x/a","Test":"TestSlow","Output":"=== RUN   TestSlow\n"}
+{"Action":"pass","Package":"x/a","Test":"TestSlow","Elapsed":7.5}
+{"Action":"pass","Package":"x/a","Test":"TestSlow/sub","Elapsed":7}
+{"Action":"pass","Package":"x/a","Test":"TestFast","Elapsed":0.1}
+{"Action":"output","Package":"x/a","Output":"ok  \ta\t7.9s\n"}
+{"Action":"pass","Package":"x/a","Elapsed":7.9}
+{"Action":"start","Package":"x/b"}
+{"Action":"fail","Package":"x/b","Test":"TestBroken","Elapsed":1}
+{"Time":"2026-12-04T10:01:05Z","Action":"fail","Package":"x/b","Elapsed":1.2}
 `
 	var out bytes.Buffer
 	ok, err := report(strings.NewReader(stream), &out, io.Discard, 1)
@@ -29,7 +29,7 @@ func TestReport(t *testing.T) {
 		t.Error("a failed package reported as success")
 	}
 	s := out.String()
-	for _, want := range []string{"=== RUN   TestSlow\n", "ok  \ta\t7.9s\n", "7.9s  pass  a\n", "1.2s  fail  b\n", "7.5s  pass  a TestSlow\n"} {
+	for _, want := range []string{"=== RUN   TestSlow\n", "ok  \ta\t7.9s\n", "7.9s  pass  x/a\n", "1.2s  fail  x/b\n", "7.5s  pass  x/a TestSlow\n", "wall 1m5s"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("report lacks %q:\n%s", want, s)
 		}
@@ -39,7 +39,7 @@ func TestReport(t *testing.T) {
 	}
 
 	// A package that started and never finished (killed) is a failure.
-	ok, err = report(strings.NewReader(`{"Action":"start","Package":"c"}`+"\n"), io.Discard, io.Discard, 5)
+	ok, err = report(strings.NewReader(`{"Action":"start","Package":"x/c"}`+"\n"), io.Discard, io.Discard, 5)
 	if err != nil || ok {
 		t.Errorf("unfinished package: ok=%v err=%v, want a failure", ok, err)
 	}
