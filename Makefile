@@ -27,9 +27,12 @@ test: check
 	@mkdir -p out
 	set -o pipefail; go test -json -timeout 40m ./... | go run ./tools/testreport -save out/test.json
 
-# Static checks: vet, gofmt, a tidy go.mod and staticcheck.
+# Static checks: vet, gofmt, a tidy go.mod, staticcheck and the import
+# rules (docs/architecture.md: nothing below the HTTP layer imports web or
+# net/http).
 check:
 	go vet ./...
+	go test -count=1 ./internal/layers
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	  test -z "$$unformatted" || { echo "gofmt: not formatted: $$unformatted"; exit 1; }
 	go mod tidy -diff

@@ -9,8 +9,8 @@ import (
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/session"
 	"github.com/vidseg/vidseg/tracker"
-	"github.com/vidseg/vidseg/web"
 )
 
 // TestLiveCameraResumesFromLastMask runs the fixture model: a live
@@ -39,7 +39,7 @@ func TestLiveCameraResumesFromLastMask(t *testing.T) {
 	}
 	defer m.Close()
 	sched := sam.NewScheduler(m)
-	newTracker := func(context.Context, web.SessionSpec) (web.Tracker, error) {
+	newTracker := func(context.Context, session.Spec) (session.Tracker, error) {
 		return tracker.New(sched.Client(), tracker.StreamPreset(tracker.SAMURAI))
 	}
 
@@ -56,7 +56,7 @@ func TestLiveCameraResumesFromLastMask(t *testing.T) {
 	defer dec.Close()
 	info := dec.Info()
 	info.Live = true // as an RTSP camera would be
-	spec := web.SessionSpec{ID: "s1", Camera: "door", Source: clip, Info: info}
+	spec := session.Spec{ID: "s1", Camera: "door", Source: clip, Info: info}
 	log := slog.New(slog.DiscardHandler)
 
 	first := NewEventPublisher(bus, log, nil)

@@ -14,9 +14,9 @@ import (
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/session"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/video"
-	"github.com/vidseg/vidseg/web"
 )
 
 // Result is one tracked frame of a camera as published on
@@ -50,8 +50,8 @@ type ResultObject struct {
 // new prompt and zone change in the journal bucket, publishes each
 // tracked frame on vidseg.<camera>.results, and numbers events after the
 // last one stored (pub.Resume). Sessions of no camera are not wrapped.
-func Trackers(bus *Bus, pub *EventPublisher, worker string, log *slog.Logger, newTracker func(context.Context, web.SessionSpec) (web.Tracker, error)) func(context.Context, web.SessionSpec) (web.Tracker, error) {
-	return func(ctx context.Context, spec web.SessionSpec) (web.Tracker, error) {
+func Trackers(bus *Bus, pub *EventPublisher, worker string, log *slog.Logger, newTracker func(context.Context, session.Spec) (session.Tracker, error)) func(context.Context, session.Spec) (session.Tracker, error) {
+	return func(ctx context.Context, spec session.Spec) (session.Tracker, error) {
 		if spec.Camera == "" {
 			return newTracker(ctx, spec)
 		}
@@ -139,7 +139,7 @@ func withLastMasks(ctx context.Context, bus *Bus, camera string, ps []prompt.Pro
 
 // camTracker is the tracker of one camera on a worker.
 type camTracker struct {
-	inner  web.Tracker
+	inner  session.Tracker
 	bus    *Bus
 	camera string
 	worker string
@@ -154,7 +154,7 @@ type camTracker struct {
 	nextSeq uint64
 }
 
-var _ web.AnalyticsJournal = (*camTracker)(nil)
+var _ session.AnalyticsJournal = (*camTracker)(nil)
 
 func (t *camTracker) Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error) {
 	t.mu.Lock()
@@ -262,7 +262,7 @@ func (t *camTracker) publish(res *tracker.FrameResult) {
 }
 
 // Analytics gives the camera's zones and lines (journaled ones win over
-// the configured) and the number of its next event (web.AnalyticsJournal).
+// the configured) and the number of its next event (session.AnalyticsJournal).
 func (t *camTracker) Analytics() (events.Geometry, uint64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -295,7 +295,7 @@ func (t *camTracker) SaveAnalytics(g events.Geometry, _ uint64) error {
 }
 
 // Urgent passes the inner tracker's prompt priority through.
-func (t *camTracker) Urgent() (done func()) { return web.UrgentOf(t.inner) }
+func (t *camTracker) Urgent() (done func()) { return session.UrgentOf(t.inner) }
 
 // CondFrames passes the inner tracker's conditioning-frame counts through.
-func (t *camTracker) CondFrames() map[int]int { return web.CondFramesOf(t.inner) }
+func (t *camTracker) CondFrames() map[int]int { return session.CondFramesOf(t.inner) }

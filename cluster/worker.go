@@ -16,7 +16,7 @@ import (
 	"github.com/vidseg/vidseg/prompt"
 )
 
-// Runner runs cameras on this worker (a web.Server in `vidseg worker`).
+// Runner runs cameras on this worker (a SessionRunner in `vidseg worker`).
 type Runner interface {
 	Start(ctx context.Context, c Camera) (Running, error)
 }

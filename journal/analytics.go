@@ -5,14 +5,14 @@ import (
 	"fmt"
 
 	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/session"
 	"github.com/vidseg/vidseg/store"
-	"github.com/vidseg/vidseg/web"
 )
 
-var _ web.AnalyticsJournal = (*journaled)(nil)
+var _ session.AnalyticsJournal = (*journaled)(nil)
 
 // Analytics returns the session's stored zones, lines and next event
-// sequence number (web.AnalyticsJournal).
+// sequence number (session.AnalyticsJournal).
 func (j *journaled) Analytics() (events.Geometry, uint64, bool) {
 	a, ok, err := j.st.Analytics(j.id)
 	if err != nil || !ok {

@@ -1,6 +1,6 @@
-// Package journal records the sessions of the web app in the session
-// store as they happen, by wrapping each session's tracker, and replays a
-// stored session's prompts when it is resumed.
+// Package journal records the app's sessions (package session) in the
+// session store as they happen, by wrapping each session's tracker, and
+// replays a stored session's prompts when it is resumed.
 package journal
 
 import (
@@ -12,10 +12,10 @@ import (
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/session"
 	"github.com/vidseg/vidseg/store"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/video"
-	"github.com/vidseg/vidseg/web"
 )
 
 // journaled records a session in the store as it happens: each
@@ -26,7 +26,7 @@ import (
 // prompt's frame, the prompt is applied right after that frame is tracked,
 // as it was when the user clicked on it.
 type journaled struct {
-	inner web.Tracker
+	inner session.Tracker
 	st    *store.Store
 	id    string
 	log   *slog.Logger
@@ -35,7 +35,7 @@ type journaled struct {
 	replay []store.Prompt // stored prompts not yet replayed, by frame
 }
 
-func newJournaled(inner web.Tracker, st *store.Store, id string, replay []store.Prompt, log *slog.Logger) *journaled {
+func newJournaled(inner session.Tracker, st *store.Store, id string, replay []store.Prompt, log *slog.Logger) *journaled {
 	replay = append([]store.Prompt(nil), replay...)
 	sort.SliceStable(replay, func(i, j int) bool { return replay[i].Frame < replay[j].Frame })
 	return &journaled{inner: inner, st: st, id: id, replay: replay, log: log}
@@ -119,12 +119,12 @@ func (j *journaled) frame(res *tracker.FrameResult) store.Frame {
 }
 
 // Urgent passes the inner tracker's prompt priority on a shared model
-// through (web sessions take it before a prompt); a no-op without one.
-func (j *journaled) Urgent() (done func()) { return web.UrgentOf(j.inner) }
+// through (sessions take it before a prompt); a no-op without one.
+func (j *journaled) Urgent() (done func()) { return session.UrgentOf(j.inner) }
 
 // CondFrames passes the inner tracker's conditioning-frame counts through;
 // nil when it keeps none.
-func (j *journaled) CondFrames() map[int]int { return web.CondFramesOf(j.inner) }
+func (j *journaled) CondFrames() map[int]int { return session.CondFramesOf(j.inner) }
 
 // replayPrompts prepares stored prompts for a resumed session. A live
 // source restarts its frame count, so its prompts are replayed on the
@@ -163,13 +163,13 @@ func (s Settings) same(info store.Info) error {
 
 // Trackers wraps newTracker so that every session's tracker is journaled
 // in st. A new session gets a new stored session (an upload is recorded as
-// "upload": its file goes with the session) under the web session's ID
+// "upload": its file goes with the session) under the session's ID
 // (SessionSpec.ID), recording set; a resumed one (SessionSpec.ResumeID)
 // adopts its stored session and replays its prompts, if set matches.
 // The stored session of a configured camera (SessionSpec.Camera) is
 // tagged with its name (Meta "camera"). Warnings (prompts that cannot be replayed) go to log.
-func Trackers(st *store.Store, log *slog.Logger, set Settings, newTracker func(context.Context, web.SessionSpec) (web.Tracker, error)) func(context.Context, web.SessionSpec) (web.Tracker, error) {
-	return func(ctx context.Context, spec web.SessionSpec) (web.Tracker, error) {
+func Trackers(st *store.Store, log *slog.Logger, set Settings, newTracker func(context.Context, session.Spec) (session.Tracker, error)) func(context.Context, session.Spec) (session.Tracker, error) {
+	return func(ctx context.Context, spec session.Spec) (session.Tracker, error) {
 		var sess *store.Session
 		if spec.ResumeID != "" {
 			var err error

@@ -19,6 +19,7 @@ import (
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/session"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/video"
 )
@@ -186,7 +187,7 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 	}
 	cfg := Config{
 		ModelSize: 64,
-		NewTracker: func(context.Context, SessionSpec) (Tracker, error) {
+		NewTracker: func(context.Context, session.Spec) (session.Tracker, error) {
 			return &colorTracker{color: [3]byte{230, 120, 40}}, nil
 		},
 		EventSinks: []events.Sink{file, wh},

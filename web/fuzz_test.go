@@ -87,10 +87,10 @@ func FuzzAPI(f *testing.F) {
 		// Sessions the input created end with it; the live one stays.
 		for _, info := range s.Sessions() {
 			if info.ID != live.ID {
-				s.remove(info.ID)
+				s.m.Remove(info.ID)
 			}
 		}
-		if _, ok := s.session(live.ID); !ok {
+		if _, ok := s.m.Get(live.ID); !ok {
 			t.Fatalf("%s %s %q ended the live session", rt.method, path, data)
 		}
 	})

@@ -223,7 +223,7 @@ func TestLoadPromptsEightSessions(t *testing.T) {
 	t.Logf("prompt latency over %d prompts, 8 busy sessions: p50 %v, p99 %v, max %v", len(lat), p(0.5).Round(time.Millisecond), p(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 	t.Logf("with 8 sessions: %d goroutines, %d fds, RSS %.0f MB", peak.goroutines, peak.fds, peak.rssMB)
 	for _, id := range ids {
-		s.remove(id)
+		s.m.Remove(id)
 	}
 	http.DefaultClient.CloseIdleConnections()
 	settle(t, "after the 8 model sessions", base)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/session"
 )
 
 // scrape reads /metrics and returns the families by name.
@@ -69,7 +70,7 @@ func TestMetrics(t *testing.T) {
 	clip := testutil.Clip(t, "moving_shape")
 	cfg := Config{
 		ModelSize: 64,
-		NewTracker: func(context.Context, SessionSpec) (Tracker, error) {
+		NewTracker: func(context.Context, session.Spec) (session.Tracker, error) {
 			return &colorTracker{color: [3]byte{230, 120, 40}}, nil
 		},
 	}

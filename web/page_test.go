@@ -20,6 +20,7 @@ import (
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/results"
+	"github.com/vidseg/vidseg/session"
 )
 
 // createEditSession opens src in mode "edit" (scrub and track).
@@ -136,7 +137,7 @@ func TestPageEditSession(t *testing.T) {
 	pollTrue(t, ctx, "the click's prompt", `vidseg.prompts >= 1`, 60*time.Second)
 	step("click prompt answered")
 	info := sessionInfo(t, hs.URL, s.ID)
-	if !slices.Contains(info.Edit.Prompts, PromptFrame{Object: 1, Frame: at}) {
+	if !slices.Contains(info.Edit.Prompts, session.PromptFrame{Object: 1, Frame: at}) {
 		t.Errorf("conditioning prompts %+v, want object 1 on frame %d", info.Edit.Prompts, at)
 	}
 

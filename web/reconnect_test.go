@@ -13,6 +13,7 @@ import (
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/livetest"
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/session"
 )
 
 // waitState polls the session until its state starts with want.
@@ -44,7 +45,7 @@ func TestSessionSurvivesRTSPRestart(t *testing.T) {
 	trackers := 0
 	cfg := Config{
 		ModelSize: 64,
-		NewTracker: func(context.Context, SessionSpec) (Tracker, error) {
+		NewTracker: func(context.Context, session.Spec) (session.Tracker, error) {
 			trackers++
 			return &colorTracker{color: [3]byte{230, 120, 40}}, nil
 		},

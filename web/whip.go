@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/session"
 	"github.com/vidseg/vidseg/video"
 )
 
@@ -34,7 +35,7 @@ const (
 	whipQueueFrames = 4
 )
 
-// whipSource is a frameSource fed by a WebRTC video track.
+// whipSource is a session.FrameSource fed by a WebRTC video track.
 type whipSource struct {
 	pc     *webrtc.PeerConnection
 	frames chan *video.Frame
@@ -201,7 +202,7 @@ func (s *Server) handleWHIPPost(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusGatewayTimeout, errors.New("WHIP: ICE gathering timed out"))
 		return
 	}
-	id := newID()
+	id := session.NewID()
 	go s.awaitWHIP(id, name, src, release, gotTrack.Do)
 	w.Header().Set("Location", "/api/whip/"+id)
 	w.Header().Set("X-Vidseg-Session", id)
@@ -246,23 +247,18 @@ func (s *Server) awaitWHIP(id, name string, src *whipSource, release func(), onc
 		return
 	}
 	info := decode.Info{Width: first.Width, Height: first.Height, FPS: 30, Codec: "webrtc", Live: true}
-	if err := s.reserve(); err != nil { // the session cap counts publishers too
-		s.cfg.Logger.Info("whip failed", "session", id, "err", err)
-		_ = src.Close()
-		return
-	}
-	ss, err := s.start(s.ctx, id, "whip", "", nil, src, info, openOptions{camera: name, unattended: true})
-	s.unreserve()
+	// The session cap counts publishers too.
+	ss, err := s.m.OpenStream(s.ctx, session.Stream{ID: id, Name: "whip", Camera: name, Source: src, Info: info})
 	if err != nil {
 		s.cfg.Logger.Info("whip failed", "session", id, "err", err)
-		return // start closed src
+		return // OpenStream closed src
 	}
 	// Hold the slot while the session reads from the publisher; once it
 	// is gone the session goes too, releasing its encoder and tracker.
 	select {
 	case <-ss.Ended():
-		s.Remove(id)
-	case <-ss.done:
+		s.m.Remove(id)
+	case <-ss.Done():
 	}
 }
 
@@ -283,11 +279,7 @@ func (s *Server) readWHIPTrack(src *whipSource, tr *webrtc.TrackRemote) {
 		src.stop()
 		return
 	}
-	modelSize := 0
-	if s.cfg.NewTracker != nil {
-		modelSize = s.cfg.ModelSize
-	}
-	dec, err := decode.NewPacketDecoder(codec, modelSize)
+	dec, err := decode.NewPacketDecoder(codec, s.m.ModelSize())
 	if err != nil {
 		s.cfg.Logger.Info("whip failed", "err", err)
 		src.stop()
@@ -369,7 +361,7 @@ func (s *Server) readWHIPTrack(src *whipSource, tr *webrtc.TrackRemote) {
 // handleWHIPDelete ends a publisher and its session.
 func (s *Server) handleWHIPDelete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !s.Remove(id) {
+	if !s.m.Remove(id) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("unknown WHIP resource %q", id))
 		return
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/encode"
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/session"
 )
 
 // publisher is a real pion peer publishing the test clip over WHIP, looped
@@ -142,7 +143,7 @@ func TestWHIPIngest(t *testing.T) {
 		t.Run(codec, func(t *testing.T) {
 			cfg := Config{
 				ModelSize: 64,
-				NewTracker: func(context.Context, SessionSpec) (Tracker, error) {
+				NewTracker: func(context.Context, session.Spec) (session.Tracker, error) {
 					return &colorTracker{color: [3]byte{230, 120, 40}}, nil
 				},
 			}

@@ -20,8 +20,8 @@ import (
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/session"
 	"github.com/vidseg/vidseg/store"
-	"github.com/vidseg/vidseg/web"
 )
 
 // file is serve --cameras: the cameras to run from launch.
@@ -174,7 +174,7 @@ func storedCamera(st *store.Store, name string) (string, error) {
 // session (resuming its journal: objects, zones, event numbering), applies
 // the configured prompts to a new camera, and restarts it with backoff
 // whenever it cannot open or its source ends or is lost.
-func Run(ctx context.Context, srv *web.Server, st *store.Store, withModel bool, c Config, log *slog.Logger) {
+func Run(ctx context.Context, srv *session.Manager, st *store.Store, withModel bool, c Config, log *slog.Logger) {
 	geo, _ := c.geometry() // checked by Load
 	backoff := time.Second
 	for ctx.Err() == nil {
@@ -182,7 +182,7 @@ func Run(ctx context.Context, srv *web.Server, st *store.Store, withModel bool, 
 		if err != nil {
 			log.Error("serve: camera journal", "camera", c.Name, "err", err)
 		}
-		spec := web.CameraSpec{Name: c.Name, Source: c.Source, Geometry: geo}
+		spec := session.CameraSpec{Name: c.Name, Source: c.Source, Geometry: geo}
 		if id != "" && withModel {
 			spec.ResumeID = id
 		}
@@ -221,7 +221,7 @@ func Run(ctx context.Context, srv *web.Server, st *store.Store, withModel bool, 
 }
 
 // applyCameraPrompts prompts a new camera's objects once the model has a frame.
-func applyCameraPrompts(ctx context.Context, ss *web.Session, c Config, log *slog.Logger) {
+func applyCameraPrompts(ctx context.Context, ss *session.Session, c Config, log *slog.Logger) {
 	for i, cp := range c.Prompts {
 		p, _ := cp.prompt()
 		if _, err := ss.PromptWhenReady(ctx, p); err != nil {

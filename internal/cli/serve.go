@@ -147,7 +147,7 @@ func Serve(ctx context.Context, e *Env, s *Settings, j ServeJob) error {
 		cameras = nil
 	}
 	for _, c := range cameras {
-		cams.Go(func() { camera.Run(camCtx, srv, st, withModel, c, log) })
+		cams.Go(func() { camera.Run(camCtx, srv.Manager(), st, withModel, c, log) })
 	}
 
 	PrintURL(e.Stderr, ln.Addr(), cfg.Token)

@@ -8,8 +8,9 @@ import (
 	"github.com/vidseg/vidseg/cluster"
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/session"
+	"github.com/vidseg/vidseg/source"
 	"github.com/vidseg/vidseg/tracker"
-	"github.com/vidseg/vidseg/web"
 )
 
 // WorkerJob is one `vidseg worker` run, its flags checked.
@@ -19,7 +20,7 @@ type WorkerJob struct {
 	Capacity  int
 	LeaseTTL  time.Duration
 	Replicas  int
-	Sources   web.SourcePolicy
+	Sources   source.Policy
 	Threshold float64 // object score logit for events
 	Frames    int     // model frames that confirm an event
 	Mode      tracker.Mode
@@ -27,7 +28,8 @@ type WorkerJob struct {
 }
 
 // Worker connects to NATS, opens the model and tracks up to j.Capacity of
-// the cluster's cameras as sessions of a web.Server until ctx ends.
+// the cluster's cameras as sessions of a session.Manager (no HTTP server)
+// until ctx ends.
 func Worker(ctx context.Context, e *Env, s *Settings, j WorkerJob) error {
 	log := NewLogger(e.Stderr, j.Verbose).With("worker", j.ID)
 
@@ -48,16 +50,16 @@ func Worker(ctx context.Context, e *Env, s *Settings, j WorkerJob) error {
 	defer pub.Close()
 	w.Events = pub
 
-	cfg := web.Config{Logger: log, MaxSessions: j.Capacity, EventSinks: []events.Sink{pub}, Sources: j.Sources}
+	cfg := session.Config{Logger: log, MaxSessions: j.Capacity, EventSinks: []events.Sink{pub}, Sources: j.Sources}
 	cfg.Analytics.Threshold, cfg.Analytics.Frames = float32(j.Threshold), j.Frames
-	cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.Model), j.Mode)
+	cfg = session.ModelTrackers(cfg, sam.NewScheduler(lm.Model), j.Mode)
 	cfg.NewTracker = cluster.Trackers(bus, pub, j.ID, log, cfg.NewTracker)
-	srv, err := web.New(cfg)
+	sessions, err := session.New(cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("worker: %w", err)
 	}
-	defer srv.Close()
-	w.Run = cluster.WebRunner{Server: srv}
+	defer sessions.Close()
+	w.Run = cluster.SessionRunner{Sessions: sessions}
 
 	fmt.Fprintf(e.Stderr, "vidseg: worker %s ready (capacity %d, nats %s)\n", j.ID, j.Capacity, bus.NC.ConnectedUrlRedacted())
 	err = w.Serve(ctx)

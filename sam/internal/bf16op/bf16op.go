@@ -16,7 +16,7 @@
 package bf16op
 
 /*
-#cgo CFLAGS: -O3 -I${SRCDIR}/include
+#cgo CFLAGS: -O3 -I${SRCDIR}/../../../third_party/onnxruntime-headers
 #cgo LDFLAGS: -ldl -lm
 #include <stdlib.h>
 #include "op.h"

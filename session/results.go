@@ -1,18 +1,14 @@
-package web
+package session
 
 import (
 	"archive/zip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/mask"
@@ -35,53 +31,37 @@ func (e *editor) snapshot() map[int][]stream.ObjectMeta {
 	return maps.Clone(e.results)
 }
 
-func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, ss *Session) {
-	name := r.PathValue("name")
-	res := ss.ed.snapshot()
+// Results is a snapshot of an edit session's tracked frames, for download.
+type Results struct {
+	s   *Session
+	res map[int][]stream.ObjectMeta
+	// Doc is masks.json.
+	Doc *results.Doc
+}
+
+// Results snapshots an edit session's tracked frames.
+func (s *Session) Results() (*Results, error) {
+	if s.ed == nil {
+		return nil, s.notEdit()
+	}
+	res := s.ed.snapshot()
 	if len(res) == 0 {
-		writeError(w, http.StatusConflict, errors.New("results: nothing tracked yet: click an object, then track"))
-		return
+		return nil, &kindError{ErrConflict, errors.New("results: nothing tracked yet: click an object, then track")}
 	}
-	doc, err := ss.ed.document(res)
+	doc, err := s.ed.document(res)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, fmt.Errorf("results: %w", err))
-		return
+		return nil, fmt.Errorf("results: %w", err)
 	}
-	base := strings.TrimSuffix(filepath.Base(ss.Name), filepath.Ext(ss.Name))
-	attach := func(ctype, file string) {
-		w.Header().Set("Content-Type", ctype)
-		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", base+"-"+file))
-	}
-	switch name {
-	case "masks.json":
-		attach("application/json", name)
-		_ = json.NewEncoder(w).Encode(doc)
-	case "tracks.jsonl":
-		attach("application/x-ndjson", name)
-		_ = results.WriteTracks(w, doc.Results)
-	case "masks.zip":
-		attach("application/zip", name)
-		if err := ss.ed.writePNGZip(w, doc); err != nil {
-			s.cfg.Logger.Info("masks.zip failed", "session", ss.ID, "err", err)
-		}
-	case "overlay.mp4":
-		p, err := s.writeOverlay(r.Context(), ss, res)
-		if err != nil {
-			writeError(w, statusOf(err), fmt.Errorf("overlay.mp4: %w", err))
-			return
-		}
-		defer os.Remove(p)
-		f, err := os.Open(p)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, errors.New("overlay.mp4: the rendered file is gone"))
-			return
-		}
-		defer f.Close()
-		attach("video/mp4", name)
-		_, _ = io.Copy(w, f)
-	default:
-		writeError(w, http.StatusNotFound, fmt.Errorf("no result %q: want masks.json, tracks.jsonl, masks.zip or overlay.mp4", name))
-	}
+	return &Results{s: s, res: res, Doc: doc}, nil
+}
+
+// WritePNGZip writes masks.zip: one DAVIS PNG per frame of the video.
+func (r *Results) WritePNGZip(w io.Writer) error { return r.s.ed.writePNGZip(w, r.Doc) }
+
+// RenderOverlay renders overlay.mp4 into a temporary file in dir and
+// returns its path (the caller removes it).
+func (r *Results) RenderOverlay(ctx context.Context, dir string) (string, error) {
+	return r.s.writeOverlay(ctx, dir, r.res)
 }
 
 // document builds masks.json from the tracked frames.
@@ -138,9 +118,9 @@ func (e *editor) writePNGZip(w io.Writer, doc *results.Doc) error {
 }
 
 // writeOverlay renders the video with the tracked masks burned in to a
-// temporary MP4 and returns its path (the caller removes it).
-func (s *Server) writeOverlay(ctx context.Context, ss *Session, res map[int][]stream.ObjectMeta) (string, error) {
-	tmp, err := os.CreateTemp(s.cfg.UploadDir, "vidseg-overlay-*.mp4")
+// temporary MP4 in dir and returns its path (the caller removes it).
+func (ss *Session) writeOverlay(ctx context.Context, dir string, res map[int][]stream.ObjectMeta) (string, error) {
+	tmp, err := os.CreateTemp(dir, "vidseg-overlay-*.mp4")
 	if err != nil {
 		return "", err
 	}

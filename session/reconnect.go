@@ -1,4 +1,4 @@
-package web
+package session
 
 import (
 	"github.com/vidseg/vidseg/decode"

@@ -1,9 +1,9 @@
-package web
+package session
 
 import (
 	"context"
 	"fmt"
-	"net/http"
+	"sync"
 	"time"
 )
 
@@ -59,55 +59,58 @@ func (s *Session) noteCondFrames() {
 	s.condFrames.Store(int64(most))
 }
 
-// reserve takes a session slot before the (slow) open, so concurrent
-// creates cannot pass the cap together.
-func (s *Server) reserve() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if max := s.cfg.MaxSessions; max > 0 && len(s.sessions)+s.opening >= max {
-		return &statusError{http.StatusTooManyRequests, fmt.Errorf("too many sessions: this server runs at most %d at once (vidseg serve --max-sessions); close one or try again later", max)}
+// Reserve takes a session slot before a (slow) open, so concurrent
+// opens cannot pass the cap together; release gives it back once the
+// session is open or has failed to.
+func (m *Manager) Reserve() (release func(), err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if max := m.cfg.MaxSessions; max > 0 && len(m.sessions)+m.opening >= max {
+		return nil, &kindError{ErrTooMany, fmt.Errorf("too many sessions: this server runs at most %d at once (vidseg serve --max-sessions); close one or try again later", max)}
 	}
-	s.opening++
-	return nil
-}
-
-func (s *Server) unreserve() {
-	s.mu.Lock()
-	s.opening--
-	s.mu.Unlock()
+	m.opening++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			m.opening--
+			m.mu.Unlock()
+		})
+	}, nil
 }
 
 // reap ends sessions nobody has watched or prompted for IdleTimeout.
-func (s *Server) reap() {
-	defer close(s.reaped)
-	if s.cfg.IdleTimeout <= 0 {
-		<-s.ctx.Done()
+func (m *Manager) reap() {
+	defer close(m.reaped)
+	if m.cfg.IdleTimeout <= 0 {
+		<-m.ctx.Done()
 		return
 	}
-	tick := time.NewTicker(min(s.cfg.IdleTimeout/4, 5*time.Second))
+	tick := time.NewTicker(min(m.cfg.IdleTimeout/4, 5*time.Second))
 	defer tick.Stop()
 	for {
 		select {
-		case <-s.ctx.Done():
+		case <-m.ctx.Done():
 			return
 		case now := <-tick.C:
-			for _, info := range s.Sessions() {
-				ss, ok := s.session(info.ID)
-				if ok && !ss.unattended && info.Viewers == 0 && now.Sub(ss.lastActive()) > s.cfg.IdleTimeout {
-					s.cfg.Logger.Info("session idle, closing", "session", ss.ID, "idle", s.cfg.IdleTimeout)
-					s.remove(ss.ID)
+			for _, info := range m.List() {
+				ss, ok := m.Get(info.ID)
+				if ok && !ss.unattended && info.Viewers == 0 && now.Sub(ss.lastActive()) > m.cfg.IdleTimeout {
+					m.cfg.Logger.Info("session idle, closing", "session", ss.ID, "idle", m.cfg.IdleTimeout)
+					m.Remove(ss.ID)
 				}
 			}
 		}
 	}
 }
 
-// remove ends a session and waits for its pipeline; false if unknown.
-func (s *Server) remove(id string) bool {
-	s.mu.Lock()
-	ss, ok := s.sessions[id]
-	delete(s.sessions, id)
-	s.mu.Unlock()
+// Remove ends a session and waits for its pipeline; false if there is
+// none with id.
+func (m *Manager) Remove(id string) bool {
+	m.mu.Lock()
+	ss, ok := m.sessions[id]
+	delete(m.sessions, id)
+	m.mu.Unlock()
 	if ok {
 		ss.cancel()
 		<-ss.done

@@ -1,4 +1,4 @@
-package web
+package source
 
 import (
 	"context"
@@ -29,7 +29,7 @@ func newFetchClient(allowPrivate bool) *http.Client {
 		Control: func(network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
-				return fmt.Errorf("%w: %s", errPrivateAddr, address)
+				return fmt.Errorf("%w: %s", ErrPrivateAddr, address)
 			}
 			return checkAddr(ap.Addr(), allowPrivate)
 		},
@@ -86,7 +86,7 @@ type httpInput struct {
 }
 
 // openHTTP issues the first GET under reqCtx's deadline; reading goes on
-// under life (the server's context) until Close.
+// under life (the resolver.s life) until Close.
 func openHTTP(reqCtx, life context.Context, client *http.Client, url string) (*httpInput, error) {
 	ctx, cancel := context.WithCancel(life)
 	stop := context.AfterFunc(reqCtx, cancel) // the create request gave up
@@ -106,14 +106,14 @@ func openHTTP(reqCtx, life context.Context, client *http.Client, url string) (*h
 func (in *httpInput) get(from int64) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(in.ctx, http.MethodGet, in.url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if from > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(from, 10)+"-")
 	}
 	resp, err := in.client.Do(req)
 	if err != nil {
-		if errors.Is(err, errPrivateAddr) {
+		if errors.Is(err, ErrPrivateAddr) {
 			return nil, err
 		}
 		// Not the dialer's words ("connection refused", "no route"): the
@@ -127,7 +127,7 @@ func (in *httpInput) get(from int64) (*http.Response, error) {
 	if resp.StatusCode != want {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusNotFound {
-			return nil, fmt.Errorf("%w: the URL answers 404 Not Found", errNotFound)
+			return nil, fmt.Errorf("%w: the URL answers 404 Not Found", ErrNotFound)
 		}
 		return nil, fmt.Errorf("%w: the URL answers HTTP %d", decode.ErrUnreachable, resp.StatusCode)
 	}

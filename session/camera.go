@@ -1,10 +1,9 @@
-package web
+package session
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/vidseg/vidseg/events"
@@ -25,19 +24,20 @@ type CameraSpec struct {
 // checked against the source policy like a client's (URLs need
 // AllowURLs, private addresses AllowPrivateURLs) and counts toward the
 // session cap; it runs without viewers (never paused or reaped).
-func (s *Server) OpenCamera(ctx context.Context, c CameraSpec) (*Session, error) {
+func (m *Manager) OpenCamera(ctx context.Context, c CameraSpec) (*Session, error) {
 	if c.Name == "" {
-		return nil, fmt.Errorf("%w: camera has no name", errBadRequest)
+		return nil, fmt.Errorf("%w: camera has no name", ErrInvalid)
 	}
-	return s.openSource(ctx, c.Source, openOptions{loop: true, camera: c.Name, geo: c.Geometry, unattended: true, configured: true, resumeID: c.ResumeID})
+	return m.openSource(ctx, c.Source, openOptions{loop: true, camera: c.Name, geo: c.Geometry, unattended: true, configured: true, resumeID: c.ResumeID})
 }
-
-// Remove stops and forgets a session; false if there is none with id.
-func (s *Server) Remove(id string) bool { return s.remove(id) }
 
 // Ended is closed when the session's source has ended for good (finished,
 // lost, or failed); State says which.
 func (ss *Session) Ended() <-chan struct{} { return ss.ended }
+
+// Done is closed when the session's pipeline has stopped (Remove, or
+// the manager closing) and everything it held is freed.
+func (ss *Session) Done() <-chan struct{} { return ss.done }
 
 // State is "playing", "reconnecting", "ended", "lost: ..." or "error: ...".
 func (ss *Session) State() string {
@@ -48,7 +48,7 @@ func (ss *Session) State() string {
 
 // IsNotReady reports an error that goes away by itself: the model has not
 // finished a frame yet.
-func IsNotReady(err error) bool { return errors.Is(err, errNoFrameYet) }
+func IsNotReady(err error) bool { return errors.Is(err, ErrNotReady) }
 
 // PromptWhenReady is Prompt for a configured camera's prompts (from its
 // file, from a cluster's front end): it waits, while ctx lasts, for the
@@ -68,12 +68,3 @@ func (ss *Session) PromptWhenReady(ctx context.Context, p prompt.Prompt) (int, e
 		}
 	}
 }
-
-// Handle adds a route to the server's mux (http.ServeMux patterns): it is
-// served behind the same guard as the app's own (host names, access
-// token, CORS). For routes of other packages, such as a cluster's.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
-
-// PublishEvents hands events tracked elsewhere (a worker of a cluster) to
-// the event sinks and to /api/events, under session.
-func (s *Server) PublishEvents(session string, evs []events.Event) { s.hub.publish(session, evs) }

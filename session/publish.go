@@ -1,4 +1,4 @@
-package web
+package session
 
 import (
 	"context"
@@ -19,6 +19,12 @@ import (
 // which draws the masks itself from the DataChannel's RLE, so each viewer
 // can hide, recolour or outline objects without touching the shared video.
 // POST .../whep?overlay=none picks the clean track.
+
+// Burned is the track with the masks composited into the picture.
+func (s *Session) Burned() *stream.Broadcaster { return s.b }
+
+// Clean is the track without masks, for the page that draws them.
+func (s *Session) Clean() *stream.Broadcaster { return s.clean }
 
 // viewers counts the viewers of both tracks.
 func (s *Session) viewers() int {

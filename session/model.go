@@ -1,4 +1,4 @@
-package web
+package session
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"github.com/vidseg/vidseg/tracker"
 )
 
-// SessionSpec is what Config.NewTracker is told about a new session.
-type SessionSpec struct {
+// Spec is what Config.NewTracker is told about a new session.
+type Spec struct {
 	// ID is the session's ID, the one clients use; a journal stores the
 	// session under it (for a resumed session, ResumeID).
 	ID string
@@ -18,10 +18,10 @@ type SessionSpec struct {
 	Source string
 	// Upload reports that Source is an upload, removed with the session.
 	Upload bool
-	// ResumeID is the stored session being resumed (Server.Resume,
+	// ResumeID is the stored session being resumed (Manager.Resume,
 	// CameraSpec.ResumeID), or "".
 	ResumeID string
-	// Camera names a camera the operator configured (Server.OpenCamera),
+	// Camera names a camera the operator configured (Manager.OpenCamera),
 	// or "".
 	Camera string
 	// Info describes the decoded stream.
@@ -38,7 +38,7 @@ type SessionSpec struct {
 func ModelTrackers(cfg Config, sched *sam.Scheduler, mode tracker.Mode) Config {
 	cfg.ModelSize = sched.Client().Manifest().ImageSize
 	log := cfg.Logger
-	cfg.NewTracker = func(_ context.Context, _ SessionSpec) (Tracker, error) {
+	cfg.NewTracker = func(_ context.Context, _ Spec) (Tracker, error) {
 		c := tracker.StreamPreset(mode)
 		c.Logger = log
 		client := sched.Client()
@@ -69,12 +69,12 @@ func (t *clientTracker) Urgent() (done func()) { return t.client.Urgent() }
 
 // spec is what NewTracker is told about a session opened on path (the
 // resolved file or device, "" for WHIP) with info.
-func (s *Server) spec(id, path string, info decode.Info, oo openOptions) SessionSpec {
+func (m *Manager) spec(id, path string, info decode.Info, oo openOptions) Spec {
 	src := oo.src // what the client named: what --resume reopens
 	if src == "" {
 		src = path
 	}
-	sp := SessionSpec{ID: id, Source: src, Upload: oo.cleanup != nil, ResumeID: oo.resumeID, Info: info}
+	sp := Spec{ID: id, Source: src, Upload: oo.cleanup != nil, ResumeID: oo.resumeID, Info: info}
 	if oo.configured {
 		sp.Camera = oo.camera
 	}

@@ -1,4 +1,4 @@
-package web
+package session
 
 import (
 	"context"
@@ -31,13 +31,6 @@ type Tracker interface {
 	RemoveObject(id int) error
 }
 
-// frameSource is what a session reads: a *decode.Decoder, or a
-// *decode.Reconnecting for a live network source.
-type frameSource interface {
-	Next(ctx context.Context) (*video.Frame, error)
-	Close() error
-}
-
 // Session is one video source being decoded, tracked and streamed.
 type Session struct {
 	ID     string
@@ -52,7 +45,7 @@ type Session struct {
 	Camera string
 
 	dec *decode.Decoder // the file or device decoder (nil for WHIP)
-	src frameSource     // what videoLoop reads: dec, or a source that wraps or replaces it
+	src FrameSource     // what videoLoop reads: dec, or a source that wraps or replaces it
 	// unattended: runs without viewers (a configured camera, a WHIP
 	// publisher), so it is never paused or reaped for idleness.
 	unattended bool
@@ -95,7 +88,7 @@ type Session struct {
 	// journal writes in the order of the events they cover.
 	analyticsMu sync.Mutex
 	det         *events.Detector
-	hub         *eventHub
+	hub         *Hub
 	lastFrame   events.Frame
 	eventCount  atomic.Int64
 	log         *slog.Logger
@@ -142,11 +135,8 @@ type promptReply struct {
 	object int // the prompted object's id (new objects get theirs here)
 }
 
-// errNoFrameYet means a prompt came before the model tracked any frame.
-var errNoFrameYet = errors.New("the model has not processed a frame yet; try again in a moment")
-
-// SessionInfo is the JSON view of a session.
-type SessionInfo struct {
+// Status is a session's state, as the API shows it.
+type Status struct {
 	ID         string    `json:"id"`
 	Source     string    `json:"source"`
 	Name       string    `json:"name"`
@@ -186,7 +176,8 @@ type SessionInfo struct {
 	Events int64  `json:"events"`
 }
 
-func (s *Session) info() SessionInfo {
+// Status reports the session's state now.
+func (s *Session) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	objs := make([]int, 0, len(s.objects))
@@ -195,7 +186,7 @@ func (s *Session) info() SessionInfo {
 	}
 	slices.Sort(objs)
 	st, cst := s.b.Stats(), s.clean.Stats()
-	si := SessionInfo{
+	si := Status{
 		ID: s.ID, Source: s.Source, Name: s.Name, Mode: "live", Width: s.Info.Width, Height: s.Info.Height, FPS: s.Info.FPS,
 		Live: s.Info.Live, Codec: s.b.Codec(), State: s.state, Viewers: st.Viewers + cst.Viewers, Objects: objs,
 		Model: s.trk != nil, ModelFPS: round1(s.model.Rate()), SourceFPS: round1(s.send.Rate()),
@@ -384,7 +375,7 @@ func (s *Session) prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameRe
 	}
 	s.mu.Unlock()
 	if p.Frame < 0 {
-		return nil, 0, errNoFrameYet
+		return nil, 0, ErrNotReady
 	}
 	res, err := s.trk.Prompt(ctx, p)
 	if err != nil {
@@ -425,7 +416,7 @@ func (s *Session) setOverlay(res *tracker.FrameResult, decodedAt time.Time) {
 // result on the model's latest frame. Object 0 starts a new object.
 func (s *Session) Prompt(ctx context.Context, p prompt.Prompt) (int, *tracker.FrameResult, error) {
 	if s.trk == nil {
-		return 0, nil, errNoModel
+		return 0, nil, ErrNoModel
 	}
 	p.Object = max(p.Object, 0) // a new object gets its id from the model goroutine
 	s.queue.Add(1)
@@ -443,7 +434,7 @@ func (s *Session) Prompt(ctx context.Context, p prompt.Prompt) (int, *tracker.Fr
 	case <-ctx.Done():
 		return 0, nil, ctx.Err()
 	case <-s.done:
-		return 0, nil, errSessionEnded
+		return 0, nil, ErrEnded
 	}
 	select {
 	case r := <-req.reply:
@@ -456,13 +447,77 @@ func (s *Session) Prompt(ctx context.Context, p prompt.Prompt) (int, *tracker.Fr
 	}
 }
 
-// RemoveObject drops an object from the tracker and the overlay.
+// Model reports whether the session tracks (it has a tracker).
+func (s *Session) Model() bool { return s.trk != nil || (s.ed != nil && s.ed.trk != nil) }
+
+// PromptResult answers a prompt with the object id and its first result.
+type PromptResult struct {
+	Object  int                 `json:"object"`
+	Frame   int                 `json:"frame"`
+	Objects []stream.ObjectMeta `json:"objects"`
+}
+
+// Apply checks a client's prompt and applies it: on frame (required)
+// in an edit session, on the model's latest frame in a live one. Object
+// 0 starts a new object; coordinates are source-frame pixels; a mask
+// stands alone, without points or box.
+func (s *Session) Apply(ctx context.Context, p prompt.Prompt, frame *int) (*PromptResult, error) {
+	if !s.Model() {
+		return nil, ErrNoModel
+	}
+	if p.Object < 0 {
+		return nil, &kindError{ErrInvalid, fmt.Errorf("prompt: object id %d is negative", p.Object)}
+	}
+	if p.Object > 0 {
+		s.mu.Lock()
+		_, known := s.objects[p.Object]
+		s.mu.Unlock()
+		if !known {
+			return nil, &kindError{ErrNotFound, fmt.Errorf("unknown object %d in session %s (use object 0 to start one)", p.Object, s.ID)}
+		}
+	}
+	if m := p.Mask; m != nil {
+		if len(p.Points) > 0 || p.Box != nil {
+			return nil, &kindError{ErrInvalid, errors.New("prompt: a mask cannot be combined with points or a box")}
+		}
+		if m.Height != s.Info.Height || m.Width != s.Info.Width {
+			return nil, &kindError{ErrInvalid, fmt.Errorf("prompt: mask size [%d %d], the video is [%d %d] (height, width)", m.Height, m.Width, s.Info.Height, s.Info.Width)}
+		}
+	}
+	if p.Empty() {
+		return nil, &kindError{ErrInvalid, errors.New("prompt: no points, box or mask")}
+	}
+	if s.ed != nil {
+		if frame == nil {
+			return nil, &kindError{ErrInvalid, errors.New("prompt: an edit session needs \"frame\", the frame the prompt is on")}
+		}
+		p.Frame = *frame
+		return s.ed.prompt(ctx, p)
+	}
+	obj, res, err := s.Prompt(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	resp := &PromptResult{Object: obj, Frame: res.Frame}
+	s.mu.Lock()
+	if ov := s.overlay; ov != nil {
+		resp.Objects = ov.objects
+	}
+	s.mu.Unlock()
+	return resp, nil
+}
+
+// RemoveObject drops an object from the tracker and the overlay (of an
+// edit session: and from its tracked frames).
 func (s *Session) RemoveObject(ctx context.Context, id int) error {
+	if s.ed != nil {
+		return s.ed.removeObject(ctx, id)
+	}
 	s.mu.Lock()
 	_, ok := s.objects[id]
 	s.mu.Unlock()
 	if !ok || s.trk == nil {
-		return fmt.Errorf("%w: no object %d in session %s", errNotFound, id, s.ID)
+		return fmt.Errorf("%w: no object %d in session %s", ErrNotFound, id, s.ID)
 	}
 	req := promptRequest{remove: id, reply: make(chan promptReply, 1)}
 	select {
@@ -470,7 +525,7 @@ func (s *Session) RemoveObject(ctx context.Context, id int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.done:
-		return errSessionEnded
+		return ErrEnded
 	}
 	select {
 	case r := <-req.reply:

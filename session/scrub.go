@@ -1,13 +1,11 @@
-package web
+package session
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -63,13 +61,15 @@ type PromptFrame struct {
 	Frame  int `json:"frame"`
 }
 
-// PlayerRequest is the body of POST /api/sessions/{id}/player.
+// PlayerRequest controls an edit session's player (the body of POST
+// /api/sessions/{id}/player).
 type PlayerRequest struct {
 	Action string `json:"action"` // "play", "pause" or "seek"
 	Frame  int    `json:"frame"`  // for "seek"
 }
 
-// TrackRequest is the body of POST /api/sessions/{id}/track.
+// TrackRequest starts a tracking pass (the body of POST
+// /api/sessions/{id}/track).
 type TrackRequest struct {
 	Direction string `json:"direction"` // "forward", "backward" or "both"
 }
@@ -102,37 +102,39 @@ type edJob struct {
 	done chan error
 }
 
-func parseMode(m string) (edit bool, err error) {
+// ParseMode reads a session mode: "live" (or "") or "edit".
+func ParseMode(m string) (edit bool, err error) {
 	switch strings.TrimSpace(m) {
 	case "", "live":
 		return false, nil
 	case "edit":
 		return true, nil
 	}
-	return false, fmt.Errorf("%w: mode %q: want \"live\" or \"edit\"", errBadRequest, m)
+	return false, fmt.Errorf("%w: mode %q: want \"live\" or \"edit\"", ErrInvalid, m)
 }
 
-func (s *Server) newEditor(ctx context.Context, ss *Session) (*editor, error) {
+func (m *Manager) newEditor(ctx context.Context, ss *Session) (*editor, error) {
+	cfg := m.cfg
 	n, err := ss.dec.CountFrames(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("edit %s: %w", ss.Name, err)
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("%w: %s has no frames", errBadRequest, ss.Name)
+		return nil, fmt.Errorf("%w: %s has no frames", ErrInvalid, ss.Name)
 	}
 	e := &editor{
 		s: ss, frames: n, view: decode.NewSource(ss.dec, n, 2),
 		wake: make(chan struct{}, 1), jobs: make(chan edJob),
 		results: map[int][]stream.ObjectMeta{}, prompts: map[PromptFrame]bool{},
 	}
-	if s.cfg.NewFileTracker == nil {
+	if cfg.NewFileTracker == nil {
 		return e, nil
 	}
-	e.mdec, err = decode.Open(ctx, ss.path, decode.Options{ModelSize: s.cfg.ModelSize, Formats: decode.VideoFormats})
+	e.mdec, err = decode.Open(ctx, ss.path, decode.Options{ModelSize: cfg.ModelSize, Formats: decode.VideoFormats})
 	if err != nil {
 		return nil, fmt.Errorf("open %s for the model: %w", ss.Name, err)
 	}
-	e.trk, err = s.cfg.NewFileTracker(ctx, ss.Info, n, decode.NewSource(e.mdec, n, 4))
+	e.trk, err = cfg.NewFileTracker(ctx, ss.Info, n, decode.NewSource(e.mdec, n, 4))
 	if err != nil {
 		_ = e.mdec.Close()
 		return nil, fmt.Errorf("open tracker: %w", err)
@@ -288,7 +290,7 @@ func (e *editor) modelLoop(ctx context.Context) {
 // counts it until it is done.
 func (e *editor) do(ctx context.Context, busy string, fn func(ctx context.Context) error) error {
 	if e.trk == nil {
-		return errNoModel
+		return ErrNoModel
 	}
 	e.s.queue.Add(1)
 	defer e.s.queue.Add(-1)
@@ -298,7 +300,7 @@ func (e *editor) do(ctx context.Context, busy string, fn func(ctx context.Contex
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-e.s.done:
-		return errSessionEnded
+		return ErrEnded
 	}
 	select {
 	case err := <-j.done:
@@ -308,9 +310,9 @@ func (e *editor) do(ctx context.Context, busy string, fn func(ctx context.Contex
 	}
 }
 
-func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResponse, error) {
+func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, error) {
 	if p.Frame < 0 || p.Frame >= e.frames {
-		return nil, fmt.Errorf("%w: prompt on frame %d; the video has frames 0..%d", errBadRequest, p.Frame, e.frames-1)
+		return nil, fmt.Errorf("%w: prompt on frame %d; the video has frames 0..%d", ErrInvalid, p.Frame, e.frames-1)
 	}
 	s := e.s
 	if p.Object <= 0 {
@@ -327,7 +329,7 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResponse, 
 	e.pos, e.playing = p.Frame, false
 	e.mu.Unlock()
 	e.poke()
-	var resp *PromptResponse
+	var resp *PromptResult
 	err := e.do(ctx, fmt.Sprintf("segmenting object %d on frame %d", p.Object, p.Frame), func(ctx context.Context) error {
 		res, err := e.trk.Prompt(ctx, p)
 		if err != nil {
@@ -348,7 +350,7 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResponse, 
 		e.prompts[PromptFrame{Object: p.Object, Frame: p.Frame}] = true
 		e.mu.Unlock()
 		e.poke()
-		resp = &PromptResponse{Object: p.Object, Frame: res.Frame, Objects: metas}
+		resp = &PromptResult{Object: p.Object, Frame: res.Frame, Objects: metas}
 		return nil
 	})
 	if err != nil {
@@ -363,7 +365,7 @@ func (e *editor) removeObject(ctx context.Context, id int) error {
 	_, ok := s.objects[id]
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: no object %d in session %s", errNotFound, id, s.ID)
+		return fmt.Errorf("%w: no object %d in session %s", ErrNotFound, id, s.ID)
 	}
 	return e.do(ctx, fmt.Sprintf("removing object %d", id), func(context.Context) error {
 		if err := e.trk.RemoveObject(id); err != nil {
@@ -391,16 +393,16 @@ func (e *editor) removeObject(ctx context.Context, id int) error {
 // EditInfo.
 func (e *editor) startTrack(dir string) error {
 	if e.trk == nil {
-		return errNoModel
+		return ErrNoModel
 	}
 	e.mu.Lock()
 	if e.tracking != "" {
 		e.mu.Unlock()
-		return &statusError{http.StatusConflict, fmt.Errorf("a %s pass is already running; stop it first", e.tracking)}
+		return &kindError{ErrConflict, fmt.Errorf("a %s pass is already running; stop it first", e.tracking)}
 	}
 	if len(e.prompts) == 0 {
 		e.mu.Unlock()
-		return &statusError{http.StatusConflict, errors.New("nothing to track: click an object first")}
+		return &kindError{ErrConflict, errors.New("nothing to track: click an object first")}
 	}
 	first, last := e.frames, -1
 	for p := range e.prompts {
@@ -491,88 +493,54 @@ func (e *editor) control(req PlayerRequest) error {
 	case "seek":
 		if req.Frame < 0 || req.Frame >= e.frames {
 			e.mu.Unlock()
-			return fmt.Errorf("%w: seek to frame %d; the video has frames 0..%d", errBadRequest, req.Frame, e.frames-1)
+			return fmt.Errorf("%w: seek to frame %d; the video has frames 0..%d", ErrInvalid, req.Frame, e.frames-1)
 		}
 		e.pos, e.playing = req.Frame, false
 	default:
 		e.mu.Unlock()
-		return fmt.Errorf("%w: player action %q: want play, pause or seek", errBadRequest, req.Action)
+		return fmt.Errorf("%w: player action %q: want play, pause or seek", ErrInvalid, req.Action)
 	}
 	e.mu.Unlock()
 	e.poke()
 	return nil
 }
 
-// editRoutes adds the player, tracking and results endpoints of edit
-// sessions.
-func (s *Server) editRoutes() {
-	s.mux.HandleFunc("POST /api/sessions/{id}/player", s.withEditor(func(w http.ResponseWriter, r *http.Request, ss *Session) {
-		var req PlayerRequest
-		if err := decodeJSON(w, r, &req); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("player: want JSON {action: play|pause|seek, frame}: %w", err))
-			return
-		}
-		if err := ss.ed.control(req); err != nil {
-			writeError(w, statusOf(err), err)
-			return
-		}
-		writeJSON(w, http.StatusOK, ss.info())
-	}))
-	s.mux.HandleFunc("POST /api/sessions/{id}/track", s.withEditor(func(w http.ResponseWriter, r *http.Request, ss *Session) {
-		var req TrackRequest
-		if err := decodeJSON(w, r, &req); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("track: want JSON {direction: forward|backward|both}: %w", err))
-			return
-		}
-		switch req.Direction {
-		case "forward", "backward", "both":
-		default:
-			writeError(w, http.StatusBadRequest, fmt.Errorf("track: direction %q: want forward, backward or both", req.Direction))
-			return
-		}
-		if err := ss.ed.startTrack(req.Direction); err != nil {
-			writeError(w, statusOf(err), err)
-			return
-		}
-		writeJSON(w, http.StatusAccepted, ss.info())
-	}))
-	s.mux.HandleFunc("DELETE /api/sessions/{id}/track", s.withEditor(func(w http.ResponseWriter, r *http.Request, ss *Session) {
-		ss.ed.stopTrack()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	s.mux.HandleFunc("GET /api/sessions/{id}/results/{name}", s.withEditor(s.handleResults))
-	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "image/svg+xml")
-		w.Header().Set("Cache-Control", "max-age=86400")
-		_, _ = w.Write([]byte(favicon))
-	})
+// Edit reports whether the session is an edit session (a file opened to
+// scrub and track).
+func (s *Session) Edit() bool { return s.ed != nil }
+
+func (s *Session) notEdit() error {
+	return &kindError{ErrConflict, fmt.Errorf("session %s plays live; open a file with mode \"edit\" to scrub and track it", s.ID)}
 }
 
-// favicon is a green dot on a dark square (browsers take SVG here).
-const favicon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1b1b1b"/><circle cx="8" cy="8" r="4" fill="#3c3"/></svg>`
-
-func (s *Server) withEditor(h func(http.ResponseWriter, *http.Request, *Session)) http.HandlerFunc {
-	return s.withSession(func(w http.ResponseWriter, r *http.Request, ss *Session) {
-		if ss.ed == nil {
-			writeError(w, http.StatusConflict, fmt.Errorf("session %s plays live; open a file with mode \"edit\" to scrub and track it", ss.ID))
-			return
-		}
-		h(w, r, ss)
-	})
+// Control plays, pauses or seeks an edit session's player.
+func (s *Session) Control(req PlayerRequest) error {
+	if s.ed == nil {
+		return s.notEdit()
+	}
+	return s.ed.control(req)
 }
 
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+// Track starts a tracking pass over an edit session's file, "forward"
+// from the earliest prompted frame, "backward" from the latest, or
+// "both"; its progress shows in Status().Edit.
+func (s *Session) Track(direction string) error {
+	if s.ed == nil {
+		return s.notEdit()
+	}
+	switch direction {
+	case "forward", "backward", "both":
+	default:
+		return &kindError{ErrInvalid, fmt.Errorf("track: direction %q: want forward, backward or both", direction)}
+	}
+	return s.ed.startTrack(direction)
 }
 
-// renamedError shows the user's name for a file where the error has the
-// server's path for it.
-type renamedError struct {
-	err      error
-	from, to string
+// StopTrack stops an edit session's running pass, if any.
+func (s *Session) StopTrack() error {
+	if s.ed == nil {
+		return s.notEdit()
+	}
+	s.ed.stopTrack()
+	return nil
 }
-
-func (e *renamedError) Error() string { return strings.ReplaceAll(e.err.Error(), e.from, e.to) }
-func (e *renamedError) Unwrap() error { return e.err }

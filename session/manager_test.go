@@ -1,0 +1,117 @@
+package session
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vidseg/vidseg/events"
+	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/source"
+	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/video"
+)
+
+// boxTracker reports every prompted object present in a fixed box on
+// each frame: the model's stand-in where a test is about the session's
+// plumbing (real decoding, loops, detector and hub), not about masks.
+type boxTracker struct {
+	mu      sync.Mutex
+	objects []int
+}
+
+func (b *boxTracker) result(frame int) *tracker.FrameResult {
+	res := &tracker.FrameResult{Frame: frame}
+	for _, id := range b.objects {
+		res.Objects = append(res.Objects, tracker.ObjectResult{Object: id, ObjectScore: 5, Visible: true,
+			Box: mask.Box{X0: 10, Y0: 10, X1: 30, Y1: 30}})
+	}
+	return res
+}
+
+func (b *boxTracker) Track(_ context.Context, f *video.Frame) (*tracker.FrameResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.result(f.Index), nil
+}
+
+func (b *boxTracker) Prompt(_ context.Context, p prompt.Prompt) (*tracker.FrameResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.objects = append(b.objects, p.Object)
+	return b.result(p.Frame), nil
+}
+
+func (b *boxTracker) RemoveObject(int) error { return nil }
+
+// TestCameraRunsWithoutHTTP runs a configured camera as a cluster worker
+// does, with the session manager alone: the clip is decoded and tracked
+// with nobody watching, a prompt waits for the model's first frame, the
+// zone's events reach a subscriber of the manager's hub, and Remove ends
+// the pipeline.
+func TestCameraRunsWithoutHTTP(t *testing.T) {
+	trk := &boxTracker{}
+	m, err := New(Config{
+		NewTracker: func(context.Context, Spec) (Tracker, error) { return trk, nil },
+		ModelSize:  64,
+		Sources:    source.Policy{MediaRoot: filepath.Join(testutil.RepoRoot(t), "testdata", "videos")},
+		Analytics:  events.Config{Frames: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	backlog, sub, err := m.Events().Subscribe(0)
+	if err != nil || len(backlog) != 0 {
+		t.Fatalf("subscribe: %v, backlog %v", err, backlog)
+	}
+	zone := &events.Geometry{Zones: []events.Zone{{Name: "corner", Polygon: []events.Point{{X: 0, Y: 0}, {X: 60, Y: 0}, {X: 60, Y: 60}, {X: 0, Y: 60}}}}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ss, err := m.OpenCamera(ctx, CameraSpec{Name: "door", Source: "moving_shape/video.mp4", Geometry: zone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := ss.PromptWhenReady(ctx, prompt.Prompt{Points: []prompt.Point{{X: 20, Y: 20, Positive: true}}})
+	if err != nil || obj != 1 {
+		t.Fatalf("prompt: object %d, %v", obj, err)
+	}
+	kinds := map[events.Kind]bool{}
+	for !kinds[events.ZoneEnter] {
+		select {
+		case e, ok := <-sub:
+			if !ok {
+				t.Fatal("event stream closed")
+			}
+			if e.Session != ss.ID || e.Event.Camera != "door" {
+				t.Fatalf("event %+v: want session %s, camera door", e, ss.ID)
+			}
+			kinds[e.Event.Kind] = true
+		case <-ctx.Done():
+			t.Fatalf("no zone_enter event; got %v", kinds)
+		}
+	}
+	st := ss.Status()
+	if st.Viewers != 0 || st.FramesSent != 0 || st.ModelFrames == 0 || len(st.Objects) != 1 || st.Camera != "door" {
+		t.Errorf("status %+v: want model frames, object 1, nothing sent to no viewer", st)
+	}
+	if !m.Remove(ss.ID) {
+		t.Fatal("Remove: no session")
+	}
+	select {
+	case <-ss.Done():
+	default:
+		t.Fatal("Remove returned before the pipeline ended")
+	}
+	if len(m.List()) != 0 {
+		t.Errorf("sessions after Remove: %v", m.List())
+	}
+}

@@ -1,0 +1,277 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/vidseg/vidseg/mask"
+	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/session"
+	"github.com/vidseg/vidseg/source"
+	"github.com/vidseg/vidseg/stream"
+)
+
+// SourceRequest is the JSON body that creates a session from a server-side
+// source: a file path, an http(s):// or rtsp:// URL, or a /dev/videoN webcam.
+type SourceRequest struct {
+	Source string `json:"source"`
+	// Loop replays a file from the start at its end (default true).
+	Loop *bool `json:"loop,omitempty"`
+	// Mode "edit" opens a file to scrub and track like the SAM 2 demo
+	// (paused, seek, prompts on any frame, tracking passes, downloads);
+	// "" or "live" tracks the latest frame as it plays.
+	Mode string `json:"mode,omitempty"`
+	// Camera names the source in analytics events (default: the session ID).
+	Camera string `json:"camera,omitempty"`
+}
+
+// PromptRequest is the JSON body of POST /api/sessions/{id}/prompts. Object
+// 0 starts a new object. Coordinates are source-frame pixels.
+// Points and Box may be combined; Mask stands alone.
+type PromptRequest struct {
+	Object int            `json:"object"`
+	Points []prompt.Point `json:"points"`
+	Box    *mask.Box      `json:"box,omitempty"`
+	// Mask is a COCO RLE of the whole frame; it stands alone, without
+	// points or box.
+	Mask *mask.RLE `json:"mask,omitempty"`
+	// Frame is the frame the prompt is on, for edit sessions (the frame
+	// the page shows); live sessions use the model's latest frame.
+	Frame *int `json:"frame,omitempty"`
+}
+
+// PromptResponse answers a prompt with the object id and its first result.
+type PromptResponse = session.PromptResult
+
+func (s *Server) withSession(h func(http.ResponseWriter, *http.Request, *session.Session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		ss, ok := s.m.Get(id)
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Errorf("unknown session %q", id))
+			return
+		}
+		h(w, r, ss)
+	}
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Sessions())
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, ss *session.Session) {
+	writeJSON(w, http.StatusOK, ss.Status())
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var (
+		ss  *session.Session
+		err error
+	)
+	switch ct {
+	case "multipart/form-data":
+		release, rerr := s.m.Reserve()
+		if rerr != nil {
+			writeError(w, statusOf(rerr), rerr)
+			return
+		}
+		ss, err = s.createFromUpload(w, r)
+		release()
+	case "application/json", "":
+		var req SourceRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("session request: want JSON {\"source\": path, URL or /dev/videoN}: %w", err))
+			return
+		}
+		if strings.TrimSpace(req.Source) == "" {
+			writeError(w, http.StatusBadRequest, errors.New("session request: empty \"source\""))
+			return
+		}
+		edit, merr := session.ParseMode(req.Mode)
+		if merr != nil {
+			writeError(w, http.StatusBadRequest, merr)
+			return
+		}
+		loop := req.Loop == nil || *req.Loop
+		ss, err = s.m.Open(r.Context(), req.Source, session.Options{Loop: loop, Edit: edit, Camera: req.Camera})
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: want multipart/form-data (upload) or application/json (source)", ct))
+		return
+	}
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	w.Header().Set("Location", "/api/sessions/"+ss.ID)
+	writeJSON(w, http.StatusCreated, ss.Status())
+}
+
+// createFromUpload streams the "file" part to disk, refusing more than the
+// upload limit, and opens a session on it; the caller holds a slot.
+func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
+	limit := s.cfg.UploadLimit
+	tooBig := &statusError{http.StatusRequestEntityTooLarge,
+		fmt.Errorf("upload larger than the limit of %d bytes (%s); raise it with --upload-limit or VIDSEG_UPLOAD_LIMIT", limit, humanBytes(limit))}
+	if r.ContentLength > limit+1<<20 {
+		return nil, tooBig
+	}
+	// Headroom for the multipart framing around the file.
+	r.Body = http.MaxBytesReader(w, r.Body, limit+1<<20)
+	edit := false
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload: %w", err)}
+	}
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooBig
+			}
+			if errors.Is(err, io.EOF) {
+				return nil, &statusError{http.StatusBadRequest, errors.New("upload: no \"file\" field in the form")}
+			}
+			return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload: %w", err)}
+		}
+		if part.FormName() == "mode" {
+			// Sent before "file", as the page does.
+			b, err := io.ReadAll(io.LimitReader(part, 16))
+			part.Close()
+			if err != nil {
+				return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload: %w", err)}
+			}
+			if edit, err = session.ParseMode(string(b)); err != nil {
+				return nil, &statusError{http.StatusBadRequest, err}
+			}
+			continue
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		name := source.UploadName(part.FileName())
+		f, err := os.CreateTemp(s.cfg.UploadDir, "vidseg-upload-*"+safeExt(name))
+		if err != nil {
+			s.cfg.Logger.Info("upload failed", "err", err)
+			return nil, errors.New("upload: the server cannot store files now")
+		}
+		remove := func() { _ = os.Remove(f.Name()) }
+		n, err := io.Copy(f, io.LimitReader(part, limit+1))
+		cerr := f.Close()
+		if err != nil {
+			remove()
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooBig
+			}
+			return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload interrupted: %w", err)}
+		}
+		if n > limit {
+			remove()
+			return nil, tooBig
+		}
+		if cerr != nil {
+			remove()
+			s.cfg.Logger.Info("upload failed", "err", cerr)
+			return nil, errors.New("upload: the server cannot store files now")
+		}
+		if n == 0 {
+			remove()
+			return nil, &statusError{http.StatusBadRequest, errors.New("upload: the file is empty")}
+		}
+		ss, err := s.m.OpenUpload(r.Context(), session.Upload{Path: f.Name(), Name: name, Edit: edit, Cleanup: remove})
+		if err != nil {
+			// The user knows their file by its name, not our temporary path.
+			return nil, &renamedError{err: err, from: f.Name(), to: name}
+		}
+		return ss, nil
+	}
+}
+
+func safeExt(name string) string {
+	ext := filepath.Ext(name)
+	if len(ext) > 8 || strings.ContainsAny(ext, "/\\ *") {
+		return ""
+	}
+	return ext
+}
+
+// renamedError shows the user's name for a file where the error has the
+// server's path for it.
+type renamedError struct {
+	err      error
+	from, to string
+}
+
+func (e *renamedError) Error() string { return strings.ReplaceAll(e.err.Error(), e.from, e.to) }
+func (e *renamedError) Unwrap() error { return e.err }
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !s.m.Remove(id) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("unknown session %q", id))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request, ss *session.Session) {
+	b := ss.Burned()
+	switch {
+	case r.Method == http.MethodPost && r.URL.Query().Get("overlay") == "none":
+		b = ss.Clean() // the page draws the masks itself
+	case r.Method == http.MethodDelete:
+		if err := ss.Clean().RemoveViewer(r.PathValue("viewer")); err == nil {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+	}
+	stream.WHEP{B: b}.ServeHTTP(w, r)
+}
+
+func (s *Server) handlePrompt(w http.ResponseWriter, r *http.Request, ss *session.Session) {
+	if !ss.Model() {
+		writeError(w, http.StatusConflict, session.ErrNoModel)
+		return
+	}
+	var req PromptRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: want JSON {object, points:[{x,y,positive}], box:{x0,y0,x1,y1}}: %w", err))
+		return
+	}
+	p := prompt.Prompt{Object: req.Object, Points: req.Points, Box: req.Box, Mask: req.Mask}
+	resp, err := ss.Apply(r.Context(), p, req.Frame)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) handleRemoveObject(w http.ResponseWriter, r *http.Request, ss *session.Session) {
+	raw := r.PathValue("obj")
+	id, err := strconv.Atoi(raw)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("object id %q is not a positive integer", raw))
+		return
+	}
+	if err := ss.RemoveObject(r.Context(), id); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
