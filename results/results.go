@@ -373,6 +373,17 @@ func (o *Writer) writePNG(frame int, labels []byte) error {
 // frame.
 func (o *Writer) Finish() error { return o.finish(true) }
 
+// Truncate ends the video at frames, fewer than NewWriter was told: the
+// input could not be decoded past them.
+func (o *Writer) Truncate(frames int) {
+	o.frames = min(o.frames, frames)
+	for i := range o.records {
+		if i >= o.frames {
+			delete(o.records, i)
+		}
+	}
+}
+
 // Skipped is how many results a resumed run found already recorded.
 func (o *Writer) Skipped() int { return o.skip }
 

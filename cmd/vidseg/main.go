@@ -73,10 +73,11 @@ Run "vidseg COMMAND --help" for a command's flags.
 
 func main() {
 	useHugePages()
-	// FFmpeg's own log (x264 statistics, probing notes) would drown the
-	// progress output; errors still show. VIDSEG_FFMPEG_LOG=1 keeps it all.
+	// FFmpeg's own log (x264 statistics, probing notes, a damaged file's
+	// per-packet complaints) would drown the progress output, and vidseg's
+	// errors say what failed in words. VIDSEG_FFMPEG_LOG=1 keeps it all.
 	if os.Getenv("VIDSEG_FFMPEG_LOG") == "" {
-		astiav.SetLogLevel(astiav.LogLevelError)
+		astiav.SetLogLevel(astiav.LogLevelFatal)
 	}
 	// A frame's features are large pointer-free buffers that die within a
 	// frame or two; at Go's default GOGC=100 the heap grows to twice its

@@ -26,6 +26,7 @@ type RunRecord struct {
 	Model      string          `json:"model"`
 	Reverse    bool            `json:"reverse,omitempty"`
 	Both       bool            `json:"both,omitempty"`
+	BothEnds   bool            `json:"both_ends,omitempty"`
 	NonOverlap bool            `json:"non_overlap,omitempty"`
 	NoOverlay  bool            `json:"no_overlay,omitempty"`
 	Prompts    []prompt.Prompt `json:"prompts"` // masks as source-size COCO RLE
