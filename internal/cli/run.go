@@ -78,7 +78,7 @@ func PrepareOut(dir string, overwrite bool) error {
 		if _, err := os.Stat(filepath.Join(dir, results.RunFile)); err == nil {
 			return Usagef("track: --out %s is not empty: pass --overwrite to replace its results, --resume %s to continue an interrupted run, or choose another folder", dir, dir)
 		}
-		return Usagef("track: --out %s is not empty: choose another folder, or pass --overwrite to replace the results of an earlier run there", dir)
+		return Usagef("track: --out %s is not empty: pass --overwrite to replace the results of an earlier run there, or choose another folder", dir)
 	}
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".part")

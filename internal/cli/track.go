@@ -166,12 +166,13 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 	}
 
 	st := tr.Stats()
-	steps := ""
+	steps, unit := "", "frames/s"
 	if st.Frames != frames {
-		steps = fmt.Sprintf(" (%d frame steps)", st.Frames) // --both, --both-ends, or frames no pass reached
+		// --both and --both-ends track some frames twice; a pass may not reach every frame.
+		steps, unit = fmt.Sprintf(" (%d frame steps)", st.Frames), "frame steps/s"
 	}
-	fmt.Fprintf(e.Stdout, "tracked %d object(s) over %d frames%s in %s (%.2f frame steps/s)\n",
-		len(tr.Objects()), frames, steps, elapsed.Round(time.Millisecond), float64(st.Frames)/elapsed.Seconds())
+	fmt.Fprintf(e.Stdout, "tracked %d object(s) over %d frames%s in %s (%.2f %s)\n",
+		len(tr.Objects()), frames, steps, elapsed.Round(time.Millisecond), float64(st.Frames)/elapsed.Seconds(), unit)
 	fmt.Fprintf(e.Stdout, "present: object score > %g (mode %s)\n", tr.PresenceThreshold(), j.Mode)
 	fmt.Fprintf(e.Stdout, "stages: encoder %s, memory attention %s, decoder %s, memory encoder %s, Go %s\n",
 		st.Encoder.Round(time.Millisecond), st.MemoryAttention.Round(time.Millisecond), st.Decoder.Round(time.Millisecond),
