@@ -8,7 +8,7 @@ SHELL := /bin/bash
 # staticcheck, pinned and installed by scripts/setup.sh.
 STATICCHECK := bin/staticcheck
 
-.PHONY: setup setup-gpu test check build demo videos bench bench-official fuzz fuzz-api vet fixture traces
+.PHONY: setup setup-gpu test test-exporter check build install uninstall demo videos bench bench-official fuzz fuzz-api vet fixture traces
 
 setup:
 	bash scripts/setup.sh
@@ -17,15 +17,51 @@ setup:
 setup-gpu:
 	bash scripts/setup-gpu.sh
 
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
 build:
-	go build -o bin/vidseg ./cmd/vidseg
+	go build -ldflags "-X main.version=$(VERSION)" -o bin/vidseg ./cmd/vidseg
+
+# Install for the current user (docs/cli.md "Install"): the binary in
+# $(PREFIX)/bin, ONNX Runtime in $(PREFIX)/lib/vidseg and, with MODEL=DIR,
+# that model in $(PREFIX)/share/vidseg/models; vidseg looks in all three, so
+# `vidseg track clip.mp4 ...` works from any folder. ORT_DIR=third_party/
+# onnxruntime-gpu/lib installs the GPU build (make setup-gpu) instead.
+PREFIX ?= $(HOME)/.local
+ORT_DIR ?= $(CURDIR)/third_party/onnxruntime/lib
+MODEL ?=
+install:
+	@test -f "$(ORT_DIR)/libonnxruntime.so.1" || { echo "install: no ONNX Runtime in $(ORT_DIR): run make setup first (or pass ORT_DIR=DIR)"; exit 1; }
+	@test -z "$(MODEL)" || test -f "$(MODEL)/manifest.json" || { echo "install: MODEL=$(MODEL) has no manifest.json: not a model package"; exit 1; }
+	install -d "$(PREFIX)/bin" "$(PREFIX)/lib/vidseg"
+	go build -ldflags "-X main.version=$(VERSION)" -o "$(PREFIX)/bin/vidseg" ./cmd/vidseg
+	cp -a "$(ORT_DIR)"/libonnxruntime*.so* "$(PREFIX)/lib/vidseg/"
+	@if [ -n "$(MODEL)" ]; then \
+	  install -d "$(PREFIX)/share/vidseg/models" && \
+	  rm -rf "$(PREFIX)/share/vidseg/models/$(notdir $(abspath $(MODEL)))" && \
+	  cp -rL "$(MODEL)" "$(PREFIX)/share/vidseg/models/$(notdir $(abspath $(MODEL)))" && \
+	  echo "installed model $(notdir $(abspath $(MODEL))) in $(PREFIX)/share/vidseg/models"; \
+	fi
+	@echo "installed $(PREFIX)/bin/vidseg (ONNX Runtime in $(PREFIX)/lib/vidseg); run vidseg doctor"
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "note: $(PREFIX)/bin is not on PATH";; esac
+
+uninstall:
+	rm -f "$(PREFIX)/bin/vidseg"
+	rm -rf "$(PREFIX)/lib/vidseg"
+	@echo "left $(PREFIX)/share/vidseg (models, sessions) in place"
 
 # Every package, with go test's usual output, then where the time went
 # (tools/testreport; the raw stream is kept in out/test.json). The timeout
 # is a hang guard for a busy 2-core machine, not a speed bound.
-test: check
+test: check test-exporter
 	@mkdir -p out
 	set -o pipefail; go test -json -timeout 40m ./... | go run ./tools/testreport -save out/test.json
+
+# The exporter's progress printer needs no torch: its tests run wherever
+# python3 is.
+test-exporter:
+	@if command -v python3 >/dev/null; then cd tools/export && python3 -m unittest -q test_progress; \
+	  else echo "test-exporter: no python3: skipped"; fi
 
 # Static checks: vet, gofmt, a tidy go.mod, staticcheck and the import
 # rules (docs/architecture.md: nothing below the HTTP layer imports web or

@@ -243,6 +243,11 @@ func (d *Decoder) openError(ctx, octx context.Context, op string, err error) err
 		return fmt.Errorf("decode: %w: %s %s: no answer within %v", ErrUnreachable, op, d.url, d.opts.Timeout)
 	case d.network:
 		return fmt.Errorf("decode: %w: %s %s: %w", ErrUnreachable, op, d.url, err)
+	case (errors.Is(err, astiav.ErrInvaliddata) || errors.Is(err, astiav.ErrEof)) && isMP4Head(d.url):
+		// An MP4/MOV whose index (moov) comes last, cut before it: the
+		// frames are there but cannot be found.
+		return fmt.Errorf("decode: %w: %s: an MP4/MOV file without its index (moov): cut short (an interrupted download or recording?) or damaged; "+
+			"nothing can be read from it: %w", ErrTruncated, d.url, err)
 	case errors.Is(err, astiav.ErrInvaliddata), errors.Is(err, astiav.ErrEof):
 		return fmt.Errorf("decode: %w: %s: not a recognized media file: %w", ErrNotVideo, d.url, err)
 	case errors.Is(err, astiav.ErrDecoderNotFound):
@@ -468,7 +473,11 @@ func (d *Decoder) feed(ctx context.Context) error {
 			// End of input (or unreadable rest): drain the decoder.
 			d.demuxEOF = true
 			if err := d.cc.SendPacket(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
-				d.err = fmt.Errorf("decode: %s: draining decoder: %w", d.url, err)
+				// The decoder refuses to drain what it was given: the
+				// data ended or broke inside a frame.
+				if d.err = d.endError(); errors.Is(d.err, io.EOF) {
+					d.err = fmt.Errorf("decode: %w: %s: after frame %d: %w", ErrCorrupt, d.url, d.next-1, err)
+				}
 				return d.err
 			}
 			return nil
@@ -770,4 +779,23 @@ func (d *Decoder) Close() error {
 	}
 	d.freeIO()
 	return nil
+}
+
+// isMP4Head reports whether path is a local file that begins like an
+// MP4/MOV/3GP (an ftyp box, or a moov-less mdat/free/wide box first).
+func isMP4Head(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var head [8]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil {
+		return false
+	}
+	switch string(head[4:8]) {
+	case "ftyp", "mdat", "wide", "free", "skip":
+		return true
+	}
+	return false
 }

@@ -234,7 +234,7 @@ func TestEvaluateErrors(t *testing.T) {
 	if _, err := Evaluate(ctx, pred, filepath.Join(gt, "missing")); err == nil {
 		t.Error("missing gt dir: no error")
 	}
-	if _, err := Evaluate(ctx, pred, gt); err == nil || !strings.Contains(err.Error(), "no annotated objects") {
+	if _, err := Evaluate(ctx, pred, gt); err == nil || !strings.Contains(err.Error(), "no annotated sequences") {
 		t.Errorf("empty gt: err = %v", err)
 	}
 	for _, id := range []string{"00000", "00001"} {

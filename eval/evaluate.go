@@ -56,7 +56,8 @@ type Object struct {
 // 1..max of the first ground-truth frame (255 is void and read as
 // background), and the first and last frames are not scored. Each scored
 // frame must have a prediction of the same size whose labels do not
-// exceed the number of objects.
+// exceed the number of objects. Ground truth whose first frames hold no
+// object gives a report of 0 objects, whose means are 0.
 func Evaluate(ctx context.Context, predDir, gtDir string) (*Report, error) {
 	entries, err := os.ReadDir(gtDir)
 	if err != nil {
@@ -86,8 +87,12 @@ func Evaluate(ctx context.Context, predDir, gtDir string) (*Report, error) {
 		rep.Objects += len(seq.Objects)
 		rep.Sequences = append(rep.Sequences, *seq)
 	}
+	if len(rep.Sequences) == 0 {
+		return nil, fmt.Errorf("eval: no annotated sequences under %s", gtDir)
+	}
 	if rep.Objects == 0 {
-		return nil, fmt.Errorf("eval: no annotated objects under %s", gtDir)
+		// Nothing to score: the report says so (Print), the means stay 0.
+		return rep, nil
 	}
 	n := float64(rep.Objects)
 	rep.J = Stats{Mean: jm / n, Recall: jr / n, Decay: jd / n}
@@ -115,6 +120,9 @@ func evaluateSequence(ctx context.Context, name, predDir, gtDir string) (*Sequen
 		}
 	}
 	seq := &Sequence{Name: name, Frames: ids[1 : len(ids)-1]}
+	if nobj == 0 {
+		return seq, nil // nothing to score, whatever was predicted
+	}
 	seq.Objects = make([]Object, nobj)
 	for k := range seq.Objects {
 		seq.Objects[k].ID = k + 1

@@ -8,6 +8,10 @@ import (
 
 // Print writes rep as a table: one row per sequence, then the means.
 func Print(w io.Writer, rep *Report) {
+	if rep.Objects == 0 {
+		fmt.Fprintf(w, "no object to score: the first ground-truth frame of each of the %d sequence(s) holds no object label\n", len(rep.Sequences))
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "sequence\tobjects\tframes\tJ&F\tJ\tF\t")
 	for _, s := range rep.Sequences {

@@ -21,6 +21,9 @@ func (e *InputError) Unwrap() error { return e.Err }
 // staged sequence folder with the folder it came from.
 func Stage(pred, gt, sub string) (predRoot, gtRoot string, staged []string, cleanup func(), err error) {
 	nothing := func() {}
+	// A track output folder as the ground truth is one sequence (its
+	// masks/), not a DAVIS root whose only sequence is "masks".
+	gt = maskFolder(sub, gt)
 	if hasPNG(gt) {
 		// One sequence: name it after the folder (its parent for ".../masks").
 		name := filepath.Base(filepath.Clean(gt))

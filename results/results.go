@@ -81,6 +81,10 @@ type Frame struct {
 	// the stream start (ffprobe's pts_time less start_time).
 	PTS     *float64 `json:"pts,omitempty"`
 	Objects []Object `json:"objects"`
+	// Unreached marks a frame no propagation pass reached (before the
+	// first prompt tracked forward, after the last tracked backward): it
+	// has no objects and an empty PNG.
+	Unreached bool `json:"unreached,omitempty"`
 }
 
 // Doc is masks.json.
@@ -216,7 +220,7 @@ func (o *Writer) Close() error {
 
 // masksRecord is a frame's record as masks.json (and masks.jsonl) hold it.
 func masksRecord(rec Frame) Frame {
-	out := Frame{Frame: rec.Frame, PTS: rec.PTS, Objects: []Object{}}
+	out := Frame{Frame: rec.Frame, PTS: rec.PTS, Objects: []Object{}, Unreached: rec.Unreached}
 	for _, r := range rec.Objects {
 		out.Objects = append(out.Objects, Object{
 			ID: r.ID, Segmentation: r.Segmentation, Area: r.Area, BBox: r.BBox,
@@ -229,7 +233,7 @@ func masksRecord(rec Frame) Frame {
 
 // Tracks is the frame's tracks.jsonl line: no masks, boxes as corners.
 func (rec Frame) Tracks() Frame {
-	out := Frame{Frame: rec.Frame, PTS: rec.PTS, Objects: []Object{}}
+	out := Frame{Frame: rec.Frame, PTS: rec.PTS, Objects: []Object{}, Unreached: rec.Unreached}
 	for _, r := range rec.Objects {
 		r.Segmentation = nil
 		if r.BBox != nil {
@@ -363,9 +367,22 @@ func (o *Writer) writePNG(frame int, labels []byte) error {
 	return nil
 }
 
-// Finish fills frames without a result with empty masks (so DAVIS
-// evaluation sees every frame) and writes masks.json and tracks.jsonl.
+// Finish fills frames without a result, those no pass reached, with
+// empty masks (so DAVIS evaluation sees every frame) and Unreached records,
+// and writes masks.json and tracks.jsonl: every output holds one entry per
+// frame.
 func (o *Writer) Finish() error { return o.finish(true) }
+
+// Truncate ends the video at frames, fewer than NewWriter was told: the
+// input could not be decoded past them.
+func (o *Writer) Truncate(frames int) {
+	o.frames = min(o.frames, frames)
+	for i := range o.records {
+		if i >= o.frames {
+			delete(o.records, i)
+		}
+	}
+}
 
 // Skipped is how many results a resumed run found already recorded.
 func (o *Writer) Skipped() int { return o.skip }
@@ -388,6 +405,14 @@ func (o *Writer) finish(complete bool) error {
 			if err := o.writePNG(i, o.labels); err != nil {
 				return err
 			}
+			rec := Frame{Frame: i, Objects: []Object{}, Unreached: true}
+			if o.PTS != nil {
+				if pts, ok := o.PTS(i); ok {
+					sec := pts.Seconds()
+					rec.PTS = &sec
+				}
+			}
+			o.records[i] = rec
 		}
 	}
 	idx := make([]int, 0, len(o.records))

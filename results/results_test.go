@@ -145,7 +145,8 @@ func TestWriterFiles(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &doc) != nil {
 		t.Fatalf("masks.json: %v %s", err, data)
 	}
-	if doc.Format != MasksFormat || len(doc.Objects) != 2 || len(doc.Results) != 2 || doc.Results[0].Frame != 0 {
+	// Frame 2 is there too, marked unreached (TestWriterUnreachedFrames).
+	if doc.Format != MasksFormat || len(doc.Objects) != 2 || len(doc.Results) != 3 || doc.Results[0].Frame != 0 || len(doc.Results[2].Objects) != 0 {
 		t.Fatalf("masks.json %s", data)
 	}
 	o := doc.Results[0].Objects[0] // sorted by id: object 1
@@ -165,12 +166,12 @@ func TestWriterFiles(t *testing.T) {
 				Box *[4]int `json:"box"`
 			} `json:"objects"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil || rec.Frame != lines || *rec.Objects[0].Box != [4]int{0, 0, 5, 2} {
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil || rec.Frame != lines || lines < 2 && *rec.Objects[0].Box != [4]int{0, 0, 5, 2} {
 			t.Errorf("tracks.jsonl line %d: %v %s", lines, err, sc.Bytes())
 		}
 	}
-	if lines != 2 {
-		t.Errorf("tracks.jsonl has %d lines, want 2", lines)
+	if lines != 3 {
+		t.Errorf("tracks.jsonl has %d lines, want 3", lines)
 	}
 }
 
@@ -205,5 +206,77 @@ func TestLabelsMatchWriterPNG(t *testing.T) {
 	}
 	if _, err := Labels(objs, w+1, h); err == nil {
 		t.Error("a mask of another size than the video was accepted")
+	}
+}
+
+// TestWriterUnreachedFrames: a run whose passes do not reach every frame
+// (a prompt on frame 2 of 4 tracked forward, or --reverse from frame 2)
+// still describes every frame in every output: an empty PNG, and a
+// masks.json result and tracks.jsonl line marked unreached, with no objects.
+func TestWriterUnreachedFrames(t *testing.T) {
+	const w, h, frames = 8, 6, 4
+	for _, reached := range [][]int{{2, 3}, {2, 1, 0}} {
+		dir := t.TempDir()
+		out, err := NewWriter(dir, "clip.mp4", w, h, 25, frames, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range reached {
+			res := &tracker.FrameResult{Frame: f, Width: w, Height: h, Objects: []tracker.ObjectResult{square(t, 1, w, h, 1, 1, 4, 4)}}
+			if err := out.Add(res); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := out.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, MasksJSON))
+		if err != nil {
+			t.Fatal(err)
+		}
+		type record struct {
+			Frame     int               `json:"frame"`
+			Unreached bool              `json:"unreached"`
+			Objects   []json.RawMessage `json:"objects"`
+		}
+		var doc struct {
+			Frames  int      `json:"frames"`
+			Results []record `json:"results"`
+		}
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var tracks []record
+		f, err := os.Open(filepath.Join(dir, TracksFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var fr record
+			if err := json.Unmarshal(sc.Bytes(), &fr); err != nil {
+				t.Fatal(err)
+			}
+			tracks = append(tracks, fr)
+		}
+		f.Close()
+		if doc.Frames != frames || len(doc.Results) != frames || len(tracks) != frames {
+			t.Fatalf("reached %v: masks.json frames=%d with %d results, tracks.jsonl %d lines; want %d of each",
+				reached, doc.Frames, len(doc.Results), len(tracks), frames)
+		}
+		for i := range frames {
+			if _, err := os.Stat(filepath.Join(dir, MasksDir, MaskName(i))); err != nil {
+				t.Errorf("reached %v: %v", reached, err)
+			}
+			was := false
+			for _, r := range reached {
+				was = was || r == i
+			}
+			for _, fr := range []record{doc.Results[i], tracks[i]} {
+				if fr.Frame != i || fr.Unreached == was || was != (len(fr.Objects) == 1) {
+					t.Errorf("reached %v: frame %d record %+v", reached, i, fr)
+				}
+			}
+		}
 	}
 }

@@ -17,21 +17,31 @@ type Found struct {
 }
 
 // FindModel looks for a model when none is configured: the first
-// directory of ./models (by name) holding a manifest, else the bundled
+// directory (by name) holding a manifest in the first of modelDirs that
+// has one (./models, then the installed models), else the bundled
 // fixture (FixtureDir) under one of roots. ok is false when there is none.
-func FindModel(roots []string) (f Found, ok bool) {
-	if entries, err := os.ReadDir("models"); err == nil {
+func FindModel(modelDirs, roots []string) (f Found, ok bool) {
+	for _, models := range modelDirs {
+		entries, err := os.ReadDir(models)
+		if err != nil {
+			continue
+		}
 		var names []string
 		for _, e := range entries {
-			if e.IsDir() {
+			// Stat, not e.IsDir: an installed model may be a link.
+			if fi, err := os.Stat(filepath.Join(models, e.Name())); err == nil && fi.IsDir() {
 				names = append(names, e.Name())
 			}
 		}
 		slices.Sort(names)
 		for _, n := range names {
-			dir := filepath.Join("models", n)
+			dir := filepath.Join(models, n)
 			if hasManifest(dir) {
-				return Found{Dir: dir, From: "./models"}, true
+				from := models
+				if models == "models" {
+					from = "./models"
+				}
+				return Found{Dir: dir, From: from}, true
 			}
 		}
 	}

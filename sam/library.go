@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -19,6 +20,9 @@ const (
 	// The GPU build (make setup-gpu): ONNX Runtime 1.29 with its CUDA
 	// provider beside it; preferred when an NVIDIA driver is loaded.
 	bundledGPURuntimeLibrary = "third_party/onnxruntime-gpu/lib/libonnxruntime.so.1"
+	// InstalledLibDir is where `make install` puts ONNX Runtime, under
+	// its PREFIX (~/.local by default).
+	InstalledLibDir = "lib/vidseg"
 )
 
 // systemLibDirs are searched after the bundled copy; ldconfig's cache is
@@ -38,11 +42,13 @@ var systemLibNames = []string{"libonnxruntime.so.1", "libonnxruntime.so"}
 //
 // It looks, in order, at override (typically a command-line flag), the
 // environment variables VIDSEG_ORT_LIB and ONNXRUNTIME_SHARED_LIBRARY_PATH,
-// third_party/onnxruntime/lib/libonnxruntime.so.1 in the executable's
-// directory and every parent (third_party/onnxruntime-gpu/... first when
-// an NVIDIA driver is loaded), the same in the working directory and every
-// parent, the usual system library directories, and finally the ldconfig
-// cache. An explicit setting (override or an environment variable) that
+// ../lib/vidseg beside the executable's directory (the `make install`
+// layout), third_party/onnxruntime/lib/libonnxruntime.so.1 in the
+// executable's directory and every parent (third_party/onnxruntime-gpu/...
+// first when an NVIDIA driver is loaded), the same in the working directory
+// and every parent, ~/.local/lib/vidseg, the usual system library
+// directories, and finally the ldconfig cache. Each place is looked at
+// once. An explicit setting (override or an environment variable) that
 // names a missing file is an error rather than being skipped, so a typo
 // never silently selects another library. When nothing is found the error
 // lists every place that was looked at.
@@ -64,6 +70,9 @@ func FindRuntimeLibrary(override string) (string, error) {
 
 	var looked []string
 	try := func(p string) bool {
+		if slices.Contains(looked, p) { // the executable's and the working directory's parents overlap
+			return false
+		}
 		looked = append(looked, p)
 		return isLibraryFile(p) == nil
 	}
@@ -72,6 +81,10 @@ func FindRuntimeLibrary(override string) (string, error) {
 	if exe, err := os.Executable(); err == nil {
 		if exe, err = filepath.EvalSymlinks(exe); err == nil {
 			starts = append(starts, filepath.Dir(exe))
+			// `make install`: PREFIX/bin/vidseg beside PREFIX/lib/vidseg.
+			if p := filepath.Join(filepath.Dir(filepath.Dir(exe)), InstalledLibDir, systemLibNames[0]); try(p) {
+				return p, nil
+			}
 		}
 	}
 	if wd, err := os.Getwd(); err == nil {
@@ -91,6 +104,11 @@ func FindRuntimeLibrary(override string) (string, error) {
 			if filepath.Dir(dir) == dir {
 				break
 			}
+		}
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		if p := filepath.Join(home, ".local", InstalledLibDir, systemLibNames[0]); try(p) {
+			return p, nil
 		}
 	}
 	for _, dir := range systemLibDirs {

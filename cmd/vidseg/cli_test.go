@@ -107,7 +107,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}{
 		{"no command", nil, "no command given"},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
-		{"unknown flag", []string{"track", "--nope"}, "flag provided but not defined: -nope"},
+		{"unknown flag", []string{"track", "--nope"}, "flag provided but not defined: --nope"},
 		{"no input", []string{"track", "--point", "1,2", "--out", "o"}, "exactly one INPUT"},
 		{"no prompt", []string{"track", "in.mp4", "--out", "o"}, "at least one --point"},
 		{"no out", []string{"track", "in.mp4", "--point", "1,2"}, "--out DIR is required"},
@@ -194,7 +194,12 @@ func TestNoModelExit4(t *testing.T) {
 	clip := testutil.Clip(t, "crossing")
 	dir := t.TempDir() // no ./models, no testdata beside the binary
 	r := vidseg(t, dir, nil, "track", clip, "--point", "40,110", "--out", "o")
-	expect(t, r, cli.ExitModel, "/usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t")
+	// The binary is outside a checkout: the exporter is named as in one, and
+	// the export goes where the lookup finds it from any folder.
+	expect(t, r, cli.ExitModel, "in a vidseg source checkout:\n  /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out ")
+	if !strings.Contains(r.stderr, filepath.Join(".local", "share", "vidseg", "models", "sam2.1_hiera_t")) {
+		t.Errorf("no-model message does not export into the installed models:\n%s", r.stderr)
+	}
 	if !strings.Contains(r.stderr, sam.FixtureDir) {
 		t.Errorf("no-model message does not mention the fixture:\n%s", r.stderr)
 	}

@@ -232,8 +232,10 @@ func TestTrackStillImage(t *testing.T) {
 	}
 }
 
-// A truncated file that yields fewer frames than asked for: the run fails,
-// says where its results are, and masks.json records the frames tracked.
+// A truncated file that yields fewer frames than asked for: the run
+// finishes the results of the frames that decode (overlay included), exits
+// 3 saying the input is truncated, and leaves nothing to resume (a resume
+// would re-track the good frames and fail the same way).
 func TestTrackTruncated(t *testing.T) {
 	clip, env := trackEnv(t)
 	dir := t.TempDir()
@@ -253,16 +255,21 @@ func TestTrackTruncated(t *testing.T) {
 	got := len(frames)
 
 	out := filepath.Join(dir, "out")
-	r := vidseg(t, dir, env, "track", cut, "--point", "100,100", "--frames", "5", "--out", out)
-	if r.code == 0 {
-		t.Fatalf("a truncated input succeeded:\n%s", r.stderr)
-	}
-	if want := "tracked so far are in " + out; !strings.Contains(r.stderr, want) {
-		t.Errorf("message lacks %q:\n%s", want, r.stderr)
+	r := vidseg(t, dir, env, "track", cut, "--point", "100,100", "--out", out)
+	expect(t, r, cli.ExitInput, "truncated")
+	if strings.Contains(r.stderr, "--resume") || !strings.Contains(r.stderr, out) {
+		t.Errorf("message should name %s and not suggest --resume:\n%s", out, r.stderr)
 	}
 	if doc := readMasksJSON(t, out); doc.Frames != got || len(doc.Results) != got {
 		t.Errorf("masks.json says %d frames with %d results, %d were tracked", doc.Frames, len(doc.Results), got)
 	}
+	if _, frames, err := decodeAll(t, filepath.Join(out, results.OverlayMP4)); err != nil || len(frames) != got {
+		t.Errorf("overlay.mp4: %d frames, %v; want %d", len(frames), err, got)
+	}
+	if _, err := os.Stat(filepath.Join(out, results.MasksLog)); err == nil {
+		t.Errorf("%s kept: the run looks unfinished", results.MasksLog)
+	}
+	expect(t, vidseg(t, dir, env, "track", "--resume", out), cli.ExitInput, "nothing to resume")
 }
 
 // Bad inputs and prompts outside the frame are reported before the model

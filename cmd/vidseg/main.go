@@ -73,10 +73,11 @@ Run "vidseg COMMAND --help" for a command's flags.
 
 func main() {
 	useHugePages()
-	// FFmpeg's own log (x264 statistics, probing notes) would drown the
-	// progress output; errors still show. VIDSEG_FFMPEG_LOG=1 keeps it all.
+	// FFmpeg's own log (x264 statistics, probing notes, a damaged file's
+	// per-packet complaints) would drown the progress output, and vidseg's
+	// errors say what failed in words. VIDSEG_FFMPEG_LOG=1 keeps it all.
 	if os.Getenv("VIDSEG_FFMPEG_LOG") == "" {
-		astiav.SetLogLevel(astiav.LogLevelError)
+		astiav.SetLogLevel(astiav.LogLevelFatal)
 	}
 	// A frame's features are large pointer-free buffers that die within a
 	// frame or two; at Go's default GOGC=100 the heap grows to twice its
@@ -146,11 +147,20 @@ func dispatch(ctx context.Context, e *cli.Env, args []string) error {
 			return c.run(ctx, e, rest)
 		}
 	}
-	return cli.Usagef("unknown command %q (run `vidseg help`)", name)
+	return cli.Usagef("unknown command %q%s (run `vidseg help`)", name, cli.DidYouMean(name, commandNames()))
+}
+
+// commandNames are the words `vidseg COMMAND` and `vidseg help COMMAND` take.
+func commandNames() []string {
+	names := []string{"help"}
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return names
 }
 
 func runHelp(ctx context.Context, e *cli.Env, args []string) error {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
 		usage(e.Stdout)
 		return nil
 	}
@@ -163,11 +173,16 @@ func runHelp(ctx context.Context, e *cli.Env, args []string) error {
 			return c.run(ctx, e, []string{"--help"})
 		}
 	}
-	return cli.Usagef("no help for %q: not a command", args[0])
+	return cli.Usagef("no help for %q: not a command%s (run `vidseg help`)", args[0], cli.DidYouMean(args[0], append(commandNames(), "config")))
 }
 
 func runVersion(_ context.Context, e *cli.Env, args []string) error {
-	if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
+	fs := cli.NewFlags(e, "version", "vidseg version", "Prints the version of this build.", "")
+	pos, err := fs.ParseArgs(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
 		return cli.Usagef("version takes no arguments")
 	}
 	fmt.Fprintf(e.Stdout, "vidseg %s\n", version)

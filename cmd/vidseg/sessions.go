@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/vidseg/vidseg/internal/cli"
@@ -40,18 +41,30 @@ The store is locked while `+"`vidseg serve`"+` runs: stop it first.`,
 	want := map[string]int{"list": 0, "show": 1, "export": 2, "import": 1, "delete": 1}
 	n, ok := want[pos[0]]
 	if !ok {
-		return cli.Usagef("sessions: unknown subcommand %q (want list, show, export, import or delete)", pos[0])
+		return cli.Usagef("sessions: unknown subcommand %q%s (want list, show, export, import or delete)", pos[0],
+			cli.DidYouMean(pos[0], []string{"list", "show", "export", "import", "delete"}))
 	}
 	if len(pos)-1 != n {
 		return cli.Usagef("sessions %s takes %d argument(s), got %d (run `vidseg sessions --help`)", pos[0], n, len(pos)-1)
 	}
 	path := s.Get("store")
 	readOnly := pos[0] == "list" || pos[0] == "show" || pos[0] == "export"
-	if readOnly {
+	// Only a successful import may create the store: opening one creates
+	// the file, so a missing store or import file is checked first.
+	if pos[0] != "import" {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return cli.InputErr(fmt.Errorf("sessions: no store at %s (from %s); `vidseg serve` creates it", path, s.Source("store")))
 		}
 	}
+	var importFile *os.File
+	if pos[0] == "import" && pos[1] != "-" {
+		if importFile, err = os.Open(pos[1]); err != nil {
+			return cli.InputErr(fmt.Errorf("sessions import: %w", err))
+		}
+		defer importFile.Close()
+	}
+	_, statErr := os.Stat(path)
+	fresh := errors.Is(statErr, os.ErrNotExist)
 	st, err := store.OpenWith(path, store.Options{ReadOnly: readOnly})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -69,7 +82,17 @@ The store is locked while `+"`vidseg serve`"+` runs: stop it first.`,
 	case "export":
 		return cli.ExportSession(e.Stdout, st, pos[1], pos[2])
 	case "import":
-		return cli.ImportSession(e.Stdout, st, pos[1], path)
+		var r io.Reader = os.Stdin
+		if importFile != nil {
+			r = importFile
+		}
+		err := cli.ImportSession(e.Stdout, st, r, path)
+		if err != nil && fresh {
+			// A failed import into a new store leaves no empty store.
+			st.Close()
+			os.Remove(path)
+		}
+		return err
 	default: // delete
 		return cli.DeleteSession(e.Stdout, st, pos[1])
 	}

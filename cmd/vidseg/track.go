@@ -31,7 +31,13 @@ DIR/masks works with `+"`vidseg eval`"+`. DIR must be empty (or --overwrite).
 
 Propagation starts at the earliest prompted frame and runs forward; --reverse
 runs backward from the latest prompted frame instead, --both runs forward and
-then backward from the earliest prompted frame (covering the whole video).
+then backward from the earliest prompted frame (covering the whole video),
+--both-ends runs forward from the earliest and then backward from the latest
+prompted frame (the frames between get the backward pass's masks). Frames no
+pass reaches get an empty PNG and an "unreached" record.
+
+A truncated or damaged input is tracked up to the damage: the results of the
+frames that decode are finished (overlay included) and the run exits 3.
 
 Model: --model > VIDSEG_MODEL > config "model" > ./models/* > the bundled
 random-weight fixture (`+sam.FixtureDir+`, with a warning). To get a real
@@ -54,6 +60,7 @@ model, export an official checkpoint once:
 	limit := fs.Int("frames", 0, "track at most the first `N` frames of the video (0 = all)")
 	reverse := fs.Bool("reverse", false, "propagate backward from the latest prompted frame")
 	both := fs.Bool("both", false, "propagate forward, then backward from the earliest prompted frame")
+	bothEnds := fs.Bool("both-ends", false, "propagate forward from the earliest prompted frame, then backward from the latest")
 	nonOverlap := fs.Bool("non-overlap", false, "at each pixel keep only the highest-scoring object")
 	noOverlay := fs.Bool("no-overlay", false, "skip overlay.mp4")
 	quiet := fs.Bool("quiet", false, "no progress output")
@@ -76,7 +83,7 @@ model, export an official checkpoint once:
 		}
 		pos, *out = []string{run.Input}, *resumeDir
 		s.Set("mode", run.Mode, results.RunFile)
-		*limit, *reverse, *both, *nonOverlap, *noOverlay = run.Limit, run.Reverse, run.Both, run.NonOverlap, run.NoOverlay
+		*limit, *reverse, *both, *bothEnds, *nonOverlap, *noOverlay = run.Limit, run.Reverse, run.Both, run.BothEnds, run.NonOverlap, run.NoOverlay
 	}
 	if len(pos) != 1 {
 		return cli.Usagef("track needs exactly one INPUT video, got %d (run `vidseg track --help`)", len(pos))
@@ -90,8 +97,8 @@ model, export an official checkpoint once:
 			return err
 		}
 	}
-	if *reverse && *both {
-		return cli.Usagef("track: --reverse and --both exclude each other")
+	if n := btoi(*reverse) + btoi(*both) + btoi(*bothEnds); n > 1 {
+		return cli.Usagef("track: --reverse, --both and --both-ends exclude each other")
 	}
 	if *limit < 0 {
 		return cli.Usagef("track: --frames %d is negative", *limit)
@@ -118,5 +125,12 @@ model, export an official checkpoint once:
 		return cli.Usagef("track: give at least one --point, --box or --mask (run `vidseg track --help`)")
 	}
 	return cli.Track(ctx, e, s, cli.TrackJob{Input: input, Out: *out, Prompts: prompts, Resume: run, Mode: mode, Limit: *limit,
-		Reverse: *reverse, Both: *both, NonOverlap: *nonOverlap, NoOverlay: *noOverlay, Quiet: *quiet, Verbose: *verbose})
+		Reverse: *reverse, Both: *both, BothEnds: *bothEnds, NonOverlap: *nonOverlap, NoOverlay: *noOverlay, Quiet: *quiet, Verbose: *verbose})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -75,6 +75,7 @@ type Settings struct {
 	values map[string]string
 	from   map[string]string // "flag", "env VIDSEG_X", "config FILE", "default"
 	file   string            // config file read, "" when none
+	data   string            // userDataDir
 }
 
 // Get is the value of a setting.
@@ -112,7 +113,7 @@ func (s *Settings) Threads() (int, error) {
 // LoadSettings resolves env, config file and defaults. args are scanned for
 // --config only; the command's own flags come later, through flag().
 func LoadSettings(e *Env, args []string) (*Settings, error) {
-	s := &Settings{values: map[string]string{}, from: map[string]string{}}
+	s := &Settings{values: map[string]string{}, from: map[string]string{}, data: userDataDir(e)}
 	for _, st := range settingTable {
 		s.values[st.key], s.from[st.key] = st.def, "default"
 	}
@@ -211,16 +212,35 @@ func configPath(e *Env, args []string) (path string, explicit bool) {
 	return filepath.Join(dir, "vidseg", "config.json"), false
 }
 
-func defaultStorePath(e *Env) string {
+// userDataDir is vidseg's data directory: $XDG_DATA_HOME/vidseg, else
+// ~/.local/share/vidseg; "" without a home.
+func userDataDir(e *Env) string {
 	dir := e.Getenv("XDG_DATA_HOME")
 	if dir == "" {
 		home := e.Getenv("HOME")
 		if home == "" {
-			return "vidseg-sessions.db"
+			return ""
 		}
 		dir = filepath.Join(home, ".local", "share")
 	}
-	return filepath.Join(dir, "vidseg", "sessions.db")
+	return filepath.Join(dir, "vidseg")
+}
+
+func defaultStorePath(e *Env) string {
+	if d := userDataDir(e); d != "" {
+		return filepath.Join(d, "sessions.db")
+	}
+	return "vidseg-sessions.db"
+}
+
+// ModelsDir is where installed models are found from any folder
+// (~/.local/share/vidseg/models, where `make install MODEL=DIR` puts
+// one); "" without a home.
+func (s *Settings) ModelsDir() string {
+	if s.data == "" {
+		return ""
+	}
+	return filepath.Join(s.data, "models")
 }
 
 // readConfig reads a JSON object or key=value lines.

@@ -19,7 +19,7 @@ func Doctor(ctx context.Context, e *Env, s *Settings, asJSON bool) error {
 		add(doctor.Check{Name: "model", Status: "fail", Required: true, Detail: "no model directory found",
 			Fix: strings.TrimPrefix(err.Error(), "no model configured. ")})
 	} else {
-		doctor.Model(choice, rt, s.Get("provider"), strings.TrimPrefix(ExportHowTo, "no model configured. "), add)
+		doctor.Model(choice, rt, s.Get("provider"), strings.TrimPrefix(ExportHowTo(s), "no model configured. "), add)
 	}
 	if rt != nil {
 		rt.Close()

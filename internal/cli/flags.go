@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -28,9 +30,7 @@ func NewFlags(e *Env, name, usage, about, examples string) *Flags {
 func (f *Flags) printHelp(w io.Writer) {
 	fmt.Fprintf(w, "Usage:\n  %s\n\n%s\n", f.usage, strings.TrimSpace(f.about))
 	fmt.Fprintf(w, "\nFlags:\n")
-	f.SetOutput(w)
-	f.PrintDefaults()
-	f.SetOutput(io.Discard)
+	f.printFlags(w)
 	if f.examples != "" {
 		fmt.Fprintf(w, "\nExamples:\n%s\n", strings.TrimRight(f.examples, "\n"))
 	}
@@ -49,7 +49,7 @@ func (f *Flags) ParseArgs(args []string) ([]string, error) {
 			return nil, ErrHelp
 		}
 		if err != nil {
-			return nil, Usagef("%s: %v (run `vidseg %s --help`)", f.Name(), err, f.Name())
+			return nil, Usagef("%s: %s (run `vidseg %s --help`)", f.Name(), f.explain(err), f.Name())
 		}
 		rest := f.Args()
 		if len(rest) == 0 {
@@ -68,3 +68,64 @@ type List []string
 
 func (l *List) String() string     { return strings.Join(*l, " ") }
 func (l *List) Set(s string) error { *l = append(*l, s); return nil }
+
+// Dashed is a flag's name as the docs write it: --name, or -v for a
+// one-letter flag.
+func Dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// Go's flag errors name flags with one dash ("-poitn"); these patterns
+// find the name so that it can be written as the docs write it.
+var flagErrorName = regexp.MustCompile(`^(flag provided but not defined: |flag needs an argument: |invalid (?:boolean )?value "(?:[^"\\]|\\.)*" for (?:flag )?)-([^\s:]+)(.*)$`)
+
+// explain rewrites a flag error with "--" names and, for an unknown
+// flag, the closest known one.
+func (f *Flags) explain(err error) string {
+	msg := err.Error()
+	m := flagErrorName.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	name := m[2]
+	msg = m[1] + Dashed(name) + m[3]
+	if strings.HasPrefix(m[1], "flag provided but not defined") {
+		var names []string
+		f.VisitAll(func(fl *flag.Flag) { names = append(names, fl.Name) })
+		if c := Suggest(name, names); c != "" {
+			msg += " (did you mean " + Dashed(c) + "?)"
+		}
+	}
+	return msg
+}
+
+// printFlags lists the flags as flag.PrintDefaults does, with the "--"
+// names the docs use.
+func (f *Flags) printFlags(w io.Writer) {
+	f.VisitAll(func(fl *flag.Flag) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "  %s", Dashed(fl.Name))
+		placeholder, usage := flag.UnquoteUsage(fl)
+		if placeholder != "" {
+			b.WriteString(" " + placeholder)
+		}
+		if b.Len() <= 4 { // "  -v": the usage fits on the same line
+			b.WriteString("\t")
+		} else {
+			b.WriteString("\n    \t")
+		}
+		b.WriteString(strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if d := fl.DefValue; d != "" && d != "false" && d != "0" {
+			if g, ok := fl.Value.(flag.Getter); ok {
+				if _, isString := g.Get().(string); isString {
+					d = strconv.Quote(d)
+				}
+			}
+			fmt.Fprintf(&b, " (default %s)", d)
+		}
+		fmt.Fprintln(w, b.String())
+	})
+}

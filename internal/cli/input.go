@@ -108,11 +108,21 @@ func OpenVideo(ctx context.Context, input string, opts decode.Options) (*decode.
 }
 
 // Plan lays out the passes over frames 0..frames-1 for prompts on frames
-// first..last, and how many frame results they deliver.
-func Plan(first, last, frames int, reverse, both bool) (passes []tracker.PropagateOptions, total int) {
+// first..last, and how many frame results they deliver: forward from
+// first; reverse: backward from last; both: forward from first, then
+// backward from first; bothEnds: forward from first, then backward from
+// last (the frames between are tracked twice, the backward result kept).
+func Plan(first, last, frames int, reverse, both, bothEnds bool) (passes []tracker.PropagateOptions, total int) {
 	switch {
 	case reverse:
 		return []tracker.PropagateOptions{{Start: last, Reverse: true}}, last + 1
+	case bothEnds:
+		passes = []tracker.PropagateOptions{{Start: first}, {Start: last, Reverse: true}}
+		total = frames - first
+		if last > 0 {
+			total += last + 1
+		}
+		return passes, total
 	case both:
 		total = frames
 		if first > 0 {

@@ -7,27 +7,81 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/vidseg/vidseg/sam"
 )
 
-// ExportHowTo says how to get a model; doctor and serve print it.
-const ExportHowTo = `no model configured. To get one, export an official SAM 2 checkpoint once:
-  /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t
-then pass --model models/sam2.1_hiera_t (or set VIDSEG_MODEL, or "model" in the config file).
+// ExportHowTo says how to get a model; doctor and serve print it. The
+// exporter and the fixture are named where they are found (a checkout
+// holding this binary or the working directory), so the hint works from
+// any folder.
+func ExportHowTo(s *Settings) string {
+	exporter, fixture := "tools/export/export.py", sam.FixtureDir
+	where := ", in a vidseg source checkout"
+	for _, root := range SearchRoots() {
+		p := filepath.Join(root, "tools", "export", "export.py")
+		if _, err := os.Stat(p); err == nil {
+			exporter, where = absPath(p), ""
+			break
+		}
+	}
+	for _, root := range SearchRoots() {
+		if p := filepath.Join(root, sam.FixtureDir); isDir(p) {
+			fixture = absPath(p)
+			break
+		}
+	}
+	out := "models/sam2.1_hiera_t"
+	if d := s.ModelsDir(); d != "" {
+		out = filepath.Join(d, "sam2.1_hiera_t")
+	}
+	return fmt.Sprintf(`no model configured. To get one, export an official SAM 2 checkpoint once%s:
+  /usr/bin/python3 %s --variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt --out %s
+%s (or set VIDSEG_MODEL, or "model" in the config file).
 For plumbing checks only, the repository bundles a random-weight fixture:
-  --model ` + sam.FixtureDir + ` (its masks are meaningless)`
+  --model %s (its masks are meaningless)`, where, exporter, out, modelsDirNote(s, out), fixture)
+}
+
+func modelsDirNote(s *Settings, out string) string {
+	if s.ModelsDir() != "" {
+		return "Models in " + s.ModelsDir() + " are found from any folder; or pass --model DIR"
+	}
+	return "then pass --model " + out
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
 
 // FindModel applies the lookup order: --model > VIDSEG_MODEL > config >
-// ./models/* (the first directory with a manifest) > the bundled fixture.
+// ./models/* > the installed models (ModelsDir, and share/vidseg/models
+// beside the executable's bin/) > the bundled fixture.
 func FindModel(s *Settings) (sam.Found, error) {
 	if dir := s.Get("model"); dir != "" {
 		return sam.Found{Dir: dir, From: s.Source("model")}, nil
 	}
-	if f, ok := sam.FindModel(SearchRoots()); ok {
+	dirs := []string{"models"}
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			dirs = append(dirs, filepath.Join(filepath.Dir(filepath.Dir(exe)), "share", "vidseg", "models"))
+		}
+	}
+	if d := s.ModelsDir(); d != "" && !slices.Contains(dirs, d) {
+		dirs = append(dirs, d)
+	}
+	if f, ok := sam.FindModel(dirs, SearchRoots()); ok {
 		return f, nil
 	}
-	return sam.Found{}, ModelErr(errors.New(ExportHowTo))
+	return sam.Found{}, ModelErr(errors.New(ExportHowTo(s)))
 }
 
 // SearchRoots are where bundled files are looked for: the working directory

@@ -26,6 +26,7 @@ type RunRecord struct {
 	Model      string          `json:"model"`
 	Reverse    bool            `json:"reverse,omitempty"`
 	Both       bool            `json:"both,omitempty"`
+	BothEnds   bool            `json:"both_ends,omitempty"`
 	NonOverlap bool            `json:"non_overlap,omitempty"`
 	NoOverlay  bool            `json:"no_overlay,omitempty"`
 	Prompts    []prompt.Prompt `json:"prompts"` // masks as source-size COCO RLE
@@ -74,7 +75,10 @@ func PrepareOut(dir string, overwrite bool) error {
 		return Usagef("track: --out %s: %v", dir, err)
 	}
 	if !overwrite {
-		return Usagef("track: --out %s is not empty: pass --overwrite to replace its results, --resume %s to continue an interrupted run, or choose another folder", dir, dir)
+		if _, err := os.Stat(filepath.Join(dir, results.RunFile)); err == nil {
+			return Usagef("track: --out %s is not empty: pass --overwrite to replace its results, --resume %s to continue an interrupted run, or choose another folder", dir, dir)
+		}
+		return Usagef("track: --out %s is not empty: pass --overwrite to replace the results of an earlier run there, or choose another folder", dir)
 	}
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".part")

@@ -97,17 +97,8 @@ func ShowSession(w io.Writer, st *store.Store, id string) error {
 	return WriteJSON(w, sess)
 }
 
-// ImportSession reads an export from file ("-": stdin) into st (at path).
-func ImportSession(w io.Writer, st *store.Store, file, path string) error {
-	var r io.Reader = os.Stdin
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return InputErr(fmt.Errorf("sessions import: %w", err))
-		}
-		defer f.Close()
-		r = f
-	}
+// ImportSession reads an export from r into st (at path).
+func ImportSession(w io.Writer, st *store.Store, r io.Reader, path string) error {
 	info, err := st.Import(r)
 	if err != nil {
 		if errors.Is(err, store.ErrExists) {

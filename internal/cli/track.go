@@ -13,6 +13,7 @@ import (
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/results"
 	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/video"
 )
 
 // TrackJob is one `vidseg track` run, its flags checked.
@@ -23,7 +24,7 @@ type TrackJob struct {
 	Mode       tracker.Mode
 	Limit      int // frames; 0 = all
 
-	Reverse, Both, NonOverlap, NoOverlay, Quiet, Verbose bool
+	Reverse, Both, BothEnds, NonOverlap, NoOverlay, Quiet, Verbose bool
 }
 
 // Track probes the input, opens the model, tracks the prompts through the
@@ -68,12 +69,12 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 		first, last = min(first, p.Frame), max(last, p.Frame)
 	}
 
-	src := decode.NewSource(dec, frames, 4)
+	src := &damageSource{Source: decode.NewSource(dec, frames, 4), cut: -1}
 	cfg := tracker.FilePreset(j.Mode)
 	cfg.NonOverlap, cfg.NumFrames, cfg.Source, cfg.Logger = j.NonOverlap, frames, src, log
 	// A backward pass after a forward one reads memory of frames the
 	// forward pass made, as the reference does: keep them.
-	cfg.KeepAll = j.Both
+	cfg.KeepAll = j.Both || j.BothEnds
 	tr, err := tracker.New(lm.Model, cfg)
 	if err != nil {
 		return err
@@ -87,7 +88,7 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 			abs = j.Input
 		}
 		rec := &RunRecord{Input: abs, Limit: j.Limit, Mode: j.Mode.String(), Model: lm.Name(),
-			Reverse: j.Reverse, Both: j.Both, NonOverlap: j.NonOverlap, NoOverlay: j.NoOverlay, Present: tr.PresenceThreshold(), Prompts: list}
+			Reverse: j.Reverse, Both: j.Both, BothEnds: j.BothEnds, NonOverlap: j.NonOverlap, NoOverlay: j.NoOverlay, Present: tr.PresenceThreshold(), Prompts: list}
 		if err := os.MkdirAll(j.Out, 0o755); err != nil {
 			return fmt.Errorf("output: %w", err)
 		}
@@ -108,26 +109,40 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 	fmt.Fprintf(e.Stderr, "track: %s %dx%d %.2f fps, %d frames, %d prompt(s), model %s (%s on %s), mode %s\n",
 		filepath.Base(j.Input), info.Width, info.Height, info.FPS, frames, len(list), man.Variant, lm.Choice.Dir, lm.Provider(), j.Mode)
 	begin := time.Now()
-	passes, total := Plan(first, last, frames, j.Reverse, j.Both)
+	passes, total := Plan(first, last, frames, j.Reverse, j.Both, j.BothEnds)
 	var prog *Progress
 	if !j.Quiet {
 		prog = NewProgress(e.Stderr, "track", total)
 	}
 	var refused *tracker.PromptError
-	if err := tr.Run(ctx, list, passes, func(r *tracker.FrameResult) error {
+	damage, err := runPasses(ctx, tr, src, list, passes, func(r *tracker.FrameResult) error {
 		prog.Add(1)
 		return output.Add(r)
-	}); errors.As(err, &refused) {
+	})
+	if errors.As(err, &refused) {
+		if isDamage(refused.Err) {
+			return InputErr(fmt.Errorf("track: a prompt's frame cannot be decoded: %w", refused.Err))
+		}
 		return PromptError(refused.Err)
 	} else if err != nil {
 		// Keep what was tracked before the failure.
 		if ferr := output.FinishPartial(); ferr != nil {
 			return fmt.Errorf("track: %w (and saving the partial results: %v)", err, ferr)
 		}
+		if isDamage(err) && ctx.Err() == nil {
+			// A resume would stop at the same place: say what does help.
+			return InputErr(fmt.Errorf("track: %s is truncated or damaged: %w (results of the %d frames tracked so far are in %s; --frames or prompts before the damage avoid it)", j.Input, err, output.Tracked(), j.Out))
+		}
 		return fmt.Errorf("track: %w (results of the %d frames tracked so far are in %s; vidseg track --resume %s continues)", err, output.Tracked(), j.Out, j.Out)
 	}
 	prog.Done()
 	elapsed := time.Since(begin)
+	if damage != nil {
+		// The frames before the damage are all there is: finish their
+		// results as a complete run (a resume would only fail the same way).
+		frames = src.cut
+		output.Truncate(frames)
+	}
 	if err := output.Finish(); err != nil {
 		return err
 	}
@@ -141,18 +156,76 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 		}
 		oprog.Done()
 	}
-
-	st := tr.Stats()
-	fmt.Fprintf(e.Stdout, "tracked %d object(s) over %d frames in %s (%.2f frames/s)\n",
-		len(tr.Objects()), st.Frames, elapsed.Round(time.Millisecond), float64(st.Frames)/elapsed.Seconds())
-	fmt.Fprintf(e.Stdout, "present: object score > %g (mode %s)\n", tr.PresenceThreshold(), j.Mode)
-	fmt.Fprintf(e.Stdout, "stages: encoder %s, memory attention %s, decoder %s, memory encoder %s, Go %s\n",
-		st.Encoder.Round(time.Millisecond), st.MemoryAttention.Round(time.Millisecond), st.Decoder.Round(time.Millisecond),
-		st.MemoryEncoder.Round(time.Millisecond), st.GoWork().Round(time.Millisecond))
 	outs := []string{results.MasksDir + "/", results.MasksJSON, results.TracksFile}
 	if !j.NoOverlay {
 		outs = append(outs, results.OverlayMP4)
 	}
+	if damage != nil {
+		return InputErr(fmt.Errorf("track: %s is truncated or damaged: frame %d and later cannot be decoded (%w); "+
+			"the results of its %d decodable frames are complete in %s (%s)", j.Input, frames, damage, frames, j.Out, strings.Join(outs, ", ")))
+	}
+
+	st := tr.Stats()
+	steps, unit := "", "frames/s"
+	if st.Frames != frames {
+		// --both and --both-ends track some frames twice; a pass may not reach every frame.
+		steps, unit = fmt.Sprintf(" (%d frame steps)", st.Frames), "frame steps/s"
+	}
+	fmt.Fprintf(e.Stdout, "tracked %d object(s) over %d frames%s in %s (%.2f %s)\n",
+		len(tr.Objects()), frames, steps, elapsed.Round(time.Millisecond), float64(st.Frames)/elapsed.Seconds(), unit)
+	fmt.Fprintf(e.Stdout, "present: object score > %g (mode %s)\n", tr.PresenceThreshold(), j.Mode)
+	fmt.Fprintf(e.Stdout, "stages: encoder %s, memory attention %s, decoder %s, memory encoder %s, Go %s\n",
+		st.Encoder.Round(time.Millisecond), st.MemoryAttention.Round(time.Millisecond), st.Decoder.Round(time.Millisecond),
+		st.MemoryEncoder.Round(time.Millisecond), st.GoWork().Round(time.Millisecond))
 	fmt.Fprintf(e.Stdout, "wrote %s in %s\n", strings.Join(outs, ", "), j.Out)
 	return nil
+}
+
+// damageSource is the tracker's frame source, remembering the first frame
+// that could not be decoded because the input is truncated or damaged.
+type damageSource struct {
+	*decode.Source
+	cut int // -1: none yet
+}
+
+func (s *damageSource) Frame(ctx context.Context, index int) (*video.Frame, error) {
+	f, err := s.Source.Frame(ctx, index)
+	if err != nil && isDamage(err) && (s.cut < 0 || index < s.cut) {
+		s.cut = index
+	}
+	return f, err
+}
+
+// isDamage tells a truncated or damaged input from other failures.
+func isDamage(err error) bool {
+	return errors.Is(err, decode.ErrTruncated) || errors.Is(err, decode.ErrCorrupt)
+}
+
+// runPasses gives the tracker the prompts, then runs the passes, as
+// tracker.Run does, except that a forward pass that reaches the damaged
+// end of a truncated input ends there and the next passes still run:
+// damage is that pass's error. Any other error ends the run.
+func runPasses(ctx context.Context, tr *tracker.Tracker, src *damageSource, prompts []prompt.Prompt, passes []tracker.PropagateOptions, fn func(*tracker.FrameResult) error) (damage, err error) {
+	for _, p := range prompts {
+		if _, err := tr.Prompt(ctx, p); err != nil {
+			return nil, &tracker.PromptError{Err: err}
+		}
+	}
+	for _, ps := range passes {
+		if ps.Reverse && ps.Start == 0 {
+			continue
+		}
+		if src.cut >= 0 && ps.Start >= src.cut {
+			continue // a backward pass from beyond the damage: its prompt failed already
+		}
+		err := tr.Propagate(ctx, ps, fn)
+		switch {
+		case err == nil:
+		case !ps.Reverse && isDamage(err) && src.cut > ps.Start && ctx.Err() == nil:
+			damage = err
+		default:
+			return damage, err
+		}
+	}
+	return damage, nil
 }

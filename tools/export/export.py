@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import sam2build  # noqa: E402
+from progress import Progress, size_text, summary  # noqa: E402
 
 EXPORTER_VERSION = "0.1.0"
 FORMAT = "vidseg-sam2/1"
@@ -318,7 +319,7 @@ def normalize_u8(img):
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None]).astype(np.float32)
 
 
-def self_check(out_dir, model, precision):
+def self_check(out_dir, model, precision, stats=None):
     import numpy as np
 
     from graphs import wrappers
@@ -345,7 +346,8 @@ def self_check(out_dir, model, precision):
         cases.append(("memory_attention", f"M={M} P={P}",
                       example_inputs("memory_attention", model, rng, M=M, P=P)))
     ok = True
-    stats = {}
+    if stats is None:
+        stats = {}
     with tempfile.TemporaryDirectory(prefix="vidseg-export-") as tmp:
         for i, (name, label, inp) in enumerate(cases):
             t = time.time()
@@ -353,7 +355,7 @@ def self_check(out_dir, model, precision):
             t_torch = time.time() - t
             got, ms = ort_run(os.path.join(out_dir, f"{name}.onnx"), inp,
                               os.path.join(tmp, str(i)))
-            log(f"self-check {name} [{label}]: PyTorch {t_torch:.2f}s, ORT {ms / 1000:.2f}s")
+            log(f"self-check {i + 1}/{len(cases)} {name} [{label}]: PyTorch {t_torch:.2f}s, ORT {ms / 1000:.2f}s")
             ok &= compare(name, ref, got, tol, stats)
     log(f"self-check summary ({precision}; worst over cases: max|ORT-PyTorch|, "
         f"and relative to max(max|ref|, 1)):")
@@ -514,8 +516,18 @@ def parse_args(argv=None):
     return a
 
 
+GRAPHS = ("image_encoder", "mask_decoder", "memory_encoder", "memory_attention")
+
+
 def main(argv=None):
     a = parse_args(argv)
+    steps = ["build the model"] + [f"export {g}" for g in GRAPHS] + ["write constants and manifest"]
+    if not a.skip_check:
+        steps.append("self-check against PyTorch")
+    if a.int8:
+        steps.append("quantize to int8")
+    prog = Progress(steps, log=log)
+    prog.start("build the model")
     import torch
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -534,6 +546,7 @@ def main(argv=None):
     precision = "fp16" if a.fp16 else "fp32"
     os.makedirs(a.out, exist_ok=True)
     for name, w in wrappers(model).items():
+        prog.start(f"export {name}")
         path = os.path.join(a.out, f"{name}.onnx")
         export_graph(name, w, path, model, fused=name in a.fused_graphs)
         if a.fp16_representable and not a.fp16:  # --fp16 converts them anyway
@@ -541,6 +554,8 @@ def main(argv=None):
             log(f"  {name}: {n} initializers stored as fp16 (exact)")
         if a.fp16:
             to_fp16(path)
+        prog.done(size_text(os.path.getsize(path)))
+    prog.start("write constants and manifest")
     constants = write_constants(model, os.path.join(a.out, "constants.bin"))
     files = {}
     for f in sorted(os.listdir(a.out)):
@@ -560,18 +575,24 @@ def main(argv=None):
         json.dump(man, f, indent=2)
         f.write("\n")
     log(f"wrote {a.out} in {time.time() - t0:.1f}s")
-    if a.skip_check:
-        if a.int8:
-            quantize_int8(a)
-        return 0
-    if not self_check(a.out, model, precision):
-        log(f"SELF-CHECK FAILED (tolerance {TOL[precision]} x max(|ref|, 1))")
-        return 1
-    log(f"self-check passed (tolerance {TOL[precision]} x max(|ref|, 1)); "
-        f"total {time.time() - t0:.1f}s")
-    if a.int8:
+    prog.done()
+    check, stats = None, {}
+    if not a.skip_check:
+        prog.start("self-check against PyTorch")
+        check = self_check(a.out, model, precision, stats)
+        prog.done()
+        if not check:
+            log(f"SELF-CHECK FAILED (tolerance {TOL[precision]} x max(|ref|, 1))")
+        else:
+            log(f"self-check passed (tolerance {TOL[precision]} x max(|ref|, 1)); "
+                f"total {time.time() - t0:.1f}s")
+    if a.int8 and check is not False:
+        prog.start("quantize to int8")
         quantize_int8(a)
-    return 0
+        prog.done()
+    for line in summary(a.out, prog.elapsed(), check, stats):
+        log(line)
+    return 1 if check is False else 0
 
 
 def quantize_int8(a):
