@@ -99,7 +99,7 @@ func poll(t *testing.T, ctx context.Context, what, js string, timeout time.Durat
 
 // fixtureConfig attaches the random-weight fixture model when it exists.
 func fixtureConfig(t *testing.T, cfg Config) (Config, bool) {
-	dir := filepath.Join(testutil.RepoRoot(t), testutil.FixtureModelDir)
+	dir := filepath.Join(testutil.RepoRoot(t), testutil.SmallModelDir)
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		t.Logf("no model fixture at %s: testing playback only", dir)
 		return cfg, false

@@ -153,7 +153,7 @@ func listSessions(t testing.TB, base string) []SessionInfo {
 // sharedTrackers wires one model for all sessions as vidseg serve does:
 // each session a scheduler client, prompts urgent, the stream preset.
 func sharedTrackers(t *testing.T, cfg Config) (Config, bool) {
-	dir := filepath.Join(testutil.RepoRoot(t), testutil.FixtureModelDir)
+	dir := filepath.Join(testutil.RepoRoot(t), testutil.SmallModelDir)
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		return cfg, false
 	}

@@ -23,7 +23,7 @@ func TestSlowModelDropsFramesNotVideo(t *testing.T) {
 	clip := testutil.Clip(t, "moving_shape")
 	cfg, ok := fixtureConfig(t, Config{})
 	if !ok {
-		t.Skip("needs the model fixture testdata/model/sam2.1_hiera_t_random and ONNX Runtime")
+		t.Skip("needs a model fixture under testdata/model and ONNX Runtime")
 	}
 	_, hs := newServer(t, cfg)
 	s := createSession(t, hs.URL, clip)
