@@ -50,12 +50,15 @@ uninstall:
 	rm -rf "$(PREFIX)/lib/vidseg"
 	@echo "left $(PREFIX)/share/vidseg (models, sessions) in place"
 
+# The trace-parity tests (tracker) are the longest package: started first,
+# the others run beside them on the second core.
+TEST_FIRST := ./tracker ./cmd/vidseg
 # Every package, with go test's usual output, then where the time went
 # (tools/testreport; the raw stream is kept in out/test.json). The timeout
 # is a hang guard for a busy 2-core machine, not a speed bound.
 test: check test-exporter
 	@mkdir -p out
-	set -o pipefail; go test -json -timeout 40m ./... | go run ./tools/testreport -save out/test.json
+	set -o pipefail; go test -json -timeout 40m $(TEST_FIRST) ./... | go run ./tools/testreport -save out/test.json
 
 # The exporter's progress printer needs no torch: its tests run wherever
 # python3 is.
