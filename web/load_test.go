@@ -174,14 +174,16 @@ func sharedTrackers(t *testing.T, cfg Config) (Config, bool) {
 	return ModelTrackers(cfg, sam.NewScheduler(m), tracker.SAMURAI), true
 }
 
-// Issue 10, item 5, load with the model: 50 prompts across 8 busy sessions
+// Issue 10, item 5, load with the model: prompts across busy sessions
 // sharing one model. Logs prompt latency p50/p99 (a figure, not asserted:
-// it is machine speed) and checks resources return to the baseline.
-// Minutes on a loaded CPU: set VIDSEG_LOAD=1 (VIDSEG_LOAD_PROMPTS=N for
-// fewer prompts).
+// it is machine speed) and checks every prompt is answered and resources
+// return to the baseline. CI runs the short form (3 sessions, 6 prompts);
+// VIDSEG_LOAD=1 runs the issue's 8 sessions and 50 prompts
+// (VIDSEG_LOAD_PROMPTS=N for another count).
 func TestLoadPromptsEightSessions(t *testing.T) {
-	if os.Getenv("VIDSEG_LOAD") == "" {
-		t.Skip("set VIDSEG_LOAD=1 (runs the model for minutes)")
+	sessions, prompts := 3, 6
+	if os.Getenv("VIDSEG_LOAD") != "" {
+		sessions, prompts = 8, 50
 	}
 	clip := testutil.Clip(t, "moving_shape")
 	cfg, ok := sharedTrackers(t, Config{PauseAfter: -1, IdleTimeout: -1, Logger: slog.New(slog.DiscardHandler)})
@@ -191,12 +193,11 @@ func TestLoadPromptsEightSessions(t *testing.T) {
 	s, hs := newServer(t, cfg)
 	base := measure(t)
 	var ids []string
-	for range 8 {
+	for range sessions {
 		start := time.Now()
 		ids = append(ids, createSession(t, hs.URL, clip).ID)
 		t.Logf("create %d: %v", len(ids), time.Since(start).Round(time.Millisecond))
 	}
-	prompts := 50
 	if n, err := strconv.Atoi(os.Getenv("VIDSEG_LOAD_PROMPTS")); err == nil && n > 0 {
 		prompts = n // fewer on a machine too loaded for 50
 	}
@@ -220,11 +221,11 @@ func TestLoadPromptsEightSessions(t *testing.T) {
 	peak := measure(t)
 	slices.Sort(lat)
 	p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1)+0.5)] }
-	t.Logf("prompt latency over %d prompts, 8 busy sessions: p50 %v, p99 %v, max %v", len(lat), p(0.5).Round(time.Millisecond), p(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
-	t.Logf("with 8 sessions: %d goroutines, %d fds, RSS %.0f MB", peak.goroutines, peak.fds, peak.rssMB)
+	t.Logf("prompt latency over %d prompts, %d busy sessions: p50 %v, p99 %v, max %v", len(lat), len(ids), p(0.5).Round(time.Millisecond), p(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+	t.Logf("with %d sessions: %d goroutines, %d fds, RSS %.0f MB", len(ids), peak.goroutines, peak.fds, peak.rssMB)
 	for _, id := range ids {
 		s.m.Remove(id)
 	}
 	http.DefaultClient.CloseIdleConnections()
-	settle(t, "after the 8 model sessions", base)
+	settle(t, "after the model sessions", base)
 }
