@@ -143,7 +143,8 @@ func openChecked(path string, opts *bolt.Options) (db *bolt.DB, cause string, er
 	var problems []string
 	err = db.View(func(tx *bolt.Tx) error {
 		for e := range tx.Check() {
-			problems = append(problems, e.Error())
+			// bbolt reports a page it could not walk as "panic: ...".
+			problems = append(problems, strings.TrimPrefix(e.Error(), "panic: "))
 		}
 		return nil
 	})
