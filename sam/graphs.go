@@ -2,16 +2,17 @@ package sam
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"weak"
+	"sync/atomic"
+	"unsafe"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
 
 // Features are the image encoder's outputs for one frame, in NCHW order
-// without the batch dimension. The slices belong to the caller.
+// without the batch dimension. The slices belong to the caller; the
+// encoder wrote them in place and the other graphs read them in place.
 type Features struct {
 	FeatS0     []float32 // 32x256x256 (hidden_dim/8 x 4F x 4F)
 	FeatS1     []float32 // 64x128x128 (hidden_dim/4 x 2F x 2F)
@@ -42,8 +43,13 @@ type Prompt struct {
 // (64x64x64 each) and its temporal slot (0 = conditioning frame, 1..6
 // recent frames).
 type MemoryFrame struct {
-	Feat, Pos []float32
-	Slot      int
+	Feat []float32
+	// FeatBF16, used when Feat is nil, is Feat in bfloat16 (the upper half
+	// of each float32), as the tracker's memory bank stores it: the model
+	// widens it straight into its batched input.
+	FeatBF16 []uint16
+	Pos      []float32
+	Slot     int
 }
 
 // Pointer is an object pointer (256) and its frame offset as SAM 2 computes
@@ -51,6 +57,14 @@ type MemoryFrame struct {
 type Pointer struct {
 	Vec    []float32
 	Offset float32
+}
+
+// ObjectMemory is one object's memory for [Model.AttendMemoryBatch]: its
+// frames (conditioning frames first, as the reference orders them) and
+// its object pointers (may be empty).
+type ObjectMemory struct {
+	Frames   []MemoryFrame
+	Pointers []Pointer
 }
 
 // dims derives the tensor sizes from the manifest.
@@ -65,120 +79,170 @@ func dimsOf(man *Manifest) dims {
 func (d dims) s0() (c, h int64) { return d.H / 8, 4 * d.F }
 func (d dims) s1() (c, h int64) { return d.H / 4, 2 * d.F }
 
-// fixed holds a graph's fixed-shape float tensors, allocated once; a nil
-// entry is a dynamic input made per call.
-type fixed []*ort.Tensor[float32]
+func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
 
-func allocate(specs []tensorSpec) (fixed, error) {
-	ts := make(fixed, len(specs))
-	for i, s := range specs {
-		if s.dtype != ort.TensorElementDataTypeFloat || isDynamic(s.shape) {
-			continue
-		}
-		t, err := ort.NewEmptyTensor[float32](ort.NewShape(s.shape...))
-		if err != nil {
-			ts.destroy()
-			return nil, fmt.Errorf("allocate %s: %w", s.name, err)
-		}
-		ts[i] = t
+// check fails when src does not have n values; what names the argument.
+func check(graph, what string, src []float32, n int64) error {
+	if int64(len(src)) != n {
+		return fmt.Errorf("%s: %s has %d values, want %d", graph, what, len(src), n)
 	}
-	return ts, nil
-}
-
-func (ts fixed) destroy() error {
-	var errs []error
-	for _, t := range ts {
-		if t != nil {
-			errs = append(errs, t.Destroy())
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (ts fixed) values() []ort.Value {
-	vs := make([]ort.Value, len(ts))
-	for i, t := range ts {
-		if t != nil {
-			vs[i] = t
-		}
-	}
-	return vs
-}
-
-func isDynamic(shape []int64) bool {
-	for _, d := range shape {
-		if d < 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// put copies src into dst after checking its length; what names the
-// argument in the error.
-func put(graph, what string, dst []float32, src []float32) error {
-	if len(src) != len(dst) {
-		return fmt.Errorf("%s: %s has %d values, want %d", graph, what, len(src), len(dst))
-	}
-	copy(dst, src)
 	return nil
 }
 
-// frameIn remembers which frame's features a graph's input tensors hold, so
-// that the objects of one frame copy them once (tens of MB a frame). The
-// reference is weak: a closed session's last frame is not kept alive by the
-// model, and a collected frame never matches (Value is then nil).
-type frameIn struct{ feats weak.Pointer[Features] }
+// Counters count a model's work since it was opened: the runs of each
+// graph and the bytes the model copied between Go memory and the graphs'
+// inputs and outputs. Inputs and outputs are Go slices that ONNX Runtime
+// reads and writes in place, so what counts is what the model had to
+// gather into a batch: memory frames (widened from bfloat16), pointers,
+// prompts, mask prompts, and inputs of objects that are not next to each
+// other in a batch.
+type Counters struct {
+	ImageEncoder    int64 `json:"image_encoder"`
+	MemoryAttention int64 `json:"memory_attention"`
+	MaskDecoder     int64 `json:"mask_decoder"`
+	MemoryEncoder   int64 `json:"memory_encoder"`
+	CopiedBytes     int64 `json:"copied_bytes"`
+}
 
-// load runs copyIn unless the inputs already hold f's features.
-func (c *frameIn) load(f *Features, copyIn func() error) error {
-	if c.feats.Value() == f {
-		return nil
+// Sub is c - o, for the work between two readings.
+func (c Counters) Sub(o Counters) Counters {
+	return Counters{c.ImageEncoder - o.ImageEncoder, c.MemoryAttention - o.MemoryAttention,
+		c.MaskDecoder - o.MaskDecoder, c.MemoryEncoder - o.MemoryEncoder, c.CopiedBytes - o.CopiedBytes}
+}
+
+// Counters returns the work counted since the model was opened. It may be
+// called while another goroutine runs the model.
+func (m *Model) Counters() Counters {
+	c := &m.count
+	return Counters{c.enc.Load(), c.attn.Load(), c.dec.Load(), c.memEnc.Load(), c.bytes.Load()}
+}
+
+// counters are a Model's Counters, read while the model may run.
+type counters struct {
+	enc, attn, dec, memEnc, bytes atomic.Int64
+}
+
+// run is one graph run's input and output values. They wrap Go slices
+// without copying (ONNX Runtime reads and writes them in place) and are
+// destroyed after the run; the first error is kept and reported by err.
+type run struct {
+	graph   string
+	in, out []ort.Value
+	made    []ort.Value
+	err     error
+}
+
+func newRun(graph string, nin, nout int) *run {
+	return &run{graph: graph, in: make([]ort.Value, nin), out: make([]ort.Value, nout)}
+}
+
+func wrap[T ort.TensorData](r *run, dst []ort.Value, i int, name string, data []T, shape ...int64) {
+	if r.err != nil {
+		return
 	}
-	c.feats = weak.Pointer[Features]{}
-	if err := copyIn(); err != nil {
+	t, err := ort.NewTensor(ort.NewShape(shape...), data)
+	if err != nil {
+		r.err = fmt.Errorf("%s: %s: %w", r.graph, name, err)
+		return
+	}
+	r.made = append(r.made, t)
+	dst[i] = t
+}
+
+func (r *run) input(i int, name string, data []float32, shape ...int64) {
+	wrap(r, r.in, i, name, data, shape...)
+}
+
+func (r *run) output(i int, name string, data []float32, shape ...int64) {
+	wrap(r, r.out, i, name, data, shape...)
+}
+
+func (r *run) destroy() {
+	for _, v := range r.made {
+		v.Destroy()
+	}
+}
+
+// exec runs r on sess and counts the run.
+func (m *Model) exec(ctx context.Context, r *run, sess *ort.DynamicAdvancedSession, runs *atomic.Int64) error {
+	defer r.destroy()
+	if r.err != nil {
+		return r.err
+	}
+	if err := m.run(ctx, r.graph, sess, r.in, r.out); err != nil {
 		return err
 	}
-	c.feats = weak.Make(f)
+	runs.Add(1)
 	return nil
 }
 
-func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+// batches splits n objects into the runs of one graph: objects with equal
+// keys share a run on a batched package (in order of first appearance),
+// every object runs alone on a per-object one (format vidseg-sam2/1).
+func batches[K comparable](n int, batched bool, key func(int) K) [][]int {
+	if !batched {
+		out := make([][]int, n)
+		for i := range out {
+			out[i] = []int{i}
+		}
+		return out
+	}
+	var out [][]int
+	at := map[K]int{}
+	for i := range n {
+		k := key(i)
+		j, ok := at[k]
+		if !ok {
+			j = len(out)
+			at[k] = j
+			out = append(out, nil)
+		}
+		out[j] = append(out[j], i)
+	}
+	return out
+}
+
+// consecutive says whether idx is a run of consecutive indices: the
+// batch's per-object slices of a back-to-back buffer are then one slice.
+func consecutive(idx []int) bool {
+	for k, i := range idx {
+		if i != idx[0]+k {
+			return false
+		}
+	}
+	return true
+}
+
+// gather returns the objects idx of buf (per values each) back to back:
+// buf's own slice when they are consecutive, else a copy (counted).
+func (m *Model) gather(buf []float32, per int, idx []int) []float32 {
+	if consecutive(idx) {
+		return buf[idx[0]*per : (idx[len(idx)-1]+1)*per]
+	}
+	out := make([]float32, len(idx)*per)
+	for k, i := range idx {
+		copy(out[k*per:], buf[i*per:(i+1)*per])
+	}
+	m.count.bytes.Add(int64(4 * len(out)))
+	return out
+}
+
+// scatter writes a batch's results (per values each) to their objects'
+// places in buf, unless the batch wrote them there in place.
+func (m *Model) scatter(buf, got []float32, per int, idx []int) {
+	if consecutive(idx) {
+		return
+	}
+	for k, i := range idx {
+		copy(buf[i*per:(i+1)*per], got[k*per:(k+1)*per])
+	}
+	m.count.bytes.Add(int64(4 * len(got)))
+}
 
 // ---- image encoder ----
 
-// graph is one ONNX Runtime session with its fixed-shape tensors, allocated
-// once and reused for every call.
-type graph struct {
-	sess    *ort.DynamicAdvancedSession
-	in, out fixed
-}
-
-// openGraph opens the session for one graph of the package and allocates
-// its tensors (dynamic ones are left nil for the caller).
-func openGraph(f *sessionFactory, key, file string, in, out []tensorSpec) (graph, error) {
-	var g graph
-	var err error
-	if g.sess, err = f.open(key, file, in, out); err != nil {
-		return g, err
-	}
-	if g.in, err = allocate(in); err != nil {
-		g.close()
-		return g, err
-	}
-	if g.out, err = allocate(out); err != nil {
-		g.close()
-		return g, err
-	}
-	return g, nil
-}
-
-func (g *graph) close() error {
-	return errors.Join(g.sess.Destroy(), g.in.destroy(), g.out.destroy())
-}
-
 type imageEncoder struct {
-	graph
+	sess *ort.DynamicAdvancedSession
 }
 
 func newImageEncoder(f *sessionFactory) (*imageEncoder, error) {
@@ -192,256 +256,337 @@ func newImageEncoder(f *sessionFactory) (*imageEncoder, error) {
 		f32("vision_feat", 1, d.H, d.F, d.F),
 		f32("vision_pos", 1, d.H, d.F, d.F),
 	}
-	g, err := openGraph(f, "image_encoder", f.man.Graphs.ImageEncoder, in, out)
+	sess, err := f.open("image_encoder", f.man.Graphs.ImageEncoder, in, out)
 	if err != nil {
 		return nil, err
 	}
-	return &imageEncoder{g}, nil
+	return &imageEncoder{sess}, nil
 }
+
+func (g *imageEncoder) close() error { return g.sess.Destroy() }
 
 // EncodeImage runs the image encoder on one frame: image is 3xSxS (S =
 // image_size, 1024) planar RGB, already normalized with the manifest's
-// mean and std. The returned Features are fresh slices owned by the caller,
-// who must not modify them: the graphs keep the last frame's features
-// loaded (frameIn).
+// mean and std. The returned Features are fresh slices, written in place
+// by the encoder, owned by the caller.
 func (m *Model) EncodeImage(ctx context.Context, image []float32) (*Features, error) {
 	const graph = "image encoder"
 	if err := m.usable(graph); err != nil {
 		return nil, err
 	}
-	g := m.enc
-	if err := put(graph, "image", g.in[0].GetData(), image); err != nil {
+	d := dimsOf(m.man)
+	if err := check(graph, "image", image, 3*d.S*d.S); err != nil {
 		return nil, err
 	}
-	if err := m.run(ctx, graph, g.sess, g.in.values(), g.out.values()); err != nil {
+	c0, h0 := d.s0()
+	c1, h1 := d.s1()
+	f := &Features{
+		FeatS0:     make([]float32, c0*h0*h0),
+		FeatS1:     make([]float32, c1*h1*h1),
+		VisionFeat: make([]float32, d.H*d.F*d.F),
+		VisionPos:  make([]float32, d.H*d.F*d.F),
+	}
+	r := newRun(graph, 1, 4)
+	r.input(0, "image", image, 1, 3, d.S, d.S)
+	r.output(0, "feat_s0", f.FeatS0, 1, c0, h0, h0)
+	r.output(1, "feat_s1", f.FeatS1, 1, c1, h1, h1)
+	r.output(2, "vision_feat", f.VisionFeat, 1, d.H, d.F, d.F)
+	r.output(3, "vision_pos", f.VisionPos, 1, d.H, d.F, d.F)
+	if err := m.exec(ctx, r, m.enc.sess, &m.count.enc); err != nil {
 		return nil, err
 	}
-	clone := func(t *ort.Tensor[float32]) []float32 { return append([]float32(nil), t.GetData()...) }
-	return &Features{
-		FeatS0:     clone(g.out[0]),
-		FeatS1:     clone(g.out[1]),
-		VisionFeat: clone(g.out[2]),
-		VisionPos:  clone(g.out[3]),
-	}, nil
+	return f, nil
 }
 
 // ---- mask decoder ----
 
 type maskDecoder struct {
-	graph
-	frameIn           // the frame whose high-res features the inputs hold
-	coords  []float32 // backing of point_coords, grown to the largest N seen
-	labels  []float32
+	sess  *ort.DynamicAdvancedSession
+	zeros []float32 // mask_input of a batch without mask prompts, never written
 }
-
-// Input positions in the mask decoder's input list.
-const (
-	decImageEmbed = iota
-	decFeatS0
-	decFeatS1
-	decPointCoords
-	decPointLabels
-	decMaskInput
-	decHasMaskInput
-)
 
 func newMaskDecoder(f *sessionFactory) (*maskDecoder, error) {
 	d := dimsOf(f.man)
 	c0, h0 := d.s0()
 	c1, h1 := d.s1()
+	b := batchDim(f.man)
 	in := []tensorSpec{
-		f32("image_embed", 1, d.H, d.F, d.F),
+		f32("image_embed", b, d.H, d.F, d.F),
 		f32("feat_s0", 1, c0, h0, h0),
 		f32("feat_s1", 1, c1, h1, h1),
-		f32("point_coords", 1, -1, 2),
-		f32("point_labels", 1, -1),
-		f32("mask_input", 1, 1, d.M, d.M),
-		f32("has_mask_input", 1),
+		f32("point_coords", b, -1, 2),
+		f32("point_labels", b, -1),
+		f32("mask_input", b, 1, d.M, d.M),
+		f32("has_mask_input", b),
 	}
 	out := []tensorSpec{
-		f32("masks", 1, 4, d.M, d.M),
-		f32("iou", 1, 4),
-		f32("obj_ptr", 1, 4, d.H),
-		f32("object_score", 1, 1),
+		f32("masks", b, 4, d.M, d.M),
+		f32("iou", b, 4),
+		f32("obj_ptr", b, 4, d.H),
+		f32("object_score", b, 1),
 	}
-	g, err := openGraph(f, "mask_decoder", f.man.Graphs.MaskDecoder, in, out)
+	sess, err := f.open("mask_decoder", f.man.Graphs.MaskDecoder, in, out)
 	if err != nil {
 		return nil, err
 	}
-	return &maskDecoder{graph: g}, nil
+	return &maskDecoder{sess: sess}, nil
 }
 
-// DecodeMasks runs the prompt encoder and mask decoder. imageEmbed is the
-// conditioned features (256x64x64: AttendMemory's output, or VisionFeat +
-// no_mem_embed on a frame without memory); f supplies the two high-res
-// levels. With no points, the single padding point (0,0) with label -1 is
-// sent, as SAM 2 does. The returned Candidates are owned by the caller.
+func (g *maskDecoder) close() error { return g.sess.Destroy() }
+
+// batchDim is the object dimension of the batched graphs' inputs: dynamic
+// (-1) in a batched package, 1 in a per-object one.
+func batchDim(man *Manifest) int64 {
+	if man.Batched() {
+		return -1
+	}
+	return 1
+}
+
+// DecodeMasks runs the prompt encoder and mask decoder for one object; see
+// [Model.DecodeMasksBatch].
 func (m *Model) DecodeMasks(ctx context.Context, imageEmbed []float32, f *Features, p Prompt) (*Candidates, error) {
+	c, err := m.DecodeMasksBatch(ctx, imageEmbed, f, []Prompt{p})
+	if err != nil {
+		return nil, err
+	}
+	return &c[0], nil
+}
+
+// DecodeMasksBatch runs the prompt encoder and mask decoder for objects of
+// one frame. imageEmbed holds their conditioned features back to back
+// (256x64x64 each: AttendMemoryBatch's output, or VisionFeat + no_mem_embed
+// on a frame without memory), prompts one prompt per object; f supplies
+// the frame's two high-res levels. With no points, the single padding
+// point (0,0) with label -1 is sent, as SAM 2 does. Objects whose prompts
+// have as many points run as one batch (a padding point is not the same
+// as no point, so prompts of different lengths cannot share one). The
+// returned Candidates are the caller's; their slices share the batch's
+// output buffers.
+func (m *Model) DecodeMasksBatch(ctx context.Context, imageEmbed []float32, f *Features, prompts []Prompt) ([]Candidates, error) {
 	const graph = "mask decoder"
 	if err := m.usable(graph); err != nil {
 		return nil, err
 	}
-	g := m.dec
+	d := dimsOf(m.man)
 	if f == nil {
 		return nil, fmt.Errorf("%s: nil features", graph)
 	}
-	if len(p.Coords) != len(p.Labels) {
-		return nil, fmt.Errorf("%s: prompt has %d points but %d labels", graph, len(p.Coords), len(p.Labels))
+	n := len(prompts)
+	if n == 0 {
+		return nil, nil
 	}
-	for i, l := range p.Labels {
-		if l != -1 && l != 0 && l != 1 && l != 2 && l != 3 {
-			return nil, fmt.Errorf("%s: point %d has label %g; want 1 (positive), 0 (negative), 2/3 (box corners) or -1 (padding)", graph, i, l)
-		}
-		if !finite(p.Coords[i][0]) || !finite(p.Coords[i][1]) {
-			return nil, fmt.Errorf("%s: point %d has non-finite coordinates %v", graph, i, p.Coords[i])
-		}
-	}
-	if err := put(graph, "image embedding", g.in[decImageEmbed].GetData(), imageEmbed); err != nil {
+	per := int(d.H * d.F * d.F)
+	if err := check(graph, "image embedding", imageEmbed, int64(n*per)); err != nil {
 		return nil, err
 	}
-	if err := g.load(f, func() error {
-		if err := put(graph, "FeatS0", g.in[decFeatS0].GetData(), f.FeatS0); err != nil {
-			return err
-		}
-		return put(graph, "FeatS1", g.in[decFeatS1].GetData(), f.FeatS1)
-	}); err != nil {
+	c0, h0 := d.s0()
+	c1, h1 := d.s1()
+	if err := check(graph, "FeatS0", f.FeatS0, c0*h0*h0); err != nil {
 		return nil, err
 	}
-	has := g.in[decHasMaskInput].GetData()
-	if p.MaskInput != nil {
-		if err := put(graph, "mask input", g.in[decMaskInput].GetData(), p.MaskInput); err != nil {
+	if err := check(graph, "FeatS1", f.FeatS1, c1*h1*h1); err != nil {
+		return nil, err
+	}
+	mm := int(d.M * d.M)
+	for o, p := range prompts {
+		if len(p.Coords) != len(p.Labels) {
+			return nil, fmt.Errorf("%s: prompt has %d points but %d labels", graph, len(p.Coords), len(p.Labels))
+		}
+		for i, l := range p.Labels {
+			if l != -1 && l != 0 && l != 1 && l != 2 && l != 3 {
+				return nil, fmt.Errorf("%s: point %d has label %g; want 1 (positive), 0 (negative), 2/3 (box corners) or -1 (padding)", graph, i, l)
+			}
+			if !finite(p.Coords[i][0]) || !finite(p.Coords[i][1]) {
+				return nil, fmt.Errorf("%s: point %d has non-finite coordinates %v", graph, i, p.Coords[i])
+			}
+		}
+		if p.MaskInput != nil && len(p.MaskInput) != mm {
+			return nil, fmt.Errorf("%s: object %d: mask input has %d values, want %d", graph, o, len(p.MaskInput), mm)
+		}
+	}
+	points := func(i int) int { return max(len(prompts[i].Coords), 1) }
+	out := make([]Candidates, n)
+	for _, idx := range batches(n, m.man.Batched(), points) {
+		if err := m.decode(ctx, imageEmbed, f, prompts, idx, points(idx[0]), out); err != nil {
 			return nil, err
 		}
-		has[0] = 1
-	} else {
-		has[0] = 0
 	}
+	return out, nil
+}
 
-	n := len(p.Coords)
-	if n == 0 {
-		n = 1
+// decode runs the objects idx, whose prompts have np points each.
+func (m *Model) decode(ctx context.Context, imageEmbed []float32, f *Features, prompts []Prompt, idx []int, np int, out []Candidates) error {
+	const graph = "mask decoder"
+	g := m.dec
+	d := dimsOf(m.man)
+	b := len(idx)
+	B := int64(b)
+	mm := int(d.M * d.M)
+	coords, labels := make([]float32, b*np*2), make([]float32, b*np)
+	has := make([]float32, b)
+	var masks []float32
+	for k, i := range idx {
+		p := prompts[i]
+		if len(p.Coords) == 0 {
+			coords[2*k*np], coords[2*k*np+1], labels[k*np] = 0, 0, -1
+		}
+		for j, c := range p.Coords {
+			coords[2*(k*np+j)], coords[2*(k*np+j)+1] = c[0], c[1]
+			labels[k*np+j] = p.Labels[j]
+		}
+		if p.MaskInput != nil {
+			if masks == nil {
+				masks = make([]float32, b*mm)
+			}
+			copy(masks[k*mm:], p.MaskInput)
+			m.count.bytes.Add(int64(4 * mm))
+			has[k] = 1
+		}
 	}
-	if cap(g.coords) < 2*n {
-		g.coords = make([]float32, 2*n)
-		g.labels = make([]float32, n)
+	m.count.bytes.Add(int64(4 * (len(coords) + len(labels) + len(has))))
+	if masks == nil {
+		if len(g.zeros) < b*mm {
+			g.zeros = make([]float32, b*mm)
+		}
+		masks = g.zeros[:b*mm]
 	}
-	coords, labels := g.coords[:2*n], g.labels[:n]
-	if len(p.Coords) == 0 {
-		coords[0], coords[1], labels[0] = 0, 0, -1
+	per := int(d.H * d.F * d.F)
+	c0, h0 := d.s0()
+	c1, h1 := d.s1()
+	r := newRun(graph, 7, 4)
+	r.input(0, "image_embed", m.gather(imageEmbed, per, idx), B, d.H, d.F, d.F)
+	r.input(1, "feat_s0", f.FeatS0, 1, c0, h0, h0)
+	r.input(2, "feat_s1", f.FeatS1, 1, c1, h1, h1)
+	r.input(3, "point_coords", coords, B, int64(np), 2)
+	r.input(4, "point_labels", labels, B, int64(np))
+	r.input(5, "mask_input", masks, B, 1, d.M, d.M)
+	r.input(6, "has_mask_input", has, B)
+	h := int(d.H)
+	outMasks, iou, ptr, score := make([]float32, b*4*mm), make([]float32, b*4), make([]float32, b*4*h), make([]float32, b)
+	r.output(0, "masks", outMasks, B, 4, d.M, d.M)
+	r.output(1, "iou", iou, B, 4)
+	r.output(2, "obj_ptr", ptr, B, 4, d.H)
+	r.output(3, "object_score", score, B, 1)
+	if err := m.exec(ctx, r, g.sess, &m.count.dec); err != nil {
+		return err
 	}
-	for i, c := range p.Coords {
-		coords[2*i], coords[2*i+1] = c[0], c[1]
-		labels[i] = p.Labels[i]
+	for k, i := range idx {
+		c := &out[i]
+		for t := range 4 {
+			j := 4*k + t
+			c.Masks[t] = outMasks[j*mm : (j+1)*mm : (j+1)*mm]
+			c.ObjPtr[t] = ptr[j*h : (j+1)*h : (j+1)*h]
+			c.IoU[t] = iou[j]
+		}
+		c.ObjectScore = score[k]
 	}
-	ct, err := ort.NewTensor(ort.NewShape(1, int64(n), 2), coords)
-	if err != nil {
-		return nil, fmt.Errorf("%s: point_coords: %w", graph, err)
-	}
-	defer ct.Destroy()
-	lt, err := ort.NewTensor(ort.NewShape(1, int64(n)), labels)
-	if err != nil {
-		return nil, fmt.Errorf("%s: point_labels: %w", graph, err)
-	}
-	defer lt.Destroy()
-	in := g.in.values()
-	in[decPointCoords], in[decPointLabels] = ct, lt
-	if err := m.run(ctx, graph, g.sess, in, g.out.values()); err != nil {
-		return nil, err
-	}
-
-	var c Candidates
-	masks, iou, ptr := g.out[0].GetData(), g.out[1].GetData(), g.out[2].GetData()
-	mm, h := len(masks)/4, len(ptr)/4
-	for i := range 4 {
-		c.Masks[i] = append([]float32(nil), masks[i*mm:(i+1)*mm]...)
-		c.ObjPtr[i] = append([]float32(nil), ptr[i*h:(i+1)*h]...)
-		c.IoU[i] = iou[i]
-	}
-	c.ObjectScore = g.out[3].GetData()[0]
-	return &c, nil
+	return nil
 }
 
 // ---- memory encoder ----
 
 type memoryEncoder struct {
-	graph
+	sess *ort.DynamicAdvancedSession
 }
 
 func newMemoryEncoder(f *sessionFactory) (*memoryEncoder, error) {
 	d := dimsOf(f.man)
+	b := batchDim(f.man)
 	in := []tensorSpec{
 		f32("pix_feat", 1, d.H, d.F, d.F),
-		f32("mask_high_res", 1, 1, d.S, d.S),
-		f32("binarize", 1),
-		f32("object_score", 1, 1),
+		f32("mask_high_res", b, 1, d.S, d.S),
+		f32("binarize", b),
+		f32("object_score", b, 1),
 	}
 	out := []tensorSpec{
-		f32("maskmem_feat", 1, d.C, d.F, d.F),
-		f32("maskmem_pos", 1, d.C, d.F, d.F),
+		f32("maskmem_feat", b, d.C, d.F, d.F),
+		f32("maskmem_pos", b, d.C, d.F, d.F),
 	}
-	g, err := openGraph(f, "memory_encoder", f.man.Graphs.MemoryEncoder, in, out)
+	sess, err := f.open("memory_encoder", f.man.Graphs.MemoryEncoder, in, out)
 	if err != nil {
 		return nil, err
 	}
-	return &memoryEncoder{g}, nil
+	return &memoryEncoder{sess}, nil
 }
 
-// EncodeMemory runs the memory encoder: pixFeat is the frame's raw
-// VisionFeat, maskHighRes the chosen mask's logits upsampled to SxS (see
-// [UpsampleBilinear]). binarize selects logits > 0 instead of a sigmoid
-// (prompted frames); objectScore <= 0 adds the no-object embedding. The
-// returned slices (64x64x64 each) are owned by the caller.
+func (g *memoryEncoder) close() error { return g.sess.Destroy() }
+
+// EncodeMemory runs the memory encoder for one object; see
+// [Model.EncodeMemoryBatch].
 func (m *Model) EncodeMemory(ctx context.Context, pixFeat []float32, maskHighRes []float32, binarize bool, objectScore float32) (feat, pos []float32, err error) {
+	return m.EncodeMemoryBatch(ctx, pixFeat, maskHighRes, []bool{binarize}, []float32{objectScore})
+}
+
+// EncodeMemoryBatch runs the memory encoder for objects of one frame, in
+// one run on a batched package: pixFeat is the frame's raw VisionFeat,
+// masksHighRes the objects' chosen mask logits upsampled to SxS (see
+// [UpsampleBilinear]), back to back. binarize selects logits > 0 instead
+// of a sigmoid (prompted frames); an object score <= 0 adds the no-object
+// embedding. The returned slices hold the objects' outputs (64x64x64
+// each) back to back and are owned by the caller.
+func (m *Model) EncodeMemoryBatch(ctx context.Context, pixFeat []float32, masksHighRes []float32, binarize []bool, objectScores []float32) (feat, pos []float32, err error) {
 	const graph = "memory encoder"
 	if err := m.usable(graph); err != nil {
 		return nil, nil, err
 	}
-	g := m.memEnc
-	if err := put(graph, "pixel features", g.in[0].GetData(), pixFeat); err != nil {
+	d := dimsOf(m.man)
+	n := len(objectScores)
+	if len(binarize) != n {
+		return nil, nil, fmt.Errorf("%s: %d binarize flags for %d objects", graph, len(binarize), n)
+	}
+	if n == 0 {
+		return nil, nil, nil
+	}
+	if err := check(graph, "pixel features", pixFeat, d.H*d.F*d.F); err != nil {
 		return nil, nil, err
 	}
-	if err := put(graph, "high-res mask", g.in[1].GetData(), maskHighRes); err != nil {
+	ss := int(d.S * d.S)
+	if err := check(graph, "high-res mask", masksHighRes, int64(n*ss)); err != nil {
 		return nil, nil, err
 	}
-	if !finite(objectScore) {
-		return nil, nil, fmt.Errorf("%s: object score is %g", graph, objectScore)
+	flags := make([]float32, n)
+	scores := make([]float32, n)
+	for i, s := range objectScores {
+		if !finite(s) {
+			return nil, nil, fmt.Errorf("%s: object score is %g", graph, s)
+		}
+		if binarize[i] {
+			flags[i] = 1
+		}
+		scores[i] = s
 	}
-	var b float32
-	if binarize {
-		b = 1
+	m.count.bytes.Add(int64(8 * n))
+	per := int(d.C * d.F * d.F)
+	feat, pos = make([]float32, n*per), make([]float32, n*per)
+	for _, idx := range batches(n, m.man.Batched(), func(int) bool { return true }) {
+		lo, hi := idx[0], idx[len(idx)-1]+1 // one batch, or one object: consecutive
+		B := int64(hi - lo)
+		r := newRun(graph, 4, 2)
+		r.input(0, "pix_feat", pixFeat, 1, d.H, d.F, d.F)
+		r.input(1, "mask_high_res", masksHighRes[lo*ss:hi*ss], B, 1, d.S, d.S)
+		r.input(2, "binarize", flags[lo:hi], B)
+		r.input(3, "object_score", scores[lo:hi], B, 1)
+		r.output(0, "maskmem_feat", feat[lo*per:hi*per], B, d.C, d.F, d.F)
+		r.output(1, "maskmem_pos", pos[lo*per:hi*per], B, d.C, d.F, d.F)
+		if err := m.exec(ctx, r, m.memEnc.sess, &m.count.memEnc); err != nil {
+			return nil, nil, err
+		}
 	}
-	g.in[2].GetData()[0] = b
-	g.in[3].GetData()[0] = objectScore
-	if err := m.run(ctx, graph, g.sess, g.in.values(), g.out.values()); err != nil {
-		return nil, nil, err
-	}
-	return append([]float32(nil), g.out[0].GetData()...), append([]float32(nil), g.out[1].GetData()...), nil
+	return feat, pos, nil
 }
 
 // ---- memory attention ----
 
-// memoryAttention reuses the fixed current-frame tensors. The memory and
-// pointer inputs change length from frame to frame, so their values are
-// copied into buffers grown to the largest M and P seen (never shrunk) and
-// wrapped per call in tensors of the exact shape; wrapping copies nothing.
+// memoryAttention keeps the memory positions it last packed: the tracker's
+// memory frames share one position tensor (the memory encoder's is the
+// same for every frame and object), so one [1,M,...] input serves every
+// object and frame until M changes.
 type memoryAttention struct {
-	graph
-	frameIn // the frame whose features the inputs hold
-
-	memFeat, memPos []float32
-	memSlot         []int64
-	ptr, ptrOffset  []float32
+	sess    *ort.DynamicAdvancedSession
+	pos     []float32  // packed [1,M,C,F,F] positions
+	posFrom []*float32 // the frames' Pos slices they were packed from
 }
-
-const (
-	attnCurrFeat = iota
-	attnCurrPos
-	attnMemFeat
-	attnMemPos
-	attnMemSlot
-	attnPtr
-	attnPtrOffset
-)
 
 func newMemoryAttention(f *sessionFactory) (*memoryAttention, error) {
 	d := dimsOf(f.man)
@@ -454,110 +599,190 @@ func newMemoryAttention(f *sessionFactory) (*memoryAttention, error) {
 		f32("ptr", -1, d.H),
 		f32("ptr_offset", -1),
 	}
-	out := []tensorSpec{f32("conditioned_feat", 1, d.H, d.F, d.F)}
-	g, err := openGraph(f, "memory_attention", f.man.Graphs.MemoryAttention, in, out)
+	if f.man.Batched() {
+		in[2] = f32("mem_feat", -1, -1, d.C, d.F, d.F)
+		in[3] = f32("mem_pos", -1, -1, d.C, d.F, d.F)
+		in[4] = i64("mem_slot", -1, -1)
+		in[5] = f32("ptr", -1, -1, d.H)
+		in[6] = f32("ptr_offset", -1, -1)
+	}
+	out := []tensorSpec{f32("conditioned_feat", batchDim(f.man), d.H, d.F, d.F)}
+	sess, err := f.open("memory_attention", f.man.Graphs.MemoryAttention, in, out)
 	if err != nil {
 		return nil, err
 	}
-	return &memoryAttention{graph: g}, nil
+	return &memoryAttention{sess: sess}, nil
 }
 
-func grow[T any](buf []T, n int) []T {
-	if cap(buf) < n {
-		return make([]T, n)
-	}
-	return buf[:n]
-}
+func (g *memoryAttention) close() error { return g.sess.Destroy() }
 
-// AttendMemory conditions the current frame's features on the memory bank:
-// frames in the order given (conditioning frames first, as the reference
-// orders them), then the object pointers; ptrs may be empty. It returns
-// pix_feat_with_mem (256x64x64), owned by the caller.
+// AttendMemory conditions the current frame's features on one object's
+// memory; see [Model.AttendMemoryBatch].
 func (m *Model) AttendMemory(ctx context.Context, f *Features, frames []MemoryFrame, ptrs []Pointer) ([]float32, error) {
+	return m.AttendMemoryBatch(ctx, f, []ObjectMemory{{Frames: frames, Pointers: ptrs}})
+}
+
+// AttendMemoryBatch conditions the current frame's features on each
+// object's memory: frames in the order given (conditioning frames first,
+// as the reference orders them), then the object pointers. It returns
+// pix_feat_with_mem of every object back to back (256x64x64 each), owned
+// by the caller. Objects with as many memory frames and pointers run as
+// one batch on a batched package.
+func (m *Model) AttendMemoryBatch(ctx context.Context, f *Features, objs []ObjectMemory) ([]float32, error) {
 	const graph = "memory attention"
 	if err := m.usable(graph); err != nil {
 		return nil, err
 	}
-	g := m.attn
 	d := dimsOf(m.man)
 	if f == nil {
 		return nil, fmt.Errorf("%s: nil features", graph)
 	}
-	if len(frames) == 0 {
-		return nil, fmt.Errorf("%s: no memory frames (on a frame without memory add no_mem_embed instead)", graph)
+	if err := check(graph, "VisionFeat", f.VisionFeat, d.H*d.F*d.F); err != nil {
+		return nil, err
 	}
-	if err := g.load(f, func() error {
-		if err := put(graph, "VisionFeat", g.in[attnCurrFeat].GetData(), f.VisionFeat); err != nil {
-			return err
-		}
-		return put(graph, "VisionPos", g.in[attnCurrPos].GetData(), f.VisionPos)
-	}); err != nil {
+	if err := check(graph, "VisionPos", f.VisionPos, d.H*d.F*d.F); err != nil {
 		return nil, err
 	}
 	per := int(d.C * d.F * d.F)
-	nm := len(frames)
-	g.memFeat = grow(g.memFeat, nm*per)
-	g.memPos = grow(g.memPos, nm*per)
-	g.memSlot = grow(g.memSlot, nm)
-	for i, fr := range frames {
-		if err := put(graph, fmt.Sprintf("memory frame %d Feat", i), g.memFeat[i*per:(i+1)*per], fr.Feat); err != nil {
-			return nil, err
+	for _, o := range objs {
+		if len(o.Frames) == 0 {
+			return nil, fmt.Errorf("%s: no memory frames (on a frame without memory add no_mem_embed instead)", graph)
 		}
-		if err := put(graph, fmt.Sprintf("memory frame %d Pos", i), g.memPos[i*per:(i+1)*per], fr.Pos); err != nil {
-			return nil, err
+		for i, fr := range o.Frames {
+			if fr.Feat != nil || fr.FeatBF16 == nil {
+				if err := check(graph, fmt.Sprintf("memory frame %d Feat", i), fr.Feat, int64(per)); err != nil {
+					return nil, err
+				}
+			} else if len(fr.FeatBF16) != per {
+				return nil, fmt.Errorf("%s: memory frame %d FeatBF16 has %d values, want %d", graph, i, len(fr.FeatBF16), per)
+			}
+			if err := check(graph, fmt.Sprintf("memory frame %d Pos", i), fr.Pos, int64(per)); err != nil {
+				return nil, err
+			}
+			if fr.Slot < 0 || fr.Slot >= m.man.NumMaskmem {
+				return nil, fmt.Errorf("%s: memory frame %d has slot %d; want 0..%d", graph, i, fr.Slot, m.man.NumMaskmem-1)
+			}
 		}
-		if fr.Slot < 0 || fr.Slot >= m.man.NumMaskmem {
-			return nil, fmt.Errorf("%s: memory frame %d has slot %d; want 0..%d", graph, i, fr.Slot, m.man.NumMaskmem-1)
+		for i, p := range o.Pointers {
+			if err := check(graph, fmt.Sprintf("pointer %d", i), p.Vec, d.H); err != nil {
+				return nil, err
+			}
+			if !finite(p.Offset) {
+				return nil, fmt.Errorf("%s: pointer %d has offset %g", graph, i, p.Offset)
+			}
 		}
-		g.memSlot[i] = int64(fr.Slot)
 	}
-	h := int(d.H)
-	np := len(ptrs)
-	g.ptr = grow(g.ptr, np*h)
-	g.ptrOffset = grow(g.ptrOffset, np)
-	for i, p := range ptrs {
-		if err := put(graph, fmt.Sprintf("pointer %d", i), g.ptr[i*h:(i+1)*h], p.Vec); err != nil {
+	hw := int(d.H * d.F * d.F)
+	out := make([]float32, len(objs)*hw)
+	shape := func(i int) [2]int { return [2]int{len(objs[i].Frames), len(objs[i].Pointers)} }
+	for _, idx := range batches(len(objs), m.man.Batched(), shape) {
+		if err := m.attend(ctx, f, objs, idx, out); err != nil {
 			return nil, err
 		}
-		if !finite(p.Offset) {
-			return nil, fmt.Errorf("%s: pointer %d has offset %g", graph, i, p.Offset)
-		}
-		g.ptrOffset[i] = p.Offset
 	}
+	return out, nil
+}
 
-	var views []interface{ Destroy() error }
-	defer func() {
-		for _, v := range views {
-			v.Destroy()
+// attend runs the objects idx, which have as many frames and pointers.
+func (m *Model) attend(ctx context.Context, f *Features, objs []ObjectMemory, idx []int, out []float32) error {
+	const graph = "memory attention"
+	g := m.attn
+	d := dimsOf(m.man)
+	per, h, hw := int(d.C*d.F*d.F), int(d.H), int(d.H*d.F*d.F)
+	b, nm, np := len(idx), len(objs[idx[0]].Frames), len(objs[idx[0]].Pointers)
+	feat := make([]float32, b*nm*per)
+	slots := make([]int64, b*nm)
+	ptr, offsets := make([]float32, b*np*h), make([]float32, b*np)
+	for k, i := range idx {
+		o := objs[i]
+		for j, fr := range o.Frames {
+			dst := feat[(k*nm+j)*per : (k*nm+j+1)*per]
+			if fr.Feat != nil {
+				copy(dst, fr.Feat)
+			} else {
+				for x, v := range fr.FeatBF16 {
+					dst[x] = math.Float32frombits(uint32(v) << 16)
+				}
+			}
+			slots[k*nm+j] = int64(fr.Slot)
 		}
-	}()
-	in := g.in.values()
-	memShape := ort.NewShape(int64(nm), d.C, d.F, d.F)
-	for _, v := range []struct {
-		at   int
-		data []float32
-		s    ort.Shape
-	}{
-		{attnMemFeat, g.memFeat, memShape},
-		{attnMemPos, g.memPos, memShape},
-		{attnPtr, g.ptr, ort.NewShape(int64(np), d.H)},
-		{attnPtrOffset, g.ptrOffset, ort.NewShape(int64(np))},
-	} {
-		t, err := ort.NewTensor(v.s, v.data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: input %d: %w", graph, v.at, err)
+		for j, p := range o.Pointers {
+			copy(ptr[(k*np+j)*h:], p.Vec)
+			offsets[k*np+j] = p.Offset
 		}
-		views = append(views, t)
-		in[v.at] = t
 	}
-	st, err := ort.NewTensor(ort.NewShape(int64(nm)), g.memSlot)
-	if err != nil {
-		return nil, fmt.Errorf("%s: mem_slot: %w", graph, err)
+	m.count.bytes.Add(int64(4*(len(feat)+len(ptr)+len(offsets)) + 8*len(slots)))
+	pos, posB := m.memoryPositions(objs, idx)
+	B, M, P := int64(b), int64(nm), int64(np)
+	res := out[idx[0]*hw : (idx[0]+b)*hw]
+	if !consecutive(idx) {
+		res = make([]float32, b*hw)
 	}
-	views = append(views, st)
-	in[attnMemSlot] = st
-	if err := m.run(ctx, graph, g.sess, in, g.out.values()); err != nil {
-		return nil, err
+	r := newRun(graph, 7, 1)
+	r.input(0, "curr_feat", f.VisionFeat, 1, d.H, d.F, d.F)
+	r.input(1, "curr_pos", f.VisionPos, 1, d.H, d.F, d.F)
+	if m.man.Batched() {
+		r.input(2, "mem_feat", feat, B, M, d.C, d.F, d.F)
+		r.input(3, "mem_pos", pos, posB, M, d.C, d.F, d.F)
+		wrap(r, r.in, 4, "mem_slot", slots, B, M)
+		r.input(5, "ptr", ptr, B, P, d.H)
+		r.input(6, "ptr_offset", offsets, B, P)
+	} else {
+		r.input(2, "mem_feat", feat, M, d.C, d.F, d.F)
+		r.input(3, "mem_pos", pos, M, d.C, d.F, d.F)
+		wrap(r, r.in, 4, "mem_slot", slots, M)
+		r.input(5, "ptr", ptr, P, d.H)
+		r.input(6, "ptr_offset", offsets, P)
 	}
-	return append([]float32(nil), g.out[0].GetData()...), nil
+	r.output(0, "conditioned_feat", res, B, d.H, d.F, d.F)
+	if err := m.exec(ctx, r, g.sess, &m.count.attn); err != nil {
+		return err
+	}
+	m.scatter(out, res, hw, idx)
+	return nil
+}
+
+// memoryPositions returns the mem_pos input of objects idx and its batch
+// size: one [1,M,...] set when every object's frame j has the same Pos
+// slice (reused from the last run while those slices stay the same), else
+// each object's own.
+func (m *Model) memoryPositions(objs []ObjectMemory, idx []int) ([]float32, int64) {
+	g := m.attn
+	per := int(m.man.MemDim * m.man.FeatureSize * m.man.FeatureSize)
+	first := objs[idx[0]].Frames
+	shared := true
+	for _, i := range idx[1:] {
+		for j, fr := range objs[i].Frames {
+			if unsafe.SliceData(fr.Pos) != unsafe.SliceData(first[j].Pos) {
+				shared = false
+			}
+		}
+	}
+	if !shared {
+		pos := make([]float32, len(idx)*len(first)*per)
+		for k, i := range idx {
+			for j, fr := range objs[i].Frames {
+				copy(pos[(k*len(first)+j)*per:], fr.Pos)
+			}
+		}
+		m.count.bytes.Add(int64(4 * len(pos)))
+		return pos, int64(len(idx))
+	}
+	if !m.man.Batched() && len(first) == 1 {
+		return first[0].Pos, 1 // in place
+	}
+	same := len(g.posFrom) == len(first)
+	for j := 0; same && j < len(first); j++ {
+		same = g.posFrom[j] == unsafe.SliceData(first[j].Pos)
+	}
+	if !same {
+		g.pos = make([]float32, len(first)*per)
+		g.posFrom = g.posFrom[:0]
+		for j, fr := range first {
+			copy(g.pos[j*per:], fr.Pos)
+			g.posFrom = append(g.posFrom, unsafe.SliceData(fr.Pos))
+		}
+		m.count.bytes.Add(int64(4 * len(g.pos)))
+	}
+	return g.pos, 1
 }

@@ -13,8 +13,14 @@ import (
 	"strings"
 )
 
-// ManifestFormat is the model package format this runtime reads.
-const ManifestFormat = "vidseg-sam2/1"
+// ManifestFormat is the model package format the exporter writes: the
+// mask decoder, memory encoder and memory attention take the objects of
+// one frame as a batch. The runtime also reads FormatPerObject packages,
+// running those graphs once per object.
+const ManifestFormat = "vidseg-sam2/2"
+
+// FormatPerObject is the earlier format, whose graphs take one object.
+const FormatPerObject = "vidseg-sam2/1"
 
 const manifestName = "manifest.json"
 
@@ -169,6 +175,11 @@ func (m *Manifest) Mean() [3]float32 { return to32(m.ImageMean) }
 // Std is the per-channel normalization standard deviation as float32.
 func (m *Manifest) Std() [3]float32 { return to32(m.ImageStd) }
 
+// Batched says whether the package's mask decoder, memory encoder and
+// memory attention take the objects of a frame as one batch (format
+// vidseg-sam2/2) rather than one object per run.
+func (m *Manifest) Batched() bool { return m.Format == ManifestFormat }
+
 func to32(v [3]float64) [3]float32 { return [3]float32{float32(v[0]), float32(v[1]), float32(v[2])} }
 
 // ConstantsFile is the name of the constants file in a model directory.
@@ -211,11 +222,11 @@ func LoadManifest(dir string) (*Manifest, error) {
 
 // validate checks the fields the runtime relies on.
 func (m *Manifest) validate() error {
-	if m.Format != ManifestFormat {
+	if m.Format != ManifestFormat && m.Format != FormatPerObject {
 		if m.Format == "" {
 			return fmt.Errorf("no \"format\" field; want %q", ManifestFormat)
 		}
-		return fmt.Errorf("format %q is not supported; want %q", m.Format, ManifestFormat)
+		return fmt.Errorf("format %q is not supported; want %q or %q", m.Format, ManifestFormat, FormatPerObject)
 	}
 	// fp16 and int8 packages keep fp32 inputs and outputs (Casts at the
 	// graph edges, quantization inside), so the runtime feeds all the same way.

@@ -191,3 +191,19 @@ func TestLoadManifestBadFields(t *testing.T) {
 		})
 	}
 }
+
+// A package labelled per-object is checked against the per-object graph
+// contract: the batched fixture's memory attention does not pass it.
+func TestOpenPerObjectFormatChecksShapes(t *testing.T) {
+	dir := copyFixture(t)
+	editManifest(t, dir, func(m map[string]any) { m["format"] = FormatPerObject })
+	man, err := LoadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if man.Batched() {
+		t.Fatalf("format %s reads as batched", man.Format)
+	}
+	_, err = Open(newTestRuntime(t), dir, Options{Provider: ProviderCPU, Threads: 1, Logger: quiet})
+	wantErr(t, err, "memory_attention", "input mem_feat", "expected [-1 64 64 64]")
+}

@@ -70,8 +70,9 @@ type Options struct {
 }
 
 // Model is an opened model directory: its manifest, constants and one ONNX
-// Runtime session per graph, with their input and output tensors allocated
-// once and reused. A Model is not safe for concurrent use.
+// Runtime session per graph. Graph inputs and outputs are the callers' Go
+// slices, handed to ONNX Runtime in place. A Model is not safe for
+// concurrent use.
 type Model struct {
 	rt       *Runtime
 	man      *Manifest
@@ -86,6 +87,7 @@ type Model struct {
 	dec     *maskDecoder
 	memEnc  *memoryEncoder
 	attn    *memoryAttention
+	count   counters
 	closed  bool
 }
 

@@ -151,29 +151,33 @@ func (c *Client) EncodeImage(ctx context.Context, image []float32) (*Features, e
 	return c.s.m.EncodeImage(ctx, image)
 }
 
-// DecodeMasks implements tracker.Model.
-func (c *Client) DecodeMasks(ctx context.Context, embed []float32, f *Features, p Prompt) (*Candidates, error) {
+// DecodeMasksBatch implements tracker.Model.
+func (c *Client) DecodeMasksBatch(ctx context.Context, embeds []float32, f *Features, prompts []Prompt) ([]Candidates, error) {
 	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()
-	return c.s.m.DecodeMasks(ctx, embed, f, p)
+	return c.s.m.DecodeMasksBatch(ctx, embeds, f, prompts)
 }
 
-// AttendMemory implements tracker.Model.
-func (c *Client) AttendMemory(ctx context.Context, f *Features, frames []MemoryFrame, ptrs []Pointer) ([]float32, error) {
+// AttendMemoryBatch implements tracker.Model.
+func (c *Client) AttendMemoryBatch(ctx context.Context, f *Features, objs []ObjectMemory) ([]float32, error) {
 	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.release()
-	return c.s.m.AttendMemory(ctx, f, frames, ptrs)
+	return c.s.m.AttendMemoryBatch(ctx, f, objs)
 }
 
-// EncodeMemory implements tracker.Model.
-func (c *Client) EncodeMemory(ctx context.Context, pixFeat, maskHighRes []float32, binarize bool, objectScore float32) ([]float32, []float32, error) {
+// EncodeMemoryBatch implements tracker.Model.
+func (c *Client) EncodeMemoryBatch(ctx context.Context, pixFeat, masksHighRes []float32, binarize []bool, objectScores []float32) ([]float32, []float32, error) {
 	if err := c.acquire(ctx); err != nil {
 		return nil, nil, err
 	}
 	defer c.release()
-	return c.s.m.EncodeMemory(ctx, pixFeat, maskHighRes, binarize, objectScore)
+	return c.s.m.EncodeMemoryBatch(ctx, pixFeat, masksHighRes, binarize, objectScores)
 }
+
+// Counters reads the shared model's counters (every client's work); it
+// waits for no turn.
+func (c *Client) Counters() Counters { return c.s.m.Counters() }

@@ -54,10 +54,11 @@ func (t *Tracker) maskAsOutput(ctx context.Context, p prompt.Prompt, feats *sam.
 		Labels:    []float32{-1},
 		MaskInput: conv4x4(m, size, w, b[0]),
 	}
-	c, err := t.m.DecodeMasks(ctx, feats.VisionFeat, feats, prompt)
+	cs, err := t.m.DecodeMasksBatch(ctx, feats.VisionFeat, feats, []sam.Prompt{prompt})
 	if err != nil {
 		return nil, fmt.Errorf("mask prompt: %w", err)
 	}
+	c := &cs[0]
 	e := &memory.Entry{Frame: p.Frame, Logits: logits, IoU: 1, Candidate: 0}
 	if present {
 		e.ObjectScore = 10

@@ -2,7 +2,8 @@
 // object memory banks, prompts and corrections on any frame, objects added
 // mid-stream, forward and backward propagation, and SAMURAI's motion-aware
 // candidate choice and memory gating. Image features are computed once per
-// frame and shared by every object.
+// frame and shared by every object; the memory attention, mask decoder and
+// memory encoder run once per frame for all objects tracked on it.
 package tracker
 
 import (
@@ -25,9 +26,11 @@ import (
 type Model interface {
 	Manifest() *sam.Manifest
 	EncodeImage(ctx context.Context, image []float32) (*sam.Features, error)
-	DecodeMasks(ctx context.Context, imageEmbed []float32, f *sam.Features, p sam.Prompt) (*sam.Candidates, error)
-	AttendMemory(ctx context.Context, f *sam.Features, frames []sam.MemoryFrame, ptrs []sam.Pointer) ([]float32, error)
-	EncodeMemory(ctx context.Context, pixFeat, maskHighRes []float32, binarize bool, objectScore float32) (feat, pos []float32, err error)
+	// The object graphs take every object of a frame at once (see the
+	// sam.Model methods of the same names).
+	AttendMemoryBatch(ctx context.Context, f *sam.Features, objs []sam.ObjectMemory) ([]float32, error)
+	DecodeMasksBatch(ctx context.Context, imageEmbed []float32, f *sam.Features, prompts []sam.Prompt) ([]sam.Candidates, error)
+	EncodeMemoryBatch(ctx context.Context, pixFeat, masksHighRes []float32, binarize []bool, objectScores []float32) (feat, pos []float32, err error)
 	Constant(name string) ([]float32, error)
 }
 
@@ -100,9 +103,8 @@ type Tracker struct {
 	noObjPtr   []float32
 	maskmemPos []float32 // the same for every frame and object
 
-	input   []float32   // normalized model input, reused
-	highRes []float32   // 1024x1024 upsample scratch, reused
-	memBuf  [][]float32 // widened memory features, reused
+	input   []float32 // normalized model input, reused
+	highRes []float32 // 1024x1024 upsamples of a frame's objects, reused
 	stats   Stats
 }
 
@@ -336,20 +338,26 @@ func (t *Tracker) trackFrame(ctx context.Context, idx int, feats *sam.Features, 
 		return nil, fmt.Errorf("tracker: frame %d of %d: %w", idx, t.cfg.NumFrames, ErrFrameRange)
 	}
 	t.stats.Frames++
+	var objs []*object
 	for _, o := range t.objects {
-		if !o.bank.HasCond() || o.bank.IsCond(idx) {
-			continue
+		if o.bank.HasCond() && !o.bank.IsCond(idx) {
+			objs = append(objs, o)
 		}
-		e, err := t.inferFrame(ctx, o, idx, feats, nil, false, reverse)
+	}
+	if len(objs) > 0 {
+		entries, err := t.infer(ctx, objs, idx, feats, nil, false, reverse)
 		if err != nil {
-			return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, idx, err)
+			return nil, fmt.Errorf("tracker: frame %d: %w", idx, err)
 		}
-		if err := t.encodeMemory(ctx, e, feats, false); err != nil {
-			return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, idx, err)
+		if err := t.encodeMemory(ctx, entries, feats, false); err != nil {
+			return nil, fmt.Errorf("tracker: frame %d: %w", idx, err)
 		}
-		e.Reverse = reverse
-		o.bank.Put(e)
-		o.tracked[idx] = reverse
+		for i, o := range objs {
+			e := entries[i]
+			e.Reverse = reverse
+			o.bank.Put(e)
+			o.tracked[idx] = reverse
+		}
 	}
 	for _, o := range t.objects {
 		if o.bank.IsCond(idx) {
@@ -468,10 +476,11 @@ func (t *Tracker) runPrompt(ctx context.Context, o *object, p prompt.Prompt, fea
 			sp.MaskInput[i] = min(max(v, -32), 32)
 		}
 	}
-	e, err := t.inferFrame(ctx, o, p.Frame, feats, &sp, isInit, reverse)
+	es, err := t.infer(ctx, []*object{o}, p.Frame, feats, []sam.Prompt{sp}, isInit, reverse)
 	if err != nil {
 		return fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
 	}
+	e := es[0]
 	e.Reverse = reverse
 	o.temp[p.Frame] = &pending{entry: e}
 	o.points[p.Frame] = sam.Prompt{Coords: sp.Coords, Labels: sp.Labels}
@@ -502,27 +511,36 @@ func (t *Tracker) modelPrompt(p prompt.Prompt) sam.Prompt {
 }
 
 // commitPrompts encodes memory for prompted frames and makes them
-// conditioning frames (propagate_in_video_preflight).
+// conditioning frames (propagate_in_video_preflight): one memory encoder
+// run per prompted frame for all objects prompted there.
 func (t *Tracker) commitPrompts(ctx context.Context) error {
+	var frames []int
 	for _, o := range t.objects {
-		if len(o.temp) == 0 {
-			continue
-		}
-		frames := make([]int, 0, len(o.temp))
 		for f := range o.temp {
-			frames = append(frames, f)
+			if !slices.Contains(frames, f) {
+				frames = append(frames, f)
+			}
 		}
-		slices.Sort(frames)
-		for _, f := range frames {
-			pe := o.temp[f]
-			feats, err := t.features(ctx, f)
-			if err != nil {
-				return fmt.Errorf("tracker: commit prompt of object %d on frame %d: %w", o.id, f, err)
+	}
+	slices.Sort(frames)
+	for _, f := range frames {
+		var objs []*object
+		var entries []*memory.Entry
+		for _, o := range t.objects {
+			if pe, ok := o.temp[f]; ok {
+				objs = append(objs, o)
+				entries = append(entries, pe.entry)
 			}
-			if err := t.encodeMemory(ctx, pe.entry, feats, true); err != nil {
-				return fmt.Errorf("tracker: commit prompt of object %d on frame %d: %w", o.id, f, err)
-			}
-			o.bank.PutCond(pe.entry)
+		}
+		feats, err := t.features(ctx, f)
+		if err != nil {
+			return fmt.Errorf("tracker: commit prompts on frame %d: %w", f, err)
+		}
+		if err := t.encodeMemory(ctx, entries, feats, true); err != nil {
+			return fmt.Errorf("tracker: commit prompts on frame %d: %w", f, err)
+		}
+		for i, o := range objs {
+			o.bank.PutCond(entries[i])
 			delete(o.temp, f)
 		}
 	}
@@ -636,88 +654,109 @@ func (t *Tracker) features(ctx context.Context, idx int) (*sam.Features, error) 
 	return t.encodeFrame(ctx, f)
 }
 
-// inferFrame is _run_single_frame_inference without the memory encoder.
-func (t *Tracker) inferFrame(ctx context.Context, o *object, idx int, feats *sam.Features, prompt *sam.Prompt, isInit, reverse bool) (*memory.Entry, error) {
-	t.stats.ObjectSteps++
-	var embed []float32
+// infer is _run_single_frame_inference without the memory encoder, for
+// objects of one frame: one memory attention and one mask decoder call for
+// all of them. prompts is nil when tracking (one padding point each), else
+// one per object; isInit starts objects without memory (no_mem_embed).
+func (t *Tracker) infer(ctx context.Context, objs []*object, idx int, feats *sam.Features, prompts []sam.Prompt, isInit, reverse bool) ([]*memory.Entry, error) {
+	t.stats.ObjectSteps += len(objs)
+	n, per := len(objs), len(feats.VisionFeat)
+	var embeds []float32
 	if isInit {
-		embed = addChannelBias(feats.VisionFeat, t.noMemEmbed)
+		embeds = make([]float32, n*per)
+		for i := range objs {
+			addChannelBias(feats.VisionFeat, t.noMemEmbed, embeds[i*per:(i+1)*per])
+		}
 	} else {
-		sel, err := o.bank.Select(idx, reverse, t.cfg.NumFrames)
-		if err != nil {
-			return nil, err
-		}
-		frames := make([]sam.MemoryFrame, len(sel.Frames))
-		for len(t.memBuf) < len(sel.Frames) {
-			t.memBuf = append(t.memBuf, nil)
-		}
-		for i, r := range sel.Frames {
-			// Widen bf16 memory into reused buffers: the graph copies them in.
-			if len(t.memBuf[i]) != len(r.Entry.Feat) {
-				t.memBuf[i] = make([]float32, len(r.Entry.Feat))
-			}
-			memory.FromBF16(r.Entry.Feat, t.memBuf[i])
-			frames[i] = sam.MemoryFrame{Feat: t.memBuf[i], Pos: t.maskmemPos, Slot: r.Slot}
-		}
 		// The graph divides offsets by max_obj_ptrs-1; the reference divides
 		// by min(num_frames, max_obj_ptrs)-1, so rescale for short videos.
 		scale := float32(1)
 		if n, mp := t.cfg.NumFrames, t.man.MaxObjPtrsInEncoder; n > 1 && n < mp {
 			scale = float32(mp-1) / float32(n-1)
 		}
-		ptrs := make([]sam.Pointer, len(sel.Pointers))
-		for i, r := range sel.Pointers {
-			ptrs[i] = sam.Pointer{Vec: r.Entry.Ptr, Offset: r.Offset * scale}
+		mems := make([]sam.ObjectMemory, n)
+		for i, o := range objs {
+			sel, err := o.bank.Select(idx, reverse, t.cfg.NumFrames)
+			if err != nil {
+				return nil, fmt.Errorf("object %d: %w", o.id, err)
+			}
+			frames := make([]sam.MemoryFrame, len(sel.Frames))
+			for j, r := range sel.Frames {
+				// bf16 memory is widened by the model straight into its input.
+				frames[j] = sam.MemoryFrame{FeatBF16: r.Entry.Feat, Pos: t.maskmemPos, Slot: r.Slot}
+			}
+			ptrs := make([]sam.Pointer, len(sel.Pointers))
+			for j, r := range sel.Pointers {
+				ptrs[j] = sam.Pointer{Vec: r.Entry.Ptr, Offset: r.Offset * scale}
+			}
+			mems[i] = sam.ObjectMemory{Frames: frames, Pointers: ptrs}
 		}
 		begin := time.Now()
-		var err2 error
-		embed, err2 = t.m.AttendMemory(ctx, feats, frames, ptrs)
+		var err error
+		embeds, err = t.m.AttendMemoryBatch(ctx, feats, mems)
 		t.stats.MemoryAttention += time.Since(begin)
-		if err2 != nil {
-			return nil, err2
+		if err != nil {
+			return nil, err
 		}
 	}
-	var sp sam.Prompt
-	numPts := 0
-	if prompt != nil {
-		sp = *prompt
-		numPts = len(sp.Coords)
-	} else {
-		// No prompt: one padding point, as SAM 2 does.
-		sp.Coords = [][2]float32{{0, 0}}
-		sp.Labels = []float32{-1}
-	}
+	sps := make([]sam.Prompt, n)
+	multimask := make([]bool, n)
 	man := t.man
-	multimask := man.MultimaskOutputInSam && (isInit || man.MultimaskOutputForTracking) &&
-		man.MultimaskMinPtNum <= numPts && numPts <= man.MultimaskMaxPtNum
+	for i := range objs {
+		numPts := 0
+		if prompts != nil {
+			sps[i] = prompts[i]
+			numPts = len(sps[i].Coords)
+		} else {
+			// No prompt: one padding point, as SAM 2 does.
+			sps[i] = sam.Prompt{Coords: [][2]float32{{0, 0}}, Labels: []float32{-1}}
+		}
+		multimask[i] = man.MultimaskOutputInSam && (isInit || man.MultimaskOutputForTracking) &&
+			man.MultimaskMinPtNum <= numPts && numPts <= man.MultimaskMaxPtNum
+	}
 	begin := time.Now()
-	c, err := t.m.DecodeMasks(ctx, embed, feats, sp)
+	cands, err := t.m.DecodeMasksBatch(ctx, embeds, feats, sps)
 	t.stats.Decoder += time.Since(begin)
 	if err != nil {
 		return nil, err
 	}
-	return t.choose(o, c, multimask, idx), nil
+	entries := make([]*memory.Entry, n)
+	for i, o := range objs {
+		entries[i] = t.choose(o, &cands[i], multimask[i], idx)
+	}
+	return entries, nil
 }
 
-// encodeMemory runs the memory encoder on an entry's chosen mask.
-func (t *Tracker) encodeMemory(ctx context.Context, e *memory.Entry, feats *sam.Features, fromPrompt bool) error {
-	size := t.man.ImageSize
-	if len(t.highRes) != size*size {
-		t.highRes = make([]float32, size*size)
+// encodeMemory runs the memory encoder on the chosen masks of entries of
+// one frame, in one call.
+func (t *Tracker) encodeMemory(ctx context.Context, entries []*memory.Entry, feats *sam.Features, fromPrompt bool) error {
+	n, size := len(entries), t.man.ImageSize*t.man.ImageSize
+	if cap(t.highRes) < n*size {
+		t.highRes = make([]float32, n*size)
 	}
-	sam.UpsampleBilinear(e.Logits, t.man.MaskSize, t.man.MaskSize, t.highRes, size, size)
-	binarize := fromPrompt && t.man.BinarizeMaskFromPtsForMemEnc
+	hr := t.highRes[:n*size]
+	binarize := make([]bool, n)
+	scores := make([]float32, n)
+	for i, e := range entries {
+		sam.UpsampleBilinear(e.Logits, t.man.MaskSize, t.man.MaskSize, hr[i*size:(i+1)*size], t.man.ImageSize, t.man.ImageSize)
+		binarize[i] = fromPrompt && t.man.BinarizeMaskFromPtsForMemEnc
+		scores[i] = e.ObjectScore
+	}
 	begin := time.Now()
-	feat, pos, err := t.m.EncodeMemory(ctx, feats.VisionFeat, t.highRes, binarize, e.ObjectScore)
+	feat, pos, err := t.m.EncodeMemoryBatch(ctx, feats.VisionFeat, hr, binarize, scores)
 	t.stats.MemoryEncoder += time.Since(begin)
 	if err != nil {
 		return err
 	}
+	per := len(feat) / n
 	if t.maskmemPos == nil {
-		t.maskmemPos = pos
+		// The same for every frame and object: one copy serves all.
+		t.maskmemPos = append([]float32(nil), pos[:per]...)
 	}
-	e.Feat = make([]uint16, len(feat))
-	memory.ToBF16(feat, e.Feat)
+	for i, e := range entries {
+		e.Feat = make([]uint16, per)
+		memory.ToBF16(feat[i*per:(i+1)*per], e.Feat)
+	}
 	return nil
 }
 
@@ -766,9 +805,8 @@ func (c *featureCache) keepOnly(idx int) {
 	}
 }
 
-// addChannelBias returns x[c,h,w] + b[c] for planar features.
-func addChannelBias(x, b []float32) []float32 {
-	out := make([]float32, len(x))
+// addChannelBias writes x[c,h,w] + b[c] for planar features to out.
+func addChannelBias(x, b, out []float32) {
 	hw := len(x) / len(b)
 	for c, v := range b {
 		src := x[c*hw : (c+1)*hw]
@@ -777,7 +815,6 @@ func addChannelBias(x, b []float32) []float32 {
 			dst[i] = s + v
 		}
 	}
-	return out
 }
 
 // PresenceThreshold is the object score above which an object counts as

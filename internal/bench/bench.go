@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/tracker"
 )
 
@@ -38,6 +39,17 @@ type Run struct {
 	FPS       float64            `json:"fps"`
 	MsPerFrm  map[string]float64 `json:"ms_per_frame"`
 	PeakRSSMB float64            `json:"peak_rss_mb"`
+	// CallsPerFrm is the model's graph runs per timed frame, by graph;
+	// CopiedPerFrm the bytes it copied between Go memory and ONNX Runtime
+	// per timed frame (sam.Counters). Absent when the model does not count.
+	CallsPerFrm  map[string]float64 `json:"calls_per_frame,omitempty"`
+	CopiedPerFrm *float64           `json:"copied_bytes_per_frame,omitempty"`
+}
+
+// counting is a model that counts its runs and copies (*sam.Model,
+// *sam.Client).
+type counting interface {
+	Counters() sam.Counters
 }
 
 // Report is every pass over one clip with one model.
@@ -105,13 +117,18 @@ func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mod
 		begin      time.Time
 		before     tracker.Stats
 		decBefore  time.Duration
+		counted    sam.Counters
 	)
+	counter, counts := m.(counting)
 	count := func(*tracker.FrameResult) error {
 		seen++
 		switch {
 		case seen == min(warmup, n):
 			// The clock starts once the warm-up frames are out.
 			before, decBefore, begin = tr.Stats(), decoded(), time.Now()
+			if counts {
+				counted = counter.Counters()
+			}
 		case seen > warmup:
 			done++
 		}
@@ -144,6 +161,16 @@ func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mod
 		},
 		PeakRSSMB: PeakRSSMB(),
 	}
+	if counts && done > 0 {
+		c := counter.Counters().Sub(counted)
+		n := float64(done)
+		run.CallsPerFrm = map[string]float64{
+			"encoder": float64(c.ImageEncoder) / n, "memory_attention": float64(c.MemoryAttention) / n,
+			"decoder": float64(c.MaskDecoder) / n, "memory_encoder": float64(c.MemoryEncoder) / n,
+		}
+		copied := float64(c.CopiedBytes) / n
+		run.CopiedPerFrm = &copied
+	}
 	return run, nil
 }
 
@@ -169,6 +196,14 @@ func Print(w io.Writer, rep Report) {
 		fmt.Fprintf(tw, "%.0f\t\n", r.PeakRSSMB)
 	}
 	tw.Flush()
+	for _, r := range rep.Runs {
+		if r.CopiedPerFrm == nil {
+			continue
+		}
+		c := r.CallsPerFrm
+		fmt.Fprintf(w, "%d object(s) per frame: graph runs encoder %.2g, memory attention %.2g, decoder %.2g, memory encoder %.2g; %.1f MB copied between Go and ONNX Runtime\n",
+			r.Objects, c["encoder"], c["memory_attention"], c["decoder"], c["memory_encoder"], *r.CopiedPerFrm/1e6)
+	}
 	if len(rep.Runs) > 0 {
 		fmt.Fprintf(w, "\ntimed after %d untimed warm-up frames (the first run of each graph)\n", rep.Runs[0].Warmup)
 	}

@@ -31,7 +31,9 @@ import sam2build  # noqa: E402
 from progress import Progress, size_text, summary  # noqa: E402
 
 EXPORTER_VERSION = "0.1.0"
-FORMAT = "vidseg-sam2/1"
+# /2: the mask decoder, memory encoder and memory attention take the objects
+# of one frame as a batch (docs/model-package.md); /1 packages ran per object.
+FORMAT = "vidseg-sam2/2"
 OPSET = 17
 # Self-check: max |ORT - PyTorch| <= TOL * max(|PyTorch|, 1) per output. The
 # fp16 graph is compared with the float32 PyTorch model, so its tolerance is
@@ -66,8 +68,9 @@ def sha256(path: str) -> str:
 # Example inputs.
 
 
-def example_inputs(name, model, rng, *, n_points=2, M=2, P=3, image=None):
-    """numpy inputs of graph `name` (float32 unless the contract says int64)."""
+def example_inputs(name, model, rng, *, n_points=2, M=2, P=3, B=2, image=None):
+    """numpy inputs of graph `name` (float32 unless the contract says int64)
+    for B objects of one frame."""
     import numpy as np
 
     f = np.float32
@@ -78,34 +81,39 @@ def example_inputs(name, model, rng, *, n_points=2, M=2, P=3, image=None):
             image = rng.standard_normal((1, 3, S, S)).astype(f)
         return {"image": image}
     if name == "mask_decoder":
-        coords = rng.uniform(0, S, (1, n_points, 2)).astype(f)
-        labels = np.ones((1, n_points), f)
+        coords = rng.uniform(0, S, (B, n_points, 2)).astype(f)
+        labels = np.ones((B, n_points), f)
         if n_points >= 2:
-            labels[0, :2] = [2, 3]
+            labels[:, :2] = [2, 3]
+        if B > 1:
+            labels[-1, -1] = -1  # padding of a shorter prompt
         return {
-            "image_embed": rng.standard_normal((1, 256, F, F)).astype(f),
+            "image_embed": rng.standard_normal((B, 256, F, F)).astype(f),
             "feat_s0": rng.standard_normal((1, 32, 4 * F, 4 * F)).astype(f),
             "feat_s1": rng.standard_normal((1, 64, 2 * F, 2 * F)).astype(f),
             "point_coords": coords, "point_labels": labels,
-            "mask_input": (rng.standard_normal((1, 1, 4 * F, 4 * F)) * 10).astype(f),
-            "has_mask_input": np.array([1.0], f),
+            "mask_input": (rng.standard_normal((B, 1, 4 * F, 4 * F)) * 10).astype(f),
+            "has_mask_input": (np.arange(B) % 2 == 0).astype(f),
         }
     if name == "memory_encoder":
         return {
             "pix_feat": rng.standard_normal((1, 256, F, F)).astype(f),
-            "mask_high_res": (rng.standard_normal((1, 1, S, S)) * 10).astype(f),
-            "binarize": np.array([0.0], f),
-            "object_score": np.array([[-1.5]], f),
+            "mask_high_res": (rng.standard_normal((B, 1, S, S)) * 10).astype(f),
+            "binarize": (np.arange(B) % 2 == 1).astype(f),
+            "object_score": (np.arange(B, dtype=f) * 2 - 1.5).reshape(B, 1),
         }
     if name == "memory_attention":
+        slots = (np.arange(M, dtype=np.int64) % model.num_maskmem)[None].repeat(B, 0)
+        slots[1:] = (slots[1:] + 1) % model.num_maskmem
         return {
             "curr_feat": rng.standard_normal((1, 256, F, F)).astype(f),
             "curr_pos": rng.standard_normal((1, 256, F, F)).astype(f),
-            "mem_feat": rng.standard_normal((M, 64, F, F)).astype(f),
-            "mem_pos": rng.standard_normal((M, 64, F, F)).astype(f),
-            "mem_slot": np.arange(M, dtype=np.int64) % model.num_maskmem,
-            "ptr": rng.standard_normal((P, 256)).astype(f),
-            "ptr_offset": (np.arange(P, dtype=f) - 1.0)[::-1].copy() * 2,
+            "mem_feat": rng.standard_normal((B, M, 64, F, F)).astype(f),
+            "mem_pos": rng.standard_normal((B, M, 64, F, F)).astype(f),
+            "mem_slot": slots,
+            "ptr": rng.standard_normal((B, P, 256)).astype(f),
+            "ptr_offset": ((np.arange(P, dtype=f) - 1.0)[::-1] * 2)[None].repeat(B, 0)
+            + np.arange(B, dtype=f)[:, None],
         }
     raise KeyError(name)
 
@@ -333,18 +341,21 @@ def self_check(out_dir, model, precision, stats=None):
         cases.append(("image_encoder", "bedroom frame 0",
                       example_inputs("image_encoder", model, rng, image=normalize_u8(frame))))
     cases.append(("image_encoder", "random", example_inputs("image_encoder", model, rng)))
-    cases.append(("mask_decoder", "box+point, mask", example_inputs("mask_decoder", model, rng, n_points=3)))
-    md = example_inputs("mask_decoder", model, rng, n_points=1)
+    cases.append(("mask_decoder", "box+point, mask",
+                  example_inputs("mask_decoder", model, rng, n_points=3, B=1)))
+    md = example_inputs("mask_decoder", model, rng, n_points=1, B=1)
     md["has_mask_input"][:] = 0
     cases.append(("mask_decoder", "1 click, no mask", md))
-    cases.append(("memory_encoder", "sigmoid, absent", example_inputs("memory_encoder", model, rng)))
-    me = example_inputs("memory_encoder", model, rng)
+    cases.append(("mask_decoder", "3 objects", example_inputs("mask_decoder", model, rng, n_points=2, B=3)))
+    cases.append(("memory_encoder", "sigmoid, absent", example_inputs("memory_encoder", model, rng, B=1)))
+    me = example_inputs("memory_encoder", model, rng, B=1)
     me["binarize"][:] = 1
     me["object_score"][:] = 2.0
     cases.append(("memory_encoder", "binarize, present", me))
-    for M, P in [(2, 3), (1, 0), (7, 16)]:
-        cases.append(("memory_attention", f"M={M} P={P}",
-                      example_inputs("memory_attention", model, rng, M=M, P=P)))
+    cases.append(("memory_encoder", "3 objects", example_inputs("memory_encoder", model, rng, B=3)))
+    for B, M, P in [(1, 2, 3), (1, 1, 0), (1, 7, 16), (3, 7, 16), (2, 2, 0)]:
+        cases.append(("memory_attention", f"B={B} M={M} P={P}",
+                      example_inputs("memory_attention", model, rng, B=B, M=M, P=P)))
     ok = True
     if stats is None:
         stats = {}

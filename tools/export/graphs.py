@@ -93,11 +93,14 @@ class MaskDecoder(nn.Module):
 
     def forward(self, image_embed, feat_s0, feat_s1, point_coords, point_labels,
                 mask_input, has_mask_input):
+        # B objects of one frame: image_embed, prompts and mask inputs are
+        # per object [B,...]; the high-res levels are the frame's [1,...] and
+        # broadcast (predict_masks adds them to the upscaled [B,...] maps).
         pe = self.model.sam_prompt_encoder
         sparse = pe._embed_points(point_coords, point_labels, pad=True)
         h, w = pe.image_embedding_size
         no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, h, w)
-        dense = torch.where(has_mask_input.reshape(1, 1, 1, 1) > 0.5,
+        dense = torch.where(has_mask_input.reshape(-1, 1, 1, 1) > 0.5,
                             pe._embed_masks(mask_input), no_mask)
         masks, iou, tokens, object_score = self.model.sam_mask_decoder.predict_masks(
             image_embeddings=image_embed,
@@ -109,7 +112,7 @@ class MaskDecoder(nn.Module):
         )
         if not self.model.pred_obj_scores:
             # SAM 2.0 configs without an object head: always "present" (+10).
-            object_score = torch.full((1, 1), 10.0, dtype=masks.dtype)
+            object_score = 10.0 * iou.new_ones(iou.shape[0], 1)
         obj_ptr = self.model.obj_ptr_proj(tokens)
         return masks, iou, obj_ptr, object_score
 
@@ -128,8 +131,11 @@ class MemoryEncoder(nn.Module):
         self.eval()
 
     def forward(self, pix_feat, mask_high_res, binarize, object_score):
+        # B objects of one frame: masks, binarize and scores per object; the
+        # frame's pix_feat [1,...] broadcasts where the encoder adds the
+        # downsampled masks to its projection.
         m = self.model
-        mask = torch.where(binarize.reshape(1, 1, 1, 1) > 0.5,
+        mask = torch.where(binarize.reshape(-1, 1, 1, 1) > 0.5,
                            (mask_high_res > 0).float(),
                            torch.sigmoid(mask_high_res))
         if m.sigmoid_scale_for_mem_enc != 1.0:
@@ -169,36 +175,40 @@ class MemoryAttention(nn.Module):
     def forward(self, curr_feat, curr_pos, mem_feat, mem_pos, mem_slot, ptr, ptr_offset):
         from sam2.modeling.sam2_utils import get_1d_sine_pe
 
+        # B objects of one frame with M memory frames and P pointers each:
+        # the frame's curr_feat/curr_pos [1,...] are shared; the batch is the
+        # reference's B dimension of the (L)BC sequences.
         m = self.model
-        B, C, H, W = curr_feat.shape
+        _, C, H, W = curr_feat.shape
+        B = mem_feat.shape[0]
         mem_dim = m.mem_dim
-        curr = curr_feat.flatten(2).permute(2, 0, 1)
-        cpos = curr_pos.flatten(2).permute(2, 0, 1)
-        # [M, C', H, W] -> [M*HW, 1, C'] in frame order, as torch.cat of the
+        curr = curr_feat.flatten(2).permute(2, 0, 1).expand(-1, B, -1)
+        cpos = curr_pos.flatten(2).permute(2, 0, 1).expand(-1, B, -1)
+        # [B, M, C', H, W] -> [M*HW, B, C'] in frame order, as torch.cat of the
         # per-frame (HW)BC tensors.
-        feats = mem_feat.flatten(2).permute(0, 2, 1).reshape(-1, 1, mem_dim)
-        tpos = m.maskmem_tpos_enc[m.num_maskmem - mem_slot - 1]  # [M,1,1,mem_dim]
-        pos = mem_pos.flatten(2).permute(0, 2, 1) + tpos.reshape(-1, 1, mem_dim)
-        pos = pos.reshape(-1, 1, mem_dim)
+        feats = mem_feat.flatten(3).permute(1, 3, 0, 2).flatten(0, 1)
+        tpos = m.maskmem_tpos_enc[m.num_maskmem - mem_slot - 1]  # [B,M,1,1,mem_dim]
+        tpos = tpos.flatten(2).permute(1, 0, 2).unsqueeze(1)  # [M,1,B,mem_dim]
+        pos = (mem_pos.flatten(3).permute(1, 3, 0, 2) + tpos).flatten(0, 1)
         memory, memory_pos = [feats], [pos]
         num_ptr_tokens = 0
         if m.use_obj_ptrs_in_encoder:
-            obj_ptrs = ptr.unsqueeze(1)  # [P, B, C]
+            obj_ptrs = ptr.permute(1, 0, 2)  # [P, B, C]
             if m.add_tpos_enc_to_obj_ptrs:
                 t_diff_max = m.max_obj_ptrs_in_encoder - 1
                 tpos_dim = C if m.proj_tpos_enc_in_obj_ptrs else mem_dim
                 obj_pos = get_1d_sine_pe(ptr_offset / t_diff_max, dim=tpos_dim)
-                obj_pos = m.obj_ptr_tpos_proj(obj_pos)
-                obj_pos = obj_pos.unsqueeze(1).expand(-1, B, mem_dim)
+                obj_pos = m.obj_ptr_tpos_proj(obj_pos).permute(1, 0, 2)  # [P, B, mem_dim]
             else:
                 obj_pos = torch.zeros_like(obj_ptrs[..., :mem_dim])
             if mem_dim < C:
+                # [P, B, C] -> [P*(C/mem_dim), B, mem_dim], pointer-major.
                 obj_ptrs = obj_ptrs.reshape(-1, B, C // mem_dim, mem_dim)
                 obj_ptrs = obj_ptrs.permute(0, 2, 1, 3).flatten(0, 1)
                 # = repeat_interleave(C // mem_dim, dim=0), whose ONNX export
                 # fails for P = 0 (empty sequence).
-                obj_pos = obj_pos.unsqueeze(1).expand(-1, C // mem_dim, B, mem_dim)
-                obj_pos = obj_pos.reshape(-1, B, mem_dim)
+                obj_pos = obj_pos.unsqueeze(1).expand(-1, C // mem_dim, -1, -1)
+                obj_pos = obj_pos.flatten(0, 1)
             memory.append(obj_ptrs)
             memory_pos.append(obj_pos)
             num_ptr_tokens = obj_ptrs.shape[0]
@@ -209,7 +219,7 @@ class MemoryAttention(nn.Module):
             memory_pos=torch.cat(memory_pos, dim=0),
             num_obj_ptr_tokens=num_ptr_tokens,
         )
-        return out.permute(1, 2, 0).reshape(B, C, H, W)
+        return out.permute(1, 2, 0).reshape(-1, C, H, W)
 
 
 def wrappers(model):
@@ -221,11 +231,18 @@ def wrappers(model):
     }
 
 
-# Dynamic axes per graph (docs/model-package.md).
+# Dynamic axes per graph (docs/model-package.md): B is the objects of one
+# frame (format vidseg-sam2/2).
 DYNAMIC_AXES = {
     "image_encoder": {},
-    "mask_decoder": {"point_coords": {1: "N"}, "point_labels": {1: "N"}},
-    "memory_encoder": {},
-    "memory_attention": {"mem_feat": {0: "M"}, "mem_pos": {0: "M"},
-                         "mem_slot": {0: "M"}, "ptr": {0: "P"}, "ptr_offset": {0: "P"}},
+    "mask_decoder": {"image_embed": {0: "B"}, "point_coords": {0: "B", 1: "N"},
+                     "point_labels": {0: "B", 1: "N"}, "mask_input": {0: "B"},
+                     "has_mask_input": {0: "B"}, "masks": {0: "B"}, "iou": {0: "B"},
+                     "obj_ptr": {0: "B"}, "object_score": {0: "B"}},
+    "memory_encoder": {"mask_high_res": {0: "B"}, "binarize": {0: "B"},
+                       "object_score": {0: "B"}, "maskmem_feat": {0: "B"},
+                       "maskmem_pos": {0: "B"}},
+    "memory_attention": {"mem_feat": {0: "B", 1: "M"}, "mem_pos": {0: "B", 1: "M"},
+                         "mem_slot": {0: "B", 1: "M"}, "ptr": {0: "B", 1: "P"},
+                         "ptr_offset": {0: "B", 1: "P"}, "conditioned_feat": {0: "B"}},
 }

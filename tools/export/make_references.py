@@ -64,6 +64,10 @@ def model_from_manifest(model_dir):
     return man, model
 
 
+# Memory attention inputs that carry the object batch axis in front.
+BATCHED_MEMORY = ("mem_feat", "mem_pos", "mem_slot", "ptr", "ptr_offset")
+
+
 def cases(frame_u8):
     """(file stem, graph, {name: ndarray | ("gen", shape, seed, scale)})."""
     G = "gen"
@@ -162,6 +166,11 @@ def main():
                 else:
                     store[f"in_{name}"] = v
                     feed[name] = v
+            if graph == "memory_attention":
+                # One object's memory, stored without the batch axis the
+                # graph takes (format vidseg-sam2/2): [M,...] -> [1,M,...].
+                for name in BATCHED_MEMORY:
+                    feed[name] = feed[name][None]
             ref = export.torch_run(w, feed)
             for n, r in ref.items():
                 flat = r.reshape(-1)
