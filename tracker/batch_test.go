@@ -14,12 +14,12 @@ import (
 // model copies per added object are its memory frames gathered into the
 // batch (the features, embeddings and masks are handed over in place).
 func TestObjectsShareGraphRuns(t *testing.T) {
-	m := openFixture(t)
+	m := openSmall(t)
 	man := m.Manifest()
 	if !man.Batched() {
 		t.Skipf("%s is a per-object package (format %s)", man.Dir, man.Format)
 	}
-	frames := readFrames(t, testutil.Clip(t, "moving_shape"), 5)
+	frames := readFramesAt(t, testutil.Clip(t, "moving_shape"), 5, man.ImageSize)
 	ctx := context.Background()
 	run := func(objects int) (sam.Counters, int) {
 		t.Helper()
