@@ -191,11 +191,16 @@ func TestNATSRolePermissions(t *testing.T) {
 // events at the front end, and the camera's next worker numbers after
 // the stream's sequence instead of overflowing.
 func TestRelayForgedSeq(t *testing.T) {
-	_, bus := startBus(t, Options{})
+	emb, bus := startBus(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	rbus, err := Connect(ctx, emb.URL(), emb.Relay(Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rbus.Close()
 	got := make(chan events.Event, 16)
-	r := &Relay{Bus: bus, Durable: "fe", Log: slog.New(slog.DiscardHandler), Publish: func(_ string, evs []events.Event) {
+	r := &Relay{Bus: rbus, Durable: "fe", Log: slog.New(slog.DiscardHandler), Publish: func(_ string, evs []events.Event) {
 		for _, e := range evs {
 			got <- e
 		}

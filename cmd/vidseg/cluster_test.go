@@ -459,6 +459,9 @@ func TestClusterFailover(t *testing.T) {
 			t.Errorf("the password of %s is in the logs", c.User)
 		}
 	}
+	if strings.Contains(logs, "Permissions Violation") {
+		t.Errorf("a worker or the front end was refused a permission:\n%s", logs)
+	}
 	if !strings.Contains(logs, "vidseg: worker w3 ready") || !strings.Contains(logs, "vidseg: nats on nats://REDACTED@127.0.0.1:") {
 		t.Errorf("ready and NATS lines missing")
 	}
