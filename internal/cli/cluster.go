@@ -34,7 +34,7 @@ type clusterNode struct {
 	bus   *cluster.Bus // as the admin with the embedded server
 	relay *cluster.Bus // read-only with the embedded server; bus otherwise
 	stop  context.CancelFunc
-	done chan struct{}
+	done  chan struct{}
 }
 
 func (n *clusterNode) Close() {
