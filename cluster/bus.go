@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
+	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,6 +46,18 @@ type Options struct {
 	// stream keeps per camera [256]; ResultsMaxAge bounds their age [10 min].
 	ResultsPerCamera int64
 	ResultsMaxAge    time.Duration
+
+	// User and Password, or Token, authenticate the connection; so do
+	// credentials in the URL (nats://user:pass@host, nats://token@host)
+	// and AuthFile.
+	User, Password, Token string
+	// AuthFile holds the credentials: a NATS .creds file (JWT and nkey
+	// seed), an nkey seed file, or one line "user:password" or a token
+	// (what `vidseg serve` writes for each worker).
+	AuthFile string
+	// OnError, when set, hears about errors NATS reports asynchronously
+	// (a permission refused to a publish, a slow consumer).
+	OnError func(error)
 }
 
 func (o *Options) defaults() {
@@ -77,21 +92,123 @@ type Bus struct {
 	Workers  jetstream.KeyValue
 	Journal  jetstream.KeyValue
 	LeaseTTL time.Duration
+	// User is the NATS user connected as ("" when not known: a token or
+	// a .creds file).
+	User string
 }
 
-// Connect dials url and creates (or updates) the streams and buckets.
+// Connect dials url and opens the streams and buckets, creating those
+// that do not exist yet. Errors never show the credentials.
 func Connect(ctx context.Context, url string, o Options) (*Bus, error) {
 	o.defaults()
-	nc, err := nats.Connect(url, nats.Name(o.Name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	auth, user, err := clientAuth(url, o)
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect to %s: %w", url, err)
+		return nil, err
+	}
+	opts := append(auth, nats.Name(o.Name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	if user != "" {
+		opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(user)))
+	}
+	if o.OnError != nil {
+		opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { o.OnError(err) }))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nats: connect to %s: %s", RedactURL(url), redactErr(err, url, o))
 	}
 	b, err := setup(ctx, nc, o)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
+	b.User = user
 	return b, nil
+}
+
+// clientAuth turns o's credentials (or the URL's) into connect options,
+// and says which user they are ("" when unknown).
+func clientAuth(urls string, o Options) ([]nats.Option, string, error) {
+	set := 0
+	var opts []nats.Option
+	user := ""
+	if o.User != "" {
+		set++
+		opts, user = append(opts, nats.UserInfo(o.User, o.Password)), o.User
+	}
+	if o.Token != "" {
+		set++
+		opts = append(opts, nats.Token(o.Token))
+	}
+	if o.AuthFile != "" {
+		set++
+		fo, fu, err := fileAuth(o.AuthFile)
+		if err != nil {
+			return nil, "", err
+		}
+		opts, user = append(opts, fo), fu
+	}
+	for _, s := range strings.Split(urls, ",") {
+		u, err := neturl.Parse(strings.TrimSpace(s))
+		if err != nil || u.User == nil {
+			continue
+		}
+		if set > 0 {
+			return nil, "", errors.New("nats: credentials both in the URL and given apart; give one")
+		}
+		if _, ok := u.User.Password(); ok {
+			user = u.User.Username()
+		}
+		break
+	}
+	if set > 1 {
+		return nil, "", errors.New("nats: more than one kind of credentials given; give one")
+	}
+	return opts, user, nil
+}
+
+// fileAuth reads an --nats-auth file: a .creds file, an nkey seed, or
+// one line "user:password" or a token.
+func fileAuth(path string) (nats.Option, string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("nats: credentials file: %w", err)
+	}
+	text := strings.TrimSpace(string(data))
+	switch {
+	case strings.Contains(text, "BEGIN NATS USER JWT"):
+		return nats.UserCredentials(path), "", nil
+	case strings.HasPrefix(text, "SU") && !strings.ContainsAny(text, ": \n"):
+		o, err := nats.NkeyOptionFromSeed(path)
+		if err != nil {
+			return nil, "", fmt.Errorf("nats: nkey seed file %s: %w", path, err)
+		}
+		return o, "", nil
+	case text == "" || strings.Contains(text, "\n"):
+		return nil, "", fmt.Errorf("nats: credentials file %s: want one line, user:password or a token (or a .creds or nkey seed file)", path)
+	}
+	if u, p, ok := strings.Cut(text, ":"); ok {
+		return nats.UserInfo(u, p), u, nil
+	}
+	return nats.Token(text), "", nil
+}
+
+// redactErr is err's text without any of the credentials (a server's
+// answer may quote what it was sent).
+func redactErr(err error, urls string, o Options) string {
+	msg := err.Error()
+	secrets := []string{o.Password, o.Token}
+	for _, s := range strings.Split(urls, ",") {
+		if u, perr := neturl.Parse(strings.TrimSpace(s)); perr == nil && u.User != nil {
+			p, _ := u.User.Password()
+			secrets = append(secrets, u.User.Username(), p)
+		}
+	}
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "REDACTED")
+		}
+	}
+	return msg
 }
 
 func setup(ctx context.Context, nc *nats.Conn, o Options) (*Bus, error) {
@@ -129,12 +246,17 @@ func setup(ctx context.Context, nc *nats.Conn, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("nats: stream %s: %w", ResultsStream, err)
 	}
 	kv := func(name, desc string, ttl time.Duration) (jetstream.KeyValue, error) {
-		k, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: name, Description: desc, TTL: ttl, History: 1,
-			Storage: jetstream.FileStorage, Replicas: o.Replicas,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			k, err = js.KeyValue(ctx, name)
+		// Opened first: a user that may not create buckets (a relay, a
+		// worker) uses those that exist.
+		k, err := js.KeyValue(ctx, name)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			k, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: name, Description: desc, TTL: ttl, History: 1,
+				Storage: jetstream.FileStorage, Replicas: o.Replicas,
+			})
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				k, err = js.KeyValue(ctx, name)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("nats: bucket %s: %w", name, err)
@@ -168,9 +290,12 @@ func setup(ctx context.Context, nc *nats.Conn, o Options) (*Bus, error) {
 // connect sets the limits and replicas, later ones do not fight over them
 // (change them with the nats CLI).
 func stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	s, err := js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		s, err = js.Stream(ctx, cfg.Name)
+	s, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			s, err = js.Stream(ctx, cfg.Name)
+		}
 	}
 	return s, err
 }

@@ -22,12 +22,51 @@ func startBus(t testing.TB, o Options) (*Embedded, *Bus) {
 		t.Fatal(err)
 	}
 	t.Cleanup(emb.Close)
-	bus, err := Connect(context.Background(), emb.URL(), o)
+	bus, err := Connect(context.Background(), emb.URL(), emb.Admin(o))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bus.Close() })
 	return emb, bus
+}
+
+// connectAs connects to emb as the worker named user (added to the
+// server's users, which are reloaded) and records the permissions it
+// was refused.
+func connectAs(t testing.TB, emb *Embedded, user string, o Options) (*Bus, *refusals) {
+	t.Helper()
+	if emb.Auth().Worker(user) == nil {
+		if err := emb.AddWorker(user); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := emb.Auth().Worker(user)
+	ref := &refusals{}
+	o.User, o.Password, o.OnError = c.User, c.Password, ref.add
+	bus, err := Connect(context.Background(), emb.URL(), o)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(func() { bus.Close() })
+	return bus, ref
+}
+
+// refusals collects the errors NATS reports asynchronously.
+type refusals struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (r *refusals) add(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, err.Error())
+}
+
+func (r *refusals) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.errs, "; ")
 }
 
 // BenchmarkEmbeddedStart times what `vidseg serve` adds at start: the
@@ -39,7 +78,7 @@ func BenchmarkEmbeddedStart(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		bus, err := Connect(context.Background(), emb.URL(), Options{})
+		bus, err := Connect(context.Background(), emb.URL(), emb.Admin(Options{}))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -148,13 +187,20 @@ func (r *stubRunner) Start(_ context.Context, c Camera) (Running, error) {
 // what kill -9 does; here it gives them back) the other takes its
 // cameras up to its capacity.
 func TestLeasesMove(t *testing.T) {
-	_, bus := startBus(t, Options{LeaseTTL: time.Second})
+	emb, bus := startBus(t, Options{LeaseTTL: time.Second})
 	ctx := context.Background()
 	if err := bus.PutCameras(ctx, []Camera{{Name: "a"}, {Name: "b"}, {Name: "c"}}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
 	newWorker := func(id string, capacity int) (*Worker, context.CancelFunc, chan struct{}) {
+		wb, ref := connectAs(t, emb, id, Options{})
+		t.Cleanup(func() {
+			if s := ref.String(); s != "" {
+				t.Errorf("worker %s refused: %s", id, s)
+			}
+		})
+		bus := wb
 		w := &Worker{ID: id, Capacity: capacity, Bus: bus, Run: &stubRunner{started: map[string]int{}}, Log: log}
 		w.Events = NewEventPublisher(bus, log, w.LostCamera)
 		wctx, cancel := context.WithCancel(ctx)
@@ -213,7 +259,7 @@ func waitFor(t testing.TB, what string, ok func() bool, state func() string) {
 // TestLeasesRebalance: a worker started later gets a share of the cameras
 // from the one that took them all.
 func TestLeasesRebalance(t *testing.T) {
-	_, bus := startBus(t, Options{LeaseTTL: time.Second})
+	emb, bus := startBus(t, Options{LeaseTTL: time.Second})
 	ctx := context.Background()
 	if err := bus.PutCameras(ctx, []Camera{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: "d"}}); err != nil {
 		t.Fatal(err)
@@ -223,6 +269,12 @@ func TestLeasesRebalance(t *testing.T) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); wg.Wait() }()
 	start := func(id string) *Worker {
+		bus, ref := connectAs(t, emb, id, Options{})
+		t.Cleanup(func() {
+			if s := ref.String(); s != "" {
+				t.Errorf("worker %s refused: %s", id, s)
+			}
+		})
 		w := &Worker{ID: id, Capacity: 4, Bus: bus, Run: &stubRunner{started: map[string]int{}}, Log: log}
 		w.Events = NewEventPublisher(bus, log, w.LostCamera)
 		wg.Go(func() { w.Serve(wctx) })
@@ -232,30 +284,6 @@ func TestLeasesRebalance(t *testing.T) {
 	waitFor(t, "w1 takes all four", func() bool { return len(w1.Owned()) == 4 }, nil)
 	w2 := start("w2")
 	waitFor(t, "two each", func() bool { return len(w1.Owned()) == 2 && len(w2.Owned()) == 2 }, nil)
-}
-
-// TestEmbeddedToken: with a token, a client without it is refused and the
-// URL (which carries it) connects.
-func TestEmbeddedToken(t *testing.T) {
-	emb, err := StartEmbedded(EmbeddedOptions{Dir: t.TempDir(), Token: "s3cret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	if !strings.Contains(emb.URL(), "s3cret@") {
-		t.Fatalf("URL %s lacks the token", emb.URL())
-	}
-	ctx := context.Background()
-	bare := strings.Replace(emb.URL(), "s3cret@", "", 1)
-	if b, err := Connect(ctx, bare, Options{}); err == nil {
-		b.Close()
-		t.Fatal("connected without the token")
-	}
-	b, err := Connect(ctx, emb.URL(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
 }
 
 // TestLeaseTakenAway: a worker whose lease was taken (it was cut off

@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -27,14 +27,17 @@ type EmbeddedOptions struct {
 	// Addr is host:port to listen on; "" is 127.0.0.1 on a free port.
 	// A port of 0 also picks a free one.
 	Addr string
-	// Token, when set, is required of every client (URL has it).
-	Token string
+	// Auth is its users, one per role (Auth.users); nil generates an
+	// admin and a relay user for this start only.
+	Auth *Auth
 }
 
 // Embedded is a NATS server with JetStream running in this process.
 type Embedded struct {
-	srv   *server.Server
-	token string
+	srv  *server.Server
+	opts server.Options // as started, for reloads
+	mu   sync.Mutex     // serializes changes to auth
+	auth *Auth
 }
 
 // StartEmbedded starts a NATS server with JetStream and waits until it
@@ -58,6 +61,13 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	if o.Dir == "" {
 		return nil, fmt.Errorf("nats: no directory for the JetStream store")
 	}
+	if o.Auth == nil {
+		a, err := NewAuth(nil)
+		if err != nil {
+			return nil, err
+		}
+		o.Auth = a
+	}
 	opts := &server.Options{
 		ServerName: "vidseg",
 		Host:       host,
@@ -68,8 +78,10 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		NoLog:      true,
 		// The HTTP monitor stays off: nothing of the server's state is
 		// exposed beyond the client port.
-		HTTPPort:      0,
-		Authorization: o.Token,
+		HTTPPort: 0,
+		// Every client authenticates, on loopback too, as one of the
+		// roles: nobody else connects.
+		Users: o.Auth.users(),
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -80,17 +92,48 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("nats: server on %s not ready within 30s", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
-	return &Embedded{srv: srv, token: o.Token}, nil
+	return &Embedded{srv: srv, opts: *opts, auth: o.Auth}, nil
 }
 
-// URL is the address clients (workers, front ends) connect to, with the
-// token when there is one.
-func (e *Embedded) URL() string {
-	u := e.srv.ClientURL()
-	if e.token != "" {
-		u = strings.Replace(u, "nats://", "nats://"+e.token+"@", 1)
+// URL is the address clients (workers, front ends) connect to, without
+// credentials: those are Auth's.
+func (e *Embedded) URL() string { return e.srv.ClientURL() }
+
+// Auth is the server's users.
+func (e *Embedded) Auth() *Auth {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.auth
+}
+
+// AddWorker adds a worker user with a random password to the running
+// server (Auth().Worker(name) has it).
+func (e *Embedded) AddWorker(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.auth.AddWorker(name); err != nil {
+		return err
 	}
-	return u
+	o := e.opts.Clone()
+	o.Users = e.auth.users()
+	if err := e.srv.ReloadOptions(o); err != nil {
+		return fmt.Errorf("nats: users not reloaded: %w", err)
+	}
+	e.opts = *o
+	return nil
+}
+
+// Admin returns the Options fields that connect as the admin (the
+// process that embeds the server).
+func (e *Embedded) Admin(o Options) Options {
+	o.User, o.Password = e.auth.Admin.User, e.auth.Admin.Password
+	return o
+}
+
+// Relay returns the Options fields that connect as the read-only relay.
+func (e *Embedded) Relay(o Options) Options {
+	o.User, o.Password = e.auth.Relay.User, e.auth.Relay.Password
+	return o
 }
 
 // Close shuts the server down and waits for it to finish.

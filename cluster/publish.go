@@ -88,11 +88,16 @@ func (p *EventPublisher) Resume(ctx context.Context, camera string) (uint64, err
 	case err != nil:
 		return 0, fmt.Errorf("camera %s: last event: %w", camera, err)
 	default:
-		var e events.Event
-		if err := json.Unmarshal(m.Data, &e); err != nil {
-			return 0, fmt.Errorf("camera %s: last event (stream sequence %d): %w", camera, m.Sequence, err)
+		last, next = m.Sequence, m.Sequence+1
+		if e, err := checkEvent(m.Subject, m.Header.Get(jetstream.MsgIDHeader), m.Data, m.Sequence); err == nil {
+			next = e.Seq + 1
+		} else {
+			// Not this camera's real event (forged, or a number that could
+			// overflow): number after the stream's sequence, which no real
+			// number of the camera reaches, so ids stay unique.
+			p.log.Warn("worker: camera's last stored event refused; numbering continues after its stream sequence",
+				"camera", camera, "stream_seq", m.Sequence, "err", err)
 		}
-		last, next = m.Sequence, e.Seq+1
 	}
 	p.Stop(camera) // a camera this worker had before starts afresh
 	ctx, cancel := context.WithCancel(context.Background())

@@ -54,16 +54,25 @@ func (r *Relay) RunEvents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nats: events consumer %s: %w", r.Durable, err)
 	}
-	last := map[string]uint64{}
+	last := map[string]uint64{} // stream sequence of each camera's last event handed on
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var e events.Event
-		if err := json.Unmarshal(m.Data(), &e); err != nil {
-			r.Log.Warn("front end: event not read; skipped", "subject", m.Subject(), "err", err)
+		md, err := m.Metadata()
+		if err != nil {
+			r.Log.Warn("front end: event without metadata; skipped", "subject", m.Subject(), "err", err)
 			_ = m.Term()
 			return
 		}
-		if e.Seq > last[e.Camera] {
-			last[e.Camera] = e.Seq
+		e, err := checkEvent(m.Subject(), m.Headers().Get(jetstream.MsgIDHeader), m.Data(), md.Sequence.Stream)
+		if err != nil {
+			r.Log.Warn("front end: event refused", "subject", m.Subject(), "stream_seq", md.Sequence.Stream, "err", err)
+			_ = m.Term()
+			return
+		}
+		// A redelivered event (its ack was lost) has a stream sequence
+		// already handed on. The stream's sequence, not the event's own
+		// number, decides: a forged number cannot hide later events.
+		if md.Sequence.Stream > last[e.Camera] {
+			last[e.Camera] = md.Sequence.Stream
 			r.Publish(e.Camera, []events.Event{e})
 		}
 		_ = m.Ack()
@@ -74,6 +83,29 @@ func (r *Relay) RunEvents(ctx context.Context) error {
 	<-ctx.Done()
 	cc.Stop()
 	return nil
+}
+
+// checkEvent decodes the event stored at stream sequence streamSeq on
+// subject with Nats-Msg-Id msgID, and checks it against the stream: it
+// is the event of the subject's camera, its id is camera:seq, and its
+// number is at least 1 and at most its stream sequence (a camera's events
+// are numbered 1, 2, ... in the order the stream stores them, so a real
+// number never exceeds the stream's).
+func checkEvent(subject, msgID string, data []byte, streamSeq uint64) (events.Event, error) {
+	var e events.Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return e, fmt.Errorf("not an event: %w", err)
+	}
+	if CheckName(e.Camera) != nil || subject != Subject(e.Camera, "events") {
+		return e, fmt.Errorf("event of camera %.64q on subject %s", e.Camera, subject)
+	}
+	if id := fmt.Sprintf("%s:%d", e.Camera, e.Seq); e.ID != id || msgID != id {
+		return e, fmt.Errorf("event id %.80q (Nats-Msg-Id %.80q), want %s", e.ID, msgID, id)
+	}
+	if e.Seq < 1 || e.Seq > streamSeq {
+		return e, fmt.Errorf("event number %d beyond its stream sequence %d", e.Seq, streamSeq)
+	}
+	return e, nil
 }
 
 // Routes adds the cluster routes to mux (a web.Server's Handle):

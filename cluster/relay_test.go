@@ -22,9 +22,21 @@ import (
 // workers publish them, forward prompts to the owning worker, and relay
 // events once each.
 func TestRelayRoutes(t *testing.T) {
-	_, bus := startBus(t, Options{})
+	emb, bus := startBus(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// The relay runs as the read-only relay user, as in serve.
+	ref := &refusals{}
+	rbus, err := Connect(ctx, emb.URL(), emb.Relay(Options{OnError: ref.add}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rbus.Close()
+	defer func() {
+		if s := ref.String(); s != "" {
+			t.Errorf("relay refused: %s", s)
+		}
+	}()
 	if err := bus.PutCameras(ctx, []Camera{{Name: "door"}, {Name: "gate"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +44,7 @@ func TestRelayRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan events.Event, 16)
-	r := &Relay{Bus: bus, Durable: "fe_test", Log: slog.New(slog.DiscardHandler),
+	r := &Relay{Bus: rbus, Durable: "fe_test", Log: slog.New(slog.DiscardHandler),
 		Publish: func(_ string, evs []events.Event) {
 			for _, e := range evs {
 				got <- e
@@ -80,6 +92,9 @@ func TestRelayRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
+	if err := bus.NC.Flush(); err != nil { // subscribed before the relay asks
+		t.Fatal(err)
+	}
 	if code, body := post("/api/cluster/cameras/door/prompts", click); code != 200 || !strings.Contains(body, `"object":3`) {
 		t.Errorf("forwarded prompt: %d %s", code, body)
 	}

@@ -363,7 +363,9 @@ func (w *Worker) take(ctx context.Context, peers map[string]Presence) {
 		if err := w.start(ctx, name, rev); err != nil {
 			w.failed(name)
 			w.Log.Warn("worker: camera not started; lease given back", "camera", name, "err", err, "retry in", w.backoff[name])
-			_ = w.Bus.Leases.Delete(ctx, name)
+			// Only the lease as this worker created it: never one that
+			// moved on meanwhile (compare-and-set on the revision).
+			_ = w.Bus.Leases.Delete(ctx, name, jetstream.LastRevision(rev))
 			continue
 		}
 		return

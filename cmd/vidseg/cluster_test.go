@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidseg/vidseg/cluster"
@@ -165,14 +167,20 @@ func TestClusterFailover(t *testing.T) {
 	testutil.FFmpeg(t, "-i", clip, "-vf", "select='lt(n,2)',setpts=N*30/TB", "-fps_mode", "vfr", "-frames:v", "2",
 		"-c:v", "libx264", "-g", "1", "-pix_fmt", "yuv420p", slow)
 
-	nsrv, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Dir: filepath.Join(dir, "nats")})
+	// NATS with a user per worker, as `vidseg serve` makes them (the
+	// credentials files beside the store).
+	auth, err := cluster.LoadOrCreateAuth(filepath.Join(dir, "nats", "users.json"), []string{"w1", "w2", "w3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsrv, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Dir: filepath.Join(dir, "nats"), Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nsrv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bus, err := cluster.Connect(ctx, nsrv.URL(), cluster.Options{Name: "test"})
+	bus, err := cluster.Connect(ctx, nsrv.URL(), nsrv.Admin(cluster.Options{Name: "test"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +199,12 @@ func TestClusterFailover(t *testing.T) {
 	if err := os.WriteFile(cams, []byte(yaml.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The front end is given the admin's credentials in the URL (it
+	// writes the cameras), the workers theirs in a file (w1, w2) or the
+	// URL (w3): no log shows them.
+	admin := strings.Replace(nsrv.URL(), "nats://", "nats://"+auth.Admin.User+":"+auth.Admin.Password+"@", 1)
 	fe := startServe(t, []string{"VIDSEG_STORE=" + filepath.Join(dir, "fe", "sessions.db")},
-		"--nats", nsrv.URL(), "--cameras", cams, "--workers", "--frontend-name", "fe1")
+		"--nats", admin, "--cameras", cams, "--workers", "--frontend-name", "fe1")
 	defer fe.kill(t, syscall.SIGTERM)
 
 	// The front end's viewers: every result, every event.
@@ -201,13 +213,15 @@ func TestClusterFailover(t *testing.T) {
 
 	// Scores of the random-weight model hover near 0: threshold -5 and one
 	// frame make every (re)started camera report appeared and zone_enter.
-	wargs := []string{"--nats", nsrv.URL(), "--capacity", "3", "--media-root", media, "--threads", "1",
+	wargs := []string{"--capacity", "3", "--media-root", media, "--threads", "1",
 		"--event-threshold", "-5", "--event-frames", "1"}
 	env := []string{"VIDSEG_MODEL=" + model}
 	workers := map[string]*workerProc{}
-	for _, id := range []string{"w1", "w2", "w3"} {
-		workers[id] = startWorker(t, env, id, wargs...)
+	for _, id := range []string{"w1", "w2"} {
+		workers[id] = startWorker(t, env, id, append(wargs, "--nats", nsrv.URL(), "--nats-auth", cluster.WorkerAuthFile(filepath.Join(dir, "nats"), id))...)
 	}
+	w3 := auth.Worker("w3")
+	workers["w3"] = startWorker(t, env, "w3", append(wargs, "--nats", strings.Replace(nsrv.URL(), "nats://", "nats://w3:"+w3.Password+"@", 1))...)
 
 	// Workers share the cameras (the first ones ready give some back to
 	// the last), two each, and every camera has a result from its worker.
@@ -432,6 +446,25 @@ func TestClusterFailover(t *testing.T) {
 			t.Errorf("camera %s: /api/events numbered %v, the stream %v", cam, seen[cam], stored[cam])
 		}
 	}
+	// No log of the run shows a password (the workers' ready lines, the
+	// front end's NATS line, errors).
+	fe.kill(t, syscall.SIGTERM)
+	for _, w := range workers {
+		w.cmd.Process.Signal(syscall.SIGTERM)
+		<-w.done
+	}
+	logs := workerLogs(workers) + fe.stderr.String()
+	for _, c := range append([]cluster.Cred{auth.Admin, auth.Relay}, auth.Workers...) {
+		if strings.Contains(logs, c.Password) {
+			t.Errorf("the password of %s is in the logs", c.User)
+		}
+	}
+	if strings.Contains(logs, "Permissions Violation") {
+		t.Errorf("a worker or the front end was refused a permission:\n%s", logs)
+	}
+	if !strings.Contains(logs, "vidseg: worker w3 ready") || !strings.Contains(logs, "vidseg: nats on nats://REDACTED@127.0.0.1:") {
+		t.Errorf("ready and NATS lines missing")
+	}
 	if t.Failed() {
 		t.Logf("workers:\n%s", workerLogs(workers))
 	}
@@ -458,10 +491,31 @@ func TestServeEmbedsNATS(t *testing.T) {
 	if code := srv.do(t, "GET", "/api/cluster/cameras", nil, &status); code != http.StatusOK || len(status) != 0 {
 		t.Errorf("cluster cameras: %d %+v", code, status)
 	}
-	srv.kill(t, syscall.SIGTERM)
-	if !strings.Contains(srv.stderr.String(), "vidseg: nats on nats://127.0.0.1:") {
-		t.Errorf("no embedded NATS on loopback announced:\n%s", srv.stderr)
+	// Nobody connects without credentials, on loopback too; a worker's
+	// credentials are in a file beside the store, for this user only.
+	url := regexp.MustCompile(`vidseg: nats on (nats://127\.0\.0\.1:\d+)`).FindStringSubmatch(srv.stderr.String())
+	if url == nil {
+		t.Fatalf("no embedded NATS on loopback announced:\n%s", srv.stderr)
 	}
+	if nc, err := nats.Connect(url[1]); err == nil {
+		nc.Close()
+		t.Errorf("an outsider connected to the embedded NATS %s", url[1])
+	}
+	creds := cluster.WorkerAuthFile(filepath.Join(dir, "nats"), "worker1")
+	if fi, err := os.Stat(creds); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("worker credentials: %v %v", fi, err)
+	}
+	w, err := cluster.Connect(context.Background(), url[1], cluster.Options{AuthFile: creds})
+	if err != nil {
+		t.Fatalf("a worker with %s: %v", creds, err)
+	}
+	w.Close()
+	// A wrong token is not echoed.
+	out, err := exec.Command(binPath, "worker", "--nats", strings.Replace(url[1], "nats://", "nats://wrongs3cret@", 1)).CombinedOutput()
+	if err == nil || strings.Contains(string(out), "wrongs3cret") || !strings.Contains(string(out), "Authorization Violation") {
+		t.Errorf("worker with a wrong token: %v\n%s", err, out)
+	}
+	srv.kill(t, syscall.SIGTERM)
 	if _, err := os.Stat(filepath.Join(dir, "nats", "jetstream")); err != nil {
 		t.Errorf("JetStream store beside the store: %v", err)
 	}

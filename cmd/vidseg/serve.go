@@ -92,6 +92,12 @@ Without a model the app still plays video and explains how to get one.`,
 	if *cf.url != "none" && (*cf.replicas < 1 || *cf.replicas > 5) {
 		return cli.Usagef("serve: --nats-replicas %d: want 1 to 5", *cf.replicas)
 	}
+	if *cf.nWorkers < 0 || *cf.nWorkers > 1024 {
+		return cli.Usagef("serve: --nats-workers %d: want 0 to 1024", *cf.nWorkers)
+	}
+	if *cf.auth != "" && (*cf.url == "" || *cf.url == "none") {
+		return cli.Usagef("serve: --nats-auth is for --nats URL; the embedded server makes its own credentials")
+	}
 	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins,
 		Sources: web.SourcePolicy{MediaRoot: s.Get("media_root"), Devices: cli.SplitList(devices),
 			AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate}}
@@ -101,14 +107,15 @@ Without a model the app still plays video and explains how to get one.`,
 	cfg.Reconnect.GiveUpAfter = *lostAfter
 	return cli.Serve(ctx, e, s, cli.ServeJob{Web: cfg, Mode: mode, NoStore: *noStore, Resume: resume,
 		EventsFile: *eventsFile, Webhooks: webhooks, Cameras: cameras, Verbose: *verbose,
-		Cluster: cli.ClusterJob{URL: *cf.url, Listen: *cf.listen, Name: *cf.name, Replicas: *cf.replicas, Workers: *cf.workers}})
+		Cluster: cli.ClusterJob{URL: *cf.url, Listen: *cf.listen, Name: *cf.name, Replicas: *cf.replicas, Workers: *cf.workers,
+			AuthFile: *cf.auth, NWorkers: *cf.nWorkers}})
 }
 
 // clusterFlags are serve's NATS settings.
 type clusterFlags struct {
-	url, listen, name *string
-	workers           *bool
-	replicas          *int
+	url, listen, name, auth *string
+	workers                 *bool
+	replicas, nWorkers      *int
 }
 
 func addClusterFlags(fs *cli.Flags) *clusterFlags {
@@ -118,5 +125,7 @@ func addClusterFlags(fs *cli.Flags) *clusterFlags {
 		name:     fs.String("frontend-name", "", "this front end's durable event consumer `NAME` (default the host name); each front end needs its own"),
 		replicas: fs.Int("nats-replicas", 1, "replicas of the streams and buckets when this process creates them (`N`: 3 on a 3-node cluster)"),
 		workers:  fs.Bool("workers", false, "hand the --cameras to `vidseg worker` processes over NATS instead of tracking them here"),
+		auth:     fs.String("nats-auth", "", "credentials for --nats: a `FILE` holding user:password or a token on one line, an nkey seed or a .creds file"),
+		nWorkers: fs.Int("nats-workers", 4, "worker users of the embedded NATS server (`N`): worker1..workerN, each one's credentials in workerK.auth beside the JetStream store"),
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"regexp"
 	"time"
 
@@ -29,13 +27,14 @@ A worker killed (even kill -9) loses its leases after --lease-ttl: another
 worker takes its cameras, replays their journaled prompts on its first frame
 and numbers their events after the last one stored. docs/scale-out.md has
 the topology.`,
-		`  vidseg worker --nats nats://10.0.0.5:4222 --capacity 4 --model models/sam2.1_hiera_t --media-root /srv/videos
+		`  vidseg worker --nats nats://10.0.0.5:4222 --nats-auth nats/worker1.auth --capacity 4 --model models/sam2.1_hiera_t --media-root /srv/videos
   vidseg worker --nats nats://n1:4222,nats://n2:4222,nats://n3:4222 --provider cuda --allow-urls --allow-private-urls`)
 	cli.ConfigFlag(fs)
 	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode", "media_root")
-	natsURL := fs.String("nats", "", "NATS server `URL`s, comma-separated (the front end prints its embedded one)")
+	natsURL := fs.String("nats", "", "NATS server `URL`s, comma-separated (the front end prints its embedded one); nats://user:pass@host or nats://token@host carry credentials")
+	natsAuth := fs.String("nats-auth", "", "credentials: a `FILE` holding user:password or a token on one line (the front end writes workerK.auth beside its store), an nkey seed or a .creds file")
 	capacity := fs.Int("capacity", 1, "track at most `N` cameras at once")
-	id := fs.String("id", "", "this worker's `NAME` in leases and results (default host-pid)")
+	id := fs.String("id", "", "this worker's `NAME` in leases and results (default its NATS user, else host-pid)")
 	ttl := fs.Duration("lease-ttl", cluster.DefaultLeaseTTL, "a camera moves to another worker this `long` after its worker stopped renewing its lease (set when the leases bucket is created)")
 	replicas := fs.Int("nats-replicas", 1, "replicas of the streams and buckets when this process creates them (`N`: 3 on a 3-node cluster)")
 	allowURLs := fs.Bool("allow-urls", false, "let cameras be http(s):// and rtsp:// URLs")
@@ -61,16 +60,12 @@ the topology.`,
 	case *ttl < time.Second:
 		return cli.Usagef("worker: --lease-ttl %v: want at least 1s", *ttl)
 	}
-	if *id == "" {
-		host, _ := os.Hostname()
-		*id = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
 	*id = regexp.MustCompile(`[^A-Za-z0-9_.-]`).ReplaceAllString(*id, "_")
 	mode, err := tracker.ParseMode(s.Get("mode"))
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
-	return cli.Worker(ctx, e, s, cli.WorkerJob{NATS: *natsURL, ID: *id, Capacity: *capacity, LeaseTTL: *ttl, Replicas: *replicas,
+	return cli.Worker(ctx, e, s, cli.WorkerJob{NATS: *natsURL, AuthFile: *natsAuth, ID: *id, Capacity: *capacity, LeaseTTL: *ttl, Replicas: *replicas,
 		Sources:   web.SourcePolicy{MediaRoot: s.Get("media_root"), AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate},
 		Threshold: *threshold, Frames: *frames, Mode: mode, Verbose: *verbose})
 }

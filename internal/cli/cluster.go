@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -20,16 +20,21 @@ type ClusterJob struct {
 	Listen   string // where the embedded server listens
 	Name     string // this front end's durable event consumer; "": the host name
 	Replicas int
-	Workers  bool // hand the cameras to workers
+	Workers  bool   // hand the cameras to workers
+	AuthFile string // credentials for URL (Options.AuthFile)
+	// NWorkers is how many worker users the embedded server has
+	// (worker1..workerN, credentials in DIR/workerK.auth).
+	NWorkers int
 }
 
 // clusterNode is serve's part of a cluster: the embedded server (if any),
 // the connection and the relay of workers' events and results.
 type clusterNode struct {
-	emb  *cluster.Embedded
-	bus  *cluster.Bus
-	stop context.CancelFunc
-	done chan struct{}
+	emb   *cluster.Embedded
+	bus   *cluster.Bus // as the admin with the embedded server
+	relay *cluster.Bus // read-only with the embedded server; bus otherwise
+	stop  context.CancelFunc
+	done  chan struct{}
 }
 
 func (n *clusterNode) Close() {
@@ -38,6 +43,9 @@ func (n *clusterNode) Close() {
 	}
 	n.stop()
 	<-n.done
+	if n.relay != n.bus {
+		_ = n.relay.Close()
+	}
 	_ = n.bus.Close()
 	if n.emb != nil {
 		n.emb.Close()
@@ -53,35 +61,59 @@ func startCluster(ctx context.Context, e *Env, j ClusterJob, dir string, srv *we
 		return nil, nil
 	}
 	n := &clusterNode{done: make(chan struct{})}
+	o := cluster.Options{Name: "vidseg serve", Replicas: j.Replicas, AuthFile: j.AuthFile,
+		OnError: func(err error) { log.Warn("serve: nats", "err", err) }}
+	ro := o
 	if url == "" {
 		t0 := time.Now()
-		o := cluster.EmbeddedOptions{Dir: dir, Addr: j.Listen}
-		if host, _, err := net.SplitHostPort(o.Addr); err == nil && !web.LoopbackHost(host) {
-			// Workers on other machines reach it: like the web app off
-			// loopback, it takes a token (in the URL printed below).
-			o.Token = web.NewToken()
+		// Every client authenticates, on loopback too; the credentials
+		// stay beside the JetStream store so that workers reconnect after
+		// a restart.
+		var names []string
+		for i := range j.NWorkers {
+			names = append(names, fmt.Sprintf("worker%d", i+1))
 		}
-		emb, err := cluster.StartEmbedded(o)
+		auth, err := cluster.LoadOrCreateAuth(filepath.Join(dir, "users.json"), names)
+		if err != nil {
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		emb, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Dir: dir, Addr: j.Listen, Auth: auth})
 		if err != nil {
 			return nil, fmt.Errorf("serve: %w", err)
 		}
 		n.emb, url = emb, emb.URL()
+		o, ro = emb.Admin(o), emb.Relay(o)
+		ro.Name = "vidseg serve relay"
 		log.Info("serve: embedded NATS started", "url", url, "took", time.Since(t0))
 	}
-	bus, err := cluster.Connect(ctx, url, cluster.Options{Name: "vidseg serve", Replicas: j.Replicas})
-	if err != nil {
+	fail := func(err error) (*clusterNode, error) {
+		if n.relay != nil && n.relay != n.bus {
+			n.relay.Close()
+		}
+		if n.bus != nil {
+			n.bus.Close()
+		}
 		if n.emb != nil {
 			n.emb.Close()
 		}
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	n.bus = bus
+	bus, err := cluster.Connect(ctx, url, o)
+	if err != nil {
+		return fail(err)
+	}
+	n.bus, n.relay = bus, bus
+	if n.emb != nil {
+		if n.relay, err = cluster.Connect(ctx, url, ro); err != nil {
+			return fail(err)
+		}
+	}
 	name := j.Name
 	if name == "" {
 		name, _ = os.Hostname()
 	}
 	name = "frontend_" + regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(name, "_")
-	relay := &cluster.Relay{Bus: bus, Durable: name, Publish: srv.PublishEvents, Log: log}
+	relay := &cluster.Relay{Bus: n.relay, Durable: name, Publish: srv.PublishEvents, Log: log}
 	relay.Routes(srv.Handle)
 	rctx, stop := context.WithCancel(ctx)
 	n.stop = stop
@@ -91,10 +123,11 @@ func startCluster(ctx context.Context, e *Env, j ClusterJob, dir string, srv *we
 			log.Error("serve: workers' events not relayed", "err", err)
 		}
 	}()
-	if n.emb == nil {
-		url = bus.NC.ConnectedUrlRedacted() // the operator knows the credentials
+	if n.emb != nil {
+		fmt.Fprintf(e.Stderr, "vidseg: nats on %s (users only; workers' credentials in %s)\n", url, filepath.Join(dir, "worker*.auth"))
+	} else {
+		fmt.Fprintf(e.Stderr, "vidseg: nats on %s\n", cluster.RedactURL(url)) // the operator knows the credentials
 	}
-	fmt.Fprintf(e.Stderr, "vidseg: nats on %s\n", url)
 	return n, nil
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/vidseg/vidseg/cluster"
@@ -16,7 +17,8 @@ import (
 // WorkerJob is one `vidseg worker` run, its flags checked.
 type WorkerJob struct {
 	NATS      string // the cluster's URLs
-	ID        string // this worker's name in leases and results
+	AuthFile  string // credentials (cluster.Options.AuthFile)
+	ID        string // this worker's name in leases and results; "": its NATS user, else host-pid
 	Capacity  int
 	LeaseTTL  time.Duration
 	Replicas  int
@@ -31,13 +33,23 @@ type WorkerJob struct {
 // the cluster's cameras as sessions of a session.Manager (no HTTP server)
 // until ctx ends.
 func Worker(ctx context.Context, e *Env, s *Settings, j WorkerJob) error {
-	log := NewLogger(e.Stderr, j.Verbose).With("worker", j.ID)
-
-	bus, err := cluster.Connect(ctx, j.NATS, cluster.Options{Name: "vidseg worker " + j.ID, LeaseTTL: j.LeaseTTL, Replicas: j.Replicas})
+	log := NewLogger(e.Stderr, j.Verbose)
+	bus, err := cluster.Connect(ctx, j.NATS, cluster.Options{Name: "vidseg worker", LeaseTTL: j.LeaseTTL, Replicas: j.Replicas,
+		AuthFile: j.AuthFile, OnError: func(err error) { log.Warn("worker: nats", "err", err) }})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer bus.Close()
+	switch {
+	case j.ID == "" && bus.User != "":
+		// The embedded server lets a worker announce itself only under
+		// its user's name.
+		j.ID = bus.User
+	case j.ID == "":
+		host, _ := os.Hostname()
+		j.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	log = log.With("worker", j.ID)
 
 	lm, err := OpenModel(s, e.Stderr, log)
 	if err != nil {
@@ -61,7 +73,7 @@ func Worker(ctx context.Context, e *Env, s *Settings, j WorkerJob) error {
 	defer sessions.Close()
 	w.Run = cluster.SessionRunner{Sessions: sessions}
 
-	fmt.Fprintf(e.Stderr, "vidseg: worker %s ready (capacity %d, nats %s)\n", j.ID, j.Capacity, bus.NC.ConnectedUrlRedacted())
+	fmt.Fprintf(e.Stderr, "vidseg: worker %s ready (capacity %d, nats %s)\n", j.ID, j.Capacity, cluster.RedactURL(bus.NC.ConnectedUrl()))
 	err = w.Serve(ctx)
 	fmt.Fprintf(e.Stderr, "vidseg: worker %s: stopped\n", j.ID)
 	return err
