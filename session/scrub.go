@@ -215,6 +215,11 @@ func (e *editor) run(ctx context.Context, log *slog.Logger) error {
 		objs := e.results[pos]
 		e.mu.Unlock()
 		viewers := e.s.viewers()
+		if viewers > 0 {
+			// Watching counts as use: the idle timeout runs from when the
+			// last viewer left, so a reload finds its session.
+			e.s.touch()
+		}
 		if viewers > 0 && (pos != lastPos || gen != lastGen || viewers != lastViewers || time.Since(lastSent) > time.Second) {
 			f, err := e.view.Frame(ctx, pos)
 			if err != nil {

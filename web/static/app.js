@@ -26,7 +26,9 @@ const state = {
   marks: [], // clicks and boxes: {frame, x, y, box, positive, object, status, t0, drawnAt}
   markerLatency: [], // ms from the pointer event to the marker drawn
   prompts: 0,
-  mine: new Set(), // sessions this page created: ended when it leaves or switches
+  sessions: [], // latest GET /api/sessions, less those being closed
+  closing: new Map(), // session id -> timer: closed, still undoable
+  closeDelay: 8000, // ms a close can be undone
   burned: false,
 };
 window.vidseg = state;
@@ -151,6 +153,9 @@ async function refreshSessions() {
   try { list = await api("GET", "/api/sessions"); } catch (e) { return; }
   const ul = $("session-list");
   ul.textContent = "";
+  // A session being closed (undo still possible) is not listed.
+  list = list.filter((s) => !state.closing.has(s.id));
+  state.sessions = list;
   if (!list.length) {
     const li = document.createElement("li");
     li.className = "empty";
@@ -161,16 +166,98 @@ async function refreshSessions() {
     const li = document.createElement("li");
     li.dataset.id = s.id;
     li.className = s.id === state.sessionId ? "active" : "";
-    li.textContent = `${sourceName(s)} ${s.width}x${s.height} ${s.fps.toFixed(1)} fps, ${s.mode}, ${s.viewers} viewer(s), ${s.state}`;
-    li.title = s.name || s.source;
-    li.onclick = () => watch(s.id).catch((e) => showError(e.message));
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "open";
+    open.textContent = `${sourceName(s)} ${s.width}x${s.height} ${s.fps.toFixed(1)} fps, ${s.mode}, ${s.state}`;
+    open.title = s.name || s.source;
+    if (s.id === state.sessionId) open.setAttribute("aria-current", "true");
+    open.onclick = () => watch(s.id).catch((e) => showError(e.message));
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "close";
+    close.textContent = "\u2715";
+    close.setAttribute("aria-label", "close session " + sourceName(s));
+    close.title = "close this session (undo for a few seconds)";
+    close.onclick = () => closeSession(s);
+    li.append(open, close);
     ul.appendChild(li);
   }
 }
 
+// closeSession hides a session at once and ends it on the server only
+// when the undo window has passed (or the page is left): closing is
+// undoable, never silent.
+function closeSession(s) {
+  const id = s.id;
+  if (state.closing.has(id)) return;
+  const timer = setTimeout(() => finishClose(id), state.closeDelay);
+  state.closing.set(id, timer);
+  if (id === state.sessionId) detach();
+  const t = $("toast");
+  t.dataset.id = id;
+  $("toast-text").textContent = `Closed ${sourceName(s)}.`;
+  t.hidden = false;
+  refreshSessions();
+}
+
+function finishClose(id) {
+  if (!state.closing.has(id)) return;
+  clearTimeout(state.closing.get(id));
+  state.closing.delete(id);
+  forgetMarks(id);
+  if ($("toast").dataset.id === id) $("toast").hidden = true;
+  endSession(id);
+  refreshSessions();
+}
+
+function undoClose() {
+  const t = $("toast");
+  const id = t.dataset.id;
+  t.hidden = true;
+  if (!id || !state.closing.has(id)) return;
+  clearTimeout(state.closing.get(id));
+  state.closing.delete(id);
+  refreshSessions();
+  if (!state.sessionId) watch(id).catch((e) => showError(e.message));
+}
+
 function endSession(id) {
-  state.mine.delete(id);
   return fetch(`/api/sessions/${id}`, { method: "DELETE", keepalive: true, headers: authHeaders() }).catch(() => {});
+}
+
+// The address of a session's page: reloading it, or opening it in
+// another tab, re-attaches to the session.
+function sessionURL(id) {
+  const q = new URLSearchParams(location.search);
+  if (id) q.set("session", id); else q.delete("session");
+  const qs = q.toString();
+  return location.pathname + (qs ? "?" + qs : "") + location.hash;
+}
+
+// detach leaves the session on screen without ending it.
+function detach() {
+  disconnect();
+  resetView();
+  state.sessionId = null;
+  history.replaceState(null, "", sessionURL(null));
+}
+
+// Clicks are kept per session in the browser, so a reload shows them
+// again (the server holds the prompts themselves).
+function saveMarks() {
+  const id = state.sessionId;
+  if (!id) return;
+  const keep = state.marks.filter((k) => k.status === "done").map((k) => ({ frame: k.frame, x: k.x, y: k.y, box: k.box, positive: k.positive, object: k.object, status: "done", t0: 0 }));
+  try { localStorage.setItem("vidseg.marks." + id, JSON.stringify(keep)); } catch (e) { /* storage full or off */ }
+}
+
+function loadMarks(id) {
+  try { return JSON.parse(localStorage.getItem("vidseg.marks." + id) || "[]"); } catch (e) { return []; }
+}
+
+function forgetMarks(id) {
+  try { localStorage.removeItem("vidseg.marks." + id); } catch (e) { /* storage off */ }
 }
 
 function disconnect() {
@@ -209,15 +296,22 @@ function resetView() {
   $("empty").hidden = false;
 }
 
+// watch shows session id; the one shown before keeps running (it stays
+// in the list, and the idle timeout ends it if nobody comes back).
 async function watch(id) {
-  const prev = state.sessionId;
   disconnect();
-  if (prev && prev !== id && state.mine.has(prev)) endSession(prev);
   resetView();
   showError("");
   state.sessionId = id;
-  const s = await api("GET", `/api/sessions/${id}`);
+  let s;
+  try { s = await api("GET", `/api/sessions/${id}`); } catch (e) {
+    if (state.sessionId === id) detach();
+    if (e.status === 404) forgetMarks(id);
+    throw e.status === 404 ? new Error(`session ${id} has ended (closed, idle for too long, or the server restarted without it)`) : e;
+  }
   if (state.sessionId !== id) return;
+  history.replaceState(null, "", sessionURL(id));
+  state.marks = loadMarks(id);
   onSession(s);
   $("empty").hidden = true;
   await connect(id);
@@ -625,7 +719,7 @@ async function prompt(body, mark, retries = 60) {
     if (id !== state.sessionId) return;
     state.selected = res.object;
     state.prompts++;
-    if (mark) { mark.status = "done"; mark.object = res.object; }
+    if (mark) { mark.status = "done"; mark.object = res.object; saveMarks(); }
     showError("");
     renderObjects(res.objects || (state.shown ? state.shown.objects : []));
     modelStatus();
@@ -651,6 +745,7 @@ async function removeObject(id) {
     await api("DELETE", `/api/sessions/${state.sessionId}/objects/${id}`);
     if (state.selected === id) state.selected = 0;
     state.marks = state.marks.filter((k) => k.object !== id);
+    saveMarks();
     drawOverlay();
   } catch (e) {
     showError("remove: " + e.message);
@@ -779,7 +874,6 @@ state.download = download;
 async function create(body, headers, what) {
   try {
     const s = await api("POST", "/api/sessions", body, headers);
-    state.mine.add(s.id);
     await watch(s.id);
   } catch (err) { showError(what + ": " + err.message); }
 }
@@ -809,11 +903,12 @@ function setupForms() {
   };
 }
 
-// Leaving the page ends the sessions it made (keepalive: the request
-// outlives the page).
+// Leaving the page leaves its sessions running (a reload or the link
+// comes back to them; the idle timeout ends those nobody returns to),
+// except those the user closed (keepalive: the request outlives the page).
 window.addEventListener("pagehide", () => {
   disconnect();
-  for (const id of [...state.mine]) endSession(id);
+  for (const id of [...state.closing.keys()]) finishClose(id);
 });
 
 (async function main() {
@@ -822,6 +917,7 @@ window.addEventListener("pagehide", () => {
   setupCanvas();
   setupScrub();
   setupForms();
+  $("toast-undo").onclick = undoClose;
   try { await loadInfo(); } catch (e) { showError("server: " + e.message); }
   await refreshSessions();
   setInterval(refreshSessions, 3000);
