@@ -113,7 +113,14 @@ func ParseMode(m string) (edit bool, err error) {
 	return false, fmt.Errorf("%w: mode %q: want \"live\" or \"edit\"", ErrInvalid, m)
 }
 
-func (m *Manager) newEditor(ctx context.Context, ss *Session) (*editor, error) {
+// Restorer is a FileTracker that brings back a stored session (a journal
+// on resume): the stored prompts are in the tracker already; Restored
+// returns the frames tracked before and the conditioning frames.
+type Restorer interface {
+	Restored() (frames []*tracker.FrameResult, prompts []PromptFrame)
+}
+
+func (m *Manager) newEditor(ctx context.Context, ss *Session, spec Spec) (*editor, error) {
 	cfg := m.cfg
 	n, err := ss.dec.CountFrames(ctx)
 	if err != nil {
@@ -139,7 +146,37 @@ func (m *Manager) newEditor(ctx context.Context, ss *Session) (*editor, error) {
 		_ = e.mdec.Close()
 		return nil, fmt.Errorf("open tracker: %w", err)
 	}
+	if cfg.JournalFile != nil {
+		spec.Info.Frames = n
+		j, err := cfg.JournalFile(ctx, spec, e.trk)
+		if err != nil {
+			e.close()
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		e.trk = j
+	}
+	if r, ok := e.trk.(Restorer); ok {
+		e.restore(r)
+	}
 	return e, nil
+}
+
+// restore shows a resumed session as it was: its objects, conditioning
+// frames and tracked frames.
+func (e *editor) restore(r Restorer) {
+	frames, prompts := r.Restored()
+	s := e.s
+	for _, f := range frames {
+		metas, _ := s.objectMetas(f)
+		e.results[f.Frame] = metas
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range prompts {
+		e.prompts[p] = true
+		s.objects[p.Object] = &objectState{frame: p.Frame}
+		s.nextObj = max(s.nextObj, p.Object+1)
+	}
 }
 
 // close frees what the editor owns besides the session's decoder, once
