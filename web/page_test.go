@@ -204,7 +204,7 @@ func TestPageEditSession(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
-	pollTrue(t, ctx, "the reloaded page on the session", fmt.Sprintf(`vidseg.sessionId === %q && vidseg.connected && vidseg.session && vidseg.session.edit && vidseg.drawn && vidseg.drawn.frame === %d`, s.ID, at), 30*time.Second)
+	pollTrue(t, ctx, "the reloaded page on the session", fmt.Sprintf(`vidseg.sessionId === %q && vidseg.connected && vidseg.session && vidseg.session.edit && vidseg.drawn && vidseg.drawn.frame === vidseg.session.edit.position`, s.ID), 30*time.Second)
 	after := eval[map[string]any](t, ctx, `({marks: vidseg.marks.length, frames: vidseg.marks.map(k => k.frame), done: vidseg.timelineDone(),
 	  objects: Array.from(document.querySelectorAll("#objects tbody tr")).map(r => r.dataset.id)})`)
 	t.Logf("after the reload: %v (objects before %v)", after, objsBefore)

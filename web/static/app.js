@@ -374,6 +374,7 @@ function onSession(s) {
   const e = s.edit;
   $("scrub").hidden = $("track-controls").hidden = !e;
   if (!e) return;
+  if (state.onEdit) state.onEdit(e); // a hook for tests
   const seek = $("seek");
   seek.max = e.frames - 1;
   if (!seeking) seek.value = e.position;
@@ -381,7 +382,12 @@ function onSession(s) {
   $("play").innerHTML = e.playing ? "&#10074;&#10074;" : "&#9654;";
   $("play").setAttribute("aria-label", e.playing ? "pause" : "play");
   let st = `${e.doneCount} of ${e.frames} frames tracked`;
-  if (e.tracking) st = `tracking ${e.tracking}: ` + st;
+  const stale = (e.stale || []).reduce((n, [a, b]) => n + b - a + 1, 0);
+  if (stale) st += `, ${stale} stale (track again to update)`;
+  if (e.tracking && e.pass) {
+    const eta = e.pass.etaMs >= 0 ? `, about ${Math.max(1, Math.round(e.pass.etaMs / 1000))} s left` : "";
+    st = `tracking ${e.tracking}: ${e.pass.done} of ${e.pass.total} frames${eta}`;
+  } else if (e.tracking) st = `tracking ${e.tracking}: ` + st;
   else if (e.error) st += ` (last pass: ${e.error})`;
   $("track-status").textContent = st;
   for (const b of document.querySelectorAll("#track-controls [data-dir]")) b.disabled = !!e.tracking || !s.model;
@@ -422,11 +428,17 @@ function drawTimeline() {
   const g = cv.getContext("2d");
   g.clearRect(0, 0, cv.width, cv.height);
   const x = (f) => frameX(f, cv.width, e.frames);
-  g.fillStyle = "rgb(60,170,60)";
-  for (const [a, b] of e.done) {
-    const x0 = x(a - 0.5), x1 = x(b + 0.5);
-    g.fillRect(Math.floor(x0), 0, Math.max(1, Math.ceil(x1) - Math.floor(x0)), cv.height);
-  }
+  const fill = (ranges, color) => {
+    g.fillStyle = color;
+    for (const [a, b] of ranges || []) {
+      const x0 = x(a - 0.5), x1 = x(b + 0.5);
+      g.fillRect(Math.floor(x0), 0, Math.max(1, Math.ceil(x1) - Math.floor(x0)), cv.height);
+    }
+  };
+  fill(e.done, "rgb(60,170,60)");
+  // Stale: results from before the last correction, shown until the
+  // next pass replaces them.
+  fill(e.stale, "rgb(200,140,40)");
   for (const p of e.prompts) {
     g.fillStyle = css(objStyle(p.object).color);
     g.fillRect(Math.round(x(p.frame)) - 1, 0, 3, Math.round(cv.height / 3));
@@ -439,7 +451,7 @@ function frameX(f, width, frames) { return (f + 0.5) * width / Math.max(1, frame
 
 // timelineDone reads back from the timeline's pixels which frames it shows
 // as tracked (for tests: the drawing, not the data, is checked).
-state.timelineDone = () => {
+function timelineFrames(test) {
   const s = state.session, cv = $("timeline-progress");
   if (!s || !s.edit) return [];
   // The bottom row: prompt ticks cover only the top third.
@@ -447,10 +459,12 @@ state.timelineDone = () => {
   const out = [];
   for (let f = 0; f < s.edit.frames; f++) {
     const i = Math.min(cv.width - 1, Math.floor(frameX(f, cv.width, s.edit.frames))) * 4;
-    if (bottom[i + 1] > 150 && bottom[i] < 100 && bottom[i + 3] > 0) out.push(f);
+    if (bottom[i + 3] > 0 && test(bottom[i], bottom[i + 1], bottom[i + 2])) out.push(f);
   }
   return out;
-};
+}
+state.timelineDone = () => timelineFrames((r, g) => g > 150 && r < 100);
+state.timelineStale = () => timelineFrames((r, g, b) => r > 150 && g > 100 && g < 170 && b < 100);
 
 function onMeta(m) {
   if (m.type !== "frame") return;
