@@ -29,6 +29,9 @@ const state = {
   sessions: [], // latest GET /api/sessions, less those being closed
   closing: new Map(), // session id -> timer: closed, still undoable
   closeDelay: 8000, // ms a close can be undone
+  lost: null, // "ended" or "unreachable": the session on screen is gone
+  polls: 0, // session polls sent, and list refreshes (for tests)
+  refreshes: 0,
   burned: false,
 };
 window.vidseg = state;
@@ -150,6 +153,7 @@ function sourceName(s) { return (s.name || s.source).split("/").pop(); }
 
 async function refreshSessions() {
   let list;
+  state.refreshes++;
   try { list = await api("GET", "/api/sessions"); } catch (e) { return; }
   const ul = $("session-list");
   ul.textContent = "";
@@ -300,6 +304,7 @@ function resetView() {
 // in the list, and the idle timeout ends it if nobody comes back).
 async function watch(id) {
   disconnect();
+  unlost();
   resetView();
   showError("");
   state.sessionId = id;
@@ -408,12 +413,37 @@ function modelStatus() {
   $("st-model").className = busy ? "busy" : "";
 }
 
+// pollSession follows the session on screen. It stops when the session
+// has ended (404) or the server cannot be reached, and says so with a way
+// back (reopen the video, or reconnect), rather than polling forever.
 async function pollSession() {
   const id = state.sessionId;
-  if (!id) return;
+  if (!id || state.lost) return;
+  state.polls++;
   try { onSession(await api("GET", `/api/sessions/${id}`)); } catch (e) {
-    if (e.status === 404 && id === state.sessionId) showError("the session has ended");
+    if (id !== state.sessionId) return;
+    if (e.status === 404) lost("ended", "This session has ended (closed, idle for too long, or the server restarted).");
+    else if (!e.status) lost("unreachable", "The server cannot be reached.");
   }
+}
+
+function lost(kind, msg) {
+  state.lost = kind;
+  disconnect();
+  $("st-conn").textContent = kind;
+  $("lost-text").textContent = msg;
+  const src = state.session && state.session.source;
+  const reopen = kind === "ended" && src && !src.startsWith("upload:");
+  $("lost-reopen").hidden = !reopen;
+  $("lost-retry").hidden = kind !== "unreachable";
+  $("lost").hidden = false;
+  for (const el of document.querySelectorAll("#player button, #player input")) if (!el.closest("#lost")) el.disabled = true;
+}
+
+function unlost() {
+  state.lost = null;
+  $("lost").hidden = true;
+  for (const el of document.querySelectorAll("#player button, #player input")) el.disabled = false;
 }
 
 // Timeline: tracked frames in green, prompted frames as ticks, the
@@ -892,6 +922,44 @@ async function create(body, headers, what) {
   } catch (err) { showError(what + ": " + err.message); }
 }
 
+// upload sends the form with progress shown in place (fetch cannot
+// report upload progress), the button disabled meanwhile; errors show
+// next to the form.
+function upload(fd, name) {
+  const btn = $("upload-form").querySelector("button");
+  const prog = $("upload-progress");
+  btn.disabled = true;
+  prog.hidden = false;
+  prog.value = 0;
+  $("upload-status").textContent = "uploading " + name + "...";
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/sessions");
+    if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) prog.value = e.loaded / e.total; };
+    const done = async (msg) => {
+      btn.disabled = false;
+      prog.hidden = true;
+      $("upload-status").textContent = msg || "";
+      resolve();
+    };
+    xhr.onerror = () => { done("upload " + name + ": the server cannot be reached"); showError("upload " + name + ": the server cannot be reached"); };
+    xhr.onload = async () => {
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+      if (xhr.status !== 201) {
+        const msg = "upload " + name + ": " + ((body && body.error) || xhr.status + " " + xhr.statusText);
+        done(msg);
+        showError(msg);
+        return;
+      }
+      done("");
+      try { await watch(body.id); } catch (e) { showError(e.message); }
+    };
+    xhr.send(fd);
+  });
+}
+
 function setupForms() {
   $("upload-form").onsubmit = async (e) => {
     e.preventDefault();
@@ -904,7 +972,7 @@ function setupForms() {
     const fd = new FormData();
     fd.append("mode", "edit"); // before the file: the server reads it first
     fd.append("file", f);
-    await create(fd, undefined, "upload " + f.name);
+    await upload(fd, f.name);
   };
   $("source-form").onsubmit = async (e) => {
     e.preventDefault();
@@ -932,6 +1000,11 @@ window.addEventListener("pagehide", () => {
   setupScrub();
   setupForms();
   $("toast-undo").onclick = undoClose;
+  $("lost-retry").onclick = () => { const id = state.sessionId; if (id) watch(id).catch((e) => showError(e.message)); };
+  $("lost-reopen").onclick = () => {
+    const s = state.session;
+    if (s) create(JSON.stringify({ source: s.source, mode: s.mode === "edit" ? "edit" : "live" }), jsonHeaders, "reopen " + sourceName(s));
+  };
   try { await loadInfo(); } catch (e) { showError("server: " + e.message); }
   await refreshSessions();
   setInterval(refreshSessions, 3000);
