@@ -87,4 +87,18 @@ func TestPageCorrectionStale(t *testing.T) {
 	if after.Edit.Tracking != "" || after.ModelFrames != modelFrames || after.Edit.DoneCount != 6 {
 		t.Errorf("a pass with no prompt changed: tracking %q, model frames %d -> %d, done %d; want nothing recomputed", after.Edit.Tracking, modelFrames, after.ModelFrames, after.Edit.DoneCount)
 	}
+
+	// Item 4: on a frame no pass reached, the object is still listed
+	// ("not tracked yet") and can be chosen as the target of the next click.
+	if r := call(t, "POST", base+"/player", "application/json", strings.NewReader(`{"action":"seek","frame":10}`)); r.status != 200 {
+		t.Fatalf("seek: %d %s", r.status, r.body)
+	}
+	eval[bool](t, ctx, `(vidseg.selected = 0, document.getElementById("new-object").click(), true)`)
+	pollTrue(t, ctx, "object 1 listed as not tracked on frame 10", `vidseg.drawn.frame === 10 && Array.from(document.querySelectorAll("#objects tbody tr")).some(r => r.dataset.id === "1" && r.textContent.includes("not tracked yet"))`, 30*time.Second)
+	if err := chromedp.Do(ctx, chromedp.SetValue("#target", "1")); err != nil {
+		t.Fatal(err)
+	}
+	eval[bool](t, ctx, `document.getElementById("target").dispatchEvent(new Event("change"))`)
+	pollTrue(t, ctx, "object 1 chosen for the next click", `vidseg.selected === 1 && document.querySelector("#objects tr.selected").dataset.id === "1"`, 5*time.Second)
+	screenshot(t, ctx, "page-untracked-frame-1280.png")
 }

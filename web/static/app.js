@@ -376,6 +376,7 @@ function onSession(s) {
     // stage does not grow under a click in progress.
     $("video").style.aspectRatio = s.width && s.height ? `${s.width} / ${s.height}` : "";
   }
+  renderObjects(state.shown ? state.shown.objects : []);
   const e = s.edit;
   $("scrub").hidden = $("track-controls").hidden = !e;
   if (!e) return;
@@ -602,11 +603,50 @@ state.maskBits = () => {
 
 function pendingFor(id) { return state.marks.some((k) => k.status === "pending" && k.object === id); }
 
-function renderObjects(objs) {
+function inRanges(rs, f) { return (rs || []).some(([a, b]) => f >= a && f <= b); }
+
+// frameState says what the frame on screen holds of an object the frame's
+// message does not list: nothing tracked there yet, or absent.
+function frameState() {
+  const s = state.session;
+  if (!s || !s.edit) return "absent";
+  const f = shownFrame();
+  return inRanges(s.edit.done, f) || inRanges(s.edit.stale, f) ? "absent" : "not tracked yet";
+}
+
+// renderTarget shows and lets the user choose where the next click goes.
+function renderTarget(ids) {
+  const sel = $("target");
+  const key = ids.join(",") + "|" + state.selected;
+  if (sel.dataset.key === key) return;
+  sel.dataset.key = key;
+  sel.textContent = "";
+  const add = (v, text) => { const o = document.createElement("option"); o.value = v; o.textContent = text; sel.appendChild(o); };
+  add(0, "a new object");
+  for (const id of ids) add(id, "object " + id);
+  sel.value = String(ids.includes(state.selected) ? state.selected : 0);
+}
+
+function select(id) {
+  state.selected = id;
+  if (state.shown) renderObjects(state.shown.objects); else renderObjects([]);
+}
+
+function renderObjects(frameObjs) {
   const tb = document.querySelector("#objects tbody");
-  const rows = objs.slice();
+  // Every object of the session is listed on every frame, with its state
+  // there: present, absent, or not tracked yet.
+  const objs = frameObjs.slice();
+  const known = new Set(objs.map((o) => o.id));
+  const ids = new Set([...((state.session && state.session.objects) || []), ...known]);
+  for (const id of [...ids].sort((a, b) => a - b)) {
+    if (!known.has(id)) objs.push({ id, iou: 0, objectScore: 0, present: false, missing: frameState() });
+  }
+  objs.sort((a, b) => a.id - b.id);
+  renderTarget(objs.map((o) => o.id));
+  const rows = objs;
   const pendingNew = state.marks.some((k) => k.status === "pending" && k.object === 0);
-  const key = objs.map((o) => `${o.id}:${o.iou.toFixed(2)}:${o.objectScore.toFixed(1)}:${o.present}:${pendingFor(o.id)}`).join(",") +
+  const key = objs.map((o) => `${o.id}:${o.iou.toFixed(2)}:${o.objectScore.toFixed(1)}:${o.present}:${o.missing}:${pendingFor(o.id)}`).join(",") +
     "|" + pendingNew + "|" + state.selected + "|" + [...state.hidden].join(",");
   if (tb.dataset.key === key) return;
   tb.dataset.key = key;
@@ -625,14 +665,16 @@ function renderObjects(objs) {
     col.type = "color";
     col.value = "#" + s.color.map((c) => c.toString(16).padStart(2, "0")).join("");
     col.oninput = () => { const v = col.value; s.color = [1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16)); redraw(); };
-    const label = document.createElement("span");
-    label.textContent = ` object ${o.id}`;
-    label.style.cursor = "pointer";
+    const label = document.createElement("button");
+    label.type = "button";
+    label.className = "select";
+    label.textContent = `object ${o.id}`;
     label.title = "select: clicks correct this object";
-    label.onclick = () => { state.selected = o.id; renderObjects(objs); };
+    label.setAttribute("aria-pressed", String(o.id === state.selected));
+    label.onclick = () => select(o.id);
     name.append(col, label);
     const status = document.createElement("span");
-    status.textContent = pendingFor(o.id) ? "segmenting..." : o.present ? "present" : "absent";
+    status.textContent = pendingFor(o.id) ? "segmenting..." : o.present ? "present" : o.missing || "absent";
     status.className = pendingFor(o.id) ? "busy" : "";
     const op = document.createElement("input");
     op.type = "range"; op.min = 0; op.max = 100; op.value = Math.round(s.opacity * 100);
@@ -643,7 +685,7 @@ function renderObjects(objs) {
     const rm = document.createElement("button");
     rm.textContent = "remove";
     rm.onclick = () => removeObject(o.id);
-    const cells = [show, name, status, o.iou.toFixed(3), o.objectScore.toFixed(2), op, ol, rm];
+    const cells = [show, name, status, o.missing ? "-" : o.iou.toFixed(3), o.missing ? "-" : o.objectScore.toFixed(2), op, ol, rm];
     for (const c of cells) {
       const td = document.createElement("td");
       if (typeof c === "string") td.textContent = c; else td.appendChild(c);
@@ -850,7 +892,8 @@ function setupCanvas() {
     click(d, e.timeStamp);
   });
   cv.addEventListener("pointercancel", () => { drag = null; drawOverlay(); });
-  $("new-object").onclick = () => { state.selected = 0; if (state.shown) renderObjects(state.shown.objects); };
+  $("new-object").onclick = () => select(0);
+  $("target").onchange = () => select(+$("target").value);
   $("burned").onchange = () => {
     state.burned = $("burned").checked;
     $("masks").dataset.key = "";
