@@ -72,6 +72,10 @@ type Config struct {
 	// and track): prompts on any frame of src, which has frames frames,
 	// and Propagate. Nil: edit sessions play without tracking.
 	NewFileTracker func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (FileTracker, error)
+	// JournalFile, if set, wraps every edit session's tracker (a journal
+	// recording it in a store); a wrapper that is a Restorer brings back
+	// a resumed session's prompts and tracked frames.
+	JournalFile func(ctx context.Context, spec Spec, t FileTracker) (FileTracker, error)
 	// ModelSize is the square input size the tracker reads from
 	// video.Frame.Model (1024 for SAM 2); used only with NewTracker.
 	ModelSize int
@@ -263,6 +267,13 @@ func (m *Manager) openSource(ctx context.Context, src string, oo openOptions) (*
 // id: Config.NewTracker sees id as Spec.ResumeID.
 func (m *Manager) Resume(ctx context.Context, id, src string) (*Session, error) {
 	return m.openSource(ctx, src, openOptions{loop: true, resumeID: id})
+}
+
+// ResumeEdit reopens the file src as an edit session for the stored
+// session id: Config.JournalFile sees id as Spec.ResumeID and brings back
+// its prompts and tracked frames.
+func (m *Manager) ResumeEdit(ctx context.Context, id, src string) (*Session, error) {
+	return m.openSource(ctx, src, openOptions{edit: true, resumeID: id})
 }
 
 // Upload is a file a client sent, stored by the server.
@@ -479,7 +490,7 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 		}
 	}
 	if oo.edit && dec != nil {
-		ss.ed, err = m.newEditor(ctx, ss)
+		ss.ed, err = m.newEditor(ctx, ss, m.spec(id, path, info, oo))
 		if err != nil {
 			closeAll()
 			return nil, err

@@ -24,6 +24,9 @@ type Spec struct {
 	// Camera names a camera the operator configured (Manager.OpenCamera),
 	// or "".
 	Camera string
+	// Edit reports an edit session (a file to scrub and track); its
+	// Source is then the file's resolved path, what --resume reopens.
+	Edit bool
 	// Info describes the decoded stream.
 	Info decode.Info
 }
@@ -74,7 +77,10 @@ func (m *Manager) spec(id, path string, info decode.Info, oo openOptions) Spec {
 	if src == "" {
 		src = path
 	}
-	sp := Spec{ID: id, Source: src, Upload: oo.cleanup != nil, ResumeID: oo.resumeID, Info: info}
+	if oo.edit && path != "" {
+		src = path
+	}
+	sp := Spec{ID: id, Source: src, Upload: oo.cleanup != nil, ResumeID: oo.resumeID, Edit: oo.edit, Info: info}
 	if oo.configured {
 		sp.Camera = oo.camera
 	}

@@ -23,12 +23,16 @@ import (
 // indexed PNGs (masks/00000.png, pixel = object id) as masks.zip, and
 // overlay.mp4 (H.264).
 
-// snapshot copies the tracked frames' results (their slices are never
-// modified once stored).
+// snapshot copies the tracked frames' results, less the stale ones
+// (their slices are never modified once stored).
 func (e *editor) snapshot() map[int][]stream.ObjectMeta {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return maps.Clone(e.results)
+	out := maps.Clone(e.results)
+	for f := range e.stale {
+		delete(out, f)
+	}
+	return out
 }
 
 // Results is a snapshot of an edit session's tracked frames, for download.

@@ -47,12 +47,30 @@ type EditInfo struct {
 	// inclusive [first, last] ranges.
 	Done      [][2]int `json:"done"`
 	DoneCount int      `json:"doneCount"`
+	// Stale lists the frames whose results came before the last prompt:
+	// still shown, replaced by the next pass (docs/web.md says why a
+	// correction makes them stale).
+	Stale [][2]int `json:"stale"`
+	// Pass is the running pass's progress (nil when none).
+	Pass *PassProgress `json:"pass,omitempty"`
 	// Prompts are the conditioning frames: where each object was prompted.
 	Prompts []PromptFrame `json:"prompts"`
 	// Tracking is the direction of the running pass ("" when none).
 	Tracking string `json:"tracking,omitempty"`
 	// Error is why the last pass stopped early, if it did.
 	Error string `json:"error,omitempty"`
+}
+
+// PassProgress is a running pass's own progress: frames it tracked of
+// the frames it will track, and an estimate of the time left.
+type PassProgress struct {
+	Done  int `json:"done"`
+	Total int `json:"total"`
+	// EtaMs estimates the milliseconds left from the pass's rate so far
+	// (-1 until a frame is done).
+	EtaMs int64 `json:"etaMs"`
+	// Frame is the frame it tracked last (-1 before the first).
+	Frame int `json:"frame"`
 }
 
 // PromptFrame is one object's conditioning frame.
@@ -88,8 +106,13 @@ type editor struct {
 	pos         int
 	playing     bool
 	gen         int                         // bumped when what the player shows changes
-	results     map[int][]stream.ObjectMeta // frame -> objects, since the last prompt
+	results     map[int][]stream.ObjectMeta // frame -> objects, fresh or stale
+	stale       map[int]bool                // frames of results from before the last prompt
+	changed     bool                        // a prompt or removal since the last complete pass
 	prompts     map[PromptFrame]bool
+	pass        *PassProgress
+	passStart   time.Time
+	follow      bool // the player shows the frame the pass tracks (until the user seeks)
 	busy        string
 	tracking    string
 	trackErr    string
@@ -113,7 +136,14 @@ func ParseMode(m string) (edit bool, err error) {
 	return false, fmt.Errorf("%w: mode %q: want \"live\" or \"edit\"", ErrInvalid, m)
 }
 
-func (m *Manager) newEditor(ctx context.Context, ss *Session) (*editor, error) {
+// Restorer is a FileTracker that brings back a stored session (a journal
+// on resume): the stored prompts are in the tracker already; Restored
+// returns the frames tracked before and the conditioning frames.
+type Restorer interface {
+	Restored() (frames []*tracker.FrameResult, prompts []PromptFrame)
+}
+
+func (m *Manager) newEditor(ctx context.Context, ss *Session, spec Spec) (*editor, error) {
 	cfg := m.cfg
 	n, err := ss.dec.CountFrames(ctx)
 	if err != nil {
@@ -125,7 +155,7 @@ func (m *Manager) newEditor(ctx context.Context, ss *Session) (*editor, error) {
 	e := &editor{
 		s: ss, frames: n, view: decode.NewSource(ss.dec, n, 2),
 		wake: make(chan struct{}, 1), jobs: make(chan edJob),
-		results: map[int][]stream.ObjectMeta{}, prompts: map[PromptFrame]bool{},
+		results: map[int][]stream.ObjectMeta{}, stale: map[int]bool{}, prompts: map[PromptFrame]bool{},
 	}
 	if cfg.NewFileTracker == nil {
 		return e, nil
@@ -139,7 +169,37 @@ func (m *Manager) newEditor(ctx context.Context, ss *Session) (*editor, error) {
 		_ = e.mdec.Close()
 		return nil, fmt.Errorf("open tracker: %w", err)
 	}
+	if cfg.JournalFile != nil {
+		spec.Info.Frames = n
+		j, err := cfg.JournalFile(ctx, spec, e.trk)
+		if err != nil {
+			e.close()
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		e.trk = j
+	}
+	if r, ok := e.trk.(Restorer); ok {
+		e.restore(r)
+	}
 	return e, nil
+}
+
+// restore shows a resumed session as it was: its objects, conditioning
+// frames and tracked frames.
+func (e *editor) restore(r Restorer) {
+	frames, prompts := r.Restored()
+	s := e.s
+	for _, f := range frames {
+		metas, _ := s.objectMetas(f)
+		e.results[f.Frame] = metas
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range prompts {
+		e.prompts[p] = true
+		s.objects[p.Object] = &objectState{frame: p.Frame}
+		s.nextObj = max(s.nextObj, p.Object+1)
+	}
 }
 
 // close frees what the editor owns besides the session's decoder, once
@@ -158,15 +218,23 @@ func (e *editor) info() (*EditInfo, string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	in := &EditInfo{Frames: e.frames, Position: e.pos, Playing: e.playing, Tracking: e.tracking, Error: e.trackErr,
-		Done: [][2]int{}, Prompts: []PromptFrame{}}
-	done := slices.Sorted(maps.Keys(e.results))
-	in.DoneCount = len(done)
-	for _, f := range done {
-		if k := len(in.Done); k > 0 && in.Done[k-1][1] == f-1 {
-			in.Done[k-1][1] = f
+		Done: [][2]int{}, Stale: [][2]int{}, Prompts: []PromptFrame{}}
+	for _, f := range slices.Sorted(maps.Keys(e.results)) {
+		if e.stale[f] {
+			in.Stale = addRange(in.Stale, f)
 		} else {
-			in.Done = append(in.Done, [2]int{f, f})
+			in.Done = addRange(in.Done, f)
+			in.DoneCount++
 		}
+	}
+	if p := e.pass; p != nil {
+		cp := *p
+		cp.EtaMs = -1
+		if cp.Done > 0 {
+			per := time.Since(e.passStart) / time.Duration(cp.Done)
+			cp.EtaMs = (per * time.Duration(cp.Total-cp.Done)).Milliseconds()
+		}
+		in.Pass = &cp
 	}
 	for p := range e.prompts {
 		in.Prompts = append(in.Prompts, p)
@@ -178,6 +246,15 @@ func (e *editor) info() (*EditInfo, string) {
 		return a.Object - b.Object
 	})
 	return in, e.busy
+}
+
+// addRange adds frame f to sorted inclusive ranges ending before f.
+func addRange(rs [][2]int, f int) [][2]int {
+	if k := len(rs); k > 0 && rs[k-1][1] == f-1 {
+		rs[k-1][1] = f
+		return rs
+	}
+	return append(rs, [2]int{f, f})
 }
 
 func (e *editor) poke() {
@@ -215,6 +292,11 @@ func (e *editor) run(ctx context.Context, log *slog.Logger) error {
 		objs := e.results[pos]
 		e.mu.Unlock()
 		viewers := e.s.viewers()
+		if viewers > 0 {
+			// Watching counts as use: the idle timeout runs from when the
+			// last viewer left, so a reload finds its session.
+			e.s.touch()
+		}
 		if viewers > 0 && (pos != lastPos || gen != lastGen || viewers != lastViewers || time.Since(lastSent) > time.Second) {
 			f, err := e.view.Frame(ctx, pos)
 			if err != nil {
@@ -344,9 +426,15 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 		s.tracked = res.Frame
 		s.mu.Unlock()
 		e.mu.Lock()
-		// Results elsewhere came from the old prompts: they are redone by
-		// the next pass, as in the SAM 2 demo.
-		e.results = map[int][]stream.ObjectMeta{res.Frame: metas}
+		// Results elsewhere came from the old prompts: every frame
+		// attends to every conditioning frame (docs/web.md), so the next
+		// pass redoes them all. Until then they stay shown, as stale.
+		for f := range e.results {
+			e.stale[f] = true
+		}
+		e.results[res.Frame] = metas
+		delete(e.stale, res.Frame)
+		e.changed = true
 		e.prompts[PromptFrame{Object: p.Object, Frame: p.Frame}] = true
 		e.mu.Unlock()
 		e.poke()
@@ -383,6 +471,8 @@ func (e *editor) removeObject(ctx context.Context, id int) error {
 				delete(e.prompts, p)
 			}
 		}
+		// The other objects' results stand: SAM 2 tracks each object
+		// with its own memory.
 		e.mu.Unlock()
 		e.poke()
 		return nil
@@ -408,8 +498,6 @@ func (e *editor) startTrack(dir string) error {
 	for p := range e.prompts {
 		first, last = min(first, p.Frame), max(last, p.Frame)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e.tracking, e.trackErr, e.cancelTrack = dir, "", cancel
 	e.mu.Unlock()
 
 	// As `vidseg track`: forward from the earliest prompted frame,
@@ -419,15 +507,55 @@ func (e *editor) startTrack(dir string) error {
 		start   int
 		reverse bool
 	}
-	var passes []pass
+	var all []pass
 	switch dir {
 	case "forward":
-		passes = []pass{{first, false}}
+		all = []pass{{first, false}}
 	case "backward":
-		passes = []pass{{last, true}}
+		all = []pass{{last, true}}
 	default:
-		passes = []pass{{first, false}, {first, true}}
+		all = []pass{{first, false}, {first, true}}
 	}
+	span := func(p pass) (int, int) {
+		if p.reverse {
+			return 0, p.start
+		}
+		return p.start, e.frames - 1
+	}
+	e.mu.Lock()
+	if e.tracking != "" {
+		e.mu.Unlock()
+		return &kindError{ErrConflict, fmt.Errorf("a %s pass is already running; stop it first", e.tracking)}
+	}
+	// Nothing changed since the last pass: a range it already tracked
+	// is not tracked again.
+	var passes []pass
+	total := 0
+	for _, p := range all {
+		if p.reverse && p.start == 0 {
+			continue // nothing lies before frame 0
+		}
+		a, b := span(p)
+		fresh := !e.changed
+		for f := a; fresh && f <= b; f++ {
+			_, ok := e.results[f]
+			fresh = ok && !e.stale[f]
+		}
+		if !fresh {
+			passes = append(passes, p)
+			total += b - a + 1
+		}
+	}
+	if len(passes) == 0 {
+		e.trackErr = ""
+		e.mu.Unlock()
+		e.poke()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.tracking, e.trackErr, e.cancelTrack = dir, "", cancel
+	e.pass, e.passStart, e.follow = &PassProgress{Total: total, Frame: -1}, time.Now(), !e.playing
+	e.mu.Unlock()
 	go func() {
 		defer cancel()
 		err := e.do(ctx, "tracking "+dir, func(mctx context.Context) error {
@@ -436,13 +564,19 @@ func (e *editor) startTrack(dir string) error {
 			defer context.AfterFunc(ctx, pcancel)()
 			defer pcancel()
 			for _, ps := range passes {
-				if ps.reverse && ps.start == 0 {
-					continue // nothing lies before frame 0
-				}
 				err := e.trk.Propagate(pctx, tracker.PropagateOptions{Start: ps.start, Reverse: ps.reverse}, func(res *tracker.FrameResult) error {
 					metas, _ := e.s.objectMetas(res)
 					e.mu.Lock()
 					e.results[res.Frame] = metas
+					delete(e.stale, res.Frame)
+					if e.pass != nil {
+						e.pass.Done++
+						e.pass.Frame = res.Frame
+					}
+					if e.follow && !e.playing {
+						// The picture follows the pass.
+						e.pos = res.Frame
+					}
 					shown := e.pos == res.Frame
 					e.mu.Unlock()
 					e.s.modelFrames.Add(1)
@@ -459,7 +593,10 @@ func (e *editor) startTrack(dir string) error {
 			return nil
 		})
 		e.mu.Lock()
-		e.tracking, e.cancelTrack = "", nil
+		e.tracking, e.cancelTrack, e.pass, e.follow = "", nil, nil, false
+		if err == nil {
+			e.changed = false
+		}
 		if err != nil {
 			e.trackErr = err.Error()
 			if errors.Is(err, context.Canceled) {
@@ -495,7 +632,7 @@ func (e *editor) control(req PlayerRequest) error {
 			e.mu.Unlock()
 			return fmt.Errorf("%w: seek to frame %d; the video has frames 0..%d", ErrInvalid, req.Frame, e.frames-1)
 		}
-		e.pos, e.playing = req.Frame, false
+		e.pos, e.playing, e.follow = req.Frame, false, false
 	default:
 		e.mu.Unlock()
 		return fmt.Errorf("%w: player action %q: want play, pause or seek", ErrInvalid, req.Action)

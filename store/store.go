@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -337,6 +338,32 @@ func (s *Store) PutFrames(id string, fs []Frame) error {
 		frames := b.Bucket(bucketFrames)
 		for _, f := range fs {
 			if err := putJSON(frames, intKey(f.Index), f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ClearFrames deletes a session's stored frames except those in keep: a
+// file session's results after a new prompt are those of the frames the
+// next pass tracks again, and a resume must not bring back the old ones.
+// Durable on return.
+func (s *Store) ClearFrames(id string, keep ...int) error {
+	return s.update(id, func(b *bolt.Bucket, _ *Info) error {
+		frames := b.Bucket(bucketFrames)
+		var drop [][]byte
+		err := frames.ForEach(func(k, _ []byte) error {
+			if !slices.Contains(keep, keyInt(k)) {
+				drop = append(drop, slices.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range drop {
+			if err := frames.Delete(k); err != nil {
 				return err
 			}
 		}

@@ -311,3 +311,31 @@ func TestSummaries(t *testing.T) {
 		t.Errorf("summary %+v, want 1 object, 1 prompt, 3 frames", got)
 	}
 }
+
+// ClearFrames keeps only the named frames (an edit session's prompt
+// makes the next pass redo the others).
+func TestClearFrames(t *testing.T) {
+	s := openTemp(t)
+	info, err := s.CreateSession(Info{Source: "a.mp4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := s.PutFrame(info.ID, Frame{Index: i, Objects: []FrameObject{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.ClearFrames(info.ID, 3); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.Session(info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.FrameCount != 1 || sess.LastFrame != 3 {
+		t.Errorf("after ClearFrames(3): %d frames, last %d; want 1, 3", sess.FrameCount, sess.LastFrame)
+	}
+	if err := s.ClearFrames("nosuchid"); err == nil {
+		t.Error("ClearFrames of an unknown session: no error")
+	}
+}

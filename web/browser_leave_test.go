@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,12 +11,17 @@ import (
 	"github.com/vidseg/vidseg/internal/testutil"
 )
 
-// Issue 10, item 5: the page deletes the sessions it created when it
-// switches to another and when it is left.
-func TestBrowserDeletesItsSessions(t *testing.T) {
+// Issue 25, item 1: a session outlives the tab. The page puts the
+// session in its address; switching to another video keeps the first one
+// listed and running; closing one from the list is undoable; leaving the
+// page ends nothing, and the idle timeout still ends the sessions nobody
+// returns to. (Before: the page deleted its sessions on switching and on
+// leaving, and its address never named the session.)
+func TestBrowserSessionsOutliveThePage(t *testing.T) {
 	clip := testutil.Clip(t, "moving_shape")
 	ctx := browser(t)
-	s, hs := newServer(t, Config{})
+	const idle = 3 * time.Second
+	s, hs := newServer(t, Config{PauseAfter: 300 * time.Millisecond, IdleTimeout: idle})
 	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/")); err != nil {
 		t.Fatal(err)
 	}
@@ -24,14 +30,63 @@ func TestBrowserDeletesItsSessions(t *testing.T) {
 	eval[bool](t, ctx, open)
 	poll(t, ctx, "the first session to play", `window.vidseg && vidseg.connected && vidseg.messages > 2`, 30*time.Second)
 	first := eval[string](t, ctx, `vidseg.sessionId`)
+	if q := eval[string](t, ctx, `location.search`); !strings.Contains(q, "session="+first) {
+		t.Errorf("the page's address %q does not name its session %s", q, first)
+	}
 	eval[bool](t, ctx, open)
 	poll(t, ctx, "the second session to play", fmt.Sprintf(`vidseg.sessionId !== %q && vidseg.connected`, first), 30*time.Second)
 	second := eval[string](t, ctx, `vidseg.sessionId`)
-	waitSessions(t, s, "the first session to be deleted on switching", []string{second})
+	poll(t, ctx, "both sessions listed", fmt.Sprintf(`!!document.querySelector('#session-list li[data-id=%q]') && !!document.querySelector('#session-list li[data-id=%q]')`, first, second), 10*time.Second)
+	if _, ok := s.m.Get(first); !ok {
+		t.Fatalf("switching videos ended the first session")
+	}
+
+	// Close the first from the list, then undo: it stays.
+	eval[bool](t, ctx, `(vidseg.closeDelay = 60000, true)`)
+	if err := chromedp.Do(ctx, chromedp.Click(fmt.Sprintf(`#session-list li[data-id=%q] button.close`, first))); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "the undo offer", fmt.Sprintf(`!document.getElementById("toast").hidden && !document.querySelector('#session-list li[data-id=%q]')`, first), 5*time.Second)
+	if err := chromedp.Do(ctx, chromedp.Click(`#toast-undo`)); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "the first session listed again", fmt.Sprintf(`document.getElementById("toast").hidden && !!document.querySelector('#session-list li[data-id=%q]')`, first), 10*time.Second)
+	if _, ok := s.m.Get(first); !ok {
+		t.Fatalf("an undone close ended the session")
+	}
+	// Close it for good (a short undo window).
+	eval[bool](t, ctx, `(vidseg.closeDelay = 100, true)`)
+	if err := chromedp.Do(ctx, chromedp.Click(fmt.Sprintf(`#session-list li[data-id=%q] button.close`, first))); err != nil {
+		t.Fatal(err)
+	}
+	waitSessions(t, s, "the closed session to end", []string{second})
+
+	// Reloading comes back to the session in the address.
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "the reloaded page to re-attach", fmt.Sprintf(`window.vidseg && vidseg.sessionId === %q && vidseg.connected && vidseg.messages > 0`, second), 30*time.Second)
+
+	// Leaving ends nothing; once nobody watches, the idle timeout does.
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}
-	waitSessions(t, s, "the page's session to be deleted when it is left", nil)
+	left := time.Now()
+	deadline := left.Add(testutil.Patience(10 * time.Second))
+	for {
+		ss, ok := s.m.Get(second)
+		if !ok {
+			t.Fatalf("leaving the page ended its session at once")
+		}
+		if ss.Status().Viewers == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page's viewer is still attached after it left")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitSessions(t, s, "the idle timeout to end the unwatched session", nil)
 }
 
 func waitSessions(t *testing.T, s *Server, what string, want []string) {

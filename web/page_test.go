@@ -197,6 +197,23 @@ func TestPageEditSession(t *testing.T) {
 		t.Errorf("the timeline shows frames %v as tracked, want %v", shown, tracked)
 	}
 	screenshot(t, ctx, "page-tracked-1280.png")
+
+	// A reload re-attaches: the same session, objects, clicks and tracked
+	// frames (issue 25: a reload used to delete the session).
+	objsBefore := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("#objects tbody tr")).map(r => r.dataset.id)`)
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	pollTrue(t, ctx, "the reloaded page on the session", fmt.Sprintf(`vidseg.sessionId === %q && vidseg.connected && vidseg.session && vidseg.session.edit && vidseg.drawn && vidseg.drawn.frame === vidseg.session.edit.position`, s.ID), 30*time.Second)
+	after := eval[map[string]any](t, ctx, `({marks: vidseg.marks.length, frames: vidseg.marks.map(k => k.frame), done: vidseg.timelineDone(),
+	  objects: Array.from(document.querySelectorAll("#objects tbody tr")).map(r => r.dataset.id)})`)
+	t.Logf("after the reload: %v (objects before %v)", after, objsBefore)
+	if fmt.Sprint(after["objects"]) != fmt.Sprint(objsBefore) || after["marks"].(float64) != 1 {
+		t.Errorf("after a reload the page shows objects %v and %v click(s), want objects %v and the 1 click", after["objects"], after["marks"], objsBefore)
+	}
+	if fmt.Sprint(after["done"]) != fmt.Sprint(tracked) {
+		t.Errorf("after a reload the timeline shows %v tracked, want %v", after["done"], tracked)
+	}
 	// The page downloads the results.
 	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`vidseg.download("tracks.jsonl")`, chromedp.EvalAwaitPromise))
 	if err != nil || n == 0 {
@@ -350,33 +367,17 @@ func TestPagePhone(t *testing.T) {
 	}
 	screenshot(t, ctx, "page-phone-390.png")
 
-	// Switching to another session ends the one the page made and clears
-	// what it showed.
+	// Switching to another session keeps the first running and listed,
+	// and clears what the page showed.
 	if err := chromedp.Do(ctx, chromedp.SetValue("#source-input", clip), chromedp.Click(`#source-form button`)); err != nil {
 		t.Fatal(err)
 	}
 	pollTrue(t, ctx, "the second session on screen", fmt.Sprintf(`vidseg.sessionId !== %q && vidseg.drawn && vidseg.drawn.frame === 0 && vidseg.marks.length === 0`, first), 30*time.Second)
-	if r := call(t, "GET", hs.URL+"/api/sessions/"+first, "", nil); r.status != 404 {
-		t.Errorf("the page's first session is still there after switching: %d", r.status)
+	if r := call(t, "GET", hs.URL+"/api/sessions/"+first, "", nil); r.status != 200 {
+		t.Errorf("switching videos ended the first session: %d", r.status)
 	}
+	pollTrue(t, ctx, "the first session in the list", fmt.Sprintf(`document.querySelector('#session-list li[data-id=%q]')`, first), 10*time.Second)
 	screenshot(t, ctx, "page-phone-switched-390.png")
-	// Leaving ends the page's sessions (keepalive DELETE on pagehide).
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(testutil.Patience(10 * time.Second))
-	for {
-		var list []SessionInfo
-		json.Unmarshal(call(t, "GET", hs.URL+"/api/sessions", "", nil).body, &list)
-		if len(list) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("sessions left after the page went away: %d", len(list))
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // A file session nobody watches waits on its first frame, so a short clip

@@ -52,6 +52,8 @@ type Config struct {
 	// NewFileTracker opens the tracker of an edit session; nil: edit
 	// sessions play without tracking.
 	NewFileTracker func(ctx context.Context, info decode.Info, frames int, src tracker.FrameSource) (session.FileTracker, error)
+	// JournalFile wraps every edit session's tracker (session.Config).
+	JournalFile func(ctx context.Context, spec session.Spec, t session.FileTracker) (session.FileTracker, error)
 	// ModelSize is the model's square input size; used only with NewTracker.
 	ModelSize int
 	// ModelName is shown on the page.
@@ -95,7 +97,7 @@ type Config struct {
 // sessions is the part of c the session manager takes.
 func (c Config) sessions() session.Config {
 	return session.Config{
-		NewTracker: c.NewTracker, NewFileTracker: c.NewFileTracker, ModelSize: c.ModelSize,
+		NewTracker: c.NewTracker, NewFileTracker: c.NewFileTracker, JournalFile: c.JournalFile, ModelSize: c.ModelSize,
 		Codec: c.Codec, Bitrate: c.Bitrate, Sources: c.Sources,
 		MaxSessions: c.MaxSessions, PauseAfter: c.PauseAfter, IdleTimeout: c.IdleTimeout,
 		ICEDisconnectedTimeout: c.ICEDisconnectedTimeout, ICEFailedTimeout: c.ICEFailedTimeout,

@@ -255,3 +255,90 @@ func TestServeJournalSurvivesKill(t *testing.T) {
 		t.Errorf("resume created new store sessions: %+v", list)
 	}
 }
+
+// editView is the part of a session's status an edit session adds.
+type editView struct {
+	ID      string `json:"id"`
+	Objects []int  `json:"objects"`
+	Edit    *struct {
+		Done      [][2]int `json:"done"`
+		DoneCount int      `json:"doneCount"`
+		Prompts   []struct {
+			Object, Frame int
+		} `json:"prompts"`
+		Tracking string `json:"tracking"`
+		Error    string `json:"error"`
+	} `json:"edit"`
+}
+
+// Issue 25: an edit session (a file to scrub and track, the page's main
+// workflow) is journaled like a live one: its prompt and the frames a pass
+// tracked survive kill -9, `vidseg sessions list` shows it, and
+// `serve --resume all` brings it back as an edit session with the same
+// prompts and tracked frames. (Before: edit sessions were never stored.)
+func TestServeEditJournalSurvivesKill(t *testing.T) {
+	model, clip := needModelServe(t, "moving_shape")
+	clip, _ = filepath.Abs(clip)
+	db := filepath.Join(t.TempDir(), "sessions.db")
+	env := []string{"VIDSEG_MODEL=" + model, "VIDSEG_STORE=" + db,
+		"VIDSEG_MEDIA_ROOT=" + filepath.Join(testutil.RepoRoot(t), "testdata", "videos")}
+
+	srv := startServe(t, env)
+	var created editView
+	if code := srv.do(t, "POST", "/api/sessions", map[string]any{"source": clip, "mode": "edit"}, &created); code != http.StatusCreated {
+		srv.kill(t, syscall.SIGKILL)
+		t.Fatalf("create edit session: %d\n%s", code, srv.stderr)
+	}
+	base := "/api/sessions/" + created.ID
+	body := map[string]any{"object": 0, "frame": 60, "points": []map[string]any{{"x": 160, "y": 120, "positive": true}}}
+	if code := srv.do(t, "POST", base+"/prompts", body, nil); code != http.StatusOK {
+		srv.kill(t, syscall.SIGKILL)
+		t.Fatalf("prompt: %d\n%s", code, srv.stderr)
+	}
+	if code := srv.do(t, "POST", base+"/track", map[string]any{"direction": "forward"}, nil); code != http.StatusAccepted {
+		srv.kill(t, syscall.SIGKILL)
+		t.Fatalf("track: %d\n%s", code, srv.stderr)
+	}
+	waitEdit := func(p *serveProc, id, what string, ok func(editView) bool) editView {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			var v editView
+			if p.do(t, "GET", "/api/sessions/"+id, nil, &v) == http.StatusOK && v.Edit != nil && ok(v) {
+				return v
+			}
+			if time.Now().After(deadline) {
+				p.kill(t, syscall.SIGKILL)
+				t.Fatalf("waiting for %s: %+v\n%s", what, v.Edit, p.stderr)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	before := waitEdit(srv, created.ID, "the forward pass", func(v editView) bool { return v.Edit.Tracking == "" && v.Edit.DoneCount == 4 })
+	srv.kill(t, syscall.SIGKILL)
+
+	st, err := store.Open(db)
+	if err != nil {
+		t.Fatalf("reopen the store after kill -9: %v", err)
+	}
+	sess, err := st.Session(created.ID)
+	if err != nil {
+		st.Close()
+		t.Fatalf("the edit session is not stored: %v", err)
+	}
+	if sess.Info.Source != clip || sess.Info.Meta["edit"] == "" || len(sess.Prompts) != 1 || sess.Prompts[0].Frame != 60 || sess.FrameCount != 4 || sess.LastFrame != 63 {
+		t.Errorf("stored edit session: info %+v, %d prompts, %d frames (last %d); want the clip, 1 prompt on frame 60, frames 60..63", sess.Info, len(sess.Prompts), sess.FrameCount, sess.LastFrame)
+	}
+	st.Close()
+	if r := vidseg(t, t.TempDir(), nil, "sessions", "list", "--store", db); r.code != 0 || !strings.Contains(r.stdout, created.ID) {
+		t.Errorf("sessions list does not show the edit session %s: exit %d\n%s%s", created.ID, r.code, r.stdout, r.stderr)
+	}
+
+	srv = startServe(t, env, "--resume", "all")
+	after := waitEdit(srv, created.ID, "the resumed edit session", func(editView) bool { return true })
+	srv.kill(t, syscall.SIGTERM)
+	if fmt.Sprint(after.Edit.Done) != fmt.Sprint(before.Edit.Done) || fmt.Sprint(after.Edit.Prompts) != fmt.Sprint(before.Edit.Prompts) || fmt.Sprint(after.Objects) != fmt.Sprint(before.Objects) {
+		t.Errorf("resumed edit session: objects %v, prompts %v, done %v; before the kill: %v, %v, %v",
+			after.Objects, after.Edit.Prompts, after.Edit.Done, before.Objects, before.Edit.Prompts, before.Edit.Done)
+	}
+}

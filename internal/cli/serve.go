@@ -83,9 +83,12 @@ func Serve(ctx context.Context, e *Env, s *Settings, j ServeJob) error {
 			cfg.ModelName += " (random weights)"
 		}
 		if st != nil {
-			cfg.NewTracker = journal.Trackers(st, log, journal.Settings{Mode: j.Mode.String(), Model: lm.Name()}, cfg.NewTracker)
+			set := journal.Settings{Mode: j.Mode.String(), Model: lm.Name()}
+			cfg.NewTracker = journal.Trackers(st, log, set, cfg.NewTracker)
+			// Edit sessions (a file to scrub and track) too: prompts and
+			// tracked frames.
+			cfg.JournalFile = journal.FileTrackers(st, log, set)
 		}
-		// Edit sessions (scrub and track a file) are not journaled.
 		withModel = true
 	}
 
@@ -300,7 +303,11 @@ func ResumeSessions(ctx context.Context, e *Env, srv *web.Server, st *store.Stor
 		if !strings.HasPrefix(info.Source, "/") {
 			return InputErr(fmt.Errorf("serve --resume %s: source %q is not a file path that can be reopened", info.ID, info.Source))
 		}
-		ss, err := srv.Resume(ctx, info.ID, info.Source)
+		resume := srv.Resume
+		if info.Meta[journal.MetaEdit] != "" {
+			resume = srv.ResumeEdit
+		}
+		ss, err := resume(ctx, info.ID, info.Source)
 		if err != nil {
 			return InputErr(fmt.Errorf("serve --resume %s: %w", info.ID, err))
 		}

@@ -26,7 +26,12 @@ const state = {
   marks: [], // clicks and boxes: {frame, x, y, box, positive, object, status, t0, drawnAt}
   markerLatency: [], // ms from the pointer event to the marker drawn
   prompts: 0,
-  mine: new Set(), // sessions this page created: ended when it leaves or switches
+  sessions: [], // latest GET /api/sessions, less those being closed
+  closing: new Map(), // session id -> timer: closed, still undoable
+  closeDelay: 8000, // ms a close can be undone
+  lost: null, // "ended" or "unreachable": the session on screen is gone
+  polls: 0, // session polls sent, and list refreshes (for tests)
+  refreshes: 0,
   burned: false,
 };
 window.vidseg = state;
@@ -148,9 +153,13 @@ function sourceName(s) { return (s.name || s.source).split("/").pop(); }
 
 async function refreshSessions() {
   let list;
+  state.refreshes++;
   try { list = await api("GET", "/api/sessions"); } catch (e) { return; }
   const ul = $("session-list");
   ul.textContent = "";
+  // A session being closed (undo still possible) is not listed.
+  list = list.filter((s) => !state.closing.has(s.id));
+  state.sessions = list;
   if (!list.length) {
     const li = document.createElement("li");
     li.className = "empty";
@@ -161,16 +170,98 @@ async function refreshSessions() {
     const li = document.createElement("li");
     li.dataset.id = s.id;
     li.className = s.id === state.sessionId ? "active" : "";
-    li.textContent = `${sourceName(s)} ${s.width}x${s.height} ${s.fps.toFixed(1)} fps, ${s.mode}, ${s.viewers} viewer(s), ${s.state}`;
-    li.title = s.name || s.source;
-    li.onclick = () => watch(s.id).catch((e) => showError(e.message));
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "open";
+    open.textContent = `${sourceName(s)} ${s.width}x${s.height} ${s.fps.toFixed(1)} fps, ${s.mode}, ${s.state}`;
+    open.title = s.name || s.source;
+    if (s.id === state.sessionId) open.setAttribute("aria-current", "true");
+    open.onclick = () => watch(s.id).catch((e) => showError(e.message));
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "close";
+    close.textContent = "\u2715";
+    close.setAttribute("aria-label", "close session " + sourceName(s));
+    close.title = "close this session (undo for a few seconds)";
+    close.onclick = () => closeSession(s);
+    li.append(open, close);
     ul.appendChild(li);
   }
 }
 
+// closeSession hides a session at once and ends it on the server only
+// when the undo window has passed (or the page is left): closing is
+// undoable, never silent.
+function closeSession(s) {
+  const id = s.id;
+  if (state.closing.has(id)) return;
+  const timer = setTimeout(() => finishClose(id), state.closeDelay);
+  state.closing.set(id, timer);
+  if (id === state.sessionId) detach();
+  const t = $("toast");
+  t.dataset.id = id;
+  $("toast-text").textContent = `Closed ${sourceName(s)}.`;
+  t.hidden = false;
+  refreshSessions();
+}
+
+function finishClose(id) {
+  if (!state.closing.has(id)) return;
+  clearTimeout(state.closing.get(id));
+  state.closing.delete(id);
+  forgetMarks(id);
+  if ($("toast").dataset.id === id) $("toast").hidden = true;
+  endSession(id);
+  refreshSessions();
+}
+
+function undoClose() {
+  const t = $("toast");
+  const id = t.dataset.id;
+  t.hidden = true;
+  if (!id || !state.closing.has(id)) return;
+  clearTimeout(state.closing.get(id));
+  state.closing.delete(id);
+  refreshSessions();
+  if (!state.sessionId) watch(id).catch((e) => showError(e.message));
+}
+
 function endSession(id) {
-  state.mine.delete(id);
   return fetch(`/api/sessions/${id}`, { method: "DELETE", keepalive: true, headers: authHeaders() }).catch(() => {});
+}
+
+// The address of a session's page: reloading it, or opening it in
+// another tab, re-attaches to the session.
+function sessionURL(id) {
+  const q = new URLSearchParams(location.search);
+  if (id) q.set("session", id); else q.delete("session");
+  const qs = q.toString();
+  return location.pathname + (qs ? "?" + qs : "") + location.hash;
+}
+
+// detach leaves the session on screen without ending it.
+function detach() {
+  disconnect();
+  resetView();
+  state.sessionId = null;
+  history.replaceState(null, "", sessionURL(null));
+}
+
+// Clicks are kept per session in the browser, so a reload shows them
+// again (the server holds the prompts themselves).
+function saveMarks() {
+  const id = state.sessionId;
+  if (!id) return;
+  const keep = state.marks.filter((k) => k.status === "done").map((k) => ({ frame: k.frame, x: k.x, y: k.y, box: k.box, positive: k.positive, object: k.object, status: "done", t0: 0 }));
+  try { localStorage.setItem("vidseg.marks." + id, JSON.stringify(keep)); } catch (e) { /* storage full or off */ }
+}
+
+function loadMarks(id) {
+  try { return JSON.parse(localStorage.getItem("vidseg.marks." + id) || "[]"); } catch (e) { return []; }
+}
+
+function forgetMarks(id) {
+  try { localStorage.removeItem("vidseg.marks." + id); } catch (e) { /* storage off */ }
 }
 
 function disconnect() {
@@ -209,15 +300,23 @@ function resetView() {
   $("empty").hidden = false;
 }
 
+// watch shows session id; the one shown before keeps running (it stays
+// in the list, and the idle timeout ends it if nobody comes back).
 async function watch(id) {
-  const prev = state.sessionId;
   disconnect();
-  if (prev && prev !== id && state.mine.has(prev)) endSession(prev);
+  unlost();
   resetView();
   showError("");
   state.sessionId = id;
-  const s = await api("GET", `/api/sessions/${id}`);
+  let s;
+  try { s = await api("GET", `/api/sessions/${id}`); } catch (e) {
+    if (state.sessionId === id) detach();
+    if (e.status === 404) forgetMarks(id);
+    throw e.status === 404 ? new Error(`session ${id} has ended (closed, idle for too long, or the server restarted without it)`) : e;
+  }
   if (state.sessionId !== id) return;
+  history.replaceState(null, "", sessionURL(id));
+  state.marks = loadMarks(id);
   onSession(s);
   $("empty").hidden = true;
   await connect(id);
@@ -277,9 +376,11 @@ function onSession(s) {
     // stage does not grow under a click in progress.
     $("video").style.aspectRatio = s.width && s.height ? `${s.width} / ${s.height}` : "";
   }
+  renderObjects(state.shown ? state.shown.objects : []);
   const e = s.edit;
   $("scrub").hidden = $("track-controls").hidden = !e;
   if (!e) return;
+  if (state.onEdit) state.onEdit(e); // a hook for tests
   const seek = $("seek");
   seek.max = e.frames - 1;
   if (!seeking) seek.value = e.position;
@@ -287,7 +388,12 @@ function onSession(s) {
   $("play").innerHTML = e.playing ? "&#10074;&#10074;" : "&#9654;";
   $("play").setAttribute("aria-label", e.playing ? "pause" : "play");
   let st = `${e.doneCount} of ${e.frames} frames tracked`;
-  if (e.tracking) st = `tracking ${e.tracking}: ` + st;
+  const stale = (e.stale || []).reduce((n, [a, b]) => n + b - a + 1, 0);
+  if (stale) st += `, ${stale} stale (track again to update)`;
+  if (e.tracking && e.pass) {
+    const eta = e.pass.etaMs >= 0 ? `, about ${Math.max(1, Math.round(e.pass.etaMs / 1000))} s left` : "";
+    st = `tracking ${e.tracking}: ${e.pass.done} of ${e.pass.total} frames${eta}`;
+  } else if (e.tracking) st = `tracking ${e.tracking}: ` + st;
   else if (e.error) st += ` (last pass: ${e.error})`;
   $("track-status").textContent = st;
   for (const b of document.querySelectorAll("#track-controls [data-dir]")) b.disabled = !!e.tracking || !s.model;
@@ -308,12 +414,37 @@ function modelStatus() {
   $("st-model").className = busy ? "busy" : "";
 }
 
+// pollSession follows the session on screen. It stops when the session
+// has ended (404) or the server cannot be reached, and says so with a way
+// back (reopen the video, or reconnect), rather than polling forever.
 async function pollSession() {
   const id = state.sessionId;
-  if (!id) return;
+  if (!id || state.lost) return;
+  state.polls++;
   try { onSession(await api("GET", `/api/sessions/${id}`)); } catch (e) {
-    if (e.status === 404 && id === state.sessionId) showError("the session has ended");
+    if (id !== state.sessionId) return;
+    if (e.status === 404) lost("ended", "This session has ended (closed, idle for too long, or the server restarted).");
+    else if (!e.status) lost("unreachable", "The server cannot be reached.");
   }
+}
+
+function lost(kind, msg) {
+  state.lost = kind;
+  disconnect();
+  $("st-conn").textContent = kind;
+  $("lost-text").textContent = msg;
+  const src = state.session && state.session.source;
+  const reopen = kind === "ended" && src && !src.startsWith("upload:");
+  $("lost-reopen").hidden = !reopen;
+  $("lost-retry").hidden = kind !== "unreachable";
+  $("lost").hidden = false;
+  for (const el of document.querySelectorAll("#player button, #player input")) if (!el.closest("#lost")) el.disabled = true;
+}
+
+function unlost() {
+  state.lost = null;
+  $("lost").hidden = true;
+  for (const el of document.querySelectorAll("#player button, #player input")) el.disabled = false;
 }
 
 // Timeline: tracked frames in green, prompted frames as ticks, the
@@ -328,11 +459,17 @@ function drawTimeline() {
   const g = cv.getContext("2d");
   g.clearRect(0, 0, cv.width, cv.height);
   const x = (f) => frameX(f, cv.width, e.frames);
-  g.fillStyle = "rgb(60,170,60)";
-  for (const [a, b] of e.done) {
-    const x0 = x(a - 0.5), x1 = x(b + 0.5);
-    g.fillRect(Math.floor(x0), 0, Math.max(1, Math.ceil(x1) - Math.floor(x0)), cv.height);
-  }
+  const fill = (ranges, color) => {
+    g.fillStyle = color;
+    for (const [a, b] of ranges || []) {
+      const x0 = x(a - 0.5), x1 = x(b + 0.5);
+      g.fillRect(Math.floor(x0), 0, Math.max(1, Math.ceil(x1) - Math.floor(x0)), cv.height);
+    }
+  };
+  fill(e.done, "rgb(60,170,60)");
+  // Stale: results from before the last correction, shown until the
+  // next pass replaces them.
+  fill(e.stale, "rgb(200,140,40)");
   for (const p of e.prompts) {
     g.fillStyle = css(objStyle(p.object).color);
     g.fillRect(Math.round(x(p.frame)) - 1, 0, 3, Math.round(cv.height / 3));
@@ -345,7 +482,7 @@ function frameX(f, width, frames) { return (f + 0.5) * width / Math.max(1, frame
 
 // timelineDone reads back from the timeline's pixels which frames it shows
 // as tracked (for tests: the drawing, not the data, is checked).
-state.timelineDone = () => {
+function timelineFrames(test) {
   const s = state.session, cv = $("timeline-progress");
   if (!s || !s.edit) return [];
   // The bottom row: prompt ticks cover only the top third.
@@ -353,10 +490,12 @@ state.timelineDone = () => {
   const out = [];
   for (let f = 0; f < s.edit.frames; f++) {
     const i = Math.min(cv.width - 1, Math.floor(frameX(f, cv.width, s.edit.frames))) * 4;
-    if (bottom[i + 1] > 150 && bottom[i] < 100 && bottom[i + 3] > 0) out.push(f);
+    if (bottom[i + 3] > 0 && test(bottom[i], bottom[i + 1], bottom[i + 2])) out.push(f);
   }
   return out;
-};
+}
+state.timelineDone = () => timelineFrames((r, g) => g > 150 && r < 100);
+state.timelineStale = () => timelineFrames((r, g, b) => r > 150 && g > 100 && g < 170 && b < 100);
 
 function onMeta(m) {
   if (m.type !== "frame") return;
@@ -464,11 +603,50 @@ state.maskBits = () => {
 
 function pendingFor(id) { return state.marks.some((k) => k.status === "pending" && k.object === id); }
 
-function renderObjects(objs) {
+function inRanges(rs, f) { return (rs || []).some(([a, b]) => f >= a && f <= b); }
+
+// frameState says what the frame on screen holds of an object the frame's
+// message does not list: nothing tracked there yet, or absent.
+function frameState() {
+  const s = state.session;
+  if (!s || !s.edit) return "absent";
+  const f = shownFrame();
+  return inRanges(s.edit.done, f) || inRanges(s.edit.stale, f) ? "absent" : "not tracked yet";
+}
+
+// renderTarget shows and lets the user choose where the next click goes.
+function renderTarget(ids) {
+  const sel = $("target");
+  const key = ids.join(",") + "|" + state.selected;
+  if (sel.dataset.key === key) return;
+  sel.dataset.key = key;
+  sel.textContent = "";
+  const add = (v, text) => { const o = document.createElement("option"); o.value = v; o.textContent = text; sel.appendChild(o); };
+  add(0, "a new object");
+  for (const id of ids) add(id, "object " + id);
+  sel.value = String(ids.includes(state.selected) ? state.selected : 0);
+}
+
+function select(id) {
+  state.selected = id;
+  if (state.shown) renderObjects(state.shown.objects); else renderObjects([]);
+}
+
+function renderObjects(frameObjs) {
   const tb = document.querySelector("#objects tbody");
-  const rows = objs.slice();
+  // Every object of the session is listed on every frame, with its state
+  // there: present, absent, or not tracked yet.
+  const objs = frameObjs.slice();
+  const known = new Set(objs.map((o) => o.id));
+  const ids = new Set([...((state.session && state.session.objects) || []), ...known]);
+  for (const id of [...ids].sort((a, b) => a - b)) {
+    if (!known.has(id)) objs.push({ id, iou: 0, objectScore: 0, present: false, missing: frameState() });
+  }
+  objs.sort((a, b) => a.id - b.id);
+  renderTarget(objs.map((o) => o.id));
+  const rows = objs;
   const pendingNew = state.marks.some((k) => k.status === "pending" && k.object === 0);
-  const key = objs.map((o) => `${o.id}:${o.iou.toFixed(2)}:${o.objectScore.toFixed(1)}:${o.present}:${pendingFor(o.id)}`).join(",") +
+  const key = objs.map((o) => `${o.id}:${o.iou.toFixed(2)}:${o.objectScore.toFixed(1)}:${o.present}:${o.missing}:${pendingFor(o.id)}`).join(",") +
     "|" + pendingNew + "|" + state.selected + "|" + [...state.hidden].join(",");
   if (tb.dataset.key === key) return;
   tb.dataset.key = key;
@@ -487,14 +665,16 @@ function renderObjects(objs) {
     col.type = "color";
     col.value = "#" + s.color.map((c) => c.toString(16).padStart(2, "0")).join("");
     col.oninput = () => { const v = col.value; s.color = [1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16)); redraw(); };
-    const label = document.createElement("span");
-    label.textContent = ` object ${o.id}`;
-    label.style.cursor = "pointer";
+    const label = document.createElement("button");
+    label.type = "button";
+    label.className = "select";
+    label.textContent = `object ${o.id}`;
     label.title = "select: clicks correct this object";
-    label.onclick = () => { state.selected = o.id; renderObjects(objs); };
+    label.setAttribute("aria-pressed", String(o.id === state.selected));
+    label.onclick = () => select(o.id);
     name.append(col, label);
     const status = document.createElement("span");
-    status.textContent = pendingFor(o.id) ? "segmenting..." : o.present ? "present" : "absent";
+    status.textContent = pendingFor(o.id) ? "segmenting..." : o.present ? "present" : o.missing || "absent";
     status.className = pendingFor(o.id) ? "busy" : "";
     const op = document.createElement("input");
     op.type = "range"; op.min = 0; op.max = 100; op.value = Math.round(s.opacity * 100);
@@ -505,7 +685,7 @@ function renderObjects(objs) {
     const rm = document.createElement("button");
     rm.textContent = "remove";
     rm.onclick = () => removeObject(o.id);
-    const cells = [show, name, status, o.iou.toFixed(3), o.objectScore.toFixed(2), op, ol, rm];
+    const cells = [show, name, status, o.missing ? "-" : o.iou.toFixed(3), o.missing ? "-" : o.objectScore.toFixed(2), op, ol, rm];
     for (const c of cells) {
       const td = document.createElement("td");
       if (typeof c === "string") td.textContent = c; else td.appendChild(c);
@@ -625,7 +805,7 @@ async function prompt(body, mark, retries = 60) {
     if (id !== state.sessionId) return;
     state.selected = res.object;
     state.prompts++;
-    if (mark) { mark.status = "done"; mark.object = res.object; }
+    if (mark) { mark.status = "done"; mark.object = res.object; saveMarks(); }
     showError("");
     renderObjects(res.objects || (state.shown ? state.shown.objects : []));
     modelStatus();
@@ -651,6 +831,7 @@ async function removeObject(id) {
     await api("DELETE", `/api/sessions/${state.sessionId}/objects/${id}`);
     if (state.selected === id) state.selected = 0;
     state.marks = state.marks.filter((k) => k.object !== id);
+    saveMarks();
     drawOverlay();
   } catch (e) {
     showError("remove: " + e.message);
@@ -711,7 +892,8 @@ function setupCanvas() {
     click(d, e.timeStamp);
   });
   cv.addEventListener("pointercancel", () => { drag = null; drawOverlay(); });
-  $("new-object").onclick = () => { state.selected = 0; if (state.shown) renderObjects(state.shown.objects); };
+  $("new-object").onclick = () => select(0);
+  $("target").onchange = () => select(+$("target").value);
   $("burned").onchange = () => {
     state.burned = $("burned").checked;
     $("masks").dataset.key = "";
@@ -779,9 +961,46 @@ state.download = download;
 async function create(body, headers, what) {
   try {
     const s = await api("POST", "/api/sessions", body, headers);
-    state.mine.add(s.id);
     await watch(s.id);
   } catch (err) { showError(what + ": " + err.message); }
+}
+
+// upload sends the form with progress shown in place (fetch cannot
+// report upload progress), the button disabled meanwhile; errors show
+// next to the form.
+function upload(fd, name) {
+  const btn = $("upload-form").querySelector("button");
+  const prog = $("upload-progress");
+  btn.disabled = true;
+  prog.hidden = false;
+  prog.value = 0;
+  $("upload-status").textContent = "uploading " + name + "...";
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/sessions");
+    if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) prog.value = e.loaded / e.total; };
+    const done = async (msg) => {
+      btn.disabled = false;
+      prog.hidden = true;
+      $("upload-status").textContent = msg || "";
+      resolve();
+    };
+    xhr.onerror = () => { done("upload " + name + ": the server cannot be reached"); showError("upload " + name + ": the server cannot be reached"); };
+    xhr.onload = async () => {
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+      if (xhr.status !== 201) {
+        const msg = "upload " + name + ": " + ((body && body.error) || xhr.status + " " + xhr.statusText);
+        done(msg);
+        showError(msg);
+        return;
+      }
+      done("");
+      try { await watch(body.id); } catch (e) { showError(e.message); }
+    };
+    xhr.send(fd);
+  });
 }
 
 function setupForms() {
@@ -796,7 +1015,7 @@ function setupForms() {
     const fd = new FormData();
     fd.append("mode", "edit"); // before the file: the server reads it first
     fd.append("file", f);
-    await create(fd, undefined, "upload " + f.name);
+    await upload(fd, f.name);
   };
   $("source-form").onsubmit = async (e) => {
     e.preventDefault();
@@ -809,11 +1028,12 @@ function setupForms() {
   };
 }
 
-// Leaving the page ends the sessions it made (keepalive: the request
-// outlives the page).
+// Leaving the page leaves its sessions running (a reload or the link
+// comes back to them; the idle timeout ends those nobody returns to),
+// except those the user closed (keepalive: the request outlives the page).
 window.addEventListener("pagehide", () => {
   disconnect();
-  for (const id of [...state.mine]) endSession(id);
+  for (const id of [...state.closing.keys()]) finishClose(id);
 });
 
 (async function main() {
@@ -822,6 +1042,12 @@ window.addEventListener("pagehide", () => {
   setupCanvas();
   setupScrub();
   setupForms();
+  $("toast-undo").onclick = undoClose;
+  $("lost-retry").onclick = () => { const id = state.sessionId; if (id) watch(id).catch((e) => showError(e.message)); };
+  $("lost-reopen").onclick = () => {
+    const s = state.session;
+    if (s) create(JSON.stringify({ source: s.source, mode: s.mode === "edit" ? "edit" : "live" }), jsonHeaders, "reopen " + sourceName(s));
+  };
   try { await loadInfo(); } catch (e) { showError("server: " + e.message); }
   await refreshSessions();
   setInterval(refreshSessions, 3000);
