@@ -399,7 +399,9 @@ func TestFileWaitsForViewer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	v := watch(t, hs.URL, s.ID)
-	msgs := v.WaitMessages(t, 10, 15*time.Second)
+	// Only the first frame matters: on a busy machine the video loop skips
+	// pictures to keep the source's pace, so a short clip may deliver few.
+	msgs := v.WaitMessages(t, 1, 15*time.Second)
 	var m0 struct{ Frame int }
 	json.Unmarshal(msgs[0], &m0)
 	if m0.Frame > 3 {

@@ -267,7 +267,9 @@ func TestSessionFromHTTPURL(t *testing.T) {
 		t.Errorf("session from URL: %+v", s)
 	}
 	v := watch(t, hs.URL, s.ID)
-	v.WaitMessages(t, 5, 15*time.Second)
+	// Frames arrive from the URL; how many of a 2-second clip depends on the
+	// machine (a live source's pictures are skipped to keep its pace).
+	v.WaitMessages(t, 1, 15*time.Second)
 	r := call(t, "POST", hs.URL+"/api/sessions", "application/json", strings.NewReader(`{"source":"`+files.URL+`/missing.mp4"}`))
 	if r.status < 400 || !strings.Contains(r.errorText(t), "missing.mp4") {
 		t.Errorf("missing URL: %d %s", r.status, r.body)
