@@ -284,6 +284,8 @@ function resetView() {
   state.hidden.clear();
   state.style.clear();
   state.marks = [];
+  state.clicksKey = null;
+  notice("", false);
   for (const id of ["st-frame", "st-mask", "st-fps", "st-model", "st-lat", "st-mlat"]) $(id).textContent = "-";
   $("st-queue").textContent = "0";
   $("st-conn").textContent = "idle";
@@ -378,9 +380,14 @@ function onSession(s) {
   }
   renderObjects(state.shown ? state.shown.objects : []);
   const e = s.edit;
-  $("scrub").hidden = $("track-controls").hidden = !e;
+  $("scrub").hidden = $("track-controls").hidden = $("undo-group").hidden = !e;
   if (!e) return;
   if (state.onEdit) state.onEdit(e); // a hook for tests
+  syncClicks(e);
+  $("undo").disabled = !e.undo || !!state.lost;
+  $("redo").disabled = !e.redo || !!state.lost;
+  $("undo").title = e.undo ? "undo " + e.undo + " (z)" : "nothing to undo";
+  $("redo").title = e.redo ? "redo " + e.redo + " (shift+z)" : "nothing to redo";
   const seek = $("seek");
   seek.max = e.frames - 1;
   if (!seeking) seek.value = e.position;
@@ -399,6 +406,20 @@ function onSession(s) {
   for (const b of document.querySelectorAll("#track-controls [data-dir]")) b.disabled = !!e.tracking || !s.model;
   $("stop-track").disabled = !e.tracking;
   drawTimeline();
+}
+
+// syncClicks shows the server's clicks in effect (edit.clicks) as the
+// done marks, so undo, redo, clear and remove show on the picture; the
+// page's own pending and failed clicks stay.
+function syncClicks(e) {
+  const key = JSON.stringify(e.clicks || []);
+  if (key === state.clicksKey) return;
+  state.clicksKey = key;
+  state.marks = state.marks.filter((k) => k.status !== "done").concat((e.clicks || []).map((c) => ({
+    frame: c.frame, x: c.x, y: c.y, box: c.box, positive: c.positive, object: c.object, status: "done", t0: 0,
+  })));
+  saveMarks();
+  drawOverlay();
 }
 
 // modelStatus shows what the model does and its queue: the server's
@@ -682,9 +703,23 @@ function renderObjects(frameObjs) {
     const ol = document.createElement("input");
     ol.type = "checkbox"; ol.checked = s.outline;
     ol.onchange = () => { s.outline = ol.checked; redraw(); };
-    const rm = document.createElement("button");
-    rm.textContent = "remove";
-    rm.onclick = () => removeObject(o.id);
+    const rm = document.createElement("span");
+    rm.className = "row-actions";
+    if (state.session && state.session.edit) {
+      const clr = document.createElement("button");
+      clr.type = "button";
+      clr.textContent = "clear";
+      clr.title = "take back all of this object's clicks and start over (undoable)";
+      clr.setAttribute("aria-label", `clear object ${o.id}'s clicks`);
+      clr.onclick = () => clearObject(o.id);
+      rm.appendChild(clr);
+    }
+    const del = document.createElement("button");
+    del.type = "button";
+    del.textContent = "remove";
+    del.setAttribute("aria-label", `remove object ${o.id}`);
+    del.onclick = () => removeObject(o.id);
+    rm.appendChild(del);
     const cells = [show, name, status, o.missing ? "-" : o.iou.toFixed(3), o.missing ? "-" : o.objectScore.toFixed(2), op, ol, rm];
     for (const c of cells) {
       const td = document.createElement("td");
@@ -806,6 +841,8 @@ async function prompt(body, mark, retries = 60) {
     state.selected = res.object;
     state.prompts++;
     if (mark) { mark.status = "done"; mark.object = res.object; saveMarks(); }
+    // The next session poll brings the server's list of clicks.
+    if (s && s.edit) state.clicksKey = null;
     showError("");
     renderObjects(res.objects || (state.shown ? state.shown.objects : []));
     modelStatus();
@@ -826,6 +863,8 @@ async function prompt(body, mark, retries = 60) {
 }
 state.prompt = (body) => prompt(body, null);
 
+// removeObject drops an object; in an edit session it can be undone
+// (the notice's Undo, the Undo button or z).
 async function removeObject(id) {
   try {
     await api("DELETE", `/api/sessions/${state.sessionId}/objects/${id}`);
@@ -833,9 +872,106 @@ async function removeObject(id) {
     state.marks = state.marks.filter((k) => k.object !== id);
     saveMarks();
     drawOverlay();
+    const edit = state.session && state.session.edit;
+    notice(edit ? `Removed object ${id}.` : "", !!edit);
+    announce(`Removed object ${id}.`);
+    await pollSession();
   } catch (e) {
     showError("remove: " + e.message);
   }
+}
+
+// clearObject takes back all of an object's clicks ("start over"): it
+// stays listed and selected, so the next click starts it again.
+async function clearObject(id) {
+  try {
+    onSession(await api("POST", `/api/sessions/${state.sessionId}/objects/${id}/clear`, "{}", jsonHeaders));
+    select(id);
+    notice(`Cleared object ${id}'s clicks.`, true);
+    announce(`Cleared object ${id}'s clicks.`);
+  } catch (e) {
+    showError("clear: " + e.message);
+  }
+}
+
+// undo (redo when again is true) takes back the last click, clear or
+// removal of an edit session, or applies it again.
+async function undo(again) {
+  const s = state.session;
+  if (!state.sessionId || !s || !s.edit || state.lost) return;
+  const what = again ? s.edit.redo : s.edit.undo;
+  if (!what) { announce(again ? "Nothing to redo." : "Nothing to undo."); return; }
+  notice("", false);
+  try {
+    onSession(await api("POST", `/api/sessions/${state.sessionId}/${again ? "redo" : "undo"}`, "{}", jsonHeaders));
+    announce((again ? "Redone: " : "Undone: ") + what + ".");
+    redraw();
+  } catch (e) {
+    showError((again ? "redo: " : "undo: ") + e.message);
+  }
+}
+state.undo = () => undo(false);
+state.redo = () => undo(true);
+
+function notice(text, undoable) {
+  $("notice").hidden = !text;
+  $("notice-text").textContent = text;
+  $("notice-undo").hidden = !undoable;
+}
+
+// announce tells screen readers what just happened (#announce is a
+// polite live region).
+function announce(text) {
+  const el = $("announce");
+  if (el) el.textContent = text;
+}
+
+// Keyboard shortcuts (the "?" list); none while typing in a field.
+function onKey(e) {
+  const t = e.target;
+  const dialog = !$("shortcuts").hidden;
+  if (e.key === "Escape" && dialog) { showShortcuts(false); e.preventDefault(); return; }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) && !(t.type === "checkbox" && e.key !== " ")) return;
+  if (e.key === "?") { showShortcuts(dialog ? false : true); e.preventDefault(); return; }
+  if (dialog) return;
+  const s = state.session;
+  const ed = s && s.edit;
+  switch (e.key) {
+    case " ":
+      if (t && t.tagName === "BUTTON") return; // the button's own action
+      if (!ed) return;
+      player({ action: ed.playing ? "pause" : "play" });
+      break;
+    case "ArrowLeft": case "ArrowRight": case "Home": case "End": {
+      if (!ed) return;
+      const step = e.shiftKey ? 10 : 1;
+      const pos = +$("seek").value;
+      const to = e.key === "Home" ? 0 : e.key === "End" ? ed.frames - 1 : pos + (e.key === "ArrowLeft" ? -step : step);
+      const f = Math.max(0, Math.min(ed.frames - 1, to));
+      $("seek").value = f;
+      $("frame-label").textContent = `${f} / ${ed.frames - 1}`;
+      player({ action: "seek", frame: f });
+      break;
+    }
+    case "z": undo(false); break;
+    case "Z": undo(true); break;
+    case "n": select(0); announce("The next click starts a new object."); break;
+    case "Delete": case "Backspace":
+      if (!state.selected) { announce("No object selected."); return; }
+      removeObject(state.selected);
+      break;
+    default: return;
+  }
+  e.preventDefault();
+}
+
+let shortcutsFrom = null; // where focus returns when the list closes
+function showShortcuts(on) {
+  const d = $("shortcuts");
+  if (on === !d.hidden) return;
+  d.hidden = !on;
+  if (on) { shortcutsFrom = document.activeElement; $("shortcuts-close").focus(); } else if (shortcutsFrom && shortcutsFrom.focus) shortcutsFrom.focus();
 }
 
 let drag = null;
@@ -1043,6 +1179,13 @@ window.addEventListener("pagehide", () => {
   setupScrub();
   setupForms();
   $("toast-undo").onclick = undoClose;
+  $("undo").onclick = () => undo(false);
+  $("redo").onclick = () => undo(true);
+  $("notice-undo").onclick = () => undo(false);
+  $("help").onclick = () => showShortcuts(true);
+  $("shortcuts-close").onclick = () => showShortcuts(false);
+  $("shortcuts").addEventListener("click", (e) => { if (e.target === $("shortcuts")) showShortcuts(false); });
+  document.addEventListener("keydown", onKey);
   $("lost-retry").onclick = () => { const id = state.sessionId; if (id) watch(id).catch((e) => showError(e.message)); };
   $("lost-reopen").onclick = () => {
     const s = state.session;
