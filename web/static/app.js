@@ -298,6 +298,7 @@ function resetView() {
   }
   $("scrub").hidden = $("track-controls").hidden = true;
   $("session-name").textContent = "";
+  setStatus("\u00a0");
   $("video").srcObject = null;
   $("empty").hidden = false;
 }
@@ -429,10 +430,21 @@ function modelStatus() {
   if (!s) return;
   const mine = state.marks.filter((k) => k.status === "pending").length;
   $("st-queue").textContent = Math.max(s.queue, mine);
-  if (!state.info || !state.info.model) return;
+  if (!state.info || !state.info.model) { setStatus("Video only: no model is configured."); return; }
   const busy = s.busy || (mine ? "segmenting" : "");
   $("st-model").textContent = busy ? busy : (s.mode === "edit" ? "idle" : s.modelFps.toFixed(s.modelFps < 1 ? 2 : 1) + " fps");
   $("st-model").className = busy ? "busy" : "";
+  const waiting = Math.max(s.queue, mine) - 1;
+  setStatus(busy ? busy[0].toUpperCase() + busy.slice(1) + (waiting > 0 ? ` (${waiting} more waiting)` : "") + "..." :
+    s.objects.length ? "Ready." : "Ready: click or tap an object in the video.");
+  $("status").className = busy ? "busy" : "";
+}
+
+// setStatus shows (and, a live region, announces) what the model does, on
+// one line of fixed height, so nothing moves while it changes.
+function setStatus(text) {
+  const el = $("status");
+  if (el.textContent !== text) el.textContent = text;
 }
 
 // pollSession follows the session on screen. It stops when the session
@@ -672,68 +684,86 @@ function renderObjects(frameObjs) {
   if (tb.dataset.key === key) return;
   tb.dataset.key = key;
   tb.textContent = "";
-  for (const o of rows) {
-    const s = objStyle(o.id, o.color);
-    const tr = document.createElement("tr");
-    tr.className = o.id === state.selected ? "selected" : "";
-    tr.dataset.id = o.id;
-    const show = document.createElement("input");
-    show.type = "checkbox";
-    show.checked = !state.hidden.has(o.id);
-    show.onchange = () => { show.checked ? state.hidden.delete(o.id) : state.hidden.add(o.id); redraw(); };
-    const name = document.createElement("span");
-    const col = document.createElement("input");
-    col.type = "color";
-    col.value = "#" + s.color.map((c) => c.toString(16).padStart(2, "0")).join("");
-    col.oninput = () => { const v = col.value; s.color = [1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16)); redraw(); };
-    const label = document.createElement("button");
-    label.type = "button";
-    label.className = "select";
-    label.textContent = `object ${o.id}`;
-    label.title = "select: clicks correct this object";
-    label.setAttribute("aria-pressed", String(o.id === state.selected));
-    label.onclick = () => select(o.id);
-    name.append(col, label);
-    const status = document.createElement("span");
-    status.textContent = pendingFor(o.id) ? "segmenting..." : o.present ? "present" : o.missing || "absent";
-    status.className = pendingFor(o.id) ? "busy" : "";
-    const op = document.createElement("input");
-    op.type = "range"; op.min = 0; op.max = 100; op.value = Math.round(s.opacity * 100);
-    op.oninput = () => { s.opacity = op.value / 100; redraw(); };
-    const ol = document.createElement("input");
-    ol.type = "checkbox"; ol.checked = s.outline;
-    ol.onchange = () => { s.outline = ol.checked; redraw(); };
-    const rm = document.createElement("span");
-    rm.className = "row-actions";
-    if (state.session && state.session.edit) {
-      const clr = document.createElement("button");
-      clr.type = "button";
-      clr.textContent = "clear";
-      clr.title = "take back all of this object's clicks and start over (undoable)";
-      clr.setAttribute("aria-label", `clear object ${o.id}'s clicks`);
-      clr.onclick = () => clearObject(o.id);
-      rm.appendChild(clr);
-    }
-    const del = document.createElement("button");
-    del.type = "button";
-    del.textContent = "remove";
-    del.setAttribute("aria-label", `remove object ${o.id}`);
-    del.onclick = () => removeObject(o.id);
-    rm.appendChild(del);
-    const cells = [show, name, status, o.missing ? "-" : o.iou.toFixed(3), o.missing ? "-" : o.objectScore.toFixed(2), op, ol, rm];
-    for (const c of cells) {
-      const td = document.createElement("td");
-      if (typeof c === "string") td.textContent = c; else td.appendChild(c);
-      tr.appendChild(td);
-    }
-    tb.appendChild(tr);
+  for (const o of rows) tb.appendChild(objectRow(o, false));
+  // A click starting a new object: a row like the others (same height,
+  // so nothing below moves when the answer replaces it).
+  if (pendingNew) tb.appendChild(objectRow({ id: 0, iou: 0, objectScore: 0, present: false, missing: "-" }, true));
+}
+
+// objectRow is one object's row (a card on narrow screens): show, colour
+// and name (a button selecting it), status, IoU, score, opacity, outline,
+// clear and remove, each with its own accessible name.
+function objectRow(o, pendingNew) {
+  const s = pendingNew ? { color: [128, 128, 128], opacity: 0.5, outline: true } : objStyle(o.id, o.color);
+  const name = pendingNew ? "the new object" : `object ${o.id}`;
+  const tr = document.createElement("tr");
+  tr.className = pendingNew || o.id === state.selected ? "selected" : "";
+  tr.dataset.id = pendingNew ? "new" : o.id;
+  const check = (checked, label, onchange) => {
+    const wrap = document.createElement("label");
+    wrap.className = "touch";
+    const c = document.createElement("input");
+    c.type = "checkbox";
+    c.checked = checked;
+    c.setAttribute("aria-label", label);
+    c.onchange = () => onchange(c.checked);
+    wrap.appendChild(c);
+    return wrap;
+  };
+  const show = check(!state.hidden.has(o.id), `show ${name}`, (on) => { on ? state.hidden.delete(o.id) : state.hidden.add(o.id); redraw(); });
+  const nameCell = document.createElement("span");
+  nameCell.className = "name";
+  const col = document.createElement("input");
+  col.type = "color";
+  col.value = "#" + s.color.map((c) => c.toString(16).padStart(2, "0")).join("");
+  col.setAttribute("aria-label", `colour of ${name}`);
+  col.oninput = () => { const v = col.value; s.color = [1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16)); redraw(); };
+  const label = document.createElement("button");
+  label.type = "button";
+  label.className = "select";
+  label.textContent = pendingNew ? "new object" : name;
+  label.title = "select: clicks correct this object";
+  label.setAttribute("aria-pressed", String(pendingNew || o.id === state.selected));
+  label.onclick = () => { if (!pendingNew) select(o.id); };
+  nameCell.append(col, label);
+  const status = document.createElement("span");
+  const busy = pendingNew || pendingFor(o.id);
+  status.textContent = busy ? "segmenting..." : o.present ? "present" : o.missing || "absent";
+  status.className = "status" + (busy ? " busy" : "");
+  const op = document.createElement("input");
+  op.type = "range"; op.min = 0; op.max = 100; op.value = Math.round(s.opacity * 100);
+  op.setAttribute("aria-label", `opacity of ${name}`);
+  op.oninput = () => { s.opacity = op.value / 100; redraw(); };
+  const ol = check(s.outline, `outline ${name}`, (on) => { s.outline = on; redraw(); });
+  const rm = document.createElement("span");
+  rm.className = "row-actions";
+  if (state.session && state.session.edit) {
+    const clr = document.createElement("button");
+    clr.type = "button";
+    clr.textContent = "clear";
+    clr.title = "take back all of this object's clicks and start over (undoable)";
+    clr.setAttribute("aria-label", `clear ${name}'s clicks`);
+    clr.onclick = () => clearObject(o.id);
+    rm.appendChild(clr);
   }
-  if (pendingNew) {
-    const tr = document.createElement("tr");
-    tr.className = "selected";
-    tr.innerHTML = `<td></td><td>new object</td><td class="busy">segmenting...</td><td colspan="5"></td>`;
-    tb.appendChild(tr);
+  const del = document.createElement("button");
+  del.type = "button";
+  del.textContent = "remove";
+  del.setAttribute("aria-label", `remove ${name}`);
+  del.onclick = () => removeObject(o.id);
+  rm.appendChild(del);
+  if (pendingNew) for (const el of [show.firstChild, col, op, ol.firstChild, del, ...rm.children]) el.disabled = true;
+  const na = o.missing || pendingNew;
+  const cells = [[show, "show"], [nameCell, ""], [status, ""], [na ? "-" : o.iou.toFixed(3), "IoU"], [na ? "-" : o.objectScore.toFixed(2), "score"],
+    [op, "opacity"], [ol, "outline"], [rm, ""]];
+  for (const [c, head] of cells) {
+    const td = document.createElement("td");
+    // Narrow screens show each cell's heading inside the card.
+    if (head) td.dataset.label = head;
+    if (typeof c === "string") td.textContent = c; else td.appendChild(c);
+    tr.appendChild(td);
   }
+  return tr;
 }
 
 function redraw() {
@@ -840,6 +870,9 @@ async function prompt(body, mark, retries = 60) {
     if (id !== state.sessionId) return;
     state.selected = res.object;
     state.prompts++;
+    // The gesture hint has been put to use: the next page load leaves it
+    // out (not now: nothing moves under the user while segmenting).
+    try { localStorage.setItem("vidseg.hintSeen", "1"); } catch (e) { /* storage off */ }
     if (mark) { mark.status = "done"; mark.object = res.object; saveMarks(); }
     // The next session poll brings the server's list of clicks.
     if (s && s.edit) state.clicksKey = null;
@@ -1174,6 +1207,7 @@ window.addEventListener("pagehide", () => {
 
 (async function main() {
   state.burned = params.get("burn") === "1";
+  try { $("hint").hidden = localStorage.getItem("vidseg.hintSeen") === "1"; } catch (e) { /* storage off */ }
   $("burned").checked = state.burned;
   setupCanvas();
   setupScrub();
