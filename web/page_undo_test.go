@@ -95,7 +95,43 @@ func TestPageUndoShortcuts(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(`#notice-undo`)); err != nil {
 		t.Fatal(err)
 	}
-	pollTrue(t, ctx, "the removal undone", `vidseg.session.objects.join() === "1" && vidseg.session.edit.clicks.length === 2 && `+doneMarks+` === 2 && vidseg.session.edit.redo === "remove object 1"`, modelWait)
+	pollTrue(t, ctx, "the removal undone", `vidseg.session.objects.join() === "1" && vidseg.session.edit.clicks.length === 2 && `+doneMarks+` === 2 && vidseg.session.edit.redo === "remove object 1" && vidseg.selected === 1`, modelWait)
+
+	// Item 8, effects in the page: the mask canvas over the video, measured
+	// against the RLE of the frame on screen (inside: pixels whose four
+	// neighbours are in a mask too; the outline is on the others).
+	pollTrue(t, ctx, "object 1's mask on screen", `vidseg.shown.objects.some(o => o.id === 1 && o.present && o.rle)`, 30*time.Second)
+	for _, c := range []struct{ effect, inside, outside string }{
+		{"erase", "a === 0", "a === 255 && r + g + b === 0"},
+		{"desaturate", "a === 0", "a === 255 && Math.abs(r - g) <= 2 && Math.abs(g - b) <= 2"},
+		{"blur", "a === 0", "a === 255"},
+		{"outline", "a === 0", "a === 0"},
+		{"highlight", "a > 0", "a === 0"},
+	} {
+		if err := chromedp.Do(ctx, chromedp.SetValue("#effect", c.effect)); err != nil {
+			t.Fatal(err)
+		}
+		got := eval[[]float64](t, ctx, fmt.Sprintf(`(() => {
+		  document.getElementById("effect").dispatchEvent(new Event("change"));
+		  const cv = document.getElementById("masks"), w = cv.width, h = cv.height;
+		  const d = cv.getContext("2d").getImageData(0, 0, w, h).data, in1 = new Uint8Array(w * h);
+		  for (const o of vidseg.shown.objects) if (o.present && o.rle && !vidseg.hidden.has(o.id)) { const m = vidseg.decodeRLE(o.rle); for (let i = 0; i < m.length; i++) if (m[i]) in1[i] = 1; }
+		  let inN = 0, inOK = 0, outN = 0, outOK = 0;
+		  for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) {
+		    const i = y * w + x, r = d[4 * i], g = d[4 * i + 1], b = d[4 * i + 2], a = d[4 * i + 3];
+		    if (in1[i] && in1[i - 1] && in1[i + 1] && in1[i - w] && in1[i + w]) { inN++; if (%s) inOK++; }
+		    else if (!in1[i]) { outN++; if (%s) outOK++; }
+		  }
+		  return [inN, inOK, outN, outOK, vidseg.drawn.effect === %q ? 1 : 0];
+		})()`, c.inside, c.outside, c.effect))
+		t.Logf("effect %s: inside %v of %v as expected, outside %v of %v", c.effect, got[1], got[0], got[3], got[2])
+		if got[4] != 1 || got[0] == 0 || got[2] == 0 || got[1] != got[0] || got[3] != got[2] {
+			t.Errorf("effect %s: inside %v of %v pixels as expected (%s), outside %v of %v (%s)", c.effect, got[1], got[0], c.inside, got[3], got[2], c.outside)
+		}
+		if c.effect == "desaturate" {
+			screenshot(t, ctx, "page-effect-desaturate-1280.png")
+		}
+	}
 	if errs := eval[[]string](t, ctx, `vidseg.errors`); len(errs) > 0 {
 		t.Errorf("page errors: %v", errs)
 	}

@@ -33,6 +33,7 @@ const state = {
   polls: 0, // session polls sent, and list refreshes (for tests)
   refreshes: 0,
   burned: false,
+  effect: "highlight", // how masks are drawn (drawMasks)
 };
 window.vidseg = state;
 
@@ -588,37 +589,60 @@ function show(m, rtp) {
   drawOverlay();
 }
 
-// drawMasks paints each shown object's mask (fill at its opacity, outline
-// opaque) at source resolution; CSS scales it over the video.
+// drawMasks paints each shown object's mask at source resolution (CSS
+// scales it over the video) with the chosen effect: "highlight" (fill at
+// its opacity, outline opaque), "outline" (the outline only), or a
+// background effect ("erase": black, "blur", "desaturate": the video's
+// own pixels, filtered, over everything outside the objects).
 function drawMasks(m, rtp) {
   const cv = $("masks");
+  const effect = state.effect;
+  const bg = effect === "erase" || effect === "blur" || effect === "desaturate";
   const objs = state.burned ? [] : m.objects.filter((o) => o.present && o.rle && !state.hidden.has(o.id)).sort((a, b) => a.id - b.id);
-  const key = m.width + "x" + m.height + "|" + objs.map((o) => {
+  // A filtered background changes with every picture.
+  const key = m.width + "x" + m.height + "|" + effect + (bg && effect !== "erase" ? "|" + m.frame + "|" + rtp : "") + "|" + objs.map((o) => {
     const s = objStyle(o.id, o.color);
     return `${o.id}:${s.color}:${s.opacity}:${s.outline}:${o.rle.counts}`;
   }).join("|");
-  state.drawn = { frame: m.frame, maskFrame: m.maskFrame, rtp, objects: objs.map((o) => ({ id: o.id, counts: o.rle.counts })) };
+  state.drawn = { frame: m.frame, maskFrame: m.maskFrame, rtp, effect, objects: objs.map((o) => ({ id: o.id, counts: o.rle.counts })) };
   if (cv.dataset.key === key) return;
   cv.dataset.key = key;
   if (cv.width !== m.width || cv.height !== m.height) { cv.width = m.width; cv.height = m.height; }
-  const g = cv.getContext("2d");
-  if (!objs.length) { g.clearRect(0, 0, cv.width, cv.height); return; }
+  const g = cv.getContext("2d", { willReadFrequently: bg });
+  g.clearRect(0, 0, cv.width, cv.height);
+  if (state.burned || (!objs.length && !bg)) return;
   const w = m.width, h = m.height;
-  const img = g.createImageData(w, h);
+  let img;
+  if (bg && effect !== "erase") {
+    const r = Math.max(4, Math.round(w / 80));
+    g.filter = effect === "blur" ? `blur(${r}px)` : "grayscale(1)";
+    // Blur: drawn past the edges, so they do not fade into transparency.
+    const p = effect === "blur" ? 3 * r : 0;
+    g.drawImage($("video"), -p, -p, w + 2 * p, h + 2 * p);
+    g.filter = "none";
+    img = g.getImageData(0, 0, w, h);
+  } else {
+    img = g.createImageData(w, h);
+  }
   const px = new Uint32Array(img.data.buffer); // little-endian RGBA
+  if (effect === "erase") px.fill(0xff000000);
   for (const o of objs) {
     const mk = cachedMask(o.rle);
     const s = objStyle(o.id, o.color);
     const [r, gg, b] = s.color;
     const fill = ((Math.round(s.opacity * 255) << 24) | (b << 16) | (gg << 8) | r) >>> 0;
     const edge = ((255 << 24) | (b << 16) | (gg << 8) | r) >>> 0;
+    const outline = s.outline || effect === "outline";
     for (let i = 0; i < mk.length; i++) {
       if (!mk[i]) continue;
       const x = i % w;
-      const onEdge = s.outline && (x === 0 || x === w - 1 || i < w || i >= mk.length - w || !mk[i - 1] || !mk[i + 1] || !mk[i - w] || !mk[i + w]);
+      const onEdge = outline && (x === 0 || x === w - 1 || i < w || i >= mk.length - w || !mk[i - 1] || !mk[i + 1] || !mk[i - w] || !mk[i + w]);
+      if (onEdge) px[i] = edge;
+      // Background effects and "outline" leave the object itself clear.
+      else if (bg || effect === "outline") px[i] = 0;
       // A fully transparent fill still marks the pixel (alpha 1) so what
       // is drawn can be checked against the RLE.
-      px[i] = onEdge ? edge : (fill >>> 24 ? fill : (fill | (1 << 24)) >>> 0);
+      else px[i] = fill >>> 24 ? fill : (fill | (1 << 24)) >>> 0;
     }
   }
   g.putImageData(img, 0, 0);
@@ -938,6 +962,10 @@ async function undo(again) {
   try {
     onSession(await api("POST", `/api/sessions/${state.sessionId}/${again ? "redo" : "undo"}`, "{}", jsonHeaders));
     announce((again ? "Redone: " : "Undone: ") + what + ".");
+    // Undoing a removal (or redoing a clear) brings the object back:
+    // clicks go to it again.
+    const back = /^(remove|clear) object (\d+)$/.exec(what);
+    if (back && (again ? back[1] === "clear" : true)) select(+back[2]);
     redraw();
   } catch (e) {
     showError((again ? "redo: " : "undo: ") + e.message);
@@ -1063,6 +1091,11 @@ function setupCanvas() {
   cv.addEventListener("pointercancel", () => { drag = null; drawOverlay(); });
   $("new-object").onclick = () => select(0);
   $("target").onchange = () => select(+$("target").value);
+  $("effect").onchange = () => {
+    state.effect = $("effect").value;
+    $("masks").dataset.key = "";
+    redraw();
+  };
   $("burned").onchange = () => {
     state.burned = $("burned").checked;
     $("masks").dataset.key = "";
