@@ -30,6 +30,7 @@ type fileJournal struct {
 	mu       sync.Mutex // orders the store writes as the tracker calls
 	restored []*tracker.FrameResult
 	prompts  []session.PromptFrame
+	history  []prompt.Prompt // the replayed prompts, in order
 }
 
 func (j *fileJournal) Prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, error) {
@@ -85,6 +86,10 @@ func (j *fileJournal) Close() error {
 func (j *fileJournal) Restored() ([]*tracker.FrameResult, []session.PromptFrame) {
 	return j.restored, j.prompts
 }
+
+// History returns a resumed session's replayed prompts in their order,
+// so the page can undo them after a restart.
+func (j *fileJournal) History() []prompt.Prompt { return j.history }
 
 // storeFrame converts a result to the store's form.
 func storeFrame(res *tracker.FrameResult) store.Frame {
@@ -157,6 +162,7 @@ func FileTrackers(st *store.Store, log *slog.Logger, set Settings) func(context.
 				log.Warn("serve: stored prompt not replayed", "session", j.id, "seq", sp.Seq, "err", err)
 				continue
 			}
+			j.history = append(j.history, sp.Prompt)
 			pf := session.PromptFrame{Object: sp.Object, Frame: sp.Frame}
 			if !seen[pf] {
 				seen[pf] = true

@@ -53,6 +53,21 @@ if [ ! -f "$ORT_DIR/lib/libonnxruntime.so.$ORT_VERSION" ]; then
   rm -rf "$tmp"
 fi
 
+# axe-core, injected into the page by the accessibility browser test
+# (web/page_a11y_test.go); git-ignored.
+AXE_VERSION=4.14.1
+AXE_DIR=third_party/node/axe-core
+if [ ! -f "$AXE_DIR/axe.min.js" ] || ! grep -q "\"version\": \"$AXE_VERSION\"" "$AXE_DIR/package.json" 2>/dev/null; then
+  echo "setup: fetching axe-core $AXE_VERSION (npm)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null)
+  tar -xzf "$tmp"/axe-core-*.tgz -C "$tmp"
+  rm -rf "$AXE_DIR"
+  mkdir -p "$AXE_DIR"
+  cp "$tmp/package/axe.min.js" "$tmp/package/package.json" "$tmp/package/LICENSE" "$AXE_DIR/"
+  rm -rf "$tmp"
+fi
+
 echo "setup: downloading Go modules"
 go mod download
 

@@ -59,6 +59,11 @@ type EditInfo struct {
 	Tracking string `json:"tracking,omitempty"`
 	// Error is why the last pass stopped early, if it did.
 	Error string `json:"error,omitempty"`
+	// Undo and Redo say what undo and redo would do ("" when nothing);
+	// Clicks are the points and boxes of the prompts in effect (undo.go).
+	Undo   string  `json:"undo,omitempty"`
+	Redo   string  `json:"redo,omitempty"`
+	Clicks []Click `json:"clicks"`
 }
 
 // PassProgress is a running pass's own progress: frames it tracked of
@@ -117,6 +122,10 @@ type editor struct {
 	tracking    string
 	trackErr    string
 	cancelTrack context.CancelFunc
+	// The prompts in effect in their order, and the undo and redo stacks
+	// (undo.go); changed on the model goroutine only.
+	applied      []prompt.Prompt
+	undos, redos []editOp
 }
 
 type edJob struct {
@@ -200,6 +209,13 @@ func (e *editor) restore(r Restorer) {
 		s.objects[p.Object] = &objectState{frame: p.Frame}
 		s.nextObj = max(s.nextObj, p.Object+1)
 	}
+	if h, ok := r.(historian); ok {
+		// The restored prompts can be undone, one at a time.
+		e.applied = h.History()
+		for _, p := range e.applied {
+			e.undos = append(e.undos, editOp{kind: opPrompt, object: p.Object, prompts: []prompt.Prompt{p}})
+		}
+	}
 }
 
 // close frees what the editor owns besides the session's decoder, once
@@ -245,6 +261,7 @@ func (e *editor) info() (*EditInfo, string) {
 		}
 		return a.Object - b.Object
 	})
+	e.undoInfo(in)
 	return in, e.busy
 }
 
@@ -413,31 +430,14 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 	e.poke()
 	var resp *PromptResult
 	err := e.do(ctx, fmt.Sprintf("segmenting object %d on frame %d", p.Object, p.Frame), func(ctx context.Context) error {
-		res, err := e.trk.Prompt(ctx, p)
+		res, metas, err := e.applyPrompt(ctx, p)
 		if err != nil {
 			return err
 		}
-		metas, _ := s.objectMetas(res)
-		s.mu.Lock()
-		s.objects[p.Object] = &objectState{frame: p.Frame}
-		if p.Object >= s.nextObj {
-			s.nextObj = p.Object + 1
-		}
-		s.tracked = res.Frame
-		s.mu.Unlock()
 		e.mu.Lock()
-		// Results elsewhere came from the old prompts: every frame
-		// attends to every conditioning frame (docs/web.md), so the next
-		// pass redoes them all. Until then they stay shown, as stale.
-		for f := range e.results {
-			e.stale[f] = true
-		}
-		e.results[res.Frame] = metas
-		delete(e.stale, res.Frame)
-		e.changed = true
-		e.prompts[PromptFrame{Object: p.Object, Frame: p.Frame}] = true
+		e.applied = append(e.applied, p)
 		e.mu.Unlock()
-		e.poke()
+		e.record(editOp{kind: opPrompt, object: p.Object, prompts: []prompt.Prompt{p}})
 		resp = &PromptResult{Object: p.Object, Frame: res.Frame, Objects: metas}
 		return nil
 	})
@@ -447,36 +447,10 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 	return resp, nil
 }
 
+// removeObject drops an object from the tracker and its results,
+// undoably (undo.go).
 func (e *editor) removeObject(ctx context.Context, id int) error {
-	s := e.s
-	s.mu.Lock()
-	_, ok := s.objects[id]
-	s.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("%w: no object %d in session %s", ErrNotFound, id, s.ID)
-	}
-	return e.do(ctx, fmt.Sprintf("removing object %d", id), func(context.Context) error {
-		if err := e.trk.RemoveObject(id); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		delete(s.objects, id)
-		s.mu.Unlock()
-		e.mu.Lock()
-		for f, objs := range e.results {
-			e.results[f] = slices.DeleteFunc(slices.Clone(objs), func(o stream.ObjectMeta) bool { return o.ID == id })
-		}
-		for p := range e.prompts {
-			if p.Object == id {
-				delete(e.prompts, p)
-			}
-		}
-		// The other objects' results stand: SAM 2 tracks each object
-		// with its own memory.
-		e.mu.Unlock()
-		e.poke()
-		return nil
-	})
+	return e.change(ctx, opRemove, id)
 }
 
 // startTrack queues a tracking pass and returns; its progress shows in

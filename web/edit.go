@@ -55,6 +55,7 @@ func (s *Server) editRoutes() {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	s.mux.HandleFunc("GET /api/sessions/{id}/results/{name}", s.withEditor(s.handleResults))
+	s.undoRoutes()
 	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/svg+xml")
 		w.Header().Set("Cache-Control", "max-age=86400")

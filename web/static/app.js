@@ -33,6 +33,7 @@ const state = {
   polls: 0, // session polls sent, and list refreshes (for tests)
   refreshes: 0,
   burned: false,
+  effect: "highlight", // how masks are drawn (drawMasks)
 };
 window.vidseg = state;
 
@@ -284,6 +285,8 @@ function resetView() {
   state.hidden.clear();
   state.style.clear();
   state.marks = [];
+  state.clicksKey = null;
+  notice("", false);
   for (const id of ["st-frame", "st-mask", "st-fps", "st-model", "st-lat", "st-mlat"]) $(id).textContent = "-";
   $("st-queue").textContent = "0";
   $("st-conn").textContent = "idle";
@@ -296,6 +299,7 @@ function resetView() {
   }
   $("scrub").hidden = $("track-controls").hidden = true;
   $("session-name").textContent = "";
+  setStatus("\u00a0");
   $("video").srcObject = null;
   $("empty").hidden = false;
 }
@@ -378,9 +382,14 @@ function onSession(s) {
   }
   renderObjects(state.shown ? state.shown.objects : []);
   const e = s.edit;
-  $("scrub").hidden = $("track-controls").hidden = !e;
+  $("scrub").hidden = $("track-controls").hidden = $("undo-group").hidden = !e;
   if (!e) return;
   if (state.onEdit) state.onEdit(e); // a hook for tests
+  syncClicks(e);
+  $("undo").disabled = !e.undo || !!state.lost;
+  $("redo").disabled = !e.redo || !!state.lost;
+  $("undo").title = e.undo ? "undo " + e.undo + " (z)" : "nothing to undo";
+  $("redo").title = e.redo ? "redo " + e.redo + " (shift+z)" : "nothing to redo";
   const seek = $("seek");
   seek.max = e.frames - 1;
   if (!seeking) seek.value = e.position;
@@ -401,6 +410,20 @@ function onSession(s) {
   drawTimeline();
 }
 
+// syncClicks shows the server's clicks in effect (edit.clicks) as the
+// done marks, so undo, redo, clear and remove show on the picture; the
+// page's own pending and failed clicks stay.
+function syncClicks(e) {
+  const key = JSON.stringify(e.clicks || []);
+  if (key === state.clicksKey) return;
+  state.clicksKey = key;
+  state.marks = state.marks.filter((k) => k.status !== "done").concat((e.clicks || []).map((c) => ({
+    frame: c.frame, x: c.x, y: c.y, box: c.box, positive: c.positive, object: c.object, status: "done", t0: 0,
+  })));
+  saveMarks();
+  drawOverlay();
+}
+
 // modelStatus shows what the model does and its queue: the server's
 // view, or at least this page's clicks still waiting for an answer.
 function modelStatus() {
@@ -408,10 +431,21 @@ function modelStatus() {
   if (!s) return;
   const mine = state.marks.filter((k) => k.status === "pending").length;
   $("st-queue").textContent = Math.max(s.queue, mine);
-  if (!state.info || !state.info.model) return;
+  if (!state.info || !state.info.model) { setStatus("Video only: no model is configured."); return; }
   const busy = s.busy || (mine ? "segmenting" : "");
   $("st-model").textContent = busy ? busy : (s.mode === "edit" ? "idle" : s.modelFps.toFixed(s.modelFps < 1 ? 2 : 1) + " fps");
   $("st-model").className = busy ? "busy" : "";
+  const waiting = Math.max(s.queue, mine) - 1;
+  setStatus(busy ? busy[0].toUpperCase() + busy.slice(1) + (waiting > 0 ? ` (${waiting} more waiting)` : "") + "..." :
+    s.objects.length ? "Ready." : "Ready: click or tap an object in the video.");
+  $("status").className = busy ? "busy" : "";
+}
+
+// setStatus shows (and, a live region, announces) what the model does, on
+// one line of fixed height, so nothing moves while it changes.
+function setStatus(text) {
+  const el = $("status");
+  if (el.textContent !== text) el.textContent = text;
 }
 
 // pollSession follows the session on screen. It stops when the session
@@ -555,37 +589,60 @@ function show(m, rtp) {
   drawOverlay();
 }
 
-// drawMasks paints each shown object's mask (fill at its opacity, outline
-// opaque) at source resolution; CSS scales it over the video.
+// drawMasks paints each shown object's mask at source resolution (CSS
+// scales it over the video) with the chosen effect: "highlight" (fill at
+// its opacity, outline opaque), "outline" (the outline only), or a
+// background effect ("erase": black, "blur", "desaturate": the video's
+// own pixels, filtered, over everything outside the objects).
 function drawMasks(m, rtp) {
   const cv = $("masks");
+  const effect = state.effect;
+  const bg = effect === "erase" || effect === "blur" || effect === "desaturate";
   const objs = state.burned ? [] : m.objects.filter((o) => o.present && o.rle && !state.hidden.has(o.id)).sort((a, b) => a.id - b.id);
-  const key = m.width + "x" + m.height + "|" + objs.map((o) => {
+  // A filtered background changes with every picture.
+  const key = m.width + "x" + m.height + "|" + effect + (bg && effect !== "erase" ? "|" + m.frame + "|" + rtp : "") + "|" + objs.map((o) => {
     const s = objStyle(o.id, o.color);
     return `${o.id}:${s.color}:${s.opacity}:${s.outline}:${o.rle.counts}`;
   }).join("|");
-  state.drawn = { frame: m.frame, maskFrame: m.maskFrame, rtp, objects: objs.map((o) => ({ id: o.id, counts: o.rle.counts })) };
+  state.drawn = { frame: m.frame, maskFrame: m.maskFrame, rtp, effect, objects: objs.map((o) => ({ id: o.id, counts: o.rle.counts })) };
   if (cv.dataset.key === key) return;
   cv.dataset.key = key;
   if (cv.width !== m.width || cv.height !== m.height) { cv.width = m.width; cv.height = m.height; }
-  const g = cv.getContext("2d");
-  if (!objs.length) { g.clearRect(0, 0, cv.width, cv.height); return; }
+  const g = cv.getContext("2d", { willReadFrequently: bg });
+  g.clearRect(0, 0, cv.width, cv.height);
+  if (state.burned || (!objs.length && !bg)) return;
   const w = m.width, h = m.height;
-  const img = g.createImageData(w, h);
+  let img;
+  if (bg && effect !== "erase") {
+    const r = Math.max(4, Math.round(w / 80));
+    g.filter = effect === "blur" ? `blur(${r}px)` : "grayscale(1)";
+    // Blur: drawn past the edges, so they do not fade into transparency.
+    const p = effect === "blur" ? 3 * r : 0;
+    g.drawImage($("video"), -p, -p, w + 2 * p, h + 2 * p);
+    g.filter = "none";
+    img = g.getImageData(0, 0, w, h);
+  } else {
+    img = g.createImageData(w, h);
+  }
   const px = new Uint32Array(img.data.buffer); // little-endian RGBA
+  if (effect === "erase") px.fill(0xff000000);
   for (const o of objs) {
     const mk = cachedMask(o.rle);
     const s = objStyle(o.id, o.color);
     const [r, gg, b] = s.color;
     const fill = ((Math.round(s.opacity * 255) << 24) | (b << 16) | (gg << 8) | r) >>> 0;
     const edge = ((255 << 24) | (b << 16) | (gg << 8) | r) >>> 0;
+    const outline = s.outline || effect === "outline";
     for (let i = 0; i < mk.length; i++) {
       if (!mk[i]) continue;
       const x = i % w;
-      const onEdge = s.outline && (x === 0 || x === w - 1 || i < w || i >= mk.length - w || !mk[i - 1] || !mk[i + 1] || !mk[i - w] || !mk[i + w]);
+      const onEdge = outline && (x === 0 || x === w - 1 || i < w || i >= mk.length - w || !mk[i - 1] || !mk[i + 1] || !mk[i - w] || !mk[i + w]);
+      if (onEdge) px[i] = edge;
+      // Background effects and "outline" leave the object itself clear.
+      else if (bg || effect === "outline") px[i] = 0;
       // A fully transparent fill still marks the pixel (alpha 1) so what
       // is drawn can be checked against the RLE.
-      px[i] = onEdge ? edge : (fill >>> 24 ? fill : (fill | (1 << 24)) >>> 0);
+      else px[i] = fill >>> 24 ? fill : (fill | (1 << 24)) >>> 0;
     }
   }
   g.putImageData(img, 0, 0);
@@ -651,54 +708,86 @@ function renderObjects(frameObjs) {
   if (tb.dataset.key === key) return;
   tb.dataset.key = key;
   tb.textContent = "";
-  for (const o of rows) {
-    const s = objStyle(o.id, o.color);
-    const tr = document.createElement("tr");
-    tr.className = o.id === state.selected ? "selected" : "";
-    tr.dataset.id = o.id;
-    const show = document.createElement("input");
-    show.type = "checkbox";
-    show.checked = !state.hidden.has(o.id);
-    show.onchange = () => { show.checked ? state.hidden.delete(o.id) : state.hidden.add(o.id); redraw(); };
-    const name = document.createElement("span");
-    const col = document.createElement("input");
-    col.type = "color";
-    col.value = "#" + s.color.map((c) => c.toString(16).padStart(2, "0")).join("");
-    col.oninput = () => { const v = col.value; s.color = [1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16)); redraw(); };
-    const label = document.createElement("button");
-    label.type = "button";
-    label.className = "select";
-    label.textContent = `object ${o.id}`;
-    label.title = "select: clicks correct this object";
-    label.setAttribute("aria-pressed", String(o.id === state.selected));
-    label.onclick = () => select(o.id);
-    name.append(col, label);
-    const status = document.createElement("span");
-    status.textContent = pendingFor(o.id) ? "segmenting..." : o.present ? "present" : o.missing || "absent";
-    status.className = pendingFor(o.id) ? "busy" : "";
-    const op = document.createElement("input");
-    op.type = "range"; op.min = 0; op.max = 100; op.value = Math.round(s.opacity * 100);
-    op.oninput = () => { s.opacity = op.value / 100; redraw(); };
-    const ol = document.createElement("input");
-    ol.type = "checkbox"; ol.checked = s.outline;
-    ol.onchange = () => { s.outline = ol.checked; redraw(); };
-    const rm = document.createElement("button");
-    rm.textContent = "remove";
-    rm.onclick = () => removeObject(o.id);
-    const cells = [show, name, status, o.missing ? "-" : o.iou.toFixed(3), o.missing ? "-" : o.objectScore.toFixed(2), op, ol, rm];
-    for (const c of cells) {
-      const td = document.createElement("td");
-      if (typeof c === "string") td.textContent = c; else td.appendChild(c);
-      tr.appendChild(td);
-    }
-    tb.appendChild(tr);
+  for (const o of rows) tb.appendChild(objectRow(o, false));
+  // A click starting a new object: a row like the others (same height,
+  // so nothing below moves when the answer replaces it).
+  if (pendingNew) tb.appendChild(objectRow({ id: 0, iou: 0, objectScore: 0, present: false, missing: "-" }, true));
+}
+
+// objectRow is one object's row (a card on narrow screens): show, colour
+// and name (a button selecting it), status, IoU, score, opacity, outline,
+// clear and remove, each with its own accessible name.
+function objectRow(o, pendingNew) {
+  const s = pendingNew ? { color: [128, 128, 128], opacity: 0.5, outline: true } : objStyle(o.id, o.color);
+  const name = pendingNew ? "the new object" : `object ${o.id}`;
+  const tr = document.createElement("tr");
+  tr.className = pendingNew || o.id === state.selected ? "selected" : "";
+  tr.dataset.id = pendingNew ? "new" : o.id;
+  const check = (checked, label, onchange) => {
+    const wrap = document.createElement("label");
+    wrap.className = "touch";
+    const c = document.createElement("input");
+    c.type = "checkbox";
+    c.checked = checked;
+    c.setAttribute("aria-label", label);
+    c.onchange = () => onchange(c.checked);
+    wrap.appendChild(c);
+    return wrap;
+  };
+  const show = check(!state.hidden.has(o.id), `show ${name}`, (on) => { on ? state.hidden.delete(o.id) : state.hidden.add(o.id); redraw(); });
+  const nameCell = document.createElement("span");
+  nameCell.className = "name";
+  const col = document.createElement("input");
+  col.type = "color";
+  col.value = "#" + s.color.map((c) => c.toString(16).padStart(2, "0")).join("");
+  col.setAttribute("aria-label", `colour of ${name}`);
+  col.oninput = () => { const v = col.value; s.color = [1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16)); redraw(); };
+  const label = document.createElement("button");
+  label.type = "button";
+  label.className = "select";
+  label.textContent = pendingNew ? "new object" : name;
+  label.title = "select: clicks correct this object";
+  label.setAttribute("aria-pressed", String(pendingNew || o.id === state.selected));
+  label.onclick = () => { if (!pendingNew) select(o.id); };
+  nameCell.append(col, label);
+  const status = document.createElement("span");
+  const busy = pendingNew || pendingFor(o.id);
+  status.textContent = busy ? "segmenting..." : o.present ? "present" : o.missing || "absent";
+  status.className = "status" + (busy ? " busy" : "");
+  const op = document.createElement("input");
+  op.type = "range"; op.min = 0; op.max = 100; op.value = Math.round(s.opacity * 100);
+  op.setAttribute("aria-label", `opacity of ${name}`);
+  op.oninput = () => { s.opacity = op.value / 100; redraw(); };
+  const ol = check(s.outline, `outline ${name}`, (on) => { s.outline = on; redraw(); });
+  const rm = document.createElement("span");
+  rm.className = "row-actions";
+  if (state.session && state.session.edit) {
+    const clr = document.createElement("button");
+    clr.type = "button";
+    clr.textContent = "clear";
+    clr.title = "take back all of this object's clicks and start over (undoable)";
+    clr.setAttribute("aria-label", `clear ${name}'s clicks`);
+    clr.onclick = () => clearObject(o.id);
+    rm.appendChild(clr);
   }
-  if (pendingNew) {
-    const tr = document.createElement("tr");
-    tr.className = "selected";
-    tr.innerHTML = `<td></td><td>new object</td><td class="busy">segmenting...</td><td colspan="5"></td>`;
-    tb.appendChild(tr);
+  const del = document.createElement("button");
+  del.type = "button";
+  del.textContent = "remove";
+  del.setAttribute("aria-label", `remove ${name}`);
+  del.onclick = () => removeObject(o.id);
+  rm.appendChild(del);
+  if (pendingNew) for (const el of [show.firstChild, col, op, ol.firstChild, del, ...rm.children]) el.disabled = true;
+  const na = o.missing || pendingNew;
+  const cells = [[show, "show"], [nameCell, ""], [status, ""], [na ? "-" : o.iou.toFixed(3), "IoU"], [na ? "-" : o.objectScore.toFixed(2), "score"],
+    [op, "opacity"], [ol, "outline"], [rm, ""]];
+  for (const [c, head] of cells) {
+    const td = document.createElement("td");
+    // Narrow screens show each cell's heading inside the card.
+    if (head) td.dataset.label = head;
+    if (typeof c === "string") td.textContent = c; else td.appendChild(c);
+    tr.appendChild(td);
   }
+  return tr;
 }
 
 function redraw() {
@@ -805,7 +894,12 @@ async function prompt(body, mark, retries = 60) {
     if (id !== state.sessionId) return;
     state.selected = res.object;
     state.prompts++;
+    // The gesture hint has been put to use: the next page load leaves it
+    // out (not now: nothing moves under the user while segmenting).
+    try { localStorage.setItem("vidseg.hintSeen", "1"); } catch (e) { /* storage off */ }
     if (mark) { mark.status = "done"; mark.object = res.object; saveMarks(); }
+    // The next session poll brings the server's list of clicks.
+    if (s && s.edit) state.clicksKey = null;
     showError("");
     renderObjects(res.objects || (state.shown ? state.shown.objects : []));
     modelStatus();
@@ -826,6 +920,8 @@ async function prompt(body, mark, retries = 60) {
 }
 state.prompt = (body) => prompt(body, null);
 
+// removeObject drops an object; in an edit session it can be undone
+// (the notice's Undo, the Undo button or z).
 async function removeObject(id) {
   try {
     await api("DELETE", `/api/sessions/${state.sessionId}/objects/${id}`);
@@ -833,9 +929,110 @@ async function removeObject(id) {
     state.marks = state.marks.filter((k) => k.object !== id);
     saveMarks();
     drawOverlay();
+    const edit = state.session && state.session.edit;
+    notice(edit ? `Removed object ${id}.` : "", !!edit);
+    announce(`Removed object ${id}.`);
+    await pollSession();
   } catch (e) {
     showError("remove: " + e.message);
   }
+}
+
+// clearObject takes back all of an object's clicks ("start over"): it
+// stays listed and selected, so the next click starts it again.
+async function clearObject(id) {
+  try {
+    onSession(await api("POST", `/api/sessions/${state.sessionId}/objects/${id}/clear`, "{}", jsonHeaders));
+    select(id);
+    notice(`Cleared object ${id}'s clicks.`, true);
+    announce(`Cleared object ${id}'s clicks.`);
+  } catch (e) {
+    showError("clear: " + e.message);
+  }
+}
+
+// undo (redo when again is true) takes back the last click, clear or
+// removal of an edit session, or applies it again.
+async function undo(again) {
+  const s = state.session;
+  if (!state.sessionId || !s || !s.edit || state.lost) return;
+  const what = again ? s.edit.redo : s.edit.undo;
+  if (!what) { announce(again ? "Nothing to redo." : "Nothing to undo."); return; }
+  notice("", false);
+  try {
+    onSession(await api("POST", `/api/sessions/${state.sessionId}/${again ? "redo" : "undo"}`, "{}", jsonHeaders));
+    announce((again ? "Redone: " : "Undone: ") + what + ".");
+    // Undoing a removal (or redoing a clear) brings the object back:
+    // clicks go to it again.
+    const back = /^(remove|clear) object (\d+)$/.exec(what);
+    if (back && (again ? back[1] === "clear" : true)) select(+back[2]);
+    redraw();
+  } catch (e) {
+    showError((again ? "redo: " : "undo: ") + e.message);
+  }
+}
+state.undo = () => undo(false);
+state.redo = () => undo(true);
+
+function notice(text, undoable) {
+  $("notice").hidden = !text;
+  $("notice-text").textContent = text;
+  $("notice-undo").hidden = !undoable;
+}
+
+// announce tells screen readers what just happened (#announce is a
+// polite live region).
+function announce(text) {
+  const el = $("announce");
+  if (el) el.textContent = text;
+}
+
+// Keyboard shortcuts (the "?" list); none while typing in a field.
+function onKey(e) {
+  const t = e.target;
+  const dialog = !$("shortcuts").hidden;
+  if (e.key === "Escape" && dialog) { showShortcuts(false); e.preventDefault(); return; }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) && !(t.type === "checkbox" && e.key !== " ")) return;
+  if (e.key === "?") { showShortcuts(dialog ? false : true); e.preventDefault(); return; }
+  if (dialog) return;
+  const s = state.session;
+  const ed = s && s.edit;
+  switch (e.key) {
+    case " ":
+      if (t && t.tagName === "BUTTON") return; // the button's own action
+      if (!ed) return;
+      player({ action: ed.playing ? "pause" : "play" });
+      break;
+    case "ArrowLeft": case "ArrowRight": case "Home": case "End": {
+      if (!ed) return;
+      const step = e.shiftKey ? 10 : 1;
+      const pos = +$("seek").value;
+      const to = e.key === "Home" ? 0 : e.key === "End" ? ed.frames - 1 : pos + (e.key === "ArrowLeft" ? -step : step);
+      const f = Math.max(0, Math.min(ed.frames - 1, to));
+      $("seek").value = f;
+      $("frame-label").textContent = `${f} / ${ed.frames - 1}`;
+      player({ action: "seek", frame: f });
+      break;
+    }
+    case "z": undo(false); break;
+    case "Z": undo(true); break;
+    case "n": select(0); announce("The next click starts a new object."); break;
+    case "Delete": case "Backspace":
+      if (!state.selected) { announce("No object selected."); return; }
+      removeObject(state.selected);
+      break;
+    default: return;
+  }
+  e.preventDefault();
+}
+
+let shortcutsFrom = null; // where focus returns when the list closes
+function showShortcuts(on) {
+  const d = $("shortcuts");
+  if (on === !d.hidden) return;
+  d.hidden = !on;
+  if (on) { shortcutsFrom = document.activeElement; $("shortcuts-close").focus(); } else if (shortcutsFrom && shortcutsFrom.focus) shortcutsFrom.focus();
 }
 
 let drag = null;
@@ -894,6 +1091,11 @@ function setupCanvas() {
   cv.addEventListener("pointercancel", () => { drag = null; drawOverlay(); });
   $("new-object").onclick = () => select(0);
   $("target").onchange = () => select(+$("target").value);
+  $("effect").onchange = () => {
+    state.effect = $("effect").value;
+    $("masks").dataset.key = "";
+    redraw();
+  };
   $("burned").onchange = () => {
     state.burned = $("burned").checked;
     $("masks").dataset.key = "";
@@ -1038,11 +1240,19 @@ window.addEventListener("pagehide", () => {
 
 (async function main() {
   state.burned = params.get("burn") === "1";
+  try { $("hint").hidden = localStorage.getItem("vidseg.hintSeen") === "1"; } catch (e) { /* storage off */ }
   $("burned").checked = state.burned;
   setupCanvas();
   setupScrub();
   setupForms();
   $("toast-undo").onclick = undoClose;
+  $("undo").onclick = () => undo(false);
+  $("redo").onclick = () => undo(true);
+  $("notice-undo").onclick = () => undo(false);
+  $("help").onclick = () => showShortcuts(true);
+  $("shortcuts-close").onclick = () => showShortcuts(false);
+  $("shortcuts").addEventListener("click", (e) => { if (e.target === $("shortcuts")) showShortcuts(false); });
+  document.addEventListener("keydown", onKey);
   $("lost-retry").onclick = () => { const id = state.sessionId; if (id) watch(id).catch((e) => showError(e.message)); };
   $("lost-reopen").onclick = () => {
     const s = state.session;

@@ -1,0 +1,179 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/prompt"
+	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/session"
+	"github.com/vidseg/vidseg/source"
+	"github.com/vidseg/vidseg/store"
+	"github.com/vidseg/vidseg/tracker"
+)
+
+// smallModel opens the 256-px fixture model (one ONNX Runtime per
+// process).
+func smallModel(t *testing.T) *sam.Scheduler {
+	t.Helper()
+	dir := testutil.SmallModel(t)
+	lib, err := sam.FindRuntimeLibrary("")
+	if err != nil {
+		t.Skipf("ONNX Runtime not found: %v", err)
+	}
+	rt, err := sam.NewRuntime(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	model, err := sam.Open(rt, dir, sam.Options{Provider: sam.ProviderCPU, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = model.Close() })
+	return sam.NewScheduler(model)
+}
+
+// editManager is a session manager as `vidseg serve` with a store: edit
+// sessions journaled in st.
+func editManager(t *testing.T, sched *sam.Scheduler, st *store.Store, root string) *session.Manager {
+	t.Helper()
+	cfg := session.ModelTrackers(session.Config{Sources: source.Policy{MediaRoot: root}, MaxSessions: 2, PauseAfter: -1, IdleTimeout: -1},
+		sched, tracker.SAMURAI)
+	cfg.JournalFile = FileTrackers(st, slog.New(slog.DiscardHandler), Settings{})
+	m, err := session.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func storedPrompts(t *testing.T, st *store.Store, id string) []session.PromptFrame {
+	t.Helper()
+	sess, err := st.Session(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []session.PromptFrame
+	for _, p := range sess.Prompts {
+		out = append(out, session.PromptFrame{Object: p.Object, Frame: p.Frame})
+	}
+	return out
+}
+
+// Issue 25, item 5: undo, redo and clearing an object in an edit session
+// are journaled: the store holds the prompts in effect after each, a
+// restart brings the undone state back, and the restored prompts can be
+// undone again. (Before: there was no undo; a removal was the only way
+// back, and it lost the object's other prompts too.)
+func TestEditUndoJournaled(t *testing.T) {
+	clip := testutil.Clip(t, "moving_shape")
+	st, err := store.Open(filepath.Join(t.TempDir(), "vidseg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	sched := smallModel(t)
+	m := editManager(t, sched, st, filepath.Dir(clip))
+	ss, err := m.Open(ctx, clip, session.Options{Edit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	click := func(obj, frame int, x float32) {
+		t.Helper()
+		f := frame
+		if _, err := ss.Apply(ctx, prompt.Prompt{Object: obj, Points: []prompt.Point{{X: x, Y: 120, Positive: true}}}, &f); err != nil {
+			t.Fatalf("prompt object %d frame %d: %v", obj, frame, err)
+		}
+	}
+	if err := ss.Undo(ctx); !errors.Is(err, session.ErrConflict) {
+		t.Errorf("undo with nothing done: %v, want a conflict", err)
+	}
+	click(0, 2, 160) // object 1
+	click(1, 5, 150)
+	click(0, 5, 60) // object 2
+	want := []session.PromptFrame{{Object: 1, Frame: 2}, {Object: 1, Frame: 5}, {Object: 2, Frame: 5}}
+	if got := storedPrompts(t, st, ss.ID); !slices.Equal(got, want) {
+		t.Fatalf("stored prompts %v, want %v", got, want)
+	}
+	edit := func() *session.EditInfo { return ss.Status().Edit }
+
+	// Undo object 2's click: object 2 is gone; undo object 1's second
+	// click: it keeps its first.
+	if err := ss.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if objs := ss.Status().Objects; !slices.Equal(objs, []int{1}) {
+		t.Errorf("after undoing object 2's only click, objects %v, want [1]", objs)
+	}
+	if err := ss.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := storedPrompts(t, st, ss.ID), []session.PromptFrame{{Object: 1, Frame: 2}}; !slices.Equal(got, want) {
+		t.Errorf("after two undos the store holds %v, want %v", got, want)
+	}
+	if e := edit(); len(e.Clicks) != 1 || e.Redo == "" || e.Undo == "" || !slices.Equal(e.Prompts, []session.PromptFrame{{Object: 1, Frame: 2}}) {
+		t.Errorf("after two undos: clicks %v, prompts %v, undo %q, redo %q", e.Clicks, e.Prompts, e.Undo, e.Redo)
+	}
+	// Redo brings object 1's second click back.
+	if err := ss.Redo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := storedPrompts(t, st, ss.ID), []session.PromptFrame{{Object: 1, Frame: 2}, {Object: 1, Frame: 5}}; !slices.Equal(got, want) {
+		t.Errorf("after redo the store holds %v, want %v", got, want)
+	}
+	// Clear object 1 (start over): listed, no prompts; undo brings both back.
+	if err := ss.ClearObject(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if e, objs := edit(), ss.Status().Objects; len(e.Clicks) != 0 || len(e.Prompts) != 0 || !slices.Equal(objs, []int{1}) {
+		t.Errorf("after clear: clicks %v, prompts %v, objects %v; want none, none, [1]", e.Clicks, e.Prompts, objs)
+	}
+	if err := ss.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e := edit(); len(e.Clicks) != 2 || e.Redo != "clear object 1" {
+		t.Errorf("after undoing the clear: clicks %v, redo %q", e.Clicks, e.Redo)
+	}
+	// A new prompt drops the redo stack.
+	click(1, 3, 155)
+	if e := edit(); e.Redo != "" || e.Undo != "click on object 1, frame 3" {
+		t.Errorf("after a new click: undo %q, redo %q", e.Undo, e.Redo)
+	}
+	if err := ss.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored := storedPrompts(t, st, ss.ID)
+	id := ss.ID
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart: the undone click stays undone, and the restored prompts
+	// can be undone.
+	m2 := editManager(t, sched, st, filepath.Dir(clip))
+	defer m2.Close()
+	rs, err := m2.ResumeEdit(ctx, id, clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rs.Status().Edit
+	if !slices.Equal(stored, []session.PromptFrame{{Object: 1, Frame: 2}, {Object: 1, Frame: 5}}) || !slices.Equal(e.Prompts, stored) || len(e.Clicks) != 2 {
+		t.Errorf("resumed: prompts %v (stored %v), clicks %v; want object 1 on frames 2 and 5", e.Prompts, stored, e.Clicks)
+	}
+	if e.Undo != "click on object 1, frame 5" {
+		t.Errorf("resumed: undo %q, want the last restored click", e.Undo)
+	}
+	if err := rs.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := storedPrompts(t, st, id), []session.PromptFrame{{Object: 1, Frame: 2}}; !slices.Equal(got, want) {
+		t.Errorf("undo after the restart: the store holds %v, want %v", got, want)
+	}
+}
