@@ -140,9 +140,15 @@ func TestParityWithOfficialGenerator(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantRuns := (st.Points + ref.Params.PointsPerBatch - 1) / ref.Params.PointsPerBatch
-			if ref.Params.UseM2M {
-				wantRuns *= 4 // each batch's 3 masks per point refined in batches of the same size
+			wantRuns, per := 0, 1
+			if ref.Params.MultimaskOutput {
+				per = 3
+			}
+			for lo, bs := 0, ref.Params.PointsPerBatch; lo < st.Points; lo += bs {
+				wantRuns++
+				if ref.Params.UseM2M { // the batch's masks refined in batches of the same size
+					wantRuns += (per*min(bs, st.Points-lo) + bs - 1) / bs
+				}
 			}
 			if st.Runs != wantRuns {
 				t.Errorf("%d decoder runs for %d points in batches of %d, want %d", st.Runs, st.Points, ref.Params.PointsPerBatch, wantRuns)

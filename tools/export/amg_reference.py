@@ -112,8 +112,10 @@ def main():
 
     params = {k: getattr(a, k) for k in PARAMS}
     gen = SAM2AutomaticMaskGenerator(model, output_mode="uncompressed_rle", **params)
-    # set_image resizes and normalizes the numpy image it is given; hand it vidseg's pixels.
-    gen.predictor._transforms.forward = lambda _img: model_input
+    # set_image resizes and normalizes the numpy image it is given (SAM2Transforms.__call__:
+    # to_tensor, then transforms); hand it vidseg's pixels, normalized, instead.
+    gen.predictor._transforms.to_tensor = lambda _img: model_input
+    gen.predictor._transforms.transforms = torch.nn.Identity()
     # The predictor's feature sizes are written for 1024 px; a smaller fixture has its own.
     gen.predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
     image = np.zeros((a.height, a.width, 3), dtype=np.uint8)  # only its size is read

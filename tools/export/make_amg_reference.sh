@@ -31,10 +31,10 @@ run() { "$py" "$root/tools/export/amg_reference.py" "${common[@]}" "$@"; }
 run --stability-score-thresh 0.7 --points-per-side 10 --points-per-batch 32 --box-nms-thresh 1.0 \
   --out "$out/moving_shape_10.json"
 # Mask-to-mask refinement.
-run --stability-score-thresh 0.7 --points-per-side 6 --points-per-batch 16 --box-nms-thresh 1.0 \
+run --stability-score-thresh 0.55 --points-per-side 6 --points-per-batch 16 --box-nms-thresh 1.0 \
   --use-m2m true --out "$out/moving_shape_6_m2m.json"
 # Single-mask output (the decoder's stability fallback).
-run --stability-score-thresh 0.75 --points-per-side 8 --box-nms-thresh 1.0 --multimask-output false \
+run --stability-score-thresh 0.65 --points-per-side 8 --box-nms-thresh 1.0 --multimask-output false \
   --out "$out/moving_shape_8_single.json"
 # Box NMS at its default.
 run --stability-score-thresh 0.6 --points-per-side 8 --out "$out/moving_shape_8_nms.json"
