@@ -132,3 +132,41 @@ func TestBatches(t *testing.T) {
 		t.Error("consecutive")
 	}
 }
+
+// Prompts on one shared embedding get what each gets with its own copy.
+func TestDecodeSharedMatchesBatch(t *testing.T) {
+	m := testModel(t)
+	ctx := context.Background()
+	f, err := m.EncodeImage(ctx, HashUniform(3*1024*1024, 3, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, hw = 3, 256 * 64 * 64
+	prompts := make([]Prompt, n)
+	embeds := make([]float32, n*hw)
+	for i := range prompts {
+		prompts[i] = Prompt{Coords: [][2]float32{{float32(100 + 300*i), float32(700 - 200*i)}}, Labels: []float32{1}}
+		copy(embeds[i*hw:], f.VisionFeat)
+	}
+	want, err := m.DecodeMasksBatch(ctx, embeds, f, prompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := m.Counters()
+	got, err := m.DecodeMasksShared(ctx, f.VisionFeat, f, prompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs := m.Counters().Sub(before).MaskDecoder; runs != 1 {
+		t.Errorf("mask decoder: %d runs for %d prompts, want 1", runs, n)
+	}
+	for i := range n {
+		for k := range 4 {
+			closeTo(t, "masks", got[i].Masks[k], want[i].Masks[k])
+		}
+		closeTo(t, "iou", got[i].IoU[:], want[i].IoU[:])
+	}
+	if _, err := m.DecodeMasksShared(ctx, embeds, f, prompts); err == nil {
+		t.Error("DecodeMasksShared took 3 embeddings; want an error")
+	}
+}

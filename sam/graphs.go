@@ -368,47 +368,85 @@ func (m *Model) DecodeMasksBatch(ctx context.Context, imageEmbed []float32, f *F
 	if err := m.usable(graph); err != nil {
 		return nil, err
 	}
-	d := dimsOf(m.man)
-	if f == nil {
-		return nil, fmt.Errorf("%s: nil features", graph)
+	if err := m.checkDecode(graph, f, prompts); err != nil {
+		return nil, err
 	}
 	n := len(prompts)
 	if n == 0 {
 		return nil, nil
 	}
-	per := int(d.H * d.F * d.F)
-	if err := check(graph, "image embedding", imageEmbed, int64(n*per)); err != nil {
+	d := dimsOf(m.man)
+	if err := check(graph, "image embedding", imageEmbed, int64(n)*d.H*d.F*d.F); err != nil {
 		return nil, err
 	}
+	return m.decodeAll(ctx, imageEmbed, f, prompts, false)
+}
+
+// DecodeMasksShared runs the prompt encoder and mask decoder for many
+// prompts on one image embedding (256x64x64), such as a grid of points
+// over a frame without memory (VisionFeat + no_mem_embed, as
+// SAM2ImagePredictor prompts it): each run is given the embedding once and
+// broadcasts it over its batch, instead of a copy per prompt. Otherwise it
+// is [Model.DecodeMasksBatch].
+func (m *Model) DecodeMasksShared(ctx context.Context, imageEmbed []float32, f *Features, prompts []Prompt) ([]Candidates, error) {
+	const graph = "mask decoder"
+	if err := m.usable(graph); err != nil {
+		return nil, err
+	}
+	if err := m.checkDecode(graph, f, prompts); err != nil {
+		return nil, err
+	}
+	if len(prompts) == 0 {
+		return nil, nil
+	}
+	d := dimsOf(m.man)
+	if err := check(graph, "image embedding", imageEmbed, d.H*d.F*d.F); err != nil {
+		return nil, err
+	}
+	return m.decodeAll(ctx, imageEmbed, f, prompts, true)
+}
+
+// checkDecode checks the frame's features and the prompts of a decode.
+func (m *Model) checkDecode(graph string, f *Features, prompts []Prompt) error {
+	if f == nil {
+		return fmt.Errorf("%s: nil features", graph)
+	}
+	d := dimsOf(m.man)
 	c0, h0 := d.s0()
 	c1, h1 := d.s1()
 	if err := check(graph, "FeatS0", f.FeatS0, c0*h0*h0); err != nil {
-		return nil, err
+		return err
 	}
 	if err := check(graph, "FeatS1", f.FeatS1, c1*h1*h1); err != nil {
-		return nil, err
+		return err
 	}
 	mm := int(d.M * d.M)
 	for o, p := range prompts {
 		if len(p.Coords) != len(p.Labels) {
-			return nil, fmt.Errorf("%s: prompt has %d points but %d labels", graph, len(p.Coords), len(p.Labels))
+			return fmt.Errorf("%s: prompt has %d points but %d labels", graph, len(p.Coords), len(p.Labels))
 		}
 		for i, l := range p.Labels {
 			if l != -1 && l != 0 && l != 1 && l != 2 && l != 3 {
-				return nil, fmt.Errorf("%s: point %d has label %g; want 1 (positive), 0 (negative), 2/3 (box corners) or -1 (padding)", graph, i, l)
+				return fmt.Errorf("%s: point %d has label %g; want 1 (positive), 0 (negative), 2/3 (box corners) or -1 (padding)", graph, i, l)
 			}
 			if !finite(p.Coords[i][0]) || !finite(p.Coords[i][1]) {
-				return nil, fmt.Errorf("%s: point %d has non-finite coordinates %v", graph, i, p.Coords[i])
+				return fmt.Errorf("%s: point %d has non-finite coordinates %v", graph, i, p.Coords[i])
 			}
 		}
 		if p.MaskInput != nil && len(p.MaskInput) != mm {
-			return nil, fmt.Errorf("%s: object %d: mask input has %d values, want %d", graph, o, len(p.MaskInput), mm)
+			return fmt.Errorf("%s: object %d: mask input has %d values, want %d", graph, o, len(p.MaskInput), mm)
 		}
 	}
+	return nil
+}
+
+// decodeAll runs the checked prompts in batches of equal prompt length;
+// shared says imageEmbed is one embedding for all of them.
+func (m *Model) decodeAll(ctx context.Context, imageEmbed []float32, f *Features, prompts []Prompt, shared bool) ([]Candidates, error) {
 	points := func(i int) int { return max(len(prompts[i].Coords), 1) }
-	out := make([]Candidates, n)
-	for _, idx := range batches(n, m.man.Batched(), points) {
-		if err := m.decode(ctx, imageEmbed, f, prompts, idx, points(idx[0]), out); err != nil {
+	out := make([]Candidates, len(prompts))
+	for _, idx := range batches(len(prompts), m.man.Batched(), points) {
+		if err := m.decode(ctx, imageEmbed, f, prompts, idx, points(idx[0]), shared, out); err != nil {
 			return nil, err
 		}
 	}
@@ -416,7 +454,7 @@ func (m *Model) DecodeMasksBatch(ctx context.Context, imageEmbed []float32, f *F
 }
 
 // decode runs the objects idx, whose prompts have np points each.
-func (m *Model) decode(ctx context.Context, imageEmbed []float32, f *Features, prompts []Prompt, idx []int, np int, out []Candidates) error {
+func (m *Model) decode(ctx context.Context, imageEmbed []float32, f *Features, prompts []Prompt, idx []int, np int, shared bool, out []Candidates) error {
 	const graph = "mask decoder"
 	g := m.dec
 	d := dimsOf(m.man)
@@ -455,7 +493,11 @@ func (m *Model) decode(ctx context.Context, imageEmbed []float32, f *Features, p
 	c0, h0 := d.s0()
 	c1, h1 := d.s1()
 	r := newRun(graph, 7, 4)
-	r.input(0, "image_embed", m.gather(imageEmbed, per, idx), B, d.H, d.F, d.F)
+	if shared {
+		r.input(0, "image_embed", imageEmbed, 1, d.H, d.F, d.F)
+	} else {
+		r.input(0, "image_embed", m.gather(imageEmbed, per, idx), B, d.H, d.F, d.F)
+	}
 	r.input(1, "feat_s0", f.FeatS0, 1, c0, h0, h0)
 	r.input(2, "feat_s1", f.FeatS1, 1, c1, h1, h1)
 	r.input(3, "point_coords", coords, B, int64(np), 2)

@@ -137,3 +137,15 @@ func MaskToSource(logits []float32, size, w, h int, dst []byte) {
 		}
 	})
 }
+
+// BilinearRows resizes the sw x sh plane src to dw x dh as
+// [UpsampleBilinear] does, but hands each output row to emit instead of
+// storing the plane: a caller that only thresholds or counts the result
+// (mask post-processing) needs no dw x dh float buffer. Rows come from
+// several goroutines at once on large outputs, so emit may only touch what
+// belongs to row y; row is valid only during the call. It panics when src
+// is shorter than its size.
+func BilinearRows(src []float32, sw, sh, dw, dh int, emit func(y int, row []float32)) {
+	checkResize("BilinearRows", src, sw, sh, dw*dh, dw, dh)
+	bilinear(src, sw, sh, dw, dh, emit)
+}

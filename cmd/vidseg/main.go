@@ -30,6 +30,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"track", "segment and track objects in a video file", runTrack},
+		{"segment", "find every object on one frame (segment everything)", runSegment},
 		{"eval", "score predicted masks against ground truth (J, F, J&F)", runEval},
 		{"bench", "time each model stage on a clip", runBench},
 		{"serve", "run the web app (click to track, WebRTC overlay)", runServe},

@@ -29,6 +29,11 @@ DIR/masks works with `+"`vidseg eval`"+`. DIR must be empty (or --overwrite).
 
 `+prompt.Help+`
 
+--everything segments everything on --frame N (0 by default) as `+"`vidseg segment --everything`"+`
+does (the --points-per-side ... --use-m2m flags are the generator's) and tracks every mask
+found as its own object (a mask prompt; ids 1.. best predicted IoU first), at most
+--max-objects (32) of them; it says so when more were found.
+
 Propagation starts at the earliest prompted frame and runs forward; --reverse
 runs backward from the latest prompted frame instead, --both runs forward and
 then backward from the earliest prompted frame (covering the whole video),
@@ -47,7 +52,8 @@ model, export an official checkpoint once:
 		`  vidseg track clip.mp4 --point 320,240 --out out/clip
   vidseg track clip.mp4 --box 100,80,300,260 --point 150,120,neg --out out/clip
   vidseg track clip.mp4 --point 320,240@0#1 --point 600,200@30#2 --both --out out/clip
-  vidseg track clip.mp4 --mask clip/masks/00000.png --mode sam2 --frames 50 --out out/clip`)
+  vidseg track clip.mp4 --mask clip/masks/00000.png --mode sam2 --frames 50 --out out/clip
+  vidseg track clip.mp4 --everything --both --max-objects 16 --out out/clip`)
 	cli.ConfigFlag(fs)
 	var points, boxes, masks cli.List
 	fs.Var(&points, "point", "click `X,Y[,LABEL][@FRAME][#OBJECT]` (repeatable)")
@@ -63,6 +69,10 @@ model, export an official checkpoint once:
 	bothEnds := fs.Bool("both-ends", false, "propagate forward from the earliest prompted frame, then backward from the latest")
 	nonOverlap := fs.Bool("non-overlap", false, "at each pixel keep only the highest-scoring object")
 	noOverlay := fs.Bool("no-overlay", false, "skip overlay.mp4")
+	everything := fs.Bool("everything", false, "segment everything on --frame (as `vidseg segment --everything`) and track every mask as its own object")
+	everyFrame := fs.Int("frame", 0, "with --everything: the frame `N` to segment")
+	maxObjects := fs.Int("max-objects", 32, "with --everything: track at most `N` masks (the best by predicted IoU)")
+	params := cli.EverythingFlags(fs)
 	quiet := fs.Bool("quiet", false, "no progress output")
 	verbose := fs.Bool("v", false, "log model and tracker details to stderr")
 	pos, err := fs.ParseArgs(args)
@@ -121,11 +131,31 @@ model, export an official checkpoint once:
 			}
 		}
 	}
-	if run == nil && prompts.Empty() {
-		return cli.Usagef("track: give at least one --point, --box or --mask (run `vidseg track --help`)")
+	job := cli.TrackJob{Input: input, Out: *out, Prompts: prompts, Resume: run, Mode: mode, Limit: *limit,
+		Reverse: *reverse, Both: *both, BothEnds: *bothEnds, NonOverlap: *nonOverlap, NoOverlay: *noOverlay, Quiet: *quiet, Verbose: *verbose}
+	if *everything {
+		if run != nil {
+			return cli.Usagef("track --resume takes the masks found when the run began: drop --everything")
+		}
+		if !prompts.Empty() {
+			return cli.Usagef("track --everything finds the objects itself: give no --point, --box or --mask")
+		}
+		if *everyFrame < 0 {
+			return cli.Usagef("track: --frame %d is negative", *everyFrame)
+		}
+		if *maxObjects < 1 || *maxObjects > 255 {
+			return cli.Usagef("track: --max-objects %d: want 1..255 (a DAVIS PNG holds 255 objects)", *maxObjects)
+		}
+		if err := params.Validate(); err != nil {
+			return cli.Usagef("track: %v", err)
+		}
+		job.Everything, job.EverythingFrame, job.MaxObjects = params, *everyFrame, *maxObjects
+		return cli.Track(ctx, e, s, job)
 	}
-	return cli.Track(ctx, e, s, cli.TrackJob{Input: input, Out: *out, Prompts: prompts, Resume: run, Mode: mode, Limit: *limit,
-		Reverse: *reverse, Both: *both, BothEnds: *bothEnds, NonOverlap: *nonOverlap, NoOverlay: *noOverlay, Quiet: *quiet, Verbose: *verbose})
+	if run == nil && prompts.Empty() {
+		return cli.Usagef("track: give at least one --point, --box or --mask, or --everything (run `vidseg track --help`)")
+	}
+	return cli.Track(ctx, e, s, job)
 }
 
 func btoi(b bool) int {

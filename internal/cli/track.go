@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vidseg/vidseg/autoseg"
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/results"
@@ -25,6 +26,13 @@ type TrackJob struct {
 	Limit      int // frames; 0 = all
 
 	Reverse, Both, BothEnds, NonOverlap, NoOverlay, Quiet, Verbose bool
+
+	// Everything, when set, segments everything on frame EverythingFrame
+	// (autoseg) and tracks each mask found as its own object, at most
+	// MaxObjects of them; Prompts is then empty.
+	Everything      *autoseg.Params
+	EverythingFrame int
+	MaxObjects      int
 }
 
 // Track probes the input, opens the model, tracks the prompts through the
@@ -47,6 +55,14 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 	}
 	defer lm.Close()
 	man := lm.Manifest()
+	if j.Everything != nil && j.Resume == nil {
+		if j.EverythingFrame >= frames {
+			return Usagef("track: --frame %d but only frames 0..%d are tracked", j.EverythingFrame, frames-1)
+		}
+		if list, err = everythingPrompts(ctx, e, lm, j); err != nil {
+			return err
+		}
+	}
 
 	dec, err := OpenVideo(ctx, j.Input, decode.Options{ModelSize: man.ImageSize})
 	if err != nil {
@@ -228,4 +244,35 @@ func runPasses(ctx context.Context, tr *tracker.Tracker, src *damageSource, prom
 		}
 	}
 	return damage, nil
+}
+
+// everythingPrompts segments everything on frame j.EverythingFrame and
+// returns one mask prompt per mask found (object ids 1.. in the
+// generator's order, best predicted IoU first), at most j.MaxObjects.
+func everythingPrompts(ctx context.Context, e *Env, lm *Model, j TrackJob) ([]prompt.Prompt, error) {
+	f, err := ReadFrame(ctx, j.Input, j.EverythingFrame, lm.Manifest().ImageSize)
+	if err != nil {
+		return nil, err
+	}
+	begin := time.Now()
+	masks, st, _, err := autoseg.Segment(ctx, lm.Model, f, *j.Everything)
+	if err != nil {
+		return nil, fmt.Errorf("track --everything: %w", err)
+	}
+	if len(masks) == 0 {
+		return nil, PromptError(fmt.Errorf("track --everything: no mask found on frame %d (%d points, %d candidates, none passed the filters; lower --pred-iou-thresh or --stability-score-thresh)",
+			j.EverythingFrame, st.Points, st.Candidates))
+	}
+	fmt.Fprintf(e.Stderr, "track: segment everything found %d mask(s) on frame %d in %s\n", len(masks), j.EverythingFrame, time.Since(begin).Round(time.Millisecond))
+	if len(masks) > j.MaxObjects {
+		fmt.Fprintf(e.Stderr, "track: found %d masks, more than --max-objects %d: tracking the %d with the highest predicted IoU (raise --max-objects to track more)\n",
+			len(masks), j.MaxObjects, j.MaxObjects)
+		masks = masks[:j.MaxObjects]
+	}
+	list := make([]prompt.Prompt, len(masks))
+	for i := range masks {
+		rle := masks[i].RLE
+		list[i] = prompt.Prompt{Frame: j.EverythingFrame, Object: i + 1, Mask: &rle}
+	}
+	return list, nil
 }
