@@ -89,6 +89,12 @@ type Config struct {
 	// IdleTimeout: a session nobody watched or prompted for this long is
 	// closed (DefaultIdleTimeout if 0, never if <0).
 	IdleTimeout time.Duration
+	// PromptTimeout bounds one prompt's model time
+	// (DefaultPromptTimeout if 0, none if <0).
+	PromptTimeout time.Duration
+	// PromptBudget is the model time a session's prompts may take per
+	// minute (DefaultPromptBudget if 0, none if <0).
+	PromptBudget time.Duration
 	// ICE timeouts for viewers (pion defaults when zero).
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
 	// Logger receives session and viewer events (Info); nil discards them.
@@ -138,6 +144,8 @@ func New(cfg Config) (*Manager, error) {
 	cfg.MaxSessions = orDefault(cfg.MaxSessions, DefaultMaxSessions)
 	cfg.PauseAfter = orDefault(cfg.PauseAfter, DefaultPauseAfter)
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.PromptTimeout = orDefault(cfg.PromptTimeout, DefaultPromptTimeout)
+	cfg.PromptBudget = orDefault(cfg.PromptBudget, DefaultPromptBudget)
 	ctx, cancel := context.WithCancel(context.Background())
 	res, err := source.NewResolver(ctx, cfg.Sources)
 	if err != nil {
@@ -426,6 +434,7 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 		unattended: oo.unattended,
 		state:      "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
 		Camera: oo.camera, hub: m.hub, log: m.cfg.Logger,
+		promptBudget: newPromptBudget(m.cfg.PromptBudget, m.cfg.PromptTimeout),
 	}
 	if ss.Camera == "" {
 		ss.Camera = ss.ID

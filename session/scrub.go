@@ -89,7 +89,7 @@ type editor struct {
 	playing     bool
 	gen         int                         // bumped when what the player shows changes
 	results     map[int][]stream.ObjectMeta // frame -> objects, since the last prompt
-	prompts     map[PromptFrame]bool
+	prompts     map[PromptFrame]int // points on each prompted object and frame
 	busy        string
 	tracking    string
 	trackErr    string
@@ -125,7 +125,7 @@ func (m *Manager) newEditor(ctx context.Context, ss *Session) (*editor, error) {
 	e := &editor{
 		s: ss, frames: n, view: decode.NewSource(ss.dec, n, 2),
 		wake: make(chan struct{}, 1), jobs: make(chan edJob),
-		results: map[int][]stream.ObjectMeta{}, prompts: map[PromptFrame]bool{},
+		results: map[int][]stream.ObjectMeta{}, prompts: map[PromptFrame]int{},
 	}
 	if cfg.NewFileTracker == nil {
 		return e, nil
@@ -324,6 +324,9 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 	// Clicks on the same object and frame add up, so a negative click
 	// refines the mask.
 	p.Append = p.Mask == nil && p.Box == nil
+	if err := s.promptBudget.check(s.ID); err != nil {
+		return nil, err
+	}
 	// Show the prompted frame while the model works on it.
 	e.mu.Lock()
 	e.pos, e.playing = p.Frame, false
@@ -331,7 +334,18 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 	e.poke()
 	var resp *PromptResult
 	err := e.do(ctx, fmt.Sprintf("segmenting object %d on frame %d", p.Object, p.Frame), func(ctx context.Context) error {
-		res, err := e.trk.Prompt(ctx, p)
+		key := PromptFrame{Object: p.Object, Frame: p.Frame}
+		points := len(p.Points)
+		if p.Append {
+			e.mu.Lock()
+			had := e.prompts[key]
+			e.mu.Unlock()
+			if err := prompt.CheckAdded(p.Object, p.Frame, had, points); err != nil {
+				return err
+			}
+			points += had
+		}
+		res, err := s.modelPrompt(ctx, func(ctx context.Context) (*tracker.FrameResult, error) { return e.trk.Prompt(ctx, p) })
 		if err != nil {
 			return err
 		}
@@ -347,7 +361,7 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 		// Results elsewhere came from the old prompts: they are redone by
 		// the next pass, as in the SAM 2 demo.
 		e.results = map[int][]stream.ObjectMeta{res.Frame: metas}
-		e.prompts[PromptFrame{Object: p.Object, Frame: p.Frame}] = true
+		e.prompts[key] = points
 		e.mu.Unlock()
 		e.poke()
 		resp = &PromptResult{Object: p.Object, Frame: res.Frame, Objects: metas}

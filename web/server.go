@@ -79,6 +79,9 @@ type Config struct {
 	MaxSessions int
 	PauseAfter  time.Duration
 	IdleTimeout time.Duration
+	// PromptTimeout and PromptBudget bound the model time of prompts
+	// (session.Config).
+	PromptTimeout, PromptBudget time.Duration
 	// ICE timeouts for viewers (pion defaults when zero).
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
 	// Logger receives session and viewer events (Info); nil discards them.
@@ -98,6 +101,7 @@ func (c Config) sessions() session.Config {
 		NewTracker: c.NewTracker, NewFileTracker: c.NewFileTracker, ModelSize: c.ModelSize,
 		Codec: c.Codec, Bitrate: c.Bitrate, Sources: c.Sources,
 		MaxSessions: c.MaxSessions, PauseAfter: c.PauseAfter, IdleTimeout: c.IdleTimeout,
+		PromptTimeout: c.PromptTimeout, PromptBudget: c.PromptBudget,
 		ICEDisconnectedTimeout: c.ICEDisconnectedTimeout, ICEFailedTimeout: c.ICEFailedTimeout,
 		Logger: c.Logger, EventSinks: c.EventSinks, Analytics: c.Analytics, Reconnect: c.Reconnect,
 	}
