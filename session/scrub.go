@@ -89,7 +89,7 @@ type editor struct {
 	playing     bool
 	gen         int                         // bumped when what the player shows changes
 	results     map[int][]stream.ObjectMeta // frame -> objects, since the last prompt
-	prompts     map[PromptFrame]int // points on each prompted object and frame
+	prompts     map[PromptFrame]int         // points on each prompted object and frame
 	busy        string
 	tracking    string
 	trackErr    string
