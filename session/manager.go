@@ -193,6 +193,9 @@ func (m *Manager) ModelSize() int {
 	return m.cfg.ModelSize
 }
 
+// MaxSessions is the session cap (<= 0: none).
+func (m *Manager) MaxSessions() int { return m.cfg.MaxSessions }
+
 // Codec is the sessions' WebRTC video codec.
 func (m *Manager) Codec() string { return m.cfg.Codec }
 
@@ -431,7 +434,7 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 	ss = &Session{
 		ID: id, Source: display, path: path, Name: name, Info: info, Created: time.Now(), dec: dec, src: src, cleanup: oo.cleanup,
 		done: make(chan struct{}), ended: make(chan struct{}), frames: stream.NewLatest[timedFrame](), prompts: make(chan promptRequest),
-		unattended: oo.unattended,
+		unattended: oo.unattended, configured: oo.configured,
 		state:      "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
 		Camera: oo.camera, hub: m.hub, log: m.cfg.Logger,
 		promptBudget: newPromptBudget(m.cfg.PromptBudget, m.cfg.PromptTimeout),

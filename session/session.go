@@ -49,6 +49,7 @@ type Session struct {
 	// unattended: runs without viewers (a configured camera, a WHIP
 	// publisher), so it is never paused or reaped for idleness.
 	unattended bool
+	configured bool // a camera the operator configured
 	enc        *stream.VideoEncoder
 	b          *stream.Broadcaster // burned-in masks, for WHEP players without a page
 	clean      *stream.Broadcaster // no masks: the page draws them

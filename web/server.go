@@ -84,6 +84,10 @@ type Config struct {
 	PromptTimeout, PromptBudget time.Duration
 	// ICE timeouts for viewers (pion defaults when zero).
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	// Forget removes a deleted session's record (its journal in the
+	// store): DELETE /api/sessions/{id} ends the session for good unless
+	// the client asks to keep it (?keep=store). Nil: nothing to remove.
+	Forget func(id string) error
 	// Logger receives session and viewer events (Info); nil discards them.
 	Logger *slog.Logger
 	// EventSinks receive every session's analytics events (JSON Lines
@@ -204,6 +208,9 @@ func (s *Server) Close() error {
 // Manager is the session manager the server serves (for cameras that
 // the operator configured).
 func (s *Server) Manager() *session.Manager { return s.m }
+
+// MaxSessions is the session cap the server runs under.
+func (s *Server) MaxSessions() int { return s.m.MaxSessions() }
 
 // Sessions lists the live sessions.
 func (s *Server) Sessions() []SessionInfo { return s.m.List() }

@@ -220,9 +220,23 @@ func (e *renamedError) Unwrap() error { return e.err }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !s.m.Remove(id) {
+	keep := r.URL.Query().Get("keep")
+	if keep != "" && keep != "store" {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("keep=%q: want keep=store (keep the session's record for vidseg sessions export) or nothing", keep))
+		return
+	}
+	ss, ok := s.m.Get(id)
+	if !ok || !s.m.Remove(id) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("unknown session %q", id))
 		return
+	}
+	// A configured camera's record is its journal across restarts.
+	if s.cfg.Forget != nil && keep == "" && !ss.Configured() {
+		if err := s.cfg.Forget(id); err != nil {
+			s.cfg.Logger.Warn("deleted session's record not removed", "session", id, "err", err)
+			writeError(w, http.StatusInternalServerError, fmt.Errorf("session %s ended, but its record could not be removed from the store", id))
+			return
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
