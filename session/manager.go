@@ -435,7 +435,7 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 		ID: id, Source: display, path: path, Name: name, Info: info, Created: time.Now(), dec: dec, src: src, cleanup: oo.cleanup,
 		done: make(chan struct{}), ended: make(chan struct{}), frames: stream.NewLatest[timedFrame](), prompts: make(chan promptRequest),
 		unattended: oo.unattended, configured: oo.configured,
-		state:      "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
+		state: "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
 		Camera: oo.camera, hub: m.hub, log: m.cfg.Logger,
 		promptBudget: newPromptBudget(m.cfg.PromptBudget, m.cfg.PromptTimeout),
 	}
