@@ -285,8 +285,8 @@ type Upload struct {
 }
 
 // OpenUpload starts a looping session on an upload. The caller holds a
-// slot (Reserve) from before the upload was stored, so a full server
-// refuses it before it is sent.
+// slot (Reserve), taken once the upload is stored: a slow upload holds
+// no session slot.
 func (m *Manager) OpenUpload(ctx context.Context, up Upload) (*Session, error) {
 	in, err := source.Upload(up.Path, up.Name)
 	if err != nil {

@@ -84,6 +84,20 @@ type Config struct {
 	PromptTimeout, PromptBudget time.Duration
 	// ICE timeouts for viewers (pion defaults when zero).
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	// Per client address (0: the Default of the same name, <0: none):
+	// uploads in flight, /api/events streams, WHIP publishers.
+	UploadsPerClient, EventStreamsPerClient, WHIPPerClient int
+	// EventStreamLifetime closes an event stream after this long (the
+	// client reconnects): DefaultEventStreamLifetime if 0, never if <0.
+	EventStreamLifetime time.Duration
+	// ViewersPerSession and Viewers cap WHEP viewers of one session and
+	// of all (DefaultViewersPerSession, DefaultViewers if 0; none if <0).
+	ViewersPerSession, Viewers int
+	// BodyGrace and BodyMinRate (bytes a second): an upload must arrive
+	// at BodyMinRate on average after BodyGrace (DefaultBodyGrace,
+	// DefaultBodyMinRate if 0; no deadline if <0).
+	BodyGrace   time.Duration
+	BodyMinRate int64
 	// Forget removes a deleted session's record (its journal in the
 	// store): DELETE /api/sessions/{id} ends the session for good unless
 	// the client asks to keep it (?keep=store). Nil: nothing to remove.
@@ -119,6 +133,17 @@ func ModelTrackers(cfg Config, sched *sam.Scheduler, mode tracker.Mode) Config {
 	return cfg
 }
 
+// orDefault is v, def if v is 0, and 0 (none) if v < 0.
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
 // Server is the HTTP handler of the app. Close it to stop every session.
 type Server struct {
 	cfg Config
@@ -132,8 +157,11 @@ type Server struct {
 
 	registry *prometheus.Registry
 
+	limits limits
+
 	mu         sync.Mutex
 	publishers int // WHIP publishers connected
+	offers     map[string]int // WHEP offers being answered, per session
 }
 
 // New returns a Server for cfg.
@@ -147,6 +175,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.UploadsPerClient = orDefault(cfg.UploadsPerClient, DefaultUploadsPerClient)
+	cfg.EventStreamsPerClient = orDefault(cfg.EventStreamsPerClient, DefaultEventStreamsPerClient)
+	cfg.WHIPPerClient = orDefault(cfg.WHIPPerClient, DefaultWHIPPerClient)
+	cfg.EventStreamLifetime = orDefault(cfg.EventStreamLifetime, DefaultEventStreamLifetime)
+	cfg.ViewersPerSession = orDefault(cfg.ViewersPerSession, DefaultViewersPerSession)
+	cfg.Viewers = orDefault(cfg.Viewers, DefaultViewers)
+	cfg.BodyGrace = orDefault(cfg.BodyGrace, DefaultBodyGrace)
+	cfg.BodyMinRate = orDefault(cfg.BodyMinRate, DefaultBodyMinRate)
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		return nil, fmt.Errorf("web: embedded files: %w", err)
@@ -156,7 +192,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	cfg.Codec = m.Codec()
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), m: m}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), m: m, limits: newLimits(cfg)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.registry = s.newRegistry()
 	s.routes(http.FileServerFS(static))
