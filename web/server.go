@@ -160,7 +160,7 @@ type Server struct {
 	limits limits
 
 	mu         sync.Mutex
-	publishers int // WHIP publishers connected
+	publishers int            // WHIP publishers connected
 	offers     map[string]int // WHEP offers being answered, per session
 }
 
