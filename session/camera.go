@@ -28,6 +28,7 @@ func (m *Manager) OpenCamera(ctx context.Context, c CameraSpec) (*Session, error
 	if c.Name == "" {
 		return nil, fmt.Errorf("%w: camera has no name", ErrInvalid)
 	}
+	m.reserveCamera(c.Name)
 	return m.openSource(ctx, c.Source, openOptions{loop: true, camera: c.Name, geo: c.Geometry, unattended: true, configured: true, resumeID: c.ResumeID})
 }
 

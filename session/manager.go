@@ -81,6 +81,10 @@ type Config struct {
 	Bitrate int
 	// Sources is what may be opened besides uploads (nothing by default).
 	Sources source.Policy
+	// Cameras are the names of the operator's cameras, reserved: a
+	// client's session may not take one as its camera name (OpenCamera
+	// reserves the names it opens too).
+	Cameras []string
 	// MaxSessions caps live sessions (DefaultMaxSessions if 0, none if <0).
 	MaxSessions int
 	// PauseAfter: a session without viewers stops decoding and tracking
@@ -120,6 +124,7 @@ type Manager struct {
 	reaped  chan struct{}
 
 	mu       sync.Mutex
+	cameras  map[string]bool // reserved camera names
 	sessions map[string]*Session
 	opening  int // sessions being opened (reserved slots)
 	closed   bool
@@ -152,7 +157,11 @@ func New(cfg Config) (*Manager, error) {
 		cancel()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, ctx: ctx, cancel: cancel, sources: res, sessions: make(map[string]*Session),
+	cams := make(map[string]bool)
+	for _, c := range cfg.Cameras {
+		cams[c] = true
+	}
+	m := &Manager{cfg: cfg, ctx: ctx, cancel: cancel, sources: res, sessions: make(map[string]*Session), cameras: cams,
 		reaped: make(chan struct{}), hub: newHub(cfg.EventSinks)}
 	go m.reap()
 	return m, nil
@@ -251,6 +260,9 @@ type Options struct {
 // an http(s):// or rtsp:// URL) under the source policy and the session
 // cap.
 func (m *Manager) Open(ctx context.Context, src string, o Options) (*Session, error) {
+	if err := m.clientCamera(o.Camera); err != nil {
+		return nil, err
+	}
 	return m.openSource(ctx, src, openOptions{loop: o.Loop, edit: o.Edit, camera: o.Camera})
 }
 
@@ -320,6 +332,10 @@ type Stream struct {
 // for idleness) on st.Source, under the session cap. It closes st.Source
 // on failure.
 func (m *Manager) OpenStream(ctx context.Context, st Stream) (*Session, error) {
+	if err := m.clientCamera(st.Camera); err != nil {
+		_ = st.Source.Close()
+		return nil, err
+	}
 	release, err := m.Reserve()
 	if err != nil {
 		_ = st.Source.Close()
@@ -541,6 +557,24 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 	go ss.run(sctx, m.cfg.Logger, m.cfg.PauseAfter)
 	m.cfg.Logger.Info("session opened", "session", ss.ID, "source", name, "width", info.Width, "height", info.Height, "fps", info.FPS, "mode", ss.Status().Mode)
 	return ss, nil
+}
+
+// clientCamera refuses a client's camera name that belongs to one of
+// the operator's cameras: their events would share its numbering.
+func (m *Manager) clientCamera(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cameras[name] {
+		return &kindError{ErrConflict, fmt.Errorf("camera name %q belongs to a camera of this server; choose another", name)}
+	}
+	return nil
+}
+
+// reserveCamera keeps name for the operator's camera.
+func (m *Manager) reserveCamera(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cameras[name] = true
 }
 
 // NewID returns a new random session ID.

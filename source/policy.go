@@ -268,7 +268,10 @@ func checkAddr(ip netip.Addr, allowPrivate bool) error {
 		bad = bad || p.Contains(ip)
 	}
 	if bad {
-		return fmt.Errorf("%w: URL sources may not reach loopback, private, link-local or metadata addresses on this server (vidseg serve --allow-private-urls allows them)", ErrPrivateAddr)
+		return errPrivate
 	}
 	return nil
 }
+
+// errPrivate says a URL's destination is refused, without the address.
+var errPrivate = fmt.Errorf("%w: URL sources may not reach loopback, private, link-local or metadata addresses on this server (vidseg serve --allow-private-urls allows them)", ErrPrivateAddr)

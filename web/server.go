@@ -71,6 +71,14 @@ type Config struct {
 	// Token, when set, is required on every request (page, API, WHEP).
 	// Without it only loopback Host names are answered.
 	Token string
+	// PublicURL is the origin the page is served from when a proxy
+	// stands in front (https://vidseg.example.org): the page's own
+	// requests carry it as Origin, and the token cookie is Secure when it
+	// is https. Empty: the request's own scheme and Host.
+	PublicURL string
+	// Cameras are the names of the operator's cameras: no client session
+	// may take one as its camera name (events are numbered per camera).
+	Cameras []string
 	// AllowOrigins are the web origins ("https://app.example") allowed to
 	// call the API and WHEP from their pages (CORS).
 	AllowOrigins []string
@@ -117,7 +125,7 @@ type Config struct {
 func (c Config) sessions() session.Config {
 	return session.Config{
 		NewTracker: c.NewTracker, NewFileTracker: c.NewFileTracker, ModelSize: c.ModelSize,
-		Codec: c.Codec, Bitrate: c.Bitrate, Sources: c.Sources,
+		Codec: c.Codec, Bitrate: c.Bitrate, Sources: c.Sources, Cameras: c.Cameras,
 		MaxSessions: c.MaxSessions, PauseAfter: c.PauseAfter, IdleTimeout: c.IdleTimeout,
 		PromptTimeout: c.PromptTimeout, PromptBudget: c.PromptBudget,
 		ICEDisconnectedTimeout: c.ICEDisconnectedTimeout, ICEFailedTimeout: c.ICEFailedTimeout,
@@ -168,6 +176,13 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.UploadLimit <= 0 {
 		cfg.UploadLimit = DefaultUploadLimit
+	}
+	if cfg.PublicURL != "" {
+		o, err := PublicOrigin(cfg.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		cfg.PublicURL = o
 	}
 	if cfg.UploadDir == "" {
 		cfg.UploadDir = os.TempDir()
@@ -230,6 +245,9 @@ func (s *Server) routes(files http.Handler) {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// No other site may frame the page (clickjacking).
+	w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+	w.Header().Set("X-Frame-Options", "DENY")
 	if s.guard(w, r) {
 		s.mux.ServeHTTP(w, r)
 	}

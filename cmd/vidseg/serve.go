@@ -46,6 +46,7 @@ Without a model the app still plays video and explains how to get one.`,
 	var devices, origins cli.List
 	fs.Var(&devices, "devices", "capture devices clients may open, comma-separated (`/dev/video0,...`)")
 	fs.Var(&origins, "cors-origin", "web `ORIGIN` allowed to call the API and WHEP (repeatable)")
+	publicURL := fs.String("public-url", "", "the `ORIGIN` the page is served from behind a proxy (https://vidseg.example.org): the page's requests carry it, and the token cookie is Secure for https")
 	allowURLs := fs.Bool("allow-urls", false, "let clients open http(s):// and rtsp:// URLs")
 	allowPrivate := fs.Bool("allow-private-urls", false, "let URLs reach loopback, private, link-local and metadata addresses")
 	verbose := fs.Bool("v", false, "log sessions and viewers")
@@ -92,7 +93,12 @@ Without a model the app still plays video and explains how to get one.`,
 	if *cf.url != "none" && (*cf.replicas < 1 || *cf.replicas > 5) {
 		return cli.Usagef("serve: --nats-replicas %d: want 1 to 5", *cf.replicas)
 	}
-	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins,
+	if *publicURL != "" {
+		if *publicURL, err = web.PublicOrigin(*publicURL); err != nil {
+			return cli.Usagef("serve --public-url: %v", err)
+		}
+	}
+	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins, PublicURL: *publicURL,
 		Sources: web.SourcePolicy{MediaRoot: s.Get("media_root"), Devices: cli.SplitList(devices),
 			AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate}}
 	if err := cli.SessionLimits(s, &cfg); err != nil {

@@ -50,6 +50,9 @@ func Serve(ctx context.Context, e *Env, s *Settings, j ServeJob) error {
 	log := NewLogger(e.Stderr, j.Verbose)
 	cfg := j.Web
 	cfg.Logger = log
+	for _, c := range j.Cameras {
+		cfg.Cameras = append(cfg.Cameras, c.Name) // reserved: no client session takes one
+	}
 	sinks, closeSinks, err := OpenEventSinks(j.EventsFile, j.Webhooks, log)
 	if err != nil {
 		return err
