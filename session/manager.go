@@ -388,7 +388,9 @@ func (m *Manager) open(ctx context.Context, in *source.Source, oo openOptions) (
 		if c, ok := opts.Input.(io.Closer); ok {
 			_ = c.Close()
 		}
-		if errors.Is(err, decode.ErrUnreachable) && opts.Input == nil {
+		if in.ConnErr != nil && in.ConnErr() != nil {
+			err = in.ConnErr()
+		} else if errors.Is(err, decode.ErrUnreachable) && opts.Input == nil {
 			// FFmpeg's own words ("Connection refused") would tell what
 			// listens where; say only that no video came.
 			err = fmt.Errorf("%w: no video from %s", decode.ErrUnreachable, in.Name)
@@ -416,6 +418,9 @@ func (m *Manager) open(ctx context.Context, in *source.Source, oo openOptions) (
 			if err != nil {
 				if c, ok := o.Input.(io.Closer); ok {
 					_ = c.Close()
+				}
+				if in.ConnErr != nil && in.ConnErr() != nil {
+					err = in.ConnErr()
 				}
 				return nil, err
 			}

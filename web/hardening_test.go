@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vidseg/vidseg/internal/livetest"
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/session"
 )
@@ -95,4 +97,23 @@ func TestPublicURLBehindProxy(t *testing.T) {
 	if got := post("http://vidseg.example.org"); got != http.StatusForbidden {
 		t.Errorf("POST from the public host over http: %d, want 403", got)
 	}
+}
+
+// Issue 24, item 5: RTSP redirects are not followed (FFmpeg followed a 302
+// to another server, unchecked), and RTSP media comes over the checked TCP
+// connection, never UDP, unless the operator allows it.
+func TestRTSPRedirectRefused(t *testing.T) {
+	internal := livetest.StartServer(t, "127.0.0.1:0")
+	livetest.Publish(t, testutil.Clip(t, "moving_shape"), internal.URL("secret-path"))
+	<-internal.Recording()
+	front := livetest.StartServer(t, "127.0.0.1:0")
+	front.Redirect(internal.URL("secret-path"))
+	_, hs := newServer(t, Config{Sources: SourcePolicy{AllowURLs: true, AllowPrivateURLs: true}})
+	r := call(t, "POST", hs.URL+"/api/sessions", "application/json", strings.NewReader(`{"source":"`+front.URL("cam")+`"}`))
+	if r.status != http.StatusForbidden || !strings.Contains(r.errorText(t), "redirect") {
+		t.Errorf("an RTSP source that redirects: %d %s, want 403 (redirects are not followed)", r.status, r.body)
+	}
+	// The stream itself plays, over TCP through the policy's relay.
+	s := createSession(t, hs.URL, internal.URL("secret-path"))
+	waitState(t, hs.URL, s.ID, "playing", 10*time.Second)
 }
