@@ -84,7 +84,7 @@ func (l *perClient) take(r *http.Request) (release func(), err error) {
 		return nil, &statusError{http.StatusTooManyRequests, fmt.Errorf("too many %s from your address (at most %d at once); end one first", l.what, l.perAddr)}
 	}
 	if l.total > 0 && l.all >= l.total {
-		return nil, &statusError{http.StatusServiceUnavailable, fmt.Errorf("too many %s on this server (at most %d at once); try again later", l.what, l.total)}
+		return nil, &statusError{http.StatusTooManyRequests, fmt.Errorf("too many %s on this server (at most %d at once); try again later", l.what, l.total)}
 	}
 	l.n[addr]++
 	l.all++

@@ -206,7 +206,7 @@ func TestViewersAndStreamsCapped(t *testing.T) {
 		return call(t, "POST", hs.URL+"/api/sessions/"+id+"/whep", "application/sdp", strings.NewReader(sdp)).status
 	}
 	got := []int{whep(a), whep(a), whep(a), whep(b), whep(b)}
-	want := []int{201, 201, 503, 201, 503} // 2 per session, 3 in all
+	want := []int{201, 201, 429, 201, 429} // 2 per session, 3 in all
 	if !slices.Equal(got, want) {
 		t.Errorf("WHEP offers answered %v, want %v", got, want)
 	}

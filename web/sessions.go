@@ -307,10 +307,10 @@ func (s *Server) takeViewer(id string) (done func(), err error) {
 		}
 	}
 	if max := s.cfg.ViewersPerSession; max > 0 && inSession >= max {
-		return nil, &statusError{http.StatusServiceUnavailable, fmt.Errorf("session %s has %d viewers, the most it takes; try again when one leaves", id, max)}
+		return nil, &statusError{http.StatusTooManyRequests, fmt.Errorf("session %s has %d viewers, the most it takes; try again when one leaves", id, max)}
 	}
 	if max := s.cfg.Viewers; max > 0 && total >= max {
-		return nil, &statusError{http.StatusServiceUnavailable, fmt.Errorf("this server has %d viewers, the most it takes; try again when one leaves", max)}
+		return nil, &statusError{http.StatusTooManyRequests, fmt.Errorf("this server has %d viewers, the most it takes; try again when one leaves", max)}
 	}
 	if s.offers == nil {
 		s.offers = make(map[string]int)
