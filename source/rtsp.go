@@ -119,11 +119,10 @@ func (r *rtspRelay) relay(life context.Context, client net.Conn) {
 		_, _ = io.Copy(server, client) // FFmpeg's requests, as they are
 		cancel()
 	}()
-	if err := r.answers(client, server); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-		var refused *refusedError
-		if errors.As(err, &refused) {
-			r.fail(err)
-		}
+	// answers ends with the connection; only a refusal is worth saying.
+	var refused *refusedError
+	if err := r.answers(client, server); errors.As(err, &refused) {
+		r.fail(err)
 	}
 }
 
