@@ -59,11 +59,23 @@ func TestPromptPointsCapped(t *testing.T) {
 	}
 	var pr PromptResponse
 	json.Unmarshal(r.body, &pr)
-	// The model may move on to another frame between the two: corrections
-	// add up only on the same frame, so retry until one lands on it.
+	// Corrections on the same frame add up: with no viewer the file holds
+	// its first frame, so the model's latest frame stays the prompted one.
 	r = call(t, "POST", hs.URL+"/api/sessions/"+id+"/prompts", "application/json", strings.NewReader(points(pr.Object, 30)))
 	if r.status != http.StatusBadRequest || !strings.Contains(r.errorText(t), "per object and frame") {
 		t.Errorf("40 then 30 points on object %d: %d %s, want 400 (the limit holds over corrections)", pr.Object, r.status, r.body)
+	}
+	// In an edit session clicks on one object and frame add up too.
+	ed := createEditSession(t, hs.URL, testutil.Clip(t, "moving_shape")).ID
+	onFrame := func(obj, n int) string { return strings.Replace(points(obj, n), "{", `{"frame":2,`, 1) }
+	r = call(t, "POST", hs.URL+"/api/sessions/"+ed+"/prompts", "application/json", strings.NewReader(onFrame(0, 40)))
+	if r.status != http.StatusOK {
+		t.Fatalf("edit session, 40 points: %d %s", r.status, r.body)
+	}
+	json.Unmarshal(r.body, &pr)
+	r = call(t, "POST", hs.URL+"/api/sessions/"+ed+"/prompts", "application/json", strings.NewReader(onFrame(pr.Object, 30)))
+	if r.status != http.StatusBadRequest || !strings.Contains(r.errorText(t), "per object and frame") {
+		t.Errorf("edit session, 40 then 30 points on object %d frame 2: %d %s, want 400", pr.Object, r.status, r.body)
 	}
 	// A mask must cover the frame exactly.
 	r = call(t, "POST", hs.URL+"/api/sessions/"+id+"/prompts", "application/json",
