@@ -445,6 +445,10 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 		_ = src.Close()
 		return nil, fmt.Errorf("%w: session %s is already open", ErrInvalid, id)
 	}
+	if err := checkSize(info.Width, info.Height); err != nil {
+		_ = src.Close()
+		return nil, err
+	}
 	name, display := oo.name, oo.display
 	if name == "" {
 		name = srcName
@@ -580,6 +584,21 @@ func (m *Manager) reserveCamera(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cameras[name] = true
+}
+
+// Video sizes a session streams: 8K UHD's pixels, 8192 a side (the
+// encoders take 16384, but each picture is composited in RGB, three times
+// over; a header claiming a huge size must be refused, not a 500).
+const (
+	maxSide   = 8192
+	maxPixels = 7680 * 4320
+)
+
+func checkSize(w, h int) error {
+	if w <= 0 || h <= 0 || w > maxSide || h > maxSide || w*h > maxPixels {
+		return &kindError{ErrInvalid, fmt.Errorf("video size %dx%d: sessions stream at most %d pixels a side and %d in all (8K UHD)", w, h, maxSide, maxPixels)}
+	}
+	return nil
 }
 
 // NewID returns a new random session ID.
