@@ -259,6 +259,10 @@ func (d *Decoder) openError(ctx, octx context.Context, op string, err error) err
 		return fmt.Errorf("decode: %w: %s: not a recognized media file: %w", ErrNotVideo, d.url, err)
 	case errors.Is(err, astiav.ErrDecoderNotFound):
 		return fmt.Errorf("decode: %w: %s: %w", ErrUnsupportedCodec, d.url, err)
+	case errors.Is(err, astiav.ErrPatchwelcome):
+		// A container feature this FFmpeg does not implement: the file's
+		// doing, not the server's.
+		return fmt.Errorf("decode: %w: %s: uses a feature FFmpeg cannot read: %w", ErrNotVideo, d.url, err)
 	}
 	return fmt.Errorf("decode: %s %s: %w", op, d.url, err)
 }
