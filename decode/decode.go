@@ -42,6 +42,10 @@ type Options struct {
 	// reads to learn its parameters (FFmpeg's analyzeduration; its default
 	// is seconds). Reopening a known live source uses a short one.
 	ProbeDuration time.Duration
+	// RTSPTCP forces RTSP's RTP into the RTSP connection (interleaved
+	// TCP): no UDP socket is opened, so a SETUP reply cannot send the
+	// media to another address.
+	RTSPTCP bool
 }
 
 // Info describes the video stream.
@@ -187,6 +191,9 @@ func (d *Decoder) open(ctx context.Context, device bool) error {
 		_ = dict.Set("rw_timeout", us, 0) // socket-level read/write timeout for every protocol
 		if strings.HasPrefix(strings.ToLower(d.url), "rtsp") {
 			_ = dict.Set("timeout", us, 0) // RTSP's own socket timeout
+			if d.opts.RTSPTCP {
+				_ = dict.Set("rtsp_transport", "tcp", 0)
+			}
 		}
 		if p := d.opts.ProbeDuration; p > 0 {
 			_ = dict.Set("analyzeduration", strconv.FormatInt(p.Microseconds(), 10), 0)
@@ -252,6 +259,10 @@ func (d *Decoder) openError(ctx, octx context.Context, op string, err error) err
 		return fmt.Errorf("decode: %w: %s: not a recognized media file: %w", ErrNotVideo, d.url, err)
 	case errors.Is(err, astiav.ErrDecoderNotFound):
 		return fmt.Errorf("decode: %w: %s: %w", ErrUnsupportedCodec, d.url, err)
+	case errors.Is(err, astiav.ErrPatchwelcome):
+		// A container feature this FFmpeg does not implement: the file's
+		// doing, not the server's.
+		return fmt.Errorf("decode: %w: %s: uses a feature FFmpeg cannot read: %w", ErrNotVideo, d.url, err)
 	}
 	return fmt.Errorf("decode: %s %s: %w", op, d.url, err)
 }

@@ -22,6 +22,9 @@ const (
 	RTSPFormats = "rtsp"
 	// RTSPProtocols are what an RTSP session connects with.
 	RTSPProtocols = "rtsp,rtp,udp,tcp"
+	// RTSPTCPProtocols are what an RTSP session interleaved over TCP
+	// connects with (Options.RTSPTCP): no UDP.
+	RTSPTCPProtocols = "rtsp,tcp"
 	// NoProtocols lets FFmpeg open nothing by itself: for Options.Input,
 	// where Go hands it the bytes.
 	NoProtocols = "none"

@@ -179,6 +179,14 @@ func Trackers(st *store.Store, log *slog.Logger, set Settings, newTracker func(c
 			if err := set.same(sess.Info); err != nil {
 				return nil, err
 			}
+			// A prompt stored before the limits (or written into the
+			// store by hand) is refused here, not replayed into the model.
+			for _, sp := range sess.Prompts {
+				if err := sp.Check(spec.Info.Width, spec.Info.Height); err != nil {
+					return nil, fmt.Errorf("session %s: stored prompt %d (object %d, frame %d) cannot be replayed: %w; export the session (vidseg sessions export) or delete it",
+						spec.ResumeID, sp.Seq, sp.Object, sp.Frame, err)
+				}
+			}
 		}
 		t, err := newTracker(ctx, spec)
 		if err != nil {

@@ -281,6 +281,9 @@ func (ps *Set) Resolve(w, h int) ([]Prompt, error) {
 	}
 	out := make([]Prompt, 0, len(ps.byKey))
 	for _, p := range ps.byKey {
+		if err := p.Check(w, h); err != nil {
+			return nil, fmt.Errorf("prompt on frame %d: %w", p.Frame, err)
+		}
 		out = append(out, *p)
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -28,8 +28,13 @@ func (m *Manager) OpenCamera(ctx context.Context, c CameraSpec) (*Session, error
 	if c.Name == "" {
 		return nil, fmt.Errorf("%w: camera has no name", ErrInvalid)
 	}
+	m.reserveCamera(c.Name)
 	return m.openSource(ctx, c.Source, openOptions{loop: true, camera: c.Name, geo: c.Geometry, unattended: true, configured: true, resumeID: c.ResumeID})
 }
+
+// Configured reports whether the session is a camera the operator
+// configured (OpenCamera), not a client's.
+func (ss *Session) Configured() bool { return ss.configured }
 
 // Ended is closed when the session's source has ended for good (finished,
 // lost, or failed); State says which.

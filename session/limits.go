@@ -2,9 +2,12 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/vidseg/vidseg/tracker"
 )
 
 // Defaults for the session bounds (Config.MaxSessions, PauseAfter,
@@ -13,7 +16,93 @@ const (
 	DefaultMaxSessions = 8
 	DefaultPauseAfter  = 10 * time.Second
 	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultPromptTimeout bounds one prompt's model time: a click takes
+	// a fraction of a second of the model (seconds on a slow CPU), a
+	// prompt that takes longer is refused rather than stall the model
+	// every session shares.
+	DefaultPromptTimeout = 30 * time.Second
+	// DefaultPromptBudget is the model time a session's prompts may take
+	// per minute: a user clicking every second on a slow CPU stays well
+	// inside it; a client that prompts without pause is held to a third
+	// of the model.
+	DefaultPromptBudget = 20 * time.Second
 )
+
+// promptBudget counts the model time a session's prompts take against a
+// budget per minute, refilled as time passes (a token bucket holding at
+// most one minute's budget). A prompt starts only while some is left; one
+// prompt may overdraw it, up to its timeout.
+type promptBudget struct {
+	perMinute time.Duration // <= 0: no budget
+	timeout   time.Duration // <= 0: no timeout
+
+	mu   sync.Mutex
+	left time.Duration
+	at   time.Time
+	used time.Duration // all model time spent on prompts
+}
+
+func newPromptBudget(perMinute, timeout time.Duration) *promptBudget {
+	return &promptBudget{perMinute: perMinute, timeout: timeout, left: perMinute, at: time.Now()}
+}
+
+// refill adds what the time since the last call earned; b.mu held.
+func (b *promptBudget) refill(now time.Time) {
+	earned := time.Duration(float64(b.perMinute) * now.Sub(b.at).Seconds() / 60)
+	b.left = min(b.left+earned, b.perMinute)
+	b.at = now
+}
+
+// check refuses a prompt while the session's budget is spent.
+func (b *promptBudget) check(session string) error {
+	if b.perMinute <= 0 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(time.Now())
+	if b.left > 0 {
+		return nil
+	}
+	wait := time.Duration(float64(-b.left+time.Millisecond) / float64(b.perMinute) * float64(time.Minute))
+	return &kindError{ErrTooMany, fmt.Errorf("session %s has spent its model time for prompts (%v a minute); try again in %v",
+		session, b.perMinute, wait.Round(100*time.Millisecond)+100*time.Millisecond)}
+}
+
+func (b *promptBudget) spend(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(time.Now())
+	b.left -= d
+	b.used += d
+}
+
+// Used is the model time the session's prompts took so far.
+func (b *promptBudget) Used() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// modelPrompt runs one prompt on the model within the prompt timeout and
+// counts its time against the session's budget.
+func (s *Session) modelPrompt(ctx context.Context, run func(context.Context) (*tracker.FrameResult, error)) (*tracker.FrameResult, error) {
+	b := s.promptBudget
+	if b.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, b.timeout, errPromptTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	res, err := run(ctx)
+	b.spend(time.Since(start))
+	if err != nil && errors.Is(context.Cause(ctx), errPromptTimeout) {
+		return nil, fmt.Errorf("prompt: the model took longer than %v on it: %w", b.timeout, context.DeadlineExceeded)
+	}
+	return res, err
+}
+
+var errPromptTimeout = errors.New("prompt timeout")
 
 // urgent is what a tracker sharing a model offers (sam.Client): while a
 // prompt waits, its model calls go ahead of other sessions' tracking.

@@ -85,6 +85,10 @@ type Config struct {
 	Bitrate int
 	// Sources is what may be opened besides uploads (nothing by default).
 	Sources source.Policy
+	// Cameras are the names of the operator's cameras, reserved: a
+	// client's session may not take one as its camera name (OpenCamera
+	// reserves the names it opens too).
+	Cameras []string
 	// MaxSessions caps live sessions (DefaultMaxSessions if 0, none if <0).
 	MaxSessions int
 	// PauseAfter: a session without viewers stops decoding and tracking
@@ -93,6 +97,12 @@ type Config struct {
 	// IdleTimeout: a session nobody watched or prompted for this long is
 	// closed (DefaultIdleTimeout if 0, never if <0).
 	IdleTimeout time.Duration
+	// PromptTimeout bounds one prompt's model time
+	// (DefaultPromptTimeout if 0, none if <0).
+	PromptTimeout time.Duration
+	// PromptBudget is the model time a session's prompts may take per
+	// minute (DefaultPromptBudget if 0, none if <0).
+	PromptBudget time.Duration
 	// ICE timeouts for viewers (pion defaults when zero).
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
 	// Logger receives session and viewer events (Info); nil discards them.
@@ -118,6 +128,7 @@ type Manager struct {
 	reaped  chan struct{}
 
 	mu       sync.Mutex
+	cameras  map[string]bool // reserved camera names
 	sessions map[string]*Session
 	opening  int // sessions being opened (reserved slots)
 	closed   bool
@@ -142,13 +153,19 @@ func New(cfg Config) (*Manager, error) {
 	cfg.MaxSessions = orDefault(cfg.MaxSessions, DefaultMaxSessions)
 	cfg.PauseAfter = orDefault(cfg.PauseAfter, DefaultPauseAfter)
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.PromptTimeout = orDefault(cfg.PromptTimeout, DefaultPromptTimeout)
+	cfg.PromptBudget = orDefault(cfg.PromptBudget, DefaultPromptBudget)
 	ctx, cancel := context.WithCancel(context.Background())
 	res, err := source.NewResolver(ctx, cfg.Sources)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, ctx: ctx, cancel: cancel, sources: res, sessions: make(map[string]*Session),
+	cams := make(map[string]bool)
+	for _, c := range cfg.Cameras {
+		cams[c] = true
+	}
+	m := &Manager{cfg: cfg, ctx: ctx, cancel: cancel, sources: res, sessions: make(map[string]*Session), cameras: cams,
 		reaped: make(chan struct{}), hub: newHub(cfg.EventSinks)}
 	go m.reap()
 	return m, nil
@@ -188,6 +205,9 @@ func (m *Manager) ModelSize() int {
 	}
 	return m.cfg.ModelSize
 }
+
+// MaxSessions is the session cap (<= 0: none).
+func (m *Manager) MaxSessions() int { return m.cfg.MaxSessions }
 
 // Codec is the sessions' WebRTC video codec.
 func (m *Manager) Codec() string { return m.cfg.Codec }
@@ -244,6 +264,9 @@ type Options struct {
 // an http(s):// or rtsp:// URL) under the source policy and the session
 // cap.
 func (m *Manager) Open(ctx context.Context, src string, o Options) (*Session, error) {
+	if err := m.clientCamera(o.Camera); err != nil {
+		return nil, err
+	}
 	return m.openSource(ctx, src, openOptions{loop: o.Loop, edit: o.Edit, camera: o.Camera})
 }
 
@@ -285,8 +308,8 @@ type Upload struct {
 }
 
 // OpenUpload starts a looping session on an upload. The caller holds a
-// slot (Reserve) from before the upload was stored, so a full server
-// refuses it before it is sent.
+// slot (Reserve), taken once the upload is stored: a slow upload holds
+// no session slot.
 func (m *Manager) OpenUpload(ctx context.Context, up Upload) (*Session, error) {
 	in, err := source.Upload(up.Path, up.Name)
 	if err != nil {
@@ -320,6 +343,10 @@ type Stream struct {
 // for idleness) on st.Source, under the session cap. It closes st.Source
 // on failure.
 func (m *Manager) OpenStream(ctx context.Context, st Stream) (*Session, error) {
+	if err := m.clientCamera(st.Camera); err != nil {
+		_ = st.Source.Close()
+		return nil, err
+	}
 	release, err := m.Reserve()
 	if err != nil {
 		_ = st.Source.Close()
@@ -372,7 +399,9 @@ func (m *Manager) open(ctx context.Context, in *source.Source, oo openOptions) (
 		if c, ok := opts.Input.(io.Closer); ok {
 			_ = c.Close()
 		}
-		if errors.Is(err, decode.ErrUnreachable) && opts.Input == nil {
+		if in.ConnErr != nil && in.ConnErr() != nil {
+			err = in.ConnErr()
+		} else if errors.Is(err, decode.ErrUnreachable) && opts.Input == nil {
 			// FFmpeg's own words ("Connection refused") would tell what
 			// listens where; say only that no video came.
 			err = fmt.Errorf("%w: no video from %s", decode.ErrUnreachable, in.Name)
@@ -401,6 +430,9 @@ func (m *Manager) open(ctx context.Context, in *source.Source, oo openOptions) (
 				if c, ok := o.Input.(io.Closer); ok {
 					_ = c.Close()
 				}
+				if in.ConnErr != nil && in.ConnErr() != nil {
+					err = in.ConnErr()
+				}
 				return nil, err
 			}
 			return d, nil
@@ -424,6 +456,10 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 		_ = src.Close()
 		return nil, fmt.Errorf("%w: session %s is already open", ErrInvalid, id)
 	}
+	if err := checkSize(info.Width, info.Height); err != nil {
+		_ = src.Close()
+		return nil, err
+	}
 	name, display := oo.name, oo.display
 	if name == "" {
 		name = srcName
@@ -434,9 +470,10 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 	ss = &Session{
 		ID: id, Source: display, path: path, Name: name, Info: info, Created: time.Now(), dec: dec, src: src, cleanup: oo.cleanup,
 		done: make(chan struct{}), ended: make(chan struct{}), frames: stream.NewLatest[timedFrame](), prompts: make(chan promptRequest),
-		unattended: oo.unattended,
-		state:      "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
+		unattended: oo.unattended, configured: oo.configured,
+		state: "playing", objects: make(map[int]*objectState), nextObj: 1, tracked: -1,
 		Camera: oo.camera, hub: m.hub, log: m.cfg.Logger,
+		promptBudget: newPromptBudget(m.cfg.PromptBudget, m.cfg.PromptTimeout),
 	}
 	if ss.Camera == "" {
 		ss.Camera = ss.ID
@@ -540,6 +577,39 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 	go ss.run(sctx, m.cfg.Logger, m.cfg.PauseAfter)
 	m.cfg.Logger.Info("session opened", "session", ss.ID, "source", name, "width", info.Width, "height", info.Height, "fps", info.FPS, "mode", ss.Status().Mode)
 	return ss, nil
+}
+
+// clientCamera refuses a client's camera name that belongs to one of
+// the operator's cameras: their events would share its numbering.
+func (m *Manager) clientCamera(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cameras[name] {
+		return &kindError{ErrConflict, fmt.Errorf("camera name %q belongs to a camera of this server; choose another", name)}
+	}
+	return nil
+}
+
+// reserveCamera keeps name for the operator's camera.
+func (m *Manager) reserveCamera(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cameras[name] = true
+}
+
+// Video sizes a session streams: 8K UHD's pixels, 8192 a side (the
+// encoders take 16384, but each picture is composited in RGB, three times
+// over; a header claiming a huge size must be refused, not a 500).
+const (
+	maxSide   = 8192
+	maxPixels = 7680 * 4320
+)
+
+func checkSize(w, h int) error {
+	if w <= 0 || h <= 0 || w > maxSide || h > maxSide || w*h > maxPixels {
+		return &kindError{ErrInvalid, fmt.Errorf("video size %dx%d: sessions stream at most %d pixels a side and %d in all (8K UHD)", w, h, maxSide, maxPixels)}
+	}
+	return nil
 }
 
 // NewID returns a new random session ID.

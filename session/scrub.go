@@ -114,7 +114,7 @@ type editor struct {
 	results     map[int][]stream.ObjectMeta // frame -> objects, fresh or stale
 	stale       map[int]bool                // frames of results from before the last prompt
 	changed     bool                        // a prompt or removal since the last complete pass
-	prompts     map[PromptFrame]bool
+	prompts     map[PromptFrame]int // points on each prompted object and frame
 	pass        *PassProgress
 	passStart   time.Time
 	follow      bool // the player shows the frame the pass tracks (until the user seeks)
@@ -164,7 +164,7 @@ func (m *Manager) newEditor(ctx context.Context, ss *Session, spec Spec) (*edito
 	e := &editor{
 		s: ss, frames: n, view: decode.NewSource(ss.dec, n, 2),
 		wake: make(chan struct{}, 1), jobs: make(chan edJob),
-		results: map[int][]stream.ObjectMeta{}, stale: map[int]bool{}, prompts: map[PromptFrame]bool{},
+		results: map[int][]stream.ObjectMeta{}, stale: map[int]bool{}, prompts: map[PromptFrame]int{},
 	}
 	if cfg.NewFileTracker == nil {
 		return e, nil
@@ -205,7 +205,7 @@ func (e *editor) restore(r Restorer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range prompts {
-		e.prompts[p] = true
+		e.prompts[p] = max(e.prompts[p], 1) // counts restart at resume
 		s.objects[p.Object] = &objectState{frame: p.Frame}
 		s.nextObj = max(s.nextObj, p.Object+1)
 	}
@@ -423,6 +423,9 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 	// Clicks on the same object and frame add up, so a negative click
 	// refines the mask.
 	p.Append = p.Mask == nil && p.Box == nil
+	if err := s.promptBudget.check(s.ID); err != nil {
+		return nil, err
+	}
 	// Show the prompted frame while the model works on it.
 	e.mu.Lock()
 	e.pos, e.playing = p.Frame, false
@@ -430,6 +433,14 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 	e.poke()
 	var resp *PromptResult
 	err := e.do(ctx, fmt.Sprintf("segmenting object %d on frame %d", p.Object, p.Frame), func(ctx context.Context) error {
+		if p.Append {
+			e.mu.Lock()
+			had := e.prompts[PromptFrame{Object: p.Object, Frame: p.Frame}]
+			e.mu.Unlock()
+			if err := prompt.CheckAdded(p.Object, p.Frame, had, len(p.Points)); err != nil {
+				return err
+			}
+		}
 		res, metas, err := e.applyPrompt(ctx, p)
 		if err != nil {
 			return err

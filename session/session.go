@@ -49,6 +49,7 @@ type Session struct {
 	// unattended: runs without viewers (a configured camera, a WHIP
 	// publisher), so it is never paused or reaped for idleness.
 	unattended bool
+	configured bool // a camera the operator configured
 	enc        *stream.VideoEncoder
 	b          *stream.Broadcaster // burned-in masks, for WHEP players without a page
 	clean      *stream.Broadcaster // no masks: the page draws them
@@ -97,6 +98,7 @@ type Session struct {
 	modelDropped  atomic.Int64 // frames replaced before the model took them
 	reconnects    atomic.Int64
 	promptLatency latencyHistogram
+	promptBudget  *promptBudget // model time of prompts: bounded, counted
 }
 
 type timedFrame struct {
@@ -174,6 +176,9 @@ type Status struct {
 	// events raised.
 	Camera string `json:"camera"`
 	Events int64  `json:"events"`
+	// PromptSeconds is the model time the session's prompts took, counted
+	// against its budget (Config.PromptBudget).
+	PromptSeconds float64 `json:"promptSeconds"`
 }
 
 // Status reports the session's state now.
@@ -192,7 +197,7 @@ func (s *Session) Status() Status {
 		Model: s.trk != nil, ModelFPS: round1(s.model.Rate()), SourceFPS: round1(s.send.Rate()),
 		LatencyMs: ms(s.send.Latency()), Created: s.Created, Tracked: s.tracked, FramesSent: max(st.Frames, cst.Frames),
 		FramesSkipped: s.skipped.Load(), ModelFrames: s.modelFrames.Load(), Queue: s.queue.Load(), CondFrames: s.condFrames.Load(),
-		Camera: s.Camera, Events: s.eventCount.Load(),
+		Camera: s.Camera, Events: s.eventCount.Load(), PromptSeconds: math.Round(s.promptBudget.Used().Seconds()*1000) / 1000,
 	}
 	if s.ed != nil {
 		si.Mode, si.Model = "edit", s.ed.trk != nil
@@ -365,8 +370,13 @@ func (s *Session) prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameRe
 		p.Object = s.nextObj
 	}
 	if st := s.objects[p.Object]; st != nil && st.frame == p.Frame {
-		// A correction on the same frame keeps the earlier clicks.
+		// A correction on the same frame keeps the earlier clicks, up to
+		// the limit per object and frame.
 		if p.Mask == nil {
+			if err := prompt.CheckAdded(p.Object, p.Frame, len(st.points), len(p.Points)); err != nil {
+				s.mu.Unlock()
+				return nil, 0, err
+			}
 			p.Points = append(append([]prompt.Point(nil), st.points...), p.Points...)
 			if p.Box == nil {
 				p.Box = st.box
@@ -377,7 +387,7 @@ func (s *Session) prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameRe
 	if p.Frame < 0 {
 		return nil, 0, ErrNotReady
 	}
-	res, err := s.trk.Prompt(ctx, p)
+	res, err := s.modelPrompt(ctx, func(ctx context.Context) (*tracker.FrameResult, error) { return s.trk.Prompt(ctx, p) })
 	if err != nil {
 		return nil, 0, err
 	}
@@ -419,6 +429,12 @@ func (s *Session) Prompt(ctx context.Context, p prompt.Prompt) (int, *tracker.Fr
 		return 0, nil, ErrNoModel
 	}
 	p.Object = max(p.Object, 0) // a new object gets its id from the model goroutine
+	if err := p.Check(s.Info.Width, s.Info.Height); err != nil {
+		return 0, nil, err
+	}
+	if err := s.promptBudget.check(s.ID); err != nil {
+		return 0, nil, err
+	}
 	s.queue.Add(1)
 	defer s.queue.Add(-1)
 	s.touch()
@@ -465,8 +481,8 @@ func (s *Session) Apply(ctx context.Context, p prompt.Prompt, frame *int) (*Prom
 	if !s.Model() {
 		return nil, ErrNoModel
 	}
-	if p.Object < 0 {
-		return nil, &kindError{ErrInvalid, fmt.Errorf("prompt: object id %d is negative", p.Object)}
+	if err := p.Check(s.Info.Width, s.Info.Height); err != nil {
+		return nil, fmt.Errorf("prompt: %w", err)
 	}
 	if p.Object > 0 {
 		s.mu.Lock()
@@ -474,14 +490,6 @@ func (s *Session) Apply(ctx context.Context, p prompt.Prompt, frame *int) (*Prom
 		s.mu.Unlock()
 		if !known {
 			return nil, &kindError{ErrNotFound, fmt.Errorf("unknown object %d in session %s (use object 0 to start one)", p.Object, s.ID)}
-		}
-	}
-	if m := p.Mask; m != nil {
-		if len(p.Points) > 0 || p.Box != nil {
-			return nil, &kindError{ErrInvalid, errors.New("prompt: a mask cannot be combined with points or a box")}
-		}
-		if m.Height != s.Info.Height || m.Width != s.Info.Width {
-			return nil, &kindError{ErrInvalid, fmt.Errorf("prompt: mask size [%d %d], the video is [%d %d] (height, width)", m.Height, m.Width, s.Info.Height, s.Info.Width)}
 		}
 	}
 	if p.Empty() {

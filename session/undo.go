@@ -106,7 +106,12 @@ func (e *editor) applyPrompt(ctx context.Context, p prompt.Prompt) (*tracker.Fra
 	e.results[res.Frame] = metas
 	delete(e.stale, res.Frame)
 	e.changed = true
-	e.prompts[PromptFrame{Object: p.Object, Frame: p.Frame}] = true
+	key := PromptFrame{Object: p.Object, Frame: p.Frame}
+	points := len(p.Points)
+	if p.Append {
+		points += e.prompts[key]
+	}
+	e.prompts[key] = points
 	e.mu.Unlock()
 	e.poke()
 	return res, metas, nil

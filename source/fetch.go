@@ -114,7 +114,8 @@ func (in *httpInput) get(from int64) (*http.Response, error) {
 	resp, err := in.client.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrPrivateAddr) {
-			return nil, err
+			// Not err itself: it names the address the host resolved to.
+			return nil, errPrivate
 		}
 		// Not the dialer's words ("connection refused", "no route"): the
 		// URL's host did not answer, whatever the reason.

@@ -37,6 +37,11 @@ type Policy struct {
 	// AllowPrivateURLs lets URL sources reach loopback, private,
 	// link-local, CGNAT and cloud metadata addresses.
 	AllowPrivateURLs bool
+	// AllowRTSPUDP lets RTSP media come over UDP, where a server's SETUP
+	// answer chooses the media's address and redirects are FFmpeg's to
+	// follow: without it RTSP is interleaved over the one TCP connection,
+	// through a relay that refuses redirects.
+	AllowRTSPUDP bool
 }
 
 var (
@@ -57,6 +62,11 @@ type Source struct {
 	Path   string // a file's real path, for the edit player's own decoders
 	Opts   decode.Options
 	File   bool // a file: Loop applies
+	// ConnErr, when set, says why the source's connection failed as the
+	// policy's relay saw it (an RTSP redirect refused, the server not
+	// answering), or nil: a decoder that failed to open has the reason
+	// here rather than in FFmpeg's words.
+	ConnErr func() error
 }
 
 // Resolver applies a Policy. Close it to release the media root.
@@ -234,9 +244,19 @@ func (s *Resolver) resolveURL(ctx context.Context, src string) (*Source, error) 
 			return nil, fmt.Errorf("%w: %s", err, name)
 		}
 		target, _ := url.Parse(src) // parsed above; keeps credentials for FFmpeg
-		target.Host = net.JoinHostPort(ip.String(), port)
-		return &Source{Name: name, Target: target.String(),
-			Opts: decode.Options{Formats: decode.RTSPFormats, Protocols: decode.RTSPProtocols}}, nil
+		dst := net.JoinHostPort(ip.String(), port)
+		if p.AllowRTSPUDP {
+			target.Host = dst
+			return &Source{Name: name, Target: target.String(),
+				Opts: decode.Options{Formats: decode.RTSPFormats, Protocols: decode.RTSPProtocols}}, nil
+		}
+		relay, err := startRTSPRelay(s.life, dst, p.AllowPrivateURLs)
+		if err != nil {
+			return nil, err
+		}
+		target.Host = relay.Addr()
+		return &Source{Name: name, Target: target.String(), ConnErr: relay.Err,
+			Opts: decode.Options{Formats: decode.RTSPFormats, Protocols: decode.RTSPTCPProtocols, RTSPTCP: true}}, nil
 	}
 	in, err := openHTTP(ctx, s.life, s.fetch, src)
 	if err != nil {
@@ -268,7 +288,10 @@ func checkAddr(ip netip.Addr, allowPrivate bool) error {
 		bad = bad || p.Contains(ip)
 	}
 	if bad {
-		return fmt.Errorf("%w: URL sources may not reach loopback, private, link-local or metadata addresses on this server (vidseg serve --allow-private-urls allows them)", ErrPrivateAddr)
+		return errPrivate
 	}
 	return nil
 }
+
+// errPrivate says a URL's destination is refused, without the address.
+var errPrivate = fmt.Errorf("%w: URL sources may not reach loopback, private, link-local or metadata addresses on this server (vidseg serve --allow-private-urls allows them)", ErrPrivateAddr)

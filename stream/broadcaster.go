@@ -86,6 +86,10 @@ type Options struct {
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
 	ICEKeepaliveInterval   time.Duration
+	// ConnectTimeout removes a viewer whose peer connection has not
+	// connected this long after its answer, so offers that never start
+	// ICE do not hold a place (default 20 s).
+	ConnectTimeout time.Duration
 	// Logger, when set, receives viewer lifecycle events (Info).
 	Logger *slog.Logger
 }
@@ -356,6 +360,16 @@ func (b *Broadcaster) AddViewer(ctx context.Context, offer string) (id, answer s
 	b.keyRequest.Store(true)
 	go func() { defer b.wg.Done(); v.run() }()
 	go func() { defer b.wg.Done(); b.readRTCP(v, sender) }()
+	connectTimeout := b.opts.ConnectTimeout
+	if connectTimeout <= 0 {
+		connectTimeout = 20 * time.Second
+	}
+	time.AfterFunc(connectTimeout, func() {
+		if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+			b.log("viewer never connected; removed", "viewer", id, "within", connectTimeout)
+			_ = b.RemoveViewer(id) // already gone is fine
+		}
+	})
 	b.log("viewer added", "viewer", id)
 	return id, pc.LocalDescription().SDP, nil
 }

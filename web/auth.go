@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -57,7 +58,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return true
 	}
-	if origin != "" && !cors && origin != selfOrigin(r) {
+	if origin != "" && !cors && !s.selfOrigin(r, origin) {
 		writeError(w, http.StatusForbidden, fmt.Errorf("cross-origin request from %s refused (vidseg serve --cors-origin allows an origin)", origin))
 		return false
 	}
@@ -99,7 +100,7 @@ func (s *Server) tokenOK(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if q := r.URL.Query(); q.Has("token") && s.tokenEqual(q.Get("token")) {
 		http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: s.cfg.Token, Path: "/", HttpOnly: true,
-			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || strings.HasPrefix(s.cfg.PublicURL, "https:")})
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/api/") {
 			u := *r.URL
 			q.Del("token")
@@ -118,11 +119,28 @@ func (s *Server) tokenEqual(t string) bool {
 	return subtle.ConstantTimeCompare([]byte(t), []byte(s.cfg.Token)) == 1
 }
 
-func selfOrigin(r *http.Request) string {
-	if r.TLS != nil {
-		return "https://" + r.Host
+// selfOrigin reports whether origin is the server's own: the origin of
+// Config.PublicURL (behind a TLS proxy the page is https:// while the
+// request reaching us is http://), or that of the request itself.
+func (s *Server) selfOrigin(r *http.Request, origin string) bool {
+	if s.cfg.PublicURL != "" {
+		return strings.EqualFold(origin, strings.TrimSuffix(s.cfg.PublicURL, "/"))
 	}
-	return "http://" + r.Host
+	if r.TLS != nil {
+		return origin == "https://"+r.Host
+	}
+	return origin == "http://"+r.Host
+}
+
+// PublicOrigin checks a --public-url: an http(s) origin (scheme, host,
+// optional port; no path) and returns it in canonical form.
+func PublicOrigin(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("public URL %q: want the origin the page is served from, such as https://vidseg.example.org", raw)
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), nil
 }
 
 // LoopbackHost reports whether a host (a Host header, the host of a
@@ -132,7 +150,9 @@ func LoopbackHost(host string) bool {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	// Exactly localhost: a name under it (evil.localhost) is resolved by
+	// some resolvers, not by all, and names nothing of this server.
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/vidseg/vidseg/decode"
+	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/session"
 	"github.com/vidseg/vidseg/source"
 	"github.com/vidseg/vidseg/stream"
@@ -38,7 +39,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, session.ErrNotFound), errors.Is(err, tracker.ErrUnknownObject), errors.Is(err, decode.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, session.ErrInvalid), errors.Is(err, tracker.ErrPromptOutside), errors.Is(err, tracker.ErrEmptyPrompt),
+	case errors.Is(err, session.ErrInvalid), errors.Is(err, prompt.ErrInvalid), errors.Is(err, tracker.ErrPromptOutside), errors.Is(err, tracker.ErrEmptyPrompt),
 		errors.Is(err, decode.ErrNotVideo), errors.Is(err, decode.ErrUnsupportedCodec), errors.Is(err, decode.ErrCorrupt),
 		errors.Is(err, decode.ErrTruncated):
 		return http.StatusBadRequest

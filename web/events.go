@@ -12,6 +12,9 @@ import (
 	"github.com/vidseg/vidseg/session"
 )
 
+// eventWriteTimeout drops an event stream whose client stops reading.
+const eventWriteTimeout = 30 * time.Second
+
 // handleEvents streams events as Server-Sent Events: "id" is a server-wide
 // sequence (send it back as Last-Event-ID to resume without a gap while the
 // events are still in memory), "event" the kind, "data" the JSON event.
@@ -32,6 +35,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		last = n
 	}
 	sessionID, camera := r.URL.Query().Get("session"), r.URL.Query().Get("camera")
+	release, err := s.limits.eventStreams.take(r)
+	if err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("event stream: %w", err))
+		return
+	}
+	defer release()
 	hub := s.m.Events()
 	backlog, ch, err := hub.Subscribe(last)
 	if err != nil {
@@ -66,8 +75,21 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
+	// An idle client holds its stream for EventStreamLifetime at most;
+	// EventSource reconnects with Last-Event-ID and loses nothing.
+	var end <-chan time.Time
+	if s.cfg.EventStreamLifetime > 0 {
+		t := time.NewTimer(s.cfg.EventStreamLifetime)
+		defer t.Stop()
+		end = t.C
+	}
+	rc := http.NewResponseController(w)
 	for {
+		// A client that stops reading is dropped once its writes block.
+		_ = rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
 		select {
+		case <-end:
+			return
 		case he, ok := <-ch:
 			if !ok {
 				return

@@ -73,6 +73,14 @@ type Config struct {
 	// Token, when set, is required on every request (page, API, WHEP).
 	// Without it only loopback Host names are answered.
 	Token string
+	// PublicURL is the origin the page is served from when a proxy
+	// stands in front (https://vidseg.example.org): the page's own
+	// requests carry it as Origin, and the token cookie is Secure when it
+	// is https. Empty: the request's own scheme and Host.
+	PublicURL string
+	// Cameras are the names of the operator's cameras: no client session
+	// may take one as its camera name (events are numbered per camera).
+	Cameras []string
 	// AllowOrigins are the web origins ("https://app.example") allowed to
 	// call the API and WHEP from their pages (CORS).
 	AllowOrigins []string
@@ -81,8 +89,29 @@ type Config struct {
 	MaxSessions int
 	PauseAfter  time.Duration
 	IdleTimeout time.Duration
+	// PromptTimeout and PromptBudget bound the model time of prompts
+	// (session.Config).
+	PromptTimeout, PromptBudget time.Duration
 	// ICE timeouts for viewers (pion defaults when zero).
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	// Per client address (0: the Default of the same name, <0: none):
+	// uploads in flight, /api/events streams, WHIP publishers.
+	UploadsPerClient, EventStreamsPerClient, WHIPPerClient int
+	// EventStreamLifetime closes an event stream after this long (the
+	// client reconnects): DefaultEventStreamLifetime if 0, never if <0.
+	EventStreamLifetime time.Duration
+	// ViewersPerSession and Viewers cap WHEP viewers of one session and
+	// of all (DefaultViewersPerSession, DefaultViewers if 0; none if <0).
+	ViewersPerSession, Viewers int
+	// BodyGrace and BodyMinRate (bytes a second): an upload must arrive
+	// at BodyMinRate on average after BodyGrace (DefaultBodyGrace,
+	// DefaultBodyMinRate if 0; no deadline if <0).
+	BodyGrace   time.Duration
+	BodyMinRate int64
+	// Forget removes a deleted session's record (its journal in the
+	// store): DELETE /api/sessions/{id} ends the session for good unless
+	// the client asks to keep it (?keep=store). Nil: nothing to remove.
+	Forget func(id string) error
 	// Logger receives session and viewer events (Info); nil discards them.
 	Logger *slog.Logger
 	// EventSinks receive every session's analytics events (JSON Lines
@@ -98,8 +127,9 @@ type Config struct {
 func (c Config) sessions() session.Config {
 	return session.Config{
 		NewTracker: c.NewTracker, NewFileTracker: c.NewFileTracker, JournalFile: c.JournalFile, ModelSize: c.ModelSize,
-		Codec: c.Codec, Bitrate: c.Bitrate, Sources: c.Sources,
+		Codec: c.Codec, Bitrate: c.Bitrate, Sources: c.Sources, Cameras: c.Cameras,
 		MaxSessions: c.MaxSessions, PauseAfter: c.PauseAfter, IdleTimeout: c.IdleTimeout,
+		PromptTimeout: c.PromptTimeout, PromptBudget: c.PromptBudget,
 		ICEDisconnectedTimeout: c.ICEDisconnectedTimeout, ICEFailedTimeout: c.ICEFailedTimeout,
 		Logger: c.Logger, EventSinks: c.EventSinks, Analytics: c.Analytics, Reconnect: c.Reconnect,
 	}
@@ -111,6 +141,17 @@ func ModelTrackers(cfg Config, sched *sam.Scheduler, mode tracker.Mode) Config {
 	sc := session.ModelTrackers(session.Config{Logger: cfg.Logger}, sched, mode)
 	cfg.ModelSize, cfg.NewTracker, cfg.NewFileTracker = sc.ModelSize, sc.NewTracker, sc.NewFileTracker
 	return cfg
+}
+
+// orDefault is v, def if v is 0, and 0 (none) if v < 0.
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // Server is the HTTP handler of the app. Close it to stop every session.
@@ -126,8 +167,11 @@ type Server struct {
 
 	registry *prometheus.Registry
 
+	limits limits
+
 	mu         sync.Mutex
-	publishers int // WHIP publishers connected
+	publishers int            // WHIP publishers connected
+	offers     map[string]int // WHEP offers being answered, per session
 }
 
 // New returns a Server for cfg.
@@ -135,12 +179,27 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UploadLimit <= 0 {
 		cfg.UploadLimit = DefaultUploadLimit
 	}
+	if cfg.PublicURL != "" {
+		o, err := PublicOrigin(cfg.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		cfg.PublicURL = o
+	}
 	if cfg.UploadDir == "" {
 		cfg.UploadDir = os.TempDir()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.UploadsPerClient = orDefault(cfg.UploadsPerClient, DefaultUploadsPerClient)
+	cfg.EventStreamsPerClient = orDefault(cfg.EventStreamsPerClient, DefaultEventStreamsPerClient)
+	cfg.WHIPPerClient = orDefault(cfg.WHIPPerClient, DefaultWHIPPerClient)
+	cfg.EventStreamLifetime = orDefault(cfg.EventStreamLifetime, DefaultEventStreamLifetime)
+	cfg.ViewersPerSession = orDefault(cfg.ViewersPerSession, DefaultViewersPerSession)
+	cfg.Viewers = orDefault(cfg.Viewers, DefaultViewers)
+	cfg.BodyGrace = orDefault(cfg.BodyGrace, DefaultBodyGrace)
+	cfg.BodyMinRate = orDefault(cfg.BodyMinRate, DefaultBodyMinRate)
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		return nil, fmt.Errorf("web: embedded files: %w", err)
@@ -150,7 +209,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	cfg.Codec = m.Codec()
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), m: m}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), m: m, limits: newLimits(cfg)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.registry = s.newRegistry()
 	s.routes(http.FileServerFS(static))
@@ -188,6 +247,9 @@ func (s *Server) routes(files http.Handler) {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// No other site may frame the page (clickjacking).
+	w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+	w.Header().Set("X-Frame-Options", "DENY")
 	if s.guard(w, r) {
 		s.mux.ServeHTTP(w, r)
 	}
@@ -202,6 +264,9 @@ func (s *Server) Close() error {
 // Manager is the session manager the server serves (for cameras that
 // the operator configured).
 func (s *Server) Manager() *session.Manager { return s.m }
+
+// MaxSessions is the session cap the server runs under.
+func (s *Server) MaxSessions() int { return s.m.MaxSessions() }
 
 // Sessions lists the live sessions.
 func (s *Server) Sessions() []SessionInfo { return s.m.List() }

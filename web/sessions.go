@@ -79,13 +79,24 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	)
 	switch ct {
 	case "multipart/form-data":
-		release, rerr := s.m.Reserve()
+		// A session slot is taken once the upload is stored: a slow or
+		// stalled upload holds only an upload slot of its client, and
+		// only while it keeps the minimum rate.
+		release, rerr := s.limits.uploads.take(r)
 		if rerr != nil {
 			writeError(w, statusOf(rerr), rerr)
 			return
 		}
+		done := withMinRate(w, r, s.cfg.BodyGrace, s.cfg.BodyMinRate)
 		ss, err = s.createFromUpload(w, r)
 		release()
+		if err != nil {
+			// The rest of the body is not wanted: close rather than read
+			// it for the next request.
+			w.Header().Set("Connection", "close")
+		} else {
+			done()
+		}
 	case "application/json", "":
 		var req SourceRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
@@ -118,7 +129,8 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 // createFromUpload streams the "file" part to disk, refusing more than the
-// upload limit, and opens a session on it; the caller holds a slot.
+// upload limit, and opens a session on it once it is stored, if a session
+// slot is free.
 func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
 	limit := s.cfg.UploadLimit
 	tooBig := &statusError{http.StatusRequestEntityTooLarge,
@@ -143,7 +155,7 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*sess
 			if errors.Is(err, io.EOF) {
 				return nil, &statusError{http.StatusBadRequest, errors.New("upload: no \"file\" field in the form")}
 			}
-			return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload: %w", err)}
+			return nil, s.uploadErr(err)
 		}
 		if part.FormName() == "mode" {
 			// Sent before "file", as the page does.
@@ -176,7 +188,7 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*sess
 			if errors.As(err, &mbe) {
 				return nil, tooBig
 			}
-			return nil, &statusError{http.StatusBadRequest, fmt.Errorf("upload interrupted: %w", err)}
+			return nil, s.uploadErr(err)
 		}
 		if n > limit {
 			remove()
@@ -191,13 +203,27 @@ func (s *Server) createFromUpload(w http.ResponseWriter, r *http.Request) (*sess
 			remove()
 			return nil, &statusError{http.StatusBadRequest, errors.New("upload: the file is empty")}
 		}
+		release, err := s.m.Reserve()
+		if err != nil {
+			remove()
+			return nil, err
+		}
 		ss, err := s.m.OpenUpload(r.Context(), session.Upload{Path: f.Name(), Name: name, Edit: edit, Cleanup: remove})
+		release()
 		if err != nil {
 			// The user knows their file by its name, not our temporary path.
 			return nil, &renamedError{err: err, from: f.Name(), to: name}
 		}
 		return ss, nil
 	}
+}
+
+// uploadErr says why an upload's body ended early.
+func (s *Server) uploadErr(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &statusError{http.StatusRequestTimeout, fmt.Errorf("upload slower than %s a second: sent too slowly or stalled", humanBytes(s.cfg.BodyMinRate))}
+	}
+	return &statusError{http.StatusBadRequest, fmt.Errorf("upload interrupted: %w", err)}
 }
 
 func safeExt(name string) string {
@@ -220,9 +246,23 @@ func (e *renamedError) Unwrap() error { return e.err }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !s.m.Remove(id) {
+	keep := r.URL.Query().Get("keep")
+	if keep != "" && keep != "store" {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("keep=%q: want keep=store (keep the session's record for vidseg sessions export) or nothing", keep))
+		return
+	}
+	ss, ok := s.m.Get(id)
+	if !ok || !s.m.Remove(id) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("unknown session %q", id))
 		return
+	}
+	// A configured camera's record is its journal across restarts.
+	if s.cfg.Forget != nil && keep == "" && !ss.Configured() {
+		if err := s.cfg.Forget(id); err != nil {
+			s.cfg.Logger.Warn("deleted session's record not removed", "session", id, "err", err)
+			writeError(w, http.StatusInternalServerError, fmt.Errorf("session %s ended, but its record could not be removed from the store", id))
+			return
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -238,7 +278,51 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request, ss *session.
 			return
 		}
 	}
+	if r.Method == http.MethodPost {
+		done, err := s.takeViewer(ss.ID)
+		if err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+		defer done()
+	}
 	stream.WHEP{B: b}.ServeHTTP(w, r)
+}
+
+// takeViewer checks the viewer caps, per session and in all, counting
+// offers being answered; done ends the offer's count (a viewer it added
+// is counted by its session from then on).
+func (s *Server) takeViewer(id string) (done func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pending, inSession := 0, 0
+	for _, n := range s.offers {
+		pending += n
+	}
+	total := pending
+	for _, st := range s.m.List() {
+		total += st.Viewers
+		if st.ID == id {
+			inSession = st.Viewers + s.offers[id]
+		}
+	}
+	if max := s.cfg.ViewersPerSession; max > 0 && inSession >= max {
+		return nil, &statusError{http.StatusTooManyRequests, fmt.Errorf("session %s has %d viewers, the most it takes; try again when one leaves", id, max)}
+	}
+	if max := s.cfg.Viewers; max > 0 && total >= max {
+		return nil, &statusError{http.StatusTooManyRequests, fmt.Errorf("this server has %d viewers, the most it takes; try again when one leaves", max)}
+	}
+	if s.offers == nil {
+		s.offers = make(map[string]int)
+	}
+	s.offers[id]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.offers[id]--; s.offers[id] <= 0 {
+			delete(s.offers, id)
+		}
+	}, nil
 }
 
 func (s *Server) handlePrompt(w http.ResponseWriter, r *http.Request, ss *session.Session) {

@@ -120,18 +120,27 @@ func (s *Server) handleWHIPPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("WHIP: name longer than 64 bytes"))
 		return
 	}
+	releaseClient, err := s.limits.whip.take(r)
+	if err != nil {
+		writeError(w, statusOf(err), fmt.Errorf("WHIP: %w", err))
+		return
+	}
 	s.mu.Lock()
 	if s.publishers >= maxPublishers {
 		s.mu.Unlock()
+		releaseClient()
 		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("WHIP: %d publishers already; end one first", maxPublishers))
 		return
 	}
 	s.publishers++
 	s.mu.Unlock()
+	// A publisher that never sends a picture is dropped after
+	// whipFirstFrame, releasing both.
 	release := func() {
 		s.mu.Lock()
 		s.publishers--
 		s.mu.Unlock()
+		releaseClient()
 	}
 
 	api, err := s.whipAPI()

@@ -46,8 +46,10 @@ Without a model the app still plays video and explains how to get one.`,
 	var devices, origins cli.List
 	fs.Var(&devices, "devices", "capture devices clients may open, comma-separated (`/dev/video0,...`)")
 	fs.Var(&origins, "cors-origin", "web `ORIGIN` allowed to call the API and WHEP (repeatable)")
+	publicURL := fs.String("public-url", "", "the `ORIGIN` the page is served from behind a proxy (https://vidseg.example.org): the page's requests carry it, and the token cookie is Secure for https")
 	allowURLs := fs.Bool("allow-urls", false, "let clients open http(s):// and rtsp:// URLs")
 	allowPrivate := fs.Bool("allow-private-urls", false, "let URLs reach loopback, private, link-local and metadata addresses")
+	rtspUDP := fs.Bool("rtsp-udp", false, "let RTSP media come over UDP (its address chosen by the server; redirects followed): by default RTSP is interleaved over its checked TCP connection")
 	verbose := fs.Bool("v", false, "log sessions and viewers")
 	eventsFile := fs.String("events-file", "", "append analytics events to `FILE` as JSON Lines")
 	var webhooks cli.List
@@ -98,9 +100,14 @@ Without a model the app still plays video and explains how to get one.`,
 	if *cf.auth != "" && (*cf.url == "" || *cf.url == "none") {
 		return cli.Usagef("serve: --nats-auth is for --nats URL; the embedded server makes its own credentials")
 	}
-	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins,
+	if *publicURL != "" {
+		if *publicURL, err = web.PublicOrigin(*publicURL); err != nil {
+			return cli.Usagef("serve --public-url: %v", err)
+		}
+	}
+	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins, PublicURL: *publicURL,
 		Sources: web.SourcePolicy{MediaRoot: s.Get("media_root"), Devices: cli.SplitList(devices),
-			AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate}}
+			AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate, AllowRTSPUDP: *rtspUDP}}
 	if err := cli.SessionLimits(s, &cfg); err != nil {
 		return err
 	}

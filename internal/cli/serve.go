@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/vidseg/vidseg/internal/camera"
 	"github.com/vidseg/vidseg/journal"
 	"github.com/vidseg/vidseg/sam"
+	"github.com/vidseg/vidseg/session"
 	"github.com/vidseg/vidseg/store"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/web"
@@ -48,6 +50,9 @@ func Serve(ctx context.Context, e *Env, s *Settings, j ServeJob) error {
 	log := NewLogger(e.Stderr, j.Verbose)
 	cfg := j.Web
 	cfg.Logger = log
+	for _, c := range j.Cameras {
+		cfg.Cameras = append(cfg.Cameras, c.Name) // reserved: no client session takes one
+	}
 	sinks, closeSinks, err := OpenEventSinks(j.EventsFile, j.Webhooks, log)
 	if err != nil {
 		return err
@@ -107,6 +112,11 @@ func Serve(ctx context.Context, e *Env, s *Settings, j ServeJob) error {
 	if j.NoStore {
 		defer os.RemoveAll(cfg.UploadDir)
 	}
+	if st != nil {
+		// DELETE /api/sessions/{id} ends a session for good: its journal
+		// goes too, so a later --resume all does not bring it back.
+		cfg.Forget = ForgetIn(st)
+	}
 	srv, err := web.New(cfg)
 	if err != nil {
 		return err
@@ -117,7 +127,14 @@ func Serve(ctx context.Context, e *Env, s *Settings, j ServeJob) error {
 		if !withModel {
 			return ModelErr(errors.New("serve: --resume needs a model to replay prompts"))
 		}
-		if err := ResumeSessions(ctx, e, srv, st, j.Resume); err != nil {
+		room := cfg.MaxSessions
+		if room <= 0 {
+			room = session.DefaultMaxSessions
+		}
+		if !j.Cluster.Workers {
+			room -= len(j.Cameras) // the cameras open next, under the same cap
+		}
+		if err := ResumeSessions(ctx, e, srv, st, j.Resume, room); err != nil {
 			return err
 		}
 	}
@@ -167,6 +184,16 @@ func Serve(ctx context.Context, e *Env, s *Settings, j ServeJob) error {
 	hs.Shutdown(shutdown)
 	fmt.Fprintln(e.Stderr, "vidseg: serve: stopped")
 	return nil
+}
+
+// ForgetIn removes deleted sessions from st (web.Config.Forget).
+func ForgetIn(st *store.Store) func(id string) error {
+	return func(id string) error {
+		if err := st.DeleteSession(id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
 }
 
 // SessionLimits reads --max-sessions, --pause-after and --idle-timeout.
@@ -272,10 +299,16 @@ func reachableIP() netip.Addr {
 	return netip.MustParseAddr("127.0.0.1")
 }
 
-// ResumeSessions reopens stored sessions by ID ("all": every one whose
-// source file still exists).
-func ResumeSessions(ctx context.Context, e *Env, srv *web.Server, st *store.Store, ids []string) error {
-	var infos []store.Info
+// ResumeSessions reopens stored sessions by ID, or with "all" every
+// stored session a client opened by a path or URL (not uploads, whose
+// file ended with their session, nor configured cameras, which resume
+// themselves), newest first and at most room of them; sources are
+// resolved as a client's are (a path relative to the media root). An ID
+// that cannot be resumed is an error; with "all", what cannot be resumed
+// or does not fit is reported and the server starts anyway.
+func ResumeSessions(ctx context.Context, e *Env, srv *web.Server, st *store.Store, ids []string, room int) error {
+	var named, all []store.Info
+	seen := map[string]bool{}
 	for _, id := range ids {
 		if id == "all" {
 			list, err := st.List()
@@ -286,33 +319,67 @@ func ResumeSessions(ctx context.Context, e *Env, srv *web.Server, st *store.Stor
 			} else if err != nil {
 				return err
 			}
-			for _, info := range list {
-				if _, err := os.Stat(info.Source); err == nil {
-					infos = append(infos, info)
-				}
-			}
+			all = append(all, list...)
 			continue
 		}
 		sess, err := st.Session(id)
 		if err != nil {
 			return InputErr(fmt.Errorf("serve --resume: %w", err))
 		}
-		infos = append(infos, sess.Info)
+		if !seen[id] {
+			seen[id] = true
+			named = append(named, sess.Info)
+		}
 	}
-	for _, info := range infos {
-		if !strings.HasPrefix(info.Source, "/") {
-			return InputErr(fmt.Errorf("serve --resume %s: source %q is not a file path that can be reopened", info.ID, info.Source))
+	for _, info := range named {
+		if err := resumeOne(ctx, e, srv, info); err != nil {
+			return InputErr(err)
 		}
-		resume := srv.Resume
-		if info.Meta[journal.MetaEdit] != "" {
-			resume = srv.ResumeEdit
-		}
-		ss, err := resume(ctx, info.ID, info.Source)
-		if err != nil {
-			return InputErr(fmt.Errorf("serve --resume %s: %w", info.ID, err))
-		}
-		fmt.Fprintf(e.Stderr, "vidseg: resumed stored session %s (%s) as web session %s\n", info.ID, info.Source, ss.ID)
+		room--
 	}
+	var rest []store.Info
+	for _, info := range all {
+		if !seen[info.ID] && info.Source != "upload" && info.Meta["camera"] == "" {
+			seen[info.ID] = true
+			rest = append(rest, info)
+		}
+	}
+	// Newest first: over the cap, the sessions used last are the ones
+	// resumed.
+	slices.SortStableFunc(rest, func(a, b store.Info) int { return b.Updated.Compare(a.Updated) })
+	var left []string
+	for _, info := range rest {
+		if room <= 0 {
+			left = append(left, info.ID)
+			continue
+		}
+		if err := resumeOne(ctx, e, srv, info); err != nil {
+			fmt.Fprintf(e.Stderr, "vidseg: serve --resume all: not resumed: %v\n", err)
+			continue
+		}
+		room--
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(e.Stderr, "vidseg: serve --resume all: %d older stored sessions not resumed (the server runs at most %d sessions; --max-sessions): %s\n",
+			len(left), srv.MaxSessions(), strings.Join(left, " "))
+	}
+	return nil
+}
+
+// resumeOne reopens one stored session under its ID.
+func resumeOne(ctx context.Context, e *Env, srv *web.Server, info store.Info) error {
+	if info.Source == "upload" || info.Source == "" {
+		return fmt.Errorf("serve --resume %s: the session's source was an upload, whose file ended with it (export it: vidseg sessions export %s)", info.ID, info.ID)
+	}
+	resume := srv.Resume
+	if info.Meta[journal.MetaEdit] != "" {
+		resume = srv.ResumeEdit
+	}
+	ss, err := resume(ctx, info.ID, info.Source)
+	if err != nil {
+		return fmt.Errorf("serve --resume %s: %w", info.ID, err)
+	}
+	fmt.Fprintf(e.Stderr, "vidseg: resumed stored session %s (%s) as web session %s\n", info.ID, info.Source, ss.ID)
 	return nil
 }
 

@@ -31,6 +31,15 @@ type Server struct {
 	stream    *gortsplib.ServerStream
 	publisher *gortsplib.ServerSession
 	recording chan struct{} // closed when a publisher starts recording
+	redirect  string        // answer DESCRIBE with 302 to this URL
+}
+
+// Redirect makes the server answer every DESCRIBE with 302 Found to the
+// URL to, as a server pointing its clients elsewhere does.
+func (h *Server) Redirect(to string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.redirect = to
 }
 
 // StartServer listens on addr ("127.0.0.1:0" picks a port).
@@ -110,6 +119,9 @@ func (h *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 func (h *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.redirect != "" {
+		return &base.Response{StatusCode: base.StatusFound, Header: base.Header{"Location": base.HeaderValue{h.redirect}}}, nil, nil
+	}
 	if h.stream == nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
