@@ -114,7 +114,7 @@ type editor struct {
 	results     map[int][]stream.ObjectMeta // frame -> objects, fresh or stale
 	stale       map[int]bool                // frames of results from before the last prompt
 	changed     bool                        // a prompt or removal since the last complete pass
-	prompts     map[PromptFrame]int // points on each prompted object and frame
+	prompts     map[PromptFrame]int         // points on each prompted object and frame
 	pass        *PassProgress
 	passStart   time.Time
 	follow      bool // the player shows the frame the pass tracks (until the user seeks)
