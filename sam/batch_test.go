@@ -170,3 +170,53 @@ func TestDecodeSharedMatchesBatch(t *testing.T) {
 		t.Error("DecodeMasksShared took 3 embeddings; want an error")
 	}
 }
+
+// A memory frame that stays in an object's memory is not copied again:
+// the next run copies in only each object's new frame (its place in the
+// batch may differ from the order given) and gives what a run in the
+// given order gives.
+func TestAttendMemoryKeepsFrames(t *testing.T) {
+	m := testModel(t)
+	ctx := context.Background()
+	const per, hw = 64 * 64 * 64, 256 * 64 * 64
+	f := &Features{VisionFeat: HashUniform(hw, 1, 1), VisionPos: HashUniform(hw, 2, 1)}
+	pos := HashUniform(per, 3, 1)
+	frames := map[uint32][]uint16{}
+	frame := func(seed uint32, slot int) MemoryFrame {
+		if frames[seed] == nil {
+			for _, v := range HashUniform(per, seed, 1) {
+				frames[seed] = append(frames[seed], uint16(math.Float32bits(v)>>16))
+			}
+		}
+		return MemoryFrame{FeatBF16: frames[seed], Pos: pos, Slot: slot}
+	}
+	ptrs := []Pointer{{Vec: HashUniform(256, 4, 1), Offset: 1}}
+	first := []ObjectMemory{
+		{Frames: []MemoryFrame{frame(10, 0), frame(11, 1), frame(12, 2)}, Pointers: ptrs},
+		{Frames: []MemoryFrame{frame(20, 0), frame(21, 1), frame(22, 2)}, Pointers: ptrs},
+	}
+	if _, err := m.AttendMemoryBatch(ctx, f, first); err != nil {
+		t.Fatal(err)
+	}
+	// One frame later: a new recent frame in front, the oldest gone.
+	next := []ObjectMemory{
+		{Frames: []MemoryFrame{frame(10, 0), frame(13, 1), frame(11, 2)}, Pointers: ptrs},
+		{Frames: []MemoryFrame{frame(20, 0), frame(23, 1), frame(21, 2)}, Pointers: ptrs},
+	}
+	before := m.Counters()
+	got, err := m.AttendMemoryBatch(ctx, f, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := m.Counters().Sub(before).CopiedBytes
+	if frame := int64(4 * per); copied < 2*frame || copied >= 3*frame {
+		t.Errorf("%d bytes copied for two objects with one new memory frame each; want two frames (%d bytes) and their pointers and slots", copied, 2*frame)
+	}
+	for i, o := range next {
+		want, err := m.AttendMemory(ctx, f, o.Frames, o.Pointers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeTo(t, "conditioned_feat", got[i*hw:(i+1)*hw], want)
+	}
+}

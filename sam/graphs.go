@@ -41,7 +41,9 @@ type Prompt struct {
 
 // MemoryFrame is one frame of the memory bank: the memory encoder's outputs
 // (64x64x64 each) and its temporal slot (0 = conditioning frame, 1..6
-// recent frames).
+// recent frames). The model may keep what it gathered from Feat, FeatBF16
+// and Pos for the next call: their contents must not change once passed
+// (a memory bank's frames never do).
 type MemoryFrame struct {
 	Feat []float32
 	// FeatBF16, used when Feat is nil, is Feat in bfloat16 (the upper half
@@ -620,14 +622,133 @@ func (m *Model) EncodeMemoryBatch(ctx context.Context, pixFeat []float32, masksH
 
 // ---- memory attention ----
 
-// memoryAttention keeps the memory positions it last packed: the tracker's
+// memoryAttention keeps what it gathered between runs. The tracker's
 // memory frames share one position tensor (the memory encoder's is the
 // same for every frame and object), so one [1,M,...] input serves every
-// object and frame until M changes.
+// object and frame until M changes; and a memory frame that stays in an
+// object's memory from one frame to the next keeps its place in mem_feat,
+// so that each run copies in only the objects' new frames.
 type memoryAttention struct {
 	sess    *ort.DynamicAdvancedSession
 	pos     []float32  // packed [1,M,C,F,F] positions
 	posFrom []*float32 // the frames' Pos slices they were packed from
+	kept    map[[3]int]*keptMemory
+}
+
+// keptMemory is the mem_feat and mem_slot of one batch shape (objects,
+// frames, pointers) kept between runs. The attention does not depend on the order
+// of an object's memory frames: each frame's temporal slot goes with it
+// in mem_slot, its position encoding is the same for every frame, and
+// RoPE gives every frame's keys the same rotations; so a frame may stay
+// where it was while the others move.
+type keptMemory struct {
+	feat  []float32        // [B,M,C,F,F]
+	slots []int64          // [B,M]
+	from  []unsafe.Pointer // each place's source: its frame's Feat or FeatBF16 data
+	used  bool             // by the current call
+}
+
+// source identifies a memory frame's data.
+func source(fr MemoryFrame) unsafe.Pointer {
+	if fr.Feat != nil {
+		return unsafe.Pointer(unsafe.SliceData(fr.Feat))
+	}
+	return unsafe.Pointer(unsafe.SliceData(fr.FeatBF16))
+}
+
+// widen writes a memory frame's features to dst as float32.
+func widen(dst []float32, fr MemoryFrame) {
+	if fr.Feat != nil {
+		copy(dst, fr.Feat)
+		return
+	}
+	for x, v := range fr.FeatBF16 {
+		dst[x] = math.Float32frombits(uint32(v) << 16)
+	}
+}
+
+// uniformPos says whether every memory frame of objects idx has the same
+// Pos slice: the frames may then change places (keptMemory).
+func uniformPos(objs []ObjectMemory, idx []int) bool {
+	p := unsafe.SliceData(objs[idx[0]].Frames[0].Pos)
+	for _, i := range idx {
+		for _, fr := range objs[i].Frames {
+			if unsafe.SliceData(fr.Pos) != p {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// gather returns mem_feat and mem_slot of objects idx and the bytes of
+// features it copied. With keep, frames already in place from the last run
+// of this shape stay there and only the others are copied in; else all
+// are, in the order given.
+func (g *memoryAttention) gather(objs []ObjectMemory, idx []int, per int, keep bool) (feat []float32, slots []int64, copied int) {
+	b, nm := len(idx), len(objs[idx[0]].Frames)
+	key := [3]int{b, nm, len(objs[idx[0]].Pointers)}
+	if !keep {
+		feat, slots = make([]float32, b*nm*per), make([]int64, b*nm)
+		for k, i := range idx {
+			for j, fr := range objs[i].Frames {
+				widen(feat[(k*nm+j)*per:(k*nm+j+1)*per], fr)
+				slots[k*nm+j] = int64(fr.Slot)
+			}
+		}
+		return feat, slots, 4 * len(feat)
+	}
+	if g.kept == nil {
+		g.kept = map[[3]int]*keptMemory{}
+	}
+	km := g.kept[key]
+	if km == nil {
+		km = &keptMemory{feat: make([]float32, b*nm*per), slots: make([]int64, b*nm), from: make([]unsafe.Pointer, b*nm)}
+		g.kept[key] = km
+	}
+	km.used = true
+	placed := make([]bool, nm)
+	at := make(map[unsafe.Pointer]int, nm)
+	for k, i := range idx {
+		frames := objs[i].Frames
+		clear(placed)
+		clear(at)
+		for j, fr := range frames {
+			at[source(fr)] = j
+		}
+		var free []int
+		for p, src := range km.from[k*nm : (k+1)*nm] {
+			if j, ok := at[src]; ok && src != nil && !placed[j] {
+				placed[j] = true
+				km.slots[k*nm+p] = int64(frames[j].Slot)
+				continue
+			}
+			free = append(free, p)
+		}
+		for j, fr := range frames {
+			if placed[j] {
+				continue
+			}
+			p := k*nm + free[0]
+			free = free[1:]
+			widen(km.feat[p*per:(p+1)*per], fr)
+			km.from[p] = source(fr)
+			km.slots[p] = int64(fr.Slot)
+			copied += 4 * per
+		}
+	}
+	return km.feat, km.slots, copied
+}
+
+// release drops the kept memory of shapes the last call did not use, so
+// that objects gone or grown do not keep theirs.
+func (g *memoryAttention) release() {
+	for key, km := range g.kept {
+		if !km.used {
+			delete(g.kept, key)
+		}
+		km.used = false
+	}
 }
 
 func newMemoryAttention(f *sessionFactory) (*memoryAttention, error) {
@@ -717,6 +838,7 @@ func (m *Model) AttendMemoryBatch(ctx context.Context, f *Features, objs []Objec
 	hw := int(d.H * d.F * d.F)
 	out := make([]float32, len(objs)*hw)
 	shape := func(i int) [2]int { return [2]int{len(objs[i].Frames), len(objs[i].Pointers)} }
+	defer m.attn.release()
 	for _, idx := range batches(len(objs), m.man.Batched(), shape) {
 		if err := m.attend(ctx, f, objs, idx, out); err != nil {
 			return nil, err
@@ -732,28 +854,15 @@ func (m *Model) attend(ctx context.Context, f *Features, objs []ObjectMemory, id
 	d := dimsOf(m.man)
 	per, h, hw := int(d.C*d.F*d.F), int(d.H), int(d.H*d.F*d.F)
 	b, nm, np := len(idx), len(objs[idx[0]].Frames), len(objs[idx[0]].Pointers)
-	feat := make([]float32, b*nm*per)
-	slots := make([]int64, b*nm)
+	feat, slots, copied := g.gather(objs, idx, per, uniformPos(objs, idx))
 	ptr, offsets := make([]float32, b*np*h), make([]float32, b*np)
 	for k, i := range idx {
-		o := objs[i]
-		for j, fr := range o.Frames {
-			dst := feat[(k*nm+j)*per : (k*nm+j+1)*per]
-			if fr.Feat != nil {
-				copy(dst, fr.Feat)
-			} else {
-				for x, v := range fr.FeatBF16 {
-					dst[x] = math.Float32frombits(uint32(v) << 16)
-				}
-			}
-			slots[k*nm+j] = int64(fr.Slot)
-		}
-		for j, p := range o.Pointers {
+		for j, p := range objs[i].Pointers {
 			copy(ptr[(k*np+j)*h:], p.Vec)
 			offsets[k*np+j] = p.Offset
 		}
 	}
-	m.count.bytes.Add(int64(4*(len(feat)+len(ptr)+len(offsets)) + 8*len(slots)))
+	m.count.bytes.Add(int64(copied + 4*(len(ptr)+len(offsets)) + 8*len(slots)))
 	pos, posB := m.memoryPositions(objs, idx)
 	B, M, P := int64(b), int64(nm), int64(np)
 	res := out[idx[0]*hw : (idx[0]+b)*hw]

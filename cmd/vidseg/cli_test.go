@@ -574,6 +574,15 @@ func TestBenchJSON(t *testing.T) {
 	if run.MsPerFrm["encoder"] <= 0 || run.MsPerFrm["decoder"] <= 0 {
 		t.Errorf("model stages not timed: %v", run.MsPerFrm)
 	}
+	// One run of each graph per tracked frame; the bytes copied counted.
+	for _, g := range []string{"encoder", "memory_attention", "decoder", "memory_encoder"} {
+		if c := run.CallsPerFrm[g]; c != 1 {
+			t.Errorf("%s: %v runs per frame, want 1 (%v)", g, c, run.CallsPerFrm)
+		}
+	}
+	if run.CopiedPerFrm == nil || *run.CopiedPerFrm <= 0 {
+		t.Errorf("copied_bytes_per_frame missing: %+v", run)
+	}
 	// The stages (Go's own work included) share out the timed frames'
 	// wall time; the warm-up frames are in none of them.
 	sum := 0.0
