@@ -24,6 +24,13 @@ type traceSession struct {
 	Frames    int         `json:"frames"`
 	ModelDir  string      `json:"model_dir"`
 	Steps     []traceStep `json:"steps"`
+	Predictor struct {
+		AddAllFramesToCorrectAsCond bool `json:"add_all_frames_to_correct_as_cond"`
+		// FillHoleAreaApplied is the hole filling the reference really did:
+		// absent (0) where it ran on CPU without the CUDA extension and
+		// skipped it although fill_hole_area was 8.
+		FillHoleAreaApplied int `json:"fill_hole_area_applied"`
+	} `json:"predictor"`
 }
 
 type traceStep struct {
@@ -34,6 +41,7 @@ type traceStep struct {
 	Points         [][]float32 `json:"points"`
 	Labels         []int       `json:"labels"`
 	Box            []float32   `json:"box"`
+	MaskRect       []int       `json:"mask_rect"` // x0, y0, x1, y1 (exclusive) source pixels
 	ClearOldPoints *bool       `json:"clear_old_points"`
 	StartFrame     *int        `json:"start_frame_idx"`
 	Reverse        bool        `json:"reverse"`
@@ -41,8 +49,22 @@ type traceStep struct {
 	Recorded       [][2]int    `json:"recorded"`
 }
 
-func (s traceStep) prompt() prompt.Prompt {
+func (s traceStep) prompt(t *testing.T, width, height int) prompt.Prompt {
 	p := prompt.Prompt{Frame: s.Frame, Object: s.Obj, Append: s.ClearOldPoints != nil && !*s.ClearOldPoints}
+	if r := s.MaskRect; len(r) == 4 {
+		m := make([]byte, width*height)
+		for y := r[1]; y < r[3]; y++ {
+			for x := r[0]; x < r[2]; x++ {
+				m[y*width+x] = 1
+			}
+		}
+		rle, err := mask.EncodeRLE(m, width, height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Mask = &rle
+		return p
+	}
 	for i, pt := range s.Points {
 		p.Points = append(p.Points, prompt.Point{X: pt[0], Y: pt[1], Positive: s.Labels[i] == 1})
 	}
@@ -157,6 +179,8 @@ func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode 
 	}
 	cfg := FilePreset(mode)
 	cfg.KeepAll, cfg.NumFrames, cfg.Source, cfg.FeatureCache = true, len(frames), frames, len(frames)
+	cfg.CorrectionsAsCond = s.Predictor.AddAllFramesToCorrectAsCond
+	cfg.FillHoleArea = s.Predictor.FillHoleAreaApplied
 	tr, err := New(m, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +204,7 @@ func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode 
 		}
 		switch st.Kind {
 		case "prompt":
-			res, err := tr.Prompt(ctx, st.prompt())
+			res, err := tr.Prompt(ctx, st.prompt(t, frames[0].Width, frames[0].Height))
 			if err != nil {
 				t.Fatalf("step %d (%s): %v", si, st.Name, err)
 			}
@@ -210,6 +234,22 @@ func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode 
 	t.Logf("closest presence decision: %s, reference logit %.3g, ours %.3g", c.closest, c.closestRef, c.closestGot)
 	t.Logf("stages: encoder %v attention %v decoder %v memory encoder %v go %v of %v",
 		st.Encoder, st.MemoryAttention, st.Decoder, st.MemoryEncoder, st.GoWork(), st.Total)
+}
+
+// TestSAM2DefaultsTraceParity replays a short session of the official
+// predictor with its defaults: corrections stay ordinary tracked frames
+// (add_all_frames_to_correct_as_cond=False: the next propagation recomputes
+// the corrected frame, and a correction of a conditioning frame is
+// dropped) and small holes are filled (fill_hole_area=8, as on CUDA).
+func TestSAM2DefaultsTraceParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the model run")
+	}
+	s, arrays := loadTrace(t, "sam2_defaults")
+	if s.Predictor.AddAllFramesToCorrectAsCond || s.Predictor.FillHoleAreaApplied == 0 {
+		t.Fatalf("sam2_defaults trace has settings %+v, want the official defaults", s.Predictor)
+	}
+	runTrace(t, s, arrays, SAM2)
 }
 
 // TestSAMURAITraceParity replays SAMURAI's own predictor (box on frame 0,

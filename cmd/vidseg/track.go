@@ -56,7 +56,9 @@ model, export an official checkpoint once:
 	out := fs.String("out", "", "output `DIR` (required; created if needed; must be empty)")
 	overwrite := fs.Bool("overwrite", false, "clear --out DIR of an earlier run's results first")
 	resumeDir := fs.String("resume", "", "continue the interrupted run in `DIR` (prompts and settings come from DIR/run.json)")
-	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode")
+	// corrections_as_cond does not apply: track gives every prompt before
+	// the first pass, so none corrects a tracked frame.
+	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode", "fill_holes")
 	limit := fs.Int("frames", 0, "track at most the first `N` frames of the video (0 = all)")
 	reverse := fs.Bool("reverse", false, "propagate backward from the latest prompted frame")
 	both := fs.Bool("both", false, "propagate forward, then backward from the earliest prompted frame")
@@ -108,6 +110,9 @@ model, export an official checkpoint once:
 		return cli.Usagef("%v", err)
 	}
 	if _, err := s.Threads(); err != nil {
+		return err
+	}
+	if _, err := cli.TrackerSettings(s); err != nil {
 		return err
 	}
 	prompts := prompt.NewSet()

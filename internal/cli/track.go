@@ -71,6 +71,11 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 
 	src := &damageSource{Source: decode.NewSource(dec, frames, 4), cut: -1}
 	cfg := tracker.FilePreset(j.Mode)
+	tune, err := TrackerSettings(s)
+	if err != nil {
+		return err
+	}
+	tune(&cfg)
 	cfg.NonOverlap, cfg.NumFrames, cfg.Source, cfg.Logger = j.NonOverlap, frames, src, log
 	// A backward pass after a forward one reads memory of frames the
 	// forward pass made, as the reference does: keep them.
