@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/prompt"
@@ -83,8 +85,16 @@ model, export an official checkpoint once:
 		if m, _ := tracker.ParseMode(s.Get("mode")); s.Source("mode") != "default" && m.String() != run.Mode {
 			return cli.Usagef("track --resume %s: the run was started in mode %s, not %s", *resumeDir, run.Mode, m)
 		}
+		fill := "0" // a run recorded before hole filling existed had none
+		if run.FillHoles != nil {
+			fill = strconv.Itoa(*run.FillHoles)
+		}
+		if s.Source("fill_holes") != "default" && strings.TrimSpace(s.Get("fill_holes")) != fill {
+			return cli.Usagef("track --resume %s: the run was started with --fill-holes %s, not %s", *resumeDir, fill, s.Get("fill_holes"))
+		}
 		pos, *out = []string{run.Input}, *resumeDir
 		s.Set("mode", run.Mode, results.RunFile)
+		s.Set("fill_holes", fill, results.RunFile)
 		*limit, *reverse, *both, *bothEnds, *nonOverlap, *noOverlay = run.Limit, run.Reverse, run.Both, run.BothEnds, run.NonOverlap, run.NoOverlay
 	}
 	if len(pos) != 1 {

@@ -93,7 +93,8 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 			abs = j.Input
 		}
 		rec := &RunRecord{Input: abs, Limit: j.Limit, Mode: j.Mode.String(), Model: lm.Name(),
-			Reverse: j.Reverse, Both: j.Both, BothEnds: j.BothEnds, NonOverlap: j.NonOverlap, NoOverlay: j.NoOverlay, Present: tr.PresenceThreshold(), Prompts: list}
+			Reverse: j.Reverse, Both: j.Both, BothEnds: j.BothEnds, NonOverlap: j.NonOverlap, NoOverlay: j.NoOverlay, Present: tr.PresenceThreshold(), Prompts: list,
+			FillHoles: &cfg.FillHoleArea}
 		if err := os.MkdirAll(j.Out, 0o755); err != nil {
 			return fmt.Errorf("output: %w", err)
 		}
