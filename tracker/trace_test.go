@@ -88,6 +88,11 @@ func loadTrace(t *testing.T, name string) (*traceSession, map[string]*npy.Array)
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatalf("%s_session.json: %v", name, err)
 	}
+	if m := os.Getenv("VIDSEG_TRACE_MODEL"); m != "" {
+		// Another package of the trace's weights (tools/export/parity.sh:
+		// an int8 export of the checkpoint the fp32 trace was made with).
+		s.ModelDir = m
+	}
 	arrays, err := npy.ReadNPZ(filepath.Join(dir, name+"_trace.npz"))
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +178,7 @@ func TestSAM2TraceParity(t *testing.T) {
 
 func runTrace(t *testing.T, s *traceSession, arrays map[string]*npy.Array, mode Mode) {
 	m := sharingFeatures(t, s.ModelDir)
-	frames := readFrames(t, testutil.SharedVideo(t, s.Video), s.Frames)
+	frames := readFramesAt(t, testutil.SharedVideo(t, s.Video), s.Frames, m.Manifest().ImageSize)
 	if len(frames) != s.Frames {
 		t.Fatalf("decoded %d frames of %s, the trace has %d", len(frames), s.Video, s.Frames)
 	}

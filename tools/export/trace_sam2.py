@@ -699,6 +699,10 @@ def main():
     ap.add_argument("-n", type=int, default=16, help="frames in the session")
     ap.add_argument("--out-dir", default=os.path.join(REPO, "testdata/trace"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--checkpoint", default=None,
+                    help="an official-format .pt checkpoint to build the predictor from, instead of "
+                         "the --model manifest's fixture recipe (tools/export/parity.sh); the "
+                         "variant and input size still come from that manifest")
     ap.add_argument("--session", choices=sorted(SESSIONS), default="sam2",
                     help="sam2: the full session (corrections as conditioning frames, no hole "
                          "filling as on CPU); sam2_defaults: the predictor's defaults, short")
@@ -708,21 +712,35 @@ def main():
     log = lambda s: print(s, file=sys.stderr, flush=True)
     t_start = time.time()
     width, height = video_size(args.video)
-    images = load_frames(args.frames, args.n, 1024)
+    with open(os.path.join(args.model, "manifest.json")) as f:
+        size = int(json.load(f).get("image_size", 1024))
+    images = load_frames(args.frames, args.n, size)
     make_session, as_cond = SESSIONS[args.session]
     session = make_session(os.path.basename(args.video), args.n,
                            args.model_dir_label or rel(args.model), FRAMES_CMD)
     session["video_size"] = [width, height]
-    session["frames_sha256"] = sha256_prefix(args.frames, images.shape[0])
+    session["frames_sha256"] = sha256_prefix(args.frames, images.shape[0], size)
 
-    man, fx, model = build_predictor(args.model, args.sam2_src,
-                                     add_all_frames_to_correct_as_cond=as_cond)
+    if args.checkpoint:
+        import sam2build
+
+        with open(os.path.join(args.model, "manifest.json")) as f:
+            man = json.load(f)
+        model = sam2build.build_video_predictor(
+            man["variant"], checkpoint=args.checkpoint, sam2_src=args.sam2_src,
+            image_size=size if size != 1024 else None,
+            add_all_frames_to_correct_as_cond=as_cond)
+        session["checkpoint"] = os.path.basename(args.checkpoint)
+        session["image_size"] = size
+    else:
+        man, fx, model = build_predictor(args.model, args.sam2_src,
+                                         add_all_frames_to_correct_as_cond=as_cond)
+        session["fixture"] = fx
+        session["weights_check_rel_diff"] = check_weights(model, args.model, log)
     if session["predictor"].get("fill_hole_area_applied"):
         import holes_ref
 
         holes_ref.patch()
-    session["fixture"] = fx
-    session["weights_check_rel_diff"] = check_weights(model, args.model, log)
     patch_frame_loader(images, width, height)
     cache_all_image_features(model)
     rec = Recorder(model)
@@ -740,10 +758,10 @@ def main():
     log(f"done in {time.time() - t_start:.1f}s: {summarize(writer.records)}")
 
 
-def sha256_prefix(path, n):
-    """SHA-256 of the first n 1024x1024 rgb24 frames of a dump: what the trace was fed."""
+def sha256_prefix(path, n, size=1024):
+    """SHA-256 of the first n size x size rgb24 frames of a dump: what the trace was fed."""
     h = hashlib.sha256()
-    left = n * 1024 * 1024 * 3
+    left = n * size * size * 3
     with open(path, "rb") as f:
         while left > 0:
             b = f.read(min(left, 1 << 20))
