@@ -8,7 +8,7 @@ SHELL := /bin/bash
 # staticcheck, pinned and installed by scripts/setup.sh.
 STATICCHECK := bin/staticcheck
 
-.PHONY: setup setup-gpu test test-exporter check build install uninstall demo videos bench bench-official fuzz fuzz-api vet fixture traces
+.PHONY: setup setup-gpu test test-exporter check build install uninstall demo videos bench bench-official fuzz fuzz-api vet fixture traces parity
 
 setup:
 	bash scripts/setup.sh
@@ -115,3 +115,9 @@ fixture:
 
 traces:
 	bash tools/export/make_traces.sh
+
+# Fidelity of one variant and precision against the official predictor
+# (docs/fidelity.md): make parity VARIANT=sam2.1_hiera_s PRECISION=int8 SIZE=256
+parity:
+	VARIANT="$(VARIANT)" PRECISION="$(PRECISION)" SIZE="$(SIZE)" FRAMES="$(FRAMES)" SEED="$(SEED)" VIDEO="$(VIDEO)" \
+	  bash tools/export/parity.sh

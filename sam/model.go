@@ -65,6 +65,14 @@ type Options struct {
 	// weight products in bfloat16, about 1.6x as fast on CPUs with AVX-512
 	// BF16, masks slightly different.
 	MatMul string
+	// PortableBF16 keeps a bf16 Attention or MatMul on a CPU without
+	// AVX-512 BF16, whose portable kernels are about a hundred times
+	// slower than float32; by default such a CPU runs float32 (and says
+	// so in the log).
+	PortableBF16 bool
+	// cpuBF16, when set, answers whether the CPU has AVX-512 BF16 in place
+	// of the CPU (tests).
+	cpuBF16 func() bool
 	// Logger receives the provider choice; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -142,6 +150,11 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
 	}
+	accelerated, opsErr := rt.BF16()
+	if opts.cpuBF16 != nil {
+		accelerated = opts.cpuBF16()
+	}
+	attention, matmul = bf16Fallback(attention, matmul, accelerated, opsErr, opts.PortableBF16, m.log)
 	if m.runOpts, err = ort.NewRunOptions(); err != nil {
 		return nil, fmt.Errorf("open model: run options: %w", err)
 	}
@@ -167,8 +180,8 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 		return nil, err
 	}
 	m.provider, m.attention, m.matmul = f.provider, attention, matmul
-	if fast, err := rt.BF16(); (attention == AttentionBF16 || matmul == MatMulBF16) && err == nil && !fast {
-		m.log.Warn("sam: this CPU has no AVX-512 BF16: the bf16 operators run slow portable kernels (use --attention fp32 --matmul fp32)")
+	if (attention == AttentionBF16 || matmul == MatMulBF16) && !accelerated && opsErr == nil {
+		m.log.Warn("sam: this CPU has no AVX-512 BF16: the bf16 operators run slow portable kernels (Options.PortableBF16)")
 	}
 	m.log.Info("sam: model opened", "dir", dir, "variant", man.Variant, "provider", m.provider,
 		"precision", man.Precision, "attention", attention, "matmul", matmul,

@@ -37,12 +37,16 @@ type Spec struct {
 // the file preset keeping every frame, for passes both ways. Every session
 // has its own client of sched, so the sessions share one model and a
 // session's prompts go ahead of the others' tracking (Client.Urgent).
-// Trackers log to cfg.Logger.
-func ModelTrackers(cfg Config, sched *sam.Scheduler, mode tracker.Mode) Config {
+// Trackers log to cfg.Logger. tune changes both presets (the
+// corrections and hole-filling settings).
+func ModelTrackers(cfg Config, sched *sam.Scheduler, mode tracker.Mode, tune ...func(*tracker.Config)) Config {
 	cfg.ModelSize = sched.Client().Manifest().ImageSize
 	log := cfg.Logger
 	cfg.NewTracker = func(_ context.Context, _ Spec) (Tracker, error) {
 		c := tracker.StreamPreset(mode)
+		for _, f := range tune {
+			f(&c)
+		}
 		c.Logger = log
 		client := sched.Client()
 		t, err := tracker.New(client, c)
@@ -53,6 +57,9 @@ func ModelTrackers(cfg Config, sched *sam.Scheduler, mode tracker.Mode) Config {
 	}
 	cfg.NewFileTracker = func(_ context.Context, _ decode.Info, frames int, src tracker.FrameSource) (FileTracker, error) {
 		c := tracker.FilePreset(mode)
+		for _, f := range tune {
+			f(&c)
+		}
 		// Corrections anywhere and backward passes need every frame's outputs.
 		c.KeepAll, c.Source, c.NumFrames, c.Logger = true, src, frames, log
 		return tracker.New(sched.Client(), c)

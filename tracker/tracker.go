@@ -59,7 +59,20 @@ type Config struct {
 	FeatureCache int
 	// Source, when set, lets prompts and propagation reach any frame.
 	Source FrameSource
-	Logger *slog.Logger
+	// CorrectionsAsCond makes a prompt on a frame the object was already
+	// tracked on (a correction) a conditioning frame: every later frame
+	// attends to it and propagation re-emits it as it was
+	// (add_all_frames_to_correct_as_cond=True). When false, the official
+	// predictor's default, the corrected output is an ordinary tracked
+	// frame: it feeds the next frames' recent memory, and the next
+	// propagation over it recomputes it from memory, prompts dropped.
+	// The presets set it (docs/cli.md "Corrections").
+	CorrectionsAsCond bool
+	// FillHoleArea fills every background region of at most this many
+	// low-resolution mask pixels (fill_hole_area; 0 = off), as the
+	// official predictor does on CUDA. The presets set DefaultFillHoleArea.
+	FillHoleArea int
+	Logger       *slog.Logger
 }
 
 // Errors callers can test for.
@@ -105,6 +118,7 @@ type Tracker struct {
 
 	input   []float32 // normalized model input, reused
 	highRes []float32 // 1024x1024 upsamples of a frame's objects, reused
+	holes   holeFiller
 	stats   Stats
 }
 
@@ -125,6 +139,9 @@ type object struct {
 
 type pending struct {
 	entry *memory.Entry
+	// cond: committed as a conditioning frame (a first prompt there, or
+	// any prompt with Config.CorrectionsAsCond).
+	cond bool
 }
 
 // New returns a tracker over model.
@@ -354,6 +371,9 @@ func (t *Tracker) trackFrame(ctx context.Context, idx int, feats *sam.Features, 
 		}
 		for i, o := range objs {
 			e := entries[i]
+			// As the reference: the memory encoder saw the mask before
+			// hole filling, the output is filled.
+			t.fillHoles(e)
 			e.Reverse = reverse
 			o.bank.Put(e)
 			o.tracked[idx] = reverse
@@ -445,13 +465,15 @@ func (t *Tracker) checkPrompt(p prompt.Prompt) error {
 func (t *Tracker) runPrompt(ctx context.Context, o *object, p prompt.Prompt, feats *sam.Features) error {
 	reverse, tracked := o.tracked[p.Frame]
 	isInit := !tracked
+	cond := isInit || t.cfg.CorrectionsAsCond
 	if p.Mask != nil {
 		e, err := t.maskAsOutput(ctx, p, feats)
 		if err != nil {
 			return fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
 		}
+		t.fillHoles(e)
 		e.Reverse = reverse
-		o.temp[p.Frame] = &pending{entry: e}
+		o.temp[p.Frame] = &pending{entry: e, cond: cond}
 		delete(o.points, p.Frame)
 		return nil
 	}
@@ -481,8 +503,10 @@ func (t *Tracker) runPrompt(ctx context.Context, o *object, p prompt.Prompt, fea
 		return fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
 	}
 	e := es[0]
+	// Filled before its memory is encoded (at commit), as the reference.
+	t.fillHoles(e)
 	e.Reverse = reverse
-	o.temp[p.Frame] = &pending{entry: e}
+	o.temp[p.Frame] = &pending{entry: e, cond: cond}
 	o.points[p.Frame] = sam.Prompt{Coords: sp.Coords, Labels: sp.Labels}
 	return nil
 }
@@ -511,8 +535,9 @@ func (t *Tracker) modelPrompt(p prompt.Prompt) sam.Prompt {
 }
 
 // commitPrompts encodes memory for prompted frames and makes them
-// conditioning frames (propagate_in_video_preflight): one memory encoder
-// run per prompted frame for all objects prompted there.
+// conditioning frames, or tracked frames for corrections without
+// Config.CorrectionsAsCond (propagate_in_video_preflight): one memory
+// encoder run per prompted frame for all objects prompted there.
 func (t *Tracker) commitPrompts(ctx context.Context) error {
 	var frames []int
 	for _, o := range t.objects {
@@ -527,10 +552,22 @@ func (t *Tracker) commitPrompts(ctx context.Context) error {
 		var objs []*object
 		var entries []*memory.Entry
 		for _, o := range t.objects {
-			if pe, ok := o.temp[f]; ok {
-				objs = append(objs, o)
-				entries = append(entries, pe.entry)
+			pe, ok := o.temp[f]
+			if !ok {
+				continue
 			}
+			if !pe.cond && o.bank.IsCond(f) {
+				// A correction of a conditioning frame that does not become
+				// one: the reference drops it here (a frame's conditioning
+				// output wins over its other output).
+				delete(o.temp, f)
+				continue
+			}
+			objs = append(objs, o)
+			entries = append(entries, pe.entry)
+		}
+		if len(objs) == 0 {
+			continue
 		}
 		feats, err := t.features(ctx, f)
 		if err != nil {
@@ -540,7 +577,11 @@ func (t *Tracker) commitPrompts(ctx context.Context) error {
 			return fmt.Errorf("tracker: commit prompts on frame %d: %w", f, err)
 		}
 		for i, o := range objs {
-			o.bank.PutCond(entries[i])
+			if o.temp[f].cond {
+				o.bank.PutCond(entries[i])
+			} else {
+				o.bank.Put(entries[i])
+			}
 			delete(o.temp, f)
 		}
 	}
@@ -552,8 +593,9 @@ func (t *Tracker) result(idx int) (*FrameResult, error) {
 	res := &FrameResult{Frame: idx, Width: t.width, Height: t.height}
 	for _, o := range t.objects {
 		var e *memory.Entry
+		prompted := false
 		if pe, ok := o.temp[idx]; ok {
-			e = pe.entry
+			e, prompted = pe.entry, true
 		} else if be, ok := o.bank.Get(idx); ok {
 			e = be
 		}
@@ -566,7 +608,7 @@ func (t *Tracker) result(idx int) (*FrameResult, error) {
 			IoU:          e.IoU,
 			ObjectScore:  e.ObjectScore,
 			Candidate:    e.Candidate,
-			Conditioning: e.Conditioning || o.temp[idx] != nil,
+			Conditioning: e.Conditioning || prompted,
 			Visible:      e.ObjectScore > t.presenceThreshold(),
 		}
 		if e.HasKalman {

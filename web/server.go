@@ -137,8 +137,8 @@ func (c Config) sessions() session.Config {
 
 // ModelTrackers configures cfg to track with the scheduler's model as
 // `vidseg serve` does (session.ModelTrackers).
-func ModelTrackers(cfg Config, sched *sam.Scheduler, mode tracker.Mode) Config {
-	sc := session.ModelTrackers(session.Config{Logger: cfg.Logger}, sched, mode)
+func ModelTrackers(cfg Config, sched *sam.Scheduler, mode tracker.Mode, tune ...func(*tracker.Config)) Config {
+	sc := session.ModelTrackers(session.Config{Logger: cfg.Logger}, sched, mode, tune...)
 	cfg.ModelSize, cfg.NewTracker, cfg.NewFileTracker = sc.ModelSize, sc.NewTracker, sc.NewFileTracker
 	return cfg
 }

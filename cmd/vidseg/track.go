@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/prompt"
@@ -62,7 +64,9 @@ model, export an official checkpoint once:
 	out := fs.String("out", "", "output `DIR` (required; created if needed; must be empty)")
 	overwrite := fs.Bool("overwrite", false, "clear --out DIR of an earlier run's results first")
 	resumeDir := fs.String("resume", "", "continue the interrupted run in `DIR` (prompts and settings come from DIR/run.json)")
-	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode")
+	// corrections_as_cond does not apply: track gives every prompt before
+	// the first pass, so none corrects a tracked frame.
+	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode", "fill_holes")
 	limit := fs.Int("frames", 0, "track at most the first `N` frames of the video (0 = all)")
 	reverse := fs.Bool("reverse", false, "propagate backward from the latest prompted frame")
 	both := fs.Bool("both", false, "propagate forward, then backward from the earliest prompted frame")
@@ -91,8 +95,16 @@ model, export an official checkpoint once:
 		if m, _ := tracker.ParseMode(s.Get("mode")); s.Source("mode") != "default" && m.String() != run.Mode {
 			return cli.Usagef("track --resume %s: the run was started in mode %s, not %s", *resumeDir, run.Mode, m)
 		}
+		fill := "0" // a run recorded before hole filling existed had none
+		if run.FillHoles != nil {
+			fill = strconv.Itoa(*run.FillHoles)
+		}
+		if s.Source("fill_holes") != "default" && strings.TrimSpace(s.Get("fill_holes")) != fill {
+			return cli.Usagef("track --resume %s: the run was started with --fill-holes %s, not %s", *resumeDir, fill, s.Get("fill_holes"))
+		}
 		pos, *out = []string{run.Input}, *resumeDir
 		s.Set("mode", run.Mode, results.RunFile)
+		s.Set("fill_holes", fill, results.RunFile)
 		*limit, *reverse, *both, *bothEnds, *nonOverlap, *noOverlay = run.Limit, run.Reverse, run.Both, run.BothEnds, run.NonOverlap, run.NoOverlay
 	}
 	if len(pos) != 1 {
@@ -118,6 +130,9 @@ model, export an official checkpoint once:
 		return cli.Usagef("%v", err)
 	}
 	if _, err := s.Threads(); err != nil {
+		return err
+	}
+	if _, err := cli.TrackerSettings(s); err != nil {
 		return err
 	}
 	prompts := prompt.NewSet()

@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/vidseg/vidseg/tracker"
 )
 
 // A setting is a value that flags, environment variables and the config
@@ -27,6 +30,8 @@ var settingTable = []setting{
 	{"mode", "VIDSEG_MODE", "samurai", "tracking `MODE`: samurai or sam2"},
 	{"attention", "VIDSEG_ATTENTION", "fp32", "attention `PRECISION`: fp32, or bf16 (CPUs with AVX-512 BF16: faster, masks differ slightly)"},
 	{"matmul", "VIDSEG_MATMUL", "fp32", "image encoder weight product `PRECISION`: fp32, or bf16 (CPUs with AVX-512 BF16: faster, masks differ slightly)"},
+	{"corrections_as_cond", "VIDSEG_CORRECTIONS_AS_COND", "true", "a correction (a prompt on a frame already tracked) becomes a conditioning frame that every later frame attends to; false: the official predictor's default, where the next propagation recomputes that frame and drops the correction (docs/cli.md \"Corrections\")"},
+	{"fill_holes", "VIDSEG_FILL_HOLES", "8", "fill mask holes of at most `PIXELS` low-resolution (256x256) pixels, as the official predictor does on CUDA (fill_hole_area); 0 = off, as it does on CPU"},
 	{"addr", "VIDSEG_ADDR", "127.0.0.1:8080", "serve: listen `ADDR` (other machines need an explicit one)"},
 	{"token", "VIDSEG_TOKEN", "", "serve: access `TOKEN` (default: generated when not on loopback)"},
 	{"media_root", "VIDSEG_MEDIA_ROOT", "", "serve: `DIR` whose videos clients may open (default: none)"},
@@ -154,7 +159,11 @@ func (s *Settings) Flag(fs *Flags, keys ...string) {
 func (s *Settings) flag(fs *Flags, key string) {
 	for _, st := range settingTable {
 		if st.key == key {
-			fs.Var(&settingValue{s: s, key: key}, strings.ReplaceAll(key, "_", "-"), st.help)
+			var v flag.Value = &settingValue{s: s, key: key}
+			if st.def == "true" || st.def == "false" {
+				v = boolSetting{v.(*settingValue)} // --key alone means true
+			}
+			fs.Var(v, strings.ReplaceAll(key, "_", "-"), st.help)
 			return
 		}
 	}
@@ -181,6 +190,39 @@ func (v *settingValue) String() string {
 func (v *settingValue) Set(x string) error {
 	v.s.values[v.key], v.s.from[v.key] = x, "flag"
 	return nil
+}
+
+// boolSetting is a true/false setting's flag.
+type boolSetting struct{ *settingValue }
+
+func (boolSetting) IsBoolFlag() bool { return true }
+
+// Bool is a true/false setting; a bad one is a usage error.
+func (s *Settings) Bool(key string) (bool, error) {
+	v := s.values[key]
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return false, Usagef("%s %q (from %s): want true or false", key, v, s.from[key])
+	}
+	return b, nil
+}
+
+// TrackerSettings reads corrections_as_cond and fill_holes: the official
+// predictor's choices a user may make (docs/cli.md "Corrections", "Hole
+// filling"), as a change to a tracker preset.
+func TrackerSettings(s *Settings) (func(*tracker.Config), error) {
+	asCond, err := s.Bool("corrections_as_cond")
+	if err != nil {
+		return nil, err
+	}
+	area, err := s.Int("fill_holes")
+	if err != nil {
+		return nil, err
+	}
+	if area < 0 {
+		return nil, Usagef("fill_holes %d (from %s) is negative: want 0 (off) or a pixel count", area, s.from["fill_holes"])
+	}
+	return func(c *tracker.Config) { c.CorrectionsAsCond, c.FillHoleArea = asCond, area }, nil
 }
 
 func configPath(e *Env, args []string) (path string, explicit bool) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vidseg/vidseg/tracker"
 )
 
 func testEnv(vars map[string]string) *Env {
@@ -140,6 +142,54 @@ func TestProgress(t *testing.T) {
 	for _, want := range []string{"track: 1/10 frames, 1.00 frames/s, 0:09 left", "track: 6/10 frames, 1.00 frames/s, 0:04 left", "track: 10/10 frames", "track: 10 frames in 0:10 (1.00 frames/s)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("progress output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestTrackerSettings: the corrections and hole-filling settings reach the
+// tracker preset; --corrections-as-cond alone means true; bad values are
+// usage errors naming the setting.
+func TestTrackerSettings(t *testing.T) {
+	parse := func(vars map[string]string, args ...string) (tracker.Config, error) {
+		t.Helper()
+		e := testEnv(vars)
+		s, err := LoadSettings(e, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs := NewFlags(e, "x", "x", "x", "")
+		s.Flag(fs, "corrections_as_cond", "fill_holes")
+		if _, err := fs.ParseArgs(args); err != nil {
+			return tracker.Config{}, err
+		}
+		tune, err := TrackerSettings(s)
+		if err != nil {
+			return tracker.Config{}, err
+		}
+		c := tracker.FilePreset(tracker.SAM2)
+		tune(&c)
+		return c, nil
+	}
+	for _, tc := range []struct {
+		vars   map[string]string
+		args   []string
+		asCond bool
+		area   int
+	}{
+		{nil, nil, true, tracker.DefaultFillHoleArea},
+		{nil, []string{"--corrections-as-cond=false", "--fill-holes", "0"}, false, 0},
+		{map[string]string{"VIDSEG_CORRECTIONS_AS_COND": "false"}, []string{"--corrections-as-cond"}, true, 8},
+		{map[string]string{"VIDSEG_FILL_HOLES": "20"}, nil, true, 20},
+	} {
+		c, err := parse(tc.vars, tc.args...)
+		if err != nil || c.CorrectionsAsCond != tc.asCond || c.FillHoleArea != tc.area {
+			t.Errorf("%v %v: corrections as cond %v, fill %d, %v; want %v, %d", tc.vars, tc.args, c.CorrectionsAsCond, c.FillHoleArea, err, tc.asCond, tc.area)
+		}
+	}
+	for _, args := range [][]string{{"--fill-holes", "-1"}, {"--fill-holes", "x"}, {"--corrections-as-cond=maybe"}} {
+		_, err := parse(nil, args...)
+		if err == nil || (!strings.Contains(err.Error(), "fill_holes") && !strings.Contains(err.Error(), "corrections")) {
+			t.Errorf("%v: got %v, want an error naming the setting", args, err)
 		}
 	}
 }

@@ -33,6 +33,9 @@ type RunRecord struct {
 	// Present is the object score above which an object counts as
 	// present in this mode (tracks.jsonl "present").
 	Present float32 `json:"present_above"`
+	// FillHoles is the run's fill_holes; absent in runs recorded before
+	// hole filling existed, which had none.
+	FillHoles *int `json:"fill_holes,omitempty"`
 }
 
 // SaveRun writes DIR/run.json atomically.

@@ -82,7 +82,11 @@ func Serve(ctx context.Context, e *Env, s *Settings, j ServeJob) error {
 		}
 		defer lm.Close()
 		man := lm.Manifest()
-		cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.Model), j.Mode)
+		tune, err := TrackerSettings(s)
+		if err != nil {
+			return err
+		}
+		cfg = web.ModelTrackers(cfg, sam.NewScheduler(lm.Model), j.Mode, tune)
 		cfg.ModelName = man.Variant
 		if lm.Choice.Random {
 			cfg.ModelName += " (random weights)"

@@ -87,6 +87,11 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 
 	src := &damageSource{Source: decode.NewSource(dec, frames, 4), cut: -1}
 	cfg := tracker.FilePreset(j.Mode)
+	tune, err := TrackerSettings(s)
+	if err != nil {
+		return err
+	}
+	tune(&cfg)
 	cfg.NonOverlap, cfg.NumFrames, cfg.Source, cfg.Logger = j.NonOverlap, frames, src, log
 	// A backward pass after a forward one reads memory of frames the
 	// forward pass made, as the reference does: keep them.
@@ -104,7 +109,8 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 			abs = j.Input
 		}
 		rec := &RunRecord{Input: abs, Limit: j.Limit, Mode: j.Mode.String(), Model: lm.Name(),
-			Reverse: j.Reverse, Both: j.Both, BothEnds: j.BothEnds, NonOverlap: j.NonOverlap, NoOverlay: j.NoOverlay, Present: tr.PresenceThreshold(), Prompts: list}
+			Reverse: j.Reverse, Both: j.Both, BothEnds: j.BothEnds, NonOverlap: j.NonOverlap, NoOverlay: j.NoOverlay, Present: tr.PresenceThreshold(), Prompts: list,
+			FillHoles: &cfg.FillHoleArea}
 		if err := os.MkdirAll(j.Out, 0o755); err != nil {
 			return fmt.Errorf("output: %w", err)
 		}

@@ -64,7 +64,11 @@ func Worker(ctx context.Context, e *Env, s *Settings, j WorkerJob) error {
 
 	cfg := session.Config{Logger: log, MaxSessions: j.Capacity, EventSinks: []events.Sink{pub}, Sources: j.Sources}
 	cfg.Analytics.Threshold, cfg.Analytics.Frames = float32(j.Threshold), j.Frames
-	cfg = session.ModelTrackers(cfg, sam.NewScheduler(lm.Model), j.Mode)
+	tune, err := TrackerSettings(s)
+	if err != nil {
+		return err
+	}
+	cfg = session.ModelTrackers(cfg, sam.NewScheduler(lm.Model), j.Mode, tune)
 	cfg.NewTracker = cluster.Trackers(bus, pub, j.ID, log, cfg.NewTracker)
 	sessions, err := session.New(cfg)
 	if err != nil {

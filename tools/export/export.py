@@ -615,6 +615,7 @@ def quantize_int8(a):
     graphs = tuple(a.int8_graphs.split(",")) if a.int8_graphs else int8.DEFAULT_GRAPHS
     int8.convert_package(a.out, a.out, graphs=graphs, log=log)
     log(f"quantized {', '.join(graphs)} to int8 in {a.out}")
+    log("note: " + int8.fidelity_note(sam2build.canonical_variant(a.variant)))
 
 
 if __name__ == "__main__":

@@ -221,6 +221,7 @@ class Recorder:
         self.state = None
         self.ctx = None
         self.last = {}  # (obj_idx, frame) -> ctx of the latest computation
+        self.by_out = {}  # id(output dict) -> (output, ctx that computed it)
         self._install()
 
     def _obj_idx(self, output_dict):
@@ -249,10 +250,13 @@ class Recorder:
                 "labels": None if pts is None else pts["point_labels"][0].tolist(),
                 "mem": None,
                 "head": None,
+                "mask_input": kw.get("mask_inputs") is not None,
             }
             self.ctx = ctx
             try:
-                return run_orig(**kw)
+                res = run_orig(**kw)
+                self.by_out[id(res[0])] = (res[0], ctx)
+                return res
             finally:
                 self.ctx = None
                 self.last[(ctx["obj"], ctx["frame"])] = ctx
@@ -465,6 +469,10 @@ class TraceWriter:
         score = float(out["object_score_logits"].reshape(-1)[0])
         a[k + "score"] = np.array([score], dtype=np.float32)
         head = info["head"]
+        if info.get("mask_input"):
+            # A mask prompt: _use_mask_as_output outputs the mask itself with IoU 1 (its
+            # decoder run only makes the object pointer); vidseg reports token 0.
+            head = {"iou": 1.0, "ious": [1.0, 0.0, 0.0, 0.0], "token": 0, "multimask": False}
         a[k + "iou"] = np.array([head["iou"]], dtype=np.float32)
         a[k + "ious"] = np.array(head["ious"], dtype=np.float32)
         a[k + "token"] = np.array([head["token"]], dtype=np.int64)
@@ -557,6 +565,21 @@ def run_session(model, session, images, rec, writer, log):
                 pts = [[p[0], p[1]]]
                 step["points"] = pts
                 step["labels"] = [0]
+            if step.get("mask_rect") is not None:
+                # A mask prompt: the rectangle [x0, y0, x1, y1) of source pixels.
+                x0, y0, x1, y1 = step["mask_rect"]
+                W, H = state["video_width"], state["video_height"]
+                m = np.zeros((H, W), dtype=bool)
+                m[y0:y1, x0:x1] = True
+                _, obj_ids, vmasks = model.add_new_mask(state, frame_idx=frame, obj_id=obj_id, mask=m)
+                oi = idx_of(obj_id)
+                out = obj_output(state, oi, frame)
+                vm = vmasks[obj_ids.index(obj_id), 0]
+                writer.add(si, frame, obj_id, out, vm, rec.last[(oi, frame)], computed=True)
+                ids[(si, frame, obj_id)] = (vm > 0).numpy()
+                step["recorded"] = [[frame, obj_id]]
+                log(f"step {si} ({step['name']}): {time.time() - t0:.1f}s")
+                continue
             kw = {}
             if pts is not None:
                 kw["points"] = pts
@@ -579,7 +602,10 @@ def run_session(model, session, images, rec, writer, log):
                 for i, obj_id in enumerate(obj_ids):
                     oi = idx_of(obj_id)
                     out = obj_output(state, oi, frame)
-                    info = rec.last[(oi, frame)]
+                    # The computation that made this output: a re-emitted conditioning output
+                    # may be older than a later prompt on its frame that was dropped (a
+                    # correction that does not become a conditioning frame).
+                    info = rec.by_out.get(id(out), (None, rec.last[(oi, frame)]))[1]
                     writer.add(si, frame, obj_id, out, vmasks[i, 0], info, computed=info["step"] == si)
                     r = writer.records[-1]
                     log(f"  s{si} f{frame} o{obj_id}: score {r['score']:+.3f} token {r['token']} "
@@ -630,6 +656,37 @@ def default_session(video, n, model_dir, frames_file):
     }
 
 
+def defaults_session(video, n, model_dir, frames_file):
+    """The official predictor's defaults, short: corrections are not conditioning frames
+    (add_all_frames_to_correct_as_cond=False) and holes are filled (fill_hole_area=8, as on
+    CUDA; here through holes_ref's CPU connected components)."""
+    s = default_session(video, n, model_dir, frames_file)
+    s["reference"] += " (the predictor's defaults; hole filling through tools/export/holes_ref.py)"
+    s["predictor"].update(add_all_frames_to_correct_as_cond=False, fill_hole_area_applied=8,
+                          connected_components="holes_ref.connected_components: scipy.ndimage.label, "
+                                               "8-connectivity (CPU stand-in for sam2._C)")
+    s["steps"] = [
+        # A mask prompt: the object is present on frame 0 (random weights judge it absent
+        # after a click or a box), so later frames have masks for hole filling to work on.
+        {"name": "a_mask_obj1", "kind": "prompt", "obj": 1, "frame": 0,
+         "mask_rect": [300, 100, 500, 400]},
+        {"name": "b_propagate", "kind": "propagate"},
+        # A correction on a tracked frame: an ordinary (non-conditioning) output; the next
+        # propagation recomputes that frame from memory.
+        {"name": "c_correct_obj1", "kind": "prompt", "obj": 1, "frame": n - 2,
+         "negative_inside_mask_of_step": 1, "clear_old_points": False},
+        {"name": "d_propagate", "kind": "propagate"},
+        # A correction of the conditioning frame: shown, then dropped by the next propagation.
+        {"name": "e_correct_obj1_cond", "kind": "prompt", "obj": 1, "frame": 0,
+         "negative_inside_mask_of_step": 3, "clear_old_points": False},
+        {"name": "f_propagate", "kind": "propagate"},
+    ]
+    return s
+
+
+SESSIONS = {"sam2": (default_session, True), "sam2_defaults": (defaults_session, False)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sam2-src", default="/work/ext/sam2", help="checkout of facebookresearch/sam2")
@@ -642,22 +699,48 @@ def main():
     ap.add_argument("-n", type=int, default=16, help="frames in the session")
     ap.add_argument("--out-dir", default=os.path.join(REPO, "testdata/trace"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--checkpoint", default=None,
+                    help="an official-format .pt checkpoint to build the predictor from, instead of "
+                         "the --model manifest's fixture recipe (tools/export/parity.sh); the "
+                         "variant and input size still come from that manifest")
+    ap.add_argument("--session", choices=sorted(SESSIONS), default="sam2",
+                    help="sam2: the full session (corrections as conditioning frames, no hole "
+                         "filling as on CPU); sam2_defaults: the predictor's defaults, short")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     log = lambda s: print(s, file=sys.stderr, flush=True)
     t_start = time.time()
     width, height = video_size(args.video)
-    images = load_frames(args.frames, args.n, 1024)
-    session = default_session(os.path.basename(args.video), args.n,
-                              args.model_dir_label or rel(args.model), FRAMES_CMD)
+    with open(os.path.join(args.model, "manifest.json")) as f:
+        size = int(json.load(f).get("image_size", 1024))
+    images = load_frames(args.frames, args.n, size)
+    make_session, as_cond = SESSIONS[args.session]
+    session = make_session(os.path.basename(args.video), args.n,
+                           args.model_dir_label or rel(args.model), FRAMES_CMD)
     session["video_size"] = [width, height]
-    session["frames_sha256"] = sha256_prefix(args.frames, images.shape[0])
+    session["frames_sha256"] = sha256_prefix(args.frames, images.shape[0], size)
 
-    man, fx, model = build_predictor(args.model, args.sam2_src,
-                                     add_all_frames_to_correct_as_cond=True)
-    session["fixture"] = fx
-    session["weights_check_rel_diff"] = check_weights(model, args.model, log)
+    if args.checkpoint:
+        import sam2build
+
+        with open(os.path.join(args.model, "manifest.json")) as f:
+            man = json.load(f)
+        model = sam2build.build_video_predictor(
+            man["variant"], checkpoint=args.checkpoint, sam2_src=args.sam2_src,
+            image_size=size if size != 1024 else None,
+            add_all_frames_to_correct_as_cond=as_cond)
+        session["checkpoint"] = os.path.basename(args.checkpoint)
+        session["image_size"] = size
+    else:
+        man, fx, model = build_predictor(args.model, args.sam2_src,
+                                         add_all_frames_to_correct_as_cond=as_cond)
+        session["fixture"] = fx
+        session["weights_check_rel_diff"] = check_weights(model, args.model, log)
+    if session["predictor"].get("fill_hole_area_applied"):
+        import holes_ref
+
+        holes_ref.patch()
     patch_frame_loader(images, width, height)
     cache_all_image_features(model)
     rec = Recorder(model)
@@ -668,17 +751,17 @@ def main():
     session["results"] = {"per_object": summarize(writer.records), "records": writer.records,
                           "seconds": round(time.time() - t_start, 1)}
     os.makedirs(args.out_dir, exist_ok=True)
-    writer.save(os.path.join(args.out_dir, "sam2_trace.npz"))
-    with open(os.path.join(args.out_dir, "sam2_session.json"), "w") as f:
+    writer.save(os.path.join(args.out_dir, f"{args.session}_trace.npz"))
+    with open(os.path.join(args.out_dir, f"{args.session}_session.json"), "w") as f:
         json.dump(session, f, indent=1)
         f.write("\n")
     log(f"done in {time.time() - t_start:.1f}s: {summarize(writer.records)}")
 
 
-def sha256_prefix(path, n):
-    """SHA-256 of the first n 1024x1024 rgb24 frames of a dump: what the trace was fed."""
+def sha256_prefix(path, n, size=1024):
+    """SHA-256 of the first n size x size rgb24 frames of a dump: what the trace was fed."""
     h = hashlib.sha256()
-    left = n * 1024 * 1024 * 3
+    left = n * size * size * 3
     with open(path, "rb") as f:
         while left > 0:
             b = f.read(min(left, 1 << 20))
