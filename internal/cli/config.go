@@ -31,7 +31,7 @@ var settingTable = []setting{
 	{"attention", "VIDSEG_ATTENTION", "fp32", "attention `PRECISION`: fp32, or bf16 (CPUs with AVX-512 BF16: faster, masks differ slightly)"},
 	{"matmul", "VIDSEG_MATMUL", "fp32", "image encoder weight product `PRECISION`: fp32, or bf16 (CPUs with AVX-512 BF16: faster, masks differ slightly)"},
 	{"corrections_as_cond", "VIDSEG_CORRECTIONS_AS_COND", "true", "a correction (a prompt on a frame already tracked) becomes a conditioning frame that every later frame attends to; false: the official predictor's default, where the next propagation recomputes that frame and drops the correction (docs/cli.md \"Corrections\")"},
-	{"fill_holes", "VIDSEG_FILL_HOLES", "8", "fill mask holes of at most `PIXELS` low-resolution (256x256) pixels, as the official predictor does on CUDA (fill_hole_area); 0 = off, as it does on CPU"},
+	{"fill_holes", "VIDSEG_FILL_HOLES", "8", "fill mask holes of at most `PIXELS` pixels of the low-resolution mask (256x256 for a 1024-px model), as the official predictor does on CUDA (fill_hole_area); 0 = off, as it does on CPU"},
 	{"addr", "VIDSEG_ADDR", "127.0.0.1:8080", "serve: listen `ADDR` (other machines need an explicit one)"},
 	{"token", "VIDSEG_TOKEN", "", "serve: access `TOKEN` (default: generated when not on loopback)"},
 	{"media_root", "VIDSEG_MEDIA_ROOT", "", "serve: `DIR` whose videos clients may open (default: none)"},

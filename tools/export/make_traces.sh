@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the reference traces testdata/trace/{sam2,samurai}_{session.json,trace.npz}
+# Regenerates the reference traces testdata/trace/{sam2,sam2_defaults,samurai}_{session.json,trace.npz}
 # from the official SAM 2 predictor and SAMURAI's predictor, with the committed fixture's
 # weights. By default it first regenerates the fixture itself (make_fixture.sh), because a
 # trace is only valid for the exact weights it was made with; SKIP_FIXTURE=1 keeps the
@@ -36,6 +36,10 @@ mkdir -p "$out"
 timeout 3600 "$py" "$root/tools/export/trace_sam2.py" --sam2-src "$sam2_src" \
   --model "$model" --model-dir-label "$label" --video "$video" --frames "$tmp/frames.rgb" \
   -n 16 --out-dir "$out"
+# The official predictor's defaults (corrections not conditioning, holes filled): short.
+timeout 3600 "$py" "$root/tools/export/trace_sam2.py" --sam2-src "$sam2_src" --session sam2_defaults \
+  --model "$model" --model-dir-label "$label" --video "$video" --frames "$tmp/frames.rgb" \
+  -n 8 --out-dir "$out"
 timeout 3600 "$py" "$root/tools/export/trace_samurai.py" --samurai-src "$samurai_src" \
   --model "$model" --model-dir-label "$label" --video "$video" --frames "$tmp/frames.rgb" \
   -n 40 --out-dir "$out"
