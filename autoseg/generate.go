@@ -209,7 +209,7 @@ func (g *generator) single(c *sam.Candidates) int {
 	if !g.man.DynamicMultimaskViaStability {
 		return 0
 	}
-	if stability(c.Masks[0], float32(g.man.DynamicMultimaskStabilityDelta)) >= float32(g.man.DynamicMultimaskStabilityThresh) {
+	if sam.StabilityScore(c.Masks[0], float32(g.man.DynamicMultimaskStabilityDelta)) >= float32(g.man.DynamicMultimaskStabilityThresh) {
 		return 0
 	}
 	best := 1
@@ -315,23 +315,6 @@ func boxOf(m []byte, w, h int) [4]int {
 		return [4]int{}
 	}
 	return [4]int{x0, y0, x1, y1}
-}
-
-// stability is MaskDecoder._get_stability_scores of one low-res mask.
-func stability(logits []float32, delta float32) float32 {
-	var in, un int
-	for _, v := range logits {
-		if v > delta {
-			in++
-		}
-		if v > -delta {
-			un++
-		}
-	}
-	if un == 0 {
-		return 1
-	}
-	return float32(in) / float32(un)
 }
 
 // addChannelBias returns x (C planes) with b[c] added to plane c.

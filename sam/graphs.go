@@ -937,3 +937,23 @@ func (m *Model) memoryPositions(objs []ObjectMemory, idx []int) ([]float32, int6
 	}
 	return g.pos, 1
 }
+
+// StabilityScore is the mask decoder's stability score of one mask's logits
+// (MaskDecoder._get_stability_scores): the area above +delta over the area
+// above -delta, 1 for an empty mask. The tracker's dynamic multimask choice
+// and segment-everything's filter both use it.
+func StabilityScore(logits []float32, delta float32) float32 {
+	var in, un int
+	for _, v := range logits {
+		if v > delta {
+			in++
+		}
+		if v > -delta {
+			un++
+		}
+	}
+	if un == 0 {
+		return 1
+	}
+	return float32(in) / float32(un)
+}

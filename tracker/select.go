@@ -41,7 +41,7 @@ func (t *Tracker) choose(o *object, c *sam.Candidates, multimask bool, frame int
 		ptrToken = e.Candidate
 	default:
 		e.Candidate = 0
-		if man.DynamicMultimaskViaStability && stability(c.Masks[0], float32(man.DynamicMultimaskStabilityDelta)) < float32(man.DynamicMultimaskStabilityThresh) {
+		if man.DynamicMultimaskViaStability && sam.StabilityScore(c.Masks[0], float32(man.DynamicMultimaskStabilityDelta)) < float32(man.DynamicMultimaskStabilityThresh) {
 			// Unstable single mask: fall back to the best multimask output;
 			// the pointer still comes from the single-mask token.
 			e.Candidate = argmax3(c.IoU)
@@ -70,23 +70,6 @@ func argmax3(iou [4]float32) int {
 		}
 	}
 	return best
-}
-
-// stability is MaskDecoder._get_stability_scores.
-func stability(logits []float32, delta float32) float32 {
-	var in, un int
-	for _, v := range logits {
-		if v > delta {
-			in++
-		}
-		if v > -delta {
-			un++
-		}
-	}
-	if un == 0 {
-		return 1
-	}
-	return float32(in) / float32(un)
 }
 
 // samuraiChoose is SAMURAI's motion-aware choice among the 3 multimask
