@@ -198,7 +198,9 @@ func TestAttendMemoryKeepsFrames(t *testing.T) {
 	if _, err := m.AttendMemoryBatch(ctx, f, first); err != nil {
 		t.Fatal(err)
 	}
-	// One frame later: a new recent frame in front, the oldest gone.
+	// One frame later: a new recent frame in front, the oldest gone, one
+	// pointer more.
+	ptrs = append(ptrs, Pointer{Vec: HashUniform(256, 5, 1), Offset: 2})
 	next := []ObjectMemory{
 		{Frames: []MemoryFrame{frame(10, 0), frame(13, 1), frame(11, 2)}, Pointers: ptrs},
 		{Frames: []MemoryFrame{frame(20, 0), frame(23, 1), frame(21, 2)}, Pointers: ptrs},

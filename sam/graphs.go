@@ -632,11 +632,11 @@ type memoryAttention struct {
 	sess    *ort.DynamicAdvancedSession
 	pos     []float32  // packed [1,M,C,F,F] positions
 	posFrom []*float32 // the frames' Pos slices they were packed from
-	kept    map[[3]int]*keptMemory
+	kept    map[[2]int]*keptMemory
 }
 
 // keptMemory is the mem_feat and mem_slot of one batch shape (objects,
-// frames, pointers) kept between runs. The attention does not depend on the order
+// frames) kept between runs; the pointers, fewer bytes, are gathered anew. The attention does not depend on the order
 // of an object's memory frames: each frame's temporal slot goes with it
 // in mem_slot, its position encoding is the same for every frame, and
 // RoPE gives every frame's keys the same rotations; so a frame may stay
@@ -687,7 +687,10 @@ func uniformPos(objs []ObjectMemory, idx []int) bool {
 // are, in the order given.
 func (g *memoryAttention) gather(objs []ObjectMemory, idx []int, per int, keep bool) (feat []float32, slots []int64, copied int) {
 	b, nm := len(idx), len(objs[idx[0]].Frames)
-	key := [3]int{b, nm, len(objs[idx[0]].Pointers)}
+	key := [2]int{b, nm}
+	if km := g.kept[key]; km != nil && km.used {
+		keep = false // another batch of this call has it
+	}
 	if !keep {
 		feat, slots = make([]float32, b*nm*per), make([]int64, b*nm)
 		for k, i := range idx {
@@ -699,7 +702,7 @@ func (g *memoryAttention) gather(objs []ObjectMemory, idx []int, per int, keep b
 		return feat, slots, 4 * len(feat)
 	}
 	if g.kept == nil {
-		g.kept = map[[3]int]*keptMemory{}
+		g.kept = map[[2]int]*keptMemory{}
 	}
 	km := g.kept[key]
 	if km == nil {
