@@ -26,7 +26,8 @@ func TestDidYouMean(t *testing.T) {
 	}{
 		{[]string{"trak", "in.mp4"}, []string{`unknown command "trak"`, `did you mean "track"`}},
 		{[]string{"track", "in.mp4", "--poitn", "1,2", "--out", "o"}, []string{"--poitn", "did you mean --point?"}},
-		{[]string{"track", "in.mp4", "--frame", "3", "--point", "1,2", "--out", "o"}, []string{"--frame", "did you mean --frames?"}},
+		// --frame is track's own flag (the frame --everything segments).
+		{[]string{"track", "in.mp4", "--frmes", "3", "--point", "1,2", "--out", "o"}, []string{"--frmes", "did you mean --frames?"}},
 		{[]string{"track", "in.mp4", "--point", "1,2", "--out"}, []string{"flag needs an argument: --out"}},
 		{[]string{"track", "in.mp4", "--point", "1,2", "--out", "o", "--frames", "x"}, []string{`invalid value "x" for flag --frames`}},
 		{[]string{"sessions", "lst"}, []string{`unknown subcommand "lst"`, `did you mean "list"`}},
@@ -39,7 +40,7 @@ func TestDidYouMean(t *testing.T) {
 				t.Errorf("%q: stderr lacks %q:\n%s", c.args, w, r.stderr)
 			}
 		}
-		for _, bad := range []string{" -poitn", " -frame:", " -out", "for flag -frames"} {
+		for _, bad := range []string{" -poitn", " -frmes:", " -out", "for flag -frames"} {
 			if strings.Contains(r.stderr, bad) {
 				t.Errorf("%q: single-dash flag name %q in:\n%s", c.args, bad, r.stderr)
 			}
