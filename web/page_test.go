@@ -413,6 +413,8 @@ func TestFileWaitsForViewer(t *testing.T) {
 // pollTrue is poll for any truthy expression.
 func pollTrue(t *testing.T, ctx context.Context, what, js string, timeout time.Duration) {
 	t.Helper()
+	// A deadline for a lost event, not a speed bound: at least two minutes.
+	timeout = testutil.Patience(timeout)
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+js+")", chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
 		state := eval[string](t, ctx, `JSON.stringify({conn: vidseg.connected, messages: vidseg.messages, presented: vidseg.presented, matched: vidseg.matched,
 		  drawn: vidseg.drawn && {frame: vidseg.drawn.frame, objects: vidseg.drawn.objects.map(o => o.id)}, edit: vidseg.session && vidseg.session.edit,

@@ -49,11 +49,15 @@ func TestPageUndoShortcuts(t *testing.T) {
 	key(" ")
 	pollTrue(t, ctx, "space to pause", `!vidseg.session.edit.playing`, 10*time.Second)
 	key(kb.Home)
-	pollTrue(t, ctx, "Home to frame 0", `vidseg.session.edit.position === 0`, 10*time.Second)
+	pollTrue(t, ctx, "Home to frame 0", `vidseg.session.edit.position === 0 && vidseg.drawn.frame === 0`, 10*time.Second)
+	// One key at a time: each step is answered by the server before the
+	// next (a key pressed before the answer steps from the frame shown).
 	key(kb.ArrowRight)
+	pollTrue(t, ctx, "the right arrow to step to frame 1", `vidseg.session.edit.position === 1 && vidseg.drawn.frame === 1`, 10*time.Second)
 	key(kb.ArrowRight)
+	pollTrue(t, ctx, "the right arrow to step to frame 2", `vidseg.session.edit.position === 2 && vidseg.drawn.frame === 2`, 10*time.Second)
 	key(kb.ArrowLeft)
-	pollTrue(t, ctx, "the arrows to step to frame 1", `vidseg.session.edit.position === 1 && vidseg.drawn.frame === 1`, 10*time.Second)
+	pollTrue(t, ctx, "the left arrow to step back to frame 1", `vidseg.session.edit.position === 1 && vidseg.drawn.frame === 1`, 10*time.Second)
 
 	// Two clicks on object 1.
 	st := rect(t, ctx, "#overlay")
