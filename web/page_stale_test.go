@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // Issue 25, item 3: a correction after a pass keeps the old results
@@ -19,19 +17,8 @@ import (
 // a correction wiped every other frame's results, and every pass
 // recomputed everything.)
 func TestPageCorrectionStale(t *testing.T) {
-	clip := testutil.Clip(t, "moving_shape")
-	ctx := browser(t)
-	cfg, withModel := fixtureConfig(t, Config{})
-	if !withModel {
-		t.Skip("needs the model fixture and ONNX Runtime")
-	}
-	_, hs := newServer(t, cfg)
-	s := createEditSession(t, hs.URL, clip)
+	ctx, hs, s := editPage(t)
 	base := hs.URL + "/api/sessions/" + s.ID
-	viewport(t, ctx, 1280, 800, false)
-	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
-		t.Fatal(err)
-	}
 	pollTrue(t, ctx, "the first frame on screen", `vidseg.connected && vidseg.drawn && vidseg.session && vidseg.session.edit`, 30*time.Second)
 	eval[bool](t, ctx, `(vidseg.passes = [], vidseg.onEdit = (e) => { if (e.pass) vidseg.passes.push(e.pass); }, true)`)
 	// object 0 starts object 1; object 1 corrects it.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,6 +62,25 @@ func viewport(t *testing.T, ctx context.Context, w, h int64, mobile bool) {
 	}
 }
 
+// editPage opens the moving_shape clip as an edit session with the model,
+// and the page on it in Chromium at 1280x800; it skips without the model.
+func editPage(t *testing.T) (context.Context, *httptest.Server, SessionInfo) {
+	t.Helper()
+	clip := testutil.Clip(t, "moving_shape")
+	ctx := browser(t)
+	cfg, withModel := fixtureConfig(t, Config{})
+	if !withModel {
+		t.Skip("needs the model fixture and ONNX Runtime")
+	}
+	_, hs := newServer(t, cfg)
+	s := createEditSession(t, hs.URL, clip)
+	viewport(t, ctx, 1280, 800, false)
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, hs, s
+}
+
 // rect is an element's client rectangle: left, top, width, height.
 func rect(t *testing.T, ctx context.Context, sel string) []float64 {
 	t.Helper()
@@ -73,21 +93,10 @@ func rect(t *testing.T, ctx context.Context, sel string) []float64 {
 // the RLE of the frame on screen, and the timeline shows the frames a
 // forward pass tracked.
 func TestPageEditSession(t *testing.T) {
-	clip := testutil.Clip(t, "moving_shape")
-	ctx := browser(t)
-	cfg, withModel := fixtureConfig(t, Config{})
-	if !withModel {
-		t.Skip("needs the model fixture and ONNX Runtime")
-	}
-	_, hs := newServer(t, cfg)
-	s := createEditSession(t, hs.URL, clip)
+	ctx, hs, s := editPage(t)
 	frames := s.Edit.Frames
 	start := time.Now()
 	step := func(what string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), what) }
-	viewport(t, ctx, 1280, 800, false)
-	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
-		t.Fatal(err)
-	}
 	pollTrue(t, ctx, "the paused first frame on screen", `vidseg.connected && vidseg.drawn && vidseg.drawn.frame === 0 && vidseg.session && vidseg.session.edit`, 30*time.Second)
 	// The stats line (in the closed "Connection details") is one line at
 	// 1280 px when opened.

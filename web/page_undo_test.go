@@ -7,8 +7,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-
-	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // Issue 25, item 5, in Chromium with the fixture model: the keyboard
@@ -18,18 +16,7 @@ import (
 // these existed; a wrong click could only be fixed by removing the whole
 // object.)
 func TestPageUndoShortcuts(t *testing.T) {
-	clip := testutil.Clip(t, "moving_shape")
-	ctx := browser(t)
-	cfg, withModel := fixtureConfig(t, Config{})
-	if !withModel {
-		t.Skip("needs the model fixture and ONNX Runtime")
-	}
-	_, hs := newServer(t, cfg)
-	s := createEditSession(t, hs.URL, clip)
-	viewport(t, ctx, 1280, 800, false)
-	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
-		t.Fatal(err)
-	}
+	ctx, hs, s := editPage(t)
 	pollTrue(t, ctx, "the first frame on screen", `vidseg.connected && vidseg.drawn && vidseg.drawn.frame === 0 && vidseg.session && vidseg.session.edit`, 30*time.Second)
 	key := func(k string) {
 		t.Helper()
