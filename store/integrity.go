@@ -85,14 +85,13 @@ func precheck(path string) (exists bool, cause string, err error) {
 		needed  int64
 		anyMeta bool
 	)
-	// Meta pages 0 and 1; page 1 starts at the page size page 0 names.
+	// Meta pages 0 and 1; page 1 starts at the page size page 0 names, or
+	// when page 0 is damaged, at the OS page size bbolt writes with (as
+	// bbolt itself falls back to page 1).
 	var buf [metaHeaderSize]byte
-	pageSize := int64(0)
+	pageSize := int64(os.Getpagesize())
 	for i := 0; i < 2; i++ {
 		off := int64(i) * pageSize
-		if i == 1 && pageSize == 0 {
-			break
-		}
 		if _, err := f.ReadAt(buf[:], off); err != nil {
 			if errors.Is(err, io.EOF) {
 				break

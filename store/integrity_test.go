@@ -176,3 +176,27 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("restore from garbage: %v, want ErrCorrupt", err)
 	}
 }
+
+// A damaged first meta page alone is what bbolt recovers from (meta page 1):
+// the store opens with its sessions, not refused as corrupt.
+func TestFirstMetaPageDamagedStillOpens(t *testing.T) {
+	path := filledStore(t, 3)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 16; i < 32; i++ { // page 0's magic, version and page size
+		b[i] = 0
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("open with meta page 1 intact: %v", err)
+	}
+	defer s.Close()
+	if list, err := s.List(); err != nil || len(list) != 3 {
+		t.Fatalf("listed %d sessions, %v; want 3", len(list), err)
+	}
+}
