@@ -146,6 +146,17 @@ func TestNATSRolePermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A refusal is a timeout here, which a slow machine could give an
+	// allowed write too: the admin checks that nothing was written.
+	if e, err := admin.Cameras.Get(ctx, "door"); err != nil || !strings.Contains(string(e.Value()), "hunter2@10.0.0.9") {
+		t.Errorf("door's camera record after the refused writes: %v", err)
+	}
+	if e, err := admin.Workers.Get(ctx, "w1"); err == nil && strings.Contains(string(e.Value()), `"cameras":99`) {
+		t.Error("w2's write of w1's presence was stored")
+	}
+	if _, err := admin.JS.Stream(ctx, EventsStream); err != nil {
+		t.Errorf("events stream after the refused deletes: %v", err)
+	}
 	waitFor(t, "subscription to another's inbox refused", func() bool {
 		return strings.Contains(w2Ref.String(), "Permissions Violation for Subscription to \""+InboxPrefix("w1"))
 	}, w2Ref.String)
