@@ -40,7 +40,7 @@ Without a model the app still plays video and explains how to get one.`,
 	noStore := fs.Bool("no-store", false, "keep no session store (nothing survives a restart)")
 	var resume cli.List
 	fs.Var(&resume, "resume", "resume stored session `ID` (repeatable), or \"all\"")
-	for _, k := range []string{"token", "media_root", "max_sessions", "pause_after", "idle_timeout"} {
+	for _, k := range []string{"token", "media_root", "max_sessions", "pause_after", "idle_timeout", "prompt_timeout", "prompt_budget"} {
 		s.Flag(fs, k)
 	}
 	var devices, origins cli.List

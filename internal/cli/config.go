@@ -38,6 +38,8 @@ var settingTable = []setting{
 	{"max_sessions", "VIDSEG_MAX_SESSIONS", "8", "serve: most `SESSIONS` at once"},
 	{"pause_after", "VIDSEG_PAUSE_AFTER", "10s", "serve: a session without viewers pauses after this `DURATION`"},
 	{"idle_timeout", "VIDSEG_IDLE_TIMEOUT", "5m", "serve: a session nobody watches or prompts is closed after this `DURATION`"},
+	{"prompt_timeout", "VIDSEG_PROMPT_TIMEOUT", "30s", "serve: a prompt whose model time passes this `DURATION` is refused (0: no limit; raise it for large models on a CPU)"},
+	{"prompt_budget", "VIDSEG_PROMPT_BUDGET", "20s", "serve: model `DURATION` a session's prompts may take per minute (0: no limit)"},
 	{"store", "VIDSEG_STORE", "", "serve/sessions: session database `FILE`"},
 	{"codec", "VIDSEG_CODEC", "vp8", "serve: WebRTC video `CODEC`, vp8 or h264"},
 	{"upload_limit", "VIDSEG_UPLOAD_LIMIT", "2GiB", "serve: largest accepted upload `SIZE` (bytes, or with KB/MB/GB/KiB/MiB/GiB)"},

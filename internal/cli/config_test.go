@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vidseg/vidseg/tracker"
+	"github.com/vidseg/vidseg/web"
 )
 
 func testEnv(vars map[string]string) *Env {
@@ -191,5 +192,22 @@ func TestTrackerSettings(t *testing.T) {
 		if err == nil || (!strings.Contains(err.Error(), "fill_holes") && !strings.Contains(err.Error(), "corrections")) {
 			t.Errorf("%v: got %v, want an error naming the setting", args, err)
 		}
+	}
+}
+
+// The prompt limits reach serve's web.Config from the environment (or flag,
+// or config file); 0 turns one off, a bad value is a usage error.
+func TestSessionLimitsPromptTime(t *testing.T) {
+	s := resolve(t, map[string]string{"VIDSEG_PROMPT_TIMEOUT": "2m", "VIDSEG_PROMPT_BUDGET": "0"})
+	var cfg web.Config
+	if err := SessionLimits(s, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PromptTimeout != 2*time.Minute || cfg.PromptBudget >= 0 {
+		t.Errorf("prompt timeout %v, budget %v; want 2m and none (< 0)", cfg.PromptTimeout, cfg.PromptBudget)
+	}
+	s = resolve(t, map[string]string{"VIDSEG_PROMPT_TIMEOUT": "soon"})
+	if err := SessionLimits(s, &cfg); err == nil || !strings.Contains(err.Error(), "prompt timeout") {
+		t.Errorf("bad prompt timeout: %v", err)
 	}
 }

@@ -217,6 +217,20 @@ func SessionLimits(s *Settings, cfg *web.Config) error {
 		}
 		*d.to = v
 	}
+	// Prompt limits: 0 turns one off (web.Config: < 0 is none, 0 the default).
+	for _, d := range []struct {
+		key string
+		to  *time.Duration
+	}{{"prompt_timeout", &cfg.PromptTimeout}, {"prompt_budget", &cfg.PromptBudget}} {
+		v, err := time.ParseDuration(s.Get(d.key))
+		if err != nil || v < 0 {
+			return Usagef("%s %q (from %s): want a duration such as 30s, or 0 for no limit", strings.ReplaceAll(d.key, "_", " "), s.Get(d.key), s.Source(d.key))
+		}
+		if v == 0 {
+			v = -1
+		}
+		*d.to = v
+	}
 	return nil
 }
 
