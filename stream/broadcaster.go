@@ -354,22 +354,25 @@ func (b *Broadcaster) AddViewer(ctx context.Context, offer string) (id, answer s
 		b.mu.Unlock()
 		return fail(ErrClosed)
 	}
+	connectTimeout := b.opts.ConnectTimeout
+	if connectTimeout <= 0 {
+		connectTimeout = 20 * time.Second
+	}
+	// Set under the lock: stop (from RemoveViewer or Close) reads it.
+	v.connectTimer = time.AfterFunc(connectTimeout, func() {
+		if pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
+			return
+		}
+		if b.RemoveViewer(id) == nil {
+			b.log("viewer never connected; removed", "viewer", id, "within", connectTimeout)
+		}
+	})
 	b.viewers[id] = v
 	b.wg.Add(2)
 	b.mu.Unlock()
 	b.keyRequest.Store(true)
 	go func() { defer b.wg.Done(); v.run() }()
 	go func() { defer b.wg.Done(); b.readRTCP(v, sender) }()
-	connectTimeout := b.opts.ConnectTimeout
-	if connectTimeout <= 0 {
-		connectTimeout = 20 * time.Second
-	}
-	time.AfterFunc(connectTimeout, func() {
-		if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
-			b.log("viewer never connected; removed", "viewer", id, "within", connectTimeout)
-			_ = b.RemoveViewer(id) // already gone is fine
-		}
-	})
 	b.log("viewer added", "viewer", id)
 	return id, pc.LocalDescription().SDP, nil
 }

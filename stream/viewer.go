@@ -3,6 +3,7 @@ package stream
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -25,6 +26,10 @@ type viewer struct {
 	dc      atomic.Pointer[webrtc.DataChannel]
 	waitKey bool
 	seq     uint16
+
+	// connectTimer removes a viewer that never connects; stopped with the
+	// viewer so it cannot fire (and log) after the broadcaster closed.
+	connectTimer *time.Timer
 
 	done     chan struct{}
 	stopOnce sync.Once
@@ -65,6 +70,9 @@ func (v *viewer) run() {
 func (v *viewer) stop() error {
 	v.stopOnce.Do(func() {
 		close(v.done)
+		if v.connectTimer != nil {
+			v.connectTimer.Stop()
+		}
 		// Graceful: pion's callbacks for this connection finish before
 		// the broadcaster reports it closed.
 		v.stopErr = v.pc.GracefulClose()
