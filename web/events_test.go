@@ -355,7 +355,7 @@ func TestBrowserDrawsZones(t *testing.T) {
 		t.Errorf("video aspect-ratio %q once the session is known, want 320 / 240 (the stage must not grow under clicks)", ar)
 	}
 	poll(t, ctx, "the stage to take the video's shape", `(() => { const o = document.getElementById("overlay"); return o.clientWidth > 0 && Math.abs(o.clientWidth * 240 - o.clientHeight * 320) <= 2 * 320; })()`, 10*time.Second)
-	click := func(fx, fy float64) { t.Helper(); clickOverlay(t, ctx, fx, fy) }
+	clickAt := func(fx, fy float64) { t.Helper(); clickOverlay(t, ctx, fx, fy) }
 	// Hold the zone's save until the line is drawn too, as a slow server
 	// does: the line must not replace the zone still being stored.
 	eval[bool](t, ctx, `(() => {
@@ -368,20 +368,14 @@ func TestBrowserDrawsZones(t *testing.T) {
 		};
 		return true;
 	})()`)
-	if err := chromedp.Do(ctx, chromedp.Click("#draw-zone")); err != nil {
-		t.Fatal(err)
-	}
-	click(0.5, 0.1)
-	click(0.9, 0.1)
-	click(0.9, 0.9)
-	if err := chromedp.Do(ctx, chromedp.Click("#finish-shape")); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx, chromedp.Click("#draw-line")); err != nil {
-		t.Fatal(err)
-	}
-	click(0.5, 0)
-	click(0.5, 0.99)
+	click(t, ctx, "#draw-zone")
+	clickAt(0.5, 0.1)
+	clickAt(0.9, 0.1)
+	clickAt(0.9, 0.9)
+	click(t, ctx, "#finish-shape")
+	click(t, ctx, "#draw-line")
+	clickAt(0.5, 0)
+	clickAt(0.5, 0.99)
 	eval[bool](t, ctx, `(window.releaseZoneSave(), true)`)
 	poll(t, ctx, "the zone and line to be stored", `vidseg.zones.pending === 0 && vidseg.zones.geo.zones.length === 1 && vidseg.zones.geo.lines.length === 1`, 10*time.Second)
 	var g events.Geometry

@@ -161,9 +161,7 @@ func TestPagePhoneAccessible(t *testing.T) {
 	screenshot(t, ctx, "page-phone-object-390.png")
 	axeCheck(t, ctx, axe, "editing at 390 px")
 
-	if err := chromedp.Do(ctx, chromedp.Click(`#track-controls [data-dir="forward"]`)); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `#track-controls [data-dir="forward"]`)
 	pollTrue(t, ctx, "the forward pass", `vidseg.session.edit.doneCount === 2 && !vidseg.session.edit.tracking`, modelWait)
 	screenshot(t, ctx, "page-phone-tracked-390.png")
 	axeCheck(t, ctx, axe, "tracked at 390 px")

@@ -170,9 +170,7 @@ func TestPageEditSession(t *testing.T) {
 	screenshot(t, ctx, "page-masks-1280.png")
 
 	// Track forward from the prompted frame to the end.
-	if err := chromedp.Do(ctx, chromedp.Click(`#track-controls [data-dir="forward"]`)); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `#track-controls [data-dir="forward"]`)
 	pollTrue(t, ctx, "the forward pass", `vidseg.session.edit.tracking === "forward"`, 10*time.Second)
 	pollTrue(t, ctx, "the forward pass to finish", `vidseg.session.edit.tracking === undefined && vidseg.session.edit.doneCount > 1`, 90*time.Second)
 	step("forward pass done")
@@ -420,6 +418,23 @@ func TestFileWaitsForViewer(t *testing.T) {
 }
 
 // pollTrue is poll for any truthy expression.
+// click clicks sel with real mouse events. The page re-renders lists
+// (objects, sessions) on every server update, so the node found can be
+// replaced before the click lands: that is retried, a missing node is not.
+func click(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		err := chromedp.Do(ctx, chromedp.Click(sel))
+		if err == nil {
+			return
+		}
+		if i < 50 && (strings.Contains(err.Error(), "Could not find node") || strings.Contains(err.Error(), "detached")) {
+			continue
+		}
+		t.Fatalf("click %s: %v", sel, err)
+	}
+}
+
 func pollTrue(t *testing.T, ctx context.Context, what, js string, timeout time.Duration) {
 	t.Helper()
 	// A deadline for a lost event, not a speed bound: at least two minutes.

@@ -68,9 +68,7 @@ func TestPageUndoShortcuts(t *testing.T) {
 	pollTrue(t, ctx, "shift+z to redo it", `vidseg.session.edit.clicks.length === 2 && `+doneMarks+` === 2 && !vidseg.session.edit.redo`, modelWait)
 
 	// Clear (start over): no clicks, the object still listed and selected.
-	if err := chromedp.Do(ctx, chromedp.Click(`#objects tr[data-id="1"] button[aria-label="clear object 1's clicks"]`)); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `#objects tr[data-id="1"] button[aria-label="clear object 1's clicks"]`)
 	pollTrue(t, ctx, "object 1 cleared", `vidseg.session.edit.clicks.length === 0 && `+doneMarks+` === 0 && vidseg.session.objects.join() === "1" && vidseg.selected === 1`, modelWait)
 	// Undo through the API; the page follows.
 	if r := call(t, "POST", hs.URL+"/api/sessions/"+s.ID+"/undo", "application/json", nil); r.status != 200 {
@@ -83,9 +81,7 @@ func TestPageUndoShortcuts(t *testing.T) {
 	key(kb.Delete)
 	pollTrue(t, ctx, "Delete to remove object 1", `vidseg.session.objects.length === 0 && `+doneMarks+` === 0 && !document.getElementById("notice").hidden`, modelWait)
 	screenshot(t, ctx, "page-removed-undo-1280.png")
-	if err := chromedp.Do(ctx, chromedp.Click(`#notice-undo`)); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `#notice-undo`)
 	pollTrue(t, ctx, "the removal undone", `vidseg.session.objects.join() === "1" && vidseg.session.edit.clicks.length === 2 && `+doneMarks+` === 2 && vidseg.session.edit.redo === "remove object 1" && vidseg.selected === 1`, modelWait)
 
 	// Item 8, effects in the page: the mask canvas over the video, measured
