@@ -61,10 +61,10 @@ test: check test-exporter
 	@mkdir -p out
 	set -o pipefail; go test -json -count=1 -timeout 40m $(TEST_FIRST) ./... | go run ./tools/testreport -save out/test.json
 
-# The exporter's progress printer needs no torch: its tests run wherever
+# The exporter's progress printer and int8 gate need no torch: their tests run wherever
 # python3 is.
 test-exporter:
-	@if command -v python3 >/dev/null; then cd tools/export && python3 -m unittest -q test_progress; \
+	@if command -v python3 >/dev/null; then cd tools/export && python3 -m unittest -q test_progress test_int8_gate; \
 	  else echo "test-exporter: no python3: skipped"; fi
 
 # Static checks: vet, gofmt, a tidy go.mod, staticcheck and the import
