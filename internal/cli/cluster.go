@@ -116,12 +116,28 @@ func startCluster(ctx context.Context, e *Env, j ClusterJob, dir string, srv *we
 	relay := &cluster.Relay{Bus: n.relay, Durable: name, Publish: srv.PublishEvents, Log: log}
 	relay.Routes(srv.Handle)
 	rctx, stop := context.WithCancel(ctx)
+	coordDone := make(<-chan struct{})
+	if n.emb != nil {
+		// Workers of the embedded server write no lease themselves: they
+		// ask this front end, which gives each the permissions (and the
+		// source) of the cameras it holds.
+		coord := &cluster.Coordinator{Bus: bus, Grant: n.emb.SetGrants, Log: log}
+		if coordDone, err = coord.Start(rctx); err != nil {
+			stop()
+			return fail(err)
+		}
+	} else {
+		c := make(chan struct{})
+		close(c)
+		coordDone = c
+	}
 	n.stop = stop
 	go func() {
 		defer close(n.done)
 		if err := relay.RunEvents(rctx); err != nil {
 			log.Error("serve: workers' events not relayed", "err", err)
 		}
+		<-coordDone
 	}()
 	if n.emb != nil {
 		fmt.Fprintf(e.Stderr, "vidseg: nats on %s (users only; workers' credentials in %s)\n", url, filepath.Join(dir, "worker*.auth"))
