@@ -375,3 +375,34 @@ func TestRedactURL(t *testing.T) {
 		t.Errorf("connect error shows the token: %v", err)
 	}
 }
+
+// BenchmarkGrants times one change of the workers' per-camera
+// permissions (a server reload), what the coordinator does each time a
+// camera changes hands: 8 workers, 32 cameras.
+func BenchmarkGrants(b *testing.B) {
+	var workers []string
+	for i := range 8 {
+		workers = append(workers, "w"+strconv.Itoa(i))
+	}
+	auth, err := NewAuth(workers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	emb, err := StartEmbedded(EmbeddedOptions{Dir: b.TempDir(), Auth: auth})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer emb.Close()
+	grants := map[string][]string{}
+	for c := range 32 {
+		w := workers[c%len(workers)]
+		grants[w] = append(grants[w], "cam"+strconv.Itoa(c))
+	}
+	for b.Loop() {
+		// Two workers' cameras change hands.
+		grants["w0"], grants["w1"] = grants["w1"], grants["w0"]
+		if err := emb.SetGrants(grants); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

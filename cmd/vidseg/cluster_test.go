@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -185,6 +186,15 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bus.Close()
+	// The front end below is given the admin's URL, as with an external
+	// cluster, so it runs no lease coordinator: the test does, as serve
+	// does with its embedded server (workers write no lease themselves).
+	coord := &cluster.Coordinator{Bus: bus, Grant: nsrv.SetGrants, Log: slog.New(slog.DiscardHandler)}
+	coordDone, err := coord.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); <-coordDone }()
 
 	const nCams = 6
 	var yaml strings.Builder

@@ -116,7 +116,7 @@ func startCluster(ctx context.Context, e *Env, j ClusterJob, dir string, srv *we
 	relay := &cluster.Relay{Bus: n.relay, Durable: name, Publish: srv.PublishEvents, Log: log}
 	relay.Routes(srv.Handle)
 	rctx, stop := context.WithCancel(ctx)
-	coordDone := make(<-chan struct{})
+	var coordDone <-chan struct{} // nil: no coordinator
 	if n.emb != nil {
 		// Workers of the embedded server write no lease themselves: they
 		// ask this front end, which gives each the permissions (and the
@@ -126,10 +126,6 @@ func startCluster(ctx context.Context, e *Env, j ClusterJob, dir string, srv *we
 			stop()
 			return fail(err)
 		}
-	} else {
-		c := make(chan struct{})
-		close(c)
-		coordDone = c
 	}
 	n.stop = stop
 	go func() {
@@ -137,7 +133,9 @@ func startCluster(ctx context.Context, e *Env, j ClusterJob, dir string, srv *we
 		if err := relay.RunEvents(rctx); err != nil {
 			log.Error("serve: workers' events not relayed", "err", err)
 		}
-		<-coordDone
+		if coordDone != nil {
+			<-coordDone
+		}
 	}()
 	if n.emb != nil {
 		fmt.Fprintf(e.Stderr, "vidseg: nats on %s (users only; workers' credentials in %s)\n", url, filepath.Join(dir, "worker*.auth"))
