@@ -406,3 +406,29 @@ func BenchmarkGrants(b *testing.B) {
 		}
 	}
 }
+
+// TestGrantsFollowExpiry: a worker that stops renewing (cut off, hung)
+// loses its camera's permissions with the lease, without any request.
+func TestGrantsFollowExpiry(t *testing.T) {
+	emb, admin := startBus(t, Options{LeaseTTL: time.Second})
+	ctx := context.Background()
+	if err := admin.PutCameras(ctx, []Camera{{Name: "door", Source: "rtsp://cam/"}}); err != nil {
+		t.Fatal(err)
+	}
+	w1, ref := connectAs(t, emb, "w1", Options{})
+	if _, _, err := (leaser{bus: w1, worker: "w1"}).take(ctx, "door", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w1.JS.Publish(ctx, Subject("door", "results"), []byte(`{}`)); err != nil {
+		t.Fatalf("w1 publishes door's result while it holds door: %v", err)
+	}
+	waitFor(t, "door's lease expired", func() bool {
+		_, err := admin.Leases.Get(ctx, "door")
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	}, nil)
+	waitFor(t, "w1 refused door's results once its lease expired", func() bool {
+		_ = w1.NC.Publish(Subject("door", "results"), []byte(`{}`))
+		_ = w1.NC.Flush()
+		return strings.Contains(ref.String(), "Permissions Violation for Publish to \""+Subject("door", "results"))
+	}, ref.String)
+}
