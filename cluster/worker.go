@@ -418,9 +418,8 @@ func (w *Worker) start(ctx context.Context, cam Camera, rev uint64) error {
 // prompt answers a prompt request for a camera this worker tracks.
 func (w *Worker) prompt(ctx context.Context, name string, run Running, m *nats.Msg) {
 	reply := PromptReply{Worker: w.ID}
-	var p prompt.Prompt
-	if err := json.Unmarshal(m.Data, &p); err != nil {
-		reply.Error = fmt.Sprintf("prompt: %v", err)
+	if p, err := decodePrompt(m.Data); err != nil {
+		reply.Error = err.Error()
 	} else {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		reply.Object, err = run.Prompt(pctx, p)
