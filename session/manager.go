@@ -419,7 +419,7 @@ func (m *Manager) open(ctx context.Context, in *source.Source, oo openOptions) (
 		ro := m.cfg.Reconnect
 		raw := oo.src
 		ro.Reopen = func(ctx context.Context) (*decode.Decoder, error) {
-			in, err := m.sources.Resolve(ctx, raw)
+			in, err := m.sources.Reresolve(ctx, raw)
 			if err != nil {
 				return nil, err
 			}
