@@ -432,3 +432,24 @@ func TestGrantsFollowExpiry(t *testing.T) {
 		return strings.Contains(ref.String(), "Permissions Violation for Publish to \""+Subject("door", "results"))
 	}, ref.String)
 }
+
+// TestMoveSources: a camera record put with its source in it (by an
+// older vidseg, or by hand) loses it to the sources bucket, and a worker
+// taking the camera still gets it.
+func TestMoveSources(t *testing.T) {
+	emb, admin := startBus(t, Options{})
+	ctx := context.Background()
+	if _, err := admin.Cameras.Put(ctx, "door", []byte(`{"name":"door","source":"rtsp://admin:hunter2@10.0.0.9/live"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.MoveSources(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := admin.Cameras.Get(ctx, "door"); err != nil || strings.Contains(string(e.Value()), "hunter2") {
+		t.Errorf("door's record after MoveSources: %s %v", e.Value(), err)
+	}
+	w1, _ := connectAs(t, emb, "w1", Options{})
+	if _, cam, err := (leaser{bus: w1, worker: "w1"}).take(ctx, "door", time.Now()); err != nil || cam.Source != "rtsp://admin:hunter2@10.0.0.9/live" {
+		t.Errorf("w1 takes door: %+v %v", cam, err)
+	}
+}

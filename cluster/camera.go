@@ -79,6 +79,36 @@ func (b *Bus) PutCameras(ctx context.Context, cams []Camera) error {
 	return nil
 }
 
+// MoveSources moves the source out of every camera record that still
+// has one (put by an older vidseg, or by hand) into the sources bucket,
+// where workers and relays cannot read it.
+func (b *Bus) MoveSources(ctx context.Context) error {
+	names, err := b.CameraNames(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		e, err := b.Cameras.Get(ctx, n)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		var c Camera
+		if json.Unmarshal(e.Value(), &c) != nil || c.Source == "" {
+			continue
+		}
+		if _, err := b.Sources.Put(ctx, n, []byte(c.Source)); err != nil {
+			return fmt.Errorf("camera %s source: %w", n, err)
+		}
+		c.Source = ""
+		data, _ := json.Marshal(c)
+		// Only the record as read: one rewritten meanwhile is its writer's.
+		if _, err := b.Cameras.Update(ctx, n, data, e.Revision()); err != nil && !isWrongLastSeq(err) && !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("camera %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
 // putChanged writes key unless it already holds data.
 func putChanged(ctx context.Context, kv jetstream.KeyValue, key string, data []byte) error {
 	if e, err := kv.Get(ctx, key); err == nil && string(e.Value()) == string(data) {

@@ -118,6 +118,10 @@ func startCluster(ctx context.Context, e *Env, j ClusterJob, dir string, srv *we
 	rctx, stop := context.WithCancel(ctx)
 	var coordDone <-chan struct{} // nil: no coordinator
 	if n.emb != nil {
+		if err := bus.MoveSources(ctx); err != nil {
+			stop()
+			return fail(err)
+		}
 		// Workers of the embedded server write no lease themselves: they
 		// ask this front end, which gives each the permissions (and the
 		// source) of the cameras it holds.
