@@ -519,6 +519,28 @@ func TestServeEmbedsNATS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a worker with %s: %v", creds, err)
 	}
+	// serve hands out the leases: a camera's source comes with its lease
+	// (the record the worker can read has none).
+	auth, err := cluster.LoadOrCreateAuth(filepath.Join(dir, "nats", "users.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := cluster.Connect(context.Background(), url[1], cluster.Options{User: auth.Admin.User, Password: auth.Admin.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.PutCameras(context.Background(), []cluster.Camera{{Name: "door", Source: "rtsp://u:hunter2@10.0.0.9/"}}); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	if c, err := w.Camera(context.Background(), "door"); err != nil || c.Source != "" {
+		t.Errorf("the worker reads door's record: %+v %v, want no source", c, err)
+	}
+	m, err := w.NC.Request(cluster.LeaseSubject("worker1", "take"), []byte(`{"camera":"door"}`), testutil.Patience(30*time.Second))
+	var rep cluster.LeaseReply
+	if err != nil || json.Unmarshal(m.Data, &rep) != nil || rep.Camera == nil || rep.Camera.Source != "rtsp://u:hunter2@10.0.0.9/" {
+		t.Errorf("serve's coordinator: %v %+v", err, rep)
+	}
 	w.Close()
 	// A wrong token is not echoed.
 	out, err := exec.Command(binPath, "worker", "--nats", strings.Replace(url[1], "nats://", "nats://wrongs3cret@", 1)).CombinedOutput()
