@@ -139,10 +139,11 @@ func (s *Resolver) Resolve(ctx context.Context, src string) (*Source, error) {
 	return s.resolveFile(src)
 }
 
-// Reresolve is Resolve for a source that played before and is reopened
-// (a live camera reconnecting): a failure to connect is reported at once,
-// not held until the connect timeout, since the source already showed
-// its port open and a camera is back sooner.
+// Reresolve is Resolve for a source no client chose just now: one that
+// played before and is reopened (a live camera reconnecting) or an
+// operator's camera. A failure to connect is reported at once, not held
+// until the connect timeout: it tells a client nothing it did not know,
+// and the camera is back sooner.
 func (s *Resolver) Reresolve(ctx context.Context, src string) (*Source, error) {
 	if hasScheme(src) {
 		return s.resolveURL(ctx, src, 0)
