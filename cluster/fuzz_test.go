@@ -145,7 +145,7 @@ func FuzzLeaseRequest(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		rep, _ := c.answer(ctx, subject, data)
+		rep := c.answer(ctx, subject, data)
 		worker, op, ok := parseLeaseSubject(subject)
 		after, err := bus.Leases.Get(ctx, "door")
 		switch {

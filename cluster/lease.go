@@ -156,6 +156,8 @@ type Coordinator struct {
 	Bus   *Bus // as the admin
 	Grant func(map[string][]string) error
 	Log   *slog.Logger
+
+	holders map[string]string // camera -> worker, as last granted; only Start's goroutine
 }
 
 // Start subscribes to the lease requests and answers them until ctx
@@ -194,32 +196,28 @@ func (c *Coordinator) Start(ctx context.Context) (done <-chan struct{}, err erro
 
 // handle answers one lease request.
 func (c *Coordinator) handle(ctx context.Context, m *nats.Msg) {
-	rep, moved := c.answer(ctx, m.Subject, m.Data)
-	if moved {
-		c.sync(ctx)
-	}
+	rep := c.answer(ctx, m.Subject, m.Data)
 	data, _ := json.Marshal(rep)
 	if m.Reply != "" {
 		_ = m.Respond(data)
 	}
 }
 
-// answer is handle's reply to a request on subject with body data, and
-// whether a lease moved (taken or given back).
-func (c *Coordinator) answer(ctx context.Context, subject string, data []byte) (LeaseReply, bool) {
+// answer is handle's reply to a request on subject with body data.
+func (c *Coordinator) answer(ctx context.Context, subject string, data []byte) LeaseReply {
 	worker, op, ok := parseLeaseSubject(subject)
 	if !ok {
-		return LeaseReply{Error: "not a lease subject"}, false
+		return LeaseReply{Error: "not a lease subject"}
 	}
 	var req LeaseRequest
 	if len(data) > maxLeaseRequest {
-		return LeaseReply{Error: fmt.Sprintf("request over %d bytes", maxLeaseRequest)}, false
+		return LeaseReply{Error: fmt.Sprintf("request over %d bytes", maxLeaseRequest)}
 	}
 	if err := json.Unmarshal(data, &req); err != nil {
-		return LeaseReply{Error: fmt.Sprintf("request: %v", err)}, false
+		return LeaseReply{Error: fmt.Sprintf("request: %v", err)}
 	}
 	if err := CheckName(req.Camera); err != nil {
-		return LeaseReply{Error: err.Error()}, false
+		return LeaseReply{Error: err.Error()}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -227,28 +225,29 @@ func (c *Coordinator) answer(ctx context.Context, subject string, data []byte) (
 	case "take":
 		cam, err := c.Bus.CameraWithSource(ctx, req.Camera)
 		if err != nil {
-			return LeaseReply{Error: "no such camera"}, false
+			return LeaseReply{Error: "no such camera"}
 		}
 		rev, err := c.Bus.Leases.Create(ctx, req.Camera, leaseValue(worker, time.Now()))
 		if err != nil {
-			return LeaseReply{Lost: true, Error: "held by another worker"}, false
+			return LeaseReply{Lost: true, Error: "held by another worker"}
 		}
 		// The holder's permissions before the answer: its first publish
 		// for the camera is allowed.
-		c.sync(ctx)
-		return LeaseReply{Rev: rev, Camera: &cam}, false
+		c.moved(req.Camera, worker)
+		return LeaseReply{Rev: rev, Camera: &cam}
 	case "renew", "release":
 		e, err := c.Bus.Leases.Get(ctx, req.Camera)
 		var l Lease
 		if err != nil || json.Unmarshal(e.Value(), &l) != nil || l.Worker != worker ||
 			(op == "renew" && e.Revision() != req.Rev) {
-			return LeaseReply{Lost: true, Error: "not this worker's"}, false
+			return LeaseReply{Lost: true, Error: "not this worker's"}
 		}
 		if op == "release" {
 			if err := c.Bus.Leases.Delete(ctx, req.Camera, jetstream.LastRevision(e.Revision())); err != nil {
-				return LeaseReply{Error: "not released; it expires"}, false
+				return LeaseReply{Error: "not released; it expires"}
 			}
-			return LeaseReply{}, true
+			c.moved(req.Camera, "")
+			return LeaseReply{}
 		}
 		since := req.Since
 		if since.IsZero() || since.After(time.Now()) {
@@ -256,14 +255,14 @@ func (c *Coordinator) answer(ctx context.Context, subject string, data []byte) (
 		}
 		rev, err := c.Bus.Leases.Update(ctx, req.Camera, leaseValue(worker, since), req.Rev)
 		if isWrongLastSeq(err) {
-			return LeaseReply{Lost: true, Error: "moved on"}, false
+			return LeaseReply{Lost: true, Error: "moved on"}
 		}
 		if err != nil {
-			return LeaseReply{Error: "not renewed; retry"}, false
+			return LeaseReply{Error: "not renewed; retry"}
 		}
-		return LeaseReply{Rev: rev}, false
+		return LeaseReply{Rev: rev}
 	}
-	return LeaseReply{Error: fmt.Sprintf("no operation %q", op)}, false
+	return LeaseReply{Error: fmt.Sprintf("no operation %q", op)}
 }
 
 // parseLeaseSubject splits vidseg.lease.WORKER.OP.
@@ -290,7 +289,7 @@ func (c *Coordinator) sync(ctx context.Context) {
 		c.Log.Warn("coordinator: leases not listed; permissions unchanged", "err", err)
 		return
 	}
-	grants := map[string][]string{}
+	holders := map[string]string{}
 	for _, k := range keys {
 		e, err := c.Bus.Leases.Get(ctx, k)
 		if err != nil {
@@ -298,8 +297,34 @@ func (c *Coordinator) sync(ctx context.Context) {
 		}
 		var l Lease
 		if json.Unmarshal(e.Value(), &l) == nil && l.Worker != "" {
-			grants[l.Worker] = append(grants[l.Worker], k)
+			holders[k] = l.Worker
 		}
+	}
+	c.holders = holders
+	c.grant()
+}
+
+// moved records that camera's lease is now worker's ("" given back) and
+// grants at once, without listing every lease again.
+func (c *Coordinator) moved(camera, worker string) {
+	if c.Grant == nil {
+		return
+	}
+	if c.holders == nil {
+		c.holders = map[string]string{}
+	}
+	if worker == "" {
+		delete(c.holders, camera)
+	} else {
+		c.holders[camera] = worker
+	}
+	c.grant()
+}
+
+func (c *Coordinator) grant() {
+	grants := map[string][]string{}
+	for cam, w := range c.holders {
+		grants[w] = append(grants[w], cam)
 	}
 	if err := c.Grant(grants); err != nil {
 		c.Log.Error("coordinator: permissions not updated", "err", err)
