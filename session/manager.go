@@ -278,7 +278,13 @@ func (m *Manager) openSource(ctx context.Context, src string, oo openOptions) (*
 		return nil, err
 	}
 	defer release()
-	in, err := m.sources.Resolve(ctx, src)
+	resolve := m.sources.Resolve
+	if oo.configured {
+		// The operator's camera: no client learns anything from how
+		// soon its source fails, and a camera down at start is back sooner.
+		resolve = m.sources.Reresolve
+	}
+	in, err := resolve(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +425,7 @@ func (m *Manager) open(ctx context.Context, in *source.Source, oo openOptions) (
 		ro := m.cfg.Reconnect
 		raw := oo.src
 		ro.Reopen = func(ctx context.Context) (*decode.Decoder, error) {
-			in, err := m.sources.Resolve(ctx, raw)
+			in, err := m.sources.Reresolve(ctx, raw)
 			if err != nil {
 				return nil, err
 			}
