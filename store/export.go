@@ -18,11 +18,14 @@ import (
 const ExportFormat = "vidseg-session/1"
 
 type exportLine struct {
-	Format  string  `json:"format,omitempty"`
-	Session *Info   `json:"session,omitempty"`
-	Object  *Object `json:"object,omitempty"`
-	Prompt  *Prompt `json:"prompt,omitempty"`
-	Frame   *Frame  `json:"frame,omitempty"`
+	Format  string `json:"format,omitempty"`
+	Session *Info  `json:"session,omitempty"`
+	// Generation (header) is the session's frame generation: which
+	// frames are stale (Frame.Gen below it).
+	Generation uint64  `json:"generation,omitempty"`
+	Object     *Object `json:"object,omitempty"`
+	Prompt     *Prompt `json:"prompt,omitempty"`
+	Frame      *Frame  `json:"frame,omitempty"`
 }
 
 // Export writes a session to w in ExportFormat, from one consistent
@@ -39,7 +42,7 @@ func (s *Store) Export(id string, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := enc.Encode(exportLine{Format: ExportFormat, Session: &sess.Info}); err != nil {
+		if err := enc.Encode(exportLine{Format: ExportFormat, Session: &sess.Info, Generation: generation(b)}); err != nil {
 			return err
 		}
 		for i := range sess.Objects {
@@ -125,6 +128,11 @@ func (s *Store) Import(r io.Reader) (Info, error) {
 			return err
 		}
 		b := root.Bucket([]byte(info.ID))
+		if head.Generation > 0 {
+			if err := b.Put(keyGen, uintKey(head.Generation)); err != nil {
+				return err
+			}
+		}
 		var maxSeq uint64
 		for {
 			l, err := next()
