@@ -3,8 +3,6 @@
 // `vidseg track`'s overlay.mp4 (results).
 package overlay
 
-import "fmt"
-
 // Palette holds the object colors; object id i is drawn with
 // Palette[i % len(Palette)]. The web page uses the same list.
 var Palette = [...][3]uint8{
@@ -41,16 +39,8 @@ const Alpha = 144
 // object's color, and draws its one-pixel contour opaque so thin or
 // overlapping objects stay visible.
 func Composite(rgb []byte, w, h int, masks []ObjectMask) error {
-	if w <= 0 || h <= 0 {
-		return fmt.Errorf("overlay: composite: bad size %dx%d", w, h)
-	}
-	if len(rgb) != w*h*3 {
-		return fmt.Errorf("overlay: composite: frame has %d bytes, want %d for %dx%d RGB24", len(rgb), w*h*3, w, h)
-	}
-	for _, m := range masks {
-		if len(m.Mask) != w*h {
-			return fmt.Errorf("overlay: composite: object %d mask has %d bytes, want %d", m.ID, len(m.Mask), w*h)
-		}
+	if err := check(rgb, w, h, masks); err != nil {
+		return err
 	}
 	for _, m := range masks {
 		c := Color(m.ID)

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/vidseg/vidseg/overlay"
 	"github.com/vidseg/vidseg/results"
 	"github.com/vidseg/vidseg/session"
 )
@@ -86,7 +88,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 // of `vidseg track` (docs/cli.md), written by package results:
 // masks.json (COCO RLE, format vidseg-masks/1), tracks.jsonl, the DAVIS
 // indexed PNGs (masks/00000.png, pixel = object id) as masks.zip, and
-// overlay.mp4 (H.264).
+// overlay.mp4 (H.264; ?effect= and ?hide= as overlayOptions).
 func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, ss *session.Session) {
 	name := r.PathValue("name")
 	res, err := ss.Results()
@@ -113,7 +115,12 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, ss *sessi
 			s.cfg.Logger.Info("masks.zip failed", "session", ss.ID, "err", err)
 		}
 	case "overlay.mp4":
-		p, err := res.RenderOverlay(r.Context(), s.cfg.UploadDir)
+		opts, err := overlayOptions(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("overlay.mp4: %w", err))
+			return
+		}
+		p, err := res.RenderOverlay(r.Context(), s.cfg.UploadDir, opts)
 		if err != nil {
 			writeError(w, statusOf(err), fmt.Errorf("overlay.mp4: %w", err))
 			return
@@ -130,4 +137,33 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, ss *sessi
 	default:
 		writeError(w, http.StatusNotFound, fmt.Errorf("no result %q: want masks.json, tracks.jsonl, masks.zip or overlay.mp4", name))
 	}
+}
+
+// maxHidden bounds the objects ?hide= lists.
+const maxHidden = 256
+
+// overlayOptions reads how overlay.mp4 draws, so that it is what the
+// page shows: ?effect= (the page's effects; highlight by default) and
+// ?hide= (comma-separated object ids the page hides).
+func overlayOptions(r *http.Request) (session.OverlayOptions, error) {
+	q := r.URL.Query()
+	e, err := overlay.ParseEffect(q.Get("effect"))
+	if err != nil {
+		return session.OverlayOptions{}, err
+	}
+	opts := session.OverlayOptions{Effect: e}
+	if h := q.Get("hide"); h != "" {
+		ids := strings.Split(h, ",")
+		if len(ids) > maxHidden {
+			return opts, fmt.Errorf("hide: %d objects, at most %d", len(ids), maxHidden)
+		}
+		for _, v := range ids {
+			id, err := strconv.Atoi(v)
+			if err != nil {
+				return opts, fmt.Errorf("hide: %q is not an object id", v)
+			}
+			opts.Hide = append(opts.Hide, id)
+		}
+	}
+	return opts, nil
 }

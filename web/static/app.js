@@ -1139,10 +1139,18 @@ function setupScrub() {
 }
 
 // download fetches a result (with the token header, which a plain link
-// cannot send) and saves it under the video's name.
+// cannot send) and saves it under the video's name. overlay.mp4 is drawn
+// as the page draws: its effect, without the hidden objects.
 async function download(name) {
   const s = state.session;
-  const res = await fetch(`/api/sessions/${s.id}/results/${name}`, { headers: authHeaders() });
+  let q = "";
+  if (name === "overlay.mp4") {
+    const p = new URLSearchParams({ effect: state.effect });
+    if (state.hidden.size) p.set("hide", [...state.hidden].join(","));
+    q = "?" + p;
+  }
+  state.lastDownload = `/api/sessions/${s.id}/results/${name}${q}`;
+  const res = await fetch(state.lastDownload, { headers: authHeaders() });
   if (!res.ok) {
     let msg = res.status + " " + res.statusText;
     try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }

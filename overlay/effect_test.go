@@ -1,0 +1,89 @@
+package overlay
+
+import (
+	"strings"
+	"testing"
+)
+
+// Each effect changes what the page's does, and nothing else: inside an
+// object (off its contour) the background effects and "outline" leave
+// the pixel as it was; outside, "erase" makes it black, "desaturate"
+// grey (Rec. 709 luma), "blur" smooths a checkerboard to its mean, and
+// "outline" leaves it; every effect draws the contour in the object's
+// color.
+func TestRenderEffects(t *testing.T) {
+	const w, h = 64, 48
+	frame := func() []byte {
+		rgb := make([]byte, w*h*3)
+		for y := range h {
+			for x := range w {
+				i := 3 * (y*w + x)
+				// A checkerboard of 1-px cells, red against blue.
+				if (x+y)%2 == 0 {
+					rgb[i], rgb[i+1], rgb[i+2] = 200, 40, 10
+				} else {
+					rgb[i], rgb[i+1], rgb[i+2] = 20, 60, 220
+				}
+			}
+		}
+		return rgb
+	}
+	m := make([]byte, w*h)
+	for y := 10; y < 30; y++ {
+		for x := 10; x < 40; x++ {
+			m[y*w+x] = 1
+		}
+	}
+	masks := []ObjectMask{{ID: 1, Mask: m}}
+	inside, outside, contour := 3*(20*w+20), 3*(40*w+55), 3*(10*w+20)
+	orig := frame()
+	for _, e := range Effects {
+		rgb := frame()
+		if err := Render(rgb, w, h, masks, e); err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+		in, out := rgb[inside:inside+3], rgb[outside:outside+3]
+		if c := Color(1); string(rgb[contour:contour+3]) != string(c[:]) {
+			t.Errorf("%s: contour pixel %v, want the object's color %v", e, rgb[contour:contour+3], c)
+		}
+		if e != Highlight && string(in) != string(orig[inside:inside+3]) {
+			t.Errorf("%s: inside the object %v, want it unchanged %v", e, in, orig[inside:inside+3])
+		}
+		if e == Highlight && string(in) == string(orig[inside:inside+3]) {
+			t.Errorf("highlight: inside the object unchanged")
+		}
+		switch e {
+		case Highlight, Outline:
+			if string(out) != string(orig[outside:outside+3]) {
+				t.Errorf("%s: outside %v, want unchanged %v", e, out, orig[outside:outside+3])
+			}
+		case Erase:
+			if out[0]|out[1]|out[2] != 0 {
+				t.Errorf("erase: outside %v, want black", out)
+			}
+		case Desaturate:
+			o := orig[outside : outside+3]
+			want := uint8((2126*uint32(o[0]) + 7152*uint32(o[1]) + 722*uint32(o[2]) + 5000) / 10000)
+			if out[0] != want || out[1] != want || out[2] != want {
+				t.Errorf("desaturate: outside %v, want grey %d", out, want)
+			}
+		case Blur:
+			// The checkerboard's mean: (200+20)/2, (40+60)/2, (10+220)/2.
+			for c, want := range []int{110, 50, 115} {
+				if d := int(out[c]) - want; d < -3 || d > 3 {
+					t.Errorf("blur: outside %v, want about the mean [110 50 115]", out)
+					break
+				}
+			}
+		}
+	}
+	if _, err := ParseEffect("sepia"); err == nil || !strings.Contains(err.Error(), "sepia") {
+		t.Errorf("ParseEffect(sepia): %v", err)
+	}
+	if e, err := ParseEffect(""); err != nil || e != Highlight {
+		t.Errorf("ParseEffect(\"\"): %q, %v", e, err)
+	}
+	if err := Render(make([]byte, 5), w, h, masks, Blur); err == nil {
+		t.Error("Render of a short frame: no error")
+	}
+}
