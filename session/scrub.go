@@ -64,6 +64,9 @@ type EditInfo struct {
 	Undo   string  `json:"undo,omitempty"`
 	Redo   string  `json:"redo,omitempty"`
 	Clicks []Click `json:"clicks"`
+	// Lanes say, per object, where along the video it is present
+	// (timeline.go).
+	Lanes []Lane `json:"lanes"`
 }
 
 // PassProgress is a running pass's own progress: frames it tracked of
@@ -126,6 +129,9 @@ type editor struct {
 	// (undo.go); changed on the model goroutine only.
 	applied      []prompt.Prompt
 	undos, redos []EditOp
+
+	thumbMu sync.Mutex // one build of the thumbnails at a time
+	thumbs  *Thumbnails
 }
 
 type edJob struct {
@@ -272,6 +278,7 @@ func (e *editor) info() (*EditInfo, string) {
 		return a.Object - b.Object
 	})
 	e.undoInfo(in)
+	in.Lanes = e.lanes()
 	return in, e.busy
 }
 

@@ -57,6 +57,18 @@ func (s *Server) editRoutes() {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	s.mux.HandleFunc("GET /api/sessions/{id}/results/{name}", s.withEditor(s.handleResults))
+	s.mux.HandleFunc("GET /api/sessions/{id}/thumbnails.jpg", s.withEditor(func(w http.ResponseWriter, r *http.Request, ss *session.Session) {
+		th, err := ss.Thumbnails(r.Context())
+		if err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+		// The page places each thumbnail over its run of frames.
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Header().Set("Cache-Control", "private, max-age=3600")
+		w.Header().Set("X-Vidseg-Thumbnails", fmt.Sprintf("%d %dx%d", th.Count, th.Width, th.Height))
+		_, _ = w.Write(th.JPEG)
+	}))
 	s.undoRoutes()
 	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/svg+xml")
