@@ -108,6 +108,11 @@ func TestPageGallery(t *testing.T) {
 	viewport(t, ctx, 390, 844, true)
 	pollTrue(t, ctx, "the gallery within 390 px", `Array.from(document.querySelectorAll("#gallery button.clip")).every(b => { const r = b.getBoundingClientRect(); return r.right <= 390 && r.height >= 44; })`, 10*time.Second)
 	screenshot(t, ctx, "page-gallery-390.png")
+	// A card opened below the player brings the video into view.
+	if err := chromedp.Do(ctx, chromedp.Click(`#gallery button[data-name="crossing/video.mp4"]`)); err != nil {
+		t.Fatal(err)
+	}
+	pollTrue(t, ctx, "the opened video in view at 390 px", `vidseg.session && vidseg.session.source === "crossing/video.mp4" && (() => { const r = document.getElementById("stage").getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight / 2; })()`, 30*time.Second)
 }
 
 // Issue 25: the events panel shows a session's analytics events live

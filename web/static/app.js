@@ -1247,7 +1247,15 @@ async function create(body, headers, what) {
   try {
     const s = await api("POST", "/api/sessions", body, headers);
     await watch(s.id);
+    showPlayer();
   } catch (err) { showError(what + ": " + err.message); }
+}
+
+// showPlayer brings the video into view when the user opened one from
+// below it (on a phone the forms and the gallery are under the player).
+function showPlayer() {
+  const r = $("stage").getBoundingClientRect();
+  if (r.top < 0 || r.top > window.innerHeight / 2) $("player").scrollIntoView({ block: "start" });
 }
 
 // upload sends the form with progress shown in place (fetch cannot
@@ -1282,7 +1290,7 @@ function upload(fd, name) {
         return;
       }
       done("");
-      try { await watch(body.id); } catch (e) { showError(e.message); }
+      try { await watch(body.id); showPlayer(); } catch (e) { showError(e.message); }
     };
     xhr.send(fd);
   });
