@@ -55,6 +55,19 @@ func editManager(t *testing.T, sched *sam.Scheduler, st *store.Store, root strin
 	return m
 }
 
+// resumeEdit starts a new manager on st, as a restarted server, and
+// resumes the stored edit session id on clip.
+func resumeEdit(t *testing.T, sched *sam.Scheduler, st *store.Store, clip, id string) *session.Session {
+	t.Helper()
+	m := editManager(t, sched, st, filepath.Dir(clip))
+	t.Cleanup(func() { _ = m.Close() })
+	rs, err := m.ResumeEdit(context.Background(), id, clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
 func storedPrompts(t *testing.T, st *store.Store, id string) []session.PromptFrame {
 	t.Helper()
 	sess, err := st.Session(id)
@@ -159,12 +172,7 @@ func TestEditUndoJournaled(t *testing.T) {
 
 	// A restart: the undone click stays undone, and the restored prompts
 	// can be undone.
-	m2 := editManager(t, sched, st, filepath.Dir(clip))
-	defer m2.Close()
-	rs, err := m2.ResumeEdit(ctx, id, clip)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := resumeEdit(t, sched, st, clip, id)
 	e := rs.Status().Edit
 	if !slices.Equal(stored, []session.PromptFrame{{Object: 1, Frame: 2}, {Object: 1, Frame: 5}}) || !slices.Equal(e.Prompts, stored) || len(e.Clicks) != 2 {
 		t.Errorf("resumed: prompts %v (stored %v), clicks %v; want object 1 on frames 2 and 5", e.Prompts, stored, e.Clicks)
@@ -253,12 +261,7 @@ func TestEditRestartKeepsWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	m2 := editManager(t, sched, st, filepath.Dir(clip))
-	defer m2.Close()
-	rs, err := m2.ResumeEdit(ctx, id, clip)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := resumeEdit(t, sched, st, clip, id)
 	after := rs.Status().Edit
 	if !slices.Equal(after.Stale, before.Stale) || !slices.Equal(after.Done, before.Done) {
 		t.Errorf("after the restart: stale %v, done %v; before: stale %v, done %v", after.Stale, after.Done, before.Stale, before.Done)

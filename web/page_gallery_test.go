@@ -142,17 +142,7 @@ func TestPageEventsPanel(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollTrue(t, ctx, "the events panel open on a session with a zone", `vidseg.connected && vidseg.events && vidseg.events.src && !document.getElementById("events-panel").hidden`, 30*time.Second)
-	var pr apiResult
-	for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
-		pr = promptOnColor(t, hs.URL, s.ID)
-		if pr.status == 200 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if pr.status != 200 {
-		t.Fatalf("prompt: %d %s", pr.status, pr.body)
-	}
+	promptOnColorReady(t, hs.URL, s.ID)
 	pollTrue(t, ctx, "the object's appearance and zone entry in the panel", `vidseg.events.seen.some(e => e.kind === "appeared" && e.object === 1) && vidseg.events.seen.some(e => e.kind === "zone_enter" && e.zone === "right") &&
 	  document.querySelector("#events-list li[data-kind=zone_enter]").textContent.includes("object 1 zone enter right")`, 30*time.Second)
 	first := eval[string](t, ctx, `document.querySelector("#events-list li").dataset.kind + " " + vidseg.events.seen[vidseg.events.seen.length - 1].kind`)
