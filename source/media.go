@@ -19,7 +19,8 @@ type MediaFile struct {
 // each to ask FFmpeg would cost a decode per file).
 var mediaExts = []string{".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".ogv", ".flv", ".wmv", ".3gp", ".y4m"}
 
-// maxMediaDepth bounds how deep List looks under the media root.
+// maxMediaDepth bounds how deep List looks under the media root: a
+// file's path has at most this many parts (three directories and it).
 const maxMediaDepth = 4
 
 // List returns up to limit videos under the media root, in path order,
