@@ -100,18 +100,14 @@ func TestPageGallery(t *testing.T) {
 	pollTrue(t, ctx, "the gallery with its thumbnails", fmt.Sprintf(`vidseg.gallery && vidseg.gallery.loaded && document.querySelectorAll("#gallery button.clip").length === %d &&
 	  Array.from(document.querySelectorAll("#gallery img")).every(i => i.complete && i.naturalWidth === 120)`, len(list.Files)), 30*time.Second)
 	screenshot(t, ctx, "page-gallery-1280.png")
-	if err := chromedp.Do(ctx, chromedp.Click(`#gallery button[data-name="moving_shape/video.mp4"]`)); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `#gallery button[data-name="moving_shape/video.mp4"]`)
 	pollTrue(t, ctx, "the clicked video open to scrub", `vidseg.session && vidseg.session.edit && vidseg.session.source === "moving_shape/video.mp4" && vidseg.connected`, 30*time.Second)
 	// At 390 px the cards fit the width.
 	viewport(t, ctx, 390, 844, true)
 	pollTrue(t, ctx, "the gallery within 390 px", `Array.from(document.querySelectorAll("#gallery button.clip")).every(b => { const r = b.getBoundingClientRect(); return r.right <= 390 && r.height >= 44; })`, 10*time.Second)
 	screenshot(t, ctx, "page-gallery-390.png")
 	// A card opened below the player brings the video into view.
-	if err := chromedp.Do(ctx, chromedp.Click(`#gallery button[data-name="crossing/video.mp4"]`)); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `#gallery button[data-name="crossing/video.mp4"]`)
 	pollTrue(t, ctx, "the opened video in view at 390 px", `vidseg.session && vidseg.session.source === "crossing/video.mp4" && (() => { const r = document.getElementById("stage").getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight / 2; })()`, 30*time.Second)
 }
 

@@ -119,7 +119,7 @@ func TestPageRestartResume(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
 		t.Fatal(err)
 	}
-	pollTrue(t, ctx, "the undone click and the zone on the page", `vidseg.connected && vidseg.session && vidseg.session.edit && vidseg.session.edit.redo && !document.getElementById("redo").disabled && vidseg.zones.geo.zones.length === 1 && vidseg.timelineStale().length === 5`, 30*time.Second)
+	pollTrue(t, ctx, "the undone click and the zone on the page", `vidseg.connected && vidseg.drawn && vidseg.session && vidseg.session.edit && vidseg.session.edit.redo && !document.getElementById("redo").disabled && vidseg.zones.geo.zones.length === 1 && vidseg.timelineStale().length === 5`, 30*time.Second)
 	before := eval[string](t, ctx, shown)
 	t.Logf("before the restart: %s", before)
 	for _, want := range []string{`"objects":[1]`, `"stale":[58,59,61,62,63]`, `"done":[60]`, `"zones":["door"]`, `"redo":"click on object 2, frame 60"`} {
@@ -139,14 +139,12 @@ func TestPageRestartResume(t *testing.T) {
 	}
 
 	// "Reconnect", then a reload: the same state, from the new server.
-	if err := chromedp.Do(ctx, chromedp.Click(`#lost-retry`)); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `#lost-retry`)
 	pollTrue(t, ctx, "the page reconnected", `vidseg.connected && !vidseg.lost && vidseg.session && vidseg.session.edit`, 30*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+"/?session="+s.ID)); err != nil {
 		t.Fatal(err)
 	}
-	pollTrue(t, ctx, "the reloaded page with the resumed session", fmt.Sprintf(`vidseg.connected && vidseg.session && vidseg.session.edit && vidseg.zones.geo.zones.length === 1 && (%s) === %q`, shown, before), 30*time.Second)
+	pollTrue(t, ctx, "the reloaded page with the resumed session", fmt.Sprintf(`vidseg.connected && vidseg.drawn && vidseg.session && vidseg.session.edit && vidseg.zones.geo.zones.length === 1 && (%s) === %q`, shown, before), 30*time.Second)
 	screenshot(t, ctx, "page-restart-after-1280.png")
 	// A stale frame still has its masks.
 	post("/player", `{"action":"seek","frame":63}`, 200)
