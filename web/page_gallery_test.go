@@ -106,6 +106,7 @@ func TestPageGallery(t *testing.T) {
 	viewport(t, ctx, 390, 844, true)
 	pollTrue(t, ctx, "the gallery within 390 px", `Array.from(document.querySelectorAll("#gallery button.clip")).every(b => { const r = b.getBoundingClientRect(); return r.right <= 390 && r.height >= 44; })`, 10*time.Second)
 	screenshot(t, ctx, "page-gallery-390.png")
+	axeCheck(t, ctx, axeSource(t), "the gallery at 390 px")
 	// A card opened below the player brings the video into view.
 	click(t, ctx, `#gallery button[data-name="crossing/video.mp4"]`)
 	pollTrue(t, ctx, "the opened video in view at 390 px", `vidseg.session && vidseg.session.source === "crossing/video.mp4" && (() => { const r = document.getElementById("stage").getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight / 2; })()`, 30*time.Second)
@@ -149,4 +150,5 @@ func TestPageEventsPanel(t *testing.T) {
 		t.Errorf("events count %d, want at least 2", n)
 	}
 	screenshot(t, ctx, "page-events-1280.png")
+	axeCheck(t, ctx, axeSource(t), "the events panel at 1280 px")
 }

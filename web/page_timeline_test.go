@@ -26,7 +26,7 @@ func TestPageTimeline(t *testing.T) {
 	ctx, hs, s := editPage(t)
 	clip := testutil.Clip(t, "moving_shape")
 	base := hs.URL + "/api/sessions/" + s.ID
-	pollTrue(t, ctx, "the thumbnails on the timeline", fmt.Sprintf(`vidseg.connected && vidseg.session && vidseg.thumbsLoaded === %q && !document.getElementById("thumbs").hidden`, s.ID), 30*time.Second)
+	pollTrue(t, ctx, "the thumbnails on the timeline", fmt.Sprintf(`vidseg.connected && vidseg.session && vidseg.thumbsLoaded === %q && getComputedStyle(document.getElementById("thumbs")).visibility === "visible"`, s.ID), 30*time.Second)
 
 	r := call(t, "GET", base+"/thumbnails.jpg", "", nil)
 	if r.status != 200 {
@@ -116,6 +116,7 @@ func TestPageTimeline(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "page-timeline-lanes-1280.png")
+	axeCheck(t, ctx, axeSource(t), "the timeline with thumbnails and a lane at 1280 px")
 	// A click on the lane seeks too.
 	ln := rect(t, ctx, "#lanes")
 	if err := chromedp.Do(ctx, chromedp.MouseClickXY(ln[0]+(61.5/64)*ln[2], ln[1]+ln[3]/2)); err != nil {

@@ -298,7 +298,7 @@ function resetView() {
     c.getContext("2d").clearRect(0, 0, c.width, c.height);
   }
   $("scrub").hidden = $("track-controls").hidden = true;
-  $("thumbs").hidden = true;
+  $("thumbs").style.visibility = "hidden";
   state.thumbsFor = null;
   $("session-name").textContent = "";
   setStatus("\u00a0");
@@ -522,7 +522,9 @@ function drawLanes(s) {
   const cv = $("lanes"), e = s.edit;
   const lanes = new Map((e.lanes || []).map((l) => [l.object, l.cells]));
   const ids = [...new Set([...s.objects, ...lanes.keys()])].sort((a, b) => a - b);
-  const h = ids.length ? ids.length * (laneH + laneGap) : 0;
+  // One lane's place is kept before the first object, so the first
+  // click's answer moves nothing.
+  const h = Math.max(1, ids.length) * (laneH + laneGap);
   if (cv.style.height !== h + "px") cv.style.height = h + "px";
   cv.width = Math.max(1, Math.round(cv.clientWidth));
   cv.height = Math.max(1, h);
@@ -559,19 +561,19 @@ state.laneAt = (id, f) => {
 
 // loadThumbs shows the session's thumbnail strip over the timeline,
 // fetched once per session (with the token header, which an img
-// cannot send).
+// cannot send). Its place is kept while it loads: nothing moves.
 async function loadThumbs(s) {
   if (state.thumbsFor === s.id) return;
   state.thumbsFor = s.id;
   const img = $("thumbs");
-  img.hidden = true;
+  img.style.visibility = "hidden";
   try {
     const res = await fetch(`/api/sessions/${s.id}/thumbnails.jpg`, { headers: authHeaders() });
     if (!res.ok || state.thumbsFor !== s.id) return;
     if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
     img.src = URL.createObjectURL(await res.blob());
     await img.decode();
-    img.hidden = false;
+    img.style.visibility = "visible";
     state.thumbsLoaded = s.id;
   } catch (e) { /* no thumbnails: the timeline works without them */ }
 }
