@@ -26,6 +26,10 @@ type exportLine struct {
 	Object     *Object `json:"object,omitempty"`
 	Prompt     *Prompt `json:"prompt,omitempty"`
 	Frame      *Frame  `json:"frame,omitempty"`
+	// The zones and event numbering, and an edit session's undo history,
+	// when stored (opaque to the store).
+	Analytics *Analytics      `json:"analytics,omitempty"`
+	History   json.RawMessage `json:"history,omitempty"`
 }
 
 // Export writes a session to w in ExportFormat, from one consistent
@@ -44,6 +48,20 @@ func (s *Store) Export(id string, w io.Writer) error {
 		}
 		if err := enc.Encode(exportLine{Format: ExportFormat, Session: &sess.Info, Generation: generation(b)}); err != nil {
 			return err
+		}
+		if v := b.Get(keyAnalytics); v != nil {
+			var a Analytics
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("analytics: %w", err)
+			}
+			if err := enc.Encode(exportLine{Analytics: &a}); err != nil {
+				return err
+			}
+		}
+		if v := b.Get(keyHistory); v != nil {
+			if err := enc.Encode(exportLine{History: v}); err != nil {
+				return err
+			}
 		}
 		for i := range sess.Objects {
 			if err := enc.Encode(exportLine{Object: &sess.Objects[i]}); err != nil {
@@ -151,13 +169,20 @@ func (s *Store) Import(r io.Reader) (Info, error) {
 				}
 				maxSeq = max(maxSeq, l.Prompt.Seq)
 				err = putJSON(b.Bucket(bucketPrompts), uintKey(l.Prompt.Seq), l.Prompt)
+			case l.Analytics != nil:
+				if len(l.Analytics.Geometry) > 0 && !json.Valid(l.Analytics.Geometry) {
+					return fmt.Errorf("line %d: analytics geometry is not JSON", line)
+				}
+				err = putJSON(b, keyAnalytics, l.Analytics)
+			case l.History != nil:
+				err = b.Put(keyHistory, l.History)
 			case l.Frame != nil:
 				if l.Frame.Index < 0 {
 					return fmt.Errorf("line %d: frame index %d is negative", line, l.Frame.Index)
 				}
 				err = putJSON(b.Bucket(bucketFrames), intKey(l.Frame.Index), l.Frame)
 			default:
-				return fmt.Errorf("line %d: expected an object, prompt or frame", line)
+				return fmt.Errorf("line %d: expected an object, prompt, frame, analytics or history", line)
 			}
 			if err != nil {
 				return fmt.Errorf("line %d: %w", line, err)

@@ -364,6 +364,12 @@ func TestEditPromptStale(t *testing.T) {
 	if _, err := s.AddEditPrompt("nosuchid", p, Frame{Index: 2}); err == nil {
 		t.Error("AddEditPrompt on an unknown session: no error")
 	}
+	if err := s.PutHistory(info.ID, json.RawMessage(`{"redo":[1]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAnalytics(info.ID, Analytics{Geometry: json.RawMessage(`{"zones":[]}`), NextSeq: 7}); err != nil {
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
 	if err := s.Export(info.ID, &buf); err != nil {
 		t.Fatal(err)
@@ -386,12 +392,15 @@ func TestEditPromptStale(t *testing.T) {
 	if got := staleOf(other, info.ID); !slices.Equal(got, want) {
 		t.Errorf("imported: stale frames %v, want %v", got, want)
 	}
-	// The undo history is kept as given.
-	if err := s.PutHistory(info.ID, json.RawMessage(`{"redo":[1]}`)); err != nil {
-		t.Fatal(err)
-	}
-	if h, ok, err := s.History(info.ID); err != nil || !ok || string(h) != `{"redo":[1]}` {
-		t.Errorf("History: %s, %v, %v", h, ok, err)
+	// The undo history and the analytics are kept as given, and go with
+	// an export.
+	for _, st := range []*Store{s, other} {
+		if h, ok, err := st.History(info.ID); err != nil || !ok || string(h) != `{"redo":[1]}` {
+			t.Errorf("History: %s, %v, %v", h, ok, err)
+		}
+		if a, ok, err := st.Analytics(info.ID); err != nil || !ok || a.NextSeq != 7 || string(a.Geometry) != `{"zones":[]}` {
+			t.Errorf("Analytics: %+v, %v, %v", a, ok, err)
+		}
 	}
 	if err := s.PutHistory(info.ID, json.RawMessage(`{`)); err == nil {
 		t.Error("PutHistory of broken JSON: no error")
