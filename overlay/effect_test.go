@@ -87,3 +87,53 @@ func TestRenderEffects(t *testing.T) {
 		t.Error("Render of a short frame: no error")
 	}
 }
+
+// A wide blur, computed at a quarter of the resolution and scaled back,
+// keeps a ramp where it was (a symmetric blur leaves a linear ramp as it
+// is, away from the edges), a flat channel flat, and smooths a
+// checkerboard to its mean.
+func TestBlurScaled(t *testing.T) {
+	const w, h, r = 128, 64, 16
+	rgb := make([]byte, w*h*3)
+	for y := range h {
+		for x := range w {
+			i := 3 * (y*w + x)
+			rgb[i], rgb[i+1] = byte(2*x), 100
+			if (x+y)%2 == 0 {
+				rgb[i+2] = 200
+			}
+		}
+	}
+	out := blur(rgb, w, h, r)
+	for y := 24; y < 40; y++ {
+		for x := 48; x < 80; x++ {
+			i := 3 * (y*w + x)
+			if d := int(out[i]) - 2*x; d < -2 || d > 2 || out[i+1] != 100 || out[i+2] < 97 || out[i+2] > 103 {
+				t.Fatalf("blurred pixel (%d,%d) = %v, want about [%d 100 100]", x, y, out[i:i+3], 2*x)
+			}
+		}
+	}
+}
+
+// BenchmarkRender draws one object (a quarter of the frame) on a
+// 1280x720 frame with each effect: the cost overlay.mp4 adds per frame.
+func BenchmarkRender(b *testing.B) {
+	const w, h = 1280, 720
+	m := make([]byte, w*h)
+	for y := h / 4; y < 3*h/4; y++ {
+		for x := w / 4; x < 3*w/4; x++ {
+			m[y*w+x] = 1
+		}
+	}
+	masks := []ObjectMask{{ID: 1, Mask: m}}
+	rgb := make([]byte, w*h*3)
+	for _, e := range Effects {
+		b.Run(string(e), func(b *testing.B) {
+			for b.Loop() {
+				if err := Render(rgb, w, h, masks, e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
