@@ -156,7 +156,8 @@ func resultOf(f *store.Frame) (*tracker.FrameResult, error) {
 // session is journaled in st under its ID, tagged MetaEdit, with its
 // file's path as Source; a resumed one (Spec.ResumeID) has its stored
 // prompts replayed into the tracker in their order, each on its own frame
-// (a file's frames do not change), and shows its stored frames again.
+// (a file's frames do not change), and shows its stored frames again
+// (the stale ones marked stale), its zones and its undo history.
 func FileTrackers(st *store.Store, log *slog.Logger, set Settings) func(context.Context, session.Spec, session.FileTracker) (session.FileTracker, error) {
 	return func(ctx context.Context, spec session.Spec, t session.FileTracker) (session.FileTracker, error) {
 		if spec.ResumeID == "" {
