@@ -10,7 +10,7 @@ import (
 type Effect string
 
 // The effects. Every one draws each object's contour opaque in its color
-// (the page's default "outline"); the background effects leave the
+// (the page's "outline", on unless its Style says no); the background effects leave the
 // objects' own pixels as they are and change everything else.
 const (
 	Highlight  Effect = "highlight"  // fill at Alpha (Composite)
@@ -66,7 +66,11 @@ func Render(rgb []byte, w, h int, masks []ObjectMask, e Effect) error {
 		}
 	}
 	for _, m := range masks {
-		c := Color(m.ID)
+		st := m.style()
+		if !st.Outline && e != Outline {
+			continue
+		}
+		c := st.Color
 		for y := range h {
 			for x := range w {
 				if m.Mask[y*w+x] != 0 && edge(m.Mask, w, h, x, y) {

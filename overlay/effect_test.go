@@ -77,6 +77,22 @@ func TestRenderEffects(t *testing.T) {
 			}
 		}
 	}
+	// A style chosen in the page: its colour and opacity, and no contour
+	// unless the effect is "outline".
+	blue := &Style{Color: [3]uint8{0, 0, 255}, Alpha: 256}
+	for _, e := range []Effect{Highlight, Outline, Erase} {
+		rgb := frame()
+		if err := Render(rgb, w, h, []ObjectMask{{ID: 1, Mask: m, Style: blue}}, e); err != nil {
+			t.Fatal(err)
+		}
+		want := map[Effect]string{Highlight: "\x00\x00\xff", Outline: "\x00\x00\xff", Erase: string(orig[contour : contour+3])}[e]
+		if got := string(rgb[contour : contour+3]); got != want {
+			t.Errorf("%s with an opaque blue style, no outline: contour pixel %v, want %v", e, []byte(got), []byte(want))
+		}
+		if e == Highlight && string(rgb[inside:inside+3]) != "\x00\x00\xff" {
+			t.Errorf("highlight with an opaque blue style: inside %v, want blue", rgb[inside:inside+3])
+		}
+	}
 	if _, err := ParseEffect("sepia"); err == nil || !strings.Contains(err.Error(), "sepia") {
 		t.Errorf("ParseEffect(sepia): %v", err)
 	}

@@ -63,10 +63,12 @@ func (s *Session) Results() (*Results, error) {
 func (r *Results) WritePNGZip(w io.Writer) error { return r.s.ed.writePNGZip(w, r.Doc) }
 
 // OverlayOptions say how overlay.mp4 draws the objects, as the page
-// does: its effect, and the objects it hides.
+// does: its effect, the objects it hides, and the colours, opacities
+// and outlines chosen there (by object id; the palette's for others).
 type OverlayOptions struct {
 	Effect overlay.Effect
 	Hide   []int
+	Styles map[int]overlay.Style
 }
 
 // RenderOverlay renders overlay.mp4 into a temporary file in dir and
@@ -138,7 +140,13 @@ func (ss *Session) writeOverlay(ctx context.Context, dir string, res map[int][]s
 	path := tmp.Name()
 	tmp.Close()
 	masks := func(frame, _, _ int) ([]overlay.ObjectMask, error) {
-		return slices.DeleteFunc(decodeMasks(res[frame]), func(m overlay.ObjectMask) bool { return slices.Contains(opts.Hide, m.ID) }), nil
+		ms := slices.DeleteFunc(decodeMasks(res[frame]), func(m overlay.ObjectMask) bool { return slices.Contains(opts.Hide, m.ID) })
+		for i := range ms {
+			if st, ok := opts.Styles[ms[i].ID]; ok {
+				ms[i].Style = &st
+			}
+		}
+		return ms, nil
 	}
 	if err := results.Overlay(ctx, path, ss.path, decode.Options{Formats: decode.VideoFormats}, ss.ed.frames, masks, opts.Effect, nil); err != nil {
 		os.Remove(path)

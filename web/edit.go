@@ -155,8 +155,9 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, ss *sessi
 const maxHidden = 256
 
 // overlayOptions reads how overlay.mp4 draws, so that it is what the
-// page shows: ?effect= (the page's effects; highlight by default) and
-// ?hide= (comma-separated object ids the page hides).
+// page shows: ?effect= (the page's effects; highlight by default),
+// ?hide= (comma-separated object ids the page hides) and ?style=
+// (comma-separated ID:RRGGBB:OPACITY:OUTLINE, e.g. 1:ff4040:0.5:1).
 func overlayOptions(r *http.Request) (session.OverlayOptions, error) {
 	q := r.URL.Query()
 	e, err := overlay.ParseEffect(q.Get("effect"))
@@ -177,5 +178,50 @@ func overlayOptions(r *http.Request) (session.OverlayOptions, error) {
 			opts.Hide = append(opts.Hide, id)
 		}
 	}
+	if v := q.Get("style"); v != "" {
+		styles := strings.Split(v, ",")
+		if len(styles) > maxHidden {
+			return opts, fmt.Errorf("style: %d objects, at most %d", len(styles), maxHidden)
+		}
+		opts.Styles = map[int]overlay.Style{}
+		for _, sv := range styles {
+			id, st, err := parseStyle(sv)
+			if err != nil {
+				return opts, fmt.Errorf("style %q: %w", sv, err)
+			}
+			opts.Styles[id] = st
+		}
+	}
 	return opts, nil
+}
+
+// parseStyle reads ID:RRGGBB:OPACITY:OUTLINE (opacity 0..1, outline 0 or 1).
+func parseStyle(v string) (int, overlay.Style, error) {
+	var st overlay.Style
+	f := strings.Split(v, ":")
+	if len(f) != 4 {
+		return 0, st, errors.New("want ID:RRGGBB:OPACITY:OUTLINE")
+	}
+	id, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0, st, fmt.Errorf("object id %q", f[0])
+	}
+	c, err := strconv.ParseUint(f[1], 16, 32)
+	if err != nil || len(f[1]) != 6 {
+		return 0, st, fmt.Errorf("colour %q: want six hex digits", f[1])
+	}
+	st.Color = [3]uint8{uint8(c >> 16), uint8(c >> 8), uint8(c)}
+	op, err := strconv.ParseFloat(f[2], 64)
+	if err != nil || !(op >= 0 && op <= 1) {
+		return 0, st, fmt.Errorf("opacity %q: want 0 to 1", f[2])
+	}
+	st.Alpha = int(op*256 + 0.5)
+	switch f[3] {
+	case "0":
+	case "1":
+		st.Outline = true
+	default:
+		return 0, st, fmt.Errorf("outline %q: want 0 or 1", f[3])
+	}
+	return id, st, nil
 }

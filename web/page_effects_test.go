@@ -87,7 +87,8 @@ func away(in []bool, w, h, r int, want bool) []int {
 // frame against the source and the masks: inside the objects the
 // background effects leave the video, outside "erase" is black (where
 // the page's canvas is), "desaturate" grey, "blur" smoother than the
-// source; a hidden object is not drawn. (Before: overlay.mp4 always had
+// source; the colour and opacity chosen in the page are the
+// download's; a hidden object is not drawn. (Before: overlay.mp4 always had
 // the plain highlight of every object.)
 func TestPageEffectsDownload(t *testing.T) {
 	ctx, hs, s := editPage(t)
@@ -215,6 +216,19 @@ func TestPageEffectsDownload(t *testing.T) {
 		t.Errorf("blur: inside the objects the download differs from the video by %.1f per pixel", d)
 	}
 
+	// The colour, opacity and outline chosen in the page: object 1 in
+	// opaque blue.
+	eval[bool](t, ctx, `(() => { const s = vidseg.style.get(1); s.color = [0, 0, 255]; s.opacity = 1; s.outline = false; return true; })()`)
+	styled := download("highlight")
+	if u := eval[string](t, ctx, `vidseg.lastDownload`); !strings.Contains(u, "style=1%3A0000ff%3A1%3A0") {
+		t.Errorf("the page's download %s does not carry object 1's style", u)
+	}
+	blue := func(_, d []byte) int { return int(d[0]) + int(d[1]) + 255 - int(d[2]) }
+	t.Logf("styled: inside off blue by %.1f", meanDiff(inside, styled, blue))
+	if d := meanDiff(inside, styled, blue); d > codec {
+		t.Errorf("object 1 styled opaque blue: inside it the download is off blue by %.1f per pixel", d)
+	}
+
 	// Highlight with the object hidden: the video as it is.
 	eval[bool](t, ctx, `(vidseg.hidden.add(1), true)`)
 	plain := download("highlight")
@@ -228,7 +242,9 @@ func TestPageEffectsDownload(t *testing.T) {
 	if r := call(t, "GET", base+"/results/overlay.mp4?effect=sepia", "", nil); r.status != 400 || !strings.Contains(string(r.body), "sepia") {
 		t.Errorf("overlay.mp4?effect=sepia: %d %s, want 400 naming it", r.status, r.body)
 	}
-	if r := call(t, "GET", base+"/results/overlay.mp4?hide=x", "", nil); r.status != 400 {
-		t.Errorf("overlay.mp4?hide=x: %d %s, want 400", r.status, r.body)
+	for _, q := range []string{"hide=x", "style=1:zz0000:1:1", "style=1:ff0000:2:1", "style=1:ff0000:1", "style=x:ff0000:1:0"} {
+		if r := call(t, "GET", base+"/results/overlay.mp4?"+q, "", nil); r.status != 400 {
+			t.Errorf("overlay.mp4?%s: %d %s, want 400", q, r.status, r.body)
+		}
 	}
 }

@@ -1224,6 +1224,10 @@ async function download(name) {
   if (name === "overlay.mp4") {
     const p = new URLSearchParams({ effect: state.effect });
     if (state.hidden.size) p.set("hide", [...state.hidden].join(","));
+    // Colours, opacities and outlines as chosen here.
+    const hex = (c) => c.map((v) => v.toString(16).padStart(2, "0")).join("");
+    const styles = [...state.style].map(([id, s]) => `${id}:${hex(s.color)}:${s.opacity}:${s.outline ? 1 : 0}`);
+    if (styles.length) p.set("style", styles.join(","));
     q = "?" + p;
   }
   state.lastDownload = `/api/sessions/${s.id}/results/${name}${q}`;
