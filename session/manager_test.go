@@ -138,3 +138,22 @@ func TestEditLanesBounded(t *testing.T) {
 		t.Errorf("object 2's lane: first %c, middle %c, last %c; want p, a, m", c[0], c[maxLaneCells/2], c[maxLaneCells-1])
 	}
 }
+
+// A stored history matches the restored prompts when every prompt was
+// undone (none restored, none in the history), and as stored JSON.
+func TestSamePrompts(t *testing.T) {
+	p := prompt.Prompt{Object: 1, Frame: 2, Points: []prompt.Point{{X: 1, Y: 2, Positive: true}}}
+	for _, c := range []struct {
+		a, b []prompt.Prompt
+		want bool
+	}{
+		{nil, []prompt.Prompt{}, true},
+		{[]prompt.Prompt{p}, []prompt.Prompt{p}, true},
+		{[]prompt.Prompt{p}, nil, false},
+		{[]prompt.Prompt{p}, []prompt.Prompt{{Object: 1, Frame: 3, Points: p.Points}}, false},
+	} {
+		if got := samePrompts(c.a, c.b); got != c.want {
+			t.Errorf("samePrompts(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}
