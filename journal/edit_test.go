@@ -298,3 +298,42 @@ func TestEditRestartKeepsWork(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// With every prompt undone, a restart still brings back what redo
+// would do (the store holds no prompt, the history one to redo).
+func TestEditRestartAllUndone(t *testing.T) {
+	clip := testutil.Clip(t, "moving_shape")
+	st, err := store.Open(filepath.Join(t.TempDir(), "vidseg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	sched := smallModel(t)
+	m := editManager(t, sched, st, filepath.Dir(clip))
+	ss, err := m.Open(ctx, clip, session.Options{Edit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := 3
+	if _, err := ss.Apply(ctx, prompt.Prompt{Points: []prompt.Point{{X: 160, Y: 120, Positive: true}}}, &f); err != nil {
+		t.Fatal(err)
+	}
+	if err := ss.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := ss.ID
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rs := resumeEdit(t, sched, st, clip, id)
+	if e := rs.Status().Edit; e.Redo != "click on object 1, frame 3" || e.Undo != "" {
+		t.Fatalf("resumed with everything undone: undo %q, redo %q; want redo of the click", e.Undo, e.Redo)
+	}
+	if err := rs.Redo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedPrompts(t, st, id); !slices.Equal(got, []session.PromptFrame{{Object: 1, Frame: 3}}) {
+		t.Errorf("after redo the store holds %v", got)
+	}
+}
