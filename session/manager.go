@@ -133,7 +133,8 @@ type Manager struct {
 	opening  int // sessions being opened (reserved slots)
 	closed   bool
 
-	hub *Hub
+	hub    *Hub
+	thumbs *mediaThumbs // the media gallery's thumbnails
 }
 
 // New returns a Manager for cfg.
@@ -166,7 +167,7 @@ func New(cfg Config) (*Manager, error) {
 		cams[c] = true
 	}
 	m := &Manager{cfg: cfg, ctx: ctx, cancel: cancel, sources: res, sessions: make(map[string]*Session), cameras: cams,
-		reaped: make(chan struct{}), hub: newHub(cfg.EventSinks)}
+		reaped: make(chan struct{}), hub: newHub(cfg.EventSinks), thumbs: newMediaThumbs()}
 	go m.reap()
 	return m, nil
 }

@@ -222,17 +222,7 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 	watch(t, hs.URL, s.ID)
 	sse := openSSE(t, hs.URL+"/api/events?camera=yard", "")
 	// Click the ellipse (the colour tracker follows its orange).
-	var pr apiResult
-	for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
-		pr = promptOnColor(t, hs.URL, s.ID)
-		if pr.status == 200 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if pr.status != 200 {
-		t.Fatalf("prompt: %d %s", pr.status, pr.body)
-	}
+	promptOnColorReady(t, hs.URL, s.ID)
 
 	// Read events until the object has entered and left the zone and
 	// crossed the line both ways.
@@ -324,6 +314,23 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 }
 
 // promptOnColor clicks near the ellipse on the frame the model saw last.
+// promptOnColorReady prompts on the ellipse once the session has
+// tracked a frame (a prompt before is refused: nothing to click on).
+func promptOnColorReady(t *testing.T, base, id string) {
+	t.Helper()
+	var pr apiResult
+	for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
+		pr = promptOnColor(t, base, id)
+		if pr.status == 200 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pr.status != 200 {
+		t.Fatalf("prompt: %d %s", pr.status, pr.body)
+	}
+}
+
 func promptOnColor(t *testing.T, base, id string) apiResult {
 	var info SessionInfo
 	json.Unmarshal(call(t, "GET", base+"/api/sessions/"+id, "", nil).body, &info)

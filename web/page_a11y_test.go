@@ -19,6 +19,15 @@ import (
 // axePath is where scripts/setup.sh (make setup) installs axe-core.
 const axePath = "third_party/node/axe-core/axe.min.js"
 
+// axeSource is axe-core's script, "" when it is not installed.
+func axeSource(t *testing.T) string {
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), axePath))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
 // axeCheck runs axe-core in the page and fails on serious or critical
 // violations; without axe-core (src "") it does nothing.
 func axeCheck(t *testing.T, ctx context.Context, src, what string) {
@@ -97,10 +106,7 @@ func phoneLayout(t *testing.T, ctx context.Context) (wide, small []string) {
 // remove button read "remove".)
 func TestPagePhoneAccessible(t *testing.T) {
 	clip := testutil.Clip(t, "moving_shape")
-	var axe string
-	if b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), axePath)); err == nil {
-		axe = string(b)
-	}
+	axe := axeSource(t)
 	ctx := browser(t)
 	cfg, withModel := fixtureConfig(t, Config{})
 	if !withModel {
