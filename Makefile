@@ -120,5 +120,5 @@ traces:
 # Fidelity of one variant and precision against the official predictor
 # (docs/fidelity.md): make parity VARIANT=sam2.1_hiera_s PRECISION=int8 SIZE=256
 parity:
-	VARIANT="$(VARIANT)" PRECISION="$(PRECISION)" SIZE="$(SIZE)" FRAMES="$(FRAMES)" SEED="$(SEED)" VIDEO="$(VIDEO)" \
+	VARIANT="$(VARIANT)" MODE="$(MODE)" PRECISION="$(PRECISION)" SIZE="$(SIZE)" FRAMES="$(FRAMES)" SEED="$(SEED)" VIDEO="$(VIDEO)" \
 	  bash tools/export/parity.sh

@@ -10,6 +10,7 @@
 #      mismatches) appended to $PARITY_DIR/table.md.
 #
 #   make parity VARIANT=sam2.1_hiera_s PRECISION=int8 SIZE=256 FRAMES=16
+#   make parity VARIANT=sam2.1_hiera_t MODE=samurai     # SAMURAI's predictor (trace_samurai.py)
 #
 # VARIANT: sam2_hiera_{t,s,b+,l} or sam2.1_hiera_{t,s,b+,l}; PRECISION: fp32, int8,
 # bf16-attention, bf16-matmul (the bf16 ones need a CPU with AVX-512 BF16: elsewhere vidseg
@@ -23,12 +24,19 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 py=/usr/bin/python3
 variant="${VARIANT:?set VARIANT, e.g. sam2.1_hiera_s}"
 precision="${PRECISION:-fp32}"
+mode="${MODE:-sam2}"
 size="${SIZE:-256}"
 n="${FRAMES:-16}"
 seed="${SEED:-0}"
 video_name="${VIDEO:-bedroom.mp4}"
 video="$root/../shared/videos/$video_name"
 sam2_src="${SAM2_SRC:-$root/../ext/sam2}"
+samurai_src="${SAMURAI_SRC:-$root/../ext/samurai/sam2}"
+case "$mode" in
+  sam2) trace_name=sam2; test_name=TestSAM2TraceParity ;;
+  samurai) trace_name=samurai; test_name=TestSAMURAITraceParity ;;
+  *) echo "parity: MODE=$mode: want sam2 or samurai" >&2; exit 2 ;;
+esac
 top="${PARITY_DIR:-$root/out/parity}"
 work="$top/$variant-$size-seed$seed-${video_name%.*}"
 export VIDSEG_ORT_LIB="${VIDSEG_ORT_LIB:-$root/third_party/onnxruntime/lib/libonnxruntime.so.1}"
@@ -70,20 +78,26 @@ if [ ! -f "$frames" ]; then
   (cd "$root" && go run ./tools/dumpframes -in "$video" -n "$n" -size "$size" -out "$frames.tmp")
   mv "$frames.tmp" "$frames"
 fi
-trace="$work/trace"
-if [ ! -f "$trace/sam2_trace.npz" ]; then
-  log "official trace"
-  $py "$root/tools/export/trace_sam2.py" --sam2-src "$sam2_src" --checkpoint "$ckpt" \
-    --model "$pkg" --model-dir-label "$pkg" --video "$video" --frames "$frames" -n "$n" \
-    --out-dir "$trace.tmp"
+trace="$work/trace-$mode"
+if [ ! -f "$trace/${trace_name}_trace.npz" ]; then
+  log "official trace ($mode)"
+  if [ "$mode" = samurai ]; then
+    $py "$root/tools/export/trace_samurai.py" --samurai-src "$samurai_src" --checkpoint "$ckpt" \
+      --model "$pkg" --model-dir-label "$pkg" --video "$video" --frames "$frames" -n "$n" \
+      --out-dir "$trace.tmp"
+  else
+    $py "$root/tools/export/trace_sam2.py" --sam2-src "$sam2_src" --checkpoint "$ckpt" \
+      --model "$pkg" --model-dir-label "$pkg" --video "$video" --frames "$frames" -n "$n" \
+      --out-dir "$trace.tmp"
+  fi
   rm -rf "$trace" && mv "$trace.tmp" "$trace"
 fi
-log "vidseg on the trace ($precision)"
-out="$work/go-$precision.log"
+log "vidseg on the trace ($mode, $precision)"
+out="$work/go-$mode-$precision.log"
 start=$(date +%s)
 set +e
 (cd "$root" && env ${env_args[@]+"${env_args[@]}"} VIDSEG_TRACE_DIR="$trace" VIDSEG_TRACE_MODEL="$pkg" \
-  go test ./tracker -run 'TestSAM2TraceParity$' -count=1 -v -timeout 120m) >"$out" 2>&1
+  go test ./tracker -run "$test_name\$" -count=1 -v -timeout 120m) >"$out" 2>&1
 rc=$?
 set -e
 line=$(grep -o '[0-9]* outputs compared on .*' "$out" | head -1 || true)
@@ -97,9 +111,9 @@ gate=pass
 if awk "BEGIN{exit !($miniou < 0.99)}" || [ "$signs" != 0 ] || [ "$tokens" != 0 ]; then gate=FAIL; fi
 table="$top/table.md"
 if [ ! -f "$table" ]; then
-  echo "| variant | size | precision | video | object-frames | min IoU | mean IoU | presence / token mismatches | gate | vidseg s |" >"$table"
-  echo "|---|---|---|---|---|---|---|---|---|---|" >>"$table"
+  echo "| variant | mode | size | precision | video | object-frames | min IoU | mean IoU | presence / token mismatches | gate | vidseg s |" >"$table"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|" >>"$table"
 fi
-row="| $variant | $size | $precision | $video_name | $count | $miniou | $meaniou | $signs / $tokens | $gate | $(( $(date +%s) - start )) |"
+row="| $variant | $mode | $size | $precision | $video_name | $count | $miniou | $meaniou | $signs / $tokens | $gate | $(( $(date +%s) - start )) |"
 echo "$row" >>"$table"
 echo "$row"

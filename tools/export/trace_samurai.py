@@ -100,6 +100,10 @@ def main():
     ap.add_argument("--box", default="300,0,500,400", help="x0,y0,x1,y1 in source pixels")
     ap.add_argument("--out-dir", default=os.path.join(ts.REPO, "testdata/trace"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--checkpoint", default=None,
+                    help="an official-format .pt checkpoint to build the predictor from, instead of "
+                         "the --model manifest's fixture recipe (tools/export/parity.sh MODE=samurai); "
+                         "the variant and input size still come from that manifest")
     ap.add_argument("--try-param", action="append", default=[], metavar="NAME=VALUE",
                     help="experiment: set a parameter beyond the fixture (not for testdata/trace)")
     args = ap.parse_args()
@@ -112,22 +116,33 @@ def main():
     import sam2build
 
     src = sam2build.setup(args.samurai_src)
-    man, fx = ts.fixture_recipe(args.model)
+    with open(os.path.join(args.model, "manifest.json")) as f:
+        man = json.load(f)
+    size = int(man.get("image_size", 1024))
+    if args.checkpoint and try_params:
+        raise SystemExit("--try-param changes the fixture recipe's weights; with --checkpoint there is none")
     cfg_path, settings = samurai_settings(src, man["variant"])
     width, height = ts.video_size(args.video)
-    images = ts.load_frames(args.frames, args.n, 1024)
+    images = ts.load_frames(args.frames, args.n, size)
     box = [float(v) for v in args.box.split(",")]
     session = default_session(os.path.basename(args.video), args.n,
                               args.model_dir_label or ts.rel(args.model), box, settings)
     session["samurai_config"] = os.path.relpath(cfg_path, src)
     session["video_size"] = [width, height]
-    session["frames_sha256"] = ts.sha256_prefix(args.frames, args.n)
+    session["frames_sha256"] = ts.sha256_prefix(args.frames, args.n, size)
 
-    _, fx, model = ts.build_predictor(args.model, src, overrides=settings, try_params=try_params)
-    session["fixture"] = fx
-    if try_params:
-        session["try_params"] = try_params
-    session["weights_check_rel_diff"] = ts.check_weights(model, args.model, log)
+    if args.checkpoint:
+        model = sam2build.build_video_predictor(
+            man["variant"], checkpoint=args.checkpoint, overrides=settings, sam2_src=src,
+            image_size=size if size != 1024 else None)
+        session["checkpoint"] = os.path.basename(args.checkpoint)
+        session["image_size"] = size
+    else:
+        _, fx, model = ts.build_predictor(args.model, src, overrides=settings, try_params=try_params)
+        session["fixture"] = fx
+        if try_params:
+            session["try_params"] = try_params
+        session["weights_check_rel_diff"] = ts.check_weights(model, args.model, log)
     ts.patch_frame_loader(images, width, height)
     ts.cache_all_image_features(model)
     rec = ts.Recorder(model, samurai=True)
