@@ -40,7 +40,8 @@ type Prompt struct {
 }
 
 // MemoryFrame is one frame of the memory bank: the memory encoder's outputs
-// (64x64x64 each) and its temporal slot (0 = conditioning frame, 1..6
+// (Manifest.MemoryFrameShape each: 64x64x64 for SAM 2, 512x64 perceiver
+// latents for EdgeTAM) and its temporal slot (0 = conditioning frame, 1..6
 // recent frames). The model may keep what it gathered from Feat, FeatBF16
 // and Pos for the next call: their contents must not change once passed
 // (a memory bank's frames never do).
@@ -583,8 +584,8 @@ func (m *Model) EncodeMemory(ctx context.Context, pixFeat []float32, maskHighRes
 // masksHighRes the objects' chosen mask logits upsampled to SxS (see
 // [UpsampleBilinear]), back to back. binarize selects logits > 0 instead
 // of a sigmoid (prompted frames); an object score <= 0 adds the no-object
-// embedding. The returned slices hold the objects' outputs (64x64x64
-// each) back to back and are owned by the caller.
+// embedding. The returned slices hold the objects' outputs
+// (Manifest.MemoryFrameLen each) back to back and are owned by the caller.
 func (m *Model) EncodeMemoryBatch(ctx context.Context, pixFeat []float32, masksHighRes []float32, binarize []bool, objectScores []float32) (feat, pos []float32, err error) {
 	const graph = "memory encoder"
 	if err := m.usable(graph); err != nil {
