@@ -610,7 +610,9 @@ def main(argv=None):
         if a.image_size is not None:
             fixture["image_size"] = a.image_size
     man = manifest(model, info, precision, constants, files, fixture)
-    man["fused_attention"] = sorted(a.fused_graphs)
+    # EdgeTAM's RepViT image encoder has no attention to fuse.
+    man["fused_attention"] = sorted(g for g in a.fused_graphs
+                                    if not (g == "image_encoder" and info["family"] == "edgetam"))
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
         json.dump(man, f, indent=2)
         f.write("\n")
