@@ -2,38 +2,10 @@ package sam
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/vidseg/vidseg/internal/testutil"
 )
-
-// copyEdgeTAM is copyFixture for the committed EdgeTAM model.
-func copyEdgeTAM(t *testing.T) string {
-	t.Helper()
-	src := testutil.EdgeTAMModel(t)
-	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
-		if e.Name() == manifestName {
-			copyFile(t, from, to)
-			continue
-		}
-		abs, err := filepath.Abs(from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(abs, to); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
 
 func TestLoadManifestEdgeTAM(t *testing.T) {
 	m, err := LoadManifest(testutil.EdgeTAMModel(t))
@@ -53,7 +25,7 @@ func TestLoadManifestEdgeTAM(t *testing.T) {
 		{"per-object", func(m map[string]any) { m["format"] = FormatPerObject }, []string{`family "edgetam" needs format`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := copyEdgeTAM(t)
+			dir := copyModelDir(t, testutil.EdgeTAMModel(t))
 			editManifest(t, dir, c.edit)
 			_, err := LoadManifest(dir)
 			wantErr(t, err, c.want...)

@@ -102,15 +102,18 @@ def is_edgetam(variant: str) -> bool:
     return canonical_variant(variant) == EDGETAM
 
 
+def _checkout(src: str, marker: str, what: str, how: str) -> str:
+    """src as an absolute path, when it holds the file marker."""
+    src = os.path.abspath(src)
+    if not os.path.isfile(os.path.join(src, marker)):
+        raise FileNotFoundError(f"{what} not found at {src} (expected {marker}; {how})")
+    return src
+
+
 def resolve_edgetam_src(edgetam_src: Optional[str] = None) -> str:
     src = edgetam_src or os.environ.get("EDGETAM_SRC") or DEFAULT_EDGETAM_SRC
-    src = os.path.abspath(src)
-    if not os.path.isfile(os.path.join(src, "sam2", "modeling", "perceiver.py")):
-        raise FileNotFoundError(
-            f"official EdgeTAM source not found at {src} "
-            "(expected sam2/modeling/perceiver.py; set --edgetam-src or EDGETAM_SRC)"
-        )
-    return src
+    return _checkout(src, "sam2/modeling/perceiver.py", "official EdgeTAM source",
+                     "set --edgetam-src or EDGETAM_SRC")
 
 
 def resolve_timm_src(timm_src: Optional[str] = None) -> Optional[str]:
@@ -122,13 +125,8 @@ def resolve_timm_src(timm_src: Optional[str] = None) -> Optional[str]:
             return None
         except ImportError:
             src = DEFAULT_TIMM_SRC
-    src = os.path.abspath(src)
-    if not os.path.isfile(os.path.join(src, "timm", "__init__.py")):
-        raise FileNotFoundError(
-            f"timm source not found at {src} (expected timm/__init__.py; "
-            "set --timm-src or TIMM_SRC, or install timm)"
-        )
-    return src
+    return _checkout(src, "timm/__init__.py", "timm source",
+                     "set --timm-src or TIMM_SRC, or install timm")
 
 
 def resolve_src(variant: str, sam2_src: Optional[str] = None,
@@ -141,13 +139,8 @@ def resolve_src(variant: str, sam2_src: Optional[str] = None,
 
 def resolve_sam2_src(sam2_src: Optional[str] = None) -> str:
     src = sam2_src or os.environ.get("SAM2_SRC") or DEFAULT_SAM2_SRC
-    src = os.path.abspath(src)
-    if not os.path.isfile(os.path.join(src, "sam2", "modeling", "sam2_base.py")):
-        raise FileNotFoundError(
-            f"official sam2 source not found at {src} "
-            "(expected sam2/modeling/sam2_base.py; set --sam2-src or SAM2_SRC)"
-        )
-    return src
+    return _checkout(src, "sam2/modeling/sam2_base.py", "official sam2 source",
+                     "set --sam2-src or SAM2_SRC")
 
 
 # ---------------------------------------------------------------------------
