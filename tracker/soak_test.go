@@ -52,7 +52,7 @@ func TestEdgeTAMStreamMemoryBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the model run")
 	}
-	streamMemoryBounded(t, openModel(t, testutil.EdgeTAMModel(t)), 14)
+	streamMemoryBounded(t, openModel(t, testutil.EdgeTAMModel(t)), 12)
 }
 
 func streamMemoryBounded(t *testing.T, m *sam.Model, frames int) {
