@@ -536,6 +536,9 @@ def parse_args(argv=None):
     if edgetam and (a.fp16 or a.int8):
         p.error("--fp16/--int8: not supported for variant edgetam (its conv trunk and "
                 "perceiver are not covered by fp16.py/int8.py); export fp32")
+    if edgetam and a.image_size is not None and a.image_size % 256:
+        p.error(f"--image-size {a.image_size}: edgetam needs a multiple of 256 (its perceiver "
+                "pools the N/16 feature map into a 16x16 grid of windows)")
     if edgetam and a.global_att_blocks:
         p.error("--global-att-blocks: Hiera only; edgetam's --stages are RepViT blocks per stage")
     if a.timm_src:
