@@ -664,6 +664,8 @@ def setup(sam2_src: Optional[str] = None, variant: Optional[str] = None,
     sam2_src is an EdgeTAM checkout); both define the package `sam2`, so a
     process loads one of them.
     """
+    if "sam2_src" in _state and variant is None and sam2_src is None and edgetam_src is None:
+        return _state["sam2_src"]  # whichever source this process loaded
     if variant is not None:
         src = resolve_src(variant, sam2_src, edgetam_src)
     elif sam2_src is not None or edgetam_src is None:
