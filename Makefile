@@ -8,7 +8,7 @@ SHELL := /bin/bash
 # staticcheck, pinned and installed by scripts/setup.sh.
 STATICCHECK := bin/staticcheck
 
-.PHONY: setup setup-gpu test test-exporter check build install uninstall demo videos bench bench-official fuzz fuzz-api vet fixture traces parity
+.PHONY: setup setup-gpu test test-exporter check build install uninstall demo videos bench bench-official fuzz fuzz-api vet fixture traces edgetam-traces parity
 
 setup:
 	bash scripts/setup.sh
@@ -116,6 +116,10 @@ fixture:
 
 traces:
 	bash tools/export/make_traces.sh
+
+# The EdgeTAM fixture and its traces (official EdgeTAM predictor; ../ext/EdgeTAM, ../ext/timm).
+edgetam-traces:
+	bash tools/export/make_edgetam_traces.sh
 
 # Fidelity of one variant and precision against the official predictor
 # (docs/fidelity.md): make parity VARIANT=sam2.1_hiera_s PRECISION=int8 SIZE=256

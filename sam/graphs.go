@@ -40,7 +40,8 @@ type Prompt struct {
 }
 
 // MemoryFrame is one frame of the memory bank: the memory encoder's outputs
-// (64x64x64 each) and its temporal slot (0 = conditioning frame, 1..6
+// (Manifest.MemoryFrameShape each: 64x64x64 for SAM 2, 512x64 perceiver
+// latents for EdgeTAM) and its temporal slot (0 = conditioning frame, 1..6
 // recent frames). The model may keep what it gathered from Feat, FeatBF16
 // and Pos for the next call: their contents must not change once passed
 // (a memory bank's frames never do).
@@ -72,10 +73,26 @@ type ObjectMemory struct {
 // dims derives the tensor sizes from the manifest.
 type dims struct {
 	S, F, M, H, C int64 // image, feature, mask size; hidden dim; mem dim
+	// mem is the shape of one memory frame (Manifest.MemoryFrameShape).
+	mem []int64
 }
 
 func dimsOf(man *Manifest) dims {
-	return dims{int64(man.ImageSize), int64(man.FeatureSize), int64(man.MaskSize), int64(man.HiddenDim), int64(man.MemDim)}
+	return dims{int64(man.ImageSize), int64(man.FeatureSize), int64(man.MaskSize), int64(man.HiddenDim), int64(man.MemDim), man.MemoryFrameShape()}
+}
+
+// memPer is the number of values of one memory frame.
+func (d dims) memPer() int {
+	n := 1
+	for _, v := range d.mem {
+		n *= int(v)
+	}
+	return n
+}
+
+// memShape is lead (batch dims) followed by the memory frame's shape.
+func (d dims) memShape(lead ...int64) []int64 {
+	return append(lead, d.mem...)
 }
 
 func (d dims) s0() (c, h int64) { return d.H / 8, 4 * d.F }
@@ -544,8 +561,8 @@ func newMemoryEncoder(f *sessionFactory) (*memoryEncoder, error) {
 		f32("object_score", b, 1),
 	}
 	out := []tensorSpec{
-		f32("maskmem_feat", b, d.C, d.F, d.F),
-		f32("maskmem_pos", b, d.C, d.F, d.F),
+		f32("maskmem_feat", d.memShape(b)...),
+		f32("maskmem_pos", d.memShape(b)...),
 	}
 	sess, err := f.open("memory_encoder", f.man.Graphs.MemoryEncoder, in, out)
 	if err != nil {
@@ -567,8 +584,8 @@ func (m *Model) EncodeMemory(ctx context.Context, pixFeat []float32, maskHighRes
 // masksHighRes the objects' chosen mask logits upsampled to SxS (see
 // [UpsampleBilinear]), back to back. binarize selects logits > 0 instead
 // of a sigmoid (prompted frames); an object score <= 0 adds the no-object
-// embedding. The returned slices hold the objects' outputs (64x64x64
-// each) back to back and are owned by the caller.
+// embedding. The returned slices hold the objects' outputs
+// (Manifest.MemoryFrameLen each) back to back and are owned by the caller.
 func (m *Model) EncodeMemoryBatch(ctx context.Context, pixFeat []float32, masksHighRes []float32, binarize []bool, objectScores []float32) (feat, pos []float32, err error) {
 	const graph = "memory encoder"
 	if err := m.usable(graph); err != nil {
@@ -601,7 +618,7 @@ func (m *Model) EncodeMemoryBatch(ctx context.Context, pixFeat []float32, masksH
 		scores[i] = s
 	}
 	m.count.bytes.Add(int64(8 * n))
-	per := int(d.C * d.F * d.F)
+	per := d.memPer()
 	feat, pos = make([]float32, n*per), make([]float32, n*per)
 	for _, idx := range batches(n, m.man.Batched(), func(int) bool { return true }) {
 		lo, hi := idx[0], idx[len(idx)-1]+1 // one batch, or one object: consecutive
@@ -611,8 +628,8 @@ func (m *Model) EncodeMemoryBatch(ctx context.Context, pixFeat []float32, masksH
 		r.input(1, "mask_high_res", masksHighRes[lo*ss:hi*ss], B, 1, d.S, d.S)
 		r.input(2, "binarize", flags[lo:hi], B)
 		r.input(3, "object_score", scores[lo:hi], B, 1)
-		r.output(0, "maskmem_feat", feat[lo*per:hi*per], B, d.C, d.F, d.F)
-		r.output(1, "maskmem_pos", pos[lo*per:hi*per], B, d.C, d.F, d.F)
+		r.output(0, "maskmem_feat", feat[lo*per:hi*per], d.memShape(B)...)
+		r.output(1, "maskmem_pos", pos[lo*per:hi*per], d.memShape(B)...)
 		if err := m.exec(ctx, r, m.memEnc.sess, &m.count.memEnc); err != nil {
 			return nil, nil, err
 		}
@@ -759,15 +776,15 @@ func newMemoryAttention(f *sessionFactory) (*memoryAttention, error) {
 	in := []tensorSpec{
 		f32("curr_feat", 1, d.H, d.F, d.F),
 		f32("curr_pos", 1, d.H, d.F, d.F),
-		f32("mem_feat", -1, d.C, d.F, d.F),
-		f32("mem_pos", -1, d.C, d.F, d.F),
+		f32("mem_feat", d.memShape(-1)...),
+		f32("mem_pos", d.memShape(-1)...),
 		i64("mem_slot", -1),
 		f32("ptr", -1, d.H),
 		f32("ptr_offset", -1),
 	}
 	if f.man.Batched() {
-		in[2] = f32("mem_feat", -1, -1, d.C, d.F, d.F)
-		in[3] = f32("mem_pos", -1, -1, d.C, d.F, d.F)
+		in[2] = f32("mem_feat", d.memShape(-1, -1)...)
+		in[3] = f32("mem_pos", d.memShape(-1, -1)...)
 		in[4] = i64("mem_slot", -1, -1)
 		in[5] = f32("ptr", -1, -1, d.H)
 		in[6] = f32("ptr_offset", -1, -1)
@@ -809,7 +826,7 @@ func (m *Model) AttendMemoryBatch(ctx context.Context, f *Features, objs []Objec
 	if err := check(graph, "VisionPos", f.VisionPos, d.H*d.F*d.F); err != nil {
 		return nil, err
 	}
-	per := int(d.C * d.F * d.F)
+	per := d.memPer()
 	for _, o := range objs {
 		if len(o.Frames) == 0 {
 			return nil, fmt.Errorf("%s: no memory frames (on a frame without memory add no_mem_embed instead)", graph)
@@ -855,7 +872,7 @@ func (m *Model) attend(ctx context.Context, f *Features, objs []ObjectMemory, id
 	const graph = "memory attention"
 	g := m.attn
 	d := dimsOf(m.man)
-	per, h, hw := int(d.C*d.F*d.F), int(d.H), int(d.H*d.F*d.F)
+	per, h, hw := d.memPer(), int(d.H), int(d.H*d.F*d.F)
 	b, nm, np := len(idx), len(objs[idx[0]].Frames), len(objs[idx[0]].Pointers)
 	feat, slots, copied := g.gather(objs, idx, per, uniformPos(objs, idx))
 	ptr, offsets := make([]float32, b*np*h), make([]float32, b*np)
@@ -876,14 +893,14 @@ func (m *Model) attend(ctx context.Context, f *Features, objs []ObjectMemory, id
 	r.input(0, "curr_feat", f.VisionFeat, 1, d.H, d.F, d.F)
 	r.input(1, "curr_pos", f.VisionPos, 1, d.H, d.F, d.F)
 	if m.man.Batched() {
-		r.input(2, "mem_feat", feat, B, M, d.C, d.F, d.F)
-		r.input(3, "mem_pos", pos, posB, M, d.C, d.F, d.F)
+		r.input(2, "mem_feat", feat, d.memShape(B, M)...)
+		r.input(3, "mem_pos", pos, d.memShape(posB, M)...)
 		wrap(r, r.in, 4, "mem_slot", slots, B, M)
 		r.input(5, "ptr", ptr, B, P, d.H)
 		r.input(6, "ptr_offset", offsets, B, P)
 	} else {
-		r.input(2, "mem_feat", feat, M, d.C, d.F, d.F)
-		r.input(3, "mem_pos", pos, M, d.C, d.F, d.F)
+		r.input(2, "mem_feat", feat, d.memShape(M)...)
+		r.input(3, "mem_pos", pos, d.memShape(M)...)
 		wrap(r, r.in, 4, "mem_slot", slots, M)
 		r.input(5, "ptr", ptr, P, d.H)
 		r.input(6, "ptr_offset", offsets, P)
@@ -902,7 +919,7 @@ func (m *Model) attend(ctx context.Context, f *Features, objs []ObjectMemory, id
 // each object's own.
 func (m *Model) memoryPositions(objs []ObjectMemory, idx []int) ([]float32, int64) {
 	g := m.attn
-	per := int(m.man.MemDim * m.man.FeatureSize * m.man.FeatureSize)
+	per := m.man.MemoryFrameLen()
 	first := objs[idx[0]].Frames
 	shared := true
 	for _, i := range idx[1:] {

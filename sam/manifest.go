@@ -43,6 +43,10 @@ type Manifest struct {
 	FeatureSize int `json:"feature_size"`
 	HiddenDim   int `json:"hidden_dim"`
 	MemDim      int `json:"mem_dim"`
+	// MemoryTokens is how many latents of MemDim an EdgeTAM memory frame
+	// holds (its spatial perceiver's output, folded into the memory
+	// encoder); 0 for SAM 2, whose memory frames are MemDim x F x F maps.
+	MemoryTokens int `json:"memory_tokens,omitempty"`
 
 	ImageMean [3]float64 `json:"image_mean"`
 	ImageStd  [3]float64 `json:"image_std"`
@@ -251,6 +255,9 @@ func (m *Manifest) validate() error {
 	if m.HiddenDim%m.MemDim != 0 {
 		return fmt.Errorf("hidden_dim %d is not a multiple of mem_dim %d", m.HiddenDim, m.MemDim)
 	}
+	if err := m.validateFamily(); err != nil {
+		return err
+	}
 	for i, s := range m.ImageStd {
 		if s <= 0 {
 			return fmt.Errorf("image_std[%d] is %g; want > 0", i, s)
@@ -283,6 +290,46 @@ func (m *Manifest) validate() error {
 		}
 	}
 	return nil
+}
+
+// FamilyEdgeTAM is the family of EdgeTAM packages: a SAM 2 whose memory
+// frames are perceiver latents (MemoryTokens of MemDim each).
+const FamilyEdgeTAM = "edgetam"
+
+// validateFamily checks the fields that depend on the model family.
+func (m *Manifest) validateFamily() error {
+	if m.Family != FamilyEdgeTAM {
+		if m.MemoryTokens != 0 {
+			return fmt.Errorf("memory_tokens is %d in a %q package; only family %q has memory latents", m.MemoryTokens, m.Family, FamilyEdgeTAM)
+		}
+		return nil
+	}
+	if m.MemoryTokens <= 0 || m.MemoryTokens > 1<<16 {
+		return fmt.Errorf("family %q needs memory_tokens (latents per memory frame), got %d", FamilyEdgeTAM, m.MemoryTokens)
+	}
+	if m.Format != ManifestFormat {
+		return fmt.Errorf("family %q needs format %q, got %q", FamilyEdgeTAM, ManifestFormat, m.Format)
+	}
+	return nil
+}
+
+// MemoryFrameShape is the shape of one object's memory frame (one of the
+// memory encoder's outputs): [mem_dim, F, F] for SAM 2, [memory_tokens,
+// mem_dim] for EdgeTAM.
+func (m *Manifest) MemoryFrameShape() []int64 {
+	if m.MemoryTokens > 0 {
+		return []int64{int64(m.MemoryTokens), int64(m.MemDim)}
+	}
+	return []int64{int64(m.MemDim), int64(m.FeatureSize), int64(m.FeatureSize)}
+}
+
+// MemoryFrameLen is the number of values of one memory frame.
+func (m *Manifest) MemoryFrameLen() int {
+	n := 1
+	for _, d := range m.MemoryFrameShape() {
+		n *= int(d)
+	}
+	return n
 }
 
 type graphEntry struct{ key, file string }

@@ -13,7 +13,12 @@ import (
 // copied (so they can be changed), the others symlinked to the fixture.
 func copyFixture(t *testing.T, copies ...string) string {
 	t.Helper()
-	src := fixtureDir(t)
+	return copyModelDir(t, fixtureDir(t), copies...)
+}
+
+// copyModelDir is copyFixture for the model directory src.
+func copyModelDir(t *testing.T, src string, copies ...string) string {
+	t.Helper()
 	dst := t.TempDir()
 	entries, err := os.ReadDir(src)
 	if err != nil {

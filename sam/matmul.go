@@ -1,6 +1,7 @@
 package sam
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/vidseg/vidseg/sam/internal/bf16op"
@@ -17,6 +18,11 @@ const (
 	// from float32 (docs/benchmarks.md). CPU only.
 	MatMulBF16 = "bf16"
 )
+
+// ErrMatMulBF16EdgeTAM refuses MatMulBF16 on an EdgeTAM package: its
+// image encoder (RepViT) is convolutional and has none of the weight
+// products the option rewrites.
+var ErrMatMulBF16EdgeTAM = errors.New("matmul bf16 is not supported for EdgeTAM packages: their RepViT image encoder is convolutional (no weight products to run in bf16); use matmul fp32")
 
 // ParseMatMul validates a value of Options.MatMul and returns it ("" means
 // fp32).

@@ -150,6 +150,9 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
 	}
+	if matmul == MatMulBF16 && man.Family == FamilyEdgeTAM {
+		return nil, fmt.Errorf("open model: %w", ErrMatMulBF16EdgeTAM)
+	}
 	accelerated, opsErr := rt.BF16()
 	if opts.cpuBF16 != nil {
 		accelerated = opts.cpuBF16()

@@ -102,8 +102,11 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 // encoder's weight products (the other graphs' are a few percent of a
 // frame).
 func (f *sessionFactory) bf16(key string) bf16Ops {
+	// EdgeTAM's image encoder (RepViT) has no attention: only its memory
+	// attention's are rewritten.
+	encoderAttention := key == "image_encoder" && f.man.Family != FamilyEdgeTAM
 	return bf16Ops{
-		attention: f.attention == AttentionBF16 && (key == "image_encoder" || key == "memory_attention"),
+		attention: f.attention == AttentionBF16 && (encoderAttention || key == "memory_attention"),
 		matmul:    f.matmul == MatMulBF16 && key == "image_encoder",
 	}
 }

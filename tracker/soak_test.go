@@ -42,6 +42,20 @@ func TestStreamMemoryBounded(t *testing.T) {
 		}
 		m = openSmall(t)
 	}
+	streamMemoryBounded(t, m, frames)
+}
+
+// TestEdgeTAMStreamMemoryBounded is TestStreamMemoryBounded on the EdgeTAM
+// fixture, whose memory frames are perceiver latents: past the 4+7 frames
+// attention can read, the bank stays bounded.
+func TestEdgeTAMStreamMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the model run")
+	}
+	streamMemoryBounded(t, openModel(t, testutil.EdgeTAMModel(t)), 12)
+}
+
+func streamMemoryBounded(t *testing.T, m *sam.Model, frames int) {
 	ctx := context.Background()
 	clip := testutil.Clip(t, "crossing")
 	d, err := decode.Open(ctx, clip, decode.Options{ModelSize: m.Manifest().ImageSize, Loop: true})

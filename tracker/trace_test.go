@@ -272,3 +272,22 @@ func TestSAMURAITraceParity(t *testing.T) {
 	s, arrays := loadTrace(t, "samurai")
 	runTrace(t, s, arrays, SAMURAI)
 }
+
+// TestEdgeTAMTraceParity replays two sessions of the official EdgeTAM
+// predictor (facebookresearch/EdgeTAM) on the committed EdgeTAM fixture,
+// whose memory frames are perceiver latents: one object with a click, a
+// correction that becomes a conditioning frame, forward and backward
+// propagation; and two objects (a click and a box) forward and backward.
+func TestEdgeTAMTraceParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the model run")
+	}
+	for _, name := range []string{"edgetam", "edgetam_multi"} {
+		t.Run(name, func(t *testing.T) {
+			s, arrays := loadTrace(t, name)
+			if c := runTrace(t, s, arrays, SAM2); c.compared == 0 {
+				t.Fatal("compared nothing")
+			}
+		})
+	}
+}

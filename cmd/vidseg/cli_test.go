@@ -637,3 +637,26 @@ func TestTrackBF16Attention(t *testing.T) {
 		t.Errorf("track summary:\n%s", r.stdout)
 	}
 }
+
+// TestTrackEdgeTAM tracks two objects forward and backward with the
+// EdgeTAM fixture through the command line (nothing else changes for a
+// user), and --matmul bf16 is refused for it by name.
+func TestTrackEdgeTAM(t *testing.T) {
+	_, video := trackSetup(t)
+	model := testutil.EdgeTAMModel(t)
+	dir := t.TempDir()
+	r := vidseg(t, dir, nil, "track", video, "--model", model, "--point", "60,60", "--box", "150,60,250,160#2",
+		"--frames", "3", "--both", "--mode", "sam2", "--no-overlay", "--out", filepath.Join(dir, "out"))
+	expect(t, r, 0, "model edgetam")
+	if !strings.Contains(r.stdout, "tracked 2 object(s) over 3 frames") {
+		t.Errorf("track summary:\n%s", r.stdout)
+	}
+	for _, f := range []string{"masks/00000.png", "masks/00002.png", "tracks.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, "out", f)); err != nil {
+			t.Error(err)
+		}
+	}
+	r = vidseg(t, dir, nil, "track", video, "--model", model, "--point", "60,60", "--frames", "2",
+		"--matmul", "bf16", "--out", filepath.Join(dir, "bf16"))
+	expect(t, r, cli.ExitUsage, "matmul bf16 is not supported for EdgeTAM")
+}

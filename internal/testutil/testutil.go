@@ -90,6 +90,18 @@ const FixtureModelDir = "testdata/model/sam2.1_hiera_t_random"
 // line, streams) rather than numbers use it.
 const SmallModelDir = "testdata/model/sam2.1_hiera_t_random256"
 
+// EdgeTAMModelDir is the committed random-weight EdgeTAM model (RepViT
+// trunk, perceiver memory) at a 512-px input, the model of the EdgeTAM
+// traces (tools/export/make_edgetam_traces.sh writes both).
+const EdgeTAMModelDir = "testdata/model/edgetam_random512"
+
+// EdgeTAMModel returns the path of EdgeTAMModelDir and skips the test when
+// it is absent.
+func EdgeTAMModel(t testing.TB) string {
+	t.Helper()
+	return committedModel(t, EdgeTAMModelDir)
+}
+
 // FixtureModel returns the path of the committed random-weight model and
 // skips the test when it is absent.
 func FixtureModel(t testing.TB) string {

@@ -8,7 +8,9 @@ frames, same weights, same clicks, same thread count, run alternately.
 
 --model is a random-weight package made by tools/export/export.py
 (--random-seed): the official model is rebuilt from its manifest's "fixture"
-recipe, so both sides run the same weights. For each object count the two
+recipe, so both sides run the same weights. An EdgeTAM package (--variant
+edgetam) runs against the official EdgeTAM predictor (--edgetam-src, default
+../ext/EdgeTAM), which propagates all objects as one batch. For each object count the two
 run one after the other (--rounds times), each in its own process so that
 its peak RSS is its own: the official predictor on the first --frames frames
 of the clip as JPEG files (as its README does; decoding them is not timed),
@@ -69,7 +71,7 @@ def run_official(a):
     torch.set_num_threads(a.threads)
     from trace_sam2 import build_predictor
 
-    _, _, predictor = build_predictor(a.model, a.sam2_src)
+    _, _, predictor = build_predictor(a.model, a.sam2_src, edgetam_src=a.edgetam_src)
     predictor.eval()
     times = {s: 0.0 for s in STAGES}
 
@@ -146,6 +148,8 @@ def child(a, side):
            "--threads", str(a.threads)]
     if a.sam2_src:
         cmd += ["--sam2-src", a.sam2_src]
+    if a.edgetam_src:
+        cmd += ["--edgetam-src", a.edgetam_src]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"official predictor failed (exit {r.returncode}):\n{r.stderr[-4000:]}")
@@ -183,6 +187,8 @@ def main():
                     help="vidseg's image encoder weight product precision (vidseg --matmul)")
     ap.add_argument("--vidseg", default=None, help="vidseg binary (default: go build into a temp dir)")
     ap.add_argument("--sam2-src", default=None)
+    ap.add_argument("--edgetam-src", default=None,
+                    help="an EdgeTAM --model: the official EdgeTAM source (default ../ext/EdgeTAM)")
     ap.add_argument("--json", action="store_true", help="print the raw results as JSON too")
     ap.add_argument("--child", choices=("official",), help=argparse.SUPPRESS)
     a = ap.parse_args()

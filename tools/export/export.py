@@ -4,6 +4,8 @@
         --checkpoint sam2.1_hiera_tiny.pt --out models/sam2.1_hiera_t [--fp16]
     /usr/bin/python3 tools/export/export.py --variant sam2.1_hiera_t \
         --random-seed 0 [--stages 1,1,2,1 ...] [--image-size 256] --out DIR
+    /usr/bin/python3 tools/export/export.py --variant edgetam \
+        --checkpoint edgetam.pt --out models/edgetam [--edgetam-src ../ext/EdgeTAM]
 
 Writes the package described in docs/model-package.md, then checks every
 graph in ONNX Runtime against PyTorch (tools/export/ort_check.mjs) and exits
@@ -105,17 +107,28 @@ def example_inputs(name, model, rng, *, n_points=2, M=2, P=3, B=2, image=None):
     if name == "memory_attention":
         slots = (np.arange(M, dtype=np.int64) % model.num_maskmem)[None].repeat(B, 0)
         slots[1:] = (slots[1:] + 1) % model.num_maskmem
+        L = memory_tokens(model)
+        frame = (L, 64) if L else (64, F, F)
         return {
             "curr_feat": rng.standard_normal((1, 256, F, F)).astype(f),
             "curr_pos": rng.standard_normal((1, 256, F, F)).astype(f),
-            "mem_feat": rng.standard_normal((B, M, 64, F, F)).astype(f),
-            "mem_pos": rng.standard_normal((B, M, 64, F, F)).astype(f),
+            "mem_feat": rng.standard_normal((B, M) + frame).astype(f),
+            "mem_pos": rng.standard_normal((B, M) + frame).astype(f),
             "mem_slot": slots,
             "ptr": rng.standard_normal((B, P, 256)).astype(f),
             "ptr_offset": ((np.arange(P, dtype=f) - 1.0)[::-1] * 2)[None].repeat(B, 0)
             + np.arange(B, dtype=f)[:, None],
         }
     raise KeyError(name)
+
+
+def memory_tokens(model):
+    """Latents per memory frame of an EdgeTAM model (its spatial perceiver's
+    1D + 2D latents); 0 for SAM 2, whose memory frames are C' x F x F maps."""
+    p = getattr(model, "spatial_perceiver", None)
+    if p is None:
+        return 0
+    return max(p.num_latents, 0) + max(p.num_latents_2d, 0)
 
 
 def torch_run(wrapper, inputs):
@@ -442,6 +455,7 @@ def manifest(model, info, precision, constants, files, fixture):
         "directly_add_no_mem_embed": bool(m.directly_add_no_mem_embed),
         "use_mask_input_as_output_without_sam": bool(m.use_mask_input_as_output_without_sam),
         "samurai": samurai,
+        **({"memory_tokens": memory_tokens(m)} if memory_tokens(m) else {}),
         "graphs": {g: f"{g}.onnx" for g in
                    ("image_encoder", "mask_decoder", "memory_encoder", "memory_attention")},
         "constants": constants,
@@ -468,6 +482,8 @@ def parse_args(argv=None):
                    help="random weights only: e.g. 3 (default: remapped)")
     p.add_argument("--memory-attention-layers", type=int, default=None)
     p.add_argument("--memory-encoder-fuser-layers", type=int, default=None)
+    p.add_argument("--perceiver-layers", type=int, default=None,
+                   help="random weights only, variant edgetam: spatial perceiver layers")
     p.add_argument("--int8", action="store_true",
                    help="after the fp32 export and its self-check, quantize the image "
                         "encoder's weight matmuls to int8 (int8.py; precision \"int8\")")
@@ -505,6 +521,8 @@ def parse_args(argv=None):
         depth["memory_attention_layers"] = a.memory_attention_layers
     if a.memory_encoder_fuser_layers is not None:
         depth["memory_encoder_fuser_layers"] = a.memory_encoder_fuser_layers
+    if a.perceiver_layers is not None:
+        depth["perceiver_layers"] = a.perceiver_layers
     if a.checkpoint and (depth or a.fp16_representable or a.param):
         p.error("--stages/--*-layers/--fp16-representable/--param need --random-seed")
     if a.image_size is not None and (a.image_size < 64 or a.image_size % 32):
@@ -514,6 +532,20 @@ def parse_args(argv=None):
         a.attention = "plain" if a.fp16 else "fused"
     if a.int8 and a.fp16:
         p.error("--int8 quantizes an fp32 export; it does not combine with --fp16")
+    try:
+        edgetam = sam2build.is_edgetam(a.variant)
+    except ValueError as e:
+        p.error(str(e))
+    if edgetam and (a.fp16 or a.int8):
+        p.error("--fp16/--int8: not supported for variant edgetam (its conv trunk and "
+                "perceiver are not covered by fp16.py/int8.py); export fp32")
+    if edgetam and a.image_size is not None and a.image_size % 256:
+        p.error(f"--image-size {a.image_size}: edgetam needs a multiple of 256 (its perceiver "
+                "pools the N/16 feature map into a 16x16 grid of windows)")
+    if edgetam and a.global_att_blocks:
+        p.error("--global-att-blocks: Hiera only; edgetam's --stages are RepViT blocks per stage")
+    if a.timm_src:
+        os.environ["TIMM_SRC"] = a.timm_src
     if a.int8_graphs and not a.int8:
         p.error("--int8-graphs needs --int8")
     if a.int8_below_gate and not a.int8:
@@ -560,7 +592,7 @@ def main(argv=None):
         a.variant, checkpoint=a.checkpoint, seed=a.random_seed,
         depth_override=a.depth or None, param_values=a.params or None,
         fp16_representable=a.fp16_representable, sam2_src=a.sam2_src,
-        image_size=a.image_size)
+        image_size=a.image_size, edgetam_src=a.edgetam_src)
     info = model.vidseg_build_info
     log(f"built {info['variant']} ({sum(p.numel() for p in model.parameters())} params, "
         f"depth {info['depth']}) in {time.time() - t0:.1f}s")
@@ -594,7 +626,9 @@ def main(argv=None):
         if a.image_size is not None:
             fixture["image_size"] = a.image_size
     man = manifest(model, info, precision, constants, files, fixture)
-    man["fused_attention"] = sorted(a.fused_graphs)
+    # EdgeTAM's RepViT image encoder has no attention to fuse.
+    man["fused_attention"] = sorted(g for g in a.fused_graphs
+                                    if not (g == "image_encoder" and info["family"] == "edgetam"))
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
         json.dump(man, f, indent=2)
         f.write("\n")

@@ -48,7 +48,8 @@ def row_chunked_blocks(model, max_tokens=128 * 128):
     number of windows run as they are.
     """
     patched = []
-    for blk in model.image_encoder.trunk.blocks:
+    # EdgeTAM's RepViT trunk has no windowed blocks: nothing to band.
+    for blk in getattr(model.image_encoder.trunk, "blocks", ()):
         if blk.window_size <= 0:
             continue
         orig = blk.forward
@@ -149,7 +150,17 @@ class MemoryEncoder(nn.Module):
             feat = feat + (1 - is_obj[..., None, None]) * m.no_obj_embed_spatial[
                 ..., None, None
             ].expand(*feat.shape)
-        return feat, out["vision_pos_enc"][-1]
+        pos = out["vision_pos_enc"][-1]
+        if getattr(m, "spatial_perceiver", None) is not None:
+            # EdgeTAM: each memory frame compressed to latents [B, L, mem_dim]
+            # and their positions (zeros for the 1D latents, the sine of the
+            # 2D latent grid), as _encode_new_memory stores them.
+            feat, pos = m.spatial_perceiver(feat, pos)
+        if m.no_obj_embed_spatial is None:
+            # Unused by this model; times 0 so that the graph keeps the input
+            # (torch drops unused ones) and every package has one interface.
+            feat = feat + 0 * object_score.reshape([-1] + [1] * (feat.dim() - 1))
+        return feat, pos
 
 
 class MemoryAttention(nn.Module):
@@ -184,12 +195,20 @@ class MemoryAttention(nn.Module):
         mem_dim = m.mem_dim
         curr = curr_feat.flatten(2).permute(2, 0, 1).expand(-1, B, -1)
         cpos = curr_pos.flatten(2).permute(2, 0, 1).expand(-1, B, -1)
-        # [B, M, C', H, W] -> [M*HW, B, C'] in frame order, as torch.cat of the
-        # per-frame (HW)BC tensors.
-        feats = mem_feat.flatten(3).permute(1, 3, 0, 2).flatten(0, 1)
         tpos = m.maskmem_tpos_enc[m.num_maskmem - mem_slot - 1]  # [B,M,1,1,mem_dim]
         tpos = tpos.flatten(2).permute(1, 0, 2).unsqueeze(1)  # [M,1,B,mem_dim]
-        pos = (mem_pos.flatten(3).permute(1, 3, 0, 2) + tpos).flatten(0, 1)
+        kw = {}
+        if mem_feat.dim() == 4:
+            # EdgeTAM: [B, M, L, C'] perceiver latents -> [M*L, B, C'], and the
+            # cross-attention's RoPE needs the frame count (num_spatial_mem).
+            feats = mem_feat.permute(1, 2, 0, 3).flatten(0, 1)
+            pos = (mem_pos.permute(1, 2, 0, 3) + tpos).flatten(0, 1)
+            kw["num_spatial_mem"] = mem_feat.shape[1]
+        else:
+            # [B, M, C', H, W] -> [M*HW, B, C'] in frame order, as torch.cat of
+            # the per-frame (HW)BC tensors.
+            feats = mem_feat.flatten(3).permute(1, 3, 0, 2).flatten(0, 1)
+            pos = (mem_pos.flatten(3).permute(1, 3, 0, 2) + tpos).flatten(0, 1)
         memory, memory_pos = [feats], [pos]
         num_ptr_tokens = 0
         if m.use_obj_ptrs_in_encoder:
@@ -200,7 +219,10 @@ class MemoryAttention(nn.Module):
                 obj_pos = get_1d_sine_pe(ptr_offset / t_diff_max, dim=tpos_dim)
                 obj_pos = m.obj_ptr_tpos_proj(obj_pos).permute(1, 0, 2)  # [P, B, mem_dim]
             else:
-                obj_pos = torch.zeros_like(obj_ptrs[..., :mem_dim])
+                # No temporal encoding (EdgeTAM): zeros. ptr_offset stays an
+                # input of the graph (times 0) so every package has one interface.
+                obj_pos = torch.zeros_like(obj_ptrs[..., :mem_dim]) + (
+                    0 * ptr_offset.permute(1, 0)[..., None])
             if mem_dim < C:
                 # [P, B, C] -> [P*(C/mem_dim), B, mem_dim], pointer-major.
                 obj_ptrs = obj_ptrs.reshape(-1, B, C // mem_dim, mem_dim)
@@ -218,6 +240,7 @@ class MemoryAttention(nn.Module):
             memory=torch.cat(memory, dim=0),
             memory_pos=torch.cat(memory_pos, dim=0),
             num_obj_ptr_tokens=num_ptr_tokens,
+            **kw,
         )
         return out.permute(1, 2, 0).reshape(-1, C, H, W)
 
@@ -242,6 +265,7 @@ DYNAMIC_AXES = {
     "memory_encoder": {"mask_high_res": {0: "B"}, "binarize": {0: "B"},
                        "object_score": {0: "B"}, "maskmem_feat": {0: "B"},
                        "maskmem_pos": {0: "B"}},
+    # mem_feat/mem_pos: [B, M, C', F, F], or [B, M, L, C'] latents for EdgeTAM.
     "memory_attention": {"mem_feat": {0: "B", 1: "M"}, "mem_pos": {0: "B", 1: "M"},
                          "mem_slot": {0: "B", 1: "M"}, "ptr": {0: "B", 1: "P"},
                          "ptr_offset": {0: "B", 1: "P"}, "conditioned_feat": {0: "B"}},

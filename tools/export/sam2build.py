@@ -30,6 +30,11 @@ from typing import Any, Dict, Mapping, Optional
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEFAULT_SAM2_SRC = os.path.join(REPO_ROOT, "..", "ext", "sam2")
+# EdgeTAM (facebookresearch/EdgeTAM) is a fork of sam2 whose package is also
+# named `sam2`; its RepViT trunk comes from timm (pytorch-image-models).
+DEFAULT_EDGETAM_SRC = os.path.join(REPO_ROOT, "..", "ext", "EdgeTAM")
+DEFAULT_TIMM_SRC = os.path.join(REPO_ROOT, "..", "ext", "timm")
+EDGETAM = "edgetam"
 
 # Variant name -> config path relative to the sam2 package directory.
 VARIANTS = {
@@ -41,6 +46,8 @@ VARIANTS = {
     "sam2_hiera_s": "configs/sam2/sam2_hiera_s.yaml",
     "sam2_hiera_b+": "configs/sam2/sam2_hiera_b+.yaml",
     "sam2_hiera_l": "configs/sam2/sam2_hiera_l.yaml",
+    # In the EdgeTAM source (resolve_src).
+    EDGETAM: "configs/edgetam.yaml",
 }
 # Names users know from the checkpoint files.
 ALIASES = {
@@ -85,18 +92,55 @@ def canonical_variant(variant: str) -> str:
 
 
 def family_of(variant: str) -> str:
-    return "sam2.1" if canonical_variant(variant).startswith("sam2.1") else "sam2"
+    v = canonical_variant(variant)
+    if v == EDGETAM:
+        return EDGETAM
+    return "sam2.1" if v.startswith("sam2.1") else "sam2"
+
+
+def is_edgetam(variant: str) -> bool:
+    return canonical_variant(variant) == EDGETAM
+
+
+def _checkout(src: str, marker: str, what: str, how: str) -> str:
+    """src as an absolute path, when it holds the file marker."""
+    src = os.path.abspath(src)
+    if not os.path.isfile(os.path.join(src, marker)):
+        raise FileNotFoundError(f"{what} not found at {src} (expected {marker}; {how})")
+    return src
+
+
+def resolve_edgetam_src(edgetam_src: Optional[str] = None) -> str:
+    src = edgetam_src or os.environ.get("EDGETAM_SRC") or DEFAULT_EDGETAM_SRC
+    return _checkout(src, "sam2/modeling/perceiver.py", "official EdgeTAM source",
+                     "set --edgetam-src or EDGETAM_SRC")
+
+
+def resolve_timm_src(timm_src: Optional[str] = None) -> Optional[str]:
+    """The timm source checkout to import (None: an installed timm)."""
+    src = timm_src or os.environ.get("TIMM_SRC")
+    if src is None:
+        try:
+            importlib.import_module("timm")
+            return None
+        except ImportError:
+            src = DEFAULT_TIMM_SRC
+    return _checkout(src, "timm/__init__.py", "timm source",
+                     "set --timm-src or TIMM_SRC, or install timm")
+
+
+def resolve_src(variant: str, sam2_src: Optional[str] = None,
+                edgetam_src: Optional[str] = None) -> str:
+    """The official source that provides `sam2` for variant."""
+    if is_edgetam(variant):
+        return resolve_edgetam_src(edgetam_src)
+    return resolve_sam2_src(sam2_src)
 
 
 def resolve_sam2_src(sam2_src: Optional[str] = None) -> str:
     src = sam2_src or os.environ.get("SAM2_SRC") or DEFAULT_SAM2_SRC
-    src = os.path.abspath(src)
-    if not os.path.isfile(os.path.join(src, "sam2", "modeling", "sam2_base.py")):
-        raise FileNotFoundError(
-            f"official sam2 source not found at {src} "
-            "(expected sam2/modeling/sam2_base.py; set --sam2-src or SAM2_SRC)"
-        )
-    return src
+    return _checkout(src, "sam2/modeling/sam2_base.py", "official sam2 source",
+                     "set --sam2-src or SAM2_SRC")
 
 
 # ---------------------------------------------------------------------------
@@ -486,16 +530,161 @@ def install_standins() -> None:
     _state["standins"] = applied
 
 
-def setup(sam2_src: Optional[str] = None) -> str:
-    """Put the official sam2 source on sys.path, install shims and stand-ins."""
+def _rotate_real(x, cs):
+    """Pairs (x[2i], x[2i+1]) of x rotated by cs [.., D/2, 2] = (cos, sin)."""
+    import torch
+
+    x = x.float().reshape(*x.shape[:-1], -1, 2)
+    a, b = x[..., 0], x[..., 1]
+    c, s = cs[..., 0], cs[..., 1]
+    return torch.stack([a * c - b * s, a * s + b * c], dim=-1).flatten(-2)
+
+
+def _rope_v2_forward(self, q, k, v, num_k_exclude_rope=0, rope_k_repeat=-1):
+    """EdgeTAM's RoPEAttentionv2.forward with real cos/sin and no in-place
+    key write-back (position_encoding.apply_rotary_enc_v2).
+
+    The queries (the current frame's F x F tokens) rotate by the square
+    grid's table, recomputed from the token count as _rope_table does (the
+    official table is built for q_sizes, which the exporter sets to F x F).
+    The keys hold rope_k_repeat memory frames of T latents each, then the
+    pointer tokens: in each frame the last len(freqs_cis_k) latents (the
+    perceiver's 2D latents, a 16 x 16 grid) rotate by the k table and the
+    first ones (1D latents) do not; pointers never do. Frames are viewed as
+    [.., r, T, D] with r from the input, so the graph keeps the memory
+    length dynamic.
+    """
+    import torch
+
+    q = self._separate_heads(self.q_proj(q), self.num_heads)
+    k = self._separate_heads(self.k_proj(k), self.num_heads)
+    v = self._separate_heads(self.v_proj(v), self.num_heads)
+    q = _rotate_real(q, _rope_table(self, q[0, 0, :, 0]).to(q.device)).type_as(q)
+    num_k_rope = k.size(-2) - num_k_exclude_rope
+    k_mem, k_ptr = k[:, :, :num_k_rope], k[:, :, num_k_rope:]
+    fk = self.freqs_cis_k.to(k.device)
+    n = fk.shape[0]
+    b, h, d = k.shape[0], k.shape[1], k.shape[-1]
+    frames = k_mem.reshape(b, h, rope_k_repeat, -1, d)
+    rot = _rotate_real(frames[..., -n:, :], fk).type_as(k)
+    frames = torch.cat([frames[..., :-n, :], rot], dim=3)
+    k = torch.cat([frames.reshape(b, h, -1, d), k_ptr], dim=2)
+    dropout_p = self.dropout_p if self.training else 0.0
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+    return self.out_proj(self._recombine_heads(out))
+
+
+def _embed_points_where(self, points, labels, pad):
+    """EdgeTAM's PromptEncoder._embed_points with torch.where instead of
+    boolean-mask writes (the form sam2 itself moved to): the same sums,
+    and an ONNX export without index_put."""
+    import torch
+
+    points = points + 0.5
+    if pad:
+        padding_point = torch.zeros((points.shape[0], 1, 2), device=points.device)
+        padding_label = -torch.ones((labels.shape[0], 1), device=labels.device)
+        points = torch.cat([points, padding_point], dim=1)
+        labels = torch.cat([labels, padding_label], dim=1)
+    emb = self.pe_layer.forward_with_coords(points, self.input_image_size)
+    lab = labels.unsqueeze(-1)
+    emb = torch.where(lab == -1, torch.zeros_like(emb) + self.not_a_point_embed.weight, emb)
+    for i in range(4):
+        emb = torch.where(lab == i, emb + self.point_embeddings[i].weight, emb)
+    return emb
+
+
+def _perceiver_forward_2d(self, x):
+    """EdgeTAM's PerceiverResampler.forward_2d with reshape where it calls
+    view on an expanded tensor: the official view fails for a batch of more
+    than one object ("view size is not compatible with input tensor's size
+    and stride"); reshape copies instead and gives the same values."""
+    import math as _math
+
+    pm = importlib.import_module("sam2.modeling.perceiver")
+    B, C, H, W = x.shape
+    latents_2d = self.latents_2d.unsqueeze(0).expand(B, -1, -1).reshape(-1, 1, C)
+    num_window = int(_math.sqrt(self.num_latents_2d))
+    window_size = H // num_window
+    x = x.permute(0, 2, 3, 1)
+    x = pm.window_partition(x, window_size)
+    x = x.flatten(1, 2)
+    for layer in self.layers:
+        latents_2d = layer(latents_2d, x)
+    latents_2d = latents_2d.view(B, num_window, num_window, C).permute(0, 3, 1, 2)
+    pos_2d = self.position_encoding(latents_2d)
+    pos_2d = pos_2d.permute(0, 2, 3, 1).flatten(1, 2)
+    latents_2d = latents_2d.permute(0, 2, 3, 1).flatten(1, 2)
+    latents_2d = self.norm(latents_2d)
+    return latents_2d, pos_2d
+
+
+def install_edgetam_standins() -> None:
+    """Stand-ins for what EdgeTAM adds to sam2 (docs/exporter.md):
+
+    5. RoPEAttentionv2.forward (the memory attention's cross-attention):
+       real cos/sin and keys joined by concat, as 3./4. for RoPEAttention.
+    6. PromptEncoder._embed_points: torch.where instead of masked writes.
+    7. PerceiverResampler.forward_2d: reshape instead of a view that fails
+       for more than one object.
+    8. TimmBackbone's timm.create_model: pretrained=False (weights come from
+       the checkpoint or the seed, never a download), plus the reduced
+       RepViT depth of a fixture (_state["timm_kwargs"]).
+    """
+    if _state.get("edgetam_standins"):
+        return
+    tr = importlib.import_module("sam2.modeling.sam.transformer")
+    pe = importlib.import_module("sam2.modeling.sam.prompt_encoder")
+    tb = importlib.import_module("sam2.modeling.backbones.timm")
+    tr.RoPEAttentionv2.forward = _rope_v2_forward
+    pe.PromptEncoder._embed_points = _embed_points_where
+    importlib.import_module("sam2.modeling.perceiver").PerceiverResampler.forward_2d = (
+        _perceiver_forward_2d)
+    orig_create = tb.create_model
+
+    def create_model(name, pretrained=False, **kw):
+        kw.update(_state.get("timm_kwargs") or {})
+        return orig_create(name, pretrained=False, **kw)
+
+    tb.create_model = create_model
+    _state["standins"] = list(_state.get("standins", [])) + [
+        "RoPEAttentionv2 real cos/sin, keys joined by concat",
+        "PromptEncoder._embed_points by torch.where",
+        "PerceiverResampler.forward_2d: reshape for batches of objects",
+        "timm create_model without pretrained download",
+    ]
+    _state["edgetam_standins"] = True
+
+
+def setup(sam2_src: Optional[str] = None, variant: Optional[str] = None,
+          edgetam_src: Optional[str] = None, timm_src: Optional[str] = None) -> str:
+    """Put the official source on sys.path, install shims and stand-ins.
+
+    The source is sam2's, or EdgeTAM's for variant "edgetam" (or when
+    sam2_src is an EdgeTAM checkout); both define the package `sam2`, so a
+    process loads one of them.
+    """
+    if "sam2_src" in _state and variant is None and sam2_src is None and edgetam_src is None:
+        return _state["sam2_src"]  # whichever source this process loaded
+    if variant is not None:
+        src = resolve_src(variant, sam2_src, edgetam_src)
+    elif sam2_src is not None or edgetam_src is None:
+        src = resolve_sam2_src(sam2_src)
+    else:
+        src = resolve_edgetam_src(edgetam_src)
     if "sam2_src" in _state:
-        if sam2_src and os.path.abspath(sam2_src) != _state["sam2_src"]:
+        if src != _state["sam2_src"]:
             raise RuntimeError(
-                f"sam2 already loaded from {_state['sam2_src']}, not {sam2_src}"
+                f"sam2 already loaded from {_state['sam2_src']}, not {src}"
             )
         return _state["sam2_src"]
-    src = resolve_sam2_src(sam2_src)
     _install_import_shims()
+    edgetam = os.path.isfile(os.path.join(src, "sam2", "modeling", "perceiver.py"))
+    if edgetam:
+        tsrc = resolve_timm_src(timm_src)
+        if tsrc is not None and tsrc not in sys.path:
+            sys.path.insert(0, tsrc)
+        _state["timm_src"] = tsrc
     if src not in sys.path:
         sys.path.insert(0, src)
     import sam2  # noqa: F401
@@ -504,7 +693,10 @@ def setup(sam2_src: Optional[str] = None) -> str:
     if not loaded.startswith(src):
         raise RuntimeError(f"imported sam2 from {loaded}, expected under {src}")
     install_standins()
+    if edgetam:
+        install_edgetam_standins()
     _state["sam2_src"] = src
+    _state["edgetam"] = edgetam
     return src
 
 
@@ -533,11 +725,12 @@ def _yaml_loader():
     return Loader
 
 
-def load_config(variant: str, sam2_src: Optional[str] = None) -> dict:
+def load_config(variant: str, sam2_src: Optional[str] = None,
+                edgetam_src: Optional[str] = None) -> dict:
     """The `model` node of the official YAML config of `variant`, as dicts."""
     import yaml
 
-    src = setup(sam2_src)
+    src = setup(sam2_src, variant=variant, edgetam_src=edgetam_src)
     path = os.path.join(src, "sam2", VARIANTS[canonical_variant(variant)])
     with open(path) as f:
         cfg = yaml.load(f, Loader=_yaml_loader())
@@ -588,12 +781,14 @@ def apply_depth_override(cfg: dict, depth: Mapping[str, Any]) -> dict:
     (optional; default remapped, see _remap_global_blocks),
     "memory_attention_layers", "memory_encoder_fuser_layers".
     """
+    trunk = cfg["image_encoder"]["trunk"]
+    if "name" in trunk:  # EdgeTAM's timm trunk
+        return _apply_edgetam_depth(cfg, depth)
     known = {"stages", "global_att_blocks", "memory_attention_layers",
              "memory_encoder_fuser_layers"}
     unknown = set(depth) - known
     if unknown:
         raise ValueError(f"unknown depth keys {sorted(unknown)}; known {sorted(known)}")
-    trunk = cfg["image_encoder"]["trunk"]
     eff: Dict[str, Any] = {}
     if "stages" in depth:
         new = [int(x) for x in depth["stages"]]
@@ -622,6 +817,43 @@ def apply_depth_override(cfg: dict, depth: Mapping[str, Any]) -> dict:
     return eff
 
 
+# RepViT-M1's blocks per stage (timm repvit_m1: depth=(2, 2, 14, 2)).
+REPVIT_M1_DEPTH = [2, 2, 14, 2]
+
+
+def _apply_edgetam_depth(cfg: dict, depth: Mapping[str, Any]) -> dict:
+    """apply_depth_override for EdgeTAM: "stages" are RepViT blocks per
+    stage (passed to timm.create_model as depth=, see
+    install_edgetam_standins), plus "memory_attention_layers",
+    "memory_encoder_fuser_layers" and "perceiver_layers"."""
+    known = {"stages", "memory_attention_layers", "memory_encoder_fuser_layers",
+             "perceiver_layers"}
+    unknown = set(depth) - known
+    if unknown:
+        raise ValueError(f"unknown depth keys {sorted(unknown)}; known {sorted(known)}")
+    trunk = cfg["image_encoder"]["trunk"]
+    stages = list(REPVIT_M1_DEPTH)
+    if "stages" in depth:
+        new = [int(x) for x in depth["stages"]]
+        if len(new) != 4 or any(x < 1 for x in new):
+            raise ValueError(f"stages must be 4 positive ints, got {new}")
+        stages = new
+        trunk["vidseg_timm_depth"] = new
+    if "memory_attention_layers" in depth:
+        cfg["memory_attention"]["num_layers"] = int(depth["memory_attention_layers"])
+    if "memory_encoder_fuser_layers" in depth:
+        cfg["memory_encoder"]["fuser"]["num_layers"] = int(depth["memory_encoder_fuser_layers"])
+    if "perceiver_layers" in depth:
+        cfg["spatial_perceiver"]["depth"] = int(depth["perceiver_layers"])
+    return {
+        "stages": stages,
+        "memory_attention_layers": cfg["memory_attention"]["num_layers"],
+        "memory_encoder_fuser_layers": cfg["memory_encoder"]["fuser"]["num_layers"],
+        "perceiver_layers": cfg["spatial_perceiver"]["depth"],
+        "mask_decoder_transformer_layers": 2,
+    }
+
+
 def apply_image_size(cfg: dict, size: int) -> dict:
     """Build the same architecture for a size x size input (e.g. 256 for soak runs).
 
@@ -641,6 +873,12 @@ def apply_image_size(cfg: dict, size: int) -> dict:
     for att in ("self_attention", "cross_attention"):
         if "feat_sizes" in layer.get(att, {}):
             layer[att]["feat_sizes"] = [feat, feat]
+        if "q_sizes" in layer.get(att, {}):  # EdgeTAM's RoPEAttentionv2
+            layer[att]["q_sizes"] = [feat, feat]
+    perceiver = cfg.get("spatial_perceiver")
+    if perceiver and feat % int(math.isqrt(int(perceiver.get("num_latents_2d", 0)) or 1)):
+        raise ValueError(f"image size {size}: the perceiver's 2D latent grid needs "
+                         f"the {feat}x{feat} feature map to split into whole windows")
     return {"image_size": int(size), "feature_size": feat, "mask_size": 4 * feat}
 
 
@@ -803,14 +1041,14 @@ def round_params_to_fp16(model) -> None:
 
 def _build(variant, target, checkpoint, seed, depth_override, overrides,
            base_overrides, param_values, sam2_src, extra, fp16_representable=False,
-           image_size=None):
+           image_size=None, edgetam_src=None):
     import torch
 
     if checkpoint is not None and (seed is not None or depth_override):
         raise ValueError("checkpoint excludes seed/depth_override (random weights)")
     if checkpoint is None and seed is None:
         raise ValueError("need a checkpoint or a seed for random weights")
-    cfg = load_config(variant, sam2_src)
+    cfg = load_config(variant, sam2_src, edgetam_src)
     cfg = dict(cfg)
     for k, v in base_overrides.items():
         _set_dotted(cfg, k, v)
@@ -825,7 +1063,13 @@ def _build(variant, target, checkpoint, seed, depth_override, overrides,
         cfg["_target_"] = target
     if seed is not None:
         torch.manual_seed(seed)
-    model = instantiate(cfg)
+    trunk = cfg["image_encoder"]["trunk"]
+    timm_depth = trunk.pop("vidseg_timm_depth", None)
+    _state["timm_kwargs"] = {"depth": tuple(timm_depth)} if timm_depth else None
+    try:
+        model = instantiate(cfg)
+    finally:
+        _state["timm_kwargs"] = None
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
     else:
@@ -859,7 +1103,8 @@ def build_model(variant: str, checkpoint: Optional[str] = None,
                 apply_postprocessing: bool = True,
                 sam2_src: Optional[str] = None,
                 fp16_representable: bool = False,
-                image_size: Optional[int] = None):
+                image_size: Optional[int] = None,
+                edgetam_src: Optional[str] = None):
     """SAM2Base as build_sam.build_sam2 makes it (eval mode, CPU).
 
     checkpoint: official .pt (state dict under "model"), or None with seed.
@@ -875,7 +1120,8 @@ def build_model(variant: str, checkpoint: Optional[str] = None,
     """
     base = POSTPROCESSING_OVERRIDES if apply_postprocessing else {}
     return _build(variant, None, checkpoint, seed, depth_override, overrides,
-                  base, param_values, sam2_src, {}, fp16_representable, image_size)
+                  base, param_values, sam2_src, {}, fp16_representable, image_size,
+                  edgetam_src)
 
 
 def build_video_predictor(variant: str, checkpoint: Optional[str] = None,
@@ -887,6 +1133,7 @@ def build_video_predictor(variant: str, checkpoint: Optional[str] = None,
                           sam2_src: Optional[str] = None,
                           fp16_representable: bool = False,
                           image_size: Optional[int] = None,
+                          edgetam_src: Optional[str] = None,
                           **predictor_kwargs):
     """The official SAM2VideoPredictor as build_sam2_video_predictor makes it.
 
@@ -897,13 +1144,19 @@ def build_video_predictor(variant: str, checkpoint: Optional[str] = None,
     return _build(variant, "sam2.sam2_video_predictor.SAM2VideoPredictor",
                   checkpoint, seed, depth_override, overrides, base,
                   param_values, sam2_src, predictor_kwargs, fp16_representable,
-                  image_size)
+                  image_size, edgetam_src)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """The shared model-selection flags (used by export.py and trace scripts)."""
     p.add_argument("--sam2-src", default=None,
                    help="official sam2 source checkout (env SAM2_SRC; default ../ext/sam2)")
+    p.add_argument("--edgetam-src", default=None,
+                   help="variant edgetam: official EdgeTAM source checkout "
+                        "(env EDGETAM_SRC; default ../ext/EdgeTAM)")
+    p.add_argument("--timm-src", default=None,
+                   help="variant edgetam: timm source checkout when timm is not "
+                        "installed (env TIMM_SRC; default ../ext/timm)")
     p.add_argument("--variant", required=True, help=", ".join(VARIANTS))
     p.add_argument("--checkpoint", default=None, help="official .pt checkpoint")
     p.add_argument("--random-seed", type=int, default=None,

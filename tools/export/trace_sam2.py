@@ -99,7 +99,8 @@ def fixture_recipe(model_dir):
     return man, fx
 
 
-def build_predictor(model_dir, sam2_src, overrides=None, try_params=None, **predictor_kwargs):
+def build_predictor(model_dir, sam2_src, overrides=None, try_params=None, edgetam_src=None,
+                    **predictor_kwargs):
     """The reference predictor with exactly the fixture's weights (sam2build rebuilds them
     from the manifest recipe: seed, depth, fp16 rounding, parameter overrides)."""
     import sam2build
@@ -107,13 +108,14 @@ def build_predictor(model_dir, sam2_src, overrides=None, try_params=None, **pred
     man, fx = fixture_recipe(model_dir)
     depth = {k: v for k, v in fx["depth"].items()
              if k in ("stages", "global_att_blocks", "memory_attention_layers",
-                      "memory_encoder_fuser_layers")}
+                      "memory_encoder_fuser_layers", "perceiver_layers")}
     params = dict(fx.get("params") or {})
     params.update(try_params or {})
     model = sam2build.build_video_predictor(
         man["variant"], seed=fx["seed"], depth_override=depth, overrides=overrides,
         param_values=params or None, sam2_src=sam2_src,
         fp16_representable=fx.get("fp16_representable_weights", False),
+        image_size=fx.get("image_size"), edgetam_src=edgetam_src,
         **predictor_kwargs)
     return man, fx, model
 
@@ -143,6 +145,11 @@ def check_weights(model, model_dir, log):
     stored frame, made from the same recipe; a different weight would show here.
     """
     ref_path = os.path.join(os.path.dirname(os.path.abspath(model_dir)), "reference", "image_encoder.npz")
+    if getattr(model, "spatial_perceiver", None) is not None:
+        # The reference tensors are the SAM 2 fixture's; an EdgeTAM trace is checked
+        # against its package by the Go replay itself.
+        log("EdgeTAM: no reference tensors; weights not cross-checked")
+        return None
     if not os.path.exists(ref_path):
         log(f"no {ref_path}: weights not cross-checked")
         return None
@@ -295,7 +302,7 @@ class Recorder:
 
         attn_orig = m.memory_attention.forward
 
-        def attn(curr, memory, curr_pos=None, memory_pos=None, num_obj_ptr_tokens=0):
+        def attn(curr, memory, curr_pos=None, memory_pos=None, num_obj_ptr_tokens=0, **kw):
             if self.ctx is not None:
                 self.ctx["mem_tokens"] = (int(memory.shape[0]), int(num_obj_ptr_tokens))
             if memory.dtype != curr[0].dtype:
@@ -305,7 +312,7 @@ class Recorder:
                 # run under autocast; here we promote, which is what the pointer case does.
                 memory = memory.to(curr[0].dtype)
             return attn_orig(curr=curr, memory=memory, curr_pos=curr_pos,
-                             memory_pos=memory_pos, num_obj_ptr_tokens=num_obj_ptr_tokens)
+                             memory_pos=memory_pos, num_obj_ptr_tokens=num_obj_ptr_tokens, **kw)
 
         m.memory_attention.forward = attn
 
@@ -350,7 +357,11 @@ class Recorder:
 
         def heads(*args, **kw):
             out = heads_orig(*args, **kw)
-            if self.ctx is not None:
+            if self.ctx is not None and out[0].shape[0] > 1:
+                # EdgeTAM's predictor (the older SAM 2 one) propagates all objects as one
+                # batch: the masks and scores are recorded per object, the token choice not.
+                self.ctx["head"] = None
+            elif self.ctx is not None:
                 self.ctx["stability"] = self.ctx.get("stability")
                 self.ctx["head"] = self._head_info(kw, out)
             return out
@@ -379,10 +390,18 @@ class Recorder:
         offsets = []
         if pos_seen:
             offsets = [int(round(float(v) * div)) for v in pos_seen[0].reshape(-1)]
-        assert len(offsets) == len(ptr_frames), (offsets, ptr_frames)
+        if m.add_tpos_enc_to_obj_ptrs:
+            assert len(offsets) == len(ptr_frames), (offsets, ptr_frames)
+        else:
+            # EdgeTAM: pointers carry no temporal encoding; the offsets as SAM 2 counts them.
+            t = kw["frame_idx"]
+            offsets = [(t - f) * (-1 if kw.get("track_in_reverse") else 1) for f in ptr_frames]
         # Cross-check against what memory attention was actually given.
         tokens, ptr_tokens = self.ctx.pop("mem_tokens")
         hw = kw["feat_sizes"][-1][0] * kw["feat_sizes"][-1][1]
+        perceiver = getattr(m, "spatial_perceiver", None)
+        if perceiver is not None:  # EdgeTAM: latents per memory frame
+            hw = max(perceiver.num_latents, 0) + max(perceiver.num_latents_2d, 0)
         per_ptr = m.hidden_dim // m.mem_dim
         assert tokens == hw * len(frames) + per_ptr * len(ptr_frames), (tokens, frames, ptr_frames)
         assert ptr_tokens == per_ptr * len(ptr_frames), (ptr_tokens, ptr_frames)
@@ -469,6 +488,10 @@ class TraceWriter:
         score = float(out["object_score_logits"].reshape(-1)[0])
         a[k + "score"] = np.array([score], dtype=np.float32)
         head = info["head"]
+        if head is None:
+            # One of a batch of objects (EdgeTAM's predictor): mask and score only.
+            self._add_mask_only(k, step, frame, obj, out, vmask, computed)
+            return
         if info.get("mask_input"):
             # A mask prompt: _use_mask_as_output outputs the mask itself with IoU 1 (its
             # decoder run only makes the object pointer); vidseg reports token 0.
@@ -503,6 +526,17 @@ class TraceWriter:
                              "ptr_frames": mem["ptr_frames"], "ptr_offsets": mem["ptr_offsets"],
                              "no_mem_embed": mem["no_mem_embed"]}
         self.records.append(rec)
+
+    def _add_mask_only(self, k, step, frame, obj, out, vmask, computed):
+        a = self.arrays
+        a[k + "mask"] = packbits((out["pred_masks"][0, 0] > 0).numpy())
+        if vmask is not None:
+            a[k + "vmask"] = packbits((vmask > 0).numpy())
+        score = float(out["object_score_logits"].reshape(-1)[0])
+        a[k + "score"] = np.array([score], dtype=np.float32)
+        a[k + "computed"] = np.array([int(computed)], dtype=np.uint8)
+        self.records.append({"step": step, "frame": frame, "obj": obj, "computed": bool(computed),
+                             "score": score, "present": score > 0})
 
     def save(self, path):
         np.savez_compressed(path, **self.arrays)
@@ -605,11 +639,14 @@ def run_session(model, session, images, rec, writer, log):
                     # The computation that made this output: a re-emitted conditioning output
                     # may be older than a later prompt on its frame that was dropped (a
                     # correction that does not become a conditioning frame).
-                    info = rec.by_out.get(id(out), (None, rec.last[(oi, frame)]))[1]
+                    last = rec.last.get((oi, frame))
+                    if last is None:  # EdgeTAM: a batch of objects, recorded as index 0
+                        last = rec.last[(0, frame)]
+                    info = rec.by_out.get(id(out), (None, last))[1]
                     writer.add(si, frame, obj_id, out, vmasks[i, 0], info, computed=info["step"] == si)
                     r = writer.records[-1]
-                    log(f"  s{si} f{frame} o{obj_id}: score {r['score']:+.3f} token {r['token']} "
-                        f"iou {r['iou']:.3f} mem {info['mem'] and info['mem']['frames']} "
+                    log(f"  s{si} f{frame} o{obj_id}: score {r['score']:+.3f} token {r.get('token')} "
+                        f"iou {r.get('iou', float('nan')):.3f} mem {info['mem'] and info['mem']['frames']} "
                         f"ptr {info['mem'] and info['mem']['ptr_offsets']}")
                     ids[(si, frame, obj_id)] = (vmasks[i, 0] > 0).numpy()
                     recorded.append([frame, obj_id])
@@ -684,12 +721,53 @@ def defaults_session(video, n, model_dir, frames_file):
     return s
 
 
-SESSIONS = {"sam2": (default_session, True), "sam2_defaults": (defaults_session, False)}
+def edgetam_session(video, n, model_dir, frames_file):
+    """EdgeTAM's predictor, one object: a click, forward, a correction click that becomes a
+    conditioning frame, forward again, backward. EdgeTAM ships the older SAM 2 predictor,
+    which turns a correction of one object into a conditioning frame of every object and
+    takes no new object once tracking started (docs/trace.md): one object keeps the session
+    within what both predictors do alike; edgetam_multi covers several objects."""
+    s = default_session(video, n, model_dir, frames_file)
+    s["reference"] = "facebookresearch/EdgeTAM 9cc44bf, SAM2VideoPredictor"
+    s["steps"] = [
+        {"name": "a_click_obj1", "kind": "prompt", "obj": 1, "frame": 0,
+         "points": [[210, 350]], "labels": [1]},
+        {"name": "b_propagate", "kind": "propagate"},
+        {"name": "c_correct_obj1", "kind": "prompt", "obj": 1, "frame": n // 2,
+         "negative_inside_mask_of_step": 1, "clear_old_points": False},
+        {"name": "d_propagate", "kind": "propagate"},
+        {"name": "e_propagate_backward", "kind": "propagate", "start_frame_idx": n - 1,
+         "reverse": True},
+    ]
+    return s
+
+
+def edgetam_multi_session(video, n, model_dir, frames_file):
+    """EdgeTAM's predictor, two objects prompted before tracking (a click and a box on
+    frame 0; its predictor takes no object later), forward then backward."""
+    s = edgetam_session(video, n, model_dir, frames_file)
+    s["steps"] = [
+        {"name": "a_click_obj1", "kind": "prompt", "obj": 1, "frame": 0,
+         "points": [[210, 350], [250, 300]], "labels": [1, 1]},
+        {"name": "b_box_obj2", "kind": "prompt", "obj": 2, "frame": 0,
+         "box": [300, 0, 500, 400]},
+        {"name": "c_propagate", "kind": "propagate"},
+        {"name": "d_propagate_backward", "kind": "propagate", "start_frame_idx": n - 1,
+         "reverse": True},
+    ]
+    return s
+
+
+SESSIONS = {"sam2": (default_session, True), "sam2_defaults": (defaults_session, False),
+            "edgetam": (edgetam_session, True), "edgetam_multi": (edgetam_multi_session, True)}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sam2-src", default="/work/ext/sam2", help="checkout of facebookresearch/sam2")
+    ap.add_argument("--edgetam-src", default=None,
+                    help="checkout of facebookresearch/EdgeTAM, for an EdgeTAM --model "
+                         "(env EDGETAM_SRC; default ../ext/EdgeTAM)")
     ap.add_argument("--model", default=os.path.join(REPO, "testdata/model/sam2.1_hiera_t_random"))
     ap.add_argument("--video", default=os.path.join(REPO, "..", "shared", "videos", "bedroom.mp4"))
     ap.add_argument("--model-dir-label", default=None,
@@ -733,7 +811,7 @@ def main():
         session["checkpoint"] = os.path.basename(args.checkpoint)
         session["image_size"] = size
     else:
-        man, fx, model = build_predictor(args.model, args.sam2_src,
+        man, fx, model = build_predictor(args.model, args.sam2_src, edgetam_src=args.edgetam_src,
                                          add_all_frames_to_correct_as_cond=as_cond)
         session["fixture"] = fx
         session["weights_check_rel_diff"] = check_weights(model, args.model, log)
