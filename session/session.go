@@ -82,6 +82,7 @@ type Session struct {
 	overlay *result // masks of the latest model result
 	state   string  // "playing", "ended", or an error
 	objects map[int]*objectState
+	cands   map[int]candidateSet // each object's last click's candidates
 	nextObj int
 	tracked int // index of the last frame the model finished; -1 none
 
@@ -471,6 +472,10 @@ type PromptResult struct {
 	Object  int                 `json:"object"`
 	Frame   int                 `json:"frame"`
 	Objects []stream.ObjectMeta `json:"objects"`
+	// Candidates are every mask the decoder returned for a click or box
+	// (none for a mask prompt), the tracker's choice marked; PickCandidate
+	// keeps another.
+	Candidates []Candidate `json:"candidates,omitempty"`
 }
 
 // Apply checks a client's prompt and applies it: on frame (required)
@@ -495,6 +500,9 @@ func (s *Session) Apply(ctx context.Context, p prompt.Prompt, frame *int) (*Prom
 	if p.Empty() {
 		return nil, &kindError{ErrInvalid, errors.New("prompt: no points, box or mask")}
 	}
+	if p.Candidate != nil && p.Object <= 0 {
+		return nil, &kindError{ErrInvalid, fmt.Errorf("prompt: candidate %d: name the object whose click it answers", *p.Candidate)}
+	}
 	if s.ed != nil {
 		if frame == nil {
 			return nil, &kindError{ErrInvalid, errors.New("prompt: an edit session needs \"frame\", the frame the prompt is on")}
@@ -502,11 +510,14 @@ func (s *Session) Apply(ctx context.Context, p prompt.Prompt, frame *int) (*Prom
 		p.Frame = *frame
 		return s.ed.prompt(ctx, p)
 	}
+	if p.Candidate != nil {
+		return s.pickLive(ctx, p.Object, *p.Candidate)
+	}
 	obj, res, err := s.Prompt(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	resp := &PromptResult{Object: obj, Frame: res.Frame}
+	resp := &PromptResult{Object: obj, Frame: res.Frame, Candidates: s.keepCandidates(obj, res)}
 	s.mu.Lock()
 	if ov := s.overlay; ov != nil {
 		resp.Objects = ov.objects
@@ -548,6 +559,7 @@ func (s *Session) removeObject(id int) error {
 		return err
 	}
 	s.forget(id)
+	s.dropCandidates(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.objects, id)

@@ -1,0 +1,125 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/mask"
+)
+
+// rleIoU is the IoU of two RLE masks of one frame.
+func rleIoU(t *testing.T, a, b mask.RLE) float64 {
+	t.Helper()
+	ma, err := a.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := b.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := mask.IoU(ma, mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// Issue 27: the answer to a click carries every candidate mask of the
+// decoder with its predicted IoU, the tracker's choice marked, and the
+// user can pick another: it becomes the object's mask on that frame.
+func TestPromptCandidatesAndPick(t *testing.T) {
+	clip := testutil.Clip(t, "moving_shape")
+	cfg, ok := fixtureConfig(t, Config{})
+	if !ok {
+		t.Skip("needs the model fixture and ONNX Runtime")
+	}
+	_, hs := newServer(t, cfg)
+	s := createEditSession(t, hs.URL, clip)
+	base := hs.URL + "/api/sessions/" + s.ID
+	post := func(body string) apiResult {
+		t.Helper()
+		return call(t, "POST", base+"/prompts", "application/json", strings.NewReader(body))
+	}
+	r := post(`{"object":0,"frame":3,"points":[{"x":160,"y":120,"positive":true}]}`)
+	if r.status != 200 {
+		t.Fatalf("click: %d %s", r.status, r.body)
+	}
+	var pr PromptResponse
+	if err := json.Unmarshal(r.body, &pr); err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Candidates) != 4 {
+		t.Fatalf("the click's answer has %d candidates, want the decoder's 4: %s", len(pr.Candidates), r.body)
+	}
+	chosen, pick := -1, -1
+	for i, c := range pr.Candidates {
+		if c.Token != i || c.Mask.Width != 320 || c.Mask.Height != 240 || c.Area != c.Mask.Area() {
+			t.Errorf("candidate %d: token %d, %dx%d mask, area %d (RLE %d)", i, c.Token, c.Mask.Width, c.Mask.Height, c.Area, c.Mask.Area())
+		}
+		if c.Chosen {
+			if chosen >= 0 {
+				t.Errorf("candidates %d and %d both marked chosen", chosen, i)
+			}
+			chosen = i
+		}
+	}
+	if chosen < 0 || len(pr.Objects) != 1 || pr.Objects[0].RLE == nil {
+		t.Fatalf("no chosen candidate or no object mask: %s", r.body)
+	}
+	// The chosen candidate is the object's mask (up to hole filling,
+	// which has much to fill in the random fixture's masks).
+	if v := rleIoU(t, pr.Candidates[chosen].Mask, *pr.Objects[0].RLE); v < 0.85 {
+		t.Errorf("the chosen candidate %d has IoU %.3f with the object's mask, want it to be that mask", chosen, v)
+	}
+	// Pick the candidate least like the chosen one that has pixels.
+	worst := 2.0
+	for i, c := range pr.Candidates {
+		if i == chosen || c.Area == 0 {
+			continue
+		}
+		if v := rleIoU(t, c.Mask, pr.Candidates[chosen].Mask); v < worst {
+			worst, pick = v, i
+		}
+	}
+	if pick < 0 {
+		t.Fatalf("every other candidate is empty: %s", r.body)
+	}
+	r = post(fmt.Sprintf(`{"object":%d,"frame":3,"candidate":%d}`, pr.Object, pick))
+	if r.status != 200 {
+		t.Fatalf("pick candidate %d: %d %s", pick, r.status, r.body)
+	}
+	var picked PromptResponse
+	if err := json.Unmarshal(r.body, &picked); err != nil {
+		t.Fatal(err)
+	}
+	if len(picked.Objects) != 1 || picked.Objects[0].RLE == nil || len(picked.Candidates) != 4 || !picked.Candidates[pick].Chosen || picked.Candidates[chosen].Chosen {
+		t.Fatalf("pick answer: %s", r.body)
+	}
+	got := *picked.Objects[0].RLE
+	if v, old := rleIoU(t, got, pr.Candidates[pick].Mask), rleIoU(t, got, *pr.Objects[0].RLE); v < 0.85 || v <= old {
+		t.Errorf("after picking candidate %d the object's mask has IoU %.3f with it and %.3f with the old mask, want it to be the pick's", pick, v, old)
+	}
+	t.Logf("chosen %d, picked %d (IoU %.3f with the chosen); object mask IoU with the pick %.3f", chosen, pick, worst, rleIoU(t, got, pr.Candidates[pick].Mask))
+	// The pick is a prompt of that frame: tracking conditions on it, and
+	// undo takes it back.
+	if info := sessionInfo(t, hs.URL, s.ID); len(info.Edit.Prompts) != 1 || info.Edit.Prompts[0].Frame != 3 {
+		t.Errorf("prompted frames after the pick: %+v, want object %d on frame 3", info.Edit.Prompts, pr.Object)
+	}
+
+	for _, c := range []struct{ body, want string }{
+		{`{"object":1,"frame":3,"candidate":9}`, "token 0..3"},
+		{`{"object":1,"frame":4,"candidate":1}`, "no point or box prompt there"},
+		{`{"object":7,"frame":3,"candidate":1}`, "object 7"},
+		{`{"object":0,"frame":3,"candidate":1}`, "name the object"},
+		{`{"object":1,"frame":3,"candidate":1,"points":[{"x":1,"y":1,"positive":true}]}`, "stands alone"},
+	} {
+		r := post(c.body)
+		if r.status/100 != 4 || !strings.Contains(r.errorText(t), c.want) {
+			t.Errorf("%s: %d %s, want a 4xx naming %q", c.body, r.status, r.body, c.want)
+		}
+	}
+}
