@@ -3,6 +3,7 @@ package journal
 import (
 	"context"
 	"fmt"
+	"github.com/vidseg/vidseg/autoseg"
 	"log/slog"
 	"sort"
 	"sync"
@@ -182,4 +183,9 @@ func FileTrackers(st *store.Store, log *slog.Logger, set Settings) func(context.
 		}
 		return j, nil
 	}
+}
+
+// Everything passes segment-everything through (session.Segmenter).
+func (j *fileJournal) Everything(ctx context.Context, frame int, p autoseg.Params) ([]autoseg.Mask, autoseg.Stats, error) {
+	return session.EverythingOf(ctx, j.inner, frame, p)
 }

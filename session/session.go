@@ -125,10 +125,12 @@ type objectState struct {
 }
 
 // promptRequest asks the model goroutine, the tracker's only user, to add
-// a prompt or, when remove > 0, to drop that object.
+// a prompt or, when remove > 0, to drop that object, or, when run is set,
+// to run it (segment everything).
 type promptRequest struct {
 	p      prompt.Prompt
 	remove int
+	run    func(ctx context.Context) error
 	reply  chan promptReply
 }
 
@@ -340,6 +342,10 @@ func (s *Session) modelLoop(ctx context.Context, log *slog.Logger) {
 		case req := <-s.prompts:
 			if req.remove > 0 {
 				req.reply <- promptReply{err: s.removeObject(req.remove)}
+				continue
+			}
+			if req.run != nil {
+				req.reply <- promptReply{err: req.run(ctx)}
 				continue
 			}
 			res, obj, err := s.prompt(ctx, req.p)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vidseg/vidseg/autoseg"
 	"github.com/vidseg/vidseg/kalman"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/memory"
@@ -941,3 +942,23 @@ func addChannelBias(x, b, out []float32) {
 // present (ObjectResult.Present): 0 in SAM 2 mode, SAMURAI's occlusion
 // threshold (the manifest's min_obj_score_logits, default -1) in SAMURAI.
 func (t *Tracker) PresenceThreshold() float32 { return t.presenceThreshold() }
+
+// Everything runs the automatic mask generator (package autoseg) on frame
+// idx, from its image features as a prompt there would use them (cached
+// or encoded once). The model must batch prompts (autoseg.Model).
+func (t *Tracker) Everything(ctx context.Context, idx int, p autoseg.Params) ([]autoseg.Mask, autoseg.Stats, error) {
+	am, ok := t.m.(autoseg.Model)
+	if !ok {
+		return nil, autoseg.Stats{}, errors.New("tracker: this model cannot segment everything (no shared-embedding decoder)")
+	}
+	if idx < 0 || (t.cfg.NumFrames > 0 && idx >= t.cfg.NumFrames) {
+		return nil, autoseg.Stats{}, fmt.Errorf("tracker: segment everything on frame %d (video has %d frames): %w", idx, t.cfg.NumFrames, ErrFrameRange)
+	}
+	start := time.Now()
+	defer func() { t.stats.Total += time.Since(start) }()
+	feats, err := t.features(ctx, idx)
+	if err != nil {
+		return nil, autoseg.Stats{}, err
+	}
+	return autoseg.Generate(ctx, am, feats, t.width, t.height, p)
+}

@@ -123,3 +123,77 @@ func TestPromptCandidatesAndPick(t *testing.T) {
 		}
 	}
 }
+
+// lenientEverything makes the random-weight fixture's masks pass the
+// generator's filters (as the parity references do).
+const lenientEverything = `"pointsPerSide":6,"boxNmsThresh":1,"predIouThresh":0.5,"stabilityScoreThresh":0.7,"stabilityScoreOffset":0.02`
+
+// Issue 27: segment everything on the frame shown makes each mask found
+// an object (a mask prompt there), and a second run on the same frame
+// adds none of the same masks again.
+func TestEverythingAPI(t *testing.T) {
+	clip := testutil.Clip(t, "moving_shape")
+	cfg, ok := fixtureConfig(t, Config{})
+	if !ok {
+		t.Skip("needs the model fixture and ONNX Runtime")
+	}
+	_, hs := newServer(t, cfg)
+	s := createEditSession(t, hs.URL, clip)
+	base := hs.URL + "/api/sessions/" + s.ID
+	run := func(body string) (EverythingResponse, apiResult) {
+		t.Helper()
+		r := call(t, "POST", base+"/everything", "application/json", strings.NewReader(body))
+		var out EverythingResponse
+		if r.status == 200 {
+			if err := json.Unmarshal(r.body, &out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out, r
+	}
+	// overlap 1: nested masks count as new, so the cap is what stops.
+	first, r := run(`{"frame":5,"maxObjects":3,"overlap":1,` + lenientEverything + `}`)
+	if r.status != 200 {
+		t.Fatalf("everything: %d %s", r.status, r.body)
+	}
+	t.Logf("found %d, added %d, overlapping %d, capped %d in %.2f s", first.Found, len(first.Added), first.Overlapping, first.Capped, first.Seconds)
+	if first.Frame != 5 || len(first.Added) != 3 || first.Capped == 0 || first.Found != len(first.Added)+first.Overlapping+first.Capped {
+		t.Fatalf("first run: %s", r.body)
+	}
+	for i, f := range first.Added {
+		if f.Object != i+1 || f.Area <= 0 || f.Box.X1 <= f.Box.X0 || f.Box.Y1 <= f.Box.Y0 {
+			t.Errorf("added %d: %+v, want object %d with its mask's area and box", i, f, i+1)
+		}
+	}
+	if len(first.Objects) != len(first.Added) {
+		t.Errorf("%d objects on the frame after adding %d", len(first.Objects), len(first.Added))
+	}
+	info := sessionInfo(t, hs.URL, s.ID)
+	if len(info.Edit.Prompts) != len(first.Added) {
+		t.Errorf("prompted frames %+v, want one per object added", info.Edit.Prompts)
+	}
+	// The same frame again: its masks are the objects' now.
+	again, r := run(`{"frame":5,"maxObjects":3,` + lenientEverything + `}`)
+	if r.status != 200 || len(again.Added) != 0 || again.Found != first.Found {
+		t.Errorf("second run on the same frame: %d %s, want the same masks found and none added", r.status, r.body)
+	}
+	// Each added object is a prompt: undo takes the last one back.
+	if r := call(t, "POST", base+"/undo", "application/json", nil); r.status != 200 {
+		t.Fatalf("undo: %d %s", r.status, r.body)
+	}
+	if info := sessionInfo(t, hs.URL, s.ID); len(info.Edit.Prompts) != len(first.Added)-1 {
+		t.Errorf("after undo: prompted %+v, want %d", info.Edit.Prompts, len(first.Added)-1)
+	}
+	for _, c := range []struct{ body, want string }{
+		{`{"pointsPerSide":10}`, "needs \"frame\""},
+		{`{"frame":5,"pointsPerSide":1000}`, "pointsPerSide 1000"},
+		{`{"frame":5,"predIouThresh":2}`, "predicted IoU threshold"},
+		{`{"frame":5,"maxObjects":500}`, "maxObjects 500"},
+		{`{"frame":999}`, "frame 999"},
+		{`{"frame":5,"nonsense":1}`, "nonsense"},
+	} {
+		if _, r := run(c.body); r.status != 400 || !strings.Contains(r.errorText(t), c.want) {
+			t.Errorf("%s: %d %s, want 400 naming %q", c.body, r.status, r.body, c.want)
+		}
+	}
+}

@@ -234,6 +234,7 @@ func (s *Server) routes(files http.Handler) {
 	s.mux.HandleFunc("DELETE /api/sessions/{id}/whep/{viewer}", s.withSession(s.handleWHEP))
 	s.mux.HandleFunc("POST /api/sessions/{id}/prompts", s.withSession(s.handlePrompt))
 	s.mux.HandleFunc("DELETE /api/sessions/{id}/objects/{obj}", s.withSession(s.handleRemoveObject))
+	s.mux.HandleFunc("POST /api/sessions/{id}/everything", s.withSession(s.handleEverything))
 	s.editRoutes()
 	s.mux.HandleFunc("GET /api/sessions/{id}/zones", s.withSession(s.handleGetZones))
 	s.mux.HandleFunc("PUT /api/sessions/{id}/zones", s.withSession(s.handlePutZones))

@@ -352,6 +352,30 @@ func (s *Server) handlePrompt(w http.ResponseWriter, r *http.Request, ss *sessio
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// EverythingRequest is the body of POST /api/sessions/{id}/everything.
+type EverythingRequest = session.EverythingRequest
+
+// EverythingResponse answers it: the objects added.
+type EverythingResponse = session.EverythingResult
+
+func (s *Server) handleEverything(w http.ResponseWriter, r *http.Request, ss *session.Session) {
+	if !ss.Model() {
+		writeError(w, http.StatusConflict, session.ErrNoModel)
+		return
+	}
+	var req EverythingRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("everything: want JSON {frame, pointsPerSide, predIouThresh, stabilityScoreThresh, stabilityScoreOffset, boxNmsThresh, maxObjects, overlap}: %w", err))
+		return
+	}
+	resp, err := ss.Everything(r.Context(), req)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
 func (s *Server) handleRemoveObject(w http.ResponseWriter, r *http.Request, ss *session.Session) {
 	raw := r.PathValue("obj")
 	id, err := strconv.Atoi(raw)
