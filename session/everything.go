@@ -109,10 +109,10 @@ func (r *EverythingRequest) limits() (maxObjects int, overlap float64) {
 
 // Found is one mask that became an object.
 type Found struct {
-	Object    int     `json:"object"`
-	IoU       float32 `json:"iou"`       // the decoder's predicted IoU
-	Stability float32 `json:"stability"` // the generator's stability score
-	Area      int     `json:"area"`
+	Object    int      `json:"object"`
+	IoU       float32  `json:"iou"`       // the decoder's predicted IoU
+	Stability float32  `json:"stability"` // the generator's stability score
+	Area      int      `json:"area"`
 	Box       mask.Box `json:"box"` // source pixels, x1 and y1 exclusive
 }
 
