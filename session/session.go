@@ -100,6 +100,10 @@ type Session struct {
 	reconnects    atomic.Int64
 	promptLatency latencyHistogram
 	promptBudget  *promptBudget // model time of prompts: bounded, counted
+
+	disc          *discoverer // live discovery (nil: off); model goroutine only
+	discoveryRuns atomic.Int64
+	discovered    atomic.Int64
 }
 
 type timedFrame struct {
@@ -182,6 +186,10 @@ type Status struct {
 	// PromptSeconds is the model time the session's prompts took, counted
 	// against its budget (Config.PromptBudget).
 	PromptSeconds float64 `json:"promptSeconds"`
+	// DiscoveryRuns and Discovered count live discovery's runs and the
+	// objects it added (Config.Discovery).
+	DiscoveryRuns int64 `json:"discoveryRuns,omitempty"`
+	Discovered    int64 `json:"discovered,omitempty"`
 }
 
 // Status reports the session's state now.
@@ -201,6 +209,7 @@ func (s *Session) Status() Status {
 		LatencyMs: ms(s.send.Latency()), Created: s.Created, Tracked: s.tracked, FramesSent: max(st.Frames, cst.Frames),
 		FramesSkipped: s.skipped.Load(), ModelFrames: s.modelFrames.Load(), Queue: s.queue.Load(), CondFrames: s.condFrames.Load(),
 		Camera: s.Camera, Events: s.eventCount.Load(), PromptSeconds: math.Round(s.promptBudget.Used().Seconds()*1000) / 1000,
+		DiscoveryRuns: s.discoveryRuns.Load(), Discovered: s.discovered.Load(),
 	}
 	if s.ed != nil {
 		si.Mode, si.Model = "edit", s.ed.trk != nil
@@ -364,6 +373,9 @@ func (s *Session) modelLoop(ctx context.Context, log *slog.Logger) {
 			s.setOverlay(res, tf.decodedAt)
 			s.noteCondFrames() // prompts become conditioning frames here
 			s.analyze(res, events.Frame{Index: tf.f.Index, PTS: tf.f.PTS, Wall: tf.decodedAt})
+			if s.disc != nil {
+				s.discover(ctx, res, now)
+			}
 		}
 	}
 }
