@@ -271,20 +271,11 @@ func (s *Session) onModel(ctx context.Context, fn func(ctx context.Context) erro
 	defer s.queue.Add(-1)
 	s.touch()
 	defer UrgentOf(s.trk)()
-	req := promptRequest{run: fn, reply: make(chan promptReply, 1)}
-	select {
-	case s.prompts <- req:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.done:
-		return ErrEnded
+	r, err := s.ask(ctx, promptRequest{run: fn})
+	if err != nil {
+		return err
 	}
-	select {
-	case r := <-req.reply:
-		return r.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return r.err
 }
 
 // everything is Everything for an edit session: on the model goroutine,

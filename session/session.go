@@ -556,19 +556,28 @@ func (s *Session) RemoveObject(ctx context.Context, id int) error {
 	if !ok || s.trk == nil {
 		return fmt.Errorf("%w: no object %d in session %s", ErrNotFound, id, s.ID)
 	}
-	req := promptRequest{remove: id, reply: make(chan promptReply, 1)}
+	r, err := s.ask(ctx, promptRequest{remove: id})
+	if err != nil {
+		return err
+	}
+	return r.err
+}
+
+// ask hands req to the model goroutine and waits for its reply.
+func (s *Session) ask(ctx context.Context, req promptRequest) (promptReply, error) {
+	req.reply = make(chan promptReply, 1)
 	select {
 	case s.prompts <- req:
 	case <-ctx.Done():
-		return ctx.Err()
+		return promptReply{}, ctx.Err()
 	case <-s.done:
-		return ErrEnded
+		return promptReply{}, ErrEnded
 	}
 	select {
 	case r := <-req.reply:
-		return r.err
+		return r, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return promptReply{}, ctx.Err()
 	}
 }
 

@@ -3,12 +3,27 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
 )
+
+// editAPI opens moving_shape as an edit session with the fixture model
+// (no browser); base is its API path.
+func editAPI(t *testing.T) (*httptest.Server, SessionInfo, string) {
+	t.Helper()
+	clip := testutil.Clip(t, "moving_shape")
+	cfg, ok := fixtureConfig(t, Config{})
+	if !ok {
+		t.Skip("needs the model fixture and ONNX Runtime")
+	}
+	_, hs := newServer(t, cfg)
+	s := createEditSession(t, hs.URL, clip)
+	return hs, s, hs.URL + "/api/sessions/" + s.ID
+}
 
 // rleIoU is the IoU of two RLE masks of one frame.
 func rleIoU(t *testing.T, a, b mask.RLE) float64 {
@@ -32,14 +47,7 @@ func rleIoU(t *testing.T, a, b mask.RLE) float64 {
 // decoder with its predicted IoU, the tracker's choice marked, and the
 // user can pick another: it becomes the object's mask on that frame.
 func TestPromptCandidatesAndPick(t *testing.T) {
-	clip := testutil.Clip(t, "moving_shape")
-	cfg, ok := fixtureConfig(t, Config{})
-	if !ok {
-		t.Skip("needs the model fixture and ONNX Runtime")
-	}
-	_, hs := newServer(t, cfg)
-	s := createEditSession(t, hs.URL, clip)
-	base := hs.URL + "/api/sessions/" + s.ID
+	hs, s, base := editAPI(t)
 	post := func(body string) apiResult {
 		t.Helper()
 		return call(t, "POST", base+"/prompts", "application/json", strings.NewReader(body))
@@ -132,14 +140,7 @@ const lenientEverything = `"pointsPerSide":6,"boxNmsThresh":1,"predIouThresh":0.
 // an object (a mask prompt there), and a second run on the same frame
 // adds none of the same masks again.
 func TestEverythingAPI(t *testing.T) {
-	clip := testutil.Clip(t, "moving_shape")
-	cfg, ok := fixtureConfig(t, Config{})
-	if !ok {
-		t.Skip("needs the model fixture and ONNX Runtime")
-	}
-	_, hs := newServer(t, cfg)
-	s := createEditSession(t, hs.URL, clip)
-	base := hs.URL + "/api/sessions/" + s.ID
+	hs, s, base := editAPI(t)
 	run := func(body string) (EverythingResponse, apiResult) {
 		t.Helper()
 		r := call(t, "POST", base+"/everything", "application/json", strings.NewReader(body))

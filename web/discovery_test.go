@@ -40,15 +40,7 @@ func TestLiveDiscoveryModel(t *testing.T) {
 		t.Skip("needs the model fixture and ONNX Runtime")
 	}
 	_, hs := newServer(t, cfg)
-	r := call(t, "POST", hs.URL+"/api/sessions", "application/json", strings.NewReader(fmt.Sprintf(`{"source":%q,"camera":"door"}`, clip)))
-	if r.status != 201 {
-		t.Fatalf("create: %d %s", r.status, r.body)
-	}
-	var s SessionInfo
-	if err := json.Unmarshal(r.body, &s); err != nil {
-		t.Fatal(err)
-	}
-	watch(t, hs.URL, s.ID)
+	s := watchCamera(t, hs.URL, clip, "door")
 
 	// Discovery keeps running every other model frame, bounded by the cap.
 	var info SessionInfo
@@ -70,6 +62,21 @@ func TestLiveDiscoveryModel(t *testing.T) {
 			break
 		}
 	}
+}
+
+// watchCamera opens clip as a live session named camera, and watches it.
+func watchCamera(t *testing.T, base, clip, camera string) SessionInfo {
+	t.Helper()
+	r := call(t, "POST", base+"/api/sessions", "application/json", strings.NewReader(fmt.Sprintf(`{"source":%q,"camera":%q}`, clip, camera)))
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var s SessionInfo
+	if err := json.Unmarshal(r.body, &s); err != nil {
+		t.Fatal(err)
+	}
+	watch(t, base, s.ID)
+	return s
 }
 
 // blobTracker stands in for SAM 2 where a test needs objects that follow
@@ -178,15 +185,7 @@ func TestLiveDiscoveryEvents(t *testing.T) {
 	}
 	_, hs := newServer(t, cfg)
 	sse := openSSE(t, hs.URL+"/api/events?camera=gate", "")
-	r := call(t, "POST", hs.URL+"/api/sessions", "application/json", strings.NewReader(fmt.Sprintf(`{"source":%q,"camera":"gate"}`, clip)))
-	if r.status != 201 {
-		t.Fatalf("create: %d %s", r.status, r.body)
-	}
-	var s SessionInfo
-	if err := json.Unmarshal(r.body, &s); err != nil {
-		t.Fatal(err)
-	}
-	watch(t, hs.URL, s.ID)
+	s := watchCamera(t, hs.URL, clip, "gate")
 	var seen []string
 	for {
 		_, e := sse.next(t)
