@@ -946,8 +946,11 @@ function showCandidates(res) {
     if (!res.candidates) { state.candidates = null; box.hidden = true; }
     return;
   }
-  state.candidates = { object: res.object, frame: res.frame, list };
   const names = candidateNames(list);
+  // Whole, part, sub-part, then the single-mask output.
+  const rank = (c) => c.token === 0 ? 9 : ["whole", "part", "sub-part"].indexOf(names.get(c.token));
+  list.sort((a, b) => rank(a) - rank(b));
+  state.candidates = { object: res.object, frame: res.frame, list };
   const color = objStyle(res.object).color;
   const out = $("candidate-list");
   out.textContent = "";
