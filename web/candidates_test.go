@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
@@ -196,5 +197,52 @@ func TestEverythingAPI(t *testing.T) {
 		if _, r := run(c.body); r.status != 400 || !strings.Contains(r.errorText(t), c.want) {
 			t.Errorf("%s: %d %s, want 400 naming %q", c.body, r.status, r.body, c.want)
 		}
+	}
+}
+
+// Segment everything on a live session: the model's latest frame, and
+// a click's candidates picked there become a mask prompt on the latest
+// frame.
+func TestEverythingLive(t *testing.T) {
+	clip := testutil.Clip(t, "moving_shape")
+	cfg, ok := fixtureConfig(t, Config{})
+	if !ok {
+		t.Skip("needs the model fixture and ONNX Runtime")
+	}
+	_, hs := newServer(t, cfg)
+	s := watchCamera(t, hs.URL, clip, "yard")
+	base := hs.URL + "/api/sessions/" + s.ID
+	var r apiResult
+	for deadline := time.Now().Add(testutil.Patience(60 * time.Second)); ; {
+		r = call(t, "POST", base+"/everything", "application/json", strings.NewReader(`{"maxObjects":2,"overlap":1,`+lenientEverything+`}`))
+		if r.status != 409 || time.Now().After(deadline) {
+			break // 409: the model has not finished its first frame yet
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var out EverythingResponse
+	if r.status != 200 {
+		t.Fatalf("everything: %d %s", r.status, r.body)
+	}
+	if err := json.Unmarshal(r.body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Frame < 0 || len(out.Added) != 2 || out.Added[0].Object != 1 || out.Added[1].Object != 2 {
+		t.Fatalf("live everything: %s", r.body)
+	}
+	// A click, then a pick among its candidates.
+	r = call(t, "POST", base+"/prompts", "application/json", strings.NewReader(`{"object":0,"points":[{"x":100,"y":100,"positive":true}]}`))
+	var pr PromptResponse
+	if r.status != 200 || json.Unmarshal(r.body, &pr) != nil || len(pr.Candidates) != 4 || pr.Object != 3 {
+		t.Fatalf("click: %d %s", r.status, r.body)
+	}
+	pick := 1
+	if pr.Candidates[1].Chosen || pr.Candidates[1].Area == 0 {
+		pick = 2
+	}
+	r = call(t, "POST", base+"/prompts", "application/json", strings.NewReader(fmt.Sprintf(`{"object":3,"candidate":%d}`, pick)))
+	var picked PromptResponse
+	if r.status != 200 || json.Unmarshal(r.body, &picked) != nil || !picked.Candidates[pick].Chosen {
+		t.Fatalf("live pick: %d %s", r.status, r.body)
 	}
 }
