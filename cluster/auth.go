@@ -147,23 +147,23 @@ func writeSecret(path string, data []byte) error {
 // its own replies.
 func InboxPrefix(user string) string { return "_INBOX_" + user }
 
-// users is the server's user list with each role's permissions.
-func (a *Auth) users() []*server.User {
+// users is the server's user list with each role's permissions; grants
+// are the cameras each worker holds (Embedded.SetGrants).
+func (a *Auth) users(grants map[string][]string) []*server.User {
 	us := []*server.User{
 		{Username: a.Admin.User, Password: a.Admin.Password}, // everything
 		{Username: a.Relay.User, Password: a.Relay.Password, Permissions: relayPermissions()},
 	}
 	for _, w := range a.Workers {
-		us = append(us, &server.User{Username: w.User, Password: w.Password, Permissions: workerPermissions(w.User)})
+		us = append(us, &server.User{Username: w.User, Password: w.Password, Permissions: workerPermissions(w.User, grants[w.User])})
 	}
 	return us
 }
 
 // relayPermissions: read the events (its own durable consumer, acked),
-// the results, the camera names and the leases; send prompt requests.
-// No stream, bucket or key is written; camera sources (in the cameras
-// bucket with the camera's settings) stay unread only by convention,
-// since listing the bucket's keys reads its stream.
+// the results, the camera records (without their sources, which are in
+// the sources bucket it cannot read) and the leases; send prompt
+// requests. No stream, bucket or key is written.
 func relayPermissions() *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
@@ -171,6 +171,8 @@ func relayPermissions() *server.Permissions {
 			"$JS.API.STREAM.INFO.*",
 			"$JS.API.DIRECT.GET.KV_" + LeasesBucket + ".>",
 			"$JS.API.STREAM.MSG.GET.KV_" + LeasesBucket,
+			"$JS.API.DIRECT.GET.KV_" + CamerasBucket + ".>",
+			"$JS.API.STREAM.MSG.GET.KV_" + CamerasBucket,
 			"$JS.API.CONSUMER.CREATE.KV_" + CamerasBucket + ".>",
 			"$JS.API.CONSUMER.DELETE.KV_" + CamerasBucket + ".>",
 			"$JS.API.CONSUMER.CREATE." + EventsStream + ".>",
@@ -188,33 +190,41 @@ func relayPermissions() *server.Permissions {
 	}
 }
 
-// workerPermissions: read the cameras, leases, workers and journal;
-// write its own presence key, the leases and journals, and publish
-// events and results; answer prompts. Streams, buckets and consumers
-// of others are out of reach. Which camera's subjects and keys a worker
-// writes is not restricted here (static users): docs/scale-out.md says
-// what a worker's credentials can still do.
-func workerPermissions(user string) *server.Permissions {
+// workerPermissions: read the camera records (not their sources), the
+// leases, the workers and the last events and results; write its own
+// presence key; ask the coordinator for leases on its own subjects
+// (LeaseSubject), which hands it a camera's source with the lease. Only
+// for the cameras it holds (cams, granted by the coordinator as it
+// writes their leases): publish their events and results, read and
+// write their journals, answer their prompts. Leases themselves are
+// written only by the coordinator.
+func workerPermissions(user string, cams []string) *server.Permissions {
 	allow := []string{
 		"$JS.API.INFO",
 		"$JS.API.STREAM.INFO.*",
 		"$JS.API.STREAM.MSG.GET." + EventsStream,
 		"$JS.API.STREAM.MSG.GET." + ResultsStream,
-		"vidseg.*.events",
-		"vidseg.*.results",
-		"$KV." + LeasesBucket + ".*",
-		"$KV." + JournalBucket + ".*",
 		"$KV." + WorkersBucket + "." + user,
+		LeaseSubject(user, "*"),
 	}
-	for _, b := range []string{CamerasBucket, LeasesBucket, WorkersBucket, JournalBucket} {
+	for _, b := range []string{CamerasBucket, LeasesBucket, WorkersBucket} {
 		allow = append(allow, "$JS.API.DIRECT.GET.KV_"+b+".>", "$JS.API.STREAM.MSG.GET.KV_"+b)
 	}
 	for _, b := range []string{CamerasBucket, WorkersBucket} { // keys listed
 		allow = append(allow, "$JS.API.CONSUMER.CREATE.KV_"+b+".>", "$JS.API.CONSUMER.DELETE.KV_"+b+".>", "$JS.FC.KV_"+b+".>")
 	}
+	sub := []string{InboxPrefix(user) + ".>"}
+	for _, c := range cams {
+		allow = append(allow, Subject(c, "events"), Subject(c, "results"),
+			"$KV."+JournalBucket+"."+c,
+			// A journal is read by its last message on its key's subject
+			// (the bucket allows direct gets): only this camera's.
+			"$JS.API.DIRECT.GET.KV_"+JournalBucket+".$KV."+JournalBucket+"."+c)
+		sub = append(sub, Subject(c, "prompt"))
+	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: allow},
-		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(user) + ".>", "vidseg.*.prompt"}},
+		Subscribe: &server.SubjectPermission{Allow: sub},
 		// Prompt answers go to the asker's inbox, once, within the
 		// prompt's time.
 		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: 3 * time.Minute},

@@ -18,7 +18,8 @@ import (
 const (
 	EventsStream  = "VIDSEG_EVENTS"  // vidseg.<camera>.events
 	ResultsStream = "VIDSEG_RESULTS" // vidseg.<camera>.results
-	CamerasBucket = "vidseg_cameras" // camera name -> Camera
+	CamerasBucket = "vidseg_cameras" // camera name -> Camera without its source
+	SourcesBucket = "vidseg_sources" // camera name -> its source URL (credentials and all): the admin's only
 	LeasesBucket  = "vidseg_leases"  // camera name -> Lease, expires after the lease TTL
 	WorkersBucket = "vidseg_workers" // worker id -> Presence, expires after the lease TTL
 	JournalBucket = "vidseg_journal" // camera name -> Journal (prompts, zones)
@@ -88,6 +89,7 @@ type Bus struct {
 	Events   jetstream.Stream
 	Results  jetstream.Stream
 	Cameras  jetstream.KeyValue
+	Sources  jetstream.KeyValue
 	Leases   jetstream.KeyValue
 	Workers  jetstream.KeyValue
 	Journal  jetstream.KeyValue
@@ -264,6 +266,9 @@ func setup(ctx context.Context, nc *nats.Conn, o Options) (*Bus, error) {
 		return k, nil
 	}
 	if b.Cameras, err = kv(CamerasBucket, "vidseg cameras to track", 0); err != nil {
+		return nil, err
+	}
+	if b.Sources, err = kv(SourcesBucket, "vidseg camera sources, read only by whoever hands out leases", 0); err != nil {
 		return nil, err
 	}
 	if b.Leases, err = kv(LeasesBucket, "which worker tracks each camera", o.LeaseTTL); err != nil {

@@ -38,7 +38,9 @@ type Journal struct {
 }
 
 // PutCameras makes cams the cameras to track: new ones are added, changed
-// ones replaced and the others removed (their workers stop them).
+// ones replaced and the others removed (their workers stop them). A
+// camera's source goes into the sources bucket, which only the admin
+// reads; the record every worker and relay reads has none.
 func (b *Bus) PutCameras(ctx context.Context, cams []Camera) error {
 	want := map[string]bool{}
 	for _, c := range cams {
@@ -46,14 +48,17 @@ func (b *Bus) PutCameras(ctx context.Context, cams []Camera) error {
 			return err
 		}
 		want[c.Name] = true
-		data, err := json.Marshal(c)
+		// The source first: a worker given the record finds its source.
+		if err := putChanged(ctx, b.Sources, c.Name, []byte(c.Source)); err != nil {
+			return fmt.Errorf("camera %s source: %w", c.Name, err)
+		}
+		pub := c
+		pub.Source = ""
+		data, err := json.Marshal(pub)
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
-		if e, err := b.Cameras.Get(ctx, c.Name); err == nil && string(e.Value()) == string(data) {
-			continue
-		}
-		if _, err := b.Cameras.Put(ctx, c.Name, data); err != nil {
+		if err := putChanged(ctx, b.Cameras, c.Name, data); err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
 	}
@@ -66,9 +71,51 @@ func (b *Bus) PutCameras(ctx context.Context, cams []Camera) error {
 			if err := b.Cameras.Delete(ctx, n); err != nil {
 				return fmt.Errorf("camera %s: %w", n, err)
 			}
+			if err := b.Sources.Delete(ctx, n); err != nil {
+				return fmt.Errorf("camera %s source: %w", n, err)
+			}
 		}
 	}
 	return nil
+}
+
+// MoveSources moves the source out of every camera record that still
+// has one (put by an older vidseg, or by hand) into the sources bucket,
+// where workers and relays cannot read it.
+func (b *Bus) MoveSources(ctx context.Context) error {
+	names, err := b.CameraNames(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		e, err := b.Cameras.Get(ctx, n)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		var c Camera
+		if json.Unmarshal(e.Value(), &c) != nil || c.Source == "" {
+			continue
+		}
+		if _, err := b.Sources.Put(ctx, n, []byte(c.Source)); err != nil {
+			return fmt.Errorf("camera %s source: %w", n, err)
+		}
+		c.Source = ""
+		data, _ := json.Marshal(c)
+		// Only the record as read: one rewritten meanwhile is its writer's.
+		if _, err := b.Cameras.Update(ctx, n, data, e.Revision()); err != nil && !isWrongLastSeq(err) && !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("camera %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// putChanged writes key unless it already holds data.
+func putChanged(ctx context.Context, kv jetstream.KeyValue, key string, data []byte) error {
+	if e, err := kv.Get(ctx, key); err == nil && string(e.Value()) == string(data) {
+		return nil
+	}
+	_, err := kv.Put(ctx, key, data)
+	return err
 }
 
 // CameraNames lists the cameras to track.
@@ -83,7 +130,7 @@ func (b *Bus) CameraNames(ctx context.Context) ([]string, error) {
 	return keys, nil
 }
 
-// Camera reads one camera's record.
+// Camera reads one camera's record, without its source.
 func (b *Bus) Camera(ctx context.Context, name string) (Camera, error) {
 	var c Camera
 	e, err := b.Cameras.Get(ctx, name)
@@ -92,6 +139,26 @@ func (b *Bus) Camera(ctx context.Context, name string) (Camera, error) {
 	}
 	if err := json.Unmarshal(e.Value(), &c); err != nil {
 		return c, fmt.Errorf("camera %s: %w", name, err)
+	}
+	c.Name = name
+	return c, nil
+}
+
+// CameraWithSource reads one camera's record and its source from the
+// sources bucket (a record put by hand with its source in it, as
+// before the sources bucket, keeps that one); only the admin may.
+func (b *Bus) CameraWithSource(ctx context.Context, name string) (Camera, error) {
+	c, err := b.Camera(ctx, name)
+	if err != nil {
+		return c, err
+	}
+	e, err := b.Sources.Get(ctx, name)
+	switch {
+	case err == nil && len(e.Value()) > 0:
+		c.Source = string(e.Value())
+	case err == nil, errors.Is(err, jetstream.ErrKeyNotFound):
+	default:
+		return c, fmt.Errorf("camera %s source: %w", name, err)
 	}
 	return c, nil
 }

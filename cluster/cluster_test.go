@@ -27,6 +27,14 @@ func startBus(t testing.TB, o Options) (*Embedded, *Bus) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bus.Close() })
+	// The leases' coordinator, as serve runs it with the embedded server.
+	ctx, cancel := context.WithCancel(context.Background())
+	coord := &Coordinator{Bus: bus, Grant: emb.SetGrants, Log: slog.New(slog.DiscardHandler)}
+	done, err := coord.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); <-done })
 	return emb, bus
 }
 

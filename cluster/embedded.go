@@ -11,7 +11,9 @@ package cluster
 
 import (
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -34,10 +36,11 @@ type EmbeddedOptions struct {
 
 // Embedded is a NATS server with JetStream running in this process.
 type Embedded struct {
-	srv  *server.Server
-	opts server.Options // as started, for reloads
-	mu   sync.Mutex     // serializes changes to auth
-	auth *Auth
+	srv    *server.Server
+	opts   server.Options // as started, for reloads
+	mu     sync.Mutex     // serializes changes to auth and grants
+	auth   *Auth
+	grants map[string][]string // worker -> cameras it holds, sorted
 }
 
 // StartEmbedded starts a NATS server with JetStream and waits until it
@@ -81,7 +84,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		HTTPPort: 0,
 		// Every client authenticates, on loopback too, as one of the
 		// roles: nobody else connects.
-		Users: o.Auth.users(),
+		Users: o.Auth.users(nil),
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -114,12 +117,43 @@ func (e *Embedded) AddWorker(name string) error {
 	if err := e.auth.AddWorker(name); err != nil {
 		return err
 	}
+	return e.reload()
+}
+
+// reload applies the users and grants to the running server: existing
+// connections get the new permissions, and subscriptions no longer
+// allowed are removed. Under e.mu.
+func (e *Embedded) reload() error {
 	o := e.opts.Clone()
-	o.Users = e.auth.users()
+	o.Users = e.auth.users(e.grants)
 	if err := e.srv.ReloadOptions(o); err != nil {
 		return fmt.Errorf("nats: users not reloaded: %w", err)
 	}
 	e.opts = *o
+	return nil
+}
+
+// SetGrants gives each worker the permissions of the cameras it holds
+// (worker user -> camera names) and takes them from the others; a no-op
+// when nothing changed. The Coordinator calls it as leases move.
+func (e *Embedded) SetGrants(grants map[string][]string) error {
+	g := make(map[string][]string, len(grants))
+	for w, cams := range grants {
+		if len(cams) > 0 {
+			g[w] = slices.Sorted(slices.Values(cams))
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if maps.EqualFunc(g, e.grants, slices.Equal[[]string]) {
+		return nil
+	}
+	old := e.grants
+	e.grants = g
+	if err := e.reload(); err != nil {
+		e.grants = old
+		return err
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -199,11 +200,57 @@ func (r *Relay) handleResults(w http.ResponseWriter, req *http.Request) {
 		if md != nil {
 			seq = md.Sequence.Stream
 		}
-		if _, err := fmt.Fprintf(w, "id: %d\nevent: result\ndata: %s\n\n", seq, m.Data()); err != nil {
+		frame, err := resultEvent(m.Subject(), seq, m.Data())
+		if err != nil {
+			r.Log.Warn("front end: result refused", "subject", m.Subject(), "stream_seq", seq, "err", err)
+			continue
+		}
+		if _, err := w.Write(frame); err != nil {
 			return
 		}
 		fl.Flush()
 	}
+}
+
+// resultEvent is the Server-Sent Event of the result stored at stream
+// sequence seq on subject: only a JSON object of the subject's camera,
+// re-encoded on one line, so that a worker's message cannot end the
+// event early and add events or fields of its own.
+func resultEvent(subject string, seq uint64, data []byte) ([]byte, error) {
+	var r struct {
+		Camera string `json:"camera"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("not a result: %w", err)
+	}
+	if CheckName(r.Camera) != nil || subject != Subject(r.Camera, "results") {
+		return nil, fmt.Errorf("result of camera %.64q on subject %s", r.Camera, subject)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, fmt.Errorf("not a result: %w", err)
+	}
+	if bytes.ContainsAny(compact.Bytes(), "\r\n") { // json.Compact keeps none outside strings, where they are escaped
+		return nil, errors.New("result spans lines")
+	}
+	return fmt.Appendf(nil, "id: %d\nevent: result\ndata: %s\n\n", seq, compact.Bytes()), nil
+}
+
+// decodePrompt reads a prompt request (relayed or answered): valid JSON,
+// not empty, within prompt.Check's limits (the frame size is checked by
+// the worker's session).
+func decodePrompt(data []byte) (prompt.Prompt, error) {
+	var p prompt.Prompt
+	if err := json.Unmarshal(data, &p); err != nil {
+		return p, fmt.Errorf("prompt: %w", err)
+	}
+	if p.Empty() {
+		return p, errors.New("prompt: no points, box or mask")
+	}
+	if err := p.Check(0, 0); err != nil {
+		return p, fmt.Errorf("prompt: %w", err)
+	}
+	return p, nil
 }
 
 // maxPromptBody bounds a prompt request (a mask prompt is RLE).
@@ -220,13 +267,9 @@ func (r *Relay) handlePrompt(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("prompt: %w", err))
 		return
 	}
-	var p prompt.Prompt
-	if err := json.Unmarshal(body, &p); err != nil {
-		httpError(w, http.StatusBadRequest, fmt.Errorf("prompt: %w", err))
-		return
-	}
-	if p.Empty() {
-		httpError(w, http.StatusBadRequest, errors.New("prompt: no points, box or mask"))
+	p, err := decodePrompt(body)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
 		return
 	}
 	data, _ := json.Marshal(p)

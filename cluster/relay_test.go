@@ -130,8 +130,12 @@ func TestRelayRoutes(t *testing.T) {
 			}
 		}
 	}()
+	// A message that would end the event early and add one of its own is
+	// refused; one spread over lines is sent on one.
+	bus.NC.Publish(Subject("door", "results"), []byte("{\"camera\":\"door\",\"frame\":9}\n\nevent: result\ndata: {\"camera\":\"door\",\"forged\":true}"))
+	bus.NC.Publish(Subject("door", "results"), []byte("{\"camera\":\"door\",\n\"frame\":3}"))
 	bus.NC.Publish(Subject("door", "results"), []byte(`{"camera":"door","frame":2}`))
-	for _, want := range []string{`"frame":1`, `"frame":2`} {
+	for _, want := range []string{`"frame":1`, `{"camera":"door","frame":3}`, `"frame":2`} {
 		select {
 		case l := <-lines:
 			if !strings.Contains(l, want) {

@@ -112,13 +112,21 @@ func withLastMasks(ctx context.Context, bus *Bus, camera string, ps []prompt.Pro
 	if err != nil {
 		return ps
 	}
+	return lastMaskPrompts(camera, m.Data, ps, w, h)
+}
+
+// lastMaskPrompts is withLastMasks on the camera's last result, data (as
+// its previous worker published it: a mask that is not a valid prompt of
+// a w x h frame is not used, the object keeps its clicks).
+func lastMaskPrompts(camera string, data []byte, ps []prompt.Prompt, w, h int) []prompt.Prompt {
 	var r Result
-	if json.Unmarshal(m.Data, &r) != nil || r.Width != w || r.Height != h {
+	if json.Unmarshal(data, &r) != nil || r.Camera != camera || r.Width != w || r.Height != h {
 		return ps
 	}
 	masks := map[int]mask.RLE{}
 	for _, o := range r.Objects {
-		if o.Present && o.Mask.Width == w && o.Mask.Height == h && o.Mask.Area() > 0 {
+		mp := prompt.Prompt{Object: o.Object, Mask: &o.Mask}
+		if o.Present && o.Mask.Area() > 0 && mp.Check(w, h) == nil {
 			masks[o.Object] = o.Mask
 		}
 	}

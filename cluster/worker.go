@@ -173,10 +173,9 @@ func (w *Worker) renewLoop(ctx context.Context) {
 	}
 }
 
-func (w *Worker) lease(since time.Time) []byte {
-	data, _ := json.Marshal(Lease{Worker: w.ID, Since: since.UTC()})
-	return data
-}
+// leases is how this worker writes its leases: through the coordinator
+// when there is one.
+func (w *Worker) leases() leaser { return leaser{bus: w.Bus, worker: w.ID} }
 
 // renew extends every lease held; one that cannot be extended (taken or
 // expired) or was not extended for a whole TTL (NATS unreachable) is
@@ -197,7 +196,7 @@ func (w *Worker) renew(ctx context.Context) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, ttl/2)
-		newRev, err := w.Bus.Leases.Update(rctx, name, w.lease(since), rev)
+		newRev, err := w.leases().renew(rctx, name, since, rev)
 		cancel()
 		switch {
 		case err == nil:
@@ -208,7 +207,7 @@ func (w *Worker) renew(ctx context.Context) {
 			w.mu.Unlock()
 		case ctx.Err() != nil:
 			return
-		case time.Since(renewed) >= ttl || isWrongLastSeq(err):
+		case time.Since(renewed) >= ttl || errors.Is(err, ErrLeaseLost):
 			w.mu.Lock()
 			report := !c.lost
 			w.mu.Unlock()
@@ -356,16 +355,16 @@ func (w *Worker) take(ctx context.Context, peers map[string]Presence) {
 		if mine || time.Now().Before(w.retryAt[name]) {
 			continue
 		}
-		rev, err := w.Bus.Leases.Create(ctx, name, w.lease(time.Now()))
+		rev, cam, err := w.leases().take(ctx, name, time.Now())
 		if err != nil {
 			continue // held by another worker (or NATS away: next round)
 		}
-		if err := w.start(ctx, name, rev); err != nil {
+		if err := w.start(ctx, cam, rev); err != nil {
 			w.failed(name)
 			w.Log.Warn("worker: camera not started; lease given back", "camera", name, "err", err, "retry in", w.backoff[name])
 			// Only the lease as this worker created it: never one that
 			// moved on meanwhile (compare-and-set on the revision).
-			_ = w.Bus.Leases.Delete(ctx, name, jetstream.LastRevision(rev))
+			_ = w.leases().release(ctx, name, rev)
 			continue
 		}
 		return
@@ -395,11 +394,10 @@ func (w *Worker) longFree(ctx context.Context, names []string) []string {
 	return out
 }
 
-func (w *Worker) start(ctx context.Context, name string, rev uint64) error {
-	cam, err := w.Bus.Camera(ctx, name)
-	if err != nil {
-		return err
-	}
+// start runs cam (as the lease handed it, with its source) under the
+// lease at revision rev.
+func (w *Worker) start(ctx context.Context, cam Camera, rev uint64) error {
+	name := cam.Name
 	run, err := w.Run.Start(ctx, cam)
 	if err != nil {
 		return err
@@ -420,9 +418,8 @@ func (w *Worker) start(ctx context.Context, name string, rev uint64) error {
 // prompt answers a prompt request for a camera this worker tracks.
 func (w *Worker) prompt(ctx context.Context, name string, run Running, m *nats.Msg) {
 	reply := PromptReply{Worker: w.ID}
-	var p prompt.Prompt
-	if err := json.Unmarshal(m.Data, &p); err != nil {
-		reply.Error = fmt.Sprintf("prompt: %v", err)
+	if p, err := decodePrompt(m.Data); err != nil {
+		reply.Error = err.Error()
 	} else {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		reply.Object, err = run.Prompt(pctx, p)
@@ -459,15 +456,8 @@ func (w *Worker) drop(name string, release bool) {
 	}
 	w.Events.Stop(name)
 	if release {
-		if err := w.Bus.Leases.Delete(ctx, name, jetstream.LastRevision(rev)); err != nil {
-			// A renewal in flight moved the revision: delete the lease
-			// if it is still this worker's.
-			if e, gerr := w.Bus.Leases.Get(ctx, name); gerr == nil {
-				var l Lease
-				if json.Unmarshal(e.Value(), &l) == nil && l.Worker == w.ID {
-					_ = w.Bus.Leases.Delete(ctx, name, jetstream.LastRevision(e.Revision()))
-				}
-			}
+		if err := w.leases().release(ctx, name, rev); err != nil {
+			w.Log.Warn("worker: lease not given back; it expires", "camera", name, "err", err)
 		}
 	}
 }

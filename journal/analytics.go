@@ -3,17 +3,29 @@ package journal
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/session"
 	"github.com/vidseg/vidseg/store"
 )
 
-var _ session.AnalyticsJournal = (*journaled)(nil)
+var (
+	_ session.AnalyticsJournal = (*journaled)(nil)
+	_ session.AnalyticsJournal = (*fileJournal)(nil)
+)
+
+// record is a session's record in the store, shared by the live and
+// edit journals.
+type record struct {
+	st  *store.Store
+	id  string
+	log *slog.Logger
+}
 
 // Analytics returns the session's stored zones, lines and next event
 // sequence number (session.AnalyticsJournal).
-func (j *journaled) Analytics() (events.Geometry, uint64, bool) {
+func (j *record) Analytics() (events.Geometry, uint64, bool) {
 	a, ok, err := j.st.Analytics(j.id)
 	if err != nil || !ok {
 		if err != nil {
@@ -31,7 +43,7 @@ func (j *journaled) Analytics() (events.Geometry, uint64, bool) {
 }
 
 // SaveAnalytics journals zones, lines and the next event sequence number.
-func (j *journaled) SaveAnalytics(g events.Geometry, nextSeq uint64) error {
+func (j *record) SaveAnalytics(g events.Geometry, nextSeq uint64) error {
 	raw, err := json.Marshal(g)
 	if err != nil {
 		return fmt.Errorf("journal zones: %w", err)

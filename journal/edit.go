@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"github.com/vidseg/vidseg/autoseg"
 	"log/slog"
@@ -19,19 +20,19 @@ import (
 const MetaEdit = "edit"
 
 // fileJournal records an edit session in the store as it happens: each
-// accepted prompt, and each frame a pass tracks (its masks as COCO RLE),
-// each in its own fsync'd transaction before the call returns. The stored
-// frames are the ones the page shows: a prompt makes the next pass redo
-// the others, so they are cleared then.
+// accepted prompt, each frame a pass tracks (its masks as COCO RLE), the
+// undo history and the zones, each in its own fsync'd transaction before
+// the call returns. The stored frames are the ones the page shows: a
+// prompt makes the others stale (the next pass redoes them), in the same
+// transaction, so a resume shows them stale too.
 type fileJournal struct {
-	inner session.FileTracker
-	st    *store.Store
-	id    string
+	record
+	inner  session.FileTracker
+	width  int // the video's size, to check a stored history's prompts
+	height int
 
 	mu       sync.Mutex // orders the store writes as the tracker calls
-	restored []*tracker.FrameResult
-	prompts  []session.PromptFrame
-	history  []prompt.Prompt // the replayed prompts, in order
+	restored session.Restored
 }
 
 func (j *fileJournal) Prompt(ctx context.Context, p prompt.Prompt) (*tracker.FrameResult, error) {
@@ -41,14 +42,8 @@ func (j *fileJournal) Prompt(ctx context.Context, p prompt.Prompt) (*tracker.Fra
 	if err != nil {
 		return nil, err
 	}
-	if _, err := j.st.AddPrompt(j.id, store.Prompt{Prompt: p}); err != nil {
+	if _, err := j.st.AddEditPrompt(j.id, store.Prompt{Prompt: p}, storeFrame(res)); err != nil {
 		return nil, fmt.Errorf("journal prompt: %w", err)
-	}
-	if err := j.st.ClearFrames(j.id, res.Frame); err != nil {
-		return nil, fmt.Errorf("journal prompt: %w", err)
-	}
-	if err := j.st.PutFrame(j.id, storeFrame(res)); err != nil {
-		return nil, fmt.Errorf("journal frame %d: %w", res.Frame, err)
 	}
 	return res, nil
 }
@@ -82,15 +77,49 @@ func (j *fileJournal) Close() error {
 	return nil
 }
 
-// Restored implements session.Restorer: a resumed session's stored
-// frames and conditioning frames; nil for a new one.
-func (j *fileJournal) Restored() ([]*tracker.FrameResult, []session.PromptFrame) {
-	return j.restored, j.prompts
+// Restored implements session.Restorer: what a resumed session had
+// (its frames, stale ones marked, prompts and undo history); empty for
+// a new one.
+func (j *fileJournal) Restored() session.Restored { return j.restored }
+
+// SaveHistory implements session.HistoryJournal.
+func (j *fileJournal) SaveHistory(h session.EditHistory) error {
+	raw, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	return j.st.PutHistory(j.id, raw)
 }
 
-// History returns a resumed session's replayed prompts in their order,
-// so the page can undo them after a restart.
-func (j *fileJournal) History() []prompt.Prompt { return j.history }
+// history reads the stored undo history; nil when there is none or it
+// cannot be used (a warning says why: undo then starts from the
+// prompts). Its prompts pass the limits a new prompt does: a redo
+// applies them.
+func (j *fileJournal) history() *session.EditHistory {
+	raw, ok, err := j.st.History(j.id)
+	if err != nil || !ok {
+		if err != nil {
+			j.log.Warn("serve: stored undo history not read", "session", j.id, "err", err)
+		}
+		return nil
+	}
+	var h session.EditHistory
+	if err := json.Unmarshal(raw, &h); err != nil {
+		j.log.Warn("serve: stored undo history not read", "session", j.id, "err", err)
+		return nil
+	}
+	for _, ops := range [][]session.EditOp{h.Undo, h.Redo} {
+		for _, op := range ops {
+			for _, p := range op.Prompts {
+				if err := p.Check(j.width, j.height); err != nil {
+					j.log.Warn("serve: stored undo history not used", "session", j.id, "err", err)
+					return nil
+				}
+			}
+		}
+	}
+	return &h
+}
 
 // storeFrame converts a result to the store's form.
 func storeFrame(res *tracker.FrameResult) store.Frame {
@@ -128,7 +157,8 @@ func resultOf(f *store.Frame) (*tracker.FrameResult, error) {
 // session is journaled in st under its ID, tagged MetaEdit, with its
 // file's path as Source; a resumed one (Spec.ResumeID) has its stored
 // prompts replayed into the tracker in their order, each on its own frame
-// (a file's frames do not change), and shows its stored frames again.
+// (a file's frames do not change), and shows its stored frames again
+// (the stale ones marked stale), its zones and its undo history.
 func FileTrackers(st *store.Store, log *slog.Logger, set Settings) func(context.Context, session.Spec, session.FileTracker) (session.FileTracker, error) {
 	return func(ctx context.Context, spec session.Spec, t session.FileTracker) (session.FileTracker, error) {
 		if spec.ResumeID == "" {
@@ -145,7 +175,7 @@ func FileTrackers(st *store.Store, log *slog.Logger, set Settings) func(context.
 			if err != nil {
 				return nil, err
 			}
-			return &fileJournal{inner: t, st: st, id: si.ID}, nil
+			return &fileJournal{record: record{st: st, id: si.ID, log: log}, inner: t, width: info.Width, height: info.Height}, nil
 		}
 		sess, err := st.Session(spec.ResumeID)
 		if err != nil {
@@ -154,7 +184,8 @@ func FileTrackers(st *store.Store, log *slog.Logger, set Settings) func(context.
 		if err := set.same(sess.Info); err != nil {
 			return nil, err
 		}
-		j := &fileJournal{inner: t, st: st, id: spec.ResumeID}
+		j := &fileJournal{record: record{st: st, id: spec.ResumeID, log: log}, inner: t, width: spec.Info.Width, height: spec.Info.Height}
+		rs := &j.restored
 		ps := append([]store.Prompt(nil), sess.Prompts...)
 		sort.SliceStable(ps, func(a, b int) bool { return ps[a].Seq < ps[b].Seq })
 		seen := map[session.PromptFrame]bool{}
@@ -163,11 +194,11 @@ func FileTrackers(st *store.Store, log *slog.Logger, set Settings) func(context.
 				log.Warn("serve: stored prompt not replayed", "session", j.id, "seq", sp.Seq, "err", err)
 				continue
 			}
-			j.history = append(j.history, sp.Prompt)
+			rs.Applied = append(rs.Applied, sp.Prompt)
 			pf := session.PromptFrame{Object: sp.Object, Frame: sp.Frame}
 			if !seen[pf] {
 				seen[pf] = true
-				j.prompts = append(j.prompts, pf)
+				rs.Prompts = append(rs.Prompts, pf)
 			}
 		}
 		err = st.Frames(spec.ResumeID, func(f *store.Frame) error {
@@ -175,12 +206,16 @@ func FileTrackers(st *store.Store, log *slog.Logger, set Settings) func(context.
 			if err != nil {
 				return err
 			}
-			j.restored = append(j.restored, res)
+			rs.Frames = append(rs.Frames, res)
+			if f.Stale {
+				rs.Stale = append(rs.Stale, f.Index)
+			}
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("resume %s: %w", spec.ResumeID, err)
 		}
+		rs.History = j.history()
 		return j, nil
 	}
 }

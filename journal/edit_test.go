@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/sam"
@@ -51,6 +53,19 @@ func editManager(t *testing.T, sched *sam.Scheduler, st *store.Store, root strin
 		t.Fatal(err)
 	}
 	return m
+}
+
+// resumeEdit starts a new manager on st, as a restarted server, and
+// resumes the stored edit session id on clip.
+func resumeEdit(t *testing.T, sched *sam.Scheduler, st *store.Store, clip, id string) *session.Session {
+	t.Helper()
+	m := editManager(t, sched, st, filepath.Dir(clip))
+	t.Cleanup(func() { _ = m.Close() })
+	rs, err := m.ResumeEdit(context.Background(), id, clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
 }
 
 func storedPrompts(t *testing.T, st *store.Store, id string) []session.PromptFrame {
@@ -157,12 +172,7 @@ func TestEditUndoJournaled(t *testing.T) {
 
 	// A restart: the undone click stays undone, and the restored prompts
 	// can be undone.
-	m2 := editManager(t, sched, st, filepath.Dir(clip))
-	defer m2.Close()
-	rs, err := m2.ResumeEdit(ctx, id, clip)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := resumeEdit(t, sched, st, clip, id)
 	e := rs.Status().Edit
 	if !slices.Equal(stored, []session.PromptFrame{{Object: 1, Frame: 2}, {Object: 1, Frame: 5}}) || !slices.Equal(e.Prompts, stored) || len(e.Clicks) != 2 {
 		t.Errorf("resumed: prompts %v (stored %v), clicks %v; want object 1 on frames 2 and 5", e.Prompts, stored, e.Clicks)
@@ -175,5 +185,155 @@ func TestEditUndoJournaled(t *testing.T) {
 	}
 	if got, want := storedPrompts(t, st, id), []session.PromptFrame{{Object: 1, Frame: 2}}; !slices.Equal(got, want) {
 		t.Errorf("undo after the restart: the store holds %v, want %v", got, want)
+	}
+}
+
+// Issue 25: an edit session's whole state comes back after a restart
+// (the manager and the store closed, new ones opened on the same file):
+// the redo stack, the zones, and the frames a correction made stale,
+// still shown and still marked stale until the next pass. (Before: the
+// redo stack and the zones of an edit session were not stored, and a
+// correction deleted the stale frames from the store, so the page
+// showed them before a restart and not after.)
+func TestEditRestartKeepsWork(t *testing.T) {
+	clip := testutil.Clip(t, "moving_shape")
+	path := filepath.Join(t.TempDir(), "vidseg.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sched := smallModel(t)
+	m := editManager(t, sched, st, filepath.Dir(clip))
+	ss, err := m.Open(ctx, clip, session.Options{Edit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	click := func(ss *session.Session, obj, frame int, x float32) {
+		t.Helper()
+		f := frame
+		if _, err := ss.Apply(ctx, prompt.Prompt{Object: obj, Points: []prompt.Point{{X: x, Y: 120, Positive: true}}}, &f); err != nil {
+			t.Fatalf("prompt object %d frame %d: %v", obj, frame, err)
+		}
+	}
+	pass := func(ss *session.Session) {
+		t.Helper()
+		if err := ss.Track("forward"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(testutil.Patience(time.Minute))
+		for ss.Status().Edit.Tracking != "" {
+			if time.Now().After(deadline) {
+				t.Fatalf("the pass did not end: %+v", ss.Status().Edit)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if e := ss.Status().Edit; e.Error != "" {
+			t.Fatalf("pass: %s", e.Error)
+		}
+	}
+	click(ss, 0, 58, 160) // object 1
+	pass(ss)
+	click(ss, 1, 61, 150) // a correction: 58-60 and 62-63 stale
+	click(ss, 0, 60, 60)  // object 2: 61 stale, 60 fresh; undone below, redo brings it back
+	if err := ss.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	zones := events.Geometry{Zones: []events.Zone{{Name: "door", Polygon: []events.Point{{X: 10, Y: 10}, {X: 100, Y: 10}, {X: 100, Y: 100}}}}}
+	if err := ss.SetGeometry(zones); err != nil {
+		t.Fatal(err)
+	}
+	before := ss.Status().Edit
+	wantStale := [][2]int{{58, 59}, {61, 63}}
+	if !slices.Equal(before.Stale, wantStale) || before.Redo != "click on object 2, frame 60" {
+		t.Fatalf("before the restart: stale %v, redo %q", before.Stale, before.Redo)
+	}
+	id := ss.ID
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err = store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rs := resumeEdit(t, sched, st, clip, id)
+	after := rs.Status().Edit
+	if !slices.Equal(after.Stale, before.Stale) || !slices.Equal(after.Done, before.Done) {
+		t.Errorf("after the restart: stale %v, done %v; before: stale %v, done %v", after.Stale, after.Done, before.Stale, before.Done)
+	}
+	if after.Undo != before.Undo || after.Redo != before.Redo || len(after.Clicks) != len(before.Clicks) || !slices.Equal(after.Prompts, before.Prompts) {
+		t.Errorf("after the restart: undo %q redo %q clicks %v prompts %v; before: undo %q redo %q clicks %v prompts %v",
+			after.Undo, after.Redo, after.Clicks, after.Prompts, before.Undo, before.Redo, before.Clicks, before.Prompts)
+	}
+	if g := rs.Geometry(); len(g.Zones) != 1 || g.Zones[0].Name != "door" {
+		t.Errorf("after the restart the zones are %+v, want the door", g)
+	}
+	// Redo works across the restart, and is journaled again.
+	if err := rs.Redo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if objs := rs.Status().Objects; !slices.Equal(objs, []int{1, 2}) {
+		t.Errorf("after redo: objects %v, want [1 2]", objs)
+	}
+	if got, want := storedPrompts(t, st, id), []session.PromptFrame{{Object: 1, Frame: 58}, {Object: 1, Frame: 61}, {Object: 2, Frame: 60}}; !slices.Equal(got, want) {
+		t.Errorf("after redo the store holds %v, want %v", got, want)
+	}
+	// The next pass makes every frame fresh, in the store too.
+	pass(rs)
+	if e := rs.Status().Edit; len(e.Stale) != 0 || e.DoneCount != 6 {
+		t.Errorf("after the pass: stale %v, %d done; want none stale, 6 done", e.Stale, e.DoneCount)
+	}
+	err = st.Frames(id, func(f *store.Frame) error {
+		if f.Stale {
+			t.Errorf("stored frame %d still stale after the pass", f.Index)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With every prompt undone, a restart still brings back what redo
+// would do (the store holds no prompt, the history one to redo).
+func TestEditRestartAllUndone(t *testing.T) {
+	clip := testutil.Clip(t, "moving_shape")
+	st, err := store.Open(filepath.Join(t.TempDir(), "vidseg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	sched := smallModel(t)
+	m := editManager(t, sched, st, filepath.Dir(clip))
+	ss, err := m.Open(ctx, clip, session.Options{Edit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := 3
+	if _, err := ss.Apply(ctx, prompt.Prompt{Points: []prompt.Point{{X: 160, Y: 120, Positive: true}}}, &f); err != nil {
+		t.Fatal(err)
+	}
+	if err := ss.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := ss.ID
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rs := resumeEdit(t, sched, st, clip, id)
+	if e := rs.Status().Edit; e.Redo != "click on object 1, frame 3" || e.Undo != "" {
+		t.Fatalf("resumed with everything undone: undo %q, redo %q; want redo of the click", e.Undo, e.Redo)
+	}
+	if err := rs.Redo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedPrompts(t, st, id); !slices.Equal(got, []session.PromptFrame{{Object: 1, Frame: 3}}) {
+		t.Errorf("after redo the store holds %v", got)
 	}
 }

@@ -27,10 +27,8 @@ import (
 // prompt's frame, the prompt is applied right after that frame is tracked,
 // as it was when the user clicked on it.
 type journaled struct {
+	record
 	inner session.Tracker
-	st    *store.Store
-	id    string
-	log   *slog.Logger
 
 	mu     sync.Mutex
 	replay []store.Prompt // stored prompts not yet replayed, by frame
@@ -39,7 +37,7 @@ type journaled struct {
 func newJournaled(inner session.Tracker, st *store.Store, id string, replay []store.Prompt, log *slog.Logger) *journaled {
 	replay = append([]store.Prompt(nil), replay...)
 	sort.SliceStable(replay, func(i, j int) bool { return replay[i].Frame < replay[j].Frame })
-	return &journaled{inner: inner, st: st, id: id, replay: replay, log: log}
+	return &journaled{record: record{st: st, id: id, log: log}, inner: inner, replay: replay}
 }
 
 func (j *journaled) Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error) {

@@ -3,8 +3,6 @@
 // `vidseg track`'s overlay.mp4 (results).
 package overlay
 
-import "fmt"
-
 // Palette holds the object colors; object id i is drawn with
 // Palette[i % len(Palette)]. The web page uses the same list.
 var Palette = [...][3]uint8{
@@ -32,6 +30,26 @@ func Color(id int) [3]uint8 {
 type ObjectMask struct {
 	ID   int
 	Mask []byte
+	// Style, when set, is how the page draws the object (its colour,
+	// opacity and outline chosen there); nil: the palette's colour,
+	// Alpha, the contour drawn.
+	Style *Style
+}
+
+// Style is how an object is drawn.
+type Style struct {
+	Color   [3]uint8
+	Alpha   int  // fill opacity out of 256
+	Outline bool // the contour drawn opaque
+}
+
+func (m ObjectMask) style() Style {
+	if m.Style != nil {
+		s := *m.Style
+		s.Alpha = min(max(s.Alpha, 0), 256)
+		return s
+	}
+	return Style{Color: Color(m.ID), Alpha: Alpha, Outline: true}
 }
 
 // Alpha is the overlay opacity inside a mask, out of 256.
@@ -39,23 +57,17 @@ const Alpha = 144
 
 // Composite alpha-blends each mask into the RGB24 frame in place, in the
 // object's color, and draws its one-pixel contour opaque so thin or
-// overlapping objects stay visible.
+// overlapping objects stay visible (as the object's Style says, when
+// set).
 func Composite(rgb []byte, w, h int, masks []ObjectMask) error {
-	if w <= 0 || h <= 0 {
-		return fmt.Errorf("overlay: composite: bad size %dx%d", w, h)
-	}
-	if len(rgb) != w*h*3 {
-		return fmt.Errorf("overlay: composite: frame has %d bytes, want %d for %dx%d RGB24", len(rgb), w*h*3, w, h)
+	if err := check(rgb, w, h, masks); err != nil {
+		return err
 	}
 	for _, m := range masks {
-		if len(m.Mask) != w*h {
-			return fmt.Errorf("overlay: composite: object %d mask has %d bytes, want %d", m.ID, len(m.Mask), w*h)
-		}
-	}
-	for _, m := range masks {
-		c := Color(m.ID)
-		cr, cg, cb := uint32(c[0])*Alpha, uint32(c[1])*Alpha, uint32(c[2])*Alpha
-		const keep = 256 - Alpha
+		st := m.style()
+		c, a := st.Color, uint32(st.Alpha)
+		cr, cg, cb := uint32(c[0])*a, uint32(c[1])*a, uint32(c[2])*a
+		keep := 256 - a
 		for y := 0; y < h; y++ {
 			row := m.Mask[y*w : (y+1)*w]
 			for x, on := range row {
@@ -63,7 +75,7 @@ func Composite(rgb []byte, w, h int, masks []ObjectMask) error {
 					continue
 				}
 				i := (y*w + x) * 3
-				if edge(m.Mask, w, h, x, y) {
+				if st.Outline && edge(m.Mask, w, h, x, y) {
 					rgb[i], rgb[i+1], rgb[i+2] = c[0], c[1], c[2]
 					continue
 				}

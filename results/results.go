@@ -503,7 +503,7 @@ func WriteOverlay(ctx context.Context, dir, input string, frames int, onFrame fu
 		}
 		return objectMasks(labels), err
 	}
-	if err := Overlay(ctx, filepath.Join(dir, OverlayMP4), input, decode.Options{}, frames, masks, onFrame); err != nil {
+	if err := Overlay(ctx, filepath.Join(dir, OverlayMP4), input, decode.Options{}, frames, masks, overlay.Highlight, onFrame); err != nil {
 		return fmt.Errorf("overlay: %w", err)
 	}
 	return nil
@@ -511,12 +511,13 @@ func WriteOverlay(ctx context.Context, dir, input string, frames int, onFrame fu
 
 // Overlay decodes the first frames of input (opened with opts) and draws
 // each frame's masks over it into an H.264 MP4 at path, in the live view's
-// colors and blending (overlay.Composite). Each frame keeps its source
+// colors, with effect (overlay.Render: overlay.Highlight blends as the
+// live view, overlay.Composite). Each frame keeps its source
 // timestamp (a variable-rate video stays so); an odd size is coded a
 // column/row larger (see encode.Options). After an error the file at path
 // holds what was written (the caller decides whether to keep it).
 func Overlay(ctx context.Context, path, input string, opts decode.Options, frames int,
-	masks func(frame, w, h int) ([]overlay.ObjectMask, error), onFrame func()) (err error) {
+	masks func(frame, w, h int) ([]overlay.ObjectMask, error), effect overlay.Effect, onFrame func()) (err error) {
 	dec, err := decode.Open(ctx, input, opts)
 	if err != nil {
 		return err
@@ -553,7 +554,7 @@ func Overlay(ctx context.Context, path, input string, opts decode.Options, frame
 		copy(out, f.RGB)
 		pts := f.PTS
 		f.Release()
-		if err := overlay.Composite(out, info.Width, info.Height, m); err != nil {
+		if err := overlay.Render(out, info.Width, info.Height, m, effect); err != nil {
 			return fmt.Errorf("frame %d: %w", i, err)
 		}
 		if err := w.WriteFrameAt(out, pts); err != nil {

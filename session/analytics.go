@@ -121,6 +121,19 @@ func (h *Hub) closeAll() {
 	}
 }
 
+// analyticsJournal is the journal keeping the session's analytics: its
+// tracker's, or an edit session's file tracker's.
+func (ss *Session) analyticsJournal() (AnalyticsJournal, bool) {
+	if j, ok := ss.trk.(AnalyticsJournal); ok {
+		return j, true
+	}
+	if ss.ed != nil {
+		j, ok := ss.ed.trk.(AnalyticsJournal)
+		return j, ok
+	}
+	return nil, false
+}
+
 // Geometry is the session's zones and lines.
 func (ss *Session) Geometry() events.Geometry { return ss.det.Geometry() }
 
@@ -138,7 +151,7 @@ func (ss *Session) SetGeometry(g events.Geometry) error {
 	}
 	ss.analyticsMu.Lock()
 	defer ss.analyticsMu.Unlock()
-	if j, ok := ss.trk.(AnalyticsJournal); ok {
+	if j, ok := ss.analyticsJournal(); ok {
 		if err := j.SaveAnalytics(g, ss.det.NextSeq()); err != nil {
 			return fmt.Errorf("zones not saved: %w", err)
 		}
@@ -175,7 +188,7 @@ func (ss *Session) publishLocked(evs []events.Event) {
 	if len(evs) == 0 {
 		return
 	}
-	if j, ok := ss.trk.(AnalyticsJournal); ok {
+	if j, ok := ss.analyticsJournal(); ok {
 		if err := j.SaveAnalytics(ss.det.Geometry(), ss.det.NextSeq()); err != nil {
 			ss.log.Warn("events not journaled", "session", ss.ID, "err", err)
 		}
@@ -193,7 +206,7 @@ func (ss *Session) initAnalytics(cfg events.Config, geo *events.Geometry) error 
 	if geo != nil {
 		g = *geo
 	}
-	if j, ok := ss.trk.(AnalyticsJournal); ok {
+	if j, ok := ss.analyticsJournal(); ok {
 		if jg, seq, ok := j.Analytics(); ok {
 			g, cfg.FirstSeq = jg, seq
 		}

@@ -320,9 +320,11 @@ func (e *editor) everything(ctx context.Context, frame int, p autoseg.Params, li
 			e.mu.Lock()
 			e.applied = append(e.applied, pr)
 			e.mu.Unlock()
-			e.record(editOp{kind: opPrompt, object: obj, prompts: []prompt.Prompt{pr}})
 			out.Added = append(out.Added, found(obj, m))
 			out.Objects = metas
+			if err := e.record(EditOp{Kind: opPrompt, Object: obj, Prompts: []prompt.Prompt{pr}}); err != nil {
+				return err
+			}
 		}
 		if out.Objects == nil {
 			out.Objects = metas

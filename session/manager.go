@@ -136,7 +136,8 @@ type Manager struct {
 	opening  int // sessions being opened (reserved slots)
 	closed   bool
 
-	hub *Hub
+	hub    *Hub
+	thumbs *mediaThumbs // the media gallery's thumbnails
 }
 
 // New returns a Manager for cfg.
@@ -169,7 +170,7 @@ func New(cfg Config) (*Manager, error) {
 		cams[c] = true
 	}
 	m := &Manager{cfg: cfg, ctx: ctx, cancel: cancel, sources: res, sessions: make(map[string]*Session), cameras: cams,
-		reaped: make(chan struct{}), hub: newHub(cfg.EventSinks)}
+		reaped: make(chan struct{}), hub: newHub(cfg.EventSinks), thumbs: newMediaThumbs()}
 	go m.reap()
 	return m, nil
 }
@@ -281,7 +282,13 @@ func (m *Manager) openSource(ctx context.Context, src string, oo openOptions) (*
 		return nil, err
 	}
 	defer release()
-	in, err := m.sources.Resolve(ctx, src)
+	resolve := m.sources.Resolve
+	if oo.configured {
+		// The operator's camera: no client learns anything from how
+		// soon its source fails, and a camera down at start is back sooner.
+		resolve = m.sources.Reresolve
+	}
+	in, err := resolve(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +429,7 @@ func (m *Manager) open(ctx context.Context, in *source.Source, oo openOptions) (
 		ro := m.cfg.Reconnect
 		raw := oo.src
 		ro.Reopen = func(ctx context.Context) (*decode.Decoder, error) {
-			in, err := m.sources.Resolve(ctx, raw)
+			in, err := m.sources.Reresolve(ctx, raw)
 			if err != nil {
 				return nil, err
 			}

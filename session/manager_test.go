@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/prompt"
 	"github.com/vidseg/vidseg/source"
+	"github.com/vidseg/vidseg/stream"
 	"github.com/vidseg/vidseg/tracker"
 	"github.com/vidseg/vidseg/video"
 )
@@ -113,5 +115,45 @@ func TestCameraRunsWithoutHTTP(t *testing.T) {
 	}
 	if len(m.List()) != 0 {
 		t.Errorf("sessions after Remove: %v", m.List())
+	}
+}
+
+// An edit session's lanes stay bounded however long the video: at most
+// maxLaneCells cells an object, each cell saying whether the object is
+// present on its tracked frames.
+func TestEditLanesBounded(t *testing.T) {
+	e := &editor{frames: 10000, results: map[int][]stream.ObjectMeta{}}
+	for f := 0; f < 10000; f += 3 {
+		e.results[f] = []stream.ObjectMeta{{ID: 1, Present: true}, {ID: 2, Present: f < 5000}}
+	}
+	e.results[9999] = []stream.ObjectMeta{{ID: 2, Present: true}}
+	lanes := e.lanes()
+	if len(lanes) != 2 || len(lanes[0].Cells) != maxLaneCells || len(lanes[1].Cells) != maxLaneCells {
+		t.Fatalf("lanes %d, cells %d; want 2 lanes of %d", len(lanes), len(lanes[0].Cells), maxLaneCells)
+	}
+	if strings.Trim(lanes[0].Cells, "p") != "" {
+		t.Errorf("object 1 present everywhere, lane %q", lanes[0].Cells)
+	}
+	if c := lanes[1].Cells; c[0] != 'p' || c[maxLaneCells/2] != 'a' || c[maxLaneCells-1] != 'm' {
+		t.Errorf("object 2's lane: first %c, middle %c, last %c; want p, a, m", c[0], c[maxLaneCells/2], c[maxLaneCells-1])
+	}
+}
+
+// A stored history matches the restored prompts when every prompt was
+// undone (none restored, none in the history), and as stored JSON.
+func TestSamePrompts(t *testing.T) {
+	p := prompt.Prompt{Object: 1, Frame: 2, Points: []prompt.Point{{X: 1, Y: 2, Positive: true}}}
+	for _, c := range []struct {
+		a, b []prompt.Prompt
+		want bool
+	}{
+		{nil, []prompt.Prompt{}, true},
+		{[]prompt.Prompt{p}, []prompt.Prompt{p}, true},
+		{[]prompt.Prompt{p}, nil, false},
+		{[]prompt.Prompt{p}, []prompt.Prompt{{Object: 1, Frame: 3, Points: p.Points}}, false},
+	} {
+		if got := samePrompts(c.a, c.b); got != c.want {
+			t.Errorf("samePrompts(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
+		}
 	}
 }

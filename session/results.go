@@ -62,10 +62,19 @@ func (s *Session) Results() (*Results, error) {
 // WritePNGZip writes masks.zip: one DAVIS PNG per frame of the video.
 func (r *Results) WritePNGZip(w io.Writer) error { return r.s.ed.writePNGZip(w, r.Doc) }
 
+// OverlayOptions say how overlay.mp4 draws the objects, as the page
+// does: its effect, the objects it hides, and the colours, opacities
+// and outlines chosen there (by object id; the palette's for others).
+type OverlayOptions struct {
+	Effect overlay.Effect
+	Hide   []int
+	Styles map[int]overlay.Style
+}
+
 // RenderOverlay renders overlay.mp4 into a temporary file in dir and
 // returns its path (the caller removes it).
-func (r *Results) RenderOverlay(ctx context.Context, dir string) (string, error) {
-	return r.s.writeOverlay(ctx, dir, r.res)
+func (r *Results) RenderOverlay(ctx context.Context, dir string, opts OverlayOptions) (string, error) {
+	return r.s.writeOverlay(ctx, dir, r.res, opts)
 }
 
 // document builds masks.json from the tracked frames.
@@ -123,15 +132,23 @@ func (e *editor) writePNGZip(w io.Writer, doc *results.Doc) error {
 
 // writeOverlay renders the video with the tracked masks burned in to a
 // temporary MP4 in dir and returns its path (the caller removes it).
-func (ss *Session) writeOverlay(ctx context.Context, dir string, res map[int][]stream.ObjectMeta) (string, error) {
+func (ss *Session) writeOverlay(ctx context.Context, dir string, res map[int][]stream.ObjectMeta, opts OverlayOptions) (string, error) {
 	tmp, err := os.CreateTemp(dir, "vidseg-overlay-*.mp4")
 	if err != nil {
 		return "", err
 	}
 	path := tmp.Name()
 	tmp.Close()
-	masks := func(frame, _, _ int) ([]overlay.ObjectMask, error) { return decodeMasks(res[frame]), nil }
-	if err := results.Overlay(ctx, path, ss.path, decode.Options{Formats: decode.VideoFormats}, ss.ed.frames, masks, nil); err != nil {
+	masks := func(frame, _, _ int) ([]overlay.ObjectMask, error) {
+		ms := slices.DeleteFunc(decodeMasks(res[frame]), func(m overlay.ObjectMask) bool { return slices.Contains(opts.Hide, m.ID) })
+		for i := range ms {
+			if st, ok := opts.Styles[ms[i].ID]; ok {
+				ms[i].Style = &st
+			}
+		}
+		return ms, nil
+	}
+	if err := results.Overlay(ctx, path, ss.path, decode.Options{Formats: decode.VideoFormats}, ss.ed.frames, masks, opts.Effect, nil); err != nil {
 		os.Remove(path)
 		return "", err
 	}

@@ -64,6 +64,9 @@ type EditInfo struct {
 	Undo   string  `json:"undo,omitempty"`
 	Redo   string  `json:"redo,omitempty"`
 	Clicks []Click `json:"clicks"`
+	// Lanes say, per object, where along the video it is present
+	// (timeline.go).
+	Lanes []Lane `json:"lanes"`
 }
 
 // PassProgress is a running pass's own progress: frames it tracked of
@@ -125,7 +128,10 @@ type editor struct {
 	// The prompts in effect in their order, and the undo and redo stacks
 	// (undo.go); changed on the model goroutine only.
 	applied      []prompt.Prompt
-	undos, redos []editOp
+	undos, redos []EditOp
+
+	thumbMu sync.Mutex // one build of the thumbnails at a time
+	thumbs  *Thumbnails
 }
 
 type edJob struct {
@@ -146,10 +152,21 @@ func ParseMode(m string) (edit bool, err error) {
 }
 
 // Restorer is a FileTracker that brings back a stored session (a journal
-// on resume): the stored prompts are in the tracker already; Restored
-// returns the frames tracked before and the conditioning frames.
+// on resume): the stored prompts are in the tracker already.
 type Restorer interface {
-	Restored() (frames []*tracker.FrameResult, prompts []PromptFrame)
+	Restored() Restored
+}
+
+// Restored is what a journal brings back of an edit session.
+type Restored struct {
+	Frames []*tracker.FrameResult // the frames tracked before
+	// Stale lists those of Frames from before the last correction.
+	Stale   []int
+	Prompts []PromptFrame // the conditioning frames
+	// Applied are the prompts replayed into the tracker, in order.
+	Applied []prompt.Prompt
+	// History is the undo state kept with them; nil when none was.
+	History *EditHistory
 }
 
 func (m *Manager) newEditor(ctx context.Context, ss *Session, spec Spec) (*editor, error) {
@@ -196,25 +213,24 @@ func (m *Manager) newEditor(ctx context.Context, ss *Session, spec Spec) (*edito
 // restore shows a resumed session as it was: its objects, conditioning
 // frames and tracked frames.
 func (e *editor) restore(r Restorer) {
-	frames, prompts := r.Restored()
+	rs := r.Restored()
 	s := e.s
-	for _, f := range frames {
+	for _, f := range rs.Frames {
 		metas, _ := s.objectMetas(f)
 		e.results[f.Frame] = metas
 	}
+	for _, f := range rs.Stale {
+		if _, ok := e.results[f]; ok {
+			e.stale[f] = true
+		}
+	}
+	e.restoreHistory(rs.Applied, rs.History)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, p := range prompts {
+	for _, p := range rs.Prompts {
 		e.prompts[p] = max(e.prompts[p], 1) // counts restart at resume
 		s.objects[p.Object] = &objectState{frame: p.Frame}
 		s.nextObj = max(s.nextObj, p.Object+1)
-	}
-	if h, ok := r.(historian); ok {
-		// The restored prompts can be undone, one at a time.
-		e.applied = h.History()
-		for _, p := range e.applied {
-			e.undos = append(e.undos, editOp{kind: opPrompt, object: p.Object, prompts: []prompt.Prompt{p}})
-		}
 	}
 }
 
@@ -262,6 +278,7 @@ func (e *editor) info() (*EditInfo, string) {
 		return a.Object - b.Object
 	})
 	e.undoInfo(in)
+	in.Lanes = e.lanes()
 	return in, e.busy
 }
 
@@ -448,9 +465,8 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 		e.mu.Lock()
 		e.applied = append(e.applied, p)
 		e.mu.Unlock()
-		e.record(editOp{kind: opPrompt, object: p.Object, prompts: []prompt.Prompt{p}})
 		resp = &PromptResult{Object: p.Object, Frame: res.Frame, Objects: metas, Candidates: s.keepCandidates(p.Object, res)}
-		return nil
+		return e.record(EditOp{Kind: opPrompt, Object: p.Object, Prompts: []prompt.Prompt{p}})
 	})
 	if err != nil {
 		return nil, err

@@ -1,7 +1,9 @@
 package session
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,7 +22,8 @@ import (
 // memory, so the others are untouched). Through a journal (JournalFile)
 // the removal and the replayed prompts are stored as they happen, so the
 // store always holds the prompts in effect and a restart brings back the
-// undone state; the prompts restored then form the undo history again.
+// undone state; the stacks are journaled after each change
+// (HistoryJournal), so undo and redo go on after a restart.
 
 // Op kinds.
 const (
@@ -29,19 +32,54 @@ const (
 	opRemove = "remove"
 )
 
-// editOp is one undoable change to the prompts in effect.
-type editOp struct {
-	kind   string
-	object int
-	// prompts: the prompt applied (opPrompt), or the object's prompts
-	// taken out (opClear, opRemove).
-	prompts []prompt.Prompt
+// EditOp is one undoable change to the prompts in effect.
+type EditOp struct {
+	Kind   string `json:"kind"` // "prompt", "clear" or "remove"
+	Object int    `json:"object"`
+	// Prompts: the prompt applied ("prompt"), or the object's prompts
+	// taken out ("clear", "remove").
+	Prompts []prompt.Prompt `json:"prompts"`
 }
 
-func (op editOp) String() string {
-	switch op.kind {
+// maxUndo bounds the undo stack (the oldest operations drop off), so
+// the history a journal rewrites after each change stays small.
+const maxUndo = 100
+
+// EditHistory is what a journal keeps of an edit session's undo state:
+// the prompts in effect in their order, and the undo and redo stacks.
+type EditHistory struct {
+	Applied []prompt.Prompt `json:"applied"`
+	Undo    []EditOp        `json:"undo"`
+	Redo    []EditOp        `json:"redo"`
+}
+
+// HistoryJournal is a FileTracker (a journal) that keeps an edit
+// session's history durable, so that undo and redo reach across a
+// restart.
+type HistoryJournal interface {
+	SaveHistory(h EditHistory) error
+}
+
+// valid reports whether op can be undone or redone as stored.
+func (op EditOp) valid() bool {
+	switch op.Kind {
 	case opPrompt:
-		p := op.prompts[0]
+		return len(op.Prompts) == 1 && op.Prompts[0].Object == op.Object
+	case opClear, opRemove:
+		for _, p := range op.Prompts {
+			if p.Object != op.Object {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (op EditOp) String() string {
+	switch op.Kind {
+	case opPrompt:
+		p := op.Prompts[0]
 		what := "click"
 		switch {
 		case p.Box != nil:
@@ -51,11 +89,11 @@ func (op editOp) String() string {
 		case p.Candidate != nil:
 			what = fmt.Sprintf("candidate %d", *p.Candidate)
 		}
-		return fmt.Sprintf("%s on object %d, frame %d", what, op.object, p.Frame)
+		return fmt.Sprintf("%s on object %d, frame %d", what, op.Object, p.Frame)
 	case opClear:
-		return fmt.Sprintf("clear object %d", op.object)
+		return fmt.Sprintf("clear object %d", op.Object)
 	}
-	return fmt.Sprintf("remove object %d", op.object)
+	return fmt.Sprintf("remove object %d", op.Object)
 }
 
 // Click is one point or box of the prompts in effect, for drawing them
@@ -122,12 +160,78 @@ func (e *editor) applyPrompt(ctx context.Context, p prompt.Prompt) (*tracker.Fra
 }
 
 // record adds a new operation: it can be undone, and nothing undone
-// before can be redone any more.
-func (e *editor) record(op editOp) {
+// before can be redone any more. Model goroutine only.
+func (e *editor) record(op EditOp) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.undos = append(e.undos, op)
+	if n := len(e.undos); n > maxUndo {
+		e.undos = slices.Delete(e.undos, 0, n-maxUndo)
+	}
 	e.redos = nil
+	e.mu.Unlock()
+	return e.saveHistory()
+}
+
+// saveHistory journals the prompts in effect and the undo and redo
+// stacks, when the tracker is a HistoryJournal. Model goroutine only.
+func (e *editor) saveHistory() error {
+	j, ok := e.trk.(HistoryJournal)
+	if !ok {
+		return nil
+	}
+	e.mu.Lock()
+	h := EditHistory{Applied: slices.Clone(e.applied), Undo: slices.Clone(e.undos), Redo: slices.Clone(e.redos)}
+	e.mu.Unlock()
+	if h.Applied == nil {
+		h.Applied = []prompt.Prompt{}
+	}
+	if err := j.SaveHistory(h); err != nil {
+		return fmt.Errorf("journal the undo history: %w", err)
+	}
+	return nil
+}
+
+// restoreHistory makes a resumed session's history: applied are the
+// prompts the journal replayed, in order; saved, the stacks it kept
+// (nil when none). The saved stacks are used when they belong to those
+// prompts (a crash between a change and its history leaves them
+// behind); else each restored prompt can be undone, and nothing redone.
+func (e *editor) restoreHistory(applied []prompt.Prompt, saved *EditHistory) {
+	e.applied = applied
+	if saved != nil && samePrompts(saved.Applied, applied) && allValid(saved.Undo) && allValid(saved.Redo) {
+		e.undos, e.redos = saved.Undo, saved.Redo
+		return
+	}
+	if saved != nil {
+		e.s.log.Warn("edit: the stored undo history does not match the stored prompts; undo starts from the prompts", "session", e.s.ID)
+	}
+	e.undos, e.redos = nil, nil
+	for _, p := range applied[max(0, len(applied)-maxUndo):] {
+		e.undos = append(e.undos, EditOp{Kind: opPrompt, Object: p.Object, Prompts: []prompt.Prompt{p}})
+	}
+}
+
+func allValid(ops []EditOp) bool {
+	for _, op := range ops {
+		if !op.valid() {
+			return false
+		}
+	}
+	return true
+}
+
+// samePrompts compares prompts as stored (JSON), so prompts that went
+// through a store compare equal.
+func samePrompts(a, b []prompt.Prompt) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 {
+		return true // nil and empty alike: every prompt undone
+	}
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
 // promptsOf returns object id's prompts in effect, in order; e.mu held.
@@ -197,34 +301,34 @@ func (e *editor) rebuild(ctx context.Context, id int, ps []prompt.Prompt, keep b
 
 // takeOut removes object id's prompts (clear keeps the object listed,
 // ready for new clicks; remove does not) and returns the operation.
-func (e *editor) takeOut(ctx context.Context, kind string, id int) (editOp, error) {
+func (e *editor) takeOut(ctx context.Context, kind string, id int) (EditOp, error) {
 	e.mu.Lock()
-	op := editOp{kind: kind, object: id, prompts: e.promptsOf(id)}
+	op := EditOp{Kind: kind, Object: id, Prompts: e.promptsOf(id)}
 	e.mu.Unlock()
 	return op, e.rebuild(ctx, id, nil, kind == opClear)
 }
 
 // revert undoes op; model goroutine only.
-func (e *editor) revert(ctx context.Context, op editOp) error {
+func (e *editor) revert(ctx context.Context, op EditOp) error {
 	e.mu.Lock()
-	ps := e.promptsOf(op.object)
+	ps := e.promptsOf(op.Object)
 	e.mu.Unlock()
-	switch op.kind {
+	switch op.Kind {
 	case opPrompt:
 		// The op on top of the stack is the object's latest prompt.
 		if len(ps) == 0 {
 			return fmt.Errorf("undo %s: the object has no prompts", op)
 		}
-		return e.rebuild(ctx, op.object, ps[:len(ps)-1], false)
+		return e.rebuild(ctx, op.Object, ps[:len(ps)-1], false)
 	default:
-		return e.rebuild(ctx, op.object, append(ps, op.prompts...), false)
+		return e.rebuild(ctx, op.Object, append(ps, op.Prompts...), false)
 	}
 }
 
 // reapply redoes op; model goroutine only. It returns op as done now.
-func (e *editor) reapply(ctx context.Context, op editOp) (editOp, error) {
-	if op.kind == opPrompt {
-		p := op.prompts[0]
+func (e *editor) reapply(ctx context.Context, op EditOp) (EditOp, error) {
+	if op.Kind == opPrompt {
+		p := op.Prompts[0]
 		if _, _, err := e.applyPrompt(ctx, p); err != nil {
 			return op, err
 		}
@@ -233,7 +337,7 @@ func (e *editor) reapply(ctx context.Context, op editOp) (editOp, error) {
 		e.mu.Unlock()
 		return op, nil
 	}
-	return e.takeOut(ctx, op.kind, op.object)
+	return e.takeOut(ctx, op.Kind, op.Object)
 }
 
 var errNothing = errors.New("nothing to")
@@ -244,7 +348,7 @@ func (e *editor) step(ctx context.Context, redo bool) error {
 	if redo {
 		what = "redo"
 	}
-	top := func() (editOp, bool) {
+	top := func() (EditOp, bool) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		st := e.undos
@@ -252,7 +356,7 @@ func (e *editor) step(ctx context.Context, redo bool) error {
 			st = e.redos
 		}
 		if len(st) == 0 {
-			return editOp{}, false
+			return EditOp{}, false
 		}
 		return st[len(st)-1], true
 	}
@@ -285,7 +389,7 @@ func (e *editor) step(ctx context.Context, redo bool) error {
 			e.redos = append(e.redos, op)
 		}
 		e.mu.Unlock()
-		return nil
+		return e.saveHistory()
 	})
 }
 
@@ -304,8 +408,7 @@ func (e *editor) change(ctx context.Context, kind string, id int) error {
 			return err
 		}
 		s.dropCandidates(id)
-		e.record(op)
-		return nil
+		return e.record(op)
 	})
 }
 
@@ -332,12 +435,6 @@ func (s *Session) ClearObject(ctx context.Context, id int) error {
 		return s.notEdit()
 	}
 	return s.ed.change(ctx, opClear, id)
-}
-
-// historian is a Restorer that also gives the restored prompts in their
-// order, so undo reaches back past a restart.
-type historian interface {
-	History() []prompt.Prompt
 }
 
 // undoInfo fills the undo and redo fields of in; e.mu held.

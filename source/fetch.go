@@ -23,9 +23,9 @@ const fetchTimeout = 10 * time.Second
 // re-resolved names included) in Control, after DNS, so a name that
 // resolves to a public address once and to 127.0.0.1 later is refused.
 // No proxy from the environment: the check must see the real destination.
-func newFetchClient(allowPrivate bool) *http.Client {
+func newFetchClient(allowPrivate bool, timeout time.Duration) *http.Client {
 	d := &net.Dialer{
-		Timeout: fetchTimeout,
+		Timeout: timeout,
 		Control: func(network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
@@ -43,8 +43,8 @@ func newFetchClient(allowPrivate bool) *http.Client {
 			}
 			return &idleConn{Conn: c}, nil
 		},
-		TLSHandshakeTimeout:    fetchTimeout,
-		ResponseHeaderTimeout:  fetchTimeout,
+		TLSHandshakeTimeout:    timeout,
+		ResponseHeaderTimeout:  timeout,
 		MaxResponseHeaderBytes: 64 << 10,
 		DisableCompression:     true, // byte ranges must address the file itself
 		DisableKeepAlives:      true, // a seek opens a new range; nothing idles between sessions
@@ -63,6 +63,22 @@ func newFetchClient(allowPrivate bool) *http.Client {
 	}
 }
 
+// errNoAnswer is every failure to get an answer from a URL's host.
+var errNoAnswer = fmt.Errorf("%w: no answer from the URL's host", decode.ErrUnreachable)
+
+// waitUntil returns at t, or sooner when ctx ends. A connection refused
+// at once waits so until its timeout: answered as late as a host that
+// drops packets or accepts and says nothing, the answer time tells a
+// client nothing of which ports are open or filtered.
+func waitUntil(ctx context.Context, t time.Time) {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+}
+
 // idleConn fails a read that waits longer than fetchTimeout.
 type idleConn struct{ net.Conn }
 
@@ -78,6 +94,7 @@ type httpInput struct {
 	cancel context.CancelFunc
 	client *http.Client
 	url    string
+	floor  time.Duration // the least time a failure to get an answer takes
 
 	size     int64 // -1: unknown
 	seekable bool
@@ -87,16 +104,19 @@ type httpInput struct {
 
 // openHTTP issues the first GET under reqCtx's deadline; reading goes on
 // under life (the resolver.s life) until Close.
-func openHTTP(reqCtx, life context.Context, client *http.Client, url string) (*httpInput, error) {
+func openHTTP(reqCtx, life context.Context, client *http.Client, url string, floor time.Duration) (*httpInput, error) {
 	ctx, cancel := context.WithCancel(life)
 	stop := context.AfterFunc(reqCtx, cancel) // the create request gave up
 	defer stop()
-	in := &httpInput{ctx: ctx, cancel: cancel, client: client, url: url, size: -1}
+	in := &httpInput{ctx: ctx, cancel: cancel, client: client, url: url, size: -1, floor: floor}
 	resp, err := in.get(0)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
+	// The client had its answer: a later range or reconnect that fails
+	// says so at once.
+	in.floor = 0
 	in.body = resp.Body
 	in.size = resp.ContentLength
 	in.seekable = resp.Header.Get("Accept-Ranges") == "bytes" && resp.ContentLength > 0
@@ -111,15 +131,18 @@ func (in *httpInput) get(from int64) (*http.Response, error) {
 	if from > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(from, 10)+"-")
 	}
+	start := time.Now()
 	resp, err := in.client.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrPrivateAddr) {
 			// Not err itself: it names the address the host resolved to.
 			return nil, errPrivate
 		}
-		// Not the dialer's words ("connection refused", "no route"): the
-		// URL's host did not answer, whatever the reason.
-		return nil, fmt.Errorf("%w: no answer from the URL's host", decode.ErrUnreachable)
+		// Not the dialer's words ("connection refused", "no route"), and
+		// not sooner than a silent host's timeout: the URL's host did not
+		// answer, whatever the reason.
+		waitUntil(in.ctx, start.Add(in.floor))
+		return nil, errNoAnswer
 	}
 	want := http.StatusOK
 	if from > 0 {

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vidseg/vidseg/decode"
 )
@@ -42,6 +43,19 @@ type Policy struct {
 	// follow: without it RTSP is interleaved over the one TCP connection,
 	// through a relay that refuses redirects.
 	AllowRTSPUDP bool
+	// ConnectTimeout bounds connecting to a URL's host and waiting for its
+	// first answer [10 s]. It is also the time every failure to get an
+	// answer takes: a closed port is reported as late as a silent one, so
+	// that answer times are no port scanner.
+	ConnectTimeout time.Duration
+}
+
+// connectTimeout is p.ConnectTimeout or its default.
+func (p Policy) connectTimeout() time.Duration {
+	if p.ConnectTimeout > 0 {
+		return p.ConnectTimeout
+	}
+	return fetchTimeout
 }
 
 var (
@@ -81,7 +95,7 @@ type Resolver struct {
 // NewResolver opens p's media root. URL sources it resolves are read
 // until life ends (or the decoder closes them).
 func NewResolver(life context.Context, p Policy) (*Resolver, error) {
-	r := &Resolver{p: p, life: life, fetch: newFetchClient(p.AllowPrivateURLs)}
+	r := &Resolver{p: p, life: life, fetch: newFetchClient(p.AllowPrivateURLs, p.connectTimeout())}
 	if dir := p.MediaRoot; dir != "" {
 		abs, err := filepath.Abs(dir)
 		if err == nil {
@@ -120,9 +134,21 @@ func (s *Resolver) Resolve(ctx context.Context, src string) (*Source, error) {
 		}
 		return &Source{Name: dev, Target: dev, Opts: decode.Options{Format: "v4l2", Formats: decode.DeviceFormats, Protocols: "file"}}, nil
 	case hasScheme(src):
-		return s.resolveURL(ctx, src)
+		return s.resolveURL(ctx, src, s.p.connectTimeout())
 	}
 	return s.resolveFile(src)
+}
+
+// Reresolve is Resolve for a source no client chose just now: one that
+// played before and is reopened (a live camera reconnecting) or an
+// operator's camera. A failure to connect is reported at once, not held
+// until the connect timeout: it tells a client nothing it did not know,
+// and the camera is back sooner.
+func (s *Resolver) Reresolve(ctx context.Context, src string) (*Source, error) {
+	if hasScheme(src) {
+		return s.resolveURL(ctx, src, 0)
+	}
+	return s.Resolve(ctx, src)
 }
 
 func hasScheme(src string) bool {
@@ -215,7 +241,9 @@ func UploadName(name string) string {
 // dialer that checks every address it connects to, and fed to FFmpeg as
 // bytes; RTSP is resolved and checked here and FFmpeg connects to that
 // address literally, so a second DNS answer cannot point it elsewhere.
-func (s *Resolver) resolveURL(ctx context.Context, src string) (*Source, error) {
+// A failure to get an answer from the URL's host is reported no sooner
+// than floor after connecting began.
+func (s *Resolver) resolveURL(ctx context.Context, src string, floor time.Duration) (*Source, error) {
 	p := s.p
 	u, err := url.Parse(src)
 	if err != nil || u.Host == "" {
@@ -250,7 +278,7 @@ func (s *Resolver) resolveURL(ctx context.Context, src string) (*Source, error) 
 			return &Source{Name: name, Target: target.String(),
 				Opts: decode.Options{Formats: decode.RTSPFormats, Protocols: decode.RTSPProtocols}}, nil
 		}
-		relay, err := startRTSPRelay(s.life, dst, p.AllowPrivateURLs)
+		relay, err := startRTSPRelay(s.life, dst, p.AllowPrivateURLs, p.connectTimeout(), floor)
 		if err != nil {
 			return nil, err
 		}
@@ -258,7 +286,7 @@ func (s *Resolver) resolveURL(ctx context.Context, src string) (*Source, error) 
 		return &Source{Name: name, Target: target.String(), ConnErr: relay.Err,
 			Opts: decode.Options{Formats: decode.RTSPFormats, Protocols: decode.RTSPTCPProtocols, RTSPTCP: true}}, nil
 	}
-	in, err := openHTTP(ctx, s.life, s.fetch, src)
+	in, err := openHTTP(ctx, s.life, s.fetch, src, floor)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

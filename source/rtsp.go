@@ -14,8 +14,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/vidseg/vidseg/decode"
 )
 
 // rtspRelay is the only way FFmpeg reaches an RTSP server: FFmpeg connects
@@ -30,6 +28,7 @@ type rtspRelay struct {
 	ln     net.Listener
 	dst    string // host:port, an address checked by the policy
 	dialer *net.Dialer
+	floor  time.Duration // the least time a failure to connect takes
 
 	mu  sync.Mutex
 	err error // why the relay ended the connection, if it did
@@ -44,13 +43,13 @@ const maxRTSPHeader = 64 << 10
 
 // startRTSPRelay listens on loopback for FFmpeg's connection to dst until
 // life ends, the connection ends, or none comes within relayAccept.
-func startRTSPRelay(life context.Context, dst string, allowPrivate bool) (*rtspRelay, error) {
+func startRTSPRelay(life context.Context, dst string, allowPrivate bool, timeout, floor time.Duration) (*rtspRelay, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("rtsp relay: %w", err)
 	}
-	r := &rtspRelay{ln: ln, dst: dst, dialer: &net.Dialer{
-		Timeout: fetchTimeout,
+	r := &rtspRelay{ln: ln, dst: dst, floor: floor, dialer: &net.Dialer{
+		Timeout: timeout,
 		Control: func(network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
@@ -102,13 +101,17 @@ func (r *rtspRelay) relay(life context.Context, client net.Conn) {
 	defer client.Close()
 	ctx, cancel := context.WithCancel(life)
 	defer cancel()
+	start := time.Now()
 	server, err := r.dialer.DialContext(ctx, "tcp", r.dst)
 	if err != nil {
 		if errors.Is(err, ErrPrivateAddr) {
 			r.fail(errPrivate)
 		} else {
-			// Not the dialer's words: they tell what listens where.
-			r.fail(fmt.Errorf("%w: no answer from the URL's host", decode.ErrUnreachable))
+			// Not the dialer's words: they tell what listens where; and
+			// FFmpeg's connection ends no sooner than a silent host's
+			// would, so its failure's time tells nothing either.
+			r.fail(errNoAnswer)
+			waitUntil(ctx, start.Add(r.floor))
 		}
 		return
 	}

@@ -18,11 +18,18 @@ import (
 const ExportFormat = "vidseg-session/1"
 
 type exportLine struct {
-	Format  string  `json:"format,omitempty"`
-	Session *Info   `json:"session,omitempty"`
-	Object  *Object `json:"object,omitempty"`
-	Prompt  *Prompt `json:"prompt,omitempty"`
-	Frame   *Frame  `json:"frame,omitempty"`
+	Format  string `json:"format,omitempty"`
+	Session *Info  `json:"session,omitempty"`
+	// Generation (header) is the session's frame generation: which
+	// frames are stale (Frame.Gen below it).
+	Generation uint64  `json:"generation,omitempty"`
+	Object     *Object `json:"object,omitempty"`
+	Prompt     *Prompt `json:"prompt,omitempty"`
+	Frame      *Frame  `json:"frame,omitempty"`
+	// The zones and event numbering, and an edit session's undo history,
+	// when stored (opaque to the store).
+	Analytics *Analytics      `json:"analytics,omitempty"`
+	History   json.RawMessage `json:"history,omitempty"`
 }
 
 // Export writes a session to w in ExportFormat, from one consistent
@@ -39,8 +46,22 @@ func (s *Store) Export(id string, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := enc.Encode(exportLine{Format: ExportFormat, Session: &sess.Info}); err != nil {
+		if err := enc.Encode(exportLine{Format: ExportFormat, Session: &sess.Info, Generation: generation(b)}); err != nil {
 			return err
+		}
+		if v := b.Get(keyAnalytics); v != nil {
+			var a Analytics
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("analytics: %w", err)
+			}
+			if err := enc.Encode(exportLine{Analytics: &a}); err != nil {
+				return err
+			}
+		}
+		if v := b.Get(keyHistory); v != nil {
+			if err := enc.Encode(exportLine{History: v}); err != nil {
+				return err
+			}
 		}
 		for i := range sess.Objects {
 			if err := enc.Encode(exportLine{Object: &sess.Objects[i]}); err != nil {
@@ -125,6 +146,11 @@ func (s *Store) Import(r io.Reader) (Info, error) {
 			return err
 		}
 		b := root.Bucket([]byte(info.ID))
+		if head.Generation > 0 {
+			if err := b.Put(keyGen, uintKey(head.Generation)); err != nil {
+				return err
+			}
+		}
 		var maxSeq uint64
 		for {
 			l, err := next()
@@ -143,13 +169,20 @@ func (s *Store) Import(r io.Reader) (Info, error) {
 				}
 				maxSeq = max(maxSeq, l.Prompt.Seq)
 				err = putJSON(b.Bucket(bucketPrompts), uintKey(l.Prompt.Seq), l.Prompt)
+			case l.Analytics != nil:
+				if len(l.Analytics.Geometry) > 0 && !json.Valid(l.Analytics.Geometry) {
+					return fmt.Errorf("line %d: analytics geometry is not JSON", line)
+				}
+				err = putJSON(b, keyAnalytics, l.Analytics)
+			case l.History != nil:
+				err = b.Put(keyHistory, l.History)
 			case l.Frame != nil:
 				if l.Frame.Index < 0 {
 					return fmt.Errorf("line %d: frame index %d is negative", line, l.Frame.Index)
 				}
 				err = putJSON(b.Bucket(bucketFrames), intKey(l.Frame.Index), l.Frame)
 			default:
-				return fmt.Errorf("line %d: expected an object, prompt or frame", line)
+				return fmt.Errorf("line %d: expected an object, prompt, frame, analytics or history", line)
 			}
 			if err != nil {
 				return fmt.Errorf("line %d: %w", line, err)

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"time"
 
@@ -45,6 +44,10 @@ var (
 	bucketPrompts  = []byte("prompts")
 	bucketFrames   = []byte("frames")
 	keyInfo        = []byte("info")
+	// keyGen holds a session's frame generation (big-endian uint64,
+	// absent = 0): AddEditPrompt bumps it, and a frame stored in an
+	// earlier generation is stale.
+	keyGen = []byte("gen")
 )
 
 // Store is an open session database. It is safe for concurrent use.
@@ -285,29 +288,11 @@ func (s *Store) RemoveObject(id string, object int) error {
 // sequence number. The prompt's object is registered if new. The write is
 // durable when AddPrompt returns.
 func (s *Store) AddPrompt(id string, p Prompt) (uint64, error) {
-	if p.Frame < 0 {
-		return 0, fmt.Errorf("store: prompt frame %d is negative", p.Frame)
-	}
-	if p.Empty() {
-		return 0, errors.New("store: prompt has no points, box or mask")
+	if err := checkPrompt(p); err != nil {
+		return 0, err
 	}
 	err := s.update(id, func(b *bolt.Bucket, _ *Info) error {
-		objects := b.Bucket(bucketObjects)
-		if objects.Get(intKey(p.Object)) == nil {
-			if err := putJSON(objects, intKey(p.Object), Object{ID: p.Object}); err != nil {
-				return err
-			}
-		}
-		prompts := b.Bucket(bucketPrompts)
-		seq, err := prompts.NextSequence()
-		if err != nil {
-			return err
-		}
-		p.Seq = seq
-		if p.Time.IsZero() {
-			p.Time = s.now()
-		}
-		return putJSON(prompts, uintKey(seq), p)
+		return s.addPrompt(b, &p)
 	})
 	if err != nil {
 		return 0, err
@@ -315,15 +300,92 @@ func (s *Store) AddPrompt(id string, p Prompt) (uint64, error) {
 	return p.Seq, nil
 }
 
-// PutFrame stores (or replaces) a finished frame. The write is durable
-// when PutFrame returns.
-func (s *Store) PutFrame(id string, f Frame) error {
-	if f.Index < 0 {
-		return fmt.Errorf("store: frame index %d is negative", f.Index)
+// AddEditPrompt is an edit session's correction, in one transaction: it
+// appends p as AddPrompt does, makes every stored frame stale (the next
+// pass recomputes them; until then they are shown, marked) and stores f,
+// the prompted frame's new result, fresh. Durable on return.
+func (s *Store) AddEditPrompt(id string, p Prompt, f Frame) (uint64, error) {
+	if err := checkPrompt(p); err != nil {
+		return 0, err
 	}
-	return s.update(id, func(b *bolt.Bucket, _ *Info) error {
-		return putJSON(b.Bucket(bucketFrames), intKey(f.Index), f)
+	if f.Index < 0 {
+		return 0, fmt.Errorf("store: frame index %d is negative", f.Index)
+	}
+	err := s.update(id, func(b *bolt.Bucket, _ *Info) error {
+		if err := s.addPrompt(b, &p); err != nil {
+			return err
+		}
+		gen := generation(b) + 1
+		if err := b.Put(keyGen, uintKey(gen)); err != nil {
+			return err
+		}
+		return putFrame(b, gen, f)
 	})
+	if err != nil {
+		return 0, err
+	}
+	return p.Seq, nil
+}
+
+func checkPrompt(p Prompt) error {
+	if p.Frame < 0 {
+		return fmt.Errorf("store: prompt frame %d is negative", p.Frame)
+	}
+	if p.Empty() {
+		return errors.New("store: prompt has no points, box or mask")
+	}
+	return nil
+}
+
+// addPrompt appends p to b's log and sets its Seq.
+func (s *Store) addPrompt(b *bolt.Bucket, p *Prompt) error {
+	objects := b.Bucket(bucketObjects)
+	if objects.Get(intKey(p.Object)) == nil {
+		if err := putJSON(objects, intKey(p.Object), Object{ID: p.Object}); err != nil {
+			return err
+		}
+	}
+	prompts := b.Bucket(bucketPrompts)
+	seq, err := prompts.NextSequence()
+	if err != nil {
+		return err
+	}
+	p.Seq = seq
+	if p.Time.IsZero() {
+		p.Time = s.now()
+	}
+	return putJSON(prompts, uintKey(seq), p)
+}
+
+// generation is a session's frame generation.
+func generation(b *bolt.Bucket) uint64 {
+	if v := b.Get(keyGen); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// putFrame stores f in generation gen.
+func putFrame(b *bolt.Bucket, gen uint64, f Frame) error {
+	f.Gen, f.Stale = gen, false
+	return putJSON(b.Bucket(bucketFrames), intKey(f.Index), f)
+}
+
+// readFrame decodes a stored frame, marking it stale when it is from
+// before generation gen.
+func readFrame(v []byte, gen uint64) (*Frame, error) {
+	var f Frame
+	if err := json.Unmarshal(v, &f); err != nil {
+		return nil, err
+	}
+	f.Stale = f.Gen < gen
+	return &f, nil
+}
+
+// PutFrame stores (or replaces) a finished frame, fresh. The write is
+// durable when PutFrame returns.
+func (s *Store) PutFrame(id string, f Frame) error {
+	return s.PutFrames(id, []Frame{f})
 }
 
 // PutFrames stores several finished frames in one transaction: cheaper
@@ -335,35 +397,9 @@ func (s *Store) PutFrames(id string, fs []Frame) error {
 		}
 	}
 	return s.update(id, func(b *bolt.Bucket, _ *Info) error {
-		frames := b.Bucket(bucketFrames)
+		gen := generation(b)
 		for _, f := range fs {
-			if err := putJSON(frames, intKey(f.Index), f); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// ClearFrames deletes a session's stored frames except those in keep: a
-// file session's results after a new prompt are those of the frames the
-// next pass tracks again, and a resume must not bring back the old ones.
-// Durable on return.
-func (s *Store) ClearFrames(id string, keep ...int) error {
-	return s.update(id, func(b *bolt.Bucket, _ *Info) error {
-		frames := b.Bucket(bucketFrames)
-		var drop [][]byte
-		err := frames.ForEach(func(k, _ []byte) error {
-			if !slices.Contains(keep, keyInt(k)) {
-				drop = append(drop, slices.Clone(k))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range drop {
-			if err := frames.Delete(k); err != nil {
+			if err := putFrame(b, gen, f); err != nil {
 				return err
 			}
 		}
@@ -501,7 +537,7 @@ func (s *Store) Summaries() ([]Summary, error) {
 
 // Frame returns one finished frame.
 func (s *Store) Frame(id string, index int) (*Frame, error) {
-	var f Frame
+	var f *Frame
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := sessionBucket(tx, id)
 		if err != nil {
@@ -511,15 +547,17 @@ func (s *Store) Frame(id string, index int) (*Frame, error) {
 		if v == nil {
 			return fmt.Errorf("frame %d of session %s: %w", index, id, ErrNotFound)
 		}
-		return json.Unmarshal(v, &f)
+		f, err = readFrame(v, generation(b))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: frame: %w", err)
 	}
-	return &f, nil
+	return f, nil
 }
 
-// Frames calls fn for every finished frame in index order. fn must not
+// Frames calls fn for every finished frame in index order (stale ones
+// marked). fn must not
 // call other Store methods that write (it runs inside a read transaction).
 func (s *Store) Frames(id string, fn func(*Frame) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
@@ -527,12 +565,13 @@ func (s *Store) Frames(id string, fn func(*Frame) error) error {
 		if err != nil {
 			return fmt.Errorf("store: frames: %w", err)
 		}
+		gen := generation(b)
 		return b.Bucket(bucketFrames).ForEach(func(k, v []byte) error {
-			var f Frame
-			if err := json.Unmarshal(v, &f); err != nil {
+			f, err := readFrame(v, gen)
+			if err != nil {
 				return fmt.Errorf("store: frame %d: %w", keyInt(k), err)
 			}
-			return fn(&f)
+			return fn(f)
 		})
 	})
 }

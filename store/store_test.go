@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -312,30 +313,96 @@ func TestSummaries(t *testing.T) {
 	}
 }
 
-// ClearFrames keeps only the named frames (an edit session's prompt
-// makes the next pass redo the others).
-func TestClearFrames(t *testing.T) {
-	s := openTemp(t)
+// An edit session's correction (AddEditPrompt) makes the frames stored
+// before it stale, in the same transaction, and stores the prompted
+// frame fresh; a frame stored later is fresh; stale marks survive a
+// reopen and an export and import. (Before: a correction deleted the
+// other frames, so a restart lost what the page still showed.)
+func TestEditPromptStale(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vidseg.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	info, err := s.CreateSession(Info{Source: "a.mp4"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 5 {
-		if err := s.PutFrame(info.ID, Frame{Index: i, Objects: []FrameObject{}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.ClearFrames(info.ID, 3); err != nil {
+	if err := s.PutFrames(info.ID, []Frame{{Index: 0}, {Index: 1}, {Index: 2}, {Index: 3}}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := s.Session(info.ID)
+	p := Prompt{Prompt: prompt.Prompt{Frame: 2, Object: 1, Points: []prompt.Point{{X: 1, Y: 1, Positive: true}}}}
+	if _, err := s.AddEditPrompt(info.ID, p, Frame{Index: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutFrame(info.ID, Frame{Index: 3}); err != nil {
+		t.Fatal(err)
+	}
+	staleOf := func(s *Store, id string) []int {
+		t.Helper()
+		var out []int
+		if err := s.Frames(id, func(f *Frame) error {
+			if f.Stale {
+				out = append(out, f.Index)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := []int{0, 1}
+	if got := staleOf(s, info.ID); !slices.Equal(got, want) {
+		t.Errorf("stale frames %v, want %v (2 prompted, 3 stored after)", got, want)
+	}
+	if f, err := s.Frame(info.ID, 1); err != nil || !f.Stale {
+		t.Errorf("Frame(1): %+v, %v; want stale", f, err)
+	}
+	if _, err := s.AddEditPrompt(info.ID, Prompt{Prompt: prompt.Prompt{Frame: 1, Object: 1}}, Frame{Index: 1}); err == nil {
+		t.Error("an empty prompt: no error")
+	}
+	if _, err := s.AddEditPrompt("nosuchid", p, Frame{Index: 2}); err == nil {
+		t.Error("AddEditPrompt on an unknown session: no error")
+	}
+	if err := s.PutHistory(info.ID, json.RawMessage(`{"redo":[1]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAnalytics(info.ID, Analytics{Geometry: json.RawMessage(`{"zones":[]}`), NextSeq: 7}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Export(info.ID, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sess.FrameCount != 1 || sess.LastFrame != 3 {
-		t.Errorf("after ClearFrames(3): %d frames, last %d; want 1, 3", sess.FrameCount, sess.LastFrame)
+	defer s.Close()
+	if got := staleOf(s, info.ID); !slices.Equal(got, want) {
+		t.Errorf("reopened: stale frames %v, want %v", got, want)
 	}
-	if err := s.ClearFrames("nosuchid"); err == nil {
-		t.Error("ClearFrames of an unknown session: no error")
+	other := openTemp(t)
+	if _, err := other.Import(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := staleOf(other, info.ID); !slices.Equal(got, want) {
+		t.Errorf("imported: stale frames %v, want %v", got, want)
+	}
+	// The undo history and the analytics are kept as given, and go with
+	// an export.
+	for _, st := range []*Store{s, other} {
+		if h, ok, err := st.History(info.ID); err != nil || !ok || string(h) != `{"redo":[1]}` {
+			t.Errorf("History: %s, %v, %v", h, ok, err)
+		}
+		if a, ok, err := st.Analytics(info.ID); err != nil || !ok || a.NextSeq != 7 || string(a.Geometry) != `{"zones":[]}` {
+			t.Errorf("Analytics: %+v, %v, %v", a, ok, err)
+		}
+	}
+	if err := s.PutHistory(info.ID, json.RawMessage(`{`)); err == nil {
+		t.Error("PutHistory of broken JSON: no error")
 	}
 }

@@ -54,6 +54,12 @@ type FrameObject struct {
 type Frame struct {
 	Index   int           `json:"index"`
 	Objects []FrameObject `json:"objects"`
+	// Gen is the session's frame generation the frame was stored in (set
+	// by the store). Stale, set when a frame is read, says a correction
+	// (AddEditPrompt) came after it: an edit session shows it until the
+	// next pass replaces it.
+	Gen   uint64 `json:"gen,omitempty"`
+	Stale bool   `json:"stale,omitempty"`
 }
 
 // Session is everything stored about a session except its frames, which

@@ -43,22 +43,16 @@ func TestBrowserSessionsOutliveThePage(t *testing.T) {
 
 	// Close the first from the list, then undo: it stays.
 	eval[bool](t, ctx, `(vidseg.closeDelay = 60000, true)`)
-	if err := chromedp.Do(ctx, chromedp.Click(fmt.Sprintf(`#session-list li[data-id=%q] button.close`, first))); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, fmt.Sprintf(`#session-list li[data-id=%q] button.close`, first))
 	poll(t, ctx, "the undo offer", fmt.Sprintf(`!document.getElementById("toast").hidden && !document.querySelector('#session-list li[data-id=%q]')`, first), 5*time.Second)
-	if err := chromedp.Do(ctx, chromedp.Click(`#toast-undo`)); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `#toast-undo`)
 	poll(t, ctx, "the first session listed again", fmt.Sprintf(`document.getElementById("toast").hidden && !!document.querySelector('#session-list li[data-id=%q]')`, first), 10*time.Second)
 	if _, ok := s.m.Get(first); !ok {
 		t.Fatalf("an undone close ended the session")
 	}
 	// Close it for good (a short undo window).
 	eval[bool](t, ctx, `(vidseg.closeDelay = 100, true)`)
-	if err := chromedp.Do(ctx, chromedp.Click(fmt.Sprintf(`#session-list li[data-id=%q] button.close`, first))); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, fmt.Sprintf(`#session-list li[data-id=%q] button.close`, first))
 	waitSessions(t, s, "the closed session to end", []string{second})
 
 	// Reloading comes back to the session in the address.

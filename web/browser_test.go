@@ -266,7 +266,7 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 		return
 	}
 
-	click := func(fx, fy float64) { t.Helper(); clickOverlay(t, ctx, fx, fy) }
+	clickAt := func(fx, fy float64) { t.Helper(); clickOverlay(t, ctx, fx, fy) }
 	// Object 1 from a mask prompt: SAM 2 uses a mask prompt as the output
 	// on its frame, so the overlay is known whatever the weights are.
 	pm := make([]byte, 320*240)
@@ -294,10 +294,8 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 
 	// Object 2: "New object", then a click on the video starts it (after a
 	// prompt the page keeps the new object selected for corrections).
-	if err := chromedp.Do(ctx, chromedp.Click("#new-object")); err != nil {
-		t.Fatal(err)
-	}
-	click(0.4, 0.45)
+	click(t, ctx, "#new-object")
+	clickAt(0.4, 0.45)
 	poll(t, ctx, "object 2 from a click", `vidseg.prompts >= 2 && vidseg.last.objects.some(o => o.id === 2 && o.rle)`, modelWait)
 	st2 := presentedOverlay(t, ctx, 2)
 	t.Logf("object 2 overlay: %+v", st2)
@@ -314,14 +312,12 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 	}
 
 	// Second object after "New object", then a negative correction on object 1.
-	if err := chromedp.Do(ctx, chromedp.Click("#new-object")); err != nil {
-		t.Fatal(err)
-	}
-	click(0.75, 0.7)
+	click(t, ctx, "#new-object")
+	clickAt(0.75, 0.7)
 	poll(t, ctx, "object 3", `vidseg.prompts >= 3 && vidseg.last.objects.some(o => o.id === 3)`, modelWait)
 	// A negative correction click on object 2.
 	eval[bool](t, ctx, `(() => { vidseg.selected = 2; document.getElementById("negative").click(); return true; })()`)
-	click(0.1, 0.1)
+	clickAt(0.1, 0.1)
 	poll(t, ctx, "the correction", `vidseg.prompts >= 4 && vidseg.selected === 2`, modelWait)
 	if e := eval[string](t, ctx, `document.getElementById("error").hidden ? "" : document.getElementById("error").textContent`); e != "" {
 		t.Errorf("page shows an error: %s", e)

@@ -222,17 +222,7 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 	watch(t, hs.URL, s.ID)
 	sse := openSSE(t, hs.URL+"/api/events?camera=yard", "")
 	// Click the ellipse (the colour tracker follows its orange).
-	var pr apiResult
-	for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
-		pr = promptOnColor(t, hs.URL, s.ID)
-		if pr.status == 200 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if pr.status != 200 {
-		t.Fatalf("prompt: %d %s", pr.status, pr.body)
-	}
+	promptOnColorReady(t, hs.URL, s.ID)
 
 	// Read events until the object has entered and left the zone and
 	// crossed the line both ways.
@@ -324,6 +314,23 @@ func TestSessionAnalyticsEvents(t *testing.T) {
 }
 
 // promptOnColor clicks near the ellipse on the frame the model saw last.
+// promptOnColorReady prompts on the ellipse once the session has
+// tracked a frame (a prompt before is refused: nothing to click on).
+func promptOnColorReady(t *testing.T, base, id string) {
+	t.Helper()
+	var pr apiResult
+	for deadline := time.Now().Add(testutil.Patience(20 * time.Second)); ; {
+		pr = promptOnColor(t, base, id)
+		if pr.status == 200 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pr.status != 200 {
+		t.Fatalf("prompt: %d %s", pr.status, pr.body)
+	}
+}
+
 func promptOnColor(t *testing.T, base, id string) apiResult {
 	var info SessionInfo
 	json.Unmarshal(call(t, "GET", base+"/api/sessions/"+id, "", nil).body, &info)
@@ -355,7 +362,7 @@ func TestBrowserDrawsZones(t *testing.T) {
 		t.Errorf("video aspect-ratio %q once the session is known, want 320 / 240 (the stage must not grow under clicks)", ar)
 	}
 	poll(t, ctx, "the stage to take the video's shape", `(() => { const o = document.getElementById("overlay"); return o.clientWidth > 0 && Math.abs(o.clientWidth * 240 - o.clientHeight * 320) <= 2 * 320; })()`, 10*time.Second)
-	click := func(fx, fy float64) { t.Helper(); clickOverlay(t, ctx, fx, fy) }
+	clickAt := func(fx, fy float64) { t.Helper(); clickOverlay(t, ctx, fx, fy) }
 	// Hold the zone's save until the line is drawn too, as a slow server
 	// does: the line must not replace the zone still being stored.
 	eval[bool](t, ctx, `(() => {
@@ -368,20 +375,14 @@ func TestBrowserDrawsZones(t *testing.T) {
 		};
 		return true;
 	})()`)
-	if err := chromedp.Do(ctx, chromedp.Click("#draw-zone")); err != nil {
-		t.Fatal(err)
-	}
-	click(0.5, 0.1)
-	click(0.9, 0.1)
-	click(0.9, 0.9)
-	if err := chromedp.Do(ctx, chromedp.Click("#finish-shape")); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx, chromedp.Click("#draw-line")); err != nil {
-		t.Fatal(err)
-	}
-	click(0.5, 0)
-	click(0.5, 0.99)
+	click(t, ctx, "#draw-zone")
+	clickAt(0.5, 0.1)
+	clickAt(0.9, 0.1)
+	clickAt(0.9, 0.9)
+	click(t, ctx, "#finish-shape")
+	click(t, ctx, "#draw-line")
+	clickAt(0.5, 0)
+	clickAt(0.5, 0.99)
 	eval[bool](t, ctx, `(window.releaseZoneSave(), true)`)
 	poll(t, ctx, "the zone and line to be stored", `vidseg.zones.pending === 0 && vidseg.zones.geo.zones.length === 1 && vidseg.zones.geo.lines.length === 1`, 10*time.Second)
 	var g events.Geometry

@@ -99,6 +99,58 @@ func TestPublicURLBehindProxy(t *testing.T) {
 	}
 }
 
+// Issue 24: X-Forwarded-Proto (and Forwarded, X-Forwarded-Host) is
+// honoured from nobody: any client can send it, so the page's scheme and
+// host come only from --public-url or the connection itself. A client
+// claiming https gets no https origin accepted and no Secure cookie
+// decision of its own; behind a configured https proxy, claiming http
+// does not downgrade either.
+func TestForwardedHeadersIgnored(t *testing.T) {
+	forged := map[string]string{"X-Forwarded-Proto": "https", "Forwarded": "proto=https;host=evil.example", "X-Forwarded-Host": "evil.example"}
+	do := func(hsURL, method, path, origin string, hdr map[string]string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, hsURL+path, strings.NewReader(`{"source":"moving_shape/video.mp4"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if !strings.Contains(path, "token=") { // else the token sets the cookie
+			req.Header.Set("Authorization", "Bearer tok")
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	_, hs := newServer(t, Config{Token: "tok"})
+	host := strings.TrimPrefix(hs.URL, "http://")
+	for _, origin := range []string{"https://" + host, "https://evil.example", "http://evil.example"} {
+		if r := do(hs.URL, "POST", "/api/sessions", origin, forged); r.StatusCode != http.StatusForbidden {
+			t.Errorf("POST from %s with forwarded headers claiming it: %d, want 403", origin, r.StatusCode)
+		}
+	}
+	if r := do(hs.URL, "POST", "/api/sessions", "http://"+host, forged); r.StatusCode != http.StatusCreated {
+		t.Errorf("POST from the connection's own origin with forwarded headers: %d, want 201", r.StatusCode)
+	}
+	if c := do(hs.URL, "GET", "/api/info?token=tok", "", forged).Cookies(); len(c) != 1 || c[0].Secure {
+		t.Errorf("cookie over http with X-Forwarded-Proto: https: %v, want one, not Secure (the client says so, not a proxy we know)", c)
+	}
+
+	_, hs = newServer(t, Config{Token: "tok", PublicURL: "https://vidseg.example.org"})
+	down := map[string]string{"X-Forwarded-Proto": "http", "Forwarded": "proto=http"}
+	if c := do(hs.URL, "GET", "/api/info?token=tok", "", down).Cookies(); len(c) != 1 || !c[0].Secure {
+		t.Errorf("cookie behind an https --public-url with X-Forwarded-Proto: http: %v, want Secure", c)
+	}
+	if r := do(hs.URL, "POST", "/api/sessions", "http://vidseg.example.org", down); r.StatusCode != http.StatusForbidden {
+		t.Errorf("POST from the public host over http, claimed by X-Forwarded-Proto: %d, want 403", r.StatusCode)
+	}
+}
+
 // Issue 24, item 5: RTSP redirects are not followed (FFmpeg followed a 302
 // to another server, unchecked), and RTSP media comes over the checked TCP
 // connection, never UDP, unless the operator allows it.

@@ -19,6 +19,15 @@ import (
 // axePath is where scripts/setup.sh (make setup) installs axe-core.
 const axePath = "third_party/node/axe-core/axe.min.js"
 
+// axeSource is axe-core's script, "" when it is not installed.
+func axeSource(t *testing.T) string {
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), axePath))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
 // axeCheck runs axe-core in the page and fails on serious or critical
 // violations; without axe-core (src "") it does nothing.
 func axeCheck(t *testing.T, ctx context.Context, src, what string) {
@@ -97,10 +106,7 @@ func phoneLayout(t *testing.T, ctx context.Context) (wide, small []string) {
 // remove button read "remove".)
 func TestPagePhoneAccessible(t *testing.T) {
 	clip := testutil.Clip(t, "moving_shape")
-	var axe string
-	if b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), axePath)); err == nil {
-		axe = string(b)
-	}
+	axe := axeSource(t)
 	ctx := browser(t)
 	cfg, withModel := fixtureConfig(t, Config{})
 	if !withModel {
@@ -161,9 +167,7 @@ func TestPagePhoneAccessible(t *testing.T) {
 	screenshot(t, ctx, "page-phone-object-390.png")
 	axeCheck(t, ctx, axe, "editing at 390 px")
 
-	if err := chromedp.Do(ctx, chromedp.Click(`#track-controls [data-dir="forward"]`)); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `#track-controls [data-dir="forward"]`)
 	pollTrue(t, ctx, "the forward pass", `vidseg.session.edit.doneCount === 2 && !vidseg.session.edit.tracking`, modelWait)
 	screenshot(t, ctx, "page-phone-tracked-390.png")
 	axeCheck(t, ctx, axe, "tracked at 390 px")

@@ -40,9 +40,7 @@ func TestPageSessionEnded(t *testing.T) {
 	}
 	screenshot(t, ctx, "page-session-ended-1280.png")
 
-	if err := chromedp.Do(ctx, chromedp.Click(`#lost-reopen`)); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `#lost-reopen`)
 	pollTrue(t, ctx, "the reopened video", fmt.Sprintf(`vidseg.sessionId && vidseg.sessionId !== %q && vidseg.connected && !vidseg.lost && document.getElementById("lost").hidden && !document.getElementById("new-object").disabled`, s.ID), 30*time.Second)
 
 	hs.Close()

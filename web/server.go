@@ -241,6 +241,7 @@ func (s *Server) routes(files http.Handler) {
 	s.mux.HandleFunc("DELETE /api/sessions/{id}/objects/{obj}", s.withSession(s.handleRemoveObject))
 	s.mux.HandleFunc("POST /api/sessions/{id}/everything", s.withSession(s.handleEverything))
 	s.editRoutes()
+	s.mediaRoutes()
 	s.mux.HandleFunc("GET /api/sessions/{id}/zones", s.withSession(s.handleGetZones))
 	s.mux.HandleFunc("PUT /api/sessions/{id}/zones", s.withSession(s.handlePutZones))
 	s.mux.HandleFunc("GET /api/events", s.handleEvents)

@@ -27,9 +27,7 @@ func TestBrowserCameraWHIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := chromedp.Do(pub, chromedp.Click("#use-camera")); err != nil {
-		t.Fatal(err)
-	}
+	click(t, pub, "#use-camera")
 	poll(t, pub, "the camera's session to play in the publishing tab",
 		`vidseg.camera.session && vidseg.sessionId === vidseg.camera.session && vidseg.connected && vidseg.messages > 3`, 60*time.Second)
 	id := eval[string](t, pub, `vidseg.camera.session`)
@@ -72,9 +70,7 @@ func TestBrowserCameraWHIP(t *testing.T) {
 	screenshot(t, watcher, "browser-camera-whip.png")
 
 	// Stopping the camera ends the session.
-	if err := chromedp.Do(pub, chromedp.Click("#use-camera")); err != nil {
-		t.Fatal(err)
-	}
+	click(t, pub, "#use-camera")
 	deadline := time.Now().Add(testutil.Patience(30 * time.Second))
 	for call(t, "GET", hs.URL+"/api/sessions/"+id, "", nil).status != 404 {
 		if time.Now().After(deadline) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -185,6 +186,15 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bus.Close()
+	// The front end below is given the admin's URL, as with an external
+	// cluster, so it runs no lease coordinator: the test does, as serve
+	// does with its embedded server (workers write no lease themselves).
+	coord := &cluster.Coordinator{Bus: bus, Grant: nsrv.SetGrants, Log: slog.New(slog.DiscardHandler)}
+	coordDone, err := coord.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); <-coordDone }()
 
 	const nCams = 6
 	var yaml strings.Builder
@@ -508,6 +518,28 @@ func TestServeEmbedsNATS(t *testing.T) {
 	w, err := cluster.Connect(context.Background(), url[1], cluster.Options{AuthFile: creds})
 	if err != nil {
 		t.Fatalf("a worker with %s: %v", creds, err)
+	}
+	// serve hands out the leases: a camera's source comes with its lease
+	// (the record the worker can read has none).
+	auth, err := cluster.LoadOrCreateAuth(filepath.Join(dir, "nats", "users.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := cluster.Connect(context.Background(), url[1], cluster.Options{User: auth.Admin.User, Password: auth.Admin.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.PutCameras(context.Background(), []cluster.Camera{{Name: "door", Source: "rtsp://u:hunter2@10.0.0.9/"}}); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	if c, err := w.Camera(context.Background(), "door"); err != nil || c.Source != "" {
+		t.Errorf("the worker reads door's record: %+v %v, want no source", c, err)
+	}
+	m, err := w.NC.Request(cluster.LeaseSubject("worker1", "take"), []byte(`{"camera":"door"}`), testutil.Patience(30*time.Second))
+	var rep cluster.LeaseReply
+	if err != nil || json.Unmarshal(m.Data, &rep) != nil || rep.Camera == nil || rep.Camera.Source != "rtsp://u:hunter2@10.0.0.9/" {
+		t.Errorf("serve's coordinator: %v %+v", err, rep)
 	}
 	w.Close()
 	// A wrong token is not echoed.

@@ -262,7 +262,10 @@ type editView struct {
 	Objects []int  `json:"objects"`
 	Edit    *struct {
 		Done      [][2]int `json:"done"`
+		Stale     [][2]int `json:"stale"`
 		DoneCount int      `json:"doneCount"`
+		Undo      string   `json:"undo"`
+		Redo      string   `json:"redo"`
 		Prompts   []struct {
 			Object, Frame int
 		} `json:"prompts"`
@@ -272,10 +275,12 @@ type editView struct {
 }
 
 // Issue 25: an edit session (a file to scrub and track, the page's main
-// workflow) is journaled like a live one: its prompt and the frames a pass
-// tracked survive kill -9, `vidseg sessions list` shows it, and
-// `serve --resume all` brings it back as an edit session with the same
-// prompts and tracked frames. (Before: edit sessions were never stored.)
+// workflow) is journaled like a live one: its prompts, the frames a pass
+// tracked (those a correction made stale still stale), its zones and its
+// undo and redo survive kill -9, `vidseg sessions list` shows it, and
+// `serve --resume all` brings it back as an edit session as it was.
+// (Before: edit sessions were never stored; then their stale frames,
+// zones and redo were lost at a restart.)
 func TestServeEditJournalSurvivesKill(t *testing.T) {
 	model, clip := needModelServe(t, "moving_shape")
 	clip, _ = filepath.Abs(clip)
@@ -314,7 +319,28 @@ func TestServeEditJournalSurvivesKill(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	before := waitEdit(srv, created.ID, "the forward pass", func(v editView) bool { return v.Edit.Tracking == "" && v.Edit.DoneCount == 4 })
+	waitEdit(srv, created.ID, "the forward pass", func(v editView) bool { return v.Edit.Tracking == "" && v.Edit.DoneCount == 4 })
+	// A correction on frame 62 (the others stale), a second object on 61
+	// taken back (redo can return it), a zone.
+	for _, p := range []struct {
+		path string
+		body any
+	}{
+		{base + "/prompts", map[string]any{"object": 1, "frame": 62, "points": []map[string]any{{"x": 150, "y": 120, "positive": true}}}},
+		{base + "/prompts", map[string]any{"object": 0, "frame": 61, "points": []map[string]any{{"x": 60, "y": 60, "positive": true}}}},
+		{base + "/undo", map[string]any{}},
+	} {
+		if code := srv.do(t, "POST", p.path, p.body, nil); code != http.StatusOK {
+			srv.kill(t, syscall.SIGKILL)
+			t.Fatalf("POST %s: %d\n%s", p.path, code, srv.stderr)
+		}
+	}
+	zones := map[string]any{"zones": []map[string]any{{"name": "door", "polygon": []map[string]any{{"x": 10, "y": 10}, {"x": 100, "y": 10}, {"x": 100, "y": 100}}}}, "lines": []any{}}
+	if code := srv.do(t, "PUT", base+"/zones", zones, nil); code != http.StatusOK {
+		srv.kill(t, syscall.SIGKILL)
+		t.Fatalf("PUT zones: %d\n%s", code, srv.stderr)
+	}
+	before := waitEdit(srv, created.ID, "the corrected session", func(v editView) bool { return v.Edit.Redo != "" && len(v.Edit.Stale) > 0 })
 	srv.kill(t, syscall.SIGKILL)
 
 	st, err := store.Open(db)
@@ -326,8 +352,8 @@ func TestServeEditJournalSurvivesKill(t *testing.T) {
 		st.Close()
 		t.Fatalf("the edit session is not stored: %v", err)
 	}
-	if sess.Info.Source != clip || sess.Info.Meta["edit"] == "" || len(sess.Prompts) != 1 || sess.Prompts[0].Frame != 60 || sess.FrameCount != 4 || sess.LastFrame != 63 {
-		t.Errorf("stored edit session: info %+v, %d prompts, %d frames (last %d); want the clip, 1 prompt on frame 60, frames 60..63", sess.Info, len(sess.Prompts), sess.FrameCount, sess.LastFrame)
+	if sess.Info.Source != clip || sess.Info.Meta["edit"] == "" || len(sess.Prompts) != 2 || sess.Prompts[0].Frame != 60 || sess.FrameCount != 4 || sess.LastFrame != 63 {
+		t.Errorf("stored edit session: info %+v, %d prompts, %d frames (last %d); want the clip, 2 prompts (frames 60 and 62), frames 60..63", sess.Info, len(sess.Prompts), sess.FrameCount, sess.LastFrame)
 	}
 	st.Close()
 	if r := vidseg(t, t.TempDir(), nil, "sessions", "list", "--store", db); r.code != 0 || !strings.Contains(r.stdout, created.ID) {
@@ -336,9 +362,17 @@ func TestServeEditJournalSurvivesKill(t *testing.T) {
 
 	srv = startServe(t, env, "--resume", "all")
 	after := waitEdit(srv, created.ID, "the resumed edit session", func(editView) bool { return true })
+	var geo struct{ Zones []struct{ Name string } }
+	srv.do(t, "GET", base+"/zones", nil, &geo)
 	srv.kill(t, syscall.SIGTERM)
-	if fmt.Sprint(after.Edit.Done) != fmt.Sprint(before.Edit.Done) || fmt.Sprint(after.Edit.Prompts) != fmt.Sprint(before.Edit.Prompts) || fmt.Sprint(after.Objects) != fmt.Sprint(before.Objects) {
-		t.Errorf("resumed edit session: objects %v, prompts %v, done %v; before the kill: %v, %v, %v",
-			after.Objects, after.Edit.Prompts, after.Edit.Done, before.Objects, before.Edit.Prompts, before.Edit.Done)
+	if fmt.Sprint(after.Edit.Done) != fmt.Sprint(before.Edit.Done) || fmt.Sprint(after.Edit.Stale) != fmt.Sprint(before.Edit.Stale) ||
+		fmt.Sprint(after.Edit.Prompts) != fmt.Sprint(before.Edit.Prompts) || fmt.Sprint(after.Objects) != fmt.Sprint(before.Objects) ||
+		after.Edit.Undo != before.Edit.Undo || after.Edit.Redo != before.Edit.Redo {
+		t.Errorf("resumed edit session: objects %v, prompts %v, done %v, stale %v, undo %q, redo %q; before the kill: %v, %v, %v, %v, %q, %q",
+			after.Objects, after.Edit.Prompts, after.Edit.Done, after.Edit.Stale, after.Edit.Undo, after.Edit.Redo,
+			before.Objects, before.Edit.Prompts, before.Edit.Done, before.Edit.Stale, before.Edit.Undo, before.Edit.Redo)
+	}
+	if len(geo.Zones) != 1 || geo.Zones[0].Name != "door" {
+		t.Errorf("resumed edit session's zones %+v, want the door", geo)
 	}
 }

@@ -116,11 +116,29 @@ func startCluster(ctx context.Context, e *Env, j ClusterJob, dir string, srv *we
 	relay := &cluster.Relay{Bus: n.relay, Durable: name, Publish: srv.PublishEvents, Log: log}
 	relay.Routes(srv.Handle)
 	rctx, stop := context.WithCancel(ctx)
+	var coordDone <-chan struct{} // nil: no coordinator
+	if n.emb != nil {
+		if err := bus.MoveSources(ctx); err != nil {
+			stop()
+			return fail(err)
+		}
+		// Workers of the embedded server write no lease themselves: they
+		// ask this front end, which gives each the permissions (and the
+		// source) of the cameras it holds.
+		coord := &cluster.Coordinator{Bus: bus, Grant: n.emb.SetGrants, Log: log}
+		if coordDone, err = coord.Start(rctx); err != nil {
+			stop()
+			return fail(err)
+		}
+	}
 	n.stop = stop
 	go func() {
 		defer close(n.done)
 		if err := relay.RunEvents(rctx); err != nil {
 			log.Error("serve: workers' events not relayed", "err", err)
+		}
+		if coordDone != nil {
+			<-coordDone
 		}
 	}()
 	if n.emb != nil {

@@ -50,6 +50,11 @@ func Worker(ctx context.Context, e *Env, s *Settings, j WorkerJob) error {
 		j.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	log = log.With("worker", j.ID)
+	if bus.User != "" && j.ID != bus.User {
+		// The embedded server's coordinator knows a worker by its user:
+		// lease requests under another name are refused.
+		log.Warn("worker: --id is not this worker's NATS user; with vidseg serve's NATS it takes no camera", "user", bus.User)
+	}
 
 	lm, err := OpenModel(s, e.Stderr, log)
 	if err != nil {

@@ -471,6 +471,9 @@ def parse_args(argv=None):
     p.add_argument("--int8", action="store_true",
                    help="after the fp32 export and its self-check, quantize the image "
                         "encoder's weight matmuls to int8 (int8.py; precision \"int8\")")
+    p.add_argument("--int8-below-gate", action="store_true",
+                   help="with --int8: export it although int8 fails the fidelity gate for "
+                        "the variant (refused otherwise; docs/fidelity.md)")
     p.add_argument("--int8-graphs", default=None, metavar="G1,G2",
                    help="with --int8: which graphs (default image_encoder)")
     p.add_argument("--fp16-representable", action="store_true",
@@ -513,6 +516,16 @@ def parse_args(argv=None):
         p.error("--int8 quantizes an fp32 export; it does not combine with --fp16")
     if a.int8_graphs and not a.int8:
         p.error("--int8-graphs needs --int8")
+    if a.int8_below_gate and not a.int8:
+        p.error("--int8-below-gate needs --int8")
+    if a.int8 and not a.int8_below_gate:
+        import int8
+        try:
+            why = int8.refusal(sam2build.canonical_variant(a.variant))
+        except ValueError:
+            why = None  # the unknown variant gets its own error below
+        if why:
+            p.error(why)
     if a.attention == "fused" and a.fp16:
         p.error("--attention fused is fp32 only (the fp16 rewrite does not handle it)")
     a.fused_graphs = (tuple(x for x in (a.fused_graphs or ",".join(FUSED_ATTENTION_GRAPHS)).split(",") if x)

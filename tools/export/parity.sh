@@ -39,7 +39,7 @@ export_args=()
 env_args=()
 case "$precision" in
   fp32) pkg="$work/pkg-fp32" ;;
-  int8) pkg="$work/pkg-int8"; export_args+=(--int8) ;;
+  int8) pkg="$work/pkg-int8"; export_args+=(--int8 --int8-below-gate) ;;  # measuring it
   bf16-attention|bf16-matmul)
     if ! grep -qw avx512_bf16 /proc/cpuinfo; then
       echo "parity: $precision: this CPU has no AVX-512 BF16, where vidseg runs fp32 instead (docs/runtime.md): not measurable here" >&2

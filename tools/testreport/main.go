@@ -2,6 +2,8 @@
 // output as it arrives, and ends with where the time went: every package's
 // wall time and the slowest tests. It exits 1 when a package or test failed
 // (or the stream ended without a verdict), so `make test` stays red on failure.
+// Each failing test's last messages are repeated at the end, so a log cut to
+// its tail (as CI shows it) still says why.
 //
 //	go test -json ./... | go run ./tools/testreport -save out/test.json -top 15
 package main
@@ -67,7 +69,8 @@ func report(in io.Reader, out, raw io.Writer, top int) (bool, error) {
 		packages    = map[string]*result{}
 		tests       []result
 		failed      bool
-		first, last time.Time // of the events: wall time, also when replayed from a file
+		messages    = map[string][]string{} // per top-level test: its t.Log/t.Error lines, the last few
+		first, last time.Time               // of the events: wall time, also when replayed from a file
 	)
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -89,6 +92,14 @@ func report(in io.Reader, out, raw io.Writer, top int) (bool, error) {
 		switch e.Action {
 		case "output", "build-output":
 			fmt.Fprint(out, e.Output)
+			if e.Test != "" && isMessage(e.Output) {
+				k := e.Package + " " + topLevel(e.Test)
+				m := append(messages[k], strings.TrimRight(e.Output, "\n"))
+				if len(m) > keepMessages {
+					m = m[len(m)-keepMessages:]
+				}
+				messages[k] = m
+			}
 		case "build-fail":
 			failed = true
 		case "start":
@@ -149,5 +160,42 @@ func report(in io.Reader, out, raw io.Writer, top int) (bool, error) {
 		}
 		fmt.Fprintf(out, "%8.1fs  %-4s  %s\n", t.elapsed, t.action, t.name)
 	}
+	// Last, so the end of the log says why.
+	for _, t := range tests {
+		if t.action != "fail" {
+			continue
+		}
+		fmt.Fprintf(out, "== failed: %s ==\n", t.name)
+		for _, l := range messages[t.name] {
+			fmt.Fprintln(out, l)
+		}
+	}
 	return !failed, nil
+}
+
+// keepMessages is how many of a test's last messages a failure repeats.
+const keepMessages = 12
+
+// isMessage reports whether a line of a test's output is its own (t.Log,
+// t.Error, a panic) rather than what libraries print to the terminal.
+func isMessage(line string) bool {
+	t := strings.TrimLeft(line, " ")
+	if strings.HasPrefix(t, "panic:") {
+		return true
+	}
+	if len(line)-len(t) < 4 {
+		return false
+	}
+	if len(line)-len(t) >= 8 {
+		return true // a continuation of a multi-line message
+	}
+	i := strings.Index(t, "_test.go:")
+	return i > 0 && !strings.Contains(t[:i], " ")
+}
+
+func topLevel(test string) string {
+	if i := strings.Index(test, "/"); i >= 0 {
+		return test[:i]
+	}
+	return test
 }

@@ -17,6 +17,10 @@ func TestReport(t *testing.T) {
 {"Action":"output","Package":"x/a","Output":"ok  \ta\t7.9s\n"}
 {"Action":"pass","Package":"x/a","Elapsed":7.9}
 {"Action":"start","Package":"x/b"}
+{"Action":"output","Package":"x/b","Test":"TestBroken","Output":"    b_test.go:10: a log line\n"}
+{"Action":"output","Package":"x/b","Test":"TestBroken","Output":"[libx264 @ 0x1] noise\n"}
+{"Action":"output","Package":"x/b","Test":"TestBroken/sub","Output":"        b_test.go:12: waiting for the mask: timed out\n"}
+{"Action":"output","Package":"x/b","Test":"TestBroken/sub","Output":"            page state {}\n"}
 {"Action":"fail","Package":"x/b","Test":"TestBroken","Elapsed":1}
 {"Time":"2026-12-04T10:01:05Z","Action":"fail","Package":"x/b","Elapsed":1.2}
 `
@@ -33,6 +37,9 @@ func TestReport(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("report lacks %q:\n%s", want, s)
 		}
+	}
+	if i := strings.Index(s, "== failed: x/b TestBroken ==\n"); i < 0 || !strings.HasSuffix(s, "== failed: x/b TestBroken ==\n    b_test.go:10: a log line\n        b_test.go:12: waiting for the mask: timed out\n            page state {}\n") {
+		t.Errorf("the failing test's messages are not repeated at the end:\n%s", s)
 	}
 	if strings.Contains(s, "TestFast") || strings.Contains(s, "TestSlow/sub") {
 		t.Errorf("report lists more than the slowest top-level test:\n%s", s)

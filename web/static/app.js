@@ -302,6 +302,8 @@ function resetView() {
     c.getContext("2d").clearRect(0, 0, c.width, c.height);
   }
   $("scrub").hidden = $("track-controls").hidden = true;
+  $("thumbs").style.visibility = "hidden";
+  state.thumbsFor = null;
   $("session-name").textContent = "";
   setStatus("\u00a0");
   $("video").srcObject = null;
@@ -512,6 +514,72 @@ function drawTimeline() {
     g.fillStyle = css(objStyle(p.object).color);
     g.fillRect(Math.round(x(p.frame)) - 1, 0, 3, Math.round(cv.height / 3));
   }
+  drawLanes(s);
+  loadThumbs(s);
+}
+
+// Lanes: one row per object under the timeline, in its colour where it
+// is present, grey where it is absent, faint where both, empty where no
+// pass has been (edit.lanes: cells of equal runs of frames).
+const laneH = 6, laneGap = 2;
+function drawLanes(s) {
+  const cv = $("lanes"), e = s.edit;
+  const lanes = new Map((e.lanes || []).map((l) => [l.object, l.cells]));
+  const ids = [...new Set([...s.objects, ...lanes.keys()])].sort((a, b) => a - b);
+  // One lane's place is kept before the first object, so the first
+  // click's answer moves nothing.
+  const h = Math.max(1, ids.length) * (laneH + laneGap);
+  if (cv.style.height !== h + "px") cv.style.height = h + "px";
+  cv.width = Math.max(1, Math.round(cv.clientWidth));
+  cv.height = Math.max(1, h);
+  const g = cv.getContext("2d");
+  g.clearRect(0, 0, cv.width, cv.height);
+  ids.forEach((id, row) => {
+    const cells = lanes.get(id) || "", n = cells.length;
+    const c = objStyle(id).color, y = row * (laneH + laneGap) + laneGap / 2;
+    g.fillStyle = "#222";
+    g.fillRect(0, y, cv.width, laneH);
+    for (let i = 0; i < n; i++) {
+      const v = cells[i];
+      if (v === ".") continue;
+      g.fillStyle = v === "p" ? css(c) : v === "a" ? "#555" : css(c, 0.45);
+      const x0 = Math.floor(i * cv.width / n), x1 = Math.ceil((i + 1) * cv.width / n);
+      g.fillRect(x0, y, Math.max(1, x1 - x0), laneH);
+    }
+  });
+  state.laneIds = ids;
+}
+
+// laneAt reads back the lanes' drawing for tests: object id's lane at
+// frame f: "p" in the object's colour, "a" grey, "" nothing.
+state.laneAt = (id, f) => {
+  const cv = $("lanes"), s = state.session, row = (state.laneIds || []).indexOf(id);
+  if (!s || !s.edit || row < 0) return "";
+  const x = Math.min(cv.width - 1, Math.floor(frameX(f, cv.width, s.edit.frames)));
+  const d = cv.getContext("2d").getImageData(x, row * (laneH + laneGap) + laneGap / 2 + 1, 1, 1).data;
+  const c = objStyle(id).color;
+  if (Math.abs(d[0] - c[0]) < 8 && Math.abs(d[1] - c[1]) < 8 && Math.abs(d[2] - c[2]) < 8) return "p";
+  if (d[0] === 0x55 && d[1] === 0x55) return "a";
+  return "";
+};
+
+// loadThumbs shows the session's thumbnail strip over the timeline,
+// fetched once per session (with the token header, which an img
+// cannot send). Its place is kept while it loads: nothing moves.
+async function loadThumbs(s) {
+  if (state.thumbsFor === s.id) return;
+  state.thumbsFor = s.id;
+  const img = $("thumbs");
+  img.style.visibility = "hidden";
+  try {
+    const res = await fetch(`/api/sessions/${s.id}/thumbnails.jpg`, { headers: authHeaders() });
+    if (!res.ok || state.thumbsFor !== s.id) return;
+    if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(await res.blob());
+    await img.decode();
+    img.style.visibility = "visible";
+    state.thumbsLoaded = s.id;
+  } catch (e) { /* no thumbnails: the timeline works without them */ }
 }
 
 // frameX is the x of frame f's centre on a timeline width px wide; the
@@ -1264,16 +1332,37 @@ function setupScrub() {
     };
   }
   $("stop-track").onclick = () => api("DELETE", `/api/sessions/${state.sessionId}/track`).catch((e) => showError("stop: " + e.message));
+  // A click on the thumbnails or the lanes seeks to the frame under it.
+  for (const id of ["thumbs", "lanes"]) {
+    $(id).addEventListener("click", (ev) => {
+      const e = state.session && state.session.edit, b = $(id).getBoundingClientRect();
+      if (!e || !b.width || state.lost) return;
+      const f = Math.min(e.frames - 1, Math.max(0, Math.floor((ev.clientX - b.left) / b.width * e.frames)));
+      player({ action: "seek", frame: f });
+    });
+  }
   for (const b of document.querySelectorAll("#track-controls [data-result]")) {
     b.onclick = () => download(b.dataset.result).catch((e) => showError("download: " + e.message));
   }
 }
 
 // download fetches a result (with the token header, which a plain link
-// cannot send) and saves it under the video's name.
+// cannot send) and saves it under the video's name. overlay.mp4 is drawn
+// as the page draws: its effect, without the hidden objects.
 async function download(name) {
   const s = state.session;
-  const res = await fetch(`/api/sessions/${s.id}/results/${name}`, { headers: authHeaders() });
+  let q = "";
+  if (name === "overlay.mp4") {
+    const p = new URLSearchParams({ effect: state.effect });
+    if (state.hidden.size) p.set("hide", [...state.hidden].join(","));
+    // Colours, opacities and outlines as chosen here.
+    const hex = (c) => c.map((v) => v.toString(16).padStart(2, "0")).join("");
+    const styles = [...state.style].map(([id, s]) => `${id}:${hex(s.color)}:${s.opacity}:${s.outline ? 1 : 0}`);
+    if (styles.length) p.set("style", styles.join(","));
+    q = "?" + p;
+  }
+  state.lastDownload = `/api/sessions/${s.id}/results/${name}${q}`;
+  const res = await fetch(state.lastDownload, { headers: authHeaders() });
   if (!res.ok) {
     let msg = res.status + " " + res.statusText;
     try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
@@ -1295,7 +1384,15 @@ async function create(body, headers, what) {
   try {
     const s = await api("POST", "/api/sessions", body, headers);
     await watch(s.id);
+    showPlayer();
   } catch (err) { showError(what + ": " + err.message); }
+}
+
+// showPlayer brings the video into view when the user opened one from
+// below it (on a phone the forms and the gallery are under the player).
+function showPlayer() {
+  const r = $("stage").getBoundingClientRect();
+  if (r.top < 0 || r.top > window.innerHeight / 2) $("player").scrollIntoView({ block: "start" });
 }
 
 // upload sends the form with progress shown in place (fetch cannot
@@ -1330,7 +1427,7 @@ function upload(fd, name) {
         return;
       }
       done("");
-      try { await watch(body.id); } catch (e) { showError(e.message); }
+      try { await watch(body.id); showPlayer(); } catch (e) { showError(e.message); }
     };
     xhr.send(fd);
   });
