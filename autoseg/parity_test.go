@@ -95,7 +95,7 @@ func smallModel(t *testing.T) *sam.Model {
 }
 
 // frame decodes frame index of input as vidseg hands it to the model.
-func frame(t *testing.T, input string, index, size int) *video.Frame {
+func frame(t testing.TB, input string, index, size int) *video.Frame {
 	t.Helper()
 	d, err := decode.Open(context.Background(), input, decode.Options{ModelSize: size})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/vidseg/vidseg/autoseg"
 	"log/slog"
 	"sort"
 	"sync"
@@ -217,4 +218,9 @@ func FileTrackers(st *store.Store, log *slog.Logger, set Settings) func(context.
 		rs.History = j.history()
 		return j, nil
 	}
+}
+
+// Everything passes segment-everything through (session.Segmenter).
+func (j *fileJournal) Everything(ctx context.Context, frame int, p autoseg.Params) ([]autoseg.Mask, autoseg.Stats, error) {
+	return session.EverythingOf(ctx, j.inner, frame, p)
 }

@@ -6,6 +6,7 @@ package journal
 import (
 	"context"
 	"fmt"
+	"github.com/vidseg/vidseg/autoseg"
 	"log/slog"
 	"sort"
 	"sync"
@@ -214,4 +215,10 @@ func Trackers(st *store.Store, log *slog.Logger, set Settings, newTracker func(c
 		}
 		return newJournaled(t, st, si.ID, nil, log), nil
 	}
+}
+
+// Everything passes segment-everything through; the masks it finds come
+// back as prompts, journaled as such.
+func (j *journaled) Everything(ctx context.Context, frame int, p autoseg.Params) ([]autoseg.Mask, autoseg.Stats, error) {
+	return session.EverythingOf(ctx, j.inner, frame, p)
 }

@@ -43,6 +43,14 @@ func (p *Prompt) Check(width, height int) error {
 	if b := p.Box; b != nil && (!finite(b.X0) || !finite(b.Y0) || !finite(b.X1) || !finite(b.Y1)) {
 		return fmt.Errorf("%w: box (%g,%g)-(%g,%g) is not a number", ErrInvalid, b.X0, b.Y0, b.X1, b.Y1)
 	}
+	if c := p.Candidate; c != nil {
+		if len(p.Points) > 0 || p.Box != nil || p.Mask != nil {
+			return fmt.Errorf("%w: a candidate stands alone, without points, box or mask", ErrInvalid)
+		}
+		if *c < 0 || *c > 3 {
+			return fmt.Errorf("%w: candidate %d: want a decoder token 0..3", ErrInvalid, *c)
+		}
+	}
 	m := p.Mask
 	if m == nil {
 		return nil

@@ -25,7 +25,14 @@ type Prompt struct {
 	// Append adds Points to the object's earlier points on this frame
 	// instead of replacing them (SAM 2's clear_old_points=False).
 	Append bool `json:"append,omitempty"`
+	// Candidate, alone, keeps another of the mask decoder's candidates
+	// (token 0..3) of the object's last point or box prompt on this
+	// frame: SAM's several answers to an ambiguous click.
+	Candidate *int `json:"candidate,omitempty"`
 }
 
-// Empty reports whether p says nothing: no points, box or mask.
-func (p *Prompt) Empty() bool { return len(p.Points) == 0 && p.Box == nil && p.Mask == nil }
+// Empty reports whether p says nothing: no points, box, mask or
+// candidate.
+func (p *Prompt) Empty() bool {
+	return len(p.Points) == 0 && p.Box == nil && p.Mask == nil && p.Candidate == nil
+}

@@ -160,6 +160,16 @@ func (c *Client) DecodeMasksBatch(ctx context.Context, embeds []float32, f *Feat
 	return c.s.m.DecodeMasksBatch(ctx, embeds, f, prompts)
 }
 
+// DecodeMasksShared implements autoseg.Model: a batch of a grid's
+// prompts is one turn.
+func (c *Client) DecodeMasksShared(ctx context.Context, imageEmbed []float32, f *Features, prompts []Prompt) ([]Candidates, error) {
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	return c.s.m.DecodeMasksShared(ctx, imageEmbed, f, prompts)
+}
+
 // AttendMemoryBatch implements tracker.Model.
 func (c *Client) AttendMemoryBatch(ctx context.Context, f *Features, objs []ObjectMemory) ([]float32, error) {
 	if err := c.acquire(ctx); err != nil {

@@ -112,6 +112,9 @@ type Config struct {
 	EventSinks []events.Sink
 	// Analytics tunes event detection (Camera is set per session).
 	Analytics events.Config
+	// Discovery, if on, runs segment-everything on every live session
+	// with a model every so often and tracks the new masks as objects.
+	Discovery *Discovery
 	// Reconnect tunes how live network sources (RTSP, HTTP live streams)
 	// are reopened when lost; OnState is set per session.
 	Reconnect decode.ReconnectOptions
@@ -484,6 +487,9 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 	}
 	if ss.Camera == "" {
 		ss.Camera = ss.ID
+	}
+	if !oo.edit {
+		ss.disc = newDiscoverer(m.cfg.Discovery)
 	}
 	if r, ok := src.(*decode.Reconnecting); ok {
 		ss.watchReconnects(r)

@@ -439,7 +439,7 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 	}
 	// Clicks on the same object and frame add up, so a negative click
 	// refines the mask.
-	p.Append = p.Mask == nil && p.Box == nil
+	p.Append = p.Mask == nil && p.Box == nil && p.Candidate == nil
 	if err := s.promptBudget.check(s.ID); err != nil {
 		return nil, err
 	}
@@ -465,7 +465,7 @@ func (e *editor) prompt(ctx context.Context, p prompt.Prompt) (*PromptResult, er
 		e.mu.Lock()
 		e.applied = append(e.applied, p)
 		e.mu.Unlock()
-		resp = &PromptResult{Object: p.Object, Frame: res.Frame, Objects: metas}
+		resp = &PromptResult{Object: p.Object, Frame: res.Frame, Objects: metas, Candidates: s.keepCandidates(p.Object, res)}
 		return e.record(EditOp{Kind: opPrompt, Object: p.Object, Prompts: []prompt.Prompt{p}})
 	})
 	if err != nil {

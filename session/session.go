@@ -82,6 +82,7 @@ type Session struct {
 	overlay *result // masks of the latest model result
 	state   string  // "playing", "ended", or an error
 	objects map[int]*objectState
+	cands   map[int]candidateSet // each object's last click's candidates
 	nextObj int
 	tracked int // index of the last frame the model finished; -1 none
 
@@ -99,6 +100,10 @@ type Session struct {
 	reconnects    atomic.Int64
 	promptLatency latencyHistogram
 	promptBudget  *promptBudget // model time of prompts: bounded, counted
+
+	disc          *discoverer // live discovery (nil: off); model goroutine only
+	discoveryRuns atomic.Int64
+	discovered    atomic.Int64
 }
 
 type timedFrame struct {
@@ -124,10 +129,12 @@ type objectState struct {
 }
 
 // promptRequest asks the model goroutine, the tracker's only user, to add
-// a prompt or, when remove > 0, to drop that object.
+// a prompt or, when remove > 0, to drop that object, or, when run is set,
+// to run it (segment everything).
 type promptRequest struct {
 	p      prompt.Prompt
 	remove int
+	run    func(ctx context.Context) error
 	reply  chan promptReply
 }
 
@@ -179,6 +186,10 @@ type Status struct {
 	// PromptSeconds is the model time the session's prompts took, counted
 	// against its budget (Config.PromptBudget).
 	PromptSeconds float64 `json:"promptSeconds"`
+	// DiscoveryRuns and Discovered count live discovery's runs and the
+	// objects it added (Config.Discovery).
+	DiscoveryRuns int64 `json:"discoveryRuns,omitempty"`
+	Discovered    int64 `json:"discovered,omitempty"`
 }
 
 // Status reports the session's state now.
@@ -198,6 +209,7 @@ func (s *Session) Status() Status {
 		LatencyMs: ms(s.send.Latency()), Created: s.Created, Tracked: s.tracked, FramesSent: max(st.Frames, cst.Frames),
 		FramesSkipped: s.skipped.Load(), ModelFrames: s.modelFrames.Load(), Queue: s.queue.Load(), CondFrames: s.condFrames.Load(),
 		Camera: s.Camera, Events: s.eventCount.Load(), PromptSeconds: math.Round(s.promptBudget.Used().Seconds()*1000) / 1000,
+		DiscoveryRuns: s.discoveryRuns.Load(), Discovered: s.discovered.Load(),
 	}
 	if s.ed != nil {
 		si.Mode, si.Model = "edit", s.ed.trk != nil
@@ -341,6 +353,10 @@ func (s *Session) modelLoop(ctx context.Context, log *slog.Logger) {
 				req.reply <- promptReply{err: s.removeObject(req.remove)}
 				continue
 			}
+			if req.run != nil {
+				req.reply <- promptReply{err: req.run(ctx)}
+				continue
+			}
 			res, obj, err := s.prompt(ctx, req.p)
 			req.reply <- promptReply{res, err, obj}
 		case tf := <-s.frames.C():
@@ -357,6 +373,9 @@ func (s *Session) modelLoop(ctx context.Context, log *slog.Logger) {
 			s.setOverlay(res, tf.decodedAt)
 			s.noteCondFrames() // prompts become conditioning frames here
 			s.analyze(res, events.Frame{Index: tf.f.Index, PTS: tf.f.PTS, Wall: tf.decodedAt})
+			if s.disc != nil {
+				s.discover(ctx, res, now)
+			}
 		}
 	}
 }
@@ -471,6 +490,10 @@ type PromptResult struct {
 	Object  int                 `json:"object"`
 	Frame   int                 `json:"frame"`
 	Objects []stream.ObjectMeta `json:"objects"`
+	// Candidates are every mask the decoder returned for a click or box
+	// (none for a mask prompt), the tracker's choice marked; PickCandidate
+	// keeps another.
+	Candidates []Candidate `json:"candidates,omitempty"`
 }
 
 // Apply checks a client's prompt and applies it: on frame (required)
@@ -495,6 +518,9 @@ func (s *Session) Apply(ctx context.Context, p prompt.Prompt, frame *int) (*Prom
 	if p.Empty() {
 		return nil, &kindError{ErrInvalid, errors.New("prompt: no points, box or mask")}
 	}
+	if p.Candidate != nil && p.Object <= 0 {
+		return nil, &kindError{ErrInvalid, fmt.Errorf("prompt: candidate %d: name the object whose click it answers", *p.Candidate)}
+	}
 	if s.ed != nil {
 		if frame == nil {
 			return nil, &kindError{ErrInvalid, errors.New("prompt: an edit session needs \"frame\", the frame the prompt is on")}
@@ -502,11 +528,14 @@ func (s *Session) Apply(ctx context.Context, p prompt.Prompt, frame *int) (*Prom
 		p.Frame = *frame
 		return s.ed.prompt(ctx, p)
 	}
+	if p.Candidate != nil {
+		return s.pickLive(ctx, p.Object, *p.Candidate)
+	}
 	obj, res, err := s.Prompt(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	resp := &PromptResult{Object: obj, Frame: res.Frame}
+	resp := &PromptResult{Object: obj, Frame: res.Frame, Candidates: s.keepCandidates(obj, res)}
 	s.mu.Lock()
 	if ov := s.overlay; ov != nil {
 		resp.Objects = ov.objects
@@ -527,19 +556,28 @@ func (s *Session) RemoveObject(ctx context.Context, id int) error {
 	if !ok || s.trk == nil {
 		return fmt.Errorf("%w: no object %d in session %s", ErrNotFound, id, s.ID)
 	}
-	req := promptRequest{remove: id, reply: make(chan promptReply, 1)}
+	r, err := s.ask(ctx, promptRequest{remove: id})
+	if err != nil {
+		return err
+	}
+	return r.err
+}
+
+// ask hands req to the model goroutine and waits for its reply.
+func (s *Session) ask(ctx context.Context, req promptRequest) (promptReply, error) {
+	req.reply = make(chan promptReply, 1)
 	select {
 	case s.prompts <- req:
 	case <-ctx.Done():
-		return ctx.Err()
+		return promptReply{}, ctx.Err()
 	case <-s.done:
-		return ErrEnded
+		return promptReply{}, ErrEnded
 	}
 	select {
 	case r := <-req.reply:
-		return r.err
+		return r, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return promptReply{}, ctx.Err()
 	}
 }
 
@@ -548,6 +586,7 @@ func (s *Session) removeObject(id int) error {
 		return err
 	}
 	s.forget(id)
+	s.dropCandidates(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.objects, id)

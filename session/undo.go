@@ -81,10 +81,13 @@ func (op EditOp) String() string {
 	case opPrompt:
 		p := op.Prompts[0]
 		what := "click"
-		if p.Box != nil {
+		switch {
+		case p.Box != nil:
 			what = "box"
-		} else if p.Mask != nil {
+		case p.Mask != nil:
 			what = "mask"
+		case p.Candidate != nil:
+			what = fmt.Sprintf("candidate %d", *p.Candidate)
 		}
 		return fmt.Sprintf("%s on object %d, frame %d", what, op.Object, p.Frame)
 	case opClear:
@@ -146,7 +149,8 @@ func (e *editor) applyPrompt(ctx context.Context, p prompt.Prompt) (*tracker.Fra
 	e.changed = true
 	key := PromptFrame{Object: p.Object, Frame: p.Frame}
 	points := len(p.Points)
-	if p.Append {
+	if p.Append || p.Candidate != nil {
+		// A pick among the click's candidates keeps its points.
 		points += e.prompts[key]
 	}
 	e.prompts[key] = points
@@ -403,6 +407,7 @@ func (e *editor) change(ctx context.Context, kind string, id int) error {
 		if err != nil {
 			return err
 		}
+		s.dropCandidates(id)
 		return e.record(op)
 	})
 }

@@ -60,6 +60,27 @@ func (t *Tracker) choose(o *object, c *sam.Candidates, multimask bool, frame int
 	return e
 }
 
+// entryOf is the frame's entry with candidate token of c, as choose
+// builds it for its own pick.
+func (t *Tracker) entryOf(c *sam.Candidates, token, frame int) *memory.Entry {
+	e := &memory.Entry{Frame: frame, ObjectScore: c.ObjectScore, Candidate: token, IoU: c.IoU[token]}
+	if t.man.PredObjScores && !(c.ObjectScore > t.presenceThreshold()) {
+		e.Logits = make([]float32, len(c.Masks[token]))
+		for i := range e.Logits {
+			e.Logits[i] = noObjectLogit
+		}
+		e.Ptr = append([]float32(nil), t.noObjPtr...)
+		return e
+	}
+	ptr := 0
+	if t.man.UseMultimaskTokenForObjPtr {
+		ptr = token
+	}
+	e.Logits = append([]float32(nil), c.Masks[token]...)
+	e.Ptr = append([]float32(nil), c.ObjPtr[ptr]...)
+	return e
+}
+
 // argmax3 returns the best multimask token (1..3), first on ties as
 // torch.argmax.
 func argmax3(iou [4]float32) int {

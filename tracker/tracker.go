@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vidseg/vidseg/autoseg"
 	"github.com/vidseg/vidseg/kalman"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/memory"
@@ -135,6 +136,17 @@ type object struct {
 	// SAMURAI state.
 	kf     *kalman.Filter
 	stable int
+	// last is the decoder's answer to the object's last point or box
+	// prompt, for a Candidate prompt to pick another of its masks.
+	last *lastPrompt
+}
+
+// lastPrompt is what a Candidate prompt needs of the click it answers.
+type lastPrompt struct {
+	frame   int
+	cands   sam.Candidates
+	cond    bool // the click's output was to become a conditioning frame
+	reverse bool
 }
 
 type pending struct {
@@ -362,7 +374,7 @@ func (t *Tracker) trackFrame(ctx context.Context, idx int, feats *sam.Features, 
 		}
 	}
 	if len(objs) > 0 {
-		entries, err := t.infer(ctx, objs, idx, feats, nil, false, reverse)
+		entries, _, err := t.infer(ctx, objs, idx, feats, nil, false, reverse)
 		if err != nil {
 			return nil, fmt.Errorf("tracker: frame %d: %w", idx, err)
 		}
@@ -417,18 +429,57 @@ func (t *Tracker) Prompt(ctx context.Context, p prompt.Prompt) (*FrameResult, er
 	if isNew {
 		o = t.newObject(p.Object)
 	}
-	if err := t.runPrompt(ctx, o, p, feats); err != nil {
+	cands, err := t.runPrompt(ctx, o, p, feats)
+	if err != nil {
 		if isNew {
 			t.objects = t.objects[:len(t.objects)-1]
 		}
 		return nil, err
 	}
-	return t.result(p.Frame)
+	res, err := t.result(p.Frame)
+	if err != nil || cands == nil {
+		return res, err
+	}
+	for i := range res.Objects {
+		if r := &res.Objects[i]; r.Object == p.Object {
+			if r.Candidates, err = t.candidates(cands); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// candidates turns every decoder output of a prompt into a source-size
+// mask, so that the user can pick another one than the tracker chose.
+func (t *Tracker) candidates(c *sam.Candidates) ([]Candidate, error) {
+	w, h := t.width, t.height
+	out := make([]Candidate, len(c.Masks))
+	bin := make([]byte, w*h)
+	for k, logits := range c.Masks {
+		clear(bin)
+		sam.MaskToSource(logits, t.man.MaskSize, w, h, bin)
+		rle, err := mask.EncodeRLE(bin, w, h)
+		if err != nil {
+			return nil, fmt.Errorf("tracker: candidate %d: %w", k, err)
+		}
+		out[k] = Candidate{Token: k, IoU: c.IoU[k], RLE: rle}
+	}
+	return out, nil
 }
 
 func (t *Tracker) checkPrompt(p prompt.Prompt) error {
 	if t.width == 0 {
 		return fmt.Errorf("tracker: prompt before any frame: %w", ErrFrameNotCached)
+	}
+	if c := p.Candidate; c != nil {
+		if len(p.Points) > 0 || p.Box != nil || p.Mask != nil {
+			return fmt.Errorf("tracker: object %d frame %d: a candidate stands alone, without points, box or mask", p.Object, p.Frame)
+		}
+		if *c < 0 || *c > 3 {
+			return fmt.Errorf("tracker: object %d frame %d: candidate %d: want a decoder token 0..3", p.Object, p.Frame, *c)
+		}
+		return nil
 	}
 	if p.Mask != nil {
 		if len(p.Points) > 0 || p.Box != nil {
@@ -462,25 +513,31 @@ func (t *Tracker) checkPrompt(p prompt.Prompt) error {
 	return nil
 }
 
-func (t *Tracker) runPrompt(ctx context.Context, o *object, p prompt.Prompt, feats *sam.Features) error {
+// runPrompt applies p to o; for points and boxes it returns the decoder's
+// candidates (all four tokens), nil for a mask.
+func (t *Tracker) runPrompt(ctx context.Context, o *object, p prompt.Prompt, feats *sam.Features) (*sam.Candidates, error) {
+	if p.Candidate != nil {
+		return t.pickCandidate(o, p.Frame, *p.Candidate)
+	}
 	reverse, tracked := o.tracked[p.Frame]
 	isInit := !tracked
 	cond := isInit || t.cfg.CorrectionsAsCond
 	if p.Mask != nil {
 		e, err := t.maskAsOutput(ctx, p, feats)
 		if err != nil {
-			return fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
+			return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
 		}
 		t.fillHoles(e)
 		e.Reverse = reverse
 		o.temp[p.Frame] = &pending{entry: e, cond: cond}
 		delete(o.points, p.Frame)
-		return nil
+		o.last = nil
+		return nil, nil
 	}
 	sp := t.modelPrompt(p)
 	if old, ok := o.points[p.Frame]; ok && p.Append {
 		if p.Box != nil {
-			return fmt.Errorf("tracker: object %d frame %d: a box must come before any point: send it without Append", o.id, p.Frame)
+			return nil, fmt.Errorf("tracker: object %d frame %d: a box must come before any point: send it without Append", o.id, p.Frame)
 		}
 		sp.Coords = append(append([][2]float32(nil), old.Coords...), sp.Coords...)
 		sp.Labels = append(append([]float32(nil), old.Labels...), sp.Labels...)
@@ -498,9 +555,9 @@ func (t *Tracker) runPrompt(ctx context.Context, o *object, p prompt.Prompt, fea
 			sp.MaskInput[i] = min(max(v, -32), 32)
 		}
 	}
-	es, err := t.infer(ctx, []*object{o}, p.Frame, feats, []sam.Prompt{sp}, isInit, reverse)
+	es, cands, err := t.infer(ctx, []*object{o}, p.Frame, feats, []sam.Prompt{sp}, isInit, reverse)
 	if err != nil {
-		return fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
+		return nil, fmt.Errorf("tracker: object %d frame %d: %w", o.id, p.Frame, err)
 	}
 	e := es[0]
 	// Filled before its memory is encoded (at commit), as the reference.
@@ -508,7 +565,29 @@ func (t *Tracker) runPrompt(ctx context.Context, o *object, p prompt.Prompt, fea
 	e.Reverse = reverse
 	o.temp[p.Frame] = &pending{entry: e, cond: cond}
 	o.points[p.Frame] = sam.Prompt{Coords: sp.Coords, Labels: sp.Labels}
-	return nil
+	o.last = &lastPrompt{frame: p.Frame, cands: cands[0], cond: cond, reverse: reverse}
+	return &cands[0], nil
+}
+
+// pickCandidate makes candidate token of o's last click or box on frame
+// its output there, in place of the tracker's choice: what the frame's
+// memory is encoded from when tracking resumes, a conditioning frame if
+// the click's output was to be one.
+func (t *Tracker) pickCandidate(o *object, frame, token int) (*sam.Candidates, error) {
+	last := o.last
+	if last == nil || last.frame != frame {
+		return nil, fmt.Errorf("tracker: object %d frame %d: candidate %d: no point or box prompt there whose candidates to pick from (only the object's last one's are kept): %w", o.id, frame, token, ErrEmptyPrompt)
+	}
+	e := t.entryOf(&last.cands, token, frame)
+	if t.cfg.Mode == SAMURAI && len(o.tracked) == 0 && o.kf != nil {
+		// The filter started from the click's first choice: start it
+		// from the pick.
+		o.kf = kalman.New(t.highResBox(e.Logits))
+	}
+	t.fillHoles(e)
+	e.Reverse = last.reverse
+	o.temp[frame] = &pending{entry: e, cond: last.cond}
+	return &last.cands, nil
 }
 
 // modelPrompt maps source-pixel points and box into the model's frame.
@@ -700,7 +779,7 @@ func (t *Tracker) features(ctx context.Context, idx int) (*sam.Features, error) 
 // objects of one frame: one memory attention and one mask decoder call for
 // all of them. prompts is nil when tracking (one padding point each), else
 // one per object; isInit starts objects without memory (no_mem_embed).
-func (t *Tracker) infer(ctx context.Context, objs []*object, idx int, feats *sam.Features, prompts []sam.Prompt, isInit, reverse bool) ([]*memory.Entry, error) {
+func (t *Tracker) infer(ctx context.Context, objs []*object, idx int, feats *sam.Features, prompts []sam.Prompt, isInit, reverse bool) ([]*memory.Entry, []sam.Candidates, error) {
 	t.stats.ObjectSteps += len(objs)
 	n, per := len(objs), len(feats.VisionFeat)
 	var embeds []float32
@@ -720,7 +799,7 @@ func (t *Tracker) infer(ctx context.Context, objs []*object, idx int, feats *sam
 		for i, o := range objs {
 			sel, err := o.bank.Select(idx, reverse, t.cfg.NumFrames)
 			if err != nil {
-				return nil, fmt.Errorf("object %d: %w", o.id, err)
+				return nil, nil, fmt.Errorf("object %d: %w", o.id, err)
 			}
 			frames := make([]sam.MemoryFrame, len(sel.Frames))
 			for j, r := range sel.Frames {
@@ -738,7 +817,7 @@ func (t *Tracker) infer(ctx context.Context, objs []*object, idx int, feats *sam
 		embeds, err = t.m.AttendMemoryBatch(ctx, feats, mems)
 		t.stats.MemoryAttention += time.Since(begin)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	sps := make([]sam.Prompt, n)
@@ -760,13 +839,13 @@ func (t *Tracker) infer(ctx context.Context, objs []*object, idx int, feats *sam
 	cands, err := t.m.DecodeMasksBatch(ctx, embeds, feats, sps)
 	t.stats.Decoder += time.Since(begin)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	entries := make([]*memory.Entry, n)
 	for i, o := range objs {
 		entries[i] = t.choose(o, &cands[i], multimask[i], idx)
 	}
-	return entries, nil
+	return entries, cands, nil
 }
 
 // encodeMemory runs the memory encoder on the chosen masks of entries of
@@ -863,3 +942,23 @@ func addChannelBias(x, b, out []float32) {
 // present (ObjectResult.Present): 0 in SAM 2 mode, SAMURAI's occlusion
 // threshold (the manifest's min_obj_score_logits, default -1) in SAMURAI.
 func (t *Tracker) PresenceThreshold() float32 { return t.presenceThreshold() }
+
+// Everything runs the automatic mask generator (package autoseg) on frame
+// idx, from its image features as a prompt there would use them (cached
+// or encoded once). The model must batch prompts (autoseg.Model).
+func (t *Tracker) Everything(ctx context.Context, idx int, p autoseg.Params) ([]autoseg.Mask, autoseg.Stats, error) {
+	am, ok := t.m.(autoseg.Model)
+	if !ok {
+		return nil, autoseg.Stats{}, errors.New("tracker: this model cannot segment everything (no shared-embedding decoder)")
+	}
+	if idx < 0 || (t.cfg.NumFrames > 0 && idx >= t.cfg.NumFrames) {
+		return nil, autoseg.Stats{}, fmt.Errorf("tracker: segment everything on frame %d (video has %d frames): %w", idx, t.cfg.NumFrames, ErrFrameRange)
+	}
+	start := time.Now()
+	defer func() { t.stats.Total += time.Since(start) }()
+	feats, err := t.features(ctx, idx)
+	if err != nil {
+		return nil, autoseg.Stats{}, err
+	}
+	return autoseg.Generate(ctx, am, feats, t.width, t.height, p)
+}

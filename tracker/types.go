@@ -65,10 +65,22 @@ type ObjectResult struct {
 	// Visible reports whether the object was judged present: ObjectScore
 	// above 0 (SAM 2) or above SAMURAI's occlusion threshold.
 	Visible bool
+	// Candidates are every mask the decoder returned for a point or box
+	// prompt (tokens 0..3), on the prompted object of Prompt's answer
+	// only: SAM's answer to an ambiguous click, for the user to pick
+	// another (Candidate is the one chosen).
+	Candidates []Candidate
 
 	// logits are the chosen low-resolution mask logits (MaskSize x
 	// MaskSize); -1024 everywhere when the object is judged absent.
 	logits []float32
+}
+
+// Candidate is one decoder output of a prompt.
+type Candidate struct {
+	Token int      // 0 single-mask, 1..3 multimask
+	IoU   float32  // predicted IoU
+	RLE   mask.RLE // source-size binary mask, thresholded at 0 as the chosen one
 }
 
 // Present reports whether the object was judged visible.

@@ -120,6 +120,10 @@ type Config struct {
 	// Analytics tunes event detection (Camera is set per session).
 	Analytics events.Config
 	// Reconnect tunes how live network sources are reopened when lost.
+	// Discovery, if on, finds new objects on live sessions every so
+	// often (session.Discovery: segment everything, masks no object
+	// covers become objects).
+	Discovery *session.Discovery
 	Reconnect decode.ReconnectOptions
 }
 
@@ -132,6 +136,7 @@ func (c Config) sessions() session.Config {
 		PromptTimeout: c.PromptTimeout, PromptBudget: c.PromptBudget,
 		ICEDisconnectedTimeout: c.ICEDisconnectedTimeout, ICEFailedTimeout: c.ICEFailedTimeout,
 		Logger: c.Logger, EventSinks: c.EventSinks, Analytics: c.Analytics, Reconnect: c.Reconnect,
+		Discovery: c.Discovery,
 	}
 }
 
@@ -234,6 +239,7 @@ func (s *Server) routes(files http.Handler) {
 	s.mux.HandleFunc("DELETE /api/sessions/{id}/whep/{viewer}", s.withSession(s.handleWHEP))
 	s.mux.HandleFunc("POST /api/sessions/{id}/prompts", s.withSession(s.handlePrompt))
 	s.mux.HandleFunc("DELETE /api/sessions/{id}/objects/{obj}", s.withSession(s.handleRemoveObject))
+	s.mux.HandleFunc("POST /api/sessions/{id}/everything", s.withSession(s.handleEverything))
 	s.editRoutes()
 	s.mediaRoutes()
 	s.mux.HandleFunc("GET /api/sessions/{id}/zones", s.withSession(s.handleGetZones))

@@ -46,6 +46,12 @@ type PromptRequest struct {
 	// Frame is the frame the prompt is on, for edit sessions (the frame
 	// the page shows); live sessions use the model's latest frame.
 	Frame *int `json:"frame,omitempty"`
+	// Candidate picks one of the candidates (by token) that the answer to
+	// the object's last click or box listed: it becomes the object's
+	// output on that frame, what memory is encoded from (a live session,
+	// past that frame, takes the candidate's mask as a mask prompt on its
+	// latest frame). It stands alone, without points, box or mask.
+	Candidate *int `json:"candidate,omitempty"`
 }
 
 // PromptResponse answers a prompt with the object id and its first result.
@@ -337,8 +343,32 @@ func (s *Server) handlePrompt(w http.ResponseWriter, r *http.Request, ss *sessio
 		writeError(w, http.StatusBadRequest, fmt.Errorf("prompt: want JSON {object, points:[{x,y,positive}], box:{x0,y0,x1,y1}}: %w", err))
 		return
 	}
-	p := prompt.Prompt{Object: req.Object, Points: req.Points, Box: req.Box, Mask: req.Mask}
+	p := prompt.Prompt{Object: req.Object, Points: req.Points, Box: req.Box, Mask: req.Mask, Candidate: req.Candidate}
 	resp, err := ss.Apply(r.Context(), p, req.Frame)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// EverythingRequest is the body of POST /api/sessions/{id}/everything.
+type EverythingRequest = session.EverythingRequest
+
+// EverythingResponse answers it: the objects added.
+type EverythingResponse = session.EverythingResult
+
+func (s *Server) handleEverything(w http.ResponseWriter, r *http.Request, ss *session.Session) {
+	if !ss.Model() {
+		writeError(w, http.StatusConflict, session.ErrNoModel)
+		return
+	}
+	var req EverythingRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("everything: want JSON {frame, pointsPerSide, predIouThresh, stabilityScoreThresh, stabilityScoreOffset, boxNmsThresh, maxObjects, overlap}: %w", err))
+		return
+	}
+	resp, err := ss.Everything(r.Context(), req)
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return

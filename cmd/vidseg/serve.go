@@ -40,7 +40,7 @@ Without a model the app still plays video and explains how to get one.`,
 	noStore := fs.Bool("no-store", false, "keep no session store (nothing survives a restart)")
 	var resume cli.List
 	fs.Var(&resume, "resume", "resume stored session `ID` (repeatable), or \"all\"")
-	for _, k := range []string{"token", "media_root", "max_sessions", "pause_after", "idle_timeout", "prompt_timeout", "prompt_budget"} {
+	for _, k := range []string{"token", "media_root", "max_sessions", "pause_after", "idle_timeout", "prompt_timeout", "prompt_budget", "discover_every", "discover_max_objects", "discover_drop_after"} {
 		s.Flag(fs, k)
 	}
 	var devices, origins cli.List
@@ -111,6 +111,9 @@ Without a model the app still plays video and explains how to get one.`,
 	cfg := web.Config{Codec: codec, UploadLimit: limit, AllowOrigins: origins, PublicURL: *publicURL,
 		Sources: web.SourcePolicy{MediaRoot: s.Get("media_root"), Devices: cli.SplitList(devices),
 			AllowURLs: *allowURLs, AllowPrivateURLs: *allowPrivate, AllowRTSPUDP: *rtspUDP}}
+	if err := cli.Discovery(s, &cfg); err != nil {
+		return err
+	}
 	if err := cli.SessionLimits(s, &cfg); err != nil {
 		return err
 	}

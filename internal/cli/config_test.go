@@ -211,3 +211,25 @@ func TestSessionLimitsPromptTime(t *testing.T) {
 		t.Errorf("bad prompt timeout: %v", err)
 	}
 }
+
+// Live discovery reaches serve's web.Config from the environment (or
+// flag, or config file): off by default, on with a duration.
+func TestDiscoverySettings(t *testing.T) {
+	var cfg web.Config
+	if err := Discovery(resolve(t, nil), &cfg); err != nil || cfg.Discovery != nil {
+		t.Fatalf("default: %v, %+v; want discovery off", err, cfg.Discovery)
+	}
+	s := resolve(t, map[string]string{"VIDSEG_DISCOVER_EVERY": "10s", "VIDSEG_DISCOVER_MAX_OBJECTS": "5", "VIDSEG_DISCOVER_DROP_AFTER": "0"})
+	if err := Discovery(s, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.Discovery; d == nil || d.Every != 10*time.Second || d.MaxObjects != 5 || d.DropAfter != 0 || d.Params.PointsPerSide != 32 {
+		t.Errorf("discovery %+v; want every 10s, 5 objects, never dropped, the generator's defaults", d)
+	}
+	for env, want := range map[string]string{"VIDSEG_DISCOVER_EVERY": "discover every", "VIDSEG_DISCOVER_MAX_OBJECTS": "discover max objects"} {
+		s := resolve(t, map[string]string{"VIDSEG_DISCOVER_EVERY": "10s", env: "-3"})
+		if err := Discovery(s, &cfg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=-3: %v, want an error naming %q", env, err, want)
+		}
+	}
+}

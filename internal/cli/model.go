@@ -115,7 +115,7 @@ func (m *Model) Close() error {
 
 // OpenModel finds the model and the ONNX Runtime library and opens both.
 // Warnings (the random fixture) go to w.
-func OpenModel(s *Settings, w io.Writer, log *slog.Logger) (*Model, error) {
+func OpenModel(s *Settings, w io.Writer, log *slog.Logger, tune ...func(*sam.Options)) (*Model, error) {
 	choice, err := FindModel(s)
 	if err != nil {
 		return nil, err
@@ -154,7 +154,11 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (run `vidseg doctor`)", err)
 	}
-	m, err := sam.Open(rt, choice.Dir, sam.Options{Provider: s.Get("provider"), Threads: threads, Attention: s.Get("attention"), MatMul: s.Get("matmul"), Logger: log})
+	opts := sam.Options{Provider: s.Get("provider"), Threads: threads, Attention: s.Get("attention"), MatMul: s.Get("matmul"), Logger: log}
+	for _, f := range tune {
+		f(&opts)
+	}
+	m, err := sam.Open(rt, choice.Dir, opts)
 	if err != nil {
 		rt.Close()
 		if errors.Is(err, sam.ErrMatMulBF16EdgeTAM) {

@@ -13,6 +13,7 @@ import (
 	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/mask"
 	"github.com/vidseg/vidseg/results"
+	"github.com/vidseg/vidseg/sam"
 	"github.com/vidseg/vidseg/video"
 )
 
@@ -95,7 +96,12 @@ func SegmentEverything(ctx context.Context, e *Env, s *Settings, j SegmentJob) e
 		return Usagef("segment: %v", err)
 	}
 	log := NewLogger(e.Stderr, j.Verbose)
-	lm, err := OpenModel(s, e.Stderr, log)
+	// The grid runs the mask decoder at one large batch again and again:
+	// ONNX Runtime's arena reuses its activations (hundreds of MB a run)
+	// where fresh mappings are faulted in each time, which took half the
+	// CPU time (docs/benchmarks.md). The arena keeps them resident: a
+	// higher peak RSS, for one frame in a short-lived process.
+	lm, err := OpenModel(s, e.Stderr, log, func(o *sam.Options) { o.Arena = true })
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vidseg/vidseg/autoseg"
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/camera"
 	"github.com/vidseg/vidseg/journal"
@@ -231,6 +232,28 @@ func SessionLimits(s *Settings, cfg *web.Config) error {
 		}
 		*d.to = v
 	}
+	return nil
+}
+
+// Discovery reads --discover-every, --discover-max-objects and
+// --discover-drop-after: live discovery with the generator's defaults.
+func Discovery(s *Settings, cfg *web.Config) error {
+	every, err := time.ParseDuration(s.Get("discover_every"))
+	if err != nil || every < 0 {
+		return Usagef("discover every %q (from %s): want a duration such as 10s, or 0 for off", s.Get("discover_every"), s.Source("discover_every"))
+	}
+	if every == 0 {
+		return nil
+	}
+	n, err := s.Int("discover_max_objects")
+	if err != nil || n < 1 || n > session.MaxEverythingObjects {
+		return Usagef("discover max objects %q (from %s): want 1..%d", s.Get("discover_max_objects"), s.Source("discover_max_objects"), session.MaxEverythingObjects)
+	}
+	drop, err := time.ParseDuration(s.Get("discover_drop_after"))
+	if err != nil || drop < 0 {
+		return Usagef("discover drop after %q (from %s): want a duration such as 1m, or 0 for never", s.Get("discover_drop_after"), s.Source("discover_drop_after"))
+	}
+	cfg.Discovery = &session.Discovery{Every: every, Params: autoseg.DefaultParams(), MaxObjects: n, DropAfter: drop}
 	return nil
 }
 

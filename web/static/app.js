@@ -34,6 +34,8 @@ const state = {
   refreshes: 0,
   burned: false,
   effect: "highlight", // how masks are drawn (drawMasks)
+  candidates: null, // the last click's masks: {object, frame, list: [{token, iou, area, chosen, mask}]}
+  everything: null, // the last segment-everything answer
 };
 window.vidseg = state;
 
@@ -286,6 +288,8 @@ function resetView() {
   state.style.clear();
   state.marks = [];
   state.clicksKey = null;
+  state.candidates = null;
+  $("candidates").hidden = true;
   notice("", false);
   for (const id of ["st-frame", "st-mask", "st-fps", "st-model", "st-lat", "st-mlat"]) $(id).textContent = "-";
   $("st-queue").textContent = "0";
@@ -966,6 +970,7 @@ async function prompt(body, mark, retries = 60) {
     // out (not now: nothing moves under the user while segmenting).
     try { localStorage.setItem("vidseg.hintSeen", "1"); } catch (e) { /* storage off */ }
     if (mark) { mark.status = "done"; mark.object = res.object; saveMarks(); }
+    showCandidates(res);
     // The next session poll brings the server's list of clicks.
     if (s && s.edit) state.clicksKey = null;
     showError("");
@@ -987,6 +992,129 @@ async function prompt(body, mark, retries = 60) {
   }
 }
 state.prompt = (body) => prompt(body, null);
+
+// candidateNames labels a click's masks by size, as SAM's three outputs
+// are meant: the largest "whole", then "part", "sub-part"; token 0 is
+// the single-mask output.
+function candidateNames(list) {
+  const multi = list.filter((c) => c.token > 0).sort((a, b) => b.area - a.area);
+  const names = new Map([[0, "single"]]);
+  multi.forEach((c, i) => names.set(c.token, ["whole", "part", "sub-part"][i] || `mask ${c.token}`));
+  return names;
+}
+
+// showCandidates lists the masks the decoder gave for the click just
+// answered, each a thumbnail with its predicted IoU; picking one makes
+// it the object's mask on that frame. Mask prompts have none: the list
+// goes.
+function showCandidates(res) {
+  const list = (res.candidates || []).filter((c) => c.area > 0);
+  const box = $("candidates");
+  if (list.length < 2) {
+    if (!res.candidates) { state.candidates = null; box.hidden = true; }
+    return;
+  }
+  const names = candidateNames(list);
+  // Whole, part, sub-part, then the single-mask output.
+  const rank = (c) => c.token === 0 ? 9 : ["whole", "part", "sub-part"].indexOf(names.get(c.token));
+  list.sort((a, b) => rank(a) - rank(b));
+  state.candidates = { object: res.object, frame: res.frame, list };
+  const color = objStyle(res.object).color;
+  const out = $("candidate-list");
+  out.textContent = "";
+  for (const c of list) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.token = c.token;
+    b.setAttribute("aria-pressed", String(!!c.chosen));
+    b.setAttribute("aria-label", `${names.get(c.token)} mask, predicted IoU ${c.iou.toFixed(2)}${c.chosen ? " (in use)" : ""}`);
+    b.title = `decoder token ${c.token}, ${c.area} pixels`;
+    const cv = document.createElement("canvas");
+    const [h, w] = c.mask.size;
+    cv.width = Math.max(1, Math.round(96 * w / Math.max(w, h)));
+    cv.height = Math.max(1, Math.round(96 * h / Math.max(w, h)));
+    drawThumb(cv, c.mask, color);
+    const label = document.createElement("span");
+    label.textContent = `${names.get(c.token)} ${c.iou.toFixed(2)}`;
+    b.append(cv, label);
+    b.onclick = () => pickCandidate(c.token);
+    out.appendChild(b);
+  }
+  box.hidden = false;
+}
+
+// drawThumb draws a mask small: the object's colour on black.
+function drawThumb(cv, rle, color) {
+  const [h, w] = rle.size;
+  const m = decodeRLE(rle);
+  const full = new ImageData(w, h);
+  for (let i = 0; i < w * h; i++) {
+    if (!m[i]) continue;
+    full.data.set([color[0], color[1], color[2], 255], i * 4);
+  }
+  const tmp = document.createElement("canvas");
+  tmp.width = w; tmp.height = h;
+  tmp.getContext("2d").putImageData(full, 0, 0);
+  const ctx = cv.getContext("2d");
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, cv.width, cv.height);
+  ctx.drawImage(tmp, 0, 0, cv.width, cv.height);
+}
+
+// pickCandidate keeps another of the last click's masks.
+async function pickCandidate(token) {
+  const c = state.candidates;
+  if (!c) return;
+  const name = candidateNames(c.list).get(token);
+  await prompt({ object: c.object, frame: c.frame, candidate: token }, null);
+  announce(`Object ${c.object} now uses the ${name} mask.`);
+}
+state.pickCandidate = pickCandidate;
+
+// cycleCandidate picks the next of the last click's masks (key c).
+function cycleCandidate() {
+  const c = state.candidates;
+  if (!c) { announce("No click with other masks to choose from."); return; }
+  const i = c.list.findIndex((x) => x.chosen);
+  pickCandidate(c.list[(i + 1) % c.list.length].token);
+}
+
+// everything finds every object on the frame shown: each mask the
+// model finds that no object covers becomes an object, listed with the
+// others, to keep or remove.
+async function everything() {
+  const s = state.session;
+  if (!state.sessionId || !s || state.lost) return;
+  if (!state.info.model) { showError("No model is configured, so nothing can be segmented (see the note above)."); return; }
+  const btn = $("everything");
+  btn.disabled = true;
+  const body = {};
+  if (s.edit) body.frame = shownFrame();
+  Object.assign(body, state.everythingParams || {});
+  setStatus("segmenting everything...");
+  try {
+    const res = await api("POST", `/api/sessions/${state.sessionId}/everything`, JSON.stringify(body), jsonHeaders);
+    state.everything = res;
+    showError("");
+    const n = res.added.length;
+    let text = `Segment everything on frame ${res.frame}: ${res.found} masks, ${n} new object${n === 1 ? "" : "s"}`;
+    if (res.overlapping) text += `, ${res.overlapping} already covered`;
+    if (res.capped) text += `, ${res.capped} over the cap`;
+    text += n ? ". Remove the ones you do not want." : ".";
+    notice(text, false);
+    announce(text);
+    if (n) select(res.added[0].object);
+    renderObjects(res.objects || []);
+    if (s.edit) state.clicksKey = null;
+    await pollSession();
+  } catch (e) {
+    showError("segment everything: " + e.message);
+  } finally {
+    btn.disabled = false;
+    modelStatus();
+  }
+}
+state.segmentEverything = everything;
 
 // removeObject drops an object; in an edit session it can be undone
 // (the notice's Undo, the Undo button or z).
@@ -1086,6 +1214,8 @@ function onKey(e) {
     case "z": undo(false); break;
     case "Z": undo(true); break;
     case "n": select(0); announce("The next click starts a new object."); break;
+    case "c": cycleCandidate(); break;
+    case "e": everything(); break;
     case "Delete": case "Backspace":
       if (!state.selected) { announce("No object selected."); return; }
       removeObject(state.selected);
@@ -1158,6 +1288,7 @@ function setupCanvas() {
   });
   cv.addEventListener("pointercancel", () => { drag = null; drawOverlay(); });
   $("new-object").onclick = () => select(0);
+  $("everything").onclick = everything;
   $("target").onchange = () => select(+$("target").value);
   $("effect").onchange = () => {
     state.effect = $("effect").value;
