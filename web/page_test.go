@@ -428,7 +428,8 @@ func pollTrue(t *testing.T, ctx context.Context, what, js string, timeout time.D
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+js+")", chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
 		state := eval[string](t, ctx, `JSON.stringify({conn: vidseg.connected, messages: vidseg.messages, presented: vidseg.presented, matched: vidseg.matched,
 		  drawn: vidseg.drawn && {frame: vidseg.drawn.frame, objects: vidseg.drawn.objects.map(o => o.id)}, edit: vidseg.session && vidseg.session.edit,
-		  prompts: vidseg.prompts, errors: vidseg.errors, lastRTP: vidseg.lastRTP, metaRTP: (vidseg.metas || []).slice(-5).map(m => [m.frame, m.streamMs, Math.round(m.streamMs*90)>>>0]), error: document.getElementById("error").textContent})`)
+		  prompts: vidseg.prompts, errors: vidseg.errors, lastRTP: vidseg.lastRTP, metaRTP: (vidseg.metas || []).slice(-5).map(m => [m.frame, m.streamMs, Math.round(m.streamMs*90)>>>0]), error: document.getElementById("error").textContent,
+		  focus: document.activeElement && (document.activeElement.id || document.activeElement.tagName) + (document.activeElement.dataset && document.activeElement.dataset.token !== undefined ? "[token]" : "")})`)
 		t.Fatalf("waiting for %s: %v; page state %s", what, err, state)
 	}
 }

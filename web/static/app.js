@@ -1027,7 +1027,9 @@ function showCandidates(res) {
     b.type = "button";
     b.dataset.token = c.token;
     b.setAttribute("aria-pressed", String(!!c.chosen));
-    b.setAttribute("aria-label", `${names.get(c.token)} mask, predicted IoU ${c.iou.toFixed(2)}${c.chosen ? " (in use)" : ""}`);
+    // The visible text starts the accessible name (label-in-name): "whole 0.87 ...".
+    const shown = `${names.get(c.token)} ${c.iou.toFixed(2)}`;
+    b.setAttribute("aria-label", `${shown}: ${names.get(c.token)} mask, predicted IoU ${c.iou.toFixed(2)}${c.chosen ? " (in use)" : ""}`);
     b.title = `decoder token ${c.token}, ${c.area} pixels`;
     const cv = document.createElement("canvas");
     const [h, w] = c.mask.size;
@@ -1035,7 +1037,7 @@ function showCandidates(res) {
     cv.height = Math.max(1, Math.round(96 * h / Math.max(w, h)));
     drawThumb(cv, c.mask, color);
     const label = document.createElement("span");
-    label.textContent = `${names.get(c.token)} ${c.iou.toFixed(2)}`;
+    label.textContent = shown;
     b.append(cv, label);
     b.onclick = () => pickCandidate(c.token);
     out.appendChild(b);
