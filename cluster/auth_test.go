@@ -452,3 +452,52 @@ func TestMoveSources(t *testing.T) {
 		t.Errorf("w1 takes door: %+v %v", cam, err)
 	}
 }
+
+// TestConnectWhileGrantsReload: the server re-checks every connection
+// when the coordinator reloads its users, and one still in its handshake
+// fails that check; a worker connecting then still gets in. Reloads come
+// every 5 ms here, far more often than leases move.
+func TestConnectWhileGrantsReload(t *testing.T) {
+	emb, err := StartEmbedded(EmbeddedOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	admin, err := Connect(context.Background(), emb.URL(), emb.Admin(Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := emb.AddWorker("w1"); err != nil {
+		t.Fatal(err)
+	}
+	c := emb.Auth().Worker("w1")
+	stop := make(chan struct{})
+	reloaded := make(chan error, 1)
+	go func() {
+		var err error
+		for i := 0; err == nil; i++ {
+			select {
+			case <-stop:
+				reloaded <- nil
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			err = emb.SetGrants(map[string][]string{"w1": {"cam" + strconv.Itoa(i%2)}})
+		}
+		reloaded <- err
+	}()
+	defer func() {
+		close(stop)
+		if err := <-reloaded; err != nil {
+			t.Errorf("reload: %v", err)
+		}
+	}()
+	for i := range 40 {
+		b, err := Connect(context.Background(), emb.URL(), Options{User: c.User, Password: c.Password})
+		if err != nil {
+			t.Fatalf("connect %d during reloads: %v", i, err)
+		}
+		b.Close()
+	}
+}

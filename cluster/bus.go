@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	neturl "net/url"
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -114,7 +116,7 @@ func Connect(ctx context.Context, url string, o Options) (*Bus, error) {
 	if o.OnError != nil {
 		opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { o.OnError(err) }))
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := dial(ctx, url, opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats: connect to %s: %s", RedactURL(url), redactErr(err, url, o))
 	}
@@ -125,6 +127,34 @@ func Connect(ctx context.Context, url string, o Options) (*Bus, error) {
 	}
 	b.User = user
 	return b, nil
+}
+
+// dial connects, trying again briefly after an authorization violation:
+// the server re-checks every connection when its users are reloaded (as
+// the coordinator does when leases move), and one still in its handshake
+// then fails the check although its credentials are good. Wrong
+// credentials still fail, about a second and a half later.
+func dial(ctx context.Context, url string, opts []nats.Option) (*nats.Conn, error) {
+	wait := 100 * time.Millisecond
+	for try := 1; ; try++ {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil || !cutInHandshake(err) || try == 5 {
+			return nc, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// cutInHandshake says whether err is how a connection ends when a reload
+// cuts it during its handshake: refused, or closed under the client.
+func cutInHandshake(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
 }
 
 // clientAuth turns o's credentials (or the URL's) into connect options,

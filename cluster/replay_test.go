@@ -83,6 +83,11 @@ func TestLiveCameraResumesFromLastMask(t *testing.T) {
 	if err := bus.NC.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	// The server has the result; the results stream stores it a moment later.
+	waitFor(t, "the last result stored", func() bool {
+		_, err := bus.Results.GetLastMsgForSubject(ctx, Subject("door", "results"))
+		return err == nil
+	}, nil)
 
 	// The next worker: the object comes back from its last mask.
 	second := NewEventPublisher(bus, log, nil)
