@@ -3,6 +3,7 @@ package sam
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -211,7 +212,8 @@ func TestAttendMemoryKeepsFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	copied := m.Counters().Sub(before).CopiedBytes
-	if frame := int64(4 * per); copied < 2*frame || copied >= 3*frame {
+	// bfloat16 frames go in as they are: 2 bytes a value.
+	if frame := int64(2 * per); copied < 2*frame || copied >= 3*frame {
 		t.Errorf("%d bytes copied for two objects with one new memory frame each; want two frames (%d bytes) and their pointers and slots", copied, 2*frame)
 	}
 	for i, o := range next {
@@ -220,5 +222,19 @@ func TestAttendMemoryKeepsFrames(t *testing.T) {
 			t.Fatal(err)
 		}
 		closeTo(t, "conditioned_feat", got[i*hw:(i+1)*hw], want)
+		// The same frames widened to float32 by Go, in the float32 graph.
+		wide := make([]MemoryFrame, len(o.Frames))
+		for j, fr := range o.Frames {
+			wide[j] = MemoryFrame{Feat: make([]float32, per), Pos: fr.Pos, Slot: fr.Slot}
+			widen(wide[j].Feat, fr)
+		}
+		fp32, err := m.AttendMemory(ctx, f, wide, o.Pointers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(want, fp32) {
+			closeTo(t, "conditioned_feat (float32 input)", want, fp32)
+			t.Errorf("object %d: the bfloat16 input gave other values than the same frames widened to float32", i)
+		}
 	}
 }

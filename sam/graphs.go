@@ -2,6 +2,7 @@ package sam
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -170,6 +171,21 @@ func wrap[T ort.TensorData](r *run, dst []ort.Value, i int, name string, data []
 
 func (r *run) input(i int, name string, data []float32, shape ...int64) {
 	wrap(r, r.in, i, name, data, shape...)
+}
+
+// bf16 wraps data, bfloat16 values, as input i.
+func (r *run) bf16(i int, name string, data []uint16, shape ...int64) {
+	if r.err != nil {
+		return
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), 2*len(data))
+	t, err := ort.NewCustomDataTensor(ort.NewShape(shape...), b, ort.TensorElementDataTypeBFloat16)
+	if err != nil {
+		r.err = fmt.Errorf("%s: %s: %w", r.graph, name, err)
+		return
+	}
+	r.made = append(r.made, t)
+	r.in[i] = t
 }
 
 func (r *run) output(i int, name string, data []float32, shape ...int64) {
@@ -645,11 +661,23 @@ func (m *Model) EncodeMemoryBatch(ctx context.Context, pixFeat []float32, masksH
 // object and frame until M changes; and a memory frame that stays in an
 // object's memory from one frame to the next keeps its place in mem_feat,
 // so that each run copies in only the objects' new frames.
+//
+// It has two sessions of the graph: sessBF16 takes mem_feat in bfloat16
+// (memfeat.go), for memory frames given as FeatBF16 as the tracker gives
+// them; sess, float32, is opened on the first call with Feat frames.
 type memoryAttention struct {
-	sess    *ort.DynamicAdvancedSession
-	pos     []float32  // packed [1,M,C,F,F] positions
-	posFrom []*float32 // the frames' Pos slices they were packed from
-	kept    map[[2]int]*keptMemory
+	sessBF16 *ort.DynamicAdvancedSession
+	sess     *ort.DynamicAdvancedSession
+	openFP32 func() (*ort.DynamicAdvancedSession, error)
+	pos      []float32  // packed [1,M,C,F,F] positions
+	posFrom  []*float32 // the frames' Pos slices they were packed from
+	kept     map[keptKey]*keptMemory
+}
+
+// keptKey is a batch shape: objects, frames, and whether in bfloat16.
+type keptKey struct {
+	b, nm int
+	bf16  bool
 }
 
 // keptMemory is the mem_feat and mem_slot of one batch shape (objects,
@@ -659,7 +687,8 @@ type memoryAttention struct {
 // RoPE gives every frame's keys the same rotations; so a frame may stay
 // where it was while the others move.
 type keptMemory struct {
-	feat  []float32        // [B,M,C,F,F]
+	feat  []float32        // [B,M,C,F,F], or
+	bf16  []uint16         // that in bfloat16
 	slots []int64          // [B,M]
 	from  []unsafe.Pointer // each place's source: its frame's Feat or FeatBF16 data
 	used  bool             // by the current call
@@ -698,35 +727,56 @@ func uniformPos(objs []ObjectMemory, idx []int) bool {
 	return true
 }
 
-// gather returns mem_feat and mem_slot of objects idx and the bytes of
-// features it copied. With keep, frames already in place from the last run
-// of this shape stay there and only the others are copied in; else all
-// are, in the order given.
-func (g *memoryAttention) gather(objs []ObjectMemory, idx []int, per int, keep bool) (feat []float32, slots []int64, copied int) {
-	b, nm := len(idx), len(objs[idx[0]].Frames)
-	key := [2]int{b, nm}
+// gather returns mem_feat (feat, or bf16 when every frame of objects idx
+// is in bfloat16) and mem_slot of objects idx, and the bytes of features
+// it copied. With keep, frames already in place from the last run of this
+// shape stay there and only the others are copied in; else all are, in
+// the order given.
+func (g *memoryAttention) gather(objs []ObjectMemory, idx []int, per int, keep bool) (feat []float32, bf16 []uint16, slots []int64, copied int) {
+	key := keptKey{len(idx), len(objs[idx[0]].Frames), allBF16(objs, idx)}
+	b, nm := key.b, key.nm
 	if km := g.kept[key]; km != nil && km.used {
 		keep = false // another batch of this call has it
 	}
+	var km *keptMemory
+	if keep {
+		if g.kept == nil {
+			g.kept = map[keptKey]*keptMemory{}
+		}
+		km = g.kept[key]
+	}
+	if km == nil {
+		km = &keptMemory{slots: make([]int64, b*nm), from: make([]unsafe.Pointer, b*nm)}
+		if key.bf16 {
+			km.bf16 = make([]uint16, b*nm*per)
+		} else {
+			km.feat = make([]float32, b*nm*per)
+		}
+		if keep {
+			g.kept[key] = km
+		}
+	}
+	km.used = keep
+	// put copies frame fr into place p.
+	put := func(p int, fr MemoryFrame) {
+		if key.bf16 {
+			copy(km.bf16[p*per:(p+1)*per], fr.FeatBF16)
+			copied += 2 * per
+		} else {
+			widen(km.feat[p*per:(p+1)*per], fr)
+			copied += 4 * per
+		}
+		km.from[p] = source(fr)
+		km.slots[p] = int64(fr.Slot)
+	}
 	if !keep {
-		feat, slots = make([]float32, b*nm*per), make([]int64, b*nm)
 		for k, i := range idx {
 			for j, fr := range objs[i].Frames {
-				widen(feat[(k*nm+j)*per:(k*nm+j+1)*per], fr)
-				slots[k*nm+j] = int64(fr.Slot)
+				put(k*nm+j, fr)
 			}
 		}
-		return feat, slots, 4 * len(feat)
+		return km.feat, km.bf16, km.slots, copied
 	}
-	if g.kept == nil {
-		g.kept = map[[2]int]*keptMemory{}
-	}
-	km := g.kept[key]
-	if km == nil {
-		km = &keptMemory{feat: make([]float32, b*nm*per), slots: make([]int64, b*nm), from: make([]unsafe.Pointer, b*nm)}
-		g.kept[key] = km
-	}
-	km.used = true
 	placed := make([]bool, nm)
 	at := make(map[unsafe.Pointer]int, nm)
 	for k, i := range idx {
@@ -749,15 +799,24 @@ func (g *memoryAttention) gather(objs []ObjectMemory, idx []int, per int, keep b
 			if placed[j] {
 				continue
 			}
-			p := k*nm + free[0]
+			put(k*nm+free[0], fr)
 			free = free[1:]
-			widen(km.feat[p*per:(p+1)*per], fr)
-			km.from[p] = source(fr)
-			km.slots[p] = int64(fr.Slot)
-			copied += 4 * per
 		}
 	}
-	return km.feat, km.slots, copied
+	return km.feat, km.bf16, km.slots, copied
+}
+
+// allBF16 says whether every memory frame of objects idx is given in
+// bfloat16 only.
+func allBF16(objs []ObjectMemory, idx []int) bool {
+	for _, i := range idx {
+		for _, fr := range objs[i].Frames {
+			if fr.Feat != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // release drops the kept memory of shapes the last call did not use, so
@@ -790,14 +849,39 @@ func newMemoryAttention(f *sessionFactory) (*memoryAttention, error) {
 		in[6] = f32("ptr_offset", -1, -1)
 	}
 	out := []tensorSpec{f32("conditioned_feat", batchDim(f.man), d.H, d.F, d.F)}
-	sess, err := f.open("memory_attention", f.man.Graphs.MemoryAttention, in, out)
+	file := f.man.Graphs.MemoryAttention
+	sess, err := f.openAs("memory_attention", file, in, out, "mem_feat")
 	if err != nil {
 		return nil, err
 	}
-	return &memoryAttention{sess: sess}, nil
+	fp32 := *f // its provider settled
+	open := func() (*ort.DynamicAdvancedSession, error) { return fp32.open("memory_attention", file, in, out) }
+	return &memoryAttention{sessBF16: sess, openFP32: open}, nil
 }
 
-func (g *memoryAttention) close() error { return g.sess.Destroy() }
+func (g *memoryAttention) close() error {
+	err := g.sessBF16.Destroy()
+	if g.sess != nil {
+		err = errors.Join(err, g.sess.Destroy())
+	}
+	return err
+}
+
+// session returns the session for mem_feat in bfloat16 or in float32,
+// opening the float32 one on first use.
+func (g *memoryAttention) session(bf16 bool) (*ort.DynamicAdvancedSession, error) {
+	if bf16 {
+		return g.sessBF16, nil
+	}
+	if g.sess == nil {
+		s, err := g.openFP32()
+		if err != nil {
+			return nil, err
+		}
+		g.sess = s
+	}
+	return g.sess, nil
+}
 
 // AttendMemory conditions the current frame's features on one object's
 // memory; see [Model.AttendMemoryBatch].
@@ -874,7 +958,11 @@ func (m *Model) attend(ctx context.Context, f *Features, objs []ObjectMemory, id
 	d := dimsOf(m.man)
 	per, h, hw := d.memPer(), int(d.H), int(d.H*d.F*d.F)
 	b, nm, np := len(idx), len(objs[idx[0]].Frames), len(objs[idx[0]].Pointers)
-	feat, slots, copied := g.gather(objs, idx, per, uniformPos(objs, idx))
+	feat, featBF16, slots, copied := g.gather(objs, idx, per, uniformPos(objs, idx))
+	sess, err := g.session(featBF16 != nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", graph, err)
+	}
 	ptr, offsets := make([]float32, b*np*h), make([]float32, b*np)
 	for k, i := range idx {
 		for j, p := range objs[i].Pointers {
@@ -892,21 +980,28 @@ func (m *Model) attend(ctx context.Context, f *Features, objs []ObjectMemory, id
 	r := newRun(graph, 7, 1)
 	r.input(0, "curr_feat", f.VisionFeat, 1, d.H, d.F, d.F)
 	r.input(1, "curr_pos", f.VisionPos, 1, d.H, d.F, d.F)
+	memFeat := func(shape ...int64) {
+		if featBF16 != nil {
+			r.bf16(2, memFeatBF16, featBF16, shape...)
+		} else {
+			r.input(2, "mem_feat", feat, shape...)
+		}
+	}
 	if m.man.Batched() {
-		r.input(2, "mem_feat", feat, d.memShape(B, M)...)
+		memFeat(d.memShape(B, M)...)
 		r.input(3, "mem_pos", pos, d.memShape(posB, M)...)
 		wrap(r, r.in, 4, "mem_slot", slots, B, M)
 		r.input(5, "ptr", ptr, B, P, d.H)
 		r.input(6, "ptr_offset", offsets, B, P)
 	} else {
-		r.input(2, "mem_feat", feat, d.memShape(M)...)
+		memFeat(d.memShape(M)...)
 		r.input(3, "mem_pos", pos, d.memShape(M)...)
 		wrap(r, r.in, 4, "mem_slot", slots, M)
 		r.input(5, "ptr", ptr, P, d.H)
 		r.input(6, "ptr_offset", offsets, P)
 	}
 	r.output(0, "conditioned_feat", res, B, d.H, d.F, d.F)
-	if err := m.exec(ctx, r, g.sess, &m.count.attn); err != nil {
+	if err := m.exec(ctx, r, sess, &m.count.attn); err != nil {
 		return err
 	}
 	m.scatter(out, res, hw, idx)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -55,10 +56,18 @@ type sessionFactory struct {
 }
 
 func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.DynamicAdvancedSession, error) {
+	return f.openAs(key, file, in, out, "")
+}
+
+// openAs is open with the float32 input bf16In, if not "", taken in
+// bfloat16 under the name memFeatBF16 (bf16Input).
+func (f *sessionFactory) openAs(key, file string, in, out []tensorSpec, bf16In string) (*ort.DynamicAdvancedSession, error) {
 	path := filepath.Join(f.man.Dir, file)
 	if err := checkGraphIO(path, in, out); err != nil {
 		return nil, fmt.Errorf("graph %s (%s): %w", key, file, err)
 	}
+	inNames := names(in)
+	var data []byte // the graph rewritten, when it is
 	if ops := f.bf16(key); ops.any() {
 		if f.provider == ProviderCUDA {
 			return nil, fmt.Errorf("graph %s: %s is a CPU kernel; on CUDA use fp32", key, ops)
@@ -66,7 +75,7 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 		if f.rt.opsErr != nil {
 			return nil, fmt.Errorf("graph %s: %s: %w", key, ops, f.rt.opsErr)
 		}
-		data, count, release, err := bf16GraphData(path, ops)
+		d, count, release, err := bf16GraphData(path, ops)
 		if err != nil {
 			return nil, fmt.Errorf("graph %s (%s): %s: %w", key, file, ops, err)
 		}
@@ -74,18 +83,33 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 		f.log.Debug("sam: graph rewritten for the bf16 operators", "graph", key, "attentions", count.attentions,
 			"matmuls", count.matmuls, "biases", count.biases)
 		f.provider = ProviderCPU
-		return f.create(path, data, key, file, in, out, false)
+		data = d
+	}
+	if bf16In != "" {
+		if data == nil {
+			d, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("graph %s: %w", key, err)
+			}
+			data = d
+		}
+		d, err := bf16Input(data, bf16In, memFeatBF16)
+		if err != nil {
+			return nil, fmt.Errorf("graph %s (%s): %w", key, file, err)
+		}
+		data = d
+		inNames[slices.Index(inNames, bf16In)] = memFeatBF16
 	}
 	switch f.provider {
 	case ProviderCPU:
-		return f.create(path, nil, key, file, in, out, false)
+		return f.create(path, data, key, file, inNames, out, false)
 	case ProviderCUDA:
-		return f.create(path, nil, key, file, in, out, true)
+		return f.create(path, data, key, file, inNames, out, true)
 	}
 	// ONNX Runtime logs a failed CUDA load as an error of its own; in auto
 	// mode that is expected, so quiet it while probing.
 	ort.SetEnvironmentLogLevel(ort.LoggingLevelFatal)
-	sess, err := f.create(path, nil, key, file, in, out, true)
+	sess, err := f.create(path, data, key, file, inNames, out, true)
 	ort.SetEnvironmentLogLevel(ort.LoggingLevelError)
 	if err == nil {
 		f.provider = ProviderCUDA
@@ -94,7 +118,7 @@ func (f *sessionFactory) open(key, file string, in, out []tensorSpec) (*ort.Dyna
 	}
 	f.log.Info("sam: CUDA execution provider unavailable, using CPU", "reason", err)
 	f.provider = ProviderCPU
-	return f.create(path, nil, key, file, in, out, false)
+	return f.create(path, data, key, file, inNames, out, false)
 }
 
 // bf16 says which of graph key's nodes run in the bf16 operators: the
@@ -113,7 +137,7 @@ func (f *sessionFactory) bf16(key string) bf16Ops {
 
 // create makes the session of the graph at path, or of data (the graph
 // rewritten in memory) when data is not nil.
-func (f *sessionFactory) create(path string, data []byte, key, file string, in, out []tensorSpec, cuda bool) (*ort.DynamicAdvancedSession, error) {
+func (f *sessionFactory) create(path string, data []byte, key, file string, in []string, out []tensorSpec, cuda bool) (*ort.DynamicAdvancedSession, error) {
 	opts, err := f.options(cuda, key)
 	if err != nil {
 		return nil, fmt.Errorf("graph %s (%s): %w", key, file, err)
@@ -121,9 +145,9 @@ func (f *sessionFactory) create(path string, data []byte, key, file string, in, 
 	defer opts.Destroy()
 	var sess *ort.DynamicAdvancedSession
 	if data != nil {
-		sess, err = ort.NewDynamicAdvancedSessionWithONNXData(data, names(in), names(out), opts)
+		sess, err = ort.NewDynamicAdvancedSessionWithONNXData(data, in, names(out), opts)
 	} else {
-		sess, err = ort.NewDynamicAdvancedSession(path, names(in), names(out), opts)
+		sess, err = ort.NewDynamicAdvancedSession(path, in, names(out), opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("graph %s (%s): create session: %w", key, file, err)
