@@ -774,6 +774,11 @@ def _remap_global_blocks(old_stages, old_global, new_stages):
     return out
 
 
+# Hiera's constructor defaults (sam2/modeling/backbones/hieradet.py) for the
+# keys apply_depth_override reads, when a config leaves them out.
+HIERA_DEFAULTS = {"stages": (2, 3, 16, 3), "global_att_blocks": (12, 16, 20)}
+
+
 def apply_depth_override(cfg: dict, depth: Mapping[str, Any]) -> dict:
     """Reduce depth only; every width stays. Returns the effective depth.
 
@@ -789,6 +794,10 @@ def apply_depth_override(cfg: dict, depth: Mapping[str, Any]) -> dict:
     unknown = set(depth) - known
     if unknown:
         raise ValueError(f"unknown depth keys {sorted(unknown)}; known {sorted(known)}")
+    # B+ leaves stages and global attention blocks to Hiera's defaults
+    # (hieradet.py); spelled out, they build the same trunk.
+    for key, default in HIERA_DEFAULTS.items():
+        trunk.setdefault(key, list(default))
     eff: Dict[str, Any] = {}
     if "stages" in depth:
         new = [int(x) for x in depth["stages"]]
