@@ -169,12 +169,17 @@ def export_graph(name, wrapper, path, model, fused=False):
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         extra["dynamo"] = False
     t = time.time()
-    from graphs import row_chunked_blocks
+    from graphs import matrix_mlp, reparameterized_trunk, row_chunked_blocks
 
     # The image encoder's stage-1 blocks in row bands: the same values with a
-    # quarter of their activations live (graphs.row_chunked_blocks).
-    bands = row_chunked_blocks(model) if name == "image_encoder" else contextlib.nullcontext()
-    with torch.no_grad(), sam2build.fused_attention(fused), bands:
+    # quarter of their activations live (graphs.row_chunked_blocks); RepViT's
+    # branches folded into single convolutions (graphs.reparameterized_trunk);
+    # the memory attention's MLPs as Gemm + Relu (graphs.matrix_mlp).
+    enc = name == "image_encoder"
+    bands = row_chunked_blocks(model) if enc else contextlib.nullcontext()
+    deploy = reparameterized_trunk(model) if enc else contextlib.nullcontext()
+    mlp = matrix_mlp(model) if name == "memory_attention" else contextlib.nullcontext()
+    with torch.no_grad(), sam2build.fused_attention(fused), bands, deploy, mlp:
         torch.onnx.export(
             wrapper, args, path,
             input_names=wrapper.input_names, output_names=wrapper.output_names,

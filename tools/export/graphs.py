@@ -72,6 +72,83 @@ def row_chunked_blocks(model, max_tokens=128 * 128):
             blk.forward = orig
 
 
+@contextlib.contextmanager
+def reparameterized_trunk(model):
+    """Export EdgeTAM's RepViT trunk with its training-time branches folded.
+
+    A RepViT token mixer computes bn(conv3x3(x) + conv1x1(x) + x) and each
+    ConvNorm a convolution and a BatchNorm: timm's fuse() folds each into one
+    convolution (RepViT's deploy form), the same function up to rounding, so
+    the graph runs one depthwise convolution where it ran two, two adds and
+    a scale. The model itself is left as built, so the exporter's self-check
+    still compares the graph with the official (unfused) module. SAM 2's
+    Hiera trunk has nothing to fold.
+    """
+    trunk = model.image_encoder.trunk
+    body = getattr(trunk, "body", None)
+    if body is None or not any(hasattr(m, "fuse") for m in body.modules()):
+        yield False
+        return
+    import copy
+
+    from timm.utils.model import reparameterize_model
+
+    fused = reparameterize_model(copy.deepcopy(body)).eval()
+    trunk.body = fused
+    try:
+        yield True
+    finally:
+        trunk.body = body
+
+
+class _RowsIn(nn.Module):
+    """linear1 of a memory-attention MLP on the tokens as rows of a matrix."""
+
+    def __init__(self, linear):
+        super().__init__()
+        self.linear = linear
+        self.shape = None
+
+    def forward(self, x):
+        self.shape = x.shape
+        return nn.functional.linear(x.reshape(-1, x.shape[-1]), self.linear.weight, self.linear.bias)
+
+
+class _RowsOut(nn.Module):
+    """linear2 of that MLP, back to the tokens' shape."""
+
+    def __init__(self, linear, rows_in):
+        super().__init__()
+        self.linear = linear
+        self.rows_in = rows_in
+
+    def forward(self, x):
+        y = nn.functional.linear(x, self.linear.weight, self.linear.bias)
+        return y.reshape(self.rows_in.shape[:-1] + (y.shape[-1],))
+
+
+@contextlib.contextmanager
+def matrix_mlp(model):
+    """Export each memory-attention layer's MLP on a [tokens, channels] matrix.
+
+    On the 3-D [batch, tokens, channels] tensor the exporter writes MatMul,
+    Add (bias) and Relu, three passes over the 4096 x 2048 hidden layer per
+    object per layer; as a matrix it writes Gemm (bias inside) then Relu, which
+    ONNX Runtime fuses into one FusedGemm. Same products, same order.
+    """
+    patched = []
+    for layer in getattr(model.memory_attention, "layers", ()):
+        l1, l2 = layer.linear1, layer.linear2
+        rows_in = _RowsIn(l1)
+        layer.linear1, layer.linear2 = rows_in, _RowsOut(l2, rows_in)
+        patched.append((layer, l1, l2))
+    try:
+        yield len(patched)
+    finally:
+        for layer, l1, l2 in patched:
+            layer.linear1, layer.linear2 = l1, l2
+
+
 class MaskDecoder(nn.Module):
     """SAM2Base._forward_sam_heads up to the object pointer, for all 4 tokens.
 

@@ -12,7 +12,7 @@
 #   make parity VARIANT=sam2.1_hiera_s PRECISION=int8 SIZE=256 FRAMES=16
 #   make parity VARIANT=sam2.1_hiera_t MODE=samurai     # SAMURAI's predictor (trace_samurai.py)
 #
-# VARIANT: sam2_hiera_{t,s,b+,l} or sam2.1_hiera_{t,s,b+,l}; PRECISION: fp32, int8,
+# VARIANT: sam2_hiera_{t,s,b+,l} or sam2.1_hiera_{t,s,b+,l}; PRECISION: fp32, fp16, int8,
 # bf16-attention, bf16-matmul (the bf16 ones need a CPU with AVX-512 BF16: elsewhere vidseg
 # runs fp32 and the row would measure fp32, so they are refused); SIZE: the input size (256
 # is ~16x cheaper than 1024); FRAMES: session length (>= 16: the session prompts frame 6,
@@ -48,6 +48,7 @@ env_args=()
 case "$precision" in
   fp32) pkg="$work/pkg-fp32" ;;
   int8) pkg="$work/pkg-int8"; export_args+=(--int8 --int8-below-gate) ;;  # measuring it
+  fp16) pkg="$work/pkg-fp16"; export_args+=(--fp16) ;;  # a GPU package; ONNX Runtime's CPU runs it too
   bf16-attention|bf16-matmul)
     if ! grep -qw avx512_bf16 /proc/cpuinfo; then
       echo "parity: $precision: this CPU has no AVX-512 BF16, where vidseg runs fp32 instead (docs/runtime.md): not measurable here" >&2
@@ -55,7 +56,7 @@ case "$precision" in
     fi
     pkg="$work/pkg-fp32"
     [ "$precision" = bf16-attention ] && env_args+=(VIDSEG_TEST_ATTENTION=bf16) || env_args+=(VIDSEG_TEST_MATMUL=bf16) ;;
-  *) echo "parity: PRECISION=$precision: want fp32, int8, bf16-attention or bf16-matmul" >&2; exit 2 ;;
+  *) echo "parity: PRECISION=$precision: want fp32, fp16, int8, bf16-attention or bf16-matmul" >&2; exit 2 ;;
 esac
 [ "$size" != 1024 ] && export_args+=(--image-size "$size")
 mkdir -p "$work"
