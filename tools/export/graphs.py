@@ -149,6 +149,39 @@ def matrix_mlp(model):
             layer.linear1, layer.linear2 = l1, l2
 
 
+@contextlib.contextmanager
+def shared_first_self_attention(model):
+    """Run the first memory-attention layer's self-attention once per frame.
+
+    MemoryAttention (the wrapper) gives every object of a frame the same
+    current-frame tokens and positions, and a layer's self-attention reads
+    nothing else; only its cross-attention reads an object's memory. So the
+    first layer's self-attention (norm, projections, RoPE, 4096 x 4096 scores,
+    residual) is the same for all B objects: computed on the first and
+    broadcast, it costs one object's work at any B. Later layers' inputs
+    differ per object and run batched as before.
+    """
+    layers = getattr(model.memory_attention, "layers", ())
+    if not layers:
+        yield False
+        return
+    first = layers[0]
+    orig = first._forward_sa
+
+    if model.memory_attention.batch_first:  # [B, tokens, C] (sam2's and EdgeTAM's configs)
+        def forward_sa(tgt, query_pos):
+            return orig(tgt[:1], query_pos[:1]).expand(tgt.shape[0], -1, -1)
+    else:  # [tokens, B, C]
+        def forward_sa(tgt, query_pos):
+            return orig(tgt[:, :1], query_pos[:, :1]).expand(-1, tgt.shape[1], -1)
+
+    first._forward_sa = forward_sa
+    try:
+        yield True
+    finally:
+        del first._forward_sa
+
+
 class MaskDecoder(nn.Module):
     """SAM2Base._forward_sam_heads up to the object pointer, for all 4 tokens.
 

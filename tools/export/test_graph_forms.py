@@ -1,7 +1,9 @@
 """The exporter's faster graph forms compute what the official modules do.
 
 graphs.reparameterized_trunk (RepViT's branches folded, EdgeTAM) and
-graphs.matrix_mlp (the memory attention's MLP as Gemm + Relu) change how a
+graphs.matrix_mlp (the memory attention's MLP as Gemm + Relu) and
+graphs.shared_first_self_attention (its first self-attention once for all
+objects of a frame) change how a
 graph is written, never its values: each is checked against the unpatched
 official module in PyTorch, and its ONNX export for the ops it promises.
 Needs torch, onnx and the official sources (../ext/EdgeTAM, ../ext/timm, as
@@ -75,6 +77,10 @@ class GraphForms(unittest.TestCase):
 
     def test_matrix_mlp_same_values(self):
         self._same("memory_attention", graphs.matrix_mlp)
+
+    def test_shared_first_self_attention_same_values(self):
+        # example_inputs gives B = 2 objects with different memories.
+        self._same("memory_attention", graphs.shared_first_self_attention)
 
     def test_exported_forms(self):
         # Folded, each token mixer's 3x3 and 1x1 convolutions are one.
