@@ -10,24 +10,31 @@ Needs torch, onnx and the official sources (../ext/EdgeTAM, ../ext/timm, as
 the exporter finds them); skipped where they are missing, as on CI.
 """
 
+import collections
+import contextlib
 import os
 import tempfile
 import unittest
+from unittest import mock
 
+# Only missing dependencies skip; an error in the exporter's own modules fails.
 try:
     import numpy as np
     import onnx
     import torch
-
+except ImportError as e:
+    missing = f"{e}"
+else:
     import export
     import graphs
     import sam2build
 
-    sam2build.resolve_edgetam_src()
-    sam2build.resolve_timm_src()
-    missing = None
-except (ImportError, SystemExit, Exception) as e:  # noqa: BLE001 - any missing part skips
-    missing = f"{type(e).__name__}: {e}"
+    try:
+        sam2build.resolve_edgetam_src()
+        sam2build.resolve_timm_src()
+        missing = None
+    except FileNotFoundError as e:
+        missing = f"{e}"
 
 
 def _run(wrapper, inputs):
@@ -62,15 +69,17 @@ class GraphForms(unittest.TestCase):
         for r, a in zip(ref, after):
             self.assertTrue(torch.equal(r, a))
 
-    def _ops(self, name, fused=False):
-        with tempfile.TemporaryDirectory() as d:
+    def _ops(self, name, fused=False, plain=False):
+        """Op counts of the exported graph; plain: without the forms under test."""
+        off = lambda model: contextlib.nullcontext(False)  # noqa: E731
+        forms = ("reparameterized_trunk", "matrix_mlp", "shared_first_self_attention")
+        with tempfile.TemporaryDirectory() as d, contextlib.ExitStack() as stack:
+            if plain:
+                for f in forms:  # export_graph imports them from graphs when it runs
+                    stack.enter_context(mock.patch.object(graphs, f, off))
             path = os.path.join(d, name + ".onnx")
             export.export_graph(name, self.wrappers[name], path, self.model, fused=fused)
-            m = onnx.load(path)
-        ops = {}
-        for n in m.graph.node:
-            ops[n.op_type] = ops.get(n.op_type, 0) + 1
-        return ops
+            return collections.Counter(n.op_type for n in onnx.load(path).graph.node)
 
     def test_reparameterized_trunk_same_values(self):
         self._same("image_encoder", graphs.reparameterized_trunk)
@@ -82,17 +91,48 @@ class GraphForms(unittest.TestCase):
         # example_inputs gives B = 2 objects with different memories.
         self._same("memory_attention", graphs.shared_first_self_attention)
 
-    def test_exported_forms(self):
-        # Folded, each token mixer's 3x3 and 1x1 convolutions are one.
-        enc = self.model.image_encoder.trunk.body
-        convs = sum(isinstance(m, torch.nn.Conv2d) for m in enc.modules())
-        ops = self._ops("image_encoder")
-        self.assertLess(ops["Conv"], convs)
-        layers = len(self.model.memory_attention.layers)
-        ops = self._ops("memory_attention", fused=True)
-        self.assertEqual(ops.get("Gemm", 0), 2 * layers, ops)
-        self.assertEqual(ops.get("Relu", 0), layers, ops)
+    def test_shared_first_self_attention_runs_once(self):
+        # The first layer's self-attention sees one object's tokens while the
+        # graph is given two; the second layer's still sees both.
+        w = self.wrappers["memory_attention"]
+        inputs = export.example_inputs("memory_attention", self.model, np.random.default_rng(1))
+        layers = self.model.memory_attention.layers
+        seen = {}
 
+        def record(i):
+            def hook(mod, args, out):
+                seen[i] = out.shape[0]  # batch first: the objects it ran for
+            return hook
+
+        hooks = [layer.self_attn.register_forward_hook(record(i)) for i, layer in enumerate(layers)]
+        try:
+            with graphs.shared_first_self_attention(self.model):
+                _run(w, inputs)
+        finally:
+            for h in hooks:
+                h.remove()
+        self.assertEqual(inputs["mem_feat"].shape[0], 2)
+        self.assertEqual(seen[0], 1, seen)
+        self.assertEqual(seen[1], 2, seen)
+
+    def test_exported_forms(self):
+        # Folded, the trunk has fewer convolutions, and the graph that many
+        # fewer Conv nodes than the one exported without the fold.
+        def convs():
+            return sum(isinstance(m, torch.nn.Conv2d) for m in self.model.image_encoder.modules())
+
+        unfolded = convs()
+        with graphs.reparameterized_trunk(self.model):
+            folded = convs()
+        self.assertLess(folded, unfolded)
+        self.assertEqual(self._ops("image_encoder", plain=True)["Conv"]
+                         - self._ops("image_encoder")["Conv"], unfolded - folded)
+        layers = len(self.model.memory_attention.layers)
+        plain = self._ops("memory_attention", fused=True, plain=True)
+        ops = self._ops("memory_attention", fused=True)
+        self.assertEqual((plain["Gemm"], ops["Gemm"]), (0, 2 * layers), ops)
+        self.assertEqual(ops["Relu"], layers, ops)
+        self.assertEqual(ops["MatMul"], plain["MatMul"] - 2 * layers, ops)
 
 if __name__ == "__main__":
     unittest.main()
