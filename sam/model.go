@@ -38,13 +38,15 @@ type Options struct {
 	// GraphOptimization is ONNX Runtime's graph optimization level:
 	// "all" (default), "extended", "basic" or "none".
 	GraphOptimization string
-	// Arena turns on ONNX Runtime's CPU memory arena and memory-pattern
-	// planning. Off by default: the arena never returns memory, so each
-	// graph kept its largest activations resident (the image encoder alone
-	// ~500 MB on the full-size tiny model) and the dynamic-shape graphs kept
-	// the buffers of the largest memory bank seen; without it peak RSS of a
-	// model run fell from 2.2 GB to 0.8 GB (docs/runtime.md).
+	// Arena gives each graph's session its own ONNX Runtime CPU arena and
+	// memory-pattern planning. Off by default: the sessions then share the
+	// Runtime's one arena, which holds the largest single run's working set
+	// rather than every graph's (per-session arenas: 2.2 GB peak RSS on the
+	// full-size tiny model), and reuses it run after run instead of faulting
+	// fresh pages in for every tensor (docs/runtime.md).
 	Arena bool
+	// noSharedArena leaves the sessions without any arena (tests compare).
+	noSharedArena bool
 	// TF32 lets the CUDA provider run fp32 matrix products and convolutions
 	// in TF32 (10-bit mantissa) on GPUs that have it: faster, but fp32
 	// packages then no longer match the reference within fp32 tolerances.
@@ -87,6 +89,7 @@ type Model struct {
 	provider string
 	// attention and matmul are Options.Attention and Options.MatMul, checked.
 	attention, matmul string
+	sharedArena       bool // the sessions allocate from rt's arena
 	log               *slog.Logger
 	consts            []float32
 
@@ -169,7 +172,7 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 		m.log.Info("sam: CUDA execution provider unavailable, using CPU", "reason", cuda.Err)
 		provider = ProviderCPU
 	}
-	f := sessionFactory{man: man, level: level, threads: threads, spin: opts.SpinWait, arena: opts.Arena, tf32: opts.TF32, cudaOpts: opts.CUDAOptions, profile: opts.Profile, provider: provider, attention: attention, matmul: matmul, rt: rt, log: m.log}
+	f := sessionFactory{man: man, level: level, threads: threads, spin: opts.SpinWait, arena: opts.Arena, shared: !opts.Arena && !opts.noSharedArena && rt.arena != nil, tf32: opts.TF32, cudaOpts: opts.CUDAOptions, profile: opts.Profile, provider: provider, attention: attention, matmul: matmul, rt: rt, log: m.log}
 	if m.enc, err = newImageEncoder(&f); err != nil {
 		return nil, err
 	}
@@ -182,13 +185,16 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	if m.attn, err = newMemoryAttention(&f); err != nil {
 		return nil, err
 	}
-	m.provider, m.attention, m.matmul = f.provider, attention, matmul
+	m.provider, m.attention, m.matmul, m.sharedArena = f.provider, attention, matmul, f.shared
 	if (attention == AttentionBF16 || matmul == MatMulBF16) && !accelerated && opsErr == nil {
 		m.log.Warn("sam: this CPU has no AVX-512 BF16: the bf16 operators run slow portable kernels (Options.PortableBF16)")
 	}
+	if rt.arenaErr != nil && !opts.Arena {
+		m.log.Warn("sam: no shared CPU arena, every run maps its tensors afresh (slower)", "err", rt.arenaErr)
+	}
 	m.log.Info("sam: model opened", "dir", dir, "variant", man.Variant, "provider", m.provider,
 		"precision", man.Precision, "attention", attention, "matmul", matmul,
-		"threads", threads, "spin", opts.SpinWait, "arena", opts.Arena, "optimization", level.String())
+		"threads", threads, "spin", opts.SpinWait, "arena", opts.Arena, "shared_arena", f.shared, "optimization", level.String())
 	return m, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/vidseg/vidseg/internal/cmem"
+	"github.com/vidseg/vidseg/sam/internal/arena"
 	"github.com/vidseg/vidseg/sam/internal/bf16op"
 )
 
@@ -30,6 +31,10 @@ type Runtime struct {
 	// opsErr says why it could not be created.
 	ops    *bf16op.Domain
 	opsErr error
+	// arena is the CPU memory arena every session allocates from (nil, with
+	// arenaErr saying why, when it could not be registered).
+	arena    *arena.Arena
+	arenaErr error
 
 	mu     sync.Mutex
 	open   int // models opened and not yet closed
@@ -65,6 +70,7 @@ func NewRuntime(libPath string) (*Runtime, error) {
 	// Runtime loads it, finds its libraries by soname.
 	rt := &Runtime{libPath: libPath, cuda: loadCUDA(libPath)}
 	rt.ops, rt.opsErr = bf16op.Open(libPath)
+	rt.arena, rt.arenaErr = arena.Open(libPath)
 	return rt, nil
 }
 
@@ -105,6 +111,9 @@ func (rt *Runtime) Close() error {
 	}
 	rt.closed = true
 	rt.ops.Close() // after every session that used it
+	if err := rt.arena.Close(); err != nil {
+		return fmt.Errorf("close ONNX Runtime: %w", err)
+	}
 	if err := ort.DestroyEnvironment(); err != nil {
 		return fmt.Errorf("close ONNX Runtime: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vidseg/vidseg/sam/internal/arena"
 )
 
 // tensorSpec is one graph input or output as the contract defines it; -1
@@ -39,11 +41,13 @@ func names(specs []tensorSpec) []string {
 // sessionFactory creates the sessions of one model with shared settings and
 // settles the "auto" provider on the first session.
 type sessionFactory struct {
-	man      *Manifest
-	level    ort.GraphOptimizationLevel
-	threads  int
-	spin     bool
-	arena    bool // Options.Arena
+	man     *Manifest
+	level   ort.GraphOptimizationLevel
+	threads int
+	spin    bool
+	arena   bool // Options.Arena
+	// shared: sessions allocate from the Runtime's arena (Runtime.arena).
+	shared   bool
 	tf32     bool // Options.TF32
 	cudaOpts map[string]string
 	profile  string // Options.Profile
@@ -173,6 +177,11 @@ func (f *sessionFactory) options(cuda bool, key string) (*ort.SessionOptions, er
 		}
 		if err := opts.SetGraphOptimizationLevel(f.level); err != nil {
 			return err
+		}
+		if f.shared {
+			if err := opts.AddSessionConfigEntry(arena.SessionConfigKey, arena.SessionConfigValue); err != nil {
+				return fmt.Errorf("shared CPU arena: %w", err)
+			}
 		}
 		if !f.arena {
 			if err := opts.SetCpuMemArena(false); err != nil {

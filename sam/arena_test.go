@@ -1,0 +1,63 @@
+package sam
+
+import (
+	"context"
+	"syscall"
+	"testing"
+)
+
+// minorFaults is the process's minor page faults so far: pages mapped in
+// on first touch, which a reused arena does not cause again.
+func minorFaults(t *testing.T) int64 {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return ru.Minflt
+}
+
+// TestSharedArenaReusesMemory checks that the sessions allocate from the
+// Runtime's shared arena: once warm, an image-encoder run faults in a small
+// fraction of the pages it faults in with no arena, where every tensor is
+// mapped afresh (see Runtime.arena and docs/runtime.md "Memory").
+func TestSharedArenaReusesMemory(t *testing.T) {
+	rt := newTestRuntime(t)
+	if rt.arenaErr != nil {
+		t.Fatalf("shared arena not registered: %v", rt.arenaErr)
+	}
+	dir := fixtureDir(t)
+	image := HashUniform(3*1024*1024, 1, 2)
+	faultsPerRun := func(opts Options) int64 {
+		t.Helper()
+		m, err := Open(rt, dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if m.sharedArena == opts.noSharedArena {
+			t.Fatalf("model opened with sharedArena %v, want %v", m.sharedArena, !opts.noSharedArena)
+		}
+		ctx := context.Background()
+		// The first run prepacks weights and grows the arena.
+		if _, err := m.EncodeImage(ctx, image); err != nil {
+			t.Fatal(err)
+		}
+		f0 := minorFaults(t)
+		if _, err := m.EncodeImage(ctx, image); err != nil {
+			t.Fatal(err)
+		}
+		return minorFaults(t) - f0
+	}
+	base := Options{Provider: ProviderCPU, Threads: 2, Logger: quiet}
+	withArena := faultsPerRun(base)
+	base.noSharedArena = true
+	none := faultsPerRun(base)
+	t.Logf("minor page faults per image-encoder run: shared arena %d, no arena %d", withArena, none)
+	if none < 1000 {
+		t.Fatalf("without an arena a run faulted in only %d pages: the comparison shows nothing", none)
+	}
+	if withArena*4 > none {
+		t.Errorf("with the shared arena a warm run faulted in %d pages, without it %d: the arena is not reused", withArena, none)
+	}
+}
