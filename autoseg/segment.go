@@ -23,6 +23,9 @@ func Segment(ctx context.Context, m Encoder, f *video.Frame, p Params) (masks []
 		return nil, st, 0, err
 	}
 	man := m.Manifest()
+	if err := f.LoadModel(); err != nil {
+		return nil, st, 0, fmt.Errorf("autoseg: model input: %w", err)
+	}
 	if f == nil || len(f.Model) != 3*man.ImageSize*man.ImageSize {
 		return nil, st, 0, fmt.Errorf("autoseg: the frame has no %dx%d model input", man.ImageSize, man.ImageSize)
 	}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -46,6 +47,11 @@ type Options struct {
 	// TCP): no UDP socket is opened, so a SETUP reply cannot send the
 	// media to another address.
 	RTSPTCP bool
+	// LazyModel, with ModelSize, leaves each frame's Model copy to
+	// video.Frame.LoadModel, made then from the decoded picture (same
+	// bytes): for consumers that take few frames, such as a live session's
+	// model, which skips the frames that arrive while it works.
+	LazyModel bool
 }
 
 // Info describes the video stream.
@@ -82,6 +88,7 @@ type Decoder struct {
 	timedOut atomic.Bool
 
 	rgbScaler, modelScaler *scaler
+	lazy                   *modelConverter // Options.LazyModel
 	pool                   video.Pool
 	orient                 orientation // display matrix, applied to every frame
 
@@ -609,16 +616,25 @@ func (d *Decoder) emit(ctx context.Context) (*video.Frame, error) {
 	}
 
 	w, h := d.frame.Width(), d.frame.Height()
-	if err := ensureScalers(&d.rgbScaler, &d.modelScaler, fp, w, h, d.opts.ModelSize); err != nil {
+	eager := d.opts.ModelSize
+	if d.opts.LazyModel {
+		eager = 0
+	}
+	if err := ensureScalers(&d.rgbScaler, &d.modelScaler, fp, w, h, eager); err != nil {
 		return nil, fmt.Errorf("decode: %s: %w", d.url, err)
 	}
 	dw, dh := d.orient.size(w, h)
-	f := d.pool.NewFrame(d.next, rel+d.loopOff, dw, dh, d.opts.ModelSize)
+	f := d.pool.NewFrame(d.next, rel+d.loopOff, dw, dh, eager)
 	if err := d.convert(d.rgbScaler, fp, f.RGB, w, h); err != nil {
 		f.Release()
 		return nil, fmt.Errorf("decode: %s: frame %d: %w", d.url, d.next, err)
 	}
-	if m := d.opts.ModelSize; m > 0 {
+	if m := d.opts.ModelSize; m > 0 && d.opts.LazyModel {
+		if err := d.deferModel(f, m); err != nil {
+			f.Release()
+			return nil, fmt.Errorf("decode: %s: frame %d: %w", d.url, d.next, err)
+		}
+	} else if m > 0 {
 		if err := d.convert(d.modelScaler, fp, f.Model, m, m); err != nil {
 			f.Release()
 			return nil, fmt.Errorf("decode: %s: frame %d: %w", d.url, d.next, err)
@@ -640,16 +656,80 @@ func (d *Decoder) emit(ctx context.Context) (*video.Frame, error) {
 // moves pixels, so an unturned video's frames stay bit-identical to the
 // ffmpeg CLI's.
 func (d *Decoder) convert(s *scaler, fp unsafe.Pointer, dst []byte, w, h int) error {
-	if d.orient.identity() {
+	return convertTurned(s, d.orient, &d.pool, fp, dst, w, h)
+}
+
+func convertTurned(s *scaler, o orientation, pool *video.Pool, fp unsafe.Pointer, dst []byte, w, h int) error {
+	if o.identity() {
 		return s.scale(fp, dst)
 	}
-	tmp := d.pool.Get(len(dst))
-	defer d.pool.Put(tmp)
+	tmp := pool.Get(len(dst))
+	defer pool.Put(tmp)
 	if err := s.scale(fp, tmp); err != nil {
 		return err
 	}
-	d.orient.apply(dst, tmp, w, h)
+	o.apply(dst, tmp, w, h)
 	return nil
+}
+
+// deferModel keeps a reference to the decoded picture (its buffers are
+// reference-counted: no copy) for f's Model copy, made by LoadModel.
+func (d *Decoder) deferModel(f *video.Frame, size int) error {
+	ref := astiav.AllocFrame()
+	if err := ref.Ref(d.frame); err != nil {
+		ref.Free()
+		return fmt.Errorf("keep the picture for the model: %w", err)
+	}
+	if d.lazy == nil {
+		d.lazy = &modelConverter{size: size, pool: &d.pool}
+	}
+	c, o := d.lazy, d.orient
+	f.DeferModel(size, func(dst []byte) error {
+		return c.convert(ref.UnsafePointer(), o, dst)
+	}, ref.Free)
+	return nil
+}
+
+// modelConverter makes deferred Model copies on the consumer's goroutine,
+// with a scaler of its own (the decoder's goroutine keeps converting RGB
+// meanwhile). Frames may outlive the decoder: after Close each conversion
+// makes a scaler for itself.
+type modelConverter struct {
+	mu     sync.Mutex
+	s      *scaler
+	closed bool
+	size   int
+	pool   *video.Pool
+}
+
+func (c *modelConverter) convert(fp unsafe.Pointer, o orientation, dst []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.s
+	if c.closed || !s.fits(fp) {
+		ns, err := newScaler(fp, c.size, c.size)
+		if err != nil {
+			return err
+		}
+		if c.closed {
+			defer ns.close()
+		} else {
+			c.s.close()
+			c.s = ns
+		}
+		s = ns
+	}
+	return convertTurned(s, o, c.pool, fp, dst, c.size, c.size)
+}
+
+func (c *modelConverter) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.s.close()
+	c.s, c.closed = nil, true
 }
 
 // pace sleeps until the frame's presentation time on the wall clock.
@@ -775,6 +855,7 @@ func (d *Decoder) Close() error {
 	d.closed = true
 	d.rgbScaler.close()
 	d.modelScaler.close()
+	d.lazy.close()
 	if d.frame != nil {
 		d.frame.Free()
 	}

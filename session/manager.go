@@ -395,7 +395,9 @@ func (m *Manager) open(ctx context.Context, in *source.Source, oo openOptions) (
 	opts.Realtime = true
 	opts.Loop = in.File && oo.loop
 	if m.cfg.NewTracker != nil && !oo.edit {
-		opts.ModelSize = m.cfg.ModelSize
+		// The model takes only the newest frame when it is free: the
+		// others are never scaled to its input (decode.Options.LazyModel).
+		opts.ModelSize, opts.LazyModel = m.cfg.ModelSize, true
 	}
 	if oo.edit {
 		if !in.File {
@@ -434,7 +436,7 @@ func (m *Manager) open(ctx context.Context, in *source.Source, oo openOptions) (
 				return nil, err
 			}
 			o := in.Opts
-			o.Realtime, o.ModelSize, o.ProbeDuration = true, opts.ModelSize, 100*time.Millisecond
+			o.Realtime, o.ModelSize, o.LazyModel, o.ProbeDuration = true, opts.ModelSize, opts.LazyModel, 100*time.Millisecond
 			d, err := decode.Open(ctx, in.Target, o)
 			if err != nil {
 				if c, ok := o.Input.(io.Closer); ok {

@@ -255,6 +255,7 @@ func (s *Session) run(ctx context.Context, log *slog.Logger, pauseAfter time.Dur
 	// still get answers.
 	<-ctx.Done()
 	wg.Wait()
+	s.frames.Drain(dropModelCopy)
 	if c, ok := s.trk.(io.Closer); ok {
 		_ = c.Close()
 	}
@@ -288,7 +289,7 @@ func (s *Session) videoLoop(ctx context.Context, pauseAfter time.Duration) error
 			return err
 		}
 		decodedAt := time.Now()
-		if s.trk != nil && s.frames.Put(timedFrame{f: f, decodedAt: decodedAt}) {
+		if s.trk != nil && s.frames.PutDrop(timedFrame{f: f, decodedAt: decodedAt}, dropModelCopy) {
 			s.modelDropped.Add(1)
 		}
 		if first {
@@ -341,6 +342,10 @@ func (s *Session) videoLoop(ctx context.Context, pauseAfter time.Duration) error
 	}
 }
 
+// dropModelCopy releases the decoded picture a frame the model did not take
+// kept for its model input (decode.Options.LazyModel).
+func dropModelCopy(tf timedFrame) { tf.f.DropModel() }
+
 // modelLoop runs the tracker on the newest frame and answers prompts
 // between frames (the tracker is not safe for concurrent use).
 func (s *Session) modelLoop(ctx context.Context, log *slog.Logger) {
@@ -361,6 +366,7 @@ func (s *Session) modelLoop(ctx context.Context, log *slog.Logger) {
 			req.reply <- promptReply{res, err, obj}
 		case tf := <-s.frames.C():
 			res, err := s.trk.Track(ctx, tf.f)
+			tf.f.DropModel() // made (or not) by Track: release the picture
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Info("track frame failed", "session", s.ID, "frame", tf.f.Index, "err", err)

@@ -13,7 +13,11 @@ func NewLatest[T any]() *Latest[T] {
 
 // Put stores v, dropping a value not yet taken; it reports that one was
 // dropped.
-func (l *Latest[T]) Put(v T) (dropped bool) {
+func (l *Latest[T]) Put(v T) (dropped bool) { return l.PutDrop(v, nil) }
+
+// PutDrop is Put handing each dropped value to drop (when not nil), to
+// release what it holds.
+func (l *Latest[T]) PutDrop(v T, drop func(T)) (dropped bool) {
 	for {
 		select {
 		case l.ch <- v:
@@ -21,10 +25,22 @@ func (l *Latest[T]) Put(v T) (dropped bool) {
 		default:
 		}
 		select {
-		case <-l.ch:
+		case old := <-l.ch:
 			dropped = true
+			if drop != nil {
+				drop(old)
+			}
 		default:
 		}
+	}
+}
+
+// Drain takes a waiting value, if any, and hands it to drop.
+func (l *Latest[T]) Drain(drop func(T)) {
+	select {
+	case old := <-l.ch:
+		drop(old)
+	default:
 	}
 }
 

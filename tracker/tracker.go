@@ -726,6 +726,9 @@ func (t *Tracker) setSize(f *video.Frame) error {
 	if f == nil || f.Width <= 0 || f.Height <= 0 {
 		return errors.New("tracker: empty frame")
 	}
+	if err := f.LoadModel(); err != nil {
+		return fmt.Errorf("tracker: frame %d: model input: %w", f.Index, err)
+	}
 	if len(f.Model) != t.man.ImageSize*t.man.ImageSize*3 {
 		return fmt.Errorf("tracker: frame %d has no %dx%d model input (open the decoder with ModelSize %d)", f.Index, t.man.ImageSize, t.man.ImageSize, t.man.ImageSize)
 	}

@@ -4,6 +4,7 @@
 package video
 
 import (
+	"errors"
 	"sync"
 	"time"
 )
@@ -17,14 +18,83 @@ type Frame struct {
 	PTS           time.Duration // presentation time from the stream start (keeps growing across Loop restarts)
 	Width, Height int           // size of RGB
 	RGB           []byte        // packed rgb24, stride Width*3
-	Model         []byte        // rgb24 ModelSize x ModelSize (aspect not kept), or nil
+	Model         []byte        // rgb24 ModelSize x ModelSize (aspect not kept), or nil; see LoadModel
 
-	pool *Pool
+	pool     *Pool
+	deferred *deferredModel
+}
+
+// deferredModel is a Model copy not made yet (DeferModel).
+type deferredModel struct {
+	mu   sync.Mutex
+	size int
+	fill func(dst []byte) error
+	drop func()
+	done bool
+}
+
+// DeferModel leaves the frame's Model copy (size x size rgb24) to be made by
+// fill when LoadModel asks for it, for a producer whose consumer takes few of
+// its frames (a live session's model takes the newest when it is free).
+// drop releases what fill needs; it runs once, after fill or from DropModel
+// or Release, whichever comes first.
+func (f *Frame) DeferModel(size int, fill func(dst []byte) error, drop func()) {
+	f.deferred = &deferredModel{size: size, fill: fill, drop: drop}
+}
+
+// LoadModel makes the Model copy DeferModel left, once; for other frames it
+// does nothing. It may run on another goroutine than the one that reads RGB.
+func (f *Frame) LoadModel() error {
+	if f == nil || f.deferred == nil {
+		return nil
+	}
+	d := f.deferred
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.done {
+		if f.Model == nil {
+			return errors.New("video: frame's model copy was dropped before it was loaded")
+		}
+		return nil
+	}
+	d.done = true
+	defer d.drop()
+	n := d.size * d.size * 3
+	var buf []byte
+	if f.pool != nil {
+		buf = f.pool.Get(n)
+	} else {
+		buf = make([]byte, n)
+	}
+	if err := d.fill(buf); err != nil {
+		if f.pool != nil {
+			f.pool.Put(buf)
+		}
+		return err
+	}
+	f.Model = buf
+	return nil
+}
+
+// DropModel gives up a deferred Model copy that was not loaded, releasing
+// what it held; a loaded copy stays.
+func (f *Frame) DropModel() {
+	if f == nil || f.deferred == nil {
+		return
+	}
+	d := f.deferred
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.done {
+		d.done = true
+		d.drop()
+	}
 }
 
 // Release returns the frame's buffers to its Pool for reuse. The frame
 // must not be used afterwards. Calling it twice is harmless.
 func (f *Frame) Release() {
+	f.DropModel()
 	if f == nil || f.pool == nil {
 		return
 	}
