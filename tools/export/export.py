@@ -169,21 +169,24 @@ def export_graph(name, wrapper, path, model, fused=False):
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         extra["dynamo"] = False
     t = time.time()
-    from graphs import (matrix_mlp, reparameterized_trunk, row_chunked_blocks,
-                        shared_first_self_attention)
+    from graphs import (folded_high_res_projections, matrix_mlp, reparameterized_trunk,
+                        row_chunked_blocks, shared_first_self_attention)
 
     # The image encoder's stage-1 blocks in row bands: the same values with a
     # quarter of their activations live (graphs.row_chunked_blocks); RepViT's
     # branches folded into single convolutions (graphs.reparameterized_trunk);
+    # each high-resolution level projected by one 1x1 convolution, not two
+    # (graphs.folded_high_res_projections);
     # the memory attention's MLPs as Gemm + Relu (graphs.matrix_mlp) and its
     # first self-attention once for all objects (graphs.shared_first_self_attention).
     enc = name == "image_encoder"
     bands = row_chunked_blocks(model) if enc else contextlib.nullcontext()
     deploy = reparameterized_trunk(model) if enc else contextlib.nullcontext()
+    hires = folded_high_res_projections(model) if enc else contextlib.nullcontext()
     att = name == "memory_attention"
     mlp = matrix_mlp(model) if att else contextlib.nullcontext()
     shared = shared_first_self_attention(model) if att else contextlib.nullcontext()
-    with torch.no_grad(), sam2build.fused_attention(fused), bands, deploy, mlp, shared:
+    with torch.no_grad(), sam2build.fused_attention(fused), bands, deploy, hires, mlp, shared:
         torch.onnx.export(
             wrapper, args, path,
             input_names=wrapper.input_names, output_names=wrapper.output_names,

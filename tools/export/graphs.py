@@ -101,6 +101,51 @@ def reparameterized_trunk(model):
         trunk.body = body
 
 
+@contextlib.contextmanager
+def folded_high_res_projections(model):
+    """Export the two high-resolution feature levels with one 1x1 convolution
+    each instead of two.
+
+    FpnNeck passes levels 0 and 1 (not top-down levels) through a 1x1 lateral
+    convolution to d_model channels, and forward_image then projects them with
+    the mask decoder's conv_s0 / conv_s1 (1x1, to 32 and 64 channels). Two
+    affine maps in a row are one: W = W_s W_lat, b = W_s b_lat + b_s, so the
+    graph never writes the 256-channel 256x256 map (67 MB) and does a tenth of
+    the products. Same values up to rounding.
+    """
+    neck = model.image_encoder.neck
+    dec = model.sam_mask_decoder
+    n = len(neck.convs) - 1
+    patched = []
+
+    def pointwise(conv):
+        return (isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1)
+                and conv.stride == (1, 1) and conv.padding in ((0, 0), 0)
+                and conv.groups == 1 and conv.bias is not None)
+
+    if model.use_high_res_features_in_sam:
+        for level, name in ((0, "conv_s0"), (1, "conv_s1")):
+            lateral = neck.convs[n - level].conv
+            proj = getattr(dec, name)
+            if level in neck.fpn_top_down_levels or not (pointwise(lateral) and pointwise(proj)):
+                continue
+            w_lat = lateral.weight[:, :, 0, 0]
+            w_s = proj.weight[:, :, 0, 0]
+            fused = nn.Conv2d(lateral.in_channels, proj.out_channels, 1)
+            with torch.no_grad():
+                fused.weight.copy_((w_s @ w_lat)[:, :, None, None])
+                fused.bias.copy_(w_s @ lateral.bias + proj.bias)
+            neck.convs[n - level].conv = fused
+            setattr(dec, name, nn.Identity())
+            patched.append((level, name, lateral, proj))
+    try:
+        yield len(patched)
+    finally:
+        for level, name, lateral, proj in patched:
+            neck.convs[n - level].conv = lateral
+            setattr(dec, name, proj)
+
+
 class _RowsIn(nn.Module):
     """linear1 of a memory-attention MLP on the tokens as rows of a matrix."""
 

@@ -1,7 +1,8 @@
 """The exporter's faster graph forms compute what the official modules do.
 
-graphs.reparameterized_trunk (RepViT's branches folded, EdgeTAM) and
-graphs.matrix_mlp (the memory attention's MLP as Gemm + Relu) and
+graphs.reparameterized_trunk (RepViT's branches folded, EdgeTAM),
+graphs.folded_high_res_projections (one 1x1 convolution per high-resolution
+level instead of the neck's and the decoder's), graphs.matrix_mlp (the memory attention's MLP as Gemm + Relu) and
 graphs.shared_first_self_attention (its first self-attention once for all
 objects of a frame) change how a
 graph is written, never its values: each is checked against the unpatched
@@ -72,7 +73,8 @@ class GraphForms(unittest.TestCase):
     def _ops(self, name, fused=False, plain=False):
         """Op counts of the exported graph; plain: without the forms under test."""
         off = lambda model: contextlib.nullcontext(False)  # noqa: E731
-        forms = ("reparameterized_trunk", "matrix_mlp", "shared_first_self_attention")
+        forms = ("reparameterized_trunk", "folded_high_res_projections", "matrix_mlp",
+                 "shared_first_self_attention")
         with tempfile.TemporaryDirectory() as d, contextlib.ExitStack() as stack:
             if plain:
                 for f in forms:  # export_graph imports them from graphs when it runs
@@ -83,6 +85,9 @@ class GraphForms(unittest.TestCase):
 
     def test_reparameterized_trunk_same_values(self):
         self._same("image_encoder", graphs.reparameterized_trunk)
+
+    def test_folded_high_res_projections_same_values(self):
+        self._same("image_encoder", graphs.folded_high_res_projections)
 
     def test_matrix_mlp_same_values(self):
         self._same("memory_attention", graphs.matrix_mlp)
@@ -117,7 +122,8 @@ class GraphForms(unittest.TestCase):
 
     def test_exported_forms(self):
         # Folded, the trunk has fewer convolutions, and the graph that many
-        # fewer Conv nodes than the one exported without the fold.
+        # fewer Conv nodes than the one exported without the folds, and two
+        # fewer for the high-resolution levels (four 1x1 convolutions -> two).
         def convs():
             return sum(isinstance(m, torch.nn.Conv2d) for m in self.model.image_encoder.modules())
 
@@ -126,7 +132,7 @@ class GraphForms(unittest.TestCase):
             folded = convs()
         self.assertLess(folded, unfolded)
         self.assertEqual(self._ops("image_encoder", plain=True)["Conv"]
-                         - self._ops("image_encoder")["Conv"], unfolded - folded)
+                         - self._ops("image_encoder")["Conv"], unfolded - folded + 2)
         layers = len(self.model.memory_attention.layers)
         plain = self._ops("memory_attention", fused=True, plain=True)
         ops = self._ops("memory_attention", fused=True)
