@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vidseg/vidseg/internal/bench"
 	"github.com/vidseg/vidseg/internal/cli"
 	"github.com/vidseg/vidseg/tracker"
 )
@@ -14,11 +15,12 @@ func runBench(ctx context.Context, e *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs := cli.NewFlags(e, "bench", "vidseg bench [INPUT] [--objects 1,2,4] [--frames N] [--json]",
+	fs := cli.NewFlags(e, "bench", "vidseg bench [INPUT] [--objects 1,2,4] [--frames N] [--warmup N] [--json]",
 		`Times the tracking pipeline as `+"`vidseg track`"+` runs it (prompts, then
 propagation forward): for each object count, one click per object on frame 0,
 and frame 1 tracked, untimed (the first run of each graph is several times
-slower), then N frames tracked and timed. Reports frames/s, milliseconds per frame in each stage
+slower; --warmup 7 also fills the memory bank, so that every timed frame has
+full memory), then N frames tracked and timed. Reports frames/s, milliseconds per frame in each stage
 (decode, image encoder, memory attention, mask decoder, memory encoder, and
 Go's own work: preprocessing, selection, resampling) and the peak resident
 memory of the process (VmHWM).
@@ -28,11 +30,13 @@ usual lookup (--model, VIDSEG_MODEL, config, ./models, the random fixture).
 Random weights time the same work as real ones of the same architecture, but
 the bundled fixture has reduced depth: its encoder is faster than a real one.`,
 		`  vidseg bench
-  vidseg bench ../shared/videos/01_dog.mp4 --objects 1,4 --frames 20 --json`)
+  vidseg bench ../shared/videos/01_dog.mp4 --objects 1,4 --frames 20 --json
+  vidseg bench ../shared/videos/01_dog.mp4 --objects 1,4 --warmup 7 --frames 8`)
 	cli.ConfigFlag(fs)
 	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode")
 	objectsFlag := fs.String("objects", "1,2,4", "object counts to measure, comma-separated")
-	frames := fs.Int("frames", 8, "frames to time per object count (after two untimed warm-up frames)")
+	frames := fs.Int("frames", 8, "frames to time per object count (after the untimed warm-up frames)")
+	warmup := fs.Int("warmup", bench.DefaultWarmup, "frames tracked untimed first, the prompted one included (7: a full memory bank for every timed frame)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	pos, err := fs.ParseArgs(args)
 	if err != nil {
@@ -43,6 +47,9 @@ the bundled fixture has reduced depth: its encoder is faster than a real one.`,
 	}
 	if *frames < 1 {
 		return cli.Usagef("bench: --frames must be at least 1")
+	}
+	if *warmup < 1 {
+		return cli.Usagef("bench: --warmup must be at least 1 (the prompted frame)")
 	}
 	var counts []int
 	for _, f := range strings.Split(*objectsFlag, ",") {
@@ -62,5 +69,5 @@ the bundled fixture has reduced depth: its encoder is faster than a real one.`,
 	} else if input, err = cli.DefaultClip(); err != nil {
 		return err
 	}
-	return cli.Bench(ctx, e, s, cli.BenchJob{Input: input, Counts: counts, Frames: *frames, Mode: mode, JSON: *asJSON})
+	return cli.Bench(ctx, e, s, cli.BenchJob{Input: input, Counts: counts, Frames: *frames, Warmup: *warmup, Mode: mode, JSON: *asJSON})
 }

@@ -121,6 +121,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad mode", []string{"track", "in.mp4", "--point", "1,2", "--mode", "fast", "--out", "o"}, "unknown mode"},
 		{"eval one arg", []string{"eval", "a"}, "needs PRED and GT"},
 		{"bench objects", []string{"bench", "--objects", "0"}, "--objects"},
+		{"bench warmup", []string{"bench", "--warmup", "0"}, "--warmup"},
 		{"sessions verb", []string{"sessions", "frob"}, "unknown subcommand"},
 		{"serve codec", []string{"serve", "--codec", "av1", "--no-store"}, `codec "av1"`},
 		{"serve upload limit", []string{"serve", "--upload-limit", "lots", "--no-store"}, "not a size"},
@@ -564,6 +565,16 @@ func TestBenchJSON(t *testing.T) {
 	// untimed; the one frame asked is timed alone.
 	if run.Objects != 1 || run.Warmup != 2 || run.Frames != 1 || run.Asked != 1 || run.FPS <= 0 || run.PeakRSSMB <= 0 {
 		t.Errorf("run %+v, want 2 warm-up frames and 1 timed", run)
+	}
+	// --warmup 7 times frames with a full memory bank only.
+	r7 := vidseg(t, t.TempDir(), []string{"VIDSEG_MODEL=" + model}, "bench", clip, "--objects", "1", "--frames", "1", "--warmup", "7", "--json")
+	expect(t, r7, 0, "")
+	var rep7 bench.Report
+	if err := json.Unmarshal([]byte(r7.stdout), &rep7); err != nil {
+		t.Fatalf("bench --warmup 7 --json: %v\n%s", err, r7.stdout)
+	}
+	if w := rep7.Runs[0]; w.Warmup != 7 || w.Frames != 1 {
+		t.Errorf("--warmup 7: run %+v, want 7 warm-up frames and 1 timed", w)
 	}
 	for _, s := range bench.Stages {
 		v, ok := run.MsPerFrm[s]

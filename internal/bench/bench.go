@@ -70,9 +70,14 @@ type Report struct {
 // Stage names, in pipeline order, for the table and JSON.
 var Stages = []string{"decode", "encoder", "memory_attention", "decoder", "memory_encoder", "go"}
 
-// warmup is how many frames run untimed first: the prompted frame 0 and
-// frame 1, the first tracked from memory.
-const warmup = 2
+// DefaultWarmup is how many frames run untimed first by default: the
+// prompted frame 0 and frame 1, the first tracked from memory. FullMemory
+// also fills the memory bank (the prompted frame and the 6 most recent), so
+// that every timed frame attends to a full one.
+const (
+	DefaultWarmup = 2
+	FullMemory    = 7
+)
 
 // Frames is the clip Measure tracks: a frame source (model-size input
 // included) with the frames' size and count.
@@ -86,12 +91,15 @@ type Frames struct {
 }
 
 // Measure times one pass as `vidseg track` runs it: the file preset, one
-// click per object on frame 0, frame 1 propagated untimed (the first run
-// of each graph is several times slower), then frames more frames
-// propagated forward and timed.
-func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mode, objects, frames int, log *slog.Logger) (Run, error) {
+// click per object on frame 0, warmup frames in all propagated untimed (the
+// first run of each graph is several times slower; <= 0 means
+// DefaultWarmup), then frames more frames propagated forward and timed.
+func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mode, objects, frames, warmup int, log *slog.Logger) (Run, error) {
 	if clip.Count <= 0 {
 		return Run{}, ErrUnknownLength
+	}
+	if warmup <= 0 {
+		warmup = DefaultWarmup
 	}
 	n := min(frames+warmup, clip.Count)
 	src := clip.Source

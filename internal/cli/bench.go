@@ -19,6 +19,7 @@ type BenchJob struct {
 	Input  string
 	Counts []int // object counts to measure
 	Frames int   // timed frames per count
+	Warmup int   // untimed frames first (0: bench.DefaultWarmup)
 	Mode   tracker.Mode
 	JSON   bool
 }
@@ -50,7 +51,7 @@ func Bench(ctx context.Context, e *Env, s *Settings, j BenchJob) error {
 		src := decode.NewSource(dec, info.Frames, 4)
 		clip := bench.Frames{Source: src, Width: info.Width, Height: info.Height, Count: info.Frames,
 			DecodeTime: func() time.Duration { return src.Stats().Time }}
-		run, err := bench.Measure(ctx, lm.Model, clip, j.Mode, n, j.Frames, log)
+		run, err := bench.Measure(ctx, lm.Model, clip, j.Mode, n, j.Frames, j.Warmup, log)
 		dec.Close()
 		if errors.Is(err, bench.ErrUnknownLength) {
 			return InputErr(fmt.Errorf("bench: %s: %w", j.Input, err))

@@ -112,7 +112,7 @@ func run() error {
 		Mode: mode.String(), CPUs: runtime.NumCPU()}
 	for _, n := range counts {
 		r, err := bench.Measure(context.Background(), m, bench.Frames{Source: clip, Width: clip[0].Width,
-			Height: clip[0].Height, Count: len(clip)}, mode, n, *frames, log)
+			Height: clip[0].Height, Count: len(clip)}, mode, n, *frames, 0, log)
 		if err != nil {
 			return err
 		}
