@@ -289,7 +289,9 @@ func (s *Session) videoLoop(ctx context.Context, pauseAfter time.Duration) error
 			return err
 		}
 		decodedAt := time.Now()
-		if s.trk != nil && s.frames.PutDrop(timedFrame{f: f, decodedAt: decodedAt}, dropModelCopy) {
+		if s.trk == nil {
+			f.DropModel() // no model to take it
+		} else if s.frames.PutDrop(timedFrame{f: f, decodedAt: decodedAt}, dropModelCopy) {
 			s.modelDropped.Add(1)
 		}
 		if first {
