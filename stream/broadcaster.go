@@ -320,13 +320,16 @@ func (b *Broadcaster) AddViewer(ctx context.Context, offer string) (id, answer s
 		// an OnOpen registered here may come after the channel opened.
 		v.dc.Store(dc)
 	})
+	// The callback may run while a failed AddViewer returns, which writes
+	// the named result id: it keeps its own copy.
+	vid := id
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		b.log("viewer state", "viewer", id, "state", s.String())
+		b.log("viewer state", "viewer", vid, "state", s.String())
 		switch s {
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateClosed:
 			// pion calls back from its own goroutines; closing from here
 			// would wait on them.
-			go b.RemoveViewer(id) //nolint:errcheck // already gone is fine
+			go b.RemoveViewer(vid) //nolint:errcheck // already gone is fine
 		}
 	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
@@ -363,8 +366,8 @@ func (b *Broadcaster) AddViewer(ctx context.Context, offer string) (id, answer s
 		if pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
 			return
 		}
-		if b.RemoveViewer(id) == nil {
-			b.log("viewer never connected; removed", "viewer", id, "within", connectTimeout)
+		if b.RemoveViewer(vid) == nil {
+			b.log("viewer never connected; removed", "viewer", vid, "within", connectTimeout)
 		}
 	})
 	b.viewers[id] = v

@@ -169,24 +169,30 @@ def export_graph(name, wrapper, path, model, fused=False):
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         extra["dynamo"] = False
     t = time.time()
-    from graphs import (folded_high_res_projections, matrix_mlp, reparameterized_trunk,
-                        row_chunked_blocks, shared_first_self_attention)
+    from graphs import (channels_last_norms, folded_high_res_projections, matrix_mlp,
+                        reparameterized_trunk, row_chunked_blocks, shared_first_self_attention)
 
     # The image encoder's stage-1 blocks in row bands: the same values with a
     # quarter of their activations live (graphs.row_chunked_blocks); RepViT's
     # branches folded into single convolutions (graphs.reparameterized_trunk);
     # each high-resolution level projected by one 1x1 convolution, not two
-    # (graphs.folded_high_res_projections);
+    # (graphs.folded_high_res_projections); LayerNorm2d as one LayerNormalization
+    # on channels-last maps (graphs.channels_last_norms);
     # the memory attention's MLPs as Gemm + Relu (graphs.matrix_mlp) and its
     # first self-attention once for all objects (graphs.shared_first_self_attention).
     enc = name == "image_encoder"
     bands = row_chunked_blocks(model) if enc else contextlib.nullcontext()
     deploy = reparameterized_trunk(model) if enc else contextlib.nullcontext()
     hires = folded_high_res_projections(model) if enc else contextlib.nullcontext()
+    norms = (channels_last_norms(model) if name in ("mask_decoder", "memory_encoder")
+             else contextlib.nullcontext())
     att = name == "memory_attention"
     mlp = matrix_mlp(model) if att else contextlib.nullcontext()
     shared = shared_first_self_attention(model) if att else contextlib.nullcontext()
-    with torch.no_grad(), sam2build.fused_attention(fused), bands, deploy, hires, mlp, shared:
+    forms = (bands, deploy, hires, norms, mlp, shared)
+    with torch.no_grad(), sam2build.fused_attention(fused), contextlib.ExitStack() as stack:
+        for form in forms:
+            stack.enter_context(form)
         torch.onnx.export(
             wrapper, args, path,
             input_names=wrapper.input_names, output_names=wrapper.output_names,

@@ -146,6 +146,43 @@ def folded_high_res_projections(model):
             setattr(dec, name, proj)
 
 
+@contextlib.contextmanager
+def channels_last_norms(model):
+    """Export each LayerNorm2d (memory encoder, mask decoder, prompt encoder)
+    as LayerNormalization over the last axis between two transposes.
+
+    LayerNorm2d normalizes over the channels of an NCHW map, written out as
+    mean, subtract, square, mean, add, sqrt, divide, scale and shift: nine
+    passes, the two means over a strided axis. On [N, H, W, C] the same
+    normalization is one LayerNormalization node (same statistics, the
+    variance as the mean of squared deviations), and ONNX Runtime cancels the
+    transposes that meet another (CXBlock permutes to NHWC right after its
+    norm). Same values up to rounding.
+    """
+    from sam2.modeling.sam2_utils import LayerNorm2d
+
+    import torch.nn.functional as F
+
+    def channels_last(m):
+        shape = (int(m.weight.shape[0]),)  # a constant: a traced x.shape[1] would not be
+
+        def forward(x):
+            y = F.layer_norm(x.permute(0, 2, 3, 1), shape, m.weight, m.bias, m.eps)
+            return y.permute(0, 3, 1, 2)
+        return forward
+
+    mods = []
+    for owner in (model.memory_encoder, model.sam_mask_decoder, model.sam_prompt_encoder):
+        mods += [m for m in owner.modules() if isinstance(m, LayerNorm2d)]
+    for m in mods:
+        m.forward = channels_last(m)
+    try:
+        yield len(mods)
+    finally:
+        for m in mods:
+            del m.forward
+
+
 class _RowsIn(nn.Module):
     """linear1 of a memory-attention MLP on the tokens as rows of a matrix."""
 

@@ -2,7 +2,8 @@
 
 graphs.reparameterized_trunk (RepViT's branches folded, EdgeTAM),
 graphs.folded_high_res_projections (one 1x1 convolution per high-resolution
-level instead of the neck's and the decoder's), graphs.matrix_mlp (the memory attention's MLP as Gemm + Relu) and
+level instead of the neck's and the decoder's), graphs.channels_last_norms
+(LayerNorm2d as one LayerNormalization), graphs.matrix_mlp (the memory attention's MLP as Gemm + Relu) and
 graphs.shared_first_self_attention (its first self-attention once for all
 objects of a frame) change how a
 graph is written, never its values: each is checked against the unpatched
@@ -73,8 +74,8 @@ class GraphForms(unittest.TestCase):
     def _ops(self, name, fused=False, plain=False):
         """Op counts of the exported graph; plain: without the forms under test."""
         off = lambda model: contextlib.nullcontext(False)  # noqa: E731
-        forms = ("reparameterized_trunk", "folded_high_res_projections", "matrix_mlp",
-                 "shared_first_self_attention")
+        forms = ("reparameterized_trunk", "folded_high_res_projections", "channels_last_norms",
+                 "matrix_mlp", "shared_first_self_attention")
         with tempfile.TemporaryDirectory() as d, contextlib.ExitStack() as stack:
             if plain:
                 for f in forms:  # export_graph imports them from graphs when it runs
@@ -88,6 +89,10 @@ class GraphForms(unittest.TestCase):
 
     def test_folded_high_res_projections_same_values(self):
         self._same("image_encoder", graphs.folded_high_res_projections)
+
+    def test_channels_last_norms_same_values(self):
+        self._same("memory_encoder", graphs.channels_last_norms)
+        self._same("mask_decoder", graphs.channels_last_norms)
 
     def test_matrix_mlp_same_values(self):
         self._same("memory_attention", graphs.matrix_mlp)
@@ -133,6 +138,15 @@ class GraphForms(unittest.TestCase):
         self.assertLess(folded, unfolded)
         self.assertEqual(self._ops("image_encoder", plain=True)["Conv"]
                          - self._ops("image_encoder")["Conv"], unfolded - folded + 2)
+        # Each LayerNorm2d of the memory encoder: one LayerNormalization node
+        # instead of two ReduceMeans and the rest.
+        from sam2.modeling.sam2_utils import LayerNorm2d
+        n2d = sum(isinstance(m, LayerNorm2d) for m in self.model.memory_encoder.modules())
+        plain = self._ops("memory_encoder", plain=True)
+        ops = self._ops("memory_encoder")
+        self.assertGreater(n2d, 0)
+        self.assertEqual(ops["LayerNormalization"] - plain["LayerNormalization"], n2d, ops)
+        self.assertEqual(plain["ReduceMean"] - ops["ReduceMean"], 2 * n2d, ops)
         layers = len(self.model.memory_attention.layers)
         plain = self._ops("memory_attention", fused=True, plain=True)
         ops = self._ops("memory_attention", fused=True)
