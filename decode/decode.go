@@ -132,6 +132,9 @@ func Open(ctx context.Context, src string, opts Options) (*Decoder, error) {
 		return nil, fmt.Errorf("decode: open %s: %w", src, err)
 	}
 	d := &Decoder{url: src, opts: opts}
+	if opts.LazyModel && opts.ModelSize > 0 {
+		d.lazy = &modelConverter{size: opts.ModelSize, pool: &d.pool}
+	}
 	scheme := sourceScheme(src)
 	d.network = scheme != "" && scheme != "file"
 	device := strings.HasPrefix(src, "/dev/video") || opts.Format == "v4l2"
@@ -680,14 +683,24 @@ func (d *Decoder) deferModel(f *video.Frame, size int) error {
 		ref.Free()
 		return fmt.Errorf("keep the picture for the model: %w", err)
 	}
-	if d.lazy == nil {
-		d.lazy = &modelConverter{size: size, pool: &d.pool}
-	}
 	c, o := d.lazy, d.orient
+	c.pending.Add(1)
 	f.DeferModel(size, func(dst []byte) error {
 		return c.convert(ref.UnsafePointer(), o, dst)
-	}, ref.Free)
+	}, func() {
+		ref.Free()
+		c.pending.Add(-1)
+	})
 	return nil
+}
+
+// DeferredModelCopies is how many frames of this decoder (Options.LazyModel)
+// still hold a decoded picture for a model copy not made or dropped yet.
+func (d *Decoder) DeferredModelCopies() int {
+	if d.lazy == nil {
+		return 0
+	}
+	return int(d.lazy.pending.Load())
 }
 
 // modelConverter makes deferred Model copies on the consumer's goroutine,
@@ -700,6 +713,8 @@ type modelConverter struct {
 	closed bool
 	size   int
 	pool   *video.Pool
+	// pending counts the pictures frames still hold (DeferredModelCopies).
+	pending atomic.Int64
 }
 
 func (c *modelConverter) convert(fp unsafe.Pointer, o orientation, dst []byte) error {

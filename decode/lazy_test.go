@@ -28,6 +28,9 @@ func TestLazyModelMatchesFFmpegCLI(t *testing.T) {
 	if len(frames) != 64 || len(model) != 64*ms {
 		t.Fatalf("decoded %d frames, ffmpeg %d bytes", len(frames), len(model))
 	}
+	if n := d.DeferredModelCopies(); n != 64 {
+		t.Errorf("%d pictures held for model copies, want 64", n)
+	}
 	for i, f := range frames {
 		if f.Model != nil {
 			t.Fatalf("frame %d: Model made before LoadModel", i)
@@ -51,6 +54,9 @@ func TestLazyModelMatchesFFmpegCLI(t *testing.T) {
 			}
 		}
 	}
+	if n := d.DeferredModelCopies(); n != 4 {
+		t.Errorf("%d pictures held after loading or dropping 60 copies, want 4", n)
+	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -62,5 +68,8 @@ func TestLazyModelMatchesFFmpegCLI(t *testing.T) {
 			t.Errorf("frame %d: Model made after Close differs from ffmpeg", i)
 		}
 		frames[i].Release()
+	}
+	if n := d.DeferredModelCopies(); n != 0 {
+		t.Errorf("%d pictures still held, want 0", n)
 	}
 }

@@ -54,7 +54,10 @@ func TestSharedArenaReusesMemory(t *testing.T) {
 	base.noSharedArena = true
 	none := faultsPerRun(base)
 	t.Logf("minor page faults per image-encoder run: shared arena %d, no arena %d", withArena, none)
-	if none < 1000 {
+	// Counted in faults, not time: any machine speed. With transparent huge
+	// pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1) a fault maps 2 MiB, so
+	// the no-arena count is ~512x lower (hundreds) but the ratio holds.
+	if none < 100 {
 		t.Fatalf("without an arena a run faulted in only %d pages: the comparison shows nothing", none)
 	}
 	if withArena*4 > none {

@@ -70,7 +70,11 @@ func NewRuntime(libPath string) (*Runtime, error) {
 	// Runtime loads it, finds its libraries by soname.
 	rt := &Runtime{libPath: libPath, cuda: loadCUDA(libPath)}
 	rt.ops, rt.opsErr = bf16op.Open(libPath)
-	rt.arena, rt.arenaErr = arena.Open(libPath)
+	if api, err := bf16op.API(libPath); err != nil {
+		rt.arenaErr = err
+	} else {
+		rt.arena, rt.arenaErr = arena.Open(api)
+	}
 	return rt, nil
 }
 

@@ -5,9 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/vidseg/vidseg/decode"
 	"github.com/vidseg/vidseg/events"
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/mask"
@@ -154,6 +156,97 @@ func TestSamePrompts(t *testing.T) {
 	} {
 		if got := samePrompts(c.a, c.b); got != c.want {
 			t.Errorf("samePrompts(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}
+
+// lazyTracker makes each frame's model copy as tracker.Tracker does and
+// holds the first frame until release is closed.
+type lazyTracker struct {
+	boxTracker
+	release chan struct{}
+	held    atomic.Bool
+	stall   atomic.Bool  // hold every frame until the session ends
+	bad     atomic.Int64 // frames whose model copy failed or had the wrong size
+}
+
+func (l *lazyTracker) Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error) {
+	if err := f.LoadModel(); err != nil || len(f.Model) != 64*64*3 {
+		l.bad.Add(1)
+	}
+	if !l.held.Swap(true) {
+		select {
+		case <-l.release:
+		case <-ctx.Done():
+		}
+	}
+	if l.stall.Load() {
+		<-ctx.Done()
+	}
+	return l.boxTracker.Track(ctx, f)
+}
+
+// A live session decodes with lazy model copies: the model's frames get
+// theirs, and the frames it never takes (replaced while it works) let their
+// decoded pictures go at once, so a busy model holds at most a few; none
+// stay held once the session ends.
+func TestLiveSessionReleasesSkippedModelCopies(t *testing.T) {
+	lt := &lazyTracker{release: make(chan struct{})}
+	m, err := New(Config{
+		NewTracker: func(context.Context, Spec) (Tracker, error) { return lt, nil },
+		ModelSize:  64,
+		Sources:    source.Policy{MediaRoot: filepath.Join(testutil.RepoRoot(t), "testdata", "videos")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ss, err := m.OpenCamera(ctx, CameraSpec{Name: "door", Source: "moving_shape/video.mp4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, ok := ss.src.(*decode.Decoder)
+	if !ok {
+		t.Fatalf("camera source is %T, want *decode.Decoder", ss.src)
+	}
+	// Wait on the session's own counter: 10 frames replaced while the
+	// model holds its first.
+	waitFor(ctx, t, "10 frames skipped by the busy model", func() bool { return ss.modelDropped.Load() >= 10 })
+	// One held by the model, one waiting in the mailbox, one on its way.
+	if n := dec.DeferredModelCopies(); n > 3 {
+		t.Errorf("%d decoded pictures held for model copies while the model is busy, want <= 3", n)
+	}
+	close(lt.release)
+	waitFor(ctx, t, "3 model frames", func() bool { return ss.Status().ModelFrames >= 3 })
+	// End it while the model is busy again and a frame waits in the
+	// mailbox: that one's picture must be let go too.
+	lt.stall.Store(true)
+	dropped := ss.modelDropped.Load()
+	waitFor(ctx, t, "a frame replaced in the mailbox", func() bool { return ss.modelDropped.Load() >= dropped+2 })
+	if !m.Remove(ss.ID) {
+		t.Fatal("Remove: no session")
+	}
+	<-ss.Done()
+	if n := dec.DeferredModelCopies(); n != 0 {
+		t.Errorf("%d decoded pictures still held after the session ended", n)
+	}
+	if n := lt.bad.Load(); n != 0 {
+		t.Errorf("%d frames reached the model without a %dx%d model copy", n, 64, 64)
+	}
+}
+
+// waitFor polls cond until it holds or ctx ends (then the test fails).
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
 		}
 	}
 }

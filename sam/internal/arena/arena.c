@@ -1,4 +1,3 @@
-#include <dlfcn.h>
 #include <stdio.h>
 #include "arena.h"
 
@@ -10,24 +9,7 @@ static int take(const OrtApi *api, OrtStatus *st, char *err, size_t errlen) {
 	return -1;
 }
 
-int va_open(const char *lib, va_arena *a, char *err, size_t errlen) {
-	// onnxruntime_go has loaded the library: RTLD_NOLOAD finds that copy.
-	void *h = dlopen(lib, RTLD_NOW | RTLD_NOLOAD);
-	if (h == NULL) {
-		snprintf(err, errlen, "%s is not loaded: %s", lib, dlerror());
-		return -1;
-	}
-	const OrtApiBase *(*base)(void) = (const OrtApiBase *(*)(void))dlsym(h, "OrtGetApiBase");
-	dlclose(h); // drops only the reference taken above
-	if (base == NULL) {
-		snprintf(err, errlen, "%s has no OrtGetApiBase", lib);
-		return -1;
-	}
-	const OrtApi *api = base()->GetApi(ORT_API_VERSION);
-	if (api == NULL) {
-		snprintf(err, errlen, "%s does not offer ONNX Runtime C API %d", lib, ORT_API_VERSION);
-		return -1;
-	}
+int va_open(const OrtApi *api, va_arena *a, char *err, size_t errlen) {
 	a->api = api;
 	// The environment is a process singleton: CreateEnv returns the one
 	// onnxruntime_go created, with one more reference (ReleaseEnv drops it).

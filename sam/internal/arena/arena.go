@@ -12,8 +12,6 @@ package arena
 
 /*
 #cgo CFLAGS: -O2 -I${SRCDIR}/../../../third_party/onnxruntime-headers
-#cgo LDFLAGS: -ldl
-#include <stdlib.h>
 #include "arena.h"
 */
 import "C"
@@ -36,14 +34,13 @@ type Arena struct {
 	c C.va_arena
 }
 
-// Open registers the arena in the ONNX Runtime library at libPath, which
-// onnxruntime_go must already have loaded and initialized.
-func Open(libPath string) (*Arena, error) {
-	cpath := C.CString(libPath)
-	defer C.free(unsafe.Pointer(cpath))
+// Open registers the arena through api, ONNX Runtime's C API (a const
+// OrtApi*, bf16op.API) in a process where onnxruntime_go has initialized
+// the environment.
+func Open(api unsafe.Pointer) (*Arena, error) {
 	var errBuf [512]C.char
 	a := &Arena{}
-	if C.va_open(cpath, &a.c, &errBuf[0], C.size_t(len(errBuf))) != 0 {
+	if C.va_open((*C.OrtApi)(api), &a.c, &errBuf[0], C.size_t(len(errBuf))) != 0 {
 		return nil, fmt.Errorf("shared CPU arena: %s", C.GoString(&errBuf[0]))
 	}
 	return a, nil

@@ -6,5 +6,5 @@ typedef struct {
 	OrtMemoryInfo *info;
 } va_arena;
 
-int va_open(const char *lib, va_arena *a, char *err, size_t errlen);
+int va_open(const OrtApi *api, va_arena *a, char *err, size_t errlen);
 int va_close(va_arena *a, char *err, size_t errlen);

@@ -58,13 +58,12 @@ func Open(libPath string) (*Domain, error) { return open(libPath, Fast()) }
 
 // open lets tests run the portable kernel on any CPU.
 func open(libPath string, fast bool) (*Domain, error) {
-	var errBuf [512]C.char
-	cpath := C.CString(libPath)
-	defer C.free(unsafe.Pointer(cpath))
-	api := C.vs_api(cpath, &errBuf[0], C.size_t(len(errBuf)))
-	if api == nil {
-		return nil, fmt.Errorf("custom operators %s: %s", DomainName, C.GoString(&errBuf[0]))
+	p, err := API(libPath)
+	if err != nil {
+		return nil, fmt.Errorf("custom operators %s: %w", DomainName, err)
 	}
+	api := (*C.OrtApi)(p)
+	var errBuf [512]C.char
 	d := &Domain{api: api, fast: fast}
 	d.ops = (*C.vs_op)(C.calloc(2, C.size_t(unsafe.Sizeof(C.vs_op{}))))
 	if d.ops == nil {
@@ -82,6 +81,20 @@ func open(libPath string, fast bool) (*Domain, error) {
 		return nil, fmt.Errorf("custom operators %s: %s", DomainName, C.GoString(&errBuf[0]))
 	}
 	return d, nil
+}
+
+// API returns ONNX Runtime's C API (a const OrtApi*) from the library at
+// libPath, which onnxruntime_go must already have loaded: for vidseg's other
+// cgo layers over the C API (sam/internal/arena).
+func API(libPath string) (unsafe.Pointer, error) {
+	var errBuf [512]C.char
+	cpath := C.CString(libPath)
+	defer C.free(unsafe.Pointer(cpath))
+	api := C.vs_api(cpath, &errBuf[0], C.size_t(len(errBuf)))
+	if api == nil {
+		return nil, errors.New(C.GoString(&errBuf[0]))
+	}
+	return unsafe.Pointer(api), nil
 }
 
 // Accelerated reports whether this domain's operators run the fast kernels.
