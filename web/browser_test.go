@@ -125,7 +125,9 @@ func fixtureConfig(t *testing.T, cfg Config) (Config, bool) {
 }
 
 // presentedOverlayJS waits for the <video> to present a frame whose
-// metadata has object id present with a mask, draws that very frame and
+// metadata has object id present with the mask of its prompt (the first
+// message with it; the overlay unchanged on the next pictures), draws that
+// very frame and
 // compares pixels inside the object's mask (from the message sent with the
 // frame) with pixels outside it: the share that lean toward the object's
 // color. The server composites a frame's masks into the picture and sends
@@ -136,8 +138,8 @@ func fixtureConfig(t *testing.T, cfg Config) (Config, bool) {
 const presentedOverlayJS = `new Promise(done => {
   const id = %d;
   const v = document.getElementById("video");
-  let seen = 0, unmatched = 0, noTimestamp = 0;
-  const timer = setTimeout(() => done({area: -1, seen, unmatched, noTimestamp}), 60000);
+  let seen = 0, unmatched = 0, noTimestamp = 0, unstable = 0, missed = [];
+  const timer = setTimeout(() => done({area: -1, seen, unmatched, noTimestamp, unstable, missed}), 60000);
   const tick = (now, meta) => {
     seen++;
     const ts = meta.rtpTimestamp;
@@ -148,7 +150,12 @@ const presentedOverlayJS = `new Promise(done => {
     if (!m) unmatched++;
     const o = m && m.objects.find(o => o.id === id && o.present && o.rle);
     if (!o) { v.requestVideoFrameCallback(tick); return; }
-    clearTimeout(timer);
+    // Only the prompt's own mask (the first message with the object; the
+    // next frames may keep it): later masks come from random weights,
+    // ragged or frame-filling.
+    const first = vidseg.metas.find(x => x.objects.some(o => o.id === id && o.present && o.rle));
+    const same = x => JSON.stringify(x.objects.find(o => o.id === id && o.present && o.rle)?.rle) === JSON.stringify(first.objects.find(o => o.id === id).rle);
+    if (!same(m)) { clearTimeout(timer); done({area: -1, seen, unmatched, noTimestamp, unstable, missed}); return; }
     const mask = vidseg.decodeRLE(o.rle);
     const c = document.createElement("canvas");
     c.width = m.width; c.height = m.height;
@@ -165,8 +172,19 @@ const presentedOverlayJS = `new Promise(done => {
       const hit = lean > 600;
       if (mask[i]) { area++; if (hit) inHit++; } else { out++; if (hit) outHit++; }
     }
-    done({area, inFrac: area ? inHit / area : 0, outFrac: out ? outHit / out : 0, frame: m.frame, maskFrame: m.maskFrame,
-      present: true, rtpTimestamp: ts, streamMs: m.streamMs, seen, unmatched, noTimestamp});
+    const inFrac = area ? inHit / area : 0, outFrac = out ? outHit / out : 0;
+    // drawImage draws the video's current picture, which on a busy machine
+    // can already be a later one than this callback's: when the colour is
+    // not where the mask is and the next two pictures (whose messages lead
+    // the video) carry other masks, look at the next picture instead.
+    const next = vidseg.metas.filter(x => x.streamMs > m.streamMs).slice(0, 2);
+    if (inFrac < outFrac + 0.3 && (next.length < 2 || !next.every(same))) {
+      unstable++; missed.push({frame: m.frame, maskFrame: m.maskFrame, area, inFrac, outFrac});
+      v.requestVideoFrameCallback(tick); return;
+    }
+    clearTimeout(timer);
+    done({area, inFrac, outFrac, frame: m.frame, maskFrame: m.maskFrame,
+      present: true, rtpTimestamp: ts, streamMs: m.streamMs, seen, unmatched, noTimestamp, unstable, missed});
   };
   v.requestVideoFrameCallback(tick);
 })`
@@ -180,9 +198,16 @@ type overlayStats struct {
 	Present      bool
 	RTPTimestamp uint32
 	StreamMs     float64
-	// Presented frames looked at, those without a message, and those
-	// without an RTP timestamp.
-	Seen, Unmatched, NoTimestamp int
+	// Presented frames looked at, those without a message, those
+	// without an RTP timestamp, and those passed over because the overlay
+	// changed right after them.
+	Seen, Unmatched, NoTimestamp, Unstable int
+	// Missed are the pictures passed over for colour off the mask while
+	// the overlay changed.
+	Missed []struct {
+		Frame, MaskFrame, Area int
+		InFrac, OutFrac        float64
+	}
 }
 
 // presentedOverlay returns the overlay statistics of object id on the next
@@ -288,7 +313,7 @@ func TestBrowserPlaysAndTracks(t *testing.T) {
 		t.Errorf("object 1's red is not in the video inside its mask (or leaks outside): %+v", st)
 	}
 	if !st.Present {
-		t.Logf("no presented frame in 60 s had object 1 present (the model judged it absent); color check not possible")
+		t.Logf("no presented frame showed object 1 with its prompt's mask (the model judged it absent, or the next mask came first; %d passed over); color check not possible", st.Unstable)
 	}
 	screenshot(t, ctx, "browser-object1.png")
 

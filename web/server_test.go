@@ -73,6 +73,12 @@ func call(t testing.TB, method, url, ctype string, body io.Reader) apiResult {
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
+	if req.ContentLength > 1<<20 {
+		// As curl does for large bodies: the server may refuse by the
+		// headers alone, and a body still being written when it closes
+		// the connection meets a reset instead of the answer.
+		req.Header.Set("Expect", "100-continue")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
