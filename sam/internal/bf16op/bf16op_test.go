@@ -157,6 +157,7 @@ func TestAttention(t *testing.T) {
 		{1, 33, 70, 8, 40, 1},     // value width the fast kernel does not take
 		{2, 130, 64, 384, 384, 4}, // the image encoder's global attention, smaller
 		{5, 64, 64, 64, 128, 4},   // windows as batch entries
+		{300, 4, 4, 96, 96, 4},    // many small windows: each packs its own operands
 	}
 	results := map[string][]float32{}
 	for _, fast := range kernels {

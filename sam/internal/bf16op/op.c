@@ -60,6 +60,83 @@ static OrtStatusPtr op_create(const OrtCustomOp *op, const OrtApi *api, const Or
 
 static void op_destroy(void *k) { free(k); }
 
+enum { SCRATCH_SLOTS = 64 };
+
+// mem allocates from the session's CPU allocator (vidseg's shared arena),
+// so that a call's buffers reuse memory already faulted in; aligned_alloc
+// where the context has none. Fresh pages cost more than the arithmetic on
+// some machines: the window attentions' packed operands, 31 MB per call,
+// took longer to fault in than to compute.
+typedef struct {
+	const OrtApi *api;
+	OrtMemoryInfo *info;
+	OrtAllocator *al;
+} mem;
+
+static void mem_open(mem *m, const OrtApi *api, OrtKernelContext *ctx) {
+	*m = (mem){.api = api};
+	OrtStatus *st = api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &m->info);
+	if (st == NULL) st = api->KernelContext_GetAllocator(ctx, m->info, &m->al);
+	if (st != NULL) {
+		api->ReleaseStatus(st);
+		m->al = NULL;
+	}
+}
+
+// mem_alloc returns 64-byte aligned memory (ONNX Runtime's CPU allocators
+// align to 64).
+static void *mem_alloc(mem *m, size_t n) {
+	n = (n + 63) & ~(size_t)63;
+	if (m->al != NULL) return m->al->Alloc(m->al, n);
+	return aligned_alloc(64, n);
+}
+
+static void mem_free(mem *m, void *p) {
+	if (p == NULL) return;
+	if (m->al != NULL)
+		m->al->Free(m->al, p);
+	else
+		free(p);
+}
+
+static void mem_close(mem *m) {
+	if (m->al != NULL) m->api->ReleaseAllocator(m->al);
+	if (m->info != NULL) m->api->ReleaseMemoryInfo(m->info);
+}
+
+// pool holds the scratch buffers the tasks of one call reuse: a task takes
+// a free slot and gives it back, so a call allocates (and faults in) about
+// one buffer per thread instead of one per task. One buffer per task made
+// the 43 tasks of an encoder layer's products map, fault in and unmap 300 KB
+// each (above the mmap threshold sam sets), 12 % more time; and the 2,048
+// tasks of a window attention (1,024 windows x 2 heads) 200 KB each, 30x
+// ONNX Runtime's own kernel.
+typedef struct {
+	mem *m;
+	size_t bytes;
+	void *buf[SCRATCH_SLOTS];
+	int busy[SCRATCH_SLOTS];
+} pool;
+
+// pool_take returns the index of a free slot holding a buffer, or -1.
+static int pool_take(pool *p) {
+	for (int i = 0; i < SCRATCH_SLOTS; i++) {
+		int free_slot = 0;
+		if (!__atomic_compare_exchange_n(&p->busy[i], &free_slot, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) continue;
+		if (p->buf[i] == NULL) p->buf[i] = mem_alloc(p->m, p->bytes);
+		if (p->buf[i] != NULL) return i;
+		__atomic_store_n(&p->busy[i], 0, __ATOMIC_RELEASE);
+		return -1;
+	}
+	return -1;
+}
+
+static void pool_give(pool *p, int i) { __atomic_store_n(&p->busy[i], 0, __ATOMIC_RELEASE); }
+
+static void pool_free(pool *p) {
+	for (int i = 0; i < SCRATCH_SLOTS; i++) mem_free(p->m, p->buf[i]);
+}
+
 // One call: its items (batch entries x heads) and the work split into
 // tasks for ORT's pool.
 typedef struct {
@@ -69,6 +146,12 @@ typedef struct {
 	int qblocks;                   // attention tasks per item
 	int qrows;                     // query rows per attention task
 	int failed;                    // set by a task that could not allocate
+	// When each item is one attention task (qblocks == 1), the task packs
+	// its item's operands into its scratch, after scratch_attend bytes, at
+	// offsets 0, qb and qb+kb from there: no block of every item's packed
+	// operands (31 MB for a 1,024-window attention, faulted in each call).
+	size_t scratch_attend, qb, kb;
+	pool scratch;
 } call;
 
 enum { PACK_ROWS = 256, PACK_GROUPS = 16, PACK_PAIRS = 512, MAX_RANK = 8 };
@@ -100,16 +183,28 @@ static void attend_task(void *u, size_t i) {
 	call *c = u;
 	const vs_attn *a = &c->items[i / c->qblocks];
 	int q0 = (int)(i % c->qblocks) * c->qrows, q1 = min_int(a->nq, q0 + c->qrows);
-	void *scratch = aligned_alloc(64, vs_scratch_bytes(a));
-	if (scratch == NULL) {
+	int slot = pool_take(&c->scratch);
+	if (slot < 0) {
 		__atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
 		return;
 	}
+	vs_attn own;
+	if (a->qp == NULL) { // packed here: see call
+		char *base = (char *)c->scratch.buf[slot] + c->scratch_attend;
+		own = *a;
+		own.qp = (uint32_t *)base;
+		own.kp = (uint16_t *)(base + c->qb);
+		own.vp = (uint16_t *)(base + c->qb + c->kb);
+		vs_pack_q(&own, 0, own.nq);
+		vs_pack_k(&own, 0, vs_k_groups(own.nk));
+		vs_pack_v(&own, 0, vs_v_pairs(own.nk));
+		a = &own;
+	}
 	if (c->fast)
-		vs_attend_fast(a, q0, q1, scratch);
+		vs_attend_fast(a, q0, q1, c->scratch.buf[slot]);
 	else
-		vs_attend_portable(a, q0, q1, scratch);
-	free(scratch);
+		vs_attend_portable(a, q0, q1, c->scratch.buf[slot]);
+	pool_give(&c->scratch, slot);
 }
 
 static OrtStatusPtr errorf(const OrtApi *api, OrtErrorCode code, const char *format, long long x, long long y) {
@@ -171,10 +266,24 @@ static OrtStatusPtr op_compute(void *kv, OrtKernelContext *ctx) {
 	// last dimension.
 	int64_t dh = d / h, dvh = dv / h, items = b * h;
 	float scale = k->scale > 0 ? k->scale : 1.0f / sqrtf((float)dh);
-	call c = {.fast = k->fast && vs_fast_shape((int)dh, (int)dvh)};
-	c.items = calloc((size_t)items, sizeof(vs_attn));
-	if (c.items == NULL) return api->CreateStatus(ORT_FAIL, "Bf16Attention: out of memory");
-	int ok = 1;
+	mem m;
+	mem_open(&m, api, ctx);
+	call c = {.fast = k->fast && vs_fast_shape((int)dh, (int)dvh), .scratch = {.m = &m}};
+	c.items = mem_alloc(&m, (size_t)items * sizeof(vs_attn));
+	if (c.items == NULL) {
+		mem_close(&m);
+		return api->CreateStatus(ORT_FAIL, "Bf16Attention: out of memory");
+	}
+	c.qrows = c.fast ? VS_QBLOCK : 16;
+	c.qblocks = ceil_div((int)nq, c.qrows);
+	// Items whose queries span several tasks share their packed operands,
+	// packed first, all in one block; an item of one task packs its own.
+	c.qb = round64(vs_qp_bytes((int)nq, (int)dh));
+	c.kb = round64(vs_kp_bytes((int)nk, (int)dh));
+	size_t vb = round64(vs_vp_bytes((int)nk, (int)dvh)), per = c.qb + c.kb + vb;
+	int shared = c.qblocks > 1;
+	char *packed = shared ? mem_alloc(&m, (size_t)items * per) : NULL;
+	int ok = !shared || packed != NULL;
 	for (int64_t i = 0; i < items && ok; i++) {
 		int64_t bi = i / h, hi = i % h;
 		vs_attn *a = &c.items[i];
@@ -182,26 +291,32 @@ static OrtStatusPtr op_compute(void *kv, OrtKernelContext *ctx) {
 		               .q = data[0] + bi * nq * d + hi * dh, .k = data[1] + bi * nk * d + hi * dh,
 		               .v = data[2] + bi * nk * dv + hi * dvh, .out = out + bi * nq * dv + hi * dvh,
 		               .ldq = (int)d, .ldk = (int)d, .ldv = (int)dv, .ldo = (int)dv};
-		a->qp = aligned_alloc(64, round64(vs_qp_bytes((int)nq, (int)dh)));
-		a->kp = aligned_alloc(64, round64(vs_kp_bytes((int)nk, (int)dh)));
-		a->vp = aligned_alloc(64, round64(vs_vp_bytes((int)nk, (int)dvh)));
-		ok = a->qp != NULL && a->kp != NULL && a->vp != NULL;
+		if (shared) {
+			char *base = packed + (size_t)i * per;
+			a->qp = (uint32_t *)base;
+			a->kp = (uint16_t *)(base + c.qb);
+			a->vp = (uint16_t *)(base + c.qb + c.kb);
+		}
+	}
+	if (ok) {
+		// vs_scratch_bytes sizes the fast kernel's scratch for a non-NULL
+		// qp, the portable one's for NULL, whoever packs the operands.
+		vs_attn sized = c.items[0];
+		sized.qp = c.fast ? (uint32_t *)&sized : NULL;
+		c.scratch_attend = round64(vs_scratch_bytes(&sized));
+		c.scratch.bytes = c.scratch_attend + (shared ? 0 : per);
 	}
 	c.qchunks = ceil_div((int)nq, PACK_ROWS);
 	c.kchunks = ceil_div(vs_k_groups((int)nk), PACK_GROUPS);
 	c.vchunks = ceil_div(vs_v_pairs((int)nk), PACK_PAIRS);
-	c.qrows = c.fast ? VS_QBLOCK : 16;
-	c.qblocks = ceil_div((int)nq, c.qrows);
-	if (ok) st = api->KernelContext_ParallelFor(ctx, pack_task, (size_t)items * (c.qchunks + c.kchunks + c.vchunks), 0, &c);
+	if (ok && shared) st = api->KernelContext_ParallelFor(ctx, pack_task, (size_t)items * (c.qchunks + c.kchunks + c.vchunks), 0, &c);
 	if (ok && st == NULL) st = api->KernelContext_ParallelFor(ctx, attend_task, (size_t)items * c.qblocks, 0, &c);
-	for (int64_t i = 0; i < items; i++) {
-		free(c.items[i].qp);
-		free(c.items[i].kp);
-		free(c.items[i].vp);
-	}
-	free(c.items);
+	mem_free(&m, packed);
+	pool_free(&c.scratch);
+	mem_free(&m, c.items);
+	mem_close(&m);
 	if (st != NULL) return st;
-	if (!ok || c.failed) return api->CreateStatus(ORT_FAIL, "Bf16Attention: out of memory");
+	if (!ok || c.failed) return api->CreateStatus(ORT_FAIL, "Bf16Attention: out of memory or more than 64 threads");
 	return NULL;
 }
 
@@ -283,33 +398,13 @@ static OrtStatusPtr mm_create(const OrtCustomOp *op, const OrtApi *api, const Or
 	return NULL;
 }
 
-enum { SCRATCH_SLOTS = 64 };
-
 typedef struct {
 	vs_gemm g;
 	int fast;
 	int rows;   // rows per task
 	int failed; // set by a task that could not allocate
-	// Scratch buffers reused by the tasks of one call: a task takes a free
-	// slot and gives it back. One buffer per task made the 43 tasks of an
-	// encoder layer map, fault in and unmap 300 KB each (above the mmap
-	// threshold sam sets): 12 % more time in the encoder's products.
-	void *scratch[SCRATCH_SLOTS];
-	int busy[SCRATCH_SLOTS];
+	pool scratch;
 } mm_call;
-
-// take_scratch returns the index of a free slot holding a buffer, or -1.
-static int take_scratch(mm_call *c) {
-	for (int i = 0; i < SCRATCH_SLOTS; i++) {
-		int free_slot = 0;
-		if (!__atomic_compare_exchange_n(&c->busy[i], &free_slot, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) continue;
-		if (c->scratch[i] == NULL) c->scratch[i] = aligned_alloc(64, vs_gemm_scratch_bytes(&c->g));
-		if (c->scratch[i] != NULL) return i;
-		__atomic_store_n(&c->busy[i], 0, __ATOMIC_RELEASE);
-		return -1;
-	}
-	return -1;
-}
 
 enum { PACK_B_GROUPS = 4 };
 
@@ -322,16 +417,16 @@ static void mm_pack_task(void *u, size_t i) {
 static void mm_rows_task(void *u, size_t i) {
 	mm_call *c = u;
 	int r0 = (int)i * c->rows, r1 = min_int(c->g.m, r0 + c->rows);
-	int slot = take_scratch(c);
+	int slot = pool_take(&c->scratch);
 	if (slot < 0) {
 		__atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
 		return;
 	}
 	if (c->fast)
-		vs_gemm_rows_fast(&c->g, r0, r1, c->scratch[slot]);
+		vs_gemm_rows_fast(&c->g, r0, r1, c->scratch.buf[slot]);
 	else
-		vs_gemm_rows_portable(&c->g, r0, r1, c->scratch[slot]);
-	__atomic_store_n(&c->busy[slot], 0, __ATOMIC_RELEASE);
+		vs_gemm_rows_portable(&c->g, r0, r1, c->scratch.buf[slot]);
+	pool_give(&c->scratch, slot);
 }
 
 // shape reads a float input's dimensions (at most MAX_RANK).
@@ -396,12 +491,20 @@ static OrtStatusPtr mm_compute(void *kv, OrtKernelContext *ctx) {
 	mm_call c = {.g = {.m = (int)m, .k = (int)kd, .n = (int)n, .a = data[0], .b = data[1], .bias = data[2], .c = out},
 	             .fast = k->fast,
 	             .rows = k->fast ? VS_MBLOCK : 16};
-	c.g.bp = aligned_alloc(64, round64(vs_gemm_bp_bytes((int)kd, (int)n)));
-	if (c.g.bp == NULL) return api->CreateStatus(ORT_FAIL, "Bf16MatMul: out of memory");
+	mem mm;
+	mem_open(&mm, api, ctx);
+	c.scratch.m = &mm;
+	c.scratch.bytes = vs_gemm_scratch_bytes(&c.g);
+	c.g.bp = mem_alloc(&mm, vs_gemm_bp_bytes((int)kd, (int)n));
+	if (c.g.bp == NULL) {
+		mem_close(&mm);
+		return api->CreateStatus(ORT_FAIL, "Bf16MatMul: out of memory");
+	}
 	st = api->KernelContext_ParallelFor(ctx, mm_pack_task, (size_t)ceil_div(vs_gemm_groups((int)n), PACK_B_GROUPS), 0, &c);
 	if (st == NULL) st = api->KernelContext_ParallelFor(ctx, mm_rows_task, (size_t)ceil_div((int)m, c.rows), 0, &c);
-	free(c.g.bp);
-	for (int i = 0; i < SCRATCH_SLOTS; i++) free(c.scratch[i]);
+	mem_free(&mm, c.g.bp);
+	pool_free(&c.scratch);
+	mem_close(&mm);
 	if (st != NULL) return st;
 	if (c.failed) return api->CreateStatus(ORT_FAIL, "Bf16MatMul: out of memory or more than 64 threads");
 	return NULL;
