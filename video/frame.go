@@ -31,6 +31,7 @@ type deferredModel struct {
 	fill func(dst []byte) error
 	drop func()
 	done bool
+	err  error // why fill failed, for later LoadModel calls
 }
 
 // DeferModel leaves the frame's Model copy (size x size rgb24) to be made by
@@ -52,6 +53,9 @@ func (f *Frame) LoadModel() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.done {
+		if d.err != nil {
+			return d.err
+		}
 		if f.Model == nil {
 			return errors.New("video: frame's model copy was dropped before it was loaded")
 		}
@@ -70,6 +74,7 @@ func (f *Frame) LoadModel() error {
 		if f.pool != nil {
 			f.pool.Put(buf)
 		}
+		d.err = err
 		return err
 	}
 	f.Model = buf

@@ -20,7 +20,8 @@ func runBench(ctx context.Context, e *cli.Env, args []string) error {
 propagation forward): for each object count, one click per object on frame 0,
 and frame 1 tracked, untimed (the first run of each graph is several times
 slower; --warmup 7 also fills the memory bank, so that every timed frame has
-full memory), then N frames tracked and timed. Reports frames/s, milliseconds per frame in each stage
+full memory; the first of them still copies the whole bank into the model's
+input once, which --warmup 8 leaves untimed), then N frames tracked and timed. Reports frames/s, milliseconds per frame in each stage
 (decode, image encoder, memory attention, mask decoder, memory encoder, and
 Go's own work: preprocessing, selection, resampling) and the peak resident
 memory of the process (VmHWM).
