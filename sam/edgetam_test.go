@@ -2,6 +2,10 @@ package sam
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vidseg/vidseg/internal/testutil"
@@ -87,4 +91,61 @@ func TestEdgeTAMMemoryLatents(t *testing.T) {
 	objs[0].Frames[0].Feat = make([]float32, man.MemDim*f*f)
 	_, err = m.AttendMemoryBatch(ctx, feats, objs[:1])
 	wantErr(t, err, "memory frame 0 Feat", "want 32768")
+}
+
+// EdgeTAM's image encoder runs its convolutions in plain NCHW (no NCHWc
+// reorders around the GELUs, sessionFactory.plainLayout); other graphs keep
+// ONNX Runtime's blocked layout. Read from ONNX Runtime's own profile of one
+// run: the memory encoder's reorders show the profile would list them.
+func TestEdgeTAMEncoderLayout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the model run")
+	}
+	prefix := filepath.Join(t.TempDir(), "p_")
+	m, err := Open(newTestRuntime(t), testutil.EdgeTAMModel(t), Options{Provider: ProviderCPU, Threads: 1, Logger: quiet, Profile: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := m.Manifest()
+	ctx := context.Background()
+	f, err := m.EncodeImage(ctx, make([]float32, 3*man.ImageSize*man.ImageSize))
+	if err == nil {
+		_, _, err = m.EncodeMemoryBatch(ctx, f.VisionFeat, make([]float32, man.ImageSize*man.ImageSize), []bool{true}, []float32{1})
+	}
+	m.Close() // writes the profiles
+	if err != nil {
+		t.Fatal(err)
+	}
+	reorders := func(graph string) int {
+		t.Helper()
+		files, _ := filepath.Glob(prefix + graph + "_*.json")
+		if len(files) != 1 {
+			t.Fatalf("profiles of %s: %v", graph, files)
+		}
+		data, err := os.ReadFile(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var events []struct {
+			Args struct {
+				Op string `json:"op_name"`
+			} `json:"args"`
+		}
+		if err := json.Unmarshal(data, &events); err != nil {
+			t.Fatalf("profile of %s: %v", graph, err)
+		}
+		n := 0
+		for _, e := range events {
+			if strings.HasPrefix(e.Args.Op, "Reorder") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := reorders("image_encoder"); n != 0 {
+		t.Errorf("EdgeTAM image encoder ran %d NCHWc reorders, want none", n)
+	}
+	if n := reorders("memory_encoder"); n == 0 {
+		t.Errorf("memory encoder ran no NCHWc reorders: the profile check cannot see them")
+	}
 }

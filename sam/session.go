@@ -139,6 +139,17 @@ func (f *sessionFactory) bf16(key string) bf16Ops {
 	}
 }
 
+// plainLayout says whether graph key keeps ONNX Runtime's CPU convolutions in
+// plain NCHW instead of its blocked NCHWc layout. EdgeTAM's RepViT encoder
+// puts an exact GELU between its 1x1 convolutions, which has no NCHWc
+// kernel, so the blocked layout costs a reorder out and back around each
+// one: 97 of its 290 ms at 2 threads on the EPYC VM, more than the blocked
+// convolutions save (plain: 225-243 ms; at 1 thread the two are even).
+// docs/runtime.md "Convolution layout".
+func (f *sessionFactory) plainLayout(key string) bool {
+	return key == "image_encoder" && f.man.Family == FamilyEdgeTAM
+}
+
 // create makes the session of the graph at path, or of data (the graph
 // rewritten in memory) when data is not nil.
 func (f *sessionFactory) create(path string, data []byte, key, file string, in []string, out []tensorSpec, cuda bool) (*ort.DynamicAdvancedSession, error) {
@@ -199,6 +210,11 @@ func (f *sessionFactory) options(cuda bool, key string) (*ort.SessionOptions, er
 		if ops := f.bf16(key); ops.any() {
 			if err := f.rt.ops.AddTo(opts); err != nil {
 				return fmt.Errorf("%s: %w", ops, err)
+			}
+		}
+		if !cuda && f.plainLayout(key) {
+			if err := opts.AddSessionConfigEntry("optimization.disable_specified_optimizers", "NchwcTransformer"); err != nil {
+				return fmt.Errorf("keep the NCHW layout: %w", err)
 			}
 		}
 		if f.profile != "" {
