@@ -8,7 +8,7 @@ SHELL := /bin/bash
 # staticcheck, pinned and installed by scripts/setup.sh.
 STATICCHECK := bin/staticcheck
 
-.PHONY: setup setup-gpu test test-exporter check build install uninstall demo videos bench bench-official fuzz fuzz-api vet fixture traces edgetam-traces parity
+.PHONY: setup setup-gpu test test-exporter check build install uninstall demo videos bench bench-official bench-edgetam fuzz fuzz-api vet fixture traces edgetam-traces parity
 
 setup:
 	bash scripts/setup.sh
@@ -102,6 +102,14 @@ bench:
 BENCH_OFFICIAL_ARGS ?= --objects 1,4 --frames 12 --threads 2
 bench-official:
 	/usr/bin/python3 tools/export/bench_official.py $(BENCH_OFFICIAL_ARGS)
+
+# Side by side: a candidate package against a baseline, alternating `vidseg
+# bench` runs (tools/benchpair), e.g. issue 26's EdgeTAM against the SAM 2.1-tiny
+# default; export both full-size packages first (README "Benchmarks").
+BENCH_PAIR_ARGS ?= --baseline third_party/models/sam2.1_hiera_t_random_full \
+	--model third_party/models/edgetam_random_full --candidate '' --candidate '--attention bf16' --rounds 2
+bench-edgetam:
+	go run ./tools/benchpair $(BENCH_PAIR_ARGS)
 
 fuzz:
 	go test -run XXX -fuzz FuzzDecode -fuzztime 60s ./decode
