@@ -7,7 +7,7 @@
 //	benchpair --baseline DIR --model DIR [--candidate 'ARGS'...] [--rounds 2] [-- vidseg bench flags]
 //
 // Each --candidate is extra `vidseg bench` arguments for --model (default:
-// one candidate with none; e.g. --candidate ” --candidate '--attention bf16').
+// one candidate with none; e.g. --candidate "" --candidate '--attention bf16').
 // Everything after "--" goes to every run (default: --objects 1,4 --warmup 7
 // --frames 6 --threads 2 --provider cpu). The load average is printed before
 // and after each round: compare rounds at the same load.
