@@ -26,6 +26,12 @@ const (
 	pbNodeDomain       = 7
 	pbAttrName         = 1
 	pbAttrInt          = 3
+	pbAttrString       = 4
+	pbAttrInts         = 8
+	pbAttrTensor       = 5
+	pbTensorDataType   = 2
+	pbTensorFloatData  = 4
+	pbTensorRawData    = 9
 	pbOpsetDomain      = 1
 	pbOpsetVersion     = 2
 	pbGraphInitializer = 5
@@ -42,10 +48,11 @@ const (
 // bf16Ops says which nodes a rewrite puts into vidseg's bf16 operators.
 type bf16Ops struct{ attention, matmul bool }
 
-// bf16Count is what a rewrite replaced.
-type bf16Count struct{ attentions, matmuls, biases int }
+// bf16Count is what a rewrite replaced: attentions, MatMuls (with biases
+// taken in) and pointwise convolutions (with residuals taken in).
+type bf16Count struct{ attentions, matmuls, biases, convs, residuals, mlps int }
 
-func (c bf16Count) nodes() int { return c.attentions + c.matmuls }
+func (c bf16Count) nodes() int { return c.attentions + c.matmuls + c.convs + c.mlps }
 
 func (o bf16Ops) any() bool { return o.attention || o.matmul }
 
@@ -67,7 +74,11 @@ func (o bf16Ops) String() string {
 //     and scale becomes ai.vidseg.Bf16Attention with the same inputs,
 //     output, name and attributes;
 //   - matmul: MatMul nodes with a constant 2-D weight become
-//     ai.vidseg.Bf16MatMul, taking in their bias Add (matMulNodes).
+//     ai.vidseg.Bf16MatMul, taking in their bias Add (graphScan.matMuls),
+//     RepViT's channel mixers (1x1 convolution, GELU, 1x1 convolution,
+//     residual) ai.vidseg.Bf16ConvMLP (graphScan.mlps), and the other 1x1
+//     convolutions ai.vidseg.Bf16Conv1x1, taking in their residual Add
+//     (graphScan.convs).
 //
 // Everything else is copied byte for byte, in one pass, so that dst can be
 // a buffer outside Go's heap (the image encoder is 110 MB).
@@ -125,10 +136,13 @@ func bf16Nodes(graph []byte, ops bf16Ops) (map[int][]byte, int, bf16Count, error
 	var c bf16Count
 	nodes := map[int][]byte{}
 	if ops.matmul {
-		var err error
-		if nodes, c.matmuls, c.biases, err = matMulNodes(graph); err != nil {
+		g, err := scanGraph(graph)
+		if err != nil {
 			return nil, 0, c, err
 		}
+		c.matmuls, c.biases = g.matMuls(nodes)
+		c.mlps = g.mlps(nodes)
+		c.convs, c.residuals = g.convs(nodes)
 	}
 	size, i := len(graph), 0
 	err := pbRawFields(graph, func(field, wire int, _ uint64, data, raw []byte) error {
@@ -205,8 +219,8 @@ func bf16GraphData(path string, ops bf16Ops) (data []byte, count bf16Count, rele
 	case err != nil:
 	case ops.attention && count.attentions == 0:
 		err = errors.New("the graph has no fused attention nodes (export the package with --attention fused, the default)")
-	case ops.matmul && count.matmuls == 0:
-		err = errors.New("the graph has no float32 MatMul with a constant weight (an int8 package's are quantized already: use --matmul fp32)")
+	case ops.matmul && count.matmuls+count.convs+count.mlps == 0:
+		err = errors.New("the graph has no float32 MatMul with a constant weight nor 1x1 convolution (an int8 package's are quantized already: use --matmul fp32)")
 	case &data[0] != &out[0]:
 		err = errors.New("rewritten graph outgrew its buffer") // append moved it to Go's heap
 	}

@@ -3,12 +3,15 @@ package sam
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vidseg/vidseg/internal/testutil"
+	"github.com/vidseg/vidseg/sam/internal/bf16op"
 )
 
 func TestLoadManifestEdgeTAM(t *testing.T) {
@@ -38,15 +41,13 @@ func TestLoadManifestEdgeTAM(t *testing.T) {
 }
 
 // An EdgeTAM package runs a batch of objects through memory encoder and
-// memory attention with latents as memory frames; bf16 matmul is refused.
+// memory attention with latents as memory frames.
 func TestEdgeTAMMemoryLatents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the model run")
 	}
 	dir := testutil.EdgeTAMModel(t)
 	rt := newTestRuntime(t)
-	_, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 1, Logger: quiet, MatMul: MatMulBF16})
-	wantErr(t, err, "matmul bf16 is not supported for EdgeTAM")
 	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 1, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -147,5 +148,109 @@ func TestEdgeTAMEncoderLayout(t *testing.T) {
 	}
 	if n := reorders("memory_encoder"); n == 0 {
 		t.Errorf("memory encoder ran no NCHWc reorders: the profile check cannot see them")
+	}
+}
+
+// TestRewriteBF16EdgeTAM rewrites the EdgeTAM fixture's image encoder for
+// --matmul bf16: RepViT has no MatMul; each channel mixer (1x1
+// convolution, exact GELU, 1x1 convolution, residual Add) becomes one
+// Bf16ConvMLP and the lone 1x1 convolutions with enough input channels
+// Bf16Conv1x1. Counted by op type before and after, inputs and outputs
+// unchanged, and a second rewrite finds nothing.
+func TestRewriteBF16EdgeTAM(t *testing.T) {
+	path := filepath.Join(testutil.EdgeTAMModel(t), "image_encoder.onnx")
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(model []byte) map[string]int {
+		n := map[string]int{}
+		_ = pbFields(graphOf(t, model), func(field, wire int, _ uint64, data []byte) error {
+			if field == pbGraphNode && wire == 2 {
+				nd, err := parseNode(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n[nd.opType]++
+			}
+			return nil
+		})
+		return n
+	}
+	out, c, err := rewriteBF16(nil, orig, bf16Ops{matmul: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := count(orig), count(out)
+	t.Logf("%+v; Conv %d -> %d, Erf %d -> %d, Add %d -> %d", c, before["Conv"], after["Conv"], before["Erf"], after["Erf"], before["Add"], after["Add"])
+	if c.mlps == 0 || after[bf16op.MLPOpName] != c.mlps || after[bf16op.ConvOpName] != c.convs || c.matmuls != 0 {
+		t.Errorf("rewrite %+v; operator nodes %d MLP, %d conv", c, after[bf16op.MLPOpName], after[bf16op.ConvOpName])
+	}
+	if before["Conv"]-after["Conv"] != 2*c.mlps+c.convs || before["Erf"]-after["Erf"] != c.mlps ||
+		before["Div"]-after["Div"] != c.mlps || before["Mul"]-after["Mul"] != 2*c.mlps {
+		t.Errorf("nodes taken do not add up: %+v, before %v, after %v", c, before, after)
+	}
+	if _, again, err := rewriteBF16(nil, out, bf16Ops{matmul: true}); err != nil || again.nodes() != 0 {
+		t.Errorf("rewriting again: %+v, %v; want nothing", again, err)
+	}
+	tmp := filepath.Join(t.TempDir(), "m.onnx")
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in1, out1, err1 := graphIO(path)
+	in2, out2, err2 := graphIO(tmp)
+	if err1 != nil || err2 != nil || !slices.EqualFunc(in1, in2, sameIO) || !slices.EqualFunc(out1, out2, sameIO) {
+		t.Errorf("graph inputs/outputs changed: %v %v / %v %v (%v, %v)", in1, out1, in2, out2, err1, err2)
+	}
+}
+
+// bf16EdgeTAMEncoderTol bounds the EdgeTAM encoder's features with --matmul
+// bf16 against float32, relative to each output's largest value (measured
+// on the fixture: see the log); the trace sessions measure what it does to
+// masks (docs/benchmarks.md).
+const bf16EdgeTAMEncoderTol = 2e-2
+
+// TestEdgeTAMEncoderBF16 runs the EdgeTAM fixture's image encoder with and
+// without --matmul bf16 on one image: the features agree within bfloat16
+// rounding and are not identical (the operators ran).
+func TestEdgeTAMEncoderBF16(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the model run")
+	}
+	if !bf16op.Fast() {
+		t.Skip("this CPU has no AVX-512 BF16")
+	}
+	rt := newTestRuntime(t)
+	encode := func(matmul string) *Features {
+		m, err := Open(rt, testutil.EdgeTAMModel(t), Options{Provider: ProviderCPU, Threads: 2, Logger: quiet, MatMul: matmul})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		n := m.Manifest().ImageSize
+		img := make([]float32, 3*n*n)
+		for i := range img {
+			img[i] = float32((i*7919)%255)/64 - 2
+		}
+		f, err := m.EncodeImage(context.Background(), img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	want, got := encode(MatMulFP32), encode(MatMulBF16)
+	for _, c := range []struct {
+		name      string
+		got, want []float32
+	}{{"feat_s0", got.FeatS0, want.FeatS0}, {"feat_s1", got.FeatS1, want.FeatS1}, {"vision_feat", got.VisionFeat, want.VisionFeat}} {
+		var scale, diff float64
+		for i := range c.want {
+			scale = max(scale, math.Abs(float64(c.want[i])))
+			diff = max(diff, math.Abs(float64(c.got[i]-c.want[i])))
+		}
+		t.Logf("%s: max |bf16 - fp32| %.3g of max %.3g (%.2g)", c.name, diff, scale, diff/scale)
+		if diff > bf16EdgeTAMEncoderTol*scale || diff == 0 {
+			t.Errorf("%s: bf16 differs from fp32 by %.3g of %.3g; want (0, %.2g]", c.name, diff, scale, bf16EdgeTAMEncoderTol)
+		}
 	}
 }

@@ -44,8 +44,9 @@ func TestRewriteBF16MatMul(t *testing.T) {
 	if c.matmuls != before["MatMul"] || after["MatMul"] != 0 || after[bf16op.MatMulOpName] != c.matmuls {
 		t.Errorf("%d of %d MatMuls replaced, %d left, %d operator nodes", c.matmuls, before["MatMul"], after["MatMul"], after[bf16op.MatMulOpName])
 	}
-	if c.biases == 0 || after["Add"] != before["Add"]-c.biases {
-		t.Errorf("%d biases taken in; Add nodes %d -> %d", c.biases, before["Add"], after["Add"])
+	// The neck's 1x1 convolutions go to Bf16Conv1x1, one with its residual.
+	if c.biases == 0 || after["Add"] != before["Add"]-c.biases-c.residuals {
+		t.Errorf("%d biases and %d residuals taken in; Add nodes %d -> %d", c.biases, c.residuals, before["Add"], after["Add"])
 	}
 	if c.attentions != 0 || after[bf16op.OpName] != 0 {
 		t.Errorf("attentions replaced without being asked: %d", c.attentions)
@@ -63,7 +64,7 @@ func TestRewriteBF16MatMul(t *testing.T) {
 		t.Errorf("graph inputs/outputs changed: %v %v / %v %v (%v, %v)", in1, out1, in2, out2, err1, err2)
 	}
 	// A graph with no product left is refused, naming why.
-	if _, _, _, err := bf16GraphData(tmp, bf16Ops{matmul: true}); err == nil || !strings.Contains(err.Error(), "no float32 MatMul") {
+	if _, _, _, err := bf16GraphData(tmp, bf16Ops{matmul: true}); err == nil || !strings.Contains(err.Error(), "no float32 MatMul with a constant weight nor 1x1 convolution") {
 		t.Errorf("graph without MatMul: got %v", err)
 	}
 }

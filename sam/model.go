@@ -64,8 +64,9 @@ type Options struct {
 	// twice as fast on CPUs with AVX-512 BF16, masks slightly different.
 	Attention string
 	// MatMul is MatMulFP32 ("" too) or MatMulBF16: the image encoder's
-	// weight products in bfloat16, about 1.6x as fast on CPUs with AVX-512
-	// BF16, masks slightly different.
+	// weight products (linear layers and 1x1 convolutions) in bfloat16,
+	// about 1.6x as fast on CPUs with AVX-512 BF16, masks slightly
+	// different.
 	MatMul string
 	// PortableBF16 keeps a bf16 Attention or MatMul on a CPU without
 	// AVX-512 BF16, whose portable kernels are about a hundred times
@@ -152,9 +153,6 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	matmul, err := ParseMatMul(opts.MatMul)
 	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
-	}
-	if matmul == MatMulBF16 && man.Family == FamilyEdgeTAM {
-		return nil, fmt.Errorf("open model: %w", ErrMatMulBF16EdgeTAM)
 	}
 	accelerated, opsErr := rt.BF16()
 	if opts.cpuBF16 != nil {

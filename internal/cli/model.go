@@ -161,10 +161,6 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger, tune ...func(*sam.Opt
 	m, err := sam.Open(rt, choice.Dir, opts)
 	if err != nil {
 		rt.Close()
-		if errors.Is(err, sam.ErrMatMulBF16EdgeTAM) {
-			// An option this model does not take: the flag's fault.
-			return nil, WithCode(ExitUsage, fmt.Errorf("open model %s: %w", choice.Dir, err))
-		}
 		// The manifest and checksums passed: what fails here is the
 		// provider or the runtime, not the package.
 		return nil, fmt.Errorf("open model %s: %w", choice.Dir, err)

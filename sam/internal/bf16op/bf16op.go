@@ -38,6 +38,8 @@ const (
 	DomainName   = C.VS_DOMAIN
 	OpName       = "Bf16Attention"
 	MatMulOpName = "Bf16MatMul"
+	ConvOpName   = "Bf16Conv1x1"
+	MLPOpName    = "Bf16ConvMLP"
 )
 
 // Domain is the operator's ONNX Runtime custom-op domain. It must outlive
@@ -65,7 +67,7 @@ func open(libPath string, fast bool) (*Domain, error) {
 	api := (*C.OrtApi)(p)
 	var errBuf [512]C.char
 	d := &Domain{api: api, fast: fast}
-	d.ops = (*C.vs_op)(C.calloc(2, C.size_t(unsafe.Sizeof(C.vs_op{}))))
+	d.ops = (*C.vs_op)(C.calloc(4, C.size_t(unsafe.Sizeof(C.vs_op{}))))
 	if d.ops == nil {
 		return nil, errors.New("custom operators: out of memory")
 	}
@@ -73,10 +75,12 @@ func open(libPath string, fast bool) (*Domain, error) {
 	if fast {
 		f = 1
 	}
-	ops := unsafe.Slice(d.ops, 2)
+	ops := unsafe.Slice(d.ops, 4)
 	C.vs_op_init(&ops[0], api, f)
 	C.vs_matmul_init(&ops[1], api, f)
-	if C.vs_domain_new(api, d.ops, 2, &d.domain, &errBuf[0], C.size_t(len(errBuf))) != 0 {
+	C.vs_conv_init(&ops[2], api, f)
+	C.vs_mlp_init(&ops[3], api, f)
+	if C.vs_domain_new(api, d.ops, 4, &d.domain, &errBuf[0], C.size_t(len(errBuf))) != 0 {
 		C.free(unsafe.Pointer(d.ops))
 		return nil, fmt.Errorf("custom operators %s: %s", DomainName, C.GoString(&errBuf[0]))
 	}

@@ -31,4 +31,52 @@ size_t vs_gemm_scratch_bytes(const vs_gemm *g);
 void vs_gemm_rows_fast(const vs_gemm *g, int r0, int r1, void *scratch);
 void vs_gemm_rows_portable(const vs_gemm *g, int r0, int r1, void *scratch);
 
+// Pointwise (1x1) convolution of one NCHW image with bfloat16 products:
+// y[o][j] = w[o] . x[.][j] (+ bias[o]) (+ res[o][j]) for every output
+// channel o and pixel j. Tasks take blocks of pixels: each packs its block
+// of x into its scratch (an L2-sized panel) and passes every row of the
+// packed weight over it.
+#define VS_CONV_COLS 128
+
+typedef struct {
+	int cout, cin, p;   // output channels, input channels, pixels
+	const float *w;     // [cout][cin]
+	const float *x;     // [cin][p]
+	const float *bias;  // [cout] or NULL
+	const float *res;   // [cout][p] or NULL
+	float *y;           // [cout][p]
+	const uint32_t *wp; // w as bfloat16 pairs, [cout][cin/2 rounded up] (fast kernel)
+} vs_conv;
+
+size_t vs_conv_wp_bytes(int cout, int cin);
+// Packs w into wp (the fast kernel's weight, once per call).
+void vs_conv_pack_w(const float *w, int cout, int cin, uint32_t *wp);
+size_t vs_conv_scratch_bytes(int cin);
+// Computes pixels [j0, j1) of y, at most VS_CONV_COLS of them.
+void vs_conv_cols_fast(const vs_conv *c, int j0, int j1, void *scratch);
+void vs_conv_cols_portable(const vs_conv *c, int j0, int j1);
+
+// A pointwise MLP of one NCHW image, RepViT's channel mixer: y[.][j] =
+// W2 gelu(W1 x[.][j] + b1) + b2 (+ res[.][j]) for each pixel j, gelu the
+// exact (erf) one, products in bfloat16. A task packs its block of pixels,
+// computes the hidden layer into its scratch already packed as bfloat16
+// pairs, and the output from there: the hidden layer (twice the channels)
+// never goes to memory.
+typedef struct {
+	int c, h, p;           // input and output channels, hidden channels, pixels
+	const float *x;        // [c][p]
+	const float *w1, *b1;  // [h][c], [h] or NULL
+	const float *w2, *b2;  // [c][h], [c] or NULL
+	const float *res;      // [c][p] or NULL
+	float *y;              // [c][p]
+	const uint32_t *w1p;   // packed as vs_conv_pack_w does (fast kernel)
+	const uint32_t *w2p;
+} vs_mlp;
+
+size_t vs_mlp_scratch_bytes(int c, int h);
+// Computes pixels [j0, j1) of y, at most VS_CONV_COLS of them; the portable
+// kernel needs h floats of scratch.
+void vs_mlp_cols_fast(const vs_mlp *m, int j0, int j1, void *scratch);
+void vs_mlp_cols_portable(const vs_mlp *m, int j0, int j1, float *hidden);
+
 #endif

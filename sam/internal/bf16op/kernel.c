@@ -124,23 +124,6 @@ void vs_attend_portable(const vs_attn *a, int q0, int q1, void *scratch) {
 	}
 }
 
-// exp(x) for x <= 0: 2^(x log2 e) split into integer and fraction, degree 6
-// polynomial for 2^f on [-0.5, 0.5] (relative error below 2e-7).
-VS_FAST static inline __m512 exp512(__m512 x) {
-	x = _mm512_max_ps(x, _mm512_set1_ps(-88.0f));
-	__m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f));
-	__m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	__m512 f = _mm512_sub_ps(t, n);
-	__m512 p = _mm512_set1_ps(1.5353362e-4f);
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3398874e-3f));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291e-3f));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504109e-2f));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022651e-1f));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718e-1f));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-	return _mm512_scalef_ps(p, n);
-}
-
 // O[rows][16*NV columns] += P[rows] . V[pairs][same columns], four rows at
 // a time. Always inlined with a constant NV so the accumulators stay in
 // registers.
@@ -224,7 +207,7 @@ VS_FAST void vs_attend_fast(const vs_attn *a, int q0, int q1, void *scratch) {
 			uint32_t *pr = P + (size_t)r * (VS_KBLOCK / 2);
 			for (int c = 0; c < kn; c += 16) {
 				__mmask16 mk = kn - c >= 16 ? 0xffff : (__mmask16)((1u << (kn - c)) - 1);
-				__m512 e = _mm512_maskz_mov_ps(mk, exp512(_mm512_sub_ps(_mm512_load_ps(s + c), vm)));
+				__m512 e = _mm512_maskz_mov_ps(mk, vs_exp512(_mm512_sub_ps(_mm512_load_ps(s + c), vm)));
 				sum = _mm512_add_ps(sum, e);
 				_mm256_storeu_si256((__m256i *)(pr + c / 2), (__m256i)_mm512_cvtneps_pbh(e));
 			}

@@ -445,6 +445,22 @@ static OrtStatusPtr shape(const OrtApi *api, const OrtValue *v, int64_t out[MAX_
 	return st;
 }
 
+// read_inputs gets a kernel's first n inputs (NULL: an absent optional
+// one) with their dimensions and data.
+static OrtStatusPtr read_inputs(const OrtApi *api, OrtKernelContext *ctx, int n, const OrtValue **in,
+                                int64_t dims[][MAX_RANK], size_t *rank, const float **data) {
+	size_t count = 0;
+	OrtStatus *st = api->KernelContext_GetInputCount(ctx, &count);
+	if (st != NULL) return st;
+	for (int i = 0; i < n && i < (int)count; i++) {
+		if ((st = api->KernelContext_GetInput(ctx, i, &in[i])) != NULL) return st;
+		if (in[i] == NULL) continue;
+		if ((st = shape(api, in[i], dims[i], &rank[i], i)) != NULL) return st;
+		if ((st = api->GetTensorData(in[i], (const void **)&data[i])) != NULL) return st;
+	}
+	return NULL;
+}
+
 static OrtStatusPtr mm_compute(void *kv, OrtKernelContext *ctx) {
 	mm_kernel *k = kv;
 	const OrtApi *api = k->api;
@@ -452,15 +468,8 @@ static OrtStatusPtr mm_compute(void *kv, OrtKernelContext *ctx) {
 	int64_t dims[3][MAX_RANK];
 	size_t rank[3] = {0, 0, 0};
 	const float *data[3] = {NULL, NULL, NULL};
-	size_t count = 0;
-	OrtStatus *st = api->KernelContext_GetInputCount(ctx, &count);
+	OrtStatus *st = read_inputs(api, ctx, 3, in, dims, rank, data);
 	if (st != NULL) return st;
-	for (int i = 0; i < 3 && i < (int)count; i++) {
-		if ((st = api->KernelContext_GetInput(ctx, i, &in[i])) != NULL) return st;
-		if (in[i] == NULL) continue; // the absent bias
-		if ((st = shape(api, in[i], dims[i], &rank[i], i)) != NULL) return st;
-		if ((st = api->GetTensorData(in[i], (const void **)&data[i])) != NULL) return st;
-	}
 	if (in[0] == NULL || in[1] == NULL) return api->CreateStatus(ORT_INVALID_ARGUMENT, "Bf16MatMul: missing input");
 	int64_t kd = dims[0][rank[0] - 1], m = 1;
 	for (size_t i = 0; i + 1 < rank[0]; i++) m *= dims[0][i];
@@ -568,6 +577,280 @@ void vs_matmul_init(vs_op *op, const OrtApi *api, int fast) {
 	o->CreateKernelV2 = mm_create;
 	o->KernelComputeV2 = mm_compute;
 	o->InferOutputShapeFn = mm_infer;
+}
+
+// ai.vidseg.Bf16Conv1x1: a pointwise convolution (kernel 1x1, stride 1, no
+// padding, one group) of x [n, cin, spatial...] with a weight [cout, cin, 1,
+// 1] (or [cout, cin]), an optional bias [cout] and an optional residual
+// shaped as the output, added (ONNX Runtime's FusedConv "Sum", which it
+// cannot fuse into a custom operator).
+
+static const char *cv_name(const OrtCustomOp *op) { return "Bf16Conv1x1"; }
+static size_t cv_inputs(const OrtCustomOp *op) { return 4; }
+static OrtCustomOpInputOutputCharacteristic cv_input_required(const OrtCustomOp *op, size_t i) {
+	return i >= 2 ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+}
+
+typedef struct {
+	vs_conv c; // one image; tasks set x, res and y to theirs
+	int n, blocks;
+	size_t in_stride, out_stride;
+	int fast, failed;
+	pool scratch;
+} cv_call;
+
+static void cv_task(void *u, size_t i) {
+	cv_call *k = u;
+	vs_conv c = k->c;
+	int img = (int)i / k->blocks, j0 = (int)(i % k->blocks) * VS_CONV_COLS, j1 = min_int(c.p, j0 + VS_CONV_COLS);
+	c.x += img * k->in_stride;
+	c.y += img * k->out_stride;
+	if (c.res != NULL) c.res += img * k->out_stride;
+	if (!k->fast) {
+		vs_conv_cols_portable(&c, j0, j1);
+		return;
+	}
+	int slot = pool_take(&k->scratch);
+	if (slot < 0) {
+		__atomic_store_n(&k->failed, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	vs_conv_cols_fast(&c, j0, j1, k->scratch.buf[slot]);
+	pool_give(&k->scratch, slot);
+}
+
+static OrtStatusPtr cv_compute(void *kv, OrtKernelContext *ctx) {
+	mm_kernel *k = kv;
+	const OrtApi *api = k->api;
+	const OrtValue *in[4] = {NULL, NULL, NULL, NULL};
+	int64_t dims[4][MAX_RANK];
+	size_t rank[4] = {0, 0, 0, 0};
+	const float *data[4] = {NULL, NULL, NULL, NULL};
+	OrtStatus *st = read_inputs(api, ctx, 4, in, dims, rank, data);
+	if (st != NULL) return st;
+	if (in[0] == NULL || in[1] == NULL) return api->CreateStatus(ORT_INVALID_ARGUMENT, "Bf16Conv1x1: missing input");
+	if (rank[0] < 3)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Conv1x1: input has %lld dimensions, want [n, channels, spatial...]",
+		              (long long)rank[0], 0);
+	int64_t n = dims[0][0], cin = dims[0][1], p = 1;
+	for (size_t i = 2; i < rank[0]; i++) p *= dims[0][i];
+	int64_t cout = dims[1][0];
+	int pointwise = rank[1] == 2 || (rank[1] == 4 && dims[1][2] == 1 && dims[1][3] == 1);
+	if (!pointwise || dims[1][1] != cin)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Conv1x1: weight must be [out channels, %lld, 1, 1]", (long long)cin, 0);
+	if (in[2] != NULL && (rank[2] != 1 || dims[2][0] != cout))
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Conv1x1: bias must be [%lld]", (long long)cout, 0);
+	int64_t oshape[MAX_RANK];
+	memcpy(oshape, dims[0], sizeof(int64_t) * rank[0]);
+	oshape[1] = cout;
+	if (in[3] != NULL && (rank[3] != rank[0] || memcmp(dims[3], oshape, sizeof(int64_t) * rank[0]) != 0))
+		return api->CreateStatus(ORT_INVALID_ARGUMENT, "Bf16Conv1x1: residual must have the output's shape");
+	if (n > (1 << 20) || cin > (1 << 20) || cout > (1 << 20) || p > (1 << 30) || n * cout * p > ((int64_t)1 << 40))
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Conv1x1: unsupported sizes (%lld channels, %lld pixels)",
+		              (long long)cin, (long long)p);
+	OrtValue *outv;
+	if ((st = api->KernelContext_GetOutput(ctx, 0, oshape, rank[0], &outv)) != NULL) return st;
+	float *out;
+	if ((st = api->GetTensorMutableData(outv, (void **)&out)) != NULL) return st;
+	if (n == 0 || cout == 0 || p == 0) return NULL;
+
+	cv_call c = {.c = {.cout = (int)cout, .cin = (int)cin, .p = (int)p, .w = data[1], .x = data[0], .bias = data[2],
+	                   .res = data[3], .y = out},
+	             .n = (int)n,
+	             .blocks = ceil_div((int)p, VS_CONV_COLS),
+	             .in_stride = (size_t)cin * p,
+	             .out_stride = (size_t)cout * p,
+	             .fast = k->fast};
+	mem mm;
+	mem_open(&mm, api, ctx);
+	c.scratch.m = &mm;
+	c.scratch.bytes = vs_conv_scratch_bytes((int)cin);
+	uint32_t *wp = NULL;
+	if (k->fast && cin > 0) {
+		if ((wp = mem_alloc(&mm, vs_conv_wp_bytes((int)cout, (int)cin))) == NULL) {
+			mem_close(&mm);
+			return api->CreateStatus(ORT_FAIL, "Bf16Conv1x1: out of memory");
+		}
+		vs_conv_pack_w(c.c.w, (int)cout, (int)cin, wp);
+		c.c.wp = wp;
+	}
+	if (cin == 0) c.fast = 0; // the bias and residual alone
+	st = api->KernelContext_ParallelFor(ctx, cv_task, (size_t)n * c.blocks, 0, &c);
+	mem_free(&mm, wp);
+	pool_free(&c.scratch);
+	mem_close(&mm);
+	if (st != NULL) return st;
+	if (c.failed) return api->CreateStatus(ORT_FAIL, "Bf16Conv1x1: out of memory or more than 64 threads");
+	return NULL;
+}
+
+// cv_infer gives the output's type and shape: x's, with the weight's output
+// channels (see op_infer).
+static OrtStatusPtr cv_infer(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
+	const OrtApi *api = ((const vs_op *)op)->api;
+	OrtTensorTypeAndShapeInfo *x = NULL, *w = NULL;
+	int64_t xd[MAX_RANK], wd[4];
+	const char *xn[MAX_RANK], *wn[4];
+	size_t xr = 0, wr = 0;
+	OrtStatus *st = api->ShapeInferContext_GetInputTypeShape(ctx, 0, &x);
+	if (st == NULL) st = api->ShapeInferContext_GetInputTypeShape(ctx, 1, &w);
+	if (st == NULL) st = api->GetDimensionsCount(x, &xr);
+	if (st == NULL) st = api->GetDimensionsCount(w, &wr);
+	if (st != NULL || xr < 3 || xr > MAX_RANK || (wr != 2 && wr != 4)) return st; // unknown: leave the output unset
+	if ((st = api->GetDimensions(x, xd, xr)) == NULL && (st = api->GetSymbolicDimensions(x, xn, xr)) == NULL &&
+	    (st = api->GetDimensions(w, wd, wr)) == NULL)
+		st = api->GetSymbolicDimensions(w, wn, wr);
+	if (st != NULL) return st;
+	xd[1] = wd[0];
+	xn[1] = wn[0];
+	return set_output(op, ctx, xd, xn, xr);
+}
+
+void vs_conv_init(vs_op *op, const OrtApi *api, int fast) {
+	vs_matmul_init(op, api, fast);
+	OrtCustomOp *o = &op->base;
+	o->GetName = cv_name;
+	o->GetInputTypeCount = cv_inputs;
+	o->GetInputCharacteristic = cv_input_required;
+	o->KernelComputeV2 = cv_compute;
+	o->InferOutputShapeFn = cv_infer;
+}
+
+// ai.vidseg.Bf16ConvMLP: RepViT's channel mixer in one node, y = W2
+// gelu(W1 x + b1) + b2 (+ res), W1 [h, c, 1, 1] and W2 [c, h, 1, 1] (or 2-D)
+// pointwise convolutions of x [n, c, spatial...], gelu the exact one, b1,
+// b2 and res (shaped as x) optional. Its hidden layer stays in each task's
+// scratch: on ONNX Runtime's kernels it went to memory three times
+// (convolution, Gelu, convolution), and at 256 x 256 pixels memory is what
+// those layers wait on.
+
+static const char *mlp_name(const OrtCustomOp *op) { return "Bf16ConvMLP"; }
+static size_t mlp_inputs(const OrtCustomOp *op) { return 6; }
+static OrtCustomOpInputOutputCharacteristic mlp_input_required(const OrtCustomOp *op, size_t i) {
+	return i == 0 || i == 1 || i == 3 ? INPUT_OUTPUT_REQUIRED : INPUT_OUTPUT_OPTIONAL;
+}
+
+typedef struct {
+	vs_mlp m; // one image; tasks set x, res and y to theirs
+	int blocks;
+	size_t stride;
+	int fast, failed;
+	pool scratch;
+} mlp_call;
+
+static void mlp_task(void *u, size_t i) {
+	mlp_call *k = u;
+	vs_mlp m = k->m;
+	int img = (int)i / k->blocks, j0 = (int)(i % k->blocks) * VS_CONV_COLS, j1 = min_int(m.p, j0 + VS_CONV_COLS);
+	m.x += img * k->stride;
+	m.y += img * k->stride;
+	if (m.res != NULL) m.res += img * k->stride;
+	int slot = pool_take(&k->scratch);
+	if (slot < 0) {
+		__atomic_store_n(&k->failed, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if (k->fast)
+		vs_mlp_cols_fast(&m, j0, j1, k->scratch.buf[slot]);
+	else
+		vs_mlp_cols_portable(&m, j0, j1, k->scratch.buf[slot]);
+	pool_give(&k->scratch, slot);
+}
+
+// pointwise_weight says whether w (rank r) is [rows, cols, 1, 1] or [rows, cols].
+static int pointwise_weight(const int64_t *w, size_t r, int64_t rows, int64_t cols) {
+	return (r == 2 || (r == 4 && w[2] == 1 && w[3] == 1)) && w[0] == rows && w[1] == cols;
+}
+
+static OrtStatusPtr mlp_compute(void *kv, OrtKernelContext *ctx) {
+	mm_kernel *k = kv;
+	const OrtApi *api = k->api;
+	const OrtValue *in[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+	int64_t dims[6][MAX_RANK];
+	size_t rank[6] = {0, 0, 0, 0, 0, 0};
+	const float *data[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+	OrtStatus *st = read_inputs(api, ctx, 6, in, dims, rank, data);
+	if (st != NULL) return st;
+	if (in[0] == NULL || in[1] == NULL || in[3] == NULL)
+		return api->CreateStatus(ORT_INVALID_ARGUMENT, "Bf16ConvMLP: missing input");
+	if (rank[0] < 3)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16ConvMLP: input has %lld dimensions, want [n, channels, spatial...]",
+		              (long long)rank[0], 0);
+	int64_t n = dims[0][0], c = dims[0][1], h = dims[1][0], p = 1;
+	for (size_t i = 2; i < rank[0]; i++) p *= dims[0][i];
+	if (!pointwise_weight(dims[1], rank[1], h, c) || !pointwise_weight(dims[3], rank[3], c, h))
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16ConvMLP: weights must be [hidden, %lld, 1, 1] and [%lld, hidden, 1, 1]",
+		              (long long)c, (long long)c);
+	if ((in[2] != NULL && (rank[2] != 1 || dims[2][0] != h)) || (in[4] != NULL && (rank[4] != 1 || dims[4][0] != c)))
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16ConvMLP: biases must be [%lld] and [%lld]", (long long)h, (long long)c);
+	if (in[5] != NULL && (rank[5] != rank[0] || memcmp(dims[5], dims[0], sizeof(int64_t) * rank[0]) != 0))
+		return api->CreateStatus(ORT_INVALID_ARGUMENT, "Bf16ConvMLP: residual must have the input's shape");
+	if (n > (1 << 20) || c > (1 << 16) || h > (1 << 16) || p > (1 << 30) || n * c * p > ((int64_t)1 << 40) || c == 0 || h == 0)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16ConvMLP: unsupported sizes (%lld channels, %lld hidden)", (long long)c,
+		              (long long)h);
+	OrtValue *outv;
+	if ((st = api->KernelContext_GetOutput(ctx, 0, dims[0], rank[0], &outv)) != NULL) return st;
+	float *out;
+	if ((st = api->GetTensorMutableData(outv, (void **)&out)) != NULL) return st;
+	if (n == 0 || p == 0) return NULL;
+
+	mlp_call call = {.m = {.c = (int)c, .h = (int)h, .p = (int)p, .x = data[0], .w1 = data[1], .b1 = data[2],
+	                       .w2 = data[3], .b2 = data[4], .res = data[5], .y = out},
+	                 .blocks = ceil_div((int)p, VS_CONV_COLS),
+	                 .stride = (size_t)c * p,
+	                 .fast = k->fast};
+	mem mm;
+	mem_open(&mm, api, ctx);
+	call.scratch.m = &mm;
+	call.scratch.bytes = k->fast ? vs_mlp_scratch_bytes((int)c, (int)h) : sizeof(float) * (size_t)h;
+	uint32_t *w1p = NULL, *w2p = NULL;
+	if (k->fast) {
+		w1p = mem_alloc(&mm, vs_conv_wp_bytes((int)h, (int)c));
+		w2p = mem_alloc(&mm, vs_conv_wp_bytes((int)c, (int)h));
+		if (w1p == NULL || w2p == NULL) {
+			mem_free(&mm, w1p);
+			mem_free(&mm, w2p);
+			mem_close(&mm);
+			return api->CreateStatus(ORT_FAIL, "Bf16ConvMLP: out of memory");
+		}
+		vs_conv_pack_w(call.m.w1, (int)h, (int)c, w1p);
+		vs_conv_pack_w(call.m.w2, (int)c, (int)h, w2p);
+		call.m.w1p = w1p;
+		call.m.w2p = w2p;
+	}
+	st = api->KernelContext_ParallelFor(ctx, mlp_task, (size_t)n * call.blocks, 0, &call);
+	mem_free(&mm, w1p);
+	mem_free(&mm, w2p);
+	pool_free(&call.scratch);
+	mem_close(&mm);
+	if (st != NULL) return st;
+	if (call.failed) return api->CreateStatus(ORT_FAIL, "Bf16ConvMLP: out of memory or more than 64 threads");
+	return NULL;
+}
+
+// mlp_infer: the output has x's type and shape.
+static OrtStatusPtr mlp_infer(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
+	const OrtApi *api = ((const vs_op *)op)->api;
+	OrtTensorTypeAndShapeInfo *x = NULL;
+	int64_t xd[MAX_RANK];
+	const char *xn[MAX_RANK];
+	size_t xr = 0;
+	OrtStatus *st = api->ShapeInferContext_GetInputTypeShape(ctx, 0, &x);
+	if (st == NULL) st = api->GetDimensionsCount(x, &xr);
+	if (st != NULL || xr < 1 || xr > MAX_RANK) return st;
+	if ((st = api->GetDimensions(x, xd, xr)) == NULL) st = api->GetSymbolicDimensions(x, xn, xr);
+	if (st != NULL) return st;
+	return set_output(op, ctx, xd, xn, xr);
+}
+
+void vs_mlp_init(vs_op *op, const OrtApi *api, int fast) {
+	vs_matmul_init(op, api, fast);
+	OrtCustomOp *o = &op->base;
+	o->GetName = mlp_name;
+	o->GetInputTypeCount = mlp_inputs;
+	o->GetInputCharacteristic = mlp_input_required;
+	o->KernelComputeV2 = mlp_compute;
+	o->InferOutputShapeFn = mlp_infer;
 }
 
 const OrtApi *vs_api(const char *lib, char *err, size_t errlen) {

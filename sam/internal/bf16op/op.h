@@ -1,4 +1,5 @@
-// ONNX Runtime glue of ai.vidseg.Bf16Attention and ai.vidseg.Bf16MatMul.
+// ONNX Runtime glue of ai.vidseg.Bf16Attention, Bf16MatMul, Bf16Conv1x1 and
+// Bf16ConvMLP.
 #ifndef VIDSEG_ATTNOP_OP_H
 #define VIDSEG_ATTNOP_OP_H
 
@@ -20,6 +21,8 @@ typedef struct {
 
 void vs_op_init(vs_op *op, const OrtApi *api, int fast);
 void vs_matmul_init(vs_op *op, const OrtApi *api, int fast);
+void vs_conv_init(vs_op *op, const OrtApi *api, int fast);
+void vs_mlp_init(vs_op *op, const OrtApi *api, int fast);
 const OrtApi *vs_api(const char *lib, char *err, size_t errlen);
 int vs_domain_new(const OrtApi *api, vs_op *ops, int nops, OrtCustomOpDomain **out, char *err, size_t errlen);
 void vs_domain_free(const OrtApi *api, OrtCustomOpDomain *d);
