@@ -25,6 +25,7 @@ const (
 	pbNodeAttribute    = 5
 	pbNodeDomain       = 7
 	pbAttrName         = 1
+	pbAttrFloat        = 2
 	pbAttrInt          = 3
 	pbAttrString       = 4
 	pbAttrInts         = 8
@@ -45,8 +46,10 @@ const (
 	pbValueInfoName    = 1
 )
 
-// bf16Ops says which nodes a rewrite puts into vidseg's bf16 operators.
-type bf16Ops struct{ attention, matmul bool }
+// bf16Ops says which nodes a rewrite puts into vidseg's bf16 operators;
+// with optionalMatMul a graph without weight products is left as it is
+// (the other graphs than the image encoder).
+type bf16Ops struct{ attention, matmul, optionalMatMul bool }
 
 // bf16Count is what a rewrite replaced: attentions, MatMuls (with biases
 // taken in) and pointwise convolutions (with residuals taken in).
@@ -219,7 +222,7 @@ func bf16GraphData(path string, ops bf16Ops) (data []byte, count bf16Count, rele
 	case err != nil:
 	case ops.attention && count.attentions == 0:
 		err = errors.New("the graph has no fused attention nodes (export the package with --attention fused, the default)")
-	case ops.matmul && count.matmuls+count.convs+count.mlps == 0:
+	case ops.matmul && !ops.optionalMatMul && count.matmuls+count.convs+count.mlps == 0:
 		err = errors.New("the graph has no float32 MatMul with a constant weight nor 1x1 convolution (an int8 package's are quantized already: use --matmul fp32)")
 	case &data[0] != &out[0]:
 		err = errors.New("rewritten graph outgrew its buffer") // append moved it to Go's heap

@@ -73,6 +73,7 @@ func parseNode(b []byte) (pbNode, error) {
 type pbAttr struct {
 	name  string
 	i     uint64   // an int attribute's value
+	f     float32  // a float attribute's value
 	ints  []uint64 // an ints attribute's values (as varints: negative ones are huge)
 	s     string   // a string attribute's value
 	t     []byte   // a tensor attribute's TensorProto (a Constant's value)
@@ -81,10 +82,12 @@ type pbAttr struct {
 
 func parseAttr(b []byte) (pbAttr, error) {
 	var a pbAttr
-	err := pbFields(b, func(field, wire int, v uint64, d []byte) error {
+	err := pbRawFields(b, func(field, wire int, v uint64, d, raw []byte) error {
 		switch {
 		case field == pbAttrName && wire == 2:
 			a.name = string(d)
+		case field == pbAttrFloat && wire == 5:
+			a.f = math.Float32frombits(binary.LittleEndian.Uint32(raw[len(raw)-4:]))
 		case field == pbAttrInt && wire == 0:
 			a.i = v
 		case field == pbAttrString && wire == 2:
@@ -240,8 +243,8 @@ func (g *graphScan) soleAdd(v string, plan map[int][]byte) (int, string, bool) {
 }
 
 // opNode encodes a node of vidseg's operator op that takes over node n
-// (its name) with inputs and output.
-func opNode(n pbNode, op string, inputs []string, output string) []byte {
+// (its name) with inputs, output and attributes (AttributeProtos).
+func opNode(n pbNode, op string, inputs []string, output string, attrs ...[]byte) []byte {
 	node := slices.Clone(n.name)
 	for _, in := range inputs {
 		node = pbAppendBytes(node, pbNodeInput, []byte(in))
@@ -249,37 +252,140 @@ func opNode(n pbNode, op string, inputs []string, output string) []byte {
 	node = pbAppendBytes(node, pbNodeOutput, []byte(output))
 	node = pbAppendBytes(node, pbNodeOpType, []byte(op))
 	node = pbAppendBytes(node, pbNodeDomain, []byte(bf16op.DomainName))
+	for _, a := range attrs {
+		node = pbAppendBytes(node, pbNodeAttribute, a)
+	}
 	return pbAppendBytes(nil, pbGraphNode, node)
 }
 
-// matMuls plans the MatMul part of the bf16 rewrite into plan (keyed by
-// node order): every MatMul whose right operand is a 2-D initializer
-// (directly or through Identity and Cast nodes) becomes ai.vidseg.Bf16MatMul;
-// when its only consumer is an Add of a 1-D initializer as wide as its
-// output, the Add's bias moves into the node, which takes over the Add's
-// output, and the Add is dropped (nil in the plan). It reports how many
-// MatMuls and biases it took.
-func (g *graphScan) matMuls(plan map[int][]byte) (matmuls, biases int) {
-	for i, n := range g.nodes {
-		if n.opType != "MatMul" || n.domain != "" || len(n.inputs) != 2 || len(n.outputs) != 1 || n.inputs[0] == "" {
+// transposed returns the 2-D weight behind value name when a Transpose
+// (perm [1, 0] or none) of it makes name, with the Transpose's index.
+func (g *graphScan) transposed(name string) (src string, dims []int64, at int, ok bool) {
+	for k, n := range g.nodes {
+		if n.opType != "Transpose" || n.domain != "" || len(n.inputs) != 1 || len(n.outputs) != 1 || n.outputs[0] != name {
 			continue
 		}
-		w, ok := g.weight(n.inputs[1])
+		if p, has := n.attr("perm"); has && !slices.Equal(p.ints, []uint64{1, 0}) {
+			return "", nil, 0, false
+		}
+		d, ok := g.weight(n.inputs[0])
+		return n.inputs[0], d, k, ok && len(d) == 2
+	}
+	return "", nil, 0, false
+}
+
+// gemmTransB says whether Gemm node n is a plain weight product (no
+// transA, alpha and beta 1) and whether its weight is transposed.
+func gemmTransB(n pbNode) (transB, ok bool) {
+	for _, a := range n.attrs {
+		switch {
+		case a.name == "transB":
+			transB = a.i == 1
+		case a.name == "transA" && a.i == 0, (a.name == "alpha" || a.name == "beta") && a.f == 1:
+		default:
+			return false, false
+		}
+	}
+	return transB, true
+}
+
+// matMuls plans the weight-product part of the bf16 rewrite into plan
+// (keyed by node order) and reports how many products and biases it took:
+//   - a MatMul whose right operand is a 2-D initializer (directly, through
+//     Identity and Cast nodes, or through a Transpose of one: the memory
+//     attention's projections) becomes ai.vidseg.Bf16MatMul (transB=1 for
+//     the transposed weight, the Transpose dropped when it has no other
+//     reader); when its only consumer is an Add of a 1-D initializer as
+//     wide as its output, the Add's bias moves into the node, which takes
+//     over the Add's output, and the Add is dropped (nil in the plan);
+//   - a Gemm with a 2-D initializer weight, no transA and alpha and beta 1
+//     (the memory attention's MLPs) becomes the same operator, its C the
+//     bias when it is a 1-D initializer;
+//   - a product whose only consumer (after its bias) is a Relu takes it
+//     in (relu=1).
+func (g *graphScan) matMuls(plan map[int][]byte) (matmuls, biases int) {
+	for i, n := range g.nodes {
+		if n.domain != "" || len(n.outputs) != 1 || len(n.inputs) < 2 || n.inputs[0] == "" {
+			continue
+		}
+		var (
+			w      []int64
+			ok     bool
+			transB bool
+			inputs = n.inputs[:2]
+			drop   = -1
+		)
+		switch {
+		case n.opType == "MatMul" && len(n.inputs) == 2:
+			if w, ok = g.weight(n.inputs[1]); !ok {
+				var src string
+				if src, w, drop, ok = g.transposed(n.inputs[1]); ok {
+					inputs, transB = []string{n.inputs[0], src}, true
+					if len(g.consumers[n.inputs[1]]) != 1 || g.graphOut[n.inputs[1]] {
+						drop = -1
+					}
+				}
+			}
+		case n.opType == "Gemm" && len(n.inputs) <= 3:
+			var plain bool
+			if transB, plain = gemmTransB(n); plain {
+				w, ok = g.weight(n.inputs[1])
+			}
+			if ok && len(n.inputs) == 3 && n.inputs[2] != "" {
+				c, isWeight := g.weight(n.inputs[2])
+				if ok = isWeight && len(w) == 2 && len(c) == 1 && c[0] == gemmWidth(w, transB); ok {
+					inputs = n.inputs
+					biases++
+				}
+			}
+		}
 		if !ok || len(w) != 2 {
 			continue
 		}
-		inputs, output := n.inputs, n.outputs[0]
-		if j, bias, ok := g.soleAdd(output, plan); ok {
-			if d, ok := g.weight(bias); ok && slices.Equal(d, w[1:]) {
-				inputs, output = []string{n.inputs[0], n.inputs[1], bias}, g.nodes[j].outputs[0]
-				plan[j] = nil
-				biases++
+		width := gemmWidth(w, transB)
+		output := n.outputs[0]
+		if len(inputs) == 2 {
+			if j, bias, ok := g.soleAdd(output, plan); ok {
+				if d, ok := g.weight(bias); ok && slices.Equal(d, []int64{width}) {
+					inputs, output = []string{inputs[0], inputs[1], bias}, g.nodes[j].outputs[0]
+					plan[j] = nil
+					biases++
+				}
 			}
 		}
-		plan[i] = opNode(n, bf16op.MatMulOpName, inputs, output)
+		var attrs [][]byte
+		if transB {
+			attrs = append(attrs, intAttr("transB", 1))
+		}
+		if j, ok := g.sole(output, plan, "Relu"); ok && len(g.nodes[j].inputs) == 1 {
+			output = g.nodes[j].outputs[0]
+			plan[j] = nil
+			attrs = append(attrs, intAttr("relu", 1))
+		}
+		if drop >= 0 {
+			plan[drop] = nil
+		}
+		plan[i] = opNode(n, bf16op.MatMulOpName, inputs, output, attrs...)
 		matmuls++
 	}
 	return matmuls, biases
+}
+
+// gemmWidth is the output width of a product with weight dimensions w.
+func gemmWidth(w []int64, transB bool) int64 {
+	if transB {
+		return w[0]
+	}
+	return w[1]
+}
+
+// intAttr encodes an int AttributeProto.
+func intAttr(name string, v uint64) []byte {
+	a := pbAppendBytes(nil, pbAttrName, []byte(name))
+	a = binary.AppendUvarint(a, pbAttrInt<<3)
+	a = binary.AppendUvarint(a, v)
+	a = binary.AppendUvarint(a, pbAttrType<<3)
+	return binary.AppendUvarint(a, pbAttrTypeInt)
 }
 
 // pointwise says whether Conv node n is a 1x1 convolution with stride 1,

@@ -85,7 +85,7 @@ func (f *sessionFactory) openAs(key, file string, in, out []tensorSpec, bf16In s
 		}
 		defer release()
 		f.log.Debug("sam: graph rewritten for the bf16 operators", "graph", key, "attentions", count.attentions,
-			"matmuls", count.matmuls, "biases", count.biases)
+			"matmuls", count.matmuls, "biases", count.biases, "convs", count.convs, "mlps", count.mlps)
 		f.provider = ProviderCPU
 		data = d
 	}
@@ -126,16 +126,20 @@ func (f *sessionFactory) openAs(key, file string, in, out []tensorSpec, bf16In s
 }
 
 // bf16 says which of graph key's nodes run in the bf16 operators: the
-// attentions of the image encoder and memory attention, the image
-// encoder's weight products (the other graphs' are a few percent of a
-// frame).
+// attentions of the image encoder and memory attention, and the weight
+// products of every graph but the mask decoder (whose are a few percent of
+// a frame). The memory attention's and memory encoder's run once per
+// object: with EdgeTAM's small encoder they are most of a 4-object frame.
 func (f *sessionFactory) bf16(key string) bf16Ops {
 	// EdgeTAM's image encoder (RepViT) has no attention: only its memory
 	// attention's are rewritten.
 	encoderAttention := key == "image_encoder" && f.man.Family != FamilyEdgeTAM
 	return bf16Ops{
 		attention: f.attention == AttentionBF16 && (encoderAttention || key == "memory_attention"),
-		matmul:    f.matmul == MatMulBF16 && key == "image_encoder",
+		matmul:    f.matmul == MatMulBF16 && key != "mask_decoder",
+		// Only the image encoder must have products (an int8 package's
+		// are quantized: an error that names why).
+		optionalMatMul: key != "image_encoder",
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 type convCase struct {
 	n, cin, cout, h, w int
 	bias, res          bool
+	resOne             bool // the residual is one image for the batch
 }
 
 // conv runs the operator; full says which session (with bias and residual
@@ -40,11 +41,15 @@ func conv(t testing.TB, full, plain *ort.DynamicAdvancedSession, c convCase, x, 
 		if bias == nil {
 			bias = make([]float32, c.cout)
 		}
+		resN := c.n
+		if c.resOne {
+			resN = 1
+		}
 		if res == nil {
-			res = make([]float32, c.n*c.cout*c.h*c.w)
+			res = make([]float32, resN*c.cout*c.h*c.w)
 		}
 		add(ort.NewShape(int64(c.cout)), bias)
-		add(ort.NewShape(int64(c.n), int64(c.cout), int64(c.h), int64(c.w)), res)
+		add(ort.NewShape(int64(resN), int64(c.cout), int64(c.h), int64(c.w)), res)
 	}
 	defer func() {
 		for _, v := range in {
@@ -77,7 +82,8 @@ func convSessions(t testing.TB, d *Domain, threads int) (full, plain *ort.Dynami
 // that cover the kernel's edges: pixel counts that end inside a 16- and a
 // 32-pixel panel and inside a task's block, odd input channels (a
 // zero-padded pair), output channels that end inside a register tile,
-// batches, with and without bias and residual, and RepViT's widths. As for
+// batches, with and without bias and residual (also one residual image for
+// a batch, as the memory encoder adds), and RepViT's widths. As for
 // TestMatMul, rounding to bfloat16 gives errors of a few 1e-3 of sqrt(cin);
 // a wrong layout, a lost bias or residual, or a pixel of the wrong image
 // is of the order of 1. The fast and portable kernels round the same
@@ -85,13 +91,14 @@ func convSessions(t testing.TB, d *Domain, threads int) (full, plain *ort.Dynami
 func TestConv1x1(t *testing.T) {
 	kernels := testKernels(t)
 	cases := []convCase{
-		{1, 1, 1, 1, 1, true, false},
-		{1, 48, 96, 16, 16, true, false},
-		{2, 97, 13, 7, 9, true, true},
-		{1, 96, 48, 33, 31, false, true},
-		{3, 5, 25, 3, 50, false, false},
-		{1, 384, 192, 12, 12, true, true},
-		{1, 768, 384, 4, 8, true, false},
+		{1, 1, 1, 1, 1, true, false, false},
+		{1, 48, 96, 16, 16, true, false, false},
+		{2, 97, 13, 7, 9, true, true, false},
+		{1, 96, 48, 33, 31, false, true, false},
+		{3, 5, 25, 3, 50, false, false, false},
+		{1, 384, 192, 12, 12, true, true, false},
+		{1, 768, 384, 4, 8, true, false, false},
+		{3, 256, 256, 8, 8, true, true, true},
 	}
 	results := map[int][]float32{}
 	for _, fast := range kernels {
@@ -113,6 +120,9 @@ func TestConv1x1(t *testing.T) {
 			}
 			if c.res {
 				res = random(r, c.n*c.cout*p, 1)
+				if c.resOne {
+					res = random(r, c.cout*p, 1)
+				}
 			}
 			got, shape, err := conv(t, full, plain, c, x, w, bias, res)
 			if err != nil {
@@ -130,7 +140,9 @@ func TestConv1x1(t *testing.T) {
 							want = float64(bias[o])
 						}
 						at := (img*c.cout+o)*p + j
-						if res != nil {
+						if res != nil && c.resOne {
+							want += float64(res[o*p+j])
+						} else if res != nil {
 							want += float64(res[at])
 						}
 						for ci := range c.cin {
@@ -186,6 +198,7 @@ func TestConv1x1Errors(t *testing.T) {
 		{x, ort.NewShape(4, 7, 1, 1), ort.NewShape(4), ort.NewShape(1, 4, 2, 3), "weight must be [out channels, 8, 1, 1]"},
 		{x, ort.NewShape(4, 8, 1, 1), ort.NewShape(5), ort.NewShape(1, 4, 2, 3), "bias must be [4]"},
 		{x, ort.NewShape(4, 8, 1, 1), ort.NewShape(4), ort.NewShape(1, 4, 1, 3), "residual must have the output's shape"},
+		{ort.NewShape(2, 8, 2, 3), ort.NewShape(4, 8, 1, 1), ort.NewShape(4), ort.NewShape(3, 4, 2, 3), "residual must have the output's shape"},
 		{x, ort.NewShape(4, 8, 1, 1), ort.NewShape(4), ort.NewShape(1, 4, 2, 3), ""},
 	} {
 		err := run(c.x, c.w, c.b, c.r)

@@ -33,7 +33,8 @@ void vs_gemm_pack_b(const vs_gemm *g, int g0, int g1) {
 				int row = 2 * p + h;
 				for (int t = 0; t < 16; t++) {
 					int col = grp * 16 + t;
-					o[(p * 16 + t) * 2 + h] = row < g->k && col < g->n ? vs_bf16(g->b[(size_t)row * g->n + col]) : 0;
+					size_t at = g->transb ? (size_t)col * g->k + row : (size_t)row * g->n + col;
+					o[(p * 16 + t) * 2 + h] = row < g->k && col < g->n ? vs_bf16(g->b[at]) : 0;
 				}
 			}
 		}
@@ -64,6 +65,14 @@ VS_FAST static void pack_rows(const float *a, int k, int r0, int r1, uint32_t *o
 
 static __mmask16 cols_mask(int cols) { return cols >= 16 ? 0xffff : cols <= 0 ? 0 : (__mmask16)((1u << cols) - 1); }
 
+// relu_rows sets the n values at c to max(0, c), after a block's rows are
+// computed (still in L2).
+VS_FAST static void relu_rows(float *c, size_t n) {
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) _mm512_storeu_ps(c + i, _mm512_max_ps(_mm512_loadu_ps(c + i), _mm512_setzero_ps()));
+	for (; i < n; i++) c[i] = c[i] > 0 ? c[i] : 0;
+}
+
 VS_FAST void vs_gemm_rows_fast(const vs_gemm *g, int r0, int r1, void *scratch) {
 	int kp = pairs(g->k), rows = r1 - r0;
 	uint32_t *ap = scratch;
@@ -81,6 +90,7 @@ VS_FAST void vs_gemm_rows_fast(const vs_gemm *g, int r0, int r1, void *scratch) 
 			     g->c + (size_t)(r0 + r) * g->n + n0, g->n);
 		}
 	}
+	if (g->relu) relu_rows(g->c + (size_t)r0 * g->n, (size_t)rows * g->n);
 }
 
 void vs_gemm_rows_portable(const vs_gemm *g, int r0, int r1, void *scratch) {
@@ -93,7 +103,7 @@ void vs_gemm_rows_portable(const vs_gemm *g, int r0, int r1, void *scratch) {
 			const uint16_t *b = g->bp + ((size_t)(j / 16) * kp * 16 + j % 16) * 2;
 			float acc = g->bias != NULL ? g->bias[j] : 0;
 			for (int i = 0; i < g->k; i++) acc += vs_bf16f(vs_bf16(a[i])) * vs_bf16f(b[(i / 2) * 32 + i % 2]);
-			c[j] = acc;
+			c[j] = g->relu && !(acc > 0) ? 0 : acc;
 		}
 	}
 }

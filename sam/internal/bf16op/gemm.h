@@ -12,8 +12,9 @@
 
 typedef struct {
 	int m, k, n;
+	int transb, relu;  // b is stored [n][k]; max(0, .) on c
 	const float *a;    // [m][k]
-	const float *b;    // [k][n]
+	const float *b;    // [k][n], or [n][k] with transb
 	const float *bias; // [n] or NULL
 	float *c;          // [m][n]
 	// Packed b: [column groups of 16, even count][k/2 rounded up][16][2],

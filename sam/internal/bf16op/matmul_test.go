@@ -173,3 +173,95 @@ func BenchmarkMatMul(b *testing.B) {
 	}
 	b.ReportMetric(2*float64(rows)*k*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// TestMatMulTransBRelu runs testdata/matmul_transb_relu.onnx, the operator
+// with attributes transB=1 (the weight stored [n, k], as Gemm's and a
+// Transpose'd MatMul weight) and relu=1 (max(0, .) after the bias, as
+// FusedGemm's Relu), against float64, on both kernels; the output's last
+// dimension comes from the weight's first (shape inference and kernel).
+func TestMatMulTransBRelu(t *testing.T) {
+	for _, fast := range testKernels(t) {
+		d, err := open(libPath, fast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		s, err := openSession(t, d, "matmul_transb_relu.onnx", []string{"a", "b", "bias"}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Destroy()
+		for i, c := range []struct{ batch, rows, k, n int }{{1, 13, 96, 288}, {2, 100, 97, 33}, {1, 200, 256, 2048}} {
+			r := rand.New(rand.NewPCG(uint64(i), 29))
+			a, w, bias := random(r, c.batch*c.rows*c.k, 1), random(r, c.n*c.k, 1), random(r, c.n, 1)
+			ta, _ := ort.NewTensor(ort.NewShape(int64(c.batch), int64(c.rows), int64(c.k)), a)
+			tb, _ := ort.NewTensor(ort.NewShape(int64(c.n), int64(c.k)), w)
+			tc, _ := ort.NewTensor(ort.NewShape(int64(c.n)), bias)
+			out := []ort.Value{nil}
+			err := s.Run([]ort.Value{ta, tb, tc}, out)
+			ta.Destroy()
+			tb.Destroy()
+			tc.Destroy()
+			if err != nil {
+				t.Fatalf("%+v fast=%v: %v", c, fast, err)
+			}
+			o := out[0].(*ort.Tensor[float32])
+			got, shape := append([]float32(nil), o.GetData()...), o.GetShape()
+			out[0].Destroy()
+			if want := ort.NewShape(int64(c.batch), int64(c.rows), int64(c.n)); shape.String() != want.String() {
+				t.Fatalf("%+v fast=%v: output shape %v, want %v", c, fast, shape, want)
+			}
+			var maxErr float64
+			negatives := 0
+			for row := range c.batch * c.rows {
+				for j := range c.n {
+					want := float64(bias[j])
+					for x := range c.k {
+						want += float64(a[row*c.k+x]) * float64(w[j*c.k+x])
+					}
+					if want < 0 {
+						want, negatives = 0, negatives+1
+					}
+					maxErr = max(maxErr, math.Abs(float64(got[row*c.n+j])-want))
+				}
+			}
+			bound := 2e-2 * math.Sqrt(float64(c.k))
+			t.Logf("%+v fast=%v: max error %.3g (bound %.3g), %d clipped", c, fast, maxErr, bound, negatives)
+			if maxErr > bound || negatives == 0 {
+				t.Errorf("%+v fast=%v: max error %.3g against float64, bound %.3g (%d clipped)", c, fast, maxErr, bound, negatives)
+			}
+		}
+	}
+}
+
+// TestMatMulShapeInference opens graphs where the operator's output (with
+// and without transB) feeds a Mul by a [4] constant: ONNX Runtime checks
+// the broadcast against the operator's inferred output, [batch, rows, 4],
+// so a wrong output width fails the session's creation; a run checks the
+// values (ones times ones over k = 8, times 2).
+func TestMatMulShapeInference(t *testing.T) {
+	d := testDomain(t)
+	for _, model := range []string{"matmul_then_mul.onnx", "matmul_transb_then_mul.onnx"} {
+		s, err := openSession(t, d, model, []string{"a"}, 1)
+		if err != nil {
+			t.Fatalf("%s: %v", model, err)
+		}
+		a := make([]float32, 2*3*8)
+		for i := range a {
+			a[i] = 1
+		}
+		ta, _ := ort.NewTensor(ort.NewShape(2, 3, 8), a)
+		out := []ort.Value{nil}
+		err = s.Run([]ort.Value{ta}, out)
+		ta.Destroy()
+		s.Destroy()
+		if err != nil {
+			t.Fatalf("%s: %v", model, err)
+		}
+		o := out[0].(*ort.Tensor[float32])
+		if got := o.GetShape(); got.String() != ort.NewShape(2, 3, 4).String() || o.GetData()[0] != 16 {
+			t.Errorf("%s: output %v, first value %v; want [2 3 4], 16", model, got, o.GetData()[0])
+		}
+		out[0].Destroy()
+	}
+}

@@ -381,7 +381,19 @@ static OrtStatusPtr op_infer(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
 typedef struct {
 	const OrtApi *api;
 	int fast;
+	int64_t transb, relu; // attributes transB (the weight is [n, k]) and relu (max(0, .) after the bias)
 } mm_kernel;
+
+// int_attr reads an optional int attribute (def when absent).
+static int64_t int_attr(const OrtApi *api, const OrtKernelInfo *info, const char *name, int64_t def) {
+	int64_t v = def;
+	OrtStatus *st = api->KernelInfoGetAttribute_int64(info, name, &v);
+	if (st != NULL) {
+		api->ReleaseStatus(st);
+		v = def;
+	}
+	return v;
+}
 
 static const char *mm_name(const OrtCustomOp *op) { return "Bf16MatMul"; }
 static size_t mm_inputs(const OrtCustomOp *op) { return 3; }
@@ -394,6 +406,8 @@ static OrtStatusPtr mm_create(const OrtCustomOp *op, const OrtApi *api, const Or
 	if (k == NULL) return api->CreateStatus(ORT_FAIL, "Bf16MatMul: out of memory");
 	k->api = api;
 	k->fast = ((const vs_op *)op)->fast;
+	k->transb = int_attr(api, info, "transB", 0) != 0;
+	k->relu = int_attr(api, info, "relu", 0) != 0;
 	*out = k;
 	return NULL;
 }
@@ -475,9 +489,9 @@ static OrtStatusPtr mm_compute(void *kv, OrtKernelContext *ctx) {
 	for (size_t i = 0; i + 1 < rank[0]; i++) m *= dims[0][i];
 	if (rank[1] != 2)
 		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16MatMul: weight has %lld dimensions, want %lld", (long long)rank[1], 2);
-	if (dims[1][0] != kd)
-		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16MatMul: weight has %lld rows, input width %lld", dims[1][0], kd);
-	int64_t n = dims[1][1];
+	int64_t wk = dims[1][k->transb ? 1 : 0], n = dims[1][k->transb ? 0 : 1];
+	if (wk != kd)
+		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16MatMul: weight has %lld rows, input width %lld", wk, kd);
 	if (in[2] != NULL && (rank[2] != 1 || dims[2][0] != n))
 		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16MatMul: bias must be [%lld], has %lld values", n,
 		              (long long)(rank[2] == 1 ? dims[2][0] : -1));
@@ -493,11 +507,15 @@ static OrtStatusPtr mm_compute(void *kv, OrtKernelContext *ctx) {
 	if (m == 0 || n == 0) return NULL;
 	if (kd == 0) { // an empty sum: the bias alone
 		for (int64_t r = 0; r < m; r++)
-			for (int64_t j = 0; j < n; j++) out[r * n + j] = data[2] != NULL ? data[2][j] : 0;
+			for (int64_t j = 0; j < n; j++) {
+				float v = data[2] != NULL ? data[2][j] : 0;
+				out[r * n + j] = k->relu && !(v > 0) ? 0 : v;
+			}
 		return NULL;
 	}
 
-	mm_call c = {.g = {.m = (int)m, .k = (int)kd, .n = (int)n, .a = data[0], .b = data[1], .bias = data[2], .c = out},
+	mm_call c = {.g = {.m = (int)m, .k = (int)kd, .n = (int)n, .transb = (int)k->transb, .relu = (int)k->relu,
+	                   .a = data[0], .b = data[1], .bias = data[2], .c = out},
 	             .fast = k->fast,
 	             .rows = k->fast ? VS_MBLOCK : 16};
 	mem mm;
@@ -519,6 +537,21 @@ static OrtStatusPtr mm_compute(void *kv, OrtKernelContext *ctx) {
 	return NULL;
 }
 
+// infer_transb reads a Bf16MatMul node's transB attribute at shape
+// inference (0 when absent).
+static int infer_transb(const OrtApi *api, OrtShapeInferContext *ctx) {
+	const OrtOpAttr *attr = NULL;
+	int64_t v = 0;
+	size_t len = 0;
+	OrtStatus *st = api->ShapeInferContext_GetAttribute(ctx, "transB", &attr);
+	if (st == NULL && attr != NULL) st = api->ReadOpAttr(attr, ORT_OP_ATTR_INT, &v, sizeof v, &len);
+	if (st != NULL) {
+		api->ReleaseStatus(st);
+		return 0;
+	}
+	return attr != NULL && v != 0;
+}
+
 // mm_infer gives the output's type and shape, A's dimensions with the last
 // one B's, so that ONNX Runtime keeps fusing what follows (see op_infer).
 static OrtStatusPtr mm_infer(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
@@ -536,8 +569,9 @@ static OrtStatusPtr mm_infer(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
 	    (st = api->GetDimensions(b, bd, 2)) == NULL)
 		st = api->GetSymbolicDimensions(b, bn, 2);
 	if (st != NULL) return st;
-	ad[ar - 1] = bd[1];
-	an[ar - 1] = bn[1];
+	int n = infer_transb(api, ctx) ? 0 : 1; // the weight's output dimension
+	ad[ar - 1] = bd[n];
+	an[ar - 1] = bn[n];
 	return set_output(op, ctx, ad, an, ar);
 }
 
@@ -594,7 +628,7 @@ static OrtCustomOpInputOutputCharacteristic cv_input_required(const OrtCustomOp 
 typedef struct {
 	vs_conv c; // one image; tasks set x, res and y to theirs
 	int n, blocks;
-	size_t in_stride, out_stride;
+	size_t in_stride, out_stride, res_stride;
 	int fast, failed;
 	pool scratch;
 } cv_call;
@@ -605,7 +639,7 @@ static void cv_task(void *u, size_t i) {
 	int img = (int)i / k->blocks, j0 = (int)(i % k->blocks) * VS_CONV_COLS, j1 = min_int(c.p, j0 + VS_CONV_COLS);
 	c.x += img * k->in_stride;
 	c.y += img * k->out_stride;
-	if (c.res != NULL) c.res += img * k->out_stride;
+	if (c.res != NULL) c.res += img * k->res_stride;
 	if (!k->fast) {
 		vs_conv_cols_portable(&c, j0, j1);
 		return;
@@ -643,8 +677,13 @@ static OrtStatusPtr cv_compute(void *kv, OrtKernelContext *ctx) {
 	int64_t oshape[MAX_RANK];
 	memcpy(oshape, dims[0], sizeof(int64_t) * rank[0]);
 	oshape[1] = cout;
-	if (in[3] != NULL && (rank[3] != rank[0] || memcmp(dims[3], oshape, sizeof(int64_t) * rank[0]) != 0))
-		return api->CreateStatus(ORT_INVALID_ARGUMENT, "Bf16Conv1x1: residual must have the output's shape");
+	// The residual may also be one image for the whole batch (the memory
+	// encoder adds one frame's features to every object's mask).
+	int res_batch = in[3] != NULL && rank[3] == rank[0] && dims[3][0] == 1 &&
+	                memcmp(dims[3] + 1, oshape + 1, sizeof(int64_t) * (rank[0] - 1)) == 0;
+	if (in[3] != NULL && !res_batch && (rank[3] != rank[0] || memcmp(dims[3], oshape, sizeof(int64_t) * rank[0]) != 0))
+		return api->CreateStatus(ORT_INVALID_ARGUMENT,
+		                         "Bf16Conv1x1: residual must have the output's shape (or its batch of one)");
 	if (n > (1 << 20) || cin > (1 << 20) || cout > (1 << 20) || p > (1 << 30) || n * cout * p > ((int64_t)1 << 40))
 		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Conv1x1: unsupported sizes (%lld channels, %lld pixels)",
 		              (long long)cin, (long long)p);
@@ -660,6 +699,7 @@ static OrtStatusPtr cv_compute(void *kv, OrtKernelContext *ctx) {
 	             .blocks = ceil_div((int)p, VS_CONV_COLS),
 	             .in_stride = (size_t)cin * p,
 	             .out_stride = (size_t)cout * p,
+	             .res_stride = in[3] != NULL && dims[3][0] == 1 ? 0 : (size_t)cout * p,
 	             .fast = k->fast};
 	mem mm;
 	mem_open(&mm, api, ctx);
