@@ -12,10 +12,11 @@ import (
 const (
 	// MatMulFP32 runs every matrix product in float32 (the default).
 	MatMulFP32 = "fp32"
-	// MatMulBF16 runs the image encoder's weight products (its linear
-	// layers with their bias, and its 1x1 convolutions with their bias and
-	// residual: EdgeTAM's RepViT) in vidseg's own operators
-	// (sam/internal/bf16op): products in bfloat16, accumulation in float32.
+	// MatMulBF16 runs the weight products of every graph but the mask
+	// decoder (linear layers with their bias, 1x1 convolutions with their
+	// bias and residual, RepViT's channel mixers whole) in vidseg's own
+	// operators (sam/internal/bf16op): products in bfloat16, accumulation
+	// in float32.
 	// On CPUs with AVX-512 BF16 about 1.6x as fast; masks differ slightly
 	// from float32 (docs/benchmarks.md). CPU only.
 	MatMulBF16 = "bf16"

@@ -63,10 +63,10 @@ type Options struct {
 	// encoder's and memory attention's attention products in bfloat16, about
 	// twice as fast on CPUs with AVX-512 BF16, masks slightly different.
 	Attention string
-	// MatMul is MatMulFP32 ("" too) or MatMulBF16: the image encoder's
-	// weight products (linear layers and 1x1 convolutions) in bfloat16,
-	// about 1.6x as fast on CPUs with AVX-512 BF16, masks slightly
-	// different.
+	// MatMul is MatMulFP32 ("" too) or MatMulBF16: the weight products
+	// (linear layers and 1x1 convolutions) of every graph but the mask
+	// decoder in bfloat16, about 1.6x as fast on CPUs with AVX-512 BF16,
+	// masks slightly different.
 	MatMul string
 	// PortableBF16 keeps a bf16 Attention or MatMul on a CPU without
 	// AVX-512 BF16, whose portable kernels are about a hundred times
@@ -236,7 +236,7 @@ func (m *Model) Provider() string { return m.provider }
 // AttentionBF16 (Options.Attention).
 func (m *Model) Attention() string { return m.attention }
 
-// MatMul is the precision of the image encoder's weight products:
+// MatMul is the precision of the weight products:
 // MatMulFP32 or MatMulBF16 (Options.MatMul).
 func (m *Model) MatMul() string { return m.matmul }
 

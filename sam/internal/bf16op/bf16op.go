@@ -5,9 +5,15 @@
 //     batch-first tensors (query [B, S, D], key [B, L, D], value [B, L, Dv]
 //     -> [B, S, Dv]) with num_heads heads side by side; sam puts it in place
 //     of com.microsoft.MultiHeadAttention nodes.
-//   - ai.vidseg.Bf16MatMul: A [..., K] times a weight B [K, N], plus an
-//     optional bias [N]; sam puts it in place of MatMul nodes with a
-//     constant 2-D weight (and the Add of their bias).
+//   - ai.vidseg.Bf16MatMul: A [..., K] times a weight B [K, N] (or [N, K]
+//     with transB=1), plus an optional bias [N], then an optional ReLU;
+//     sam puts it in place of MatMul and Gemm nodes with a constant 2-D
+//     weight (and the Add of their bias, the Relu that follows).
+//   - ai.vidseg.Bf16Conv1x1: a pointwise convolution of NCHW images with
+//     optional bias and residual.
+//   - ai.vidseg.Bf16ConvMLP: RepViT's channel mixer (1x1 convolution,
+//     exact GELU, 1x1 convolution, residual) in one node, its hidden
+//     layer kept in each task's scratch.
 //
 // On CPUs with AVX-512 BF16 they run about twice as fast as ONNX Runtime's
 // float32 kernels, which are near the float32 FMA peak; elsewhere portable
