@@ -222,8 +222,10 @@ func bf16GraphData(path string, ops bf16Ops) (data []byte, count bf16Count, rele
 	case err != nil:
 	case ops.attention && count.attentions == 0:
 		err = errors.New("the graph has no fused attention nodes (export the package with --attention fused, the default)")
-	case ops.matmul && !ops.optionalMatMul && count.matmuls+count.convs+count.mlps == 0:
-		err = errors.New("the graph has no float32 MatMul with a constant weight nor 1x1 convolution (an int8 package's are quantized already: use --matmul fp32)")
+	case ops.matmul && !ops.optionalMatMul && count.matmuls+count.mlps == 0:
+		// A few 1x1 convolutions (SAM 2's neck) do not make the option
+		// worth it: an int8 encoder's products stay quantized.
+		err = errors.New("the graph has no float32 MatMul with a constant weight nor channel mixer (an int8 package's are quantized already: use --matmul fp32)")
 	case &data[0] != &out[0]:
 		err = errors.New("rewritten graph outgrew its buffer") // append moved it to Go's heap
 	}

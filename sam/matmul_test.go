@@ -64,7 +64,7 @@ func TestRewriteBF16MatMul(t *testing.T) {
 		t.Errorf("graph inputs/outputs changed: %v %v / %v %v (%v, %v)", in1, out1, in2, out2, err1, err2)
 	}
 	// A graph with no product left is refused, naming why.
-	if _, _, _, err := bf16GraphData(tmp, bf16Ops{matmul: true}); err == nil || !strings.Contains(err.Error(), "no float32 MatMul with a constant weight nor 1x1 convolution") {
+	if _, _, _, err := bf16GraphData(tmp, bf16Ops{matmul: true}); err == nil || !strings.Contains(err.Error(), "no float32 MatMul with a constant weight nor channel mixer") {
 		t.Errorf("graph without MatMul: got %v", err)
 	}
 }
