@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -46,13 +45,64 @@ func TestEdgeTAMMemoryLatents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the model run")
 	}
-	dir := testutil.EdgeTAMModel(t)
-	rt := newTestRuntime(t)
-	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 1, Logger: quiet})
+	m := openEdgeTAM(t, MatMulFP32)
+	_, _, feats, objs := edgeTAMMemory(t, m)
+	// A SAM 2-sized memory frame is refused by name.
+	man := m.Manifest()
+	objs[0].Frames[0].Feat = make([]float32, man.MemDim*man.FeatureSize*man.FeatureSize)
+	_, err := m.AttendMemoryBatch(context.Background(), feats, objs[:1])
+	wantErr(t, err, "memory frame 0 Feat", "want 32768")
+}
+
+// TestEdgeTAMMemoryBF16 runs the memory encoder (two objects' masks over one
+// frame's features: the residual that adds those features is one image for
+// the batch) and the memory attention with --matmul bf16 against float32:
+// within bfloat16 rounding, not identical. Both graphs failed here once:
+// the product's inferred output width at session creation, the batch-wide
+// residual at run time.
+func TestEdgeTAMMemoryBF16(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the model run")
+	}
+	if !bf16op.Fast() {
+		t.Skip("this CPU has no AVX-512 BF16")
+	}
+	feat32, out32, _, _ := edgeTAMMemory(t, openEdgeTAM(t, MatMulFP32))
+	feat16, out16, _, _ := edgeTAMMemory(t, openEdgeTAM(t, MatMulBF16))
+	for _, c := range []struct {
+		name      string
+		got, want []float32
+	}{{"memory features", feat16, feat32}, {"memory attention", out16, out32}} {
+		var scale, diff float64
+		for i := range c.want {
+			scale = max(scale, math.Abs(float64(c.want[i])))
+			diff = max(diff, math.Abs(float64(c.got[i]-c.want[i])))
+		}
+		t.Logf("%s: max |bf16 - fp32| %.3g of max %.3g (%.2g)", c.name, diff, scale, diff/scale)
+		if diff > bf16EdgeTAMEncoderTol*scale || diff == 0 {
+			t.Errorf("%s: bf16 differs from fp32 by %.3g of %.3g; want (0, %.2g]", c.name, diff, scale, bf16EdgeTAMEncoderTol)
+		}
+	}
+}
+
+// openEdgeTAM opens the EdgeTAM fixture on the CPU with Options.MatMul
+// matmul, closed when the test ends.
+func openEdgeTAM(t *testing.T, matmul string) *Model {
+	t.Helper()
+	m, err := Open(newTestRuntime(t), testutil.EdgeTAMModel(t), Options{Provider: ProviderCPU, Threads: 2, Logger: quiet, MatMul: matmul})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// edgeTAMMemory encodes two objects' masks into memory latents over one
+// frame's features and attends to them (one object with a pointer), checks
+// the sizes, and returns the memory features, the attention's output and
+// its inputs.
+func edgeTAMMemory(t *testing.T, m *Model) (feat, out []float32, feats *Features, objs []ObjectMemory) {
+	t.Helper()
 	man := m.Manifest()
 	s, f := man.ImageSize, man.FeatureSize
 	ctx := context.Background()
@@ -76,22 +126,19 @@ func TestEdgeTAMMemoryLatents(t *testing.T) {
 	if len(feat) != 2*per || len(pos) != 2*per {
 		t.Fatalf("memory encoder gave %d/%d values, want 2 x %d", len(feat), len(pos), per)
 	}
-	feats := &Features{VisionFeat: pix, VisionPos: pix}
-	objs := []ObjectMemory{
+	feats = &Features{VisionFeat: pix, VisionPos: pix}
+	objs = []ObjectMemory{
 		{Frames: []MemoryFrame{{Feat: feat[:per], Pos: pos[:per], Slot: 0}}},
 		{Frames: []MemoryFrame{{Feat: feat[per:], Pos: pos[:per], Slot: 0}}, Pointers: []Pointer{{Vec: make([]float32, man.HiddenDim), Offset: 1}}},
 	}
-	out, err := m.AttendMemoryBatch(ctx, feats, objs)
+	out, err = m.AttendMemoryBatch(ctx, feats, objs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(out) != 2*man.HiddenDim*f*f {
 		t.Fatalf("memory attention gave %d values", len(out))
 	}
-	// A SAM 2-sized memory frame is refused by name.
-	objs[0].Frames[0].Feat = make([]float32, man.MemDim*f*f)
-	_, err = m.AttendMemoryBatch(ctx, feats, objs[:1])
-	wantErr(t, err, "memory frame 0 Feat", "want 32768")
+	return feat, out, feats, objs
 }
 
 // EdgeTAM's image encoder runs its convolutions in plain NCHW (no NCHWc
@@ -158,30 +205,7 @@ func TestEdgeTAMEncoderLayout(t *testing.T) {
 // Bf16Conv1x1. Counted by op type before and after, inputs and outputs
 // unchanged, and a second rewrite finds nothing.
 func TestRewriteBF16EdgeTAM(t *testing.T) {
-	path := filepath.Join(testutil.EdgeTAMModel(t), "image_encoder.onnx")
-	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := func(model []byte) map[string]int {
-		n := map[string]int{}
-		_ = pbFields(graphOf(t, model), func(field, wire int, _ uint64, data []byte) error {
-			if field == pbGraphNode && wire == 2 {
-				nd, err := parseNode(data)
-				if err != nil {
-					t.Fatal(err)
-				}
-				n[nd.opType]++
-			}
-			return nil
-		})
-		return n
-	}
-	out, c, err := rewriteBF16(nil, orig, bf16Ops{matmul: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, after := count(orig), count(out)
+	before, after, c, _ := rewriteChecked(t, filepath.Join(testutil.EdgeTAMModel(t), "image_encoder.onnx"))
 	t.Logf("%+v; Conv %d -> %d, Erf %d -> %d, Add %d -> %d", c, before["Conv"], after["Conv"], before["Erf"], after["Erf"], before["Add"], after["Add"])
 	if c.mlps == 0 || after[bf16op.MLPOpName] != c.mlps || after[bf16op.ConvOpName] != c.convs || c.matmuls != 0 {
 		t.Errorf("rewrite %+v; operator nodes %d MLP, %d conv", c, after[bf16op.MLPOpName], after[bf16op.ConvOpName])
@@ -189,18 +213,6 @@ func TestRewriteBF16EdgeTAM(t *testing.T) {
 	if before["Conv"]-after["Conv"] != 2*c.mlps+c.convs || before["Erf"]-after["Erf"] != c.mlps ||
 		before["Div"]-after["Div"] != c.mlps || before["Mul"]-after["Mul"] != 2*c.mlps {
 		t.Errorf("nodes taken do not add up: %+v, before %v, after %v", c, before, after)
-	}
-	if _, again, err := rewriteBF16(nil, out, bf16Ops{matmul: true}); err != nil || again.nodes() != 0 {
-		t.Errorf("rewriting again: %+v, %v; want nothing", again, err)
-	}
-	tmp := filepath.Join(t.TempDir(), "m.onnx")
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	in1, out1, err1 := graphIO(path)
-	in2, out2, err2 := graphIO(tmp)
-	if err1 != nil || err2 != nil || !slices.EqualFunc(in1, in2, sameIO) || !slices.EqualFunc(out1, out2, sameIO) {
-		t.Errorf("graph inputs/outputs changed: %v %v / %v %v (%v, %v)", in1, out1, in2, out2, err1, err2)
 	}
 }
 

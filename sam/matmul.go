@@ -153,13 +153,14 @@ type graphScan struct {
 	nodes     []pbNode
 	inits     map[string][]int64
 	consumers map[string][]int // value -> indices of the nodes reading it
+	producer  map[string]int   // value -> index of the node writing it
 	graphOut  map[string]bool
 	subgraphs bool
 	from      map[string]string // Identity and Cast-to-float outputs -> their input
 }
 
 func scanGraph(graph []byte) (*graphScan, error) {
-	g := &graphScan{inits: map[string][]int64{}, consumers: map[string][]int{}, graphOut: map[string]bool{}, from: map[string]string{}}
+	g := &graphScan{inits: map[string][]int64{}, consumers: map[string][]int{}, producer: map[string]int{}, graphOut: map[string]bool{}, from: map[string]string{}}
 	err := pbFields(graph, func(field, wire int, _ uint64, data []byte) error {
 		if wire != 2 {
 			return nil
@@ -172,6 +173,9 @@ func scanGraph(graph []byte) (*graphScan, error) {
 			}
 			for _, in := range n.inputs {
 				g.consumers[in] = append(g.consumers[in], len(g.nodes))
+			}
+			for _, out := range n.outputs {
+				g.producer[out] = len(g.nodes)
 			}
 			g.subgraphs = g.subgraphs || n.subgraph
 			g.nodes = append(g.nodes, n)
@@ -221,26 +225,14 @@ func (g *graphScan) weight(name string) ([]int64, bool) {
 }
 
 // soleAdd returns the index of the Add node that is value v's only reader,
-// and its other operand, when plan has not taken it yet. With subgraphs in
-// the graph a value may have readers this scan does not see.
+// and its other operand, when plan has not taken it yet (sole).
 func (g *graphScan) soleAdd(v string, plan map[int][]byte) (int, string, bool) {
-	readers := g.consumers[v]
-	if len(readers) != 1 || g.graphOut[v] || g.subgraphs {
+	j, ok := g.sole(v, plan, "Add")
+	if !ok {
 		return 0, "", false
 	}
-	j := readers[0]
-	add := g.nodes[j]
-	if _, planned := plan[j]; planned || add.opType != "Add" || add.domain != "" || len(add.inputs) != 2 || len(add.outputs) != 1 {
-		return 0, "", false
-	}
-	other := add.inputs[0]
-	if other == v {
-		other = add.inputs[1]
-	}
-	if other == v {
-		return 0, "", false
-	}
-	return j, other, true
+	o := other(g.nodes[j], v)
+	return j, o, o != ""
 }
 
 // opNode encodes a node of vidseg's operator op that takes over node n
@@ -262,17 +254,19 @@ func opNode(n pbNode, op string, inputs []string, output string, attrs ...[]byte
 // transposed returns the 2-D weight behind value name when a Transpose
 // (perm [1, 0] or none) of it makes name, with the Transpose's index.
 func (g *graphScan) transposed(name string) (src string, dims []int64, at int, ok bool) {
-	for k, n := range g.nodes {
-		if n.opType != "Transpose" || n.domain != "" || len(n.inputs) != 1 || len(n.outputs) != 1 || n.outputs[0] != name {
-			continue
-		}
-		if p, has := n.attr("perm"); has && !slices.Equal(p.ints, []uint64{1, 0}) {
-			return "", nil, 0, false
-		}
-		d, ok := g.weight(n.inputs[0])
-		return n.inputs[0], d, k, ok && len(d) == 2
+	k, written := g.producer[name]
+	if !written {
+		return "", nil, 0, false
 	}
-	return "", nil, 0, false
+	n := g.nodes[k]
+	if n.opType != "Transpose" || n.domain != "" || len(n.inputs) != 1 || len(n.outputs) != 1 {
+		return "", nil, 0, false
+	}
+	if p, has := n.attr("perm"); has && !slices.Equal(p.ints, []uint64{1, 0}) {
+		return "", nil, 0, false
+	}
+	d, ok := g.weight(n.inputs[0])
+	return n.inputs[0], d, k, ok && len(d) == 2
 }
 
 // gemmTransB says whether Gemm node n is a plain weight product (no
@@ -427,8 +421,10 @@ const convMinChannels = 128
 // input channels, becomes ai.vidseg.Bf16Conv1x1 with
 // its weight and bias; when its only consumer is an Add of another computed
 // value (a residual), that value becomes the node's fourth input and the
-// node takes the Add's place and output (the Conv is dropped). The operator checks
-// at run time that the residual has the output's shape (no broadcasting).
+// node takes the Add's place and output (the Conv is dropped). The operator
+// checks at run time that the residual has the output's shape or is one
+// image for the batch (the broadcasts these graphs make), and names the
+// node otherwise.
 func (g *graphScan) convs(plan map[int][]byte) (convs, residuals int) {
 	for i, n := range g.nodes {
 		if _, planned := plan[i]; planned || !g.pointwise(n) {
@@ -456,8 +452,9 @@ func (g *graphScan) convs(plan map[int][]byte) (convs, residuals int) {
 	return convs, residuals
 }
 
-// sole returns the index of the node that is value v's only reader (as
-// soleAdd, any op type) when plan has not taken it.
+// sole returns the index of the node of type opType that is value v's
+// only reader, when plan has not taken it. With subgraphs in the graph a
+// value may have readers this scan does not see: then none is sole.
 func (g *graphScan) sole(v string, plan map[int][]byte, opType string) (int, bool) {
 	readers := g.consumers[v]
 	if len(readers) != 1 || g.graphOut[v] || g.subgraphs {
@@ -473,17 +470,15 @@ func (g *graphScan) sole(v string, plan map[int][]byte, opType string) (int, boo
 
 // constant returns the value of a scalar float Constant node's output v.
 func (g *graphScan) constant(v string) (float32, bool) {
-	for _, n := range g.nodes {
-		if n.opType != "Constant" || n.domain != "" || len(n.outputs) != 1 || n.outputs[0] != v {
-			continue
-		}
-		a, ok := n.attr("value")
-		if !ok || a.t == nil {
-			return 0, false
-		}
-		return scalarFloat(a.t)
+	k, written := g.producer[v]
+	if !written || g.nodes[k].opType != "Constant" || g.nodes[k].domain != "" {
+		return 0, false
 	}
-	return 0, false
+	a, ok := g.nodes[k].attr("value")
+	if !ok || a.t == nil {
+		return 0, false
+	}
+	return scalarFloat(a.t)
 }
 
 // scalarFloat decodes a TensorProto holding one float (raw_data or
@@ -574,8 +569,11 @@ func (g *graphScan) mlps(plan map[int][]byte) (mlps int) {
 			continue
 		}
 		iconv2, ok := g.sole(g.nodes[ihalf].outputs[0], plan, "Conv")
+		if !ok {
+			continue
+		}
 		conv2 := g.nodes[iconv2]
-		if !ok || !g.pointwise(conv2) || conv2.inputs[0] != g.nodes[ihalf].outputs[0] {
+		if !g.pointwise(conv2) || conv2.inputs[0] != g.nodes[ihalf].outputs[0] {
 			continue
 		}
 		w1, _ := g.weight(conv1.inputs[1])

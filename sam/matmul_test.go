@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/sam/internal/bf16op"
 )
 
@@ -15,30 +16,7 @@ import (
 // so none is left, and each linear layer's bias Add goes into its node.
 func TestRewriteBF16MatMul(t *testing.T) {
 	path := filepath.Join(fixtureDir(t), "image_encoder.onnx")
-	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops := func(model []byte) map[string]int {
-		count := map[string]int{}
-		_ = pbFields(graphOf(t, model), func(field, wire int, _ uint64, data []byte) error {
-			if field == pbGraphNode && wire == 2 {
-				n, err := parseNode(data)
-				if err != nil {
-					t.Fatal(err)
-				}
-				count[n.opType]++
-			}
-			return nil
-		})
-		return count
-	}
-	before := ops(orig)
-	out, c, err := rewriteBF16(nil, orig, bf16Ops{matmul: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	after := ops(out)
+	before, after, c, tmp := rewriteChecked(t, path)
 	t.Logf("MatMul %d, Add %d -> Bf16MatMul %d (%d with their bias), MatMul %d, Add %d", before["MatMul"], before["Add"],
 		after[bf16op.MatMulOpName], c.biases, after["MatMul"], after["Add"])
 	if c.matmuls != before["MatMul"] || after["MatMul"] != 0 || after[bf16op.MatMulOpName] != c.matmuls {
@@ -51,22 +29,75 @@ func TestRewriteBF16MatMul(t *testing.T) {
 	if c.attentions != 0 || after[bf16op.OpName] != 0 {
 		t.Errorf("attentions replaced without being asked: %d", c.attentions)
 	}
-	if _, again, err := rewriteBF16(nil, out, bf16Ops{matmul: true}); err != nil || again.nodes() != 0 {
-		t.Errorf("rewriting again: %d nodes, %v; want 0", again.nodes(), err)
-	}
-	tmp := filepath.Join(t.TempDir(), "m.onnx")
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	in1, out1, err1 := graphIO(path)
-	in2, out2, err2 := graphIO(tmp)
-	if err1 != nil || err2 != nil || !slices.EqualFunc(in1, in2, sameIO) || !slices.EqualFunc(out1, out2, sameIO) {
-		t.Errorf("graph inputs/outputs changed: %v %v / %v %v (%v, %v)", in1, out1, in2, out2, err1, err2)
-	}
 	// A graph with no product left is refused, naming why.
 	if _, _, _, err := bf16GraphData(tmp, bf16Ops{matmul: true}); err == nil || !strings.Contains(err.Error(), "no float32 MatMul with a constant weight nor channel mixer") {
 		t.Errorf("graph without MatMul: got %v", err)
 	}
+}
+
+// rewriteChecked rewrites the graph at path for --matmul bf16 and checks
+// what every such rewrite must keep: the graph's inputs and outputs, and
+// nothing left to rewrite a second time. It returns the op counts before
+// and after, what was replaced, and the rewritten file.
+func rewriteChecked(t *testing.T, path string) (before, after map[string]int, c bf16Count, rewritten string) {
+	t.Helper()
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, c, err := rewriteBF16(nil, orig, bf16Ops{matmul: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, again, err := rewriteBF16(nil, out, bf16Ops{matmul: true}); err != nil || again.nodes() != 0 {
+		t.Errorf("rewriting again: %+v, %v; want nothing", again, err)
+	}
+	rewritten = filepath.Join(t.TempDir(), "m.onnx")
+	if err := os.WriteFile(rewritten, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in1, out1, err1 := graphIO(path)
+	in2, out2, err2 := graphIO(rewritten)
+	if err1 != nil || err2 != nil || !slices.EqualFunc(in1, in2, sameIO) || !slices.EqualFunc(out1, out2, sameIO) {
+		t.Errorf("graph inputs/outputs changed: %v %v / %v %v (%v, %v)", in1, out1, in2, out2, err1, err2)
+	}
+	return opCounts(t, orig), opCounts(t, out), c, rewritten
+}
+
+// TestRewriteBF16MemoryAttention rewrites the EdgeTAM fixture's memory
+// attention: its projections (MatMul of a Transpose'd weight) and its MLPs
+// (Gemm, the first followed by Relu) all go to Bf16MatMul, the Transposes
+// of their weights, the Relus and the bias Adds with them.
+func TestRewriteBF16MemoryAttention(t *testing.T) {
+	before, after, c, _ := rewriteChecked(t, filepath.Join(testutil.EdgeTAMModel(t), "memory_attention.onnx"))
+	t.Logf("%+v; before %v; after %v", c, before, after)
+	if after["Gemm"] != 0 || after["Relu"] != 0 || c.matmuls != after[bf16op.MatMulOpName] || c.matmuls < before["Gemm"]+16 {
+		t.Errorf("rewrite %+v: Gemm %d -> %d, Relu %d -> %d, %d operator nodes", c, before["Gemm"], after["Gemm"],
+			before["Relu"], after["Relu"], after[bf16op.MatMulOpName])
+	}
+	if taken := before["Transpose"] - after["Transpose"]; taken != c.matmuls-before["Gemm"] {
+		t.Errorf("%d Transposes dropped for %d transposed products", taken, c.matmuls-before["Gemm"])
+	}
+	if before["Add"]-after["Add"] != c.biases-before["Gemm"] {
+		t.Errorf("Add %d -> %d for %d biases (%d of them Gemm's C)", before["Add"], after["Add"], c.biases, before["Gemm"])
+	}
+}
+
+// opCounts counts a ModelProto's nodes by op type.
+func opCounts(t *testing.T, model []byte) map[string]int {
+	t.Helper()
+	count := map[string]int{}
+	_ = pbFields(graphOf(t, model), func(field, wire int, _ uint64, data []byte) error {
+		if field == pbGraphNode && wire == 2 {
+			n, err := parseNode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			count[n.opType]++
+		}
+		return nil
+	})
+	return count
 }
 
 // graphOf returns a ModelProto's GraphProto.

@@ -16,6 +16,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -88,7 +89,17 @@ func run(args []string, out io.Writer) error {
 	for i, c := range cands {
 		jobs = append(jobs, job{fmt.Sprintf("candidate %d", i+1), *model, c})
 	}
-	var results []result
+	results := []result{}
+	// A failed run ends the comparison; the runs already measured are
+	// still printed as JSON when asked (minutes of measurement each).
+	printJSON := func() error {
+		if !*asJSON {
+			return nil
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
 	for r := 1; r <= *rounds; r++ {
 		for _, j := range jobs {
 			cmd := []string{"bench", *input, "--model", j.model, "--json"}
@@ -97,18 +108,13 @@ func run(args []string, out io.Writer) error {
 			before := loadAverage()
 			rep, err := benchOnce(*binary, cmd)
 			if err != nil {
-				return fmt.Errorf("round %d, %s: %w", r, j.label, err)
+				return errors.Join(fmt.Errorf("round %d, %s: %w", r, j.label, err), printJSON())
 			}
 			results = append(results, result{Round: r, Label: j.label + describe(j.model, j.extra), Load: [2]string{before, loadAverage()}, Report: rep})
 		}
 		printRound(out, results[len(results)-len(jobs):])
 	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(results)
-	}
-	return nil
+	return printJSON()
 }
 
 func describe(model, extra string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -33,5 +34,23 @@ func TestRunNeedsBothModels(t *testing.T) {
 	err := run([]string{"--model", "x"}, new(strings.Builder))
 	if err == nil || !strings.Contains(err.Error(), "--baseline and --model") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A run that fails ends the comparison with its error; with --json the
+// runs measured before it are still printed (here none: the first fails).
+func TestRunReportsFailedBench(t *testing.T) {
+	dir := t.TempDir()
+	fake := dir + "/vidseg"
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'model /nowhere not found' >&2\nexit 4\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	err := run([]string{"--baseline", "a", "--model", "b", "--vidseg", fake, "--json"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "round 1, baseline") || !strings.Contains(err.Error(), "model /nowhere not found") {
+		t.Fatalf("err = %v", err)
+	}
+	if got := strings.TrimSpace(out.String()); got != "[]" {
+		t.Errorf("JSON after a failed first run: %q, want []", got)
 	}
 }

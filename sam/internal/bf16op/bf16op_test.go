@@ -332,3 +332,47 @@ func benchDomain(b *testing.B) *Domain {
 	b.Logf("AVX-512 BF16 kernel: %v", d.Accelerated())
 	return d
 }
+
+// checkKernel fails when a kernel's max error against float64 (what) is
+// above bound, and, once results holds the other kernel's output for key,
+// when the two kernels differ by more than agree: they round the same
+// operands, so only the summation order (and erf's last bits) differ.
+func checkKernel(t *testing.T, results map[int][]float32, key int, what string, got []float32, maxErr, bound, agree float64) {
+	t.Helper()
+	t.Logf("%s: max error %.3g (bound %.3g)", what, maxErr, bound)
+	if maxErr > bound {
+		t.Errorf("%s: max error %.3g against float64, bound %.3g", what, maxErr, bound)
+	}
+	if prev, ok := results[key]; ok {
+		var diff float64
+		for j := range got {
+			diff = max(diff, math.Abs(float64(got[j]-prev[j])))
+		}
+		t.Logf("%s: fast - portable max %.3g", what, diff)
+		if diff > agree {
+			t.Errorf("%s: fast and portable kernels differ by %.3g (bound %.3g)", what, diff, agree)
+		}
+	}
+	results[key] = got
+}
+
+// tensor is a float32 input's shape and data.
+type tensor struct {
+	shape ort.Shape
+	data  []float32
+}
+
+// tensors makes ONNX Runtime values of ts, destroyed when the test ends.
+func tensors(t testing.TB, ts ...tensor) []ort.Value {
+	t.Helper()
+	vs := make([]ort.Value, 0, len(ts))
+	for _, x := range ts {
+		v, err := ort.NewTensor(x.shape, x.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Destroy() })
+		vs = append(vs, v)
+	}
+	return vs
+}

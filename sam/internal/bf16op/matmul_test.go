@@ -1,6 +1,7 @@
 package bf16op
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -108,23 +109,8 @@ func TestMatMul(t *testing.T) {
 					maxErr = max(maxErr, math.Abs(float64(got[row*c.n+j])-want))
 				}
 			}
-			bound := 2e-2 * math.Sqrt(float64(c.k))
-			t.Logf("%+v fast=%v: max error %.3g (bound %.3g)", c, fast, maxErr, bound)
-			if maxErr > bound {
-				t.Errorf("%+v fast=%v: max error %.3g against float64, bound %.3g", c, fast, maxErr, bound)
-			}
-			if prev, ok := results[i]; ok {
-				// Same rounding of the operands: only the summation order differs.
-				var diff float64
-				for j := range got {
-					diff = max(diff, math.Abs(float64(got[j]-prev[j])))
-				}
-				t.Logf("%+v: fast - portable max %.3g", c, diff)
-				if diff > 1e-4*math.Sqrt(float64(c.k)) {
-					t.Errorf("%+v: fast and portable kernels differ by %.3g", c, diff)
-				}
-			}
-			results[i] = got
+			checkKernel(t, results, i, fmt.Sprintf("%+v fast=%v", c, fast), got, maxErr,
+				2e-2*math.Sqrt(float64(c.k)), 1e-4*math.Sqrt(float64(c.k)))
 		}
 	}
 }

@@ -613,6 +613,25 @@ void vs_matmul_init(vs_op *op, const OrtApi *api, int fast) {
 	o->InferOutputShapeFn = mm_infer;
 }
 
+// pointwise_weight says whether w (rank r) is [rows, cols, 1, 1] or [rows, cols].
+static int pointwise_weight(const int64_t *w, size_t r, int64_t rows, int64_t cols) {
+	return (r == 2 || (r == 4 && w[2] == 1 && w[3] == 1)) && w[0] == rows && w[1] == cols;
+}
+
+// residual_stride checks an optional residual (dims, rank) against the
+// output's shape out (rank r): per-image stride of the residual, 0 when it
+// is one image for the whole batch (the memory encoder adds one frame's
+// features to every object's mask), -1 when it fits neither.
+static int64_t residual_stride(const int64_t *dims, size_t rank, const int64_t *out, size_t r) {
+	if (rank != r || memcmp(dims + 1, out + 1, sizeof(int64_t) * (r - 1)) != 0) return -1;
+	if (dims[0] == out[0]) {
+		int64_t per = 1;
+		for (size_t i = 1; i < r; i++) per *= out[i];
+		return per;
+	}
+	return dims[0] == 1 ? 0 : -1;
+}
+
 // ai.vidseg.Bf16Conv1x1: a pointwise convolution (kernel 1x1, stride 1, no
 // padding, one group) of x [n, cin, spatial...] with a weight [cout, cin, 1,
 // 1] (or [cout, cin]), an optional bias [cout] and an optional residual
@@ -669,19 +688,15 @@ static OrtStatusPtr cv_compute(void *kv, OrtKernelContext *ctx) {
 	int64_t n = dims[0][0], cin = dims[0][1], p = 1;
 	for (size_t i = 2; i < rank[0]; i++) p *= dims[0][i];
 	int64_t cout = dims[1][0];
-	int pointwise = rank[1] == 2 || (rank[1] == 4 && dims[1][2] == 1 && dims[1][3] == 1);
-	if (!pointwise || dims[1][1] != cin)
+	if (!pointwise_weight(dims[1], rank[1], cout, cin))
 		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Conv1x1: weight must be [out channels, %lld, 1, 1]", (long long)cin, 0);
 	if (in[2] != NULL && (rank[2] != 1 || dims[2][0] != cout))
 		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16Conv1x1: bias must be [%lld]", (long long)cout, 0);
 	int64_t oshape[MAX_RANK];
 	memcpy(oshape, dims[0], sizeof(int64_t) * rank[0]);
 	oshape[1] = cout;
-	// The residual may also be one image for the whole batch (the memory
-	// encoder adds one frame's features to every object's mask).
-	int res_batch = in[3] != NULL && rank[3] == rank[0] && dims[3][0] == 1 &&
-	                memcmp(dims[3] + 1, oshape + 1, sizeof(int64_t) * (rank[0] - 1)) == 0;
-	if (in[3] != NULL && !res_batch && (rank[3] != rank[0] || memcmp(dims[3], oshape, sizeof(int64_t) * rank[0]) != 0))
+	int64_t res_stride = in[3] != NULL ? residual_stride(dims[3], rank[3], oshape, rank[0]) : 0;
+	if (res_stride < 0)
 		return api->CreateStatus(ORT_INVALID_ARGUMENT,
 		                         "Bf16Conv1x1: residual must have the output's shape (or its batch of one)");
 	if (n > (1 << 20) || cin > (1 << 20) || cout > (1 << 20) || p > (1 << 30) || n * cout * p > ((int64_t)1 << 40))
@@ -699,7 +714,7 @@ static OrtStatusPtr cv_compute(void *kv, OrtKernelContext *ctx) {
 	             .blocks = ceil_div((int)p, VS_CONV_COLS),
 	             .in_stride = (size_t)cin * p,
 	             .out_stride = (size_t)cout * p,
-	             .res_stride = in[3] != NULL && dims[3][0] == 1 ? 0 : (size_t)cout * p,
+	             .res_stride = (size_t)res_stride,
 	             .fast = k->fast};
 	mem mm;
 	mem_open(&mm, api, ctx);
@@ -773,7 +788,7 @@ static OrtCustomOpInputOutputCharacteristic mlp_input_required(const OrtCustomOp
 typedef struct {
 	vs_mlp m; // one image; tasks set x, res and y to theirs
 	int blocks;
-	size_t stride;
+	size_t stride, res_stride;
 	int fast, failed;
 	pool scratch;
 } mlp_call;
@@ -784,7 +799,7 @@ static void mlp_task(void *u, size_t i) {
 	int img = (int)i / k->blocks, j0 = (int)(i % k->blocks) * VS_CONV_COLS, j1 = min_int(m.p, j0 + VS_CONV_COLS);
 	m.x += img * k->stride;
 	m.y += img * k->stride;
-	if (m.res != NULL) m.res += img * k->stride;
+	if (m.res != NULL) m.res += img * k->res_stride;
 	int slot = pool_take(&k->scratch);
 	if (slot < 0) {
 		__atomic_store_n(&k->failed, 1, __ATOMIC_RELAXED);
@@ -795,11 +810,6 @@ static void mlp_task(void *u, size_t i) {
 	else
 		vs_mlp_cols_portable(&m, j0, j1, k->scratch.buf[slot]);
 	pool_give(&k->scratch, slot);
-}
-
-// pointwise_weight says whether w (rank r) is [rows, cols, 1, 1] or [rows, cols].
-static int pointwise_weight(const int64_t *w, size_t r, int64_t rows, int64_t cols) {
-	return (r == 2 || (r == 4 && w[2] == 1 && w[3] == 1)) && w[0] == rows && w[1] == cols;
 }
 
 static OrtStatusPtr mlp_compute(void *kv, OrtKernelContext *ctx) {
@@ -823,8 +833,10 @@ static OrtStatusPtr mlp_compute(void *kv, OrtKernelContext *ctx) {
 		              (long long)c, (long long)c);
 	if ((in[2] != NULL && (rank[2] != 1 || dims[2][0] != h)) || (in[4] != NULL && (rank[4] != 1 || dims[4][0] != c)))
 		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16ConvMLP: biases must be [%lld] and [%lld]", (long long)h, (long long)c);
-	if (in[5] != NULL && (rank[5] != rank[0] || memcmp(dims[5], dims[0], sizeof(int64_t) * rank[0]) != 0))
-		return api->CreateStatus(ORT_INVALID_ARGUMENT, "Bf16ConvMLP: residual must have the input's shape");
+	int64_t res_stride = in[5] != NULL ? residual_stride(dims[5], rank[5], dims[0], rank[0]) : 0;
+	if (res_stride < 0)
+		return api->CreateStatus(ORT_INVALID_ARGUMENT,
+		                         "Bf16ConvMLP: residual must have the input's shape (or its batch of one)");
 	if (n > (1 << 20) || c > (1 << 16) || h > (1 << 16) || p > (1 << 30) || n * c * p > ((int64_t)1 << 40) || c == 0 || h == 0)
 		return errorf(api, ORT_INVALID_ARGUMENT, "Bf16ConvMLP: unsupported sizes (%lld channels, %lld hidden)", (long long)c,
 		              (long long)h);
@@ -838,6 +850,7 @@ static OrtStatusPtr mlp_compute(void *kv, OrtKernelContext *ctx) {
 	                       .w2 = data[3], .b2 = data[4], .res = data[5], .y = out},
 	                 .blocks = ceil_div((int)p, VS_CONV_COLS),
 	                 .stride = (size_t)c * p,
+	                 .res_stride = (size_t)res_stride,
 	                 .fast = k->fast};
 	mem mm;
 	mem_open(&mm, api, ctx);
