@@ -65,7 +65,7 @@ test: check test-exporter
 # The exporter's progress printer and int8 gate need no torch: their tests run wherever
 # python3 is.
 test-exporter:
-	@if command -v python3 >/dev/null; then cd tools/export && python3 -m unittest -q test_progress test_int8_gate test_graph_forms; \
+	@if command -v python3 >/dev/null; then cd tools/export && python3 -m unittest -q test_progress test_int8_gate test_graph_forms test_fold; \
 	  else echo "test-exporter: no python3: skipped"; fi
 
 # Static checks: vet, gofmt, a tidy go.mod, staticcheck and the import

@@ -152,15 +152,16 @@ func tensorDims(b []byte) (string, []int64, error) {
 type graphScan struct {
 	nodes     []pbNode
 	inits     map[string][]int64
-	consumers map[string][]int // value -> indices of the nodes reading it
-	producer  map[string]int   // value -> index of the node writing it
+	scalars   map[string]float32 // float initializers of one value
+	consumers map[string][]int   // value -> indices of the nodes reading it
+	producer  map[string]int     // value -> index of the node writing it
 	graphOut  map[string]bool
 	subgraphs bool
 	from      map[string]string // Identity and Cast-to-float outputs -> their input
 }
 
 func scanGraph(graph []byte) (*graphScan, error) {
-	g := &graphScan{inits: map[string][]int64{}, consumers: map[string][]int{}, producer: map[string]int{}, graphOut: map[string]bool{}, from: map[string]string{}}
+	g := &graphScan{inits: map[string][]int64{}, scalars: map[string]float32{}, consumers: map[string][]int{}, producer: map[string]int{}, graphOut: map[string]bool{}, from: map[string]string{}}
 	err := pbFields(graph, func(field, wire int, _ uint64, data []byte) error {
 		if wire != 2 {
 			return nil
@@ -185,6 +186,9 @@ func scanGraph(graph []byte) (*graphScan, error) {
 				return err
 			}
 			g.inits[name] = dims
+			if v, ok := scalarFloat(data); ok {
+				g.scalars[name] = v
+			}
 		case pbGraphOutput:
 			return pbFields(data, func(field, wire int, _ uint64, d []byte) error {
 				if field == pbValueInfoName && wire == 2 {
@@ -468,8 +472,12 @@ func (g *graphScan) sole(v string, plan map[int][]byte, opType string) (int, boo
 	return j, true
 }
 
-// constant returns the value of a scalar float Constant node's output v.
+// constant returns the value of a scalar float Constant node's output v,
+// or of the scalar initializer v (a folded package's, tools/export/fold.py).
 func (g *graphScan) constant(v string) (float32, bool) {
+	if c, ok := g.scalars[v]; ok {
+		return c, true
+	}
 	k, written := g.producer[v]
 	if !written || g.nodes[k].opType != "Constant" || g.nodes[k].domain != "" {
 		return 0, false

@@ -153,7 +153,7 @@ def torch_run(wrapper, inputs):
 FUSED_ATTENTION_GRAPHS = ("image_encoder", "memory_attention")
 
 
-def export_graph(name, wrapper, path, model, fused=False):
+def export_graph(name, wrapper, path, model, fused=False, fold_graph=True):
     import numpy as np
     import torch
 
@@ -206,6 +206,12 @@ def export_graph(name, wrapper, path, model, fused=False):
         )
     model.eval()
     log(f"exported {name} in {time.time() - t:.1f}s")
+    if fold_graph:
+        import fold
+
+        t = time.time()
+        before, after = fold.fold_file(path)
+        log(f"  folded {name}: {fold.describe(before, after)} in {time.time() - t:.1f}s")
 
 
 def compact_fp16_representable(path):
@@ -527,6 +533,9 @@ def parse_args(argv=None):
                    help="with --attention fused: which graphs (default "
                         + ",".join(FUSED_ATTENTION_GRAPHS) + ")")
     p.add_argument("--skip-check", action="store_true", help="skip the ORT self-check")
+    p.add_argument("--no-fold", action="store_true",
+                   help="keep the graphs as torch.onnx.export writes them (fold.py folds their "
+                        "shape arithmetic and layout chains by default; same values)")
     a = p.parse_args(argv)
     if (a.checkpoint is None) == (a.random_seed is None):
         p.error("give exactly one of --checkpoint and --random-seed")
@@ -622,7 +631,7 @@ def main(argv=None):
     for name, w in wrappers(model).items():
         prog.start(f"export {name}")
         path = os.path.join(a.out, f"{name}.onnx")
-        export_graph(name, w, path, model, fused=name in a.fused_graphs)
+        export_graph(name, w, path, model, fused=name in a.fused_graphs, fold_graph=not a.no_fold)
         if a.fp16_representable and not a.fp16:  # --fp16 converts them anyway
             n = compact_fp16_representable(path)
             log(f"  {name}: {n} initializers stored as fp16 (exact)")
