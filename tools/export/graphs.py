@@ -469,7 +469,11 @@ DYNAMIC_AXES = {
                        "object_score": {0: "B"}, "maskmem_feat": {0: "B"},
                        "maskmem_pos": {0: "B"}},
     # mem_feat/mem_pos: [B, M, C', F, F], or [B, M, L, C'] latents for EdgeTAM.
-    "memory_attention": {"mem_feat": {0: "B", 1: "M"}, "mem_pos": {0: "B", 1: "M"},
+    # mem_pos's batch is its own symbol: the runtime gives one set for all
+    # objects (batch 1). Named B, it tells ONNX Runtime's memory planner that
+    # it is as large as mem_feat's, which then reuses buffers of the wrong
+    # size ("Shape mismatch attempting to re-use buffer").
+    "memory_attention": {"mem_feat": {0: "B", 1: "M"}, "mem_pos": {0: "B_pos", 1: "M"},
                          "mem_slot": {0: "B", 1: "M"}, "ptr": {0: "B", 1: "P"},
                          "ptr_offset": {0: "B", 1: "P"}, "conditioned_feat": {0: "B"}},
 }

@@ -555,10 +555,19 @@ def _rope_v2_forward(self, q, k, v, num_k_exclude_rope=0, rope_k_repeat=-1):
     length dynamic.
     """
     import torch
+    import torch.nn.functional as F
 
+    # One head in a fused export: batch-first [B, tokens, C] straight into
+    # MultiHeadAttention, and the value projection folded behind the
+    # attention when it widens (A (M W^T + b) = (A M) W^T + b, softmax rows
+    # summing to 1: the attention reads 64-wide values), as
+    # _rope_attention_export does for RoPEAttention.
+    fused = (torch.onnx.is_in_onnx_export() and _state.get("fused_attention")
+             and self.num_heads == 1)
+    fold_v = fused and self.v_proj.in_features < self.v_proj.out_features
     q = self._separate_heads(self.q_proj(q), self.num_heads)
     k = self._separate_heads(self.k_proj(k), self.num_heads)
-    v = self._separate_heads(self.v_proj(v), self.num_heads)
+    v = self._separate_heads(v if fold_v else self.v_proj(v), self.num_heads)
     q = _rotate_real(q, _rope_table(self, q[0, 0, :, 0]).to(q.device)).type_as(q)
     num_k_rope = k.size(-2) - num_k_exclude_rope
     k_mem, k_ptr = k[:, :, :num_k_rope], k[:, :, num_k_rope:]
@@ -569,6 +578,14 @@ def _rope_v2_forward(self, q, k, v, num_k_exclude_rope=0, rope_k_repeat=-1):
     rot = _rotate_real(frames[..., -n:, :], fk).type_as(k)
     frames = torch.cat([frames[..., :-n, :], rot], dim=3)
     k = torch.cat([frames.reshape(b, h, -1, d), k_ptr], dim=2)
+    if fused:
+        # select, not squeeze: torch 1.13 exports a squeeze of a dimension it
+        # cannot prove is 1 as an If node.
+        out = _state["fused_mha"].apply(q.select(1, 0), k.select(1, 0), v.select(1, 0),
+                                        int(q.shape[-1]))
+        if fold_v:
+            out = F.linear(out, self.v_proj.weight, self.v_proj.bias)
+        return self.out_proj(out)
     dropout_p = self.dropout_p if self.training else 0.0
     out = torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
     return self.out_proj(self._recombine_heads(out))
