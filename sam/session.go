@@ -104,6 +104,13 @@ func (f *sessionFactory) openAs(key, file string, in, out []tensorSpec, bf16In s
 		data = d
 		inNames[slices.Index(inNames, bf16In)] = memFeatBF16
 	}
+	if key == "memory_attention" {
+		d, err := ownPositionBatch(path, data)
+		if err != nil {
+			return nil, fmt.Errorf("graph %s (%s): %w", key, file, err)
+		}
+		data = d
+	}
 	switch f.provider {
 	case ProviderCPU:
 		return f.create(path, data, key, file, inNames, out, false)
