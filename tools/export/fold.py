@@ -290,7 +290,9 @@ def _fold_constants(model):
             sh = g.producer[n.input[0]]
             s = g.shapes.get(sh.input[0])
             idx = [value(i) if i else None for i in n.input[1:]]
-            if s is not None and not _attrs(sh) and all(i is not None for i in idx[:2 if n.op_type == "Slice" else 1]):
+            # Every index input given must be constant (an absent optional one is "").
+            given = all(v is not None for v, i in zip(idx, n.input[1:]) if i)
+            if s is not None and not _attrs(sh) and given:
                 dims = np.arange(len(s), dtype=np.int64)
                 picked = _evaluate(n, [dims] + idx)
                 if picked is not None and all(isinstance(s[int(i)], int) for i in np.ravel(picked)):
