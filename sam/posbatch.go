@@ -23,7 +23,7 @@ const (
 
 // ownPositionBatch returns the memory attention graph at path (data when
 // it is already read and rewritten) with mem_pos's batch axis renamed from
-// B to B_pos; nil, as data was, when there is nothing to rename.
+// B to B_pos; data as it was when there is nothing to rename.
 func ownPositionBatch(path string, data []byte) ([]byte, error) {
 	model := data
 	if model == nil {
@@ -33,11 +33,48 @@ func ownPositionBatch(path string, data []byte) ([]byte, error) {
 		}
 		model = b
 	}
-	out, renamed, err := renameDim(model, "mem_pos", 0, posBatchOld, posBatch)
-	if err != nil || !renamed {
-		return data, err
+	// Read first: rewriting re-encodes the whole graph, weights included.
+	if inputDimParam(model, "mem_pos", 0) != posBatchOld {
+		return data, nil
 	}
-	return out, nil
+	out, _, err := renameDim(model, "mem_pos", 0, posBatchOld, posBatch)
+	return out, err
+}
+
+// inputDimParam returns the dim_param of dimension i of graph input name
+// ("" when it has none).
+func inputDimParam(model []byte, name string, i int) string {
+	var param string
+	// within calls fn on each length-delimited field of msg numbered field.
+	within := func(msg []byte, field int, fn func(k int, data []byte)) {
+		k := 0
+		_ = pbFields(msg, func(f, wire int, _ uint64, data []byte) error {
+			if f == field && wire == 2 {
+				fn(k, data)
+				k++
+			}
+			return nil
+		})
+	}
+	within(model, pbModelGraph, func(_ int, g []byte) {
+		within(g, pbGraphInput, func(_ int, vi []byte) {
+			if stringField(vi, pbValueInfoName) != name {
+				return
+			}
+			within(vi, pbValueInfoType, func(_ int, typ []byte) {
+				within(typ, pbTypeTensor, func(_ int, tensor []byte) {
+					within(tensor, pbTensorShape, func(_ int, shape []byte) {
+						within(shape, pbShapeDim, func(k int, dim []byte) {
+							if k == i {
+								param = stringField(dim, pbDimParam)
+							}
+						})
+					})
+				})
+			})
+		})
+	})
+	return param
 }
 
 // renameDim returns model (an encoded ONNX ModelProto) with the symbolic
@@ -47,14 +84,14 @@ func renameDim(model []byte, name string, i int, from, to string) ([]byte, bool,
 	changed := false
 	out, err := editFields(model, pbModelGraph, func(_ int, g []byte) ([]byte, error) {
 		return editFields(g, pbGraphInput, func(_ int, vi []byte) ([]byte, error) {
-			if valueName(vi) != name {
+			if stringField(vi, pbValueInfoName) != name {
 				return vi, nil
 			}
 			return editFields(vi, pbValueInfoType, func(_ int, typ []byte) ([]byte, error) {
 				return editFields(typ, pbTypeTensor, func(_ int, tensor []byte) ([]byte, error) {
 					return editFields(tensor, pbTensorShape, func(_ int, shape []byte) ([]byte, error) {
 						return editFields(shape, pbShapeDim, func(k int, dim []byte) ([]byte, error) {
-							if k != i || dimParam(dim) != from {
+							if k != i || stringField(dim, pbDimParam) != from {
 								return dim, nil
 							}
 							changed = true
@@ -93,27 +130,15 @@ func editFields(msg []byte, field int, edit func(k int, data []byte) ([]byte, er
 	return out, err
 }
 
-// valueName returns a ValueInfoProto's name.
-func valueName(vi []byte) string {
-	var name string
-	_ = pbFields(vi, func(field, wire int, _ uint64, data []byte) error {
-		if field == pbValueInfoName && wire == 2 {
-			name = string(data)
+// stringField returns the last string (length-delimited) field numbered
+// field of message msg, "" when it has none.
+func stringField(msg []byte, field int) string {
+	var v string
+	_ = pbFields(msg, func(f, wire int, _ uint64, data []byte) error {
+		if f == field && wire == 2 {
+			v = string(data)
 		}
 		return nil
 	})
-	return name
-}
-
-// dimParam returns a TensorShapeProto.Dimension's dim_param ("" if it has
-// a value instead).
-func dimParam(dim []byte) string {
-	var p string
-	_ = pbFields(dim, func(field, wire int, _ uint64, data []byte) error {
-		if field == pbDimParam && wire == 2 {
-			p = string(data)
-		}
-		return nil
-	})
-	return p
+	return v
 }

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import json
 import os
 import sys
@@ -301,14 +300,12 @@ def _fold_constants(model):
                     out = np.asarray(out, dtype=np.int64)
         elif n.op_type in _EVAL and not any(o in g.outputs for o in n.output):
             ins = [value(i) if i else None for i in n.input]
-            inexact = n.op_type in _INEXACT and any(
-                v is not None and np.issubdtype(v.dtype, np.floating) for v in ins)
+            floats = any(v is not None and np.issubdtype(v.dtype, np.floating) for v in ins)
+            inexact = n.op_type in _INEXACT and floats
             # A stored weight's Cast (fp16 storage, the fixtures') stays: folded,
-            # it would be stored at the wider type.
-            inexact = inexact or (n.op_type == "Cast" and n.input[0] in g.inits
-                                  and np.issubdtype(ins[0].dtype, np.floating)
-                                  if ins and ins[0] is not None else inexact)
-            if not inexact and all(v is not None for v, i in zip(ins, n.input) if i):
+            # the weight would be stored at the wider type.
+            stored = n.op_type == "Cast" and n.input[0] in g.inits and floats
+            if not (inexact or stored) and all(v is not None for v, i in zip(ins, n.input) if i):
                 try:
                     out = _evaluate(n, ins)
                 except Exception:  # an op form this pass does not know: leave it
@@ -589,10 +586,13 @@ def fold(model):
 
 
 def fold_file(path):
-    """Fold the graph at path in place; returns (counts before, after)."""
+    """Fold the graph at path in place; returns (counts before, after). The
+    folded graph replaces the file only once it is written whole."""
     m = onnx.load(path)
     before, after = fold(m)
-    onnx.save(m, path)
+    tmp = path + ".folding"
+    onnx.save(m, tmp)
+    os.replace(tmp, path)
     return before, after
 
 
@@ -601,23 +601,29 @@ GRAPH_FILES = ("image_encoder.onnx", "memory_attention.onnx", "mask_decoder.onnx
 
 
 def fold_package(directory, log=print):
-    """Fold every graph of the package in directory in place and rewrite the
-    manifest's hashes of the files that changed."""
+    """Fold every graph of the package in directory in place. The manifest
+    is rewritten with the new file's hash after each graph: a graph that
+    fails leaves the ones before it folded and the package usable (a kill
+    between a graph's two writes is mended by running it again, as folding
+    a folded graph changes nothing)."""
+    from export import sha256
+
     man_path = os.path.join(directory, "manifest.json")
     with open(man_path) as f:
         man = json.load(f)
     for name in GRAPH_FILES:
         path = os.path.join(directory, name)
-        before, after = fold_file(path)
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        man["files"][name] = h.hexdigest()
+        try:
+            before, after = fold_file(path)
+        except Exception as e:
+            raise RuntimeError(f"{name}: {type(e).__name__}: {e} (left as it was)") from e
+        man["files"][name] = sha256(path)
+        tmp = man_path + ".folding"
+        with open(tmp, "w") as f:
+            json.dump(man, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, man_path)
         log(f"{name}: {describe(before, after)}")
-    with open(man_path, "w") as f:
-        json.dump(man, f, indent=2)
-        f.write("\n")
 
 
 def main(argv=None):
@@ -627,7 +633,11 @@ def main(argv=None):
     for d in a.dirs:
         if not os.path.isfile(os.path.join(d, "manifest.json")):
             p.error(f"{d}: no manifest.json (not a model package)")
-        fold_package(d, log=lambda line, d=d: print(f"{d}: {line}"))
+        try:
+            fold_package(d, log=lambda line, d=d: print(f"{d}: {line}"))
+        except (OSError, RuntimeError, ValueError) as e:
+            print(f"fold.py: {d}: {e}", file=sys.stderr)
+            return 1
     return 0
 
 

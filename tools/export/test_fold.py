@@ -8,6 +8,9 @@ self-check, after folding. Needs numpy and onnx only; skipped without them.
 """
 
 import collections
+import json
+import os
+import tempfile
 import unittest
 
 try:
@@ -175,6 +178,44 @@ class Fold(unittest.TestCase):
         self.assertEqual((ops["Range"], ops["Pow"]), (1, 1), ops)
         for t in m.graph.initializer:
             self.assertLessEqual(int(np.prod(t.dims)), fold.MAX_CONST, t.name)
+
+
+    def test_package_in_place(self):
+        # fold.py DIR: every graph folded, the manifest's hashes follow; a
+        # graph that cannot be read is named, and what came before it stays
+        # folded with its hash in the manifest.
+        from export import sha256
+
+        nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0]),
+                 helper.make_node("Transpose", ["t"], ["u"], perm=[1, 0]),
+                 helper.make_node("Relu", ["u"], ["y"])]
+        m = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+        with tempfile.TemporaryDirectory() as d:
+            files = {}
+            for name in fold.GRAPH_FILES:
+                onnx.save(m, os.path.join(d, name))
+                files[name] = sha256(os.path.join(d, name))
+            with open(os.path.join(d, "manifest.json"), "w") as f:
+                json.dump({"files": files}, f)
+            fold.fold_package(d, log=lambda line: None)
+            with open(os.path.join(d, "manifest.json")) as f:
+                got = json.load(f)["files"]
+            for name in fold.GRAPH_FILES:
+                self.assertEqual(got[name], sha256(os.path.join(d, name)), name)
+                self.assertEqual(dict(_ops(onnx.load(os.path.join(d, name)))), {"Relu": 1})
+
+            broken = fold.GRAPH_FILES[1]
+            with open(os.path.join(d, broken), "wb") as f:
+                f.write(b"not a model")
+            onnx.save(m, os.path.join(d, fold.GRAPH_FILES[0]))
+            with self.assertRaisesRegex(RuntimeError, broken):
+                fold.fold_package(d, log=lambda line: None)
+            with open(os.path.join(d, "manifest.json")) as f:
+                got = json.load(f)["files"]
+            first = os.path.join(d, fold.GRAPH_FILES[0])
+            self.assertEqual(got[fold.GRAPH_FILES[0]], sha256(first))
+            self.assertEqual(dict(_ops(onnx.load(first))), {"Relu": 1})
 
 
 if __name__ == "__main__":
