@@ -37,6 +37,7 @@ func Segment(ctx context.Context, m Encoder, f *video.Frame, p Params) (masks []
 	if err != nil {
 		return nil, st, encoder, fmt.Errorf("autoseg: frame %d: %w", f.Index, err)
 	}
+	defer feats.Close()
 	masks, st, err = Generate(ctx, m, feats, f.Width, f.Height, p)
 	return masks, st, encoder, err
 }

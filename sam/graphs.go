@@ -9,16 +9,23 @@ import (
 	"unsafe"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vidseg/vidseg/sam/internal/iobind"
 )
 
 // Features are the image encoder's outputs for one frame, in NCHW order
 // without the batch dimension. The slices belong to the caller; the
 // encoder wrote them in place and the other graphs read them in place.
+//
+// On a resident model (Options.Resident) ONNX Runtime holds FeatS0, FeatS1
+// and VisionPos on its device until [Features.Close]: on the CPU the
+// slices are views of that memory, on CUDA they are nil.
 type Features struct {
 	FeatS0     []float32 // 32x256x256 (hidden_dim/8 x 4F x 4F)
 	FeatS1     []float32 // 64x128x128 (hidden_dim/4 x 2F x 2F)
 	VisionFeat []float32 // 256x64x64
 	VisionPos  []float32 // 256x64x64
+	held       *heldFeatures
 }
 
 // Candidates are the mask decoder's outputs: every output token's mask, so
@@ -122,41 +129,53 @@ type Counters struct {
 	MaskDecoder     int64 `json:"mask_decoder"`
 	MemoryEncoder   int64 `json:"memory_encoder"`
 	CopiedBytes     int64 `json:"copied_bytes"`
+	// BoundRuns are the runs through IO binding, with inputs or outputs
+	// that ONNX Runtime holds (Options.Resident).
+	BoundRuns int64 `json:"bound_runs"`
 }
 
 // Sub is c - o, for the work between two readings.
 func (c Counters) Sub(o Counters) Counters {
 	return Counters{c.ImageEncoder - o.ImageEncoder, c.MemoryAttention - o.MemoryAttention,
-		c.MaskDecoder - o.MaskDecoder, c.MemoryEncoder - o.MemoryEncoder, c.CopiedBytes - o.CopiedBytes}
+		c.MaskDecoder - o.MaskDecoder, c.MemoryEncoder - o.MemoryEncoder, c.CopiedBytes - o.CopiedBytes,
+		c.BoundRuns - o.BoundRuns}
 }
 
 // Counters returns the work counted since the model was opened. It may be
 // called while another goroutine runs the model.
 func (m *Model) Counters() Counters {
 	c := &m.count
-	return Counters{c.enc.Load(), c.attn.Load(), c.dec.Load(), c.memEnc.Load(), c.bytes.Load()}
+	return Counters{c.enc.Load(), c.attn.Load(), c.dec.Load(), c.memEnc.Load(), c.bytes.Load(), c.bound.Load()}
 }
 
 // counters are a Model's Counters, read while the model may run.
 type counters struct {
-	enc, attn, dec, memEnc, bytes atomic.Int64
+	enc, attn, dec, memEnc, bytes, bound atomic.Int64
 }
 
 // run is one graph run's input and output values. They wrap Go slices
 // without copying (ONNX Runtime reads and writes them in place) and are
 // destroyed after the run; the first error is kept and reported by err.
+// On a resident model some inputs are values ONNX Runtime holds (held)
+// and some outputs stay on its device (device, handed over in kept).
 type run struct {
-	graph   string
-	in, out []ort.Value
-	made    []ort.Value
-	err     error
+	graph           string
+	in, out         []ort.Value
+	names, outNames []string
+	made            []ort.Value
+	held            []unsafe.Pointer
+	device          []bool
+	kept            []*iobind.Value
+	err             error
 }
 
 func newRun(graph string, nin, nout int) *run {
-	return &run{graph: graph, in: make([]ort.Value, nin), out: make([]ort.Value, nout)}
+	return &run{graph: graph, in: make([]ort.Value, nin), out: make([]ort.Value, nout),
+		names: make([]string, nin), outNames: make([]string, nout)}
 }
 
-func wrap[T ort.TensorData](r *run, dst []ort.Value, i int, name string, data []T, shape ...int64) {
+// wrap makes data input i of r, or output i when out.
+func wrap[T ort.TensorData](r *run, out bool, i int, name string, data []T, shape ...int64) {
 	if r.err != nil {
 		return
 	}
@@ -166,11 +185,15 @@ func wrap[T ort.TensorData](r *run, dst []ort.Value, i int, name string, data []
 		return
 	}
 	r.made = append(r.made, t)
-	dst[i] = t
+	if out {
+		r.out[i], r.outNames[i] = t, name
+	} else {
+		r.in[i], r.names[i] = t, name
+	}
 }
 
 func (r *run) input(i int, name string, data []float32, shape ...int64) {
-	wrap(r, r.in, i, name, data, shape...)
+	wrap(r, false, i, name, data, shape...)
 }
 
 // bf16 wraps data, bfloat16 values, as input i.
@@ -185,11 +208,11 @@ func (r *run) bf16(i int, name string, data []uint16, shape ...int64) {
 		return
 	}
 	r.made = append(r.made, t)
-	r.in[i] = t
+	r.in[i], r.names[i] = t, name
 }
 
 func (r *run) output(i int, name string, data []float32, shape ...int64) {
-	wrap(r, r.out, i, name, data, shape...)
+	wrap(r, true, i, name, data, shape...)
 }
 
 func (r *run) destroy() {
@@ -204,7 +227,15 @@ func (m *Model) exec(ctx context.Context, r *run, sess *ort.DynamicAdvancedSessi
 	if r.err != nil {
 		return r.err
 	}
-	if err := m.run(ctx, r.graph, sess, r.in, r.out); err != nil {
+	var err error
+	if r.bound() {
+		if err = m.runBound(ctx, r, sess); err == nil {
+			m.count.bound.Add(1)
+		}
+	} else {
+		err = m.run(ctx, r.graph, sess, r.in, r.out)
+	}
+	if err != nil {
 		return err
 	}
 	runs.Add(1)
@@ -315,20 +346,43 @@ func (m *Model) EncodeImage(ctx context.Context, image []float32) (*Features, er
 	}
 	c0, h0 := d.s0()
 	c1, h1 := d.s1()
-	f := &Features{
-		FeatS0:     make([]float32, c0*h0*h0),
-		FeatS1:     make([]float32, c1*h1*h1),
-		VisionFeat: make([]float32, d.H*d.F*d.F),
-		VisionPos:  make([]float32, d.H*d.F*d.F),
-	}
+	f := &Features{VisionFeat: make([]float32, d.H*d.F*d.F)}
 	r := newRun(graph, 1, 4)
 	r.input(0, "image", image, 1, 3, d.S, d.S)
-	r.output(0, "feat_s0", f.FeatS0, 1, c0, h0, h0)
-	r.output(1, "feat_s1", f.FeatS1, 1, c1, h1, h1)
+	if m.dev != nil {
+		r.toDevice(0, "feat_s0")
+		r.toDevice(1, "feat_s1")
+		r.toDevice(3, "vision_pos")
+	} else {
+		f.FeatS0 = make([]float32, c0*h0*h0)
+		f.FeatS1 = make([]float32, c1*h1*h1)
+		f.VisionPos = make([]float32, d.H*d.F*d.F)
+		r.output(0, "feat_s0", f.FeatS0, 1, c0, h0, h0)
+		r.output(1, "feat_s1", f.FeatS1, 1, c1, h1, h1)
+		r.output(3, "vision_pos", f.VisionPos, 1, d.H, d.F, d.F)
+	}
 	r.output(2, "vision_feat", f.VisionFeat, 1, d.H, d.F, d.F)
-	r.output(3, "vision_pos", f.VisionPos, 1, d.H, d.F, d.F)
 	if err := m.exec(ctx, r, m.enc.sess, &m.count.enc); err != nil {
 		return nil, err
+	}
+	if m.dev == nil {
+		return f, nil
+	}
+	f.held = &heldFeatures{s0: r.kept[0], s1: r.kept[1], pos: r.kept[3]}
+	if m.dev.Host() {
+		views := []struct {
+			dst *[]float32
+			v   *iobind.Value
+			n   int64
+		}{{&f.FeatS0, f.held.s0, c0 * h0 * h0}, {&f.FeatS1, f.held.s1, c1 * h1 * h1}, {&f.VisionPos, f.held.pos, d.H * d.F * d.F}}
+		for _, w := range views {
+			p, err := w.v.Data()
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("%s: %w", graph, err)
+			}
+			*w.dst = unsafe.Slice((*float32)(p), w.n)
+		}
 	}
 	return f, nil
 }
@@ -446,14 +500,19 @@ func (m *Model) checkDecode(graph string, f *Features, prompts []Prompt) error {
 	if f == nil {
 		return fmt.Errorf("%s: nil features", graph)
 	}
+	if err := usableFeatures(graph, f); err != nil {
+		return err
+	}
 	d := dimsOf(m.man)
 	c0, h0 := d.s0()
 	c1, h1 := d.s1()
-	if err := check(graph, "FeatS0", f.FeatS0, c0*h0*h0); err != nil {
-		return err
-	}
-	if err := check(graph, "FeatS1", f.FeatS1, c1*h1*h1); err != nil {
-		return err
+	if f.held == nil {
+		if err := check(graph, "FeatS0", f.FeatS0, c0*h0*h0); err != nil {
+			return err
+		}
+		if err := check(graph, "FeatS1", f.FeatS1, c1*h1*h1); err != nil {
+			return err
+		}
 	}
 	mm := int(d.M * d.M)
 	for o, p := range prompts {
@@ -533,8 +592,9 @@ func (m *Model) decode(ctx context.Context, imageEmbed []float32, f *Features, p
 	} else {
 		r.input(0, "image_embed", m.gather(imageEmbed, per, idx), B, d.H, d.F, d.F)
 	}
-	r.input(1, "feat_s0", f.FeatS0, 1, c0, h0, h0)
-	r.input(2, "feat_s1", f.FeatS1, 1, c1, h1, h1)
+	h0v, h1v := f.heldS0S1()
+	r.hold(1, "feat_s0", h0v, f.FeatS0, 1, c0, h0, h0)
+	r.hold(2, "feat_s1", h1v, f.FeatS1, 1, c1, h1, h1)
 	r.input(3, "point_coords", coords, B, int64(np), 2)
 	r.input(4, "point_labels", labels, B, int64(np))
 	r.input(5, "mask_input", masks, B, 1, d.M, d.M)
@@ -907,8 +967,13 @@ func (m *Model) AttendMemoryBatch(ctx context.Context, f *Features, objs []Objec
 	if err := check(graph, "VisionFeat", f.VisionFeat, d.H*d.F*d.F); err != nil {
 		return nil, err
 	}
-	if err := check(graph, "VisionPos", f.VisionPos, d.H*d.F*d.F); err != nil {
+	if err := usableFeatures(graph, f); err != nil {
 		return nil, err
+	}
+	if f.held == nil {
+		if err := check(graph, "VisionPos", f.VisionPos, d.H*d.F*d.F); err != nil {
+			return nil, err
+		}
 	}
 	per := d.memPer()
 	for _, o := range objs {
@@ -979,7 +1044,7 @@ func (m *Model) attend(ctx context.Context, f *Features, objs []ObjectMemory, id
 	}
 	r := newRun(graph, 7, 1)
 	r.input(0, "curr_feat", f.VisionFeat, 1, d.H, d.F, d.F)
-	r.input(1, "curr_pos", f.VisionPos, 1, d.H, d.F, d.F)
+	r.hold(1, "curr_pos", f.heldPos(), f.VisionPos, 1, d.H, d.F, d.F)
 	memFeat := func(shape ...int64) {
 		if featBF16 != nil {
 			r.bf16(2, memFeatBF16, featBF16, shape...)
@@ -990,13 +1055,13 @@ func (m *Model) attend(ctx context.Context, f *Features, objs []ObjectMemory, id
 	if m.man.Batched() {
 		memFeat(d.memShape(B, M)...)
 		r.input(3, "mem_pos", pos, d.memShape(posB, M)...)
-		wrap(r, r.in, 4, "mem_slot", slots, B, M)
+		wrap(r, false, 4, "mem_slot", slots, B, M)
 		r.input(5, "ptr", ptr, B, P, d.H)
 		r.input(6, "ptr_offset", offsets, B, P)
 	} else {
 		memFeat(d.memShape(M)...)
 		r.input(3, "mem_pos", pos, d.memShape(M)...)
-		wrap(r, r.in, 4, "mem_slot", slots, M)
+		wrap(r, false, 4, "mem_slot", slots, M)
 		r.input(5, "ptr", ptr, P, d.H)
 		r.input(6, "ptr_offset", offsets, P)
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vidseg/vidseg/sam/internal/iobind"
 )
 
 // Execution providers accepted by [Options].Provider.
@@ -76,6 +78,13 @@ type Options struct {
 	// cpuBF16, when set, answers whether the CPU has AVX-512 BF16 in place
 	// of the CPU (tests).
 	cpuBF16 func() bool
+	// Resident is ResidentAuto (""), ResidentOn or ResidentOff: whether the
+	// image encoder's outputs that only the graphs read (feat_s0, feat_s1,
+	// vision_pos) stay ONNX Runtime values on the provider's device, bound
+	// into the mask decoder and memory attention with IO binding, so that
+	// on CUDA they never cross to the host. Auto: on with CUDA, off on the
+	// CPU, where graph inputs are Go memory read in place anyway.
+	Resident string
 	// Logger receives the provider choice; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -95,12 +104,15 @@ type Model struct {
 	consts            []float32
 
 	runOpts *ort.RunOptions
-	enc     *imageEncoder
-	dec     *maskDecoder
-	memEnc  *memoryEncoder
-	attn    *memoryAttention
-	count   counters
-	closed  bool
+	// dev is where resident features live (Options.Resident); nil when
+	// they are Go memory.
+	dev    *iobind.Device
+	enc    *imageEncoder
+	dec    *maskDecoder
+	memEnc *memoryEncoder
+	attn   *memoryAttention
+	count  counters
+	closed bool
 }
 
 // Open verifies the model directory dir (see [LoadManifest]), loads its
@@ -154,6 +166,10 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
 	}
+	resident, err := ParseResident(opts.Resident)
+	if err != nil {
+		return nil, fmt.Errorf("open model: %w", err)
+	}
 	accelerated, opsErr := rt.BF16()
 	if opts.cpuBF16 != nil {
 		accelerated = opts.cpuBF16()
@@ -184,6 +200,9 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 		return nil, err
 	}
 	m.provider, m.attention, m.matmul, m.sharedArena = f.provider, attention, matmul, f.shared
+	if m.dev, err = residentDevice(rt, resident, m.provider); err != nil {
+		return nil, fmt.Errorf("open model: %w", err)
+	}
 	if (attention == AttentionBF16 || matmul == MatMulBF16) && !accelerated && opsErr == nil {
 		m.log.Warn("sam: this CPU has no AVX-512 BF16: the bf16 operators run slow portable kernels (Options.PortableBF16)")
 	}
@@ -192,7 +211,7 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 	}
 	m.log.Info("sam: model opened", "dir", dir, "variant", man.Variant, "provider", m.provider,
 		"precision", man.Precision, "attention", attention, "matmul", matmul,
-		"threads", threads, "spin", opts.SpinWait, "arena", opts.Arena, "shared_arena", f.shared, "optimization", level.String())
+		"threads", threads, "resident", m.dev != nil, "spin", opts.SpinWait, "arena", opts.Arena, "shared_arena", f.shared, "optimization", level.String())
 	return m, nil
 }
 
@@ -219,6 +238,7 @@ func (m *Model) Close() error {
 	if m.runOpts != nil {
 		errs = append(errs, m.runOpts.Destroy())
 	}
+	m.dev.Close()
 	m.rt.release()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close model: %w", err)
@@ -297,14 +317,19 @@ func (m *Model) usable(graph string) error {
 	return nil
 }
 
-// run runs sess, aborting it through ONNX Runtime's terminate flag when ctx
-// is cancelled meanwhile.
+// run runs sess on in and out, aborting it when ctx is done.
 func (m *Model) run(ctx context.Context, graph string, sess *ort.DynamicAdvancedSession, in, out []ort.Value) error {
+	return m.cancellable(ctx, graph, func(opts *ort.RunOptions) error { return sess.RunWithOptions(in, out, opts) })
+}
+
+// cancellable calls run with the model's run options, aborting the run
+// through ONNX Runtime's terminate flag when ctx is done.
+func (m *Model) cancellable(ctx context.Context, graph string, run func(*ort.RunOptions) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", graph, err)
 	}
 	if ctx.Done() == nil {
-		if err := sess.Run(in, out); err != nil {
+		if err := run(m.runOpts); err != nil {
 			return fmt.Errorf("%s: %w", graph, err)
 		}
 		return nil
@@ -314,7 +339,7 @@ func (m *Model) run(ctx context.Context, graph string, sess *ort.DynamicAdvanced
 		defer close(done)
 		m.runOpts.Terminate()
 	})
-	err := sess.RunWithOptions(in, out, m.runOpts)
+	err := run(m.runOpts)
 	if !stop() {
 		<-done // the terminate call must finish before the flag is reset
 		m.runOpts.UnsetTerminate()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"unsafe"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -35,6 +36,9 @@ type Runtime struct {
 	// arenaErr saying why, when it could not be registered).
 	arena    *arena.Arena
 	arenaErr error
+	// api is ONNX Runtime's C API (a const OrtApi*) for the IO binding of
+	// Options.Resident; nil when it could not be found (arenaErr says why).
+	api unsafe.Pointer
 
 	mu     sync.Mutex
 	open   int // models opened and not yet closed
@@ -73,6 +77,7 @@ func NewRuntime(libPath string) (*Runtime, error) {
 	if api, err := bf16op.API(libPath); err != nil {
 		rt.arenaErr = err
 	} else {
+		rt.api = api
 		rt.arena, rt.arenaErr = arena.Open(api)
 	}
 	return rt, nil

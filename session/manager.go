@@ -567,6 +567,9 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
+		if c, ok := ss.trk.(io.Closer); ok {
+			_ = c.Close()
+		}
 		if ss.ed != nil {
 			ss.ed.close()
 		}

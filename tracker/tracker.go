@@ -235,6 +235,14 @@ func (t *Tracker) newObject(id int) *object {
 	return o
 }
 
+// Close releases the image features the tracker keeps (what ONNX Runtime
+// holds of them for a resident model, sam.Options.Resident). A closed
+// tracker still works: it encodes frames again as it needs them.
+func (t *Tracker) Close() error {
+	t.feats.close()
+	return nil
+}
+
 // RemoveObject forgets an object and all its memory.
 func (t *Tracker) RemoveObject(id int) error {
 	for i, o := range t.objects {
@@ -250,6 +258,7 @@ func (t *Tracker) RemoveObject(id int) error {
 // given since the last call are committed to memory, then every object is
 // tracked on f. Frames must come in increasing index order.
 func (t *Tracker) Track(ctx context.Context, f *video.Frame) (*FrameResult, error) {
+	defer t.feats.sweep()
 	start := time.Now()
 	defer func() { t.stats.Total += time.Since(start) }()
 	if err := t.setSize(f); err != nil {
@@ -287,6 +296,7 @@ type PropagateOptions struct {
 // Propagate tracks every object across the video held by cfg.Source, as
 // SAM2VideoPredictor.propagate_in_video does, calling fn for each frame.
 func (t *Tracker) Propagate(ctx context.Context, opts PropagateOptions, fn func(*FrameResult) error) error {
+	defer t.feats.sweep()
 	if t.cfg.Source == nil {
 		return errors.New("tracker: propagate needs a frame source (a file, not a live stream)")
 	}
@@ -405,6 +415,7 @@ func (t *Tracker) trackFrame(ctx context.Context, idx int, feats *sam.Features, 
 // the prompted frame is encoded when tracking resumes. It returns every
 // object's output on that frame.
 func (t *Tracker) Prompt(ctx context.Context, p prompt.Prompt) (*FrameResult, error) {
+	defer t.feats.sweep()
 	start := time.Now()
 	defer func() { t.stats.Total += time.Since(start) }()
 	if p.Frame < 0 || (t.cfg.NumFrames > 0 && p.Frame >= t.cfg.NumFrames) {
@@ -896,11 +907,15 @@ func (t *Tracker) presenceThreshold() float32 {
 	return -1
 }
 
-// featureCache keeps the image features of the last few frames.
+// featureCache keeps the image features of the last few frames. Features
+// it drops are closed by sweep, at the end of the call that dropped them:
+// that call may still be using them (a resident model's features are
+// unusable once closed; sam.Options.Resident).
 type featureCache struct {
-	size   int
-	frames []int
-	feats  []*sam.Features
+	size    int
+	frames  []int
+	feats   []*sam.Features
+	dropped []*sam.Features
 }
 
 func (c *featureCache) get(idx int) *sam.Features {
@@ -914,6 +929,7 @@ func (c *featureCache) get(idx int) *sam.Features {
 
 func (c *featureCache) put(idx int, f *sam.Features) {
 	if len(c.frames) >= c.size {
+		c.dropped = append(c.dropped, c.feats[0])
 		c.frames = c.frames[1:]
 		c.feats = c.feats[1:]
 	}
@@ -924,9 +940,25 @@ func (c *featureCache) put(idx int, f *sam.Features) {
 // keepOnly drops cached frames older than idx-size+1 (streams).
 func (c *featureCache) keepOnly(idx int) {
 	for len(c.frames) > 0 && c.frames[0] <= idx-c.size {
+		c.dropped = append(c.dropped, c.feats[0])
 		c.frames = c.frames[1:]
 		c.feats = c.feats[1:]
 	}
+}
+
+// sweep closes the features dropped since the last sweep.
+func (c *featureCache) sweep() {
+	for _, f := range c.dropped {
+		f.Close()
+	}
+	c.dropped = nil
+}
+
+// close closes every feature, cached or dropped, and empties the cache.
+func (c *featureCache) close() {
+	c.dropped = append(c.dropped, c.feats...)
+	c.frames, c.feats = nil, nil
+	c.sweep()
 }
 
 // addChannelBias writes x[c,h,w] + b[c] for planar features to out.
@@ -950,6 +982,7 @@ func (t *Tracker) PresenceThreshold() float32 { return t.presenceThreshold() }
 // idx, from its image features as a prompt there would use them (cached
 // or encoded once). The model must batch prompts (autoseg.Model).
 func (t *Tracker) Everything(ctx context.Context, idx int, p autoseg.Params) ([]autoseg.Mask, autoseg.Stats, error) {
+	defer t.feats.sweep()
 	am, ok := t.m.(autoseg.Model)
 	if !ok {
 		return nil, autoseg.Stats{}, errors.New("tracker: this model cannot segment everything (no shared-embedding decoder)")

@@ -34,7 +34,7 @@ the bundled fixture has reduced depth: its encoder is faster than a real one.`,
   vidseg bench ../shared/videos/01_dog.mp4 --objects 1,4 --frames 20 --json
   vidseg bench ../shared/videos/01_dog.mp4 --objects 1,4 --warmup 7 --frames 8`)
 	cli.ConfigFlag(fs)
-	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode")
+	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "resident", "mode")
 	objectsFlag := fs.String("objects", "1,2,4", "object counts to measure, comma-separated")
 	frames := fs.Int("frames", 8, "frames to time per object count (after the untimed warm-up frames)")
 	warmup := fs.Int("warmup", bench.DefaultWarmup, "frames tracked untimed first, the prompted one included (7: a full memory bank for every timed frame)")

@@ -36,7 +36,7 @@ random-weight fixture (`+sam.FixtureDir+`, with a warning).`,
 	out := fs.String("out", "", "output `DIR` (required; created if needed; must be empty)")
 	overwrite := fs.Bool("overwrite", false, "clear --out DIR of an earlier run's results first")
 	params := cli.EverythingFlags(fs)
-	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul")
+	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "resident")
 	verbose := fs.Bool("v", false, "log model details to stderr")
 	pos, err := fs.ParseArgs(args)
 	if err != nil {

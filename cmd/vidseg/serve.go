@@ -36,7 +36,7 @@ Without a model the app still plays video and explains how to get one.`,
   vidseg serve --addr :8080 --media-root /srv/videos --allow-urls
   vidseg serve --store /var/lib/vidseg/sessions.db --resume all`)
 	cli.ConfigFlag(fs)
-	s.Flag(fs, "addr", "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode", "corrections_as_cond", "fill_holes", "codec", "upload_limit", "store")
+	s.Flag(fs, "addr", "model", "ort_lib", "provider", "threads", "attention", "matmul", "resident", "mode", "corrections_as_cond", "fill_holes", "codec", "upload_limit", "store")
 	noStore := fs.Bool("no-store", false, "keep no session store (nothing survives a restart)")
 	var resume cli.List
 	fs.Var(&resume, "resume", "resume stored session `ID` (repeatable), or \"all\"")

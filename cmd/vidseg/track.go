@@ -66,7 +66,7 @@ model, export an official checkpoint once:
 	resumeDir := fs.String("resume", "", "continue the interrupted run in `DIR` (prompts and settings come from DIR/run.json)")
 	// corrections_as_cond does not apply: track gives every prompt before
 	// the first pass, so none corrects a tracked frame.
-	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode", "fill_holes")
+	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "resident", "mode", "fill_holes")
 	limit := fs.Int("frames", 0, "track at most the first `N` frames of the video (0 = all)")
 	reverse := fs.Bool("reverse", false, "propagate backward from the latest prompted frame")
 	both := fs.Bool("both", false, "propagate forward, then backward from the earliest prompted frame")

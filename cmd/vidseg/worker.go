@@ -30,7 +30,7 @@ the topology.`,
 		`  vidseg worker --nats nats://10.0.0.5:4222 --nats-auth nats/worker1.auth --capacity 4 --model models/sam2.1_hiera_t --media-root /srv/videos
   vidseg worker --nats nats://n1:4222,nats://n2:4222,nats://n3:4222 --provider cuda --allow-urls --allow-private-urls`)
 	cli.ConfigFlag(fs)
-	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "mode", "corrections_as_cond", "fill_holes", "media_root")
+	s.Flag(fs, "model", "ort_lib", "provider", "threads", "attention", "matmul", "resident", "mode", "corrections_as_cond", "fill_holes", "media_root")
 	natsURL := fs.String("nats", "", "NATS server `URL`s, comma-separated (the front end prints its embedded one); nats://user:pass@host or nats://token@host carry credentials")
 	natsAuth := fs.String("nats-auth", "", "credentials: a `FILE` holding user:password or a token on one line (the front end writes workerK.auth beside its store), an nkey seed or a .creds file")
 	capacity := fs.Int("capacity", 1, "track at most `N` cameras at once")

@@ -112,6 +112,7 @@ func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mod
 	if err != nil {
 		return Run{}, err
 	}
+	defer tr.Close()
 	// Clicks spread along the middle row, one per object.
 	prompts := make([]prompt.Prompt, objects)
 	for j := range prompts {
@@ -174,6 +175,9 @@ func Measure(ctx context.Context, m tracker.Model, clip Frames, mode tracker.Mod
 		run.CallsPerFrm = map[string]float64{
 			"encoder": float64(c.ImageEncoder) / n, "memory_attention": float64(c.MemoryAttention) / n,
 			"decoder": float64(c.MaskDecoder) / n, "memory_encoder": float64(c.MemoryEncoder) / n,
+			// runs through IO binding, with features held by ONNX Runtime
+			// (sam.Options.Resident)
+			"bound": float64(c.BoundRuns) / n,
 		}
 		copied := float64(c.CopiedBytes) / n
 		run.CopiedPerFrm = &copied

@@ -30,6 +30,7 @@ var settingTable = []setting{
 	{"mode", "VIDSEG_MODE", "samurai", "tracking `MODE`: samurai or sam2"},
 	{"attention", "VIDSEG_ATTENTION", "fp32", "attention `PRECISION`: fp32, or bf16 (CPUs with AVX-512 BF16: faster, masks differ slightly)"},
 	{"matmul", "VIDSEG_MATMUL", "fp32", "weight product `PRECISION` (linear layers, 1x1 convolutions): fp32, or bf16 (CPUs with AVX-512 BF16: faster, masks differ slightly)"},
+	{"resident", "VIDSEG_RESIDENT", "auto", "keep the image encoder's features inside ONNX Runtime, on the provider's device, between graphs (IO binding): `MODE` auto (on with CUDA), on or off"},
 	{"corrections_as_cond", "VIDSEG_CORRECTIONS_AS_COND", "true", "a correction (a prompt on a frame already tracked) becomes a conditioning frame that every later frame attends to; false: the official predictor's default, where the next propagation recomputes that frame and drops the correction (docs/cli.md \"Corrections\")"},
 	{"fill_holes", "VIDSEG_FILL_HOLES", "8", "fill mask holes of at most `PIXELS` pixels of the low-resolution mask (256x256 for a 1024-px model), as the official predictor does on CUDA (fill_hole_area); 0 = off, as it does on CPU"},
 	{"addr", "VIDSEG_ADDR", "127.0.0.1:8080", "serve: listen `ADDR` (other machines need an explicit one)"},

@@ -146,6 +146,9 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger, tune ...func(*sam.Opt
 	if _, err := sam.ParseMatMul(s.Get("matmul")); err != nil {
 		return nil, Usagef("%v (from %s)", err, s.Source("matmul"))
 	}
+	if _, err := sam.ParseResident(s.Get("resident")); err != nil {
+		return nil, Usagef("%v (from %s)", err, s.Source("resident"))
+	}
 	lib, err := sam.FindRuntimeLibrary(s.Get("ort_lib"))
 	if err != nil {
 		return nil, fmt.Errorf("%w (run `make setup` or `vidseg doctor`)", err)
@@ -154,7 +157,7 @@ func OpenModel(s *Settings, w io.Writer, log *slog.Logger, tune ...func(*sam.Opt
 	if err != nil {
 		return nil, fmt.Errorf("%w (run `vidseg doctor`)", err)
 	}
-	opts := sam.Options{Provider: s.Get("provider"), Threads: threads, Attention: s.Get("attention"), MatMul: s.Get("matmul"), Logger: log}
+	opts := sam.Options{Provider: s.Get("provider"), Threads: threads, Attention: s.Get("attention"), MatMul: s.Get("matmul"), Resident: s.Get("resident"), Logger: log}
 	for _, f := range tune {
 		f(&opts)
 	}

@@ -100,6 +100,7 @@ func Track(ctx context.Context, e *Env, s *Settings, j TrackJob) error {
 	if err != nil {
 		return err
 	}
+	defer tr.Close()
 	if j.Resume != nil && j.Resume.Model != lm.Name() {
 		return ModelErr(fmt.Errorf("track --resume %s: the run was started with model %s, not %s: its masks would not belong with the new ones", j.Out, j.Resume.Model, lm.Name()))
 	}

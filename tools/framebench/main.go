@@ -48,6 +48,7 @@ func run() error {
 	frames := flag.Int("frames", 50, "timed frames per pass")
 	provider := flag.String("provider", "auto", "auto, cpu or cuda")
 	tf32 := flag.Bool("tf32", false, "let the CUDA provider use TF32 for fp32 math")
+	resident := flag.String("resident", "auto", "keep image features in ONNX Runtime between graphs: auto (on with CUDA), on or off")
 	modeFlag := flag.String("mode", "sam2", "sam2 or samurai")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	cpuProfile := flag.String("cpuprofile", "", "write a Go CPU profile here")
@@ -97,7 +98,7 @@ func run() error {
 	c := rt.CUDA()
 	log.Info("framebench: runtime", "onnxruntime", rt.Version(), "library", rt.LibraryPath(), "cuda_usable", c.Usable(),
 		"cuda_err", c.Err, "driver", c.Driver, "cuda_dirs", c.Dirs, "cuda_loaded", c.Loaded)
-	m, err := sam.Open(rt, *modelDir, sam.Options{Provider: *provider, TF32: *tf32, CUDAOptions: cudaOpts, Profile: *ortProfile, Logger: log})
+	m, err := sam.Open(rt, *modelDir, sam.Options{Provider: *provider, TF32: *tf32, Resident: *resident, CUDAOptions: cudaOpts, Profile: *ortProfile, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,182 @@
+package sam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vidseg/vidseg/sam/internal/iobind"
+)
+
+// Values of [Options].Resident.
+const (
+	ResidentAuto = "auto" // on with CUDA, off on the CPU
+	ResidentOn   = "on"
+	ResidentOff  = "off"
+)
+
+// ParseResident checks a Resident value; "" means ResidentAuto.
+func ParseResident(v string) (string, error) {
+	switch v {
+	case "", ResidentAuto:
+		return ResidentAuto, nil
+	case ResidentOn, ResidentOff:
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown resident setting %q (want auto, on or off)", v)
+}
+
+// residentDevice is where a model's resident features live, nil when
+// they are Go memory.
+func residentDevice(rt *Runtime, resident, provider string) (*iobind.Device, error) {
+	if resident == ResidentOff || (resident == ResidentAuto && provider != ProviderCUDA) {
+		return nil, nil
+	}
+	if rt.api == nil {
+		return nil, fmt.Errorf("resident features need ONNX Runtime's C API: %w", rt.arenaErr)
+	}
+	if err := iobind.CheckLayout(); err != nil {
+		return nil, fmt.Errorf("resident features: %w", err)
+	}
+	d, err := iobind.NewDevice(rt.api, provider == ProviderCUDA)
+	if err != nil {
+		return nil, fmt.Errorf("resident features: %w", err)
+	}
+	return d, nil
+}
+
+// Resident reports whether the model keeps image features as ONNX Runtime
+// values on its provider's device (Options.Resident).
+func (m *Model) Resident() bool { return m.dev != nil }
+
+// heldFeatures are a frame's encoder outputs that ONNX Runtime holds on
+// the model's device, for a resident model.
+type heldFeatures struct {
+	s0, s1, pos *iobind.Value
+	closed      bool
+}
+
+// Close releases what ONNX Runtime holds of the features of a resident
+// model (Options.Resident): the features are then unusable. Features of
+// other models hold nothing, and Close does nothing. Close them before the
+// Runtime; it is safe to call more than once and from any goroutine that
+// owns f.
+func (f *Features) Close() {
+	h := f.held
+	if h == nil || h.closed {
+		return
+	}
+	h.closed = true
+	h.s0.Release()
+	h.s1.Release()
+	h.pos.Release()
+	// On a host device these were views of the values' memory.
+	f.FeatS0, f.FeatS1, f.VisionPos = nil, nil, nil
+}
+
+// heldS0S1 are the held feat_s0 and feat_s1, nil when f holds nothing.
+func (f *Features) heldS0S1() (s0, s1 *iobind.Value) {
+	if f.held == nil {
+		return nil, nil
+	}
+	return f.held.s0, f.held.s1
+}
+
+// heldPos is the held vision_pos, nil when f holds nothing.
+func (f *Features) heldPos() *iobind.Value {
+	if f.held == nil {
+		return nil
+	}
+	return f.held.pos
+}
+
+// errFeaturesClosed is the error of a graph given closed features.
+var errFeaturesClosed = errors.New("the frame's features were closed")
+
+// usableFeatures fails for closed features.
+func usableFeatures(graph string, f *Features) error {
+	if f.held != nil && f.held.closed {
+		return fmt.Errorf("%s: %w", graph, errFeaturesClosed)
+	}
+	return nil
+}
+
+// hold sets input i of r to v when the features are resident, else to
+// data (Go memory).
+func (r *run) hold(i int, name string, v *iobind.Value, data []float32, shape ...int64) {
+	if v == nil {
+		r.input(i, name, data, shape...)
+		return
+	}
+	if r.held == nil {
+		r.held = make([]unsafe.Pointer, len(r.in))
+	}
+	r.names[i] = name
+	r.held[i] = v.Handle()
+}
+
+// toDevice makes output i of r a value ONNX Runtime allocates on the
+// model's device, handed over in r.kept after the run.
+func (r *run) toDevice(i int, name string) {
+	if r.device == nil {
+		r.device = make([]bool, len(r.out))
+	}
+	r.outNames[i] = name
+	r.device[i] = true
+}
+
+// bound says whether r needs IO binding: a held input or a device output.
+func (r *run) bound() bool { return r.held != nil || r.device != nil }
+
+// runBound runs r on sess through an IO binding, keeping the outputs
+// bound to the device in r.kept.
+func (m *Model) runBound(ctx context.Context, r *run, sess *ort.DynamicAdvancedSession) (err error) {
+	b, err := iobind.NewBinding(m.rt.api, iobind.Session(sess))
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.graph, err)
+	}
+	defer b.Close()
+	for i, v := range r.in {
+		h := unsafe.Pointer(nil)
+		if r.held != nil {
+			h = r.held[i]
+		}
+		if h == nil {
+			h = iobind.Tensor(v)
+		}
+		if err := b.Input(r.names[i], h); err != nil {
+			return fmt.Errorf("%s: %w", r.graph, err)
+		}
+	}
+	for i, v := range r.out {
+		if r.device != nil && r.device[i] {
+			err = b.OutputTo(r.outNames[i], m.dev)
+		} else {
+			err = b.Output(r.outNames[i], iobind.Tensor(v))
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.graph, err)
+		}
+	}
+	if err := m.cancellable(ctx, r.graph, func(opts *ort.RunOptions) error {
+		return b.Run(iobind.RunOptions(opts))
+	}); err != nil {
+		return err
+	}
+	outs, err := b.Outputs()
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.graph, err)
+	}
+	r.kept = make([]*iobind.Value, len(r.out))
+	for i, v := range outs {
+		if r.device != nil && r.device[i] {
+			r.kept[i] = v
+		} else {
+			v.Release() // a second reference to r.out[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package sam
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"unsafe"
+)
+
+// A resident model gives what a plain one gives, bit for bit, with the
+// encoder's feat_s0, feat_s1 and vision_pos held by ONNX Runtime and bound
+// into the decoder and memory attention; closed features are refused.
+func TestResidentFeatures(t *testing.T) {
+	plain := testModel(t)
+	res, err := Open(newTestRuntime(t), fixtureDir(t), Options{Provider: ProviderCPU, Threads: 2, Resident: ResidentOn, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if plain.Resident() || !res.Resident() {
+		t.Fatalf("Resident(): plain %v, resident %v", plain.Resident(), res.Resident())
+	}
+	ctx := context.Background()
+	image := HashUniform(3*1024*1024, 5, 2)
+
+	type frameOut struct {
+		feats     [4][]float32
+		cands     []Candidates
+		embeds    []float32
+		feat, pos []float32
+	}
+	runFrame := func(m *Model) (frameOut, *Features) {
+		t.Helper()
+		var o frameOut
+		f, err := m.EncodeImage(ctx, image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range [][]float32{f.FeatS0, f.FeatS1, f.VisionFeat, f.VisionPos} {
+			o.feats[i] = slices.Clone(s)
+		}
+		prompts := []Prompt{{Coords: [][2]float32{{300, 400}}, Labels: []float32{1}}, {Coords: [][2]float32{{700, 200}}, Labels: []float32{1}}}
+		if o.cands, err = m.DecodeMasksBatch(ctx, slices.Concat(f.VisionFeat, f.VisionFeat), f, prompts); err != nil {
+			t.Fatal(err)
+		}
+		masks := slices.Concat(HashUniform(1024*1024, 7, 10), HashUniform(1024*1024, 8, 10))
+		if o.feat, o.pos, err = m.EncodeMemoryBatch(ctx, f.VisionFeat, masks, []bool{true, false}, []float32{1, 2}); err != nil {
+			t.Fatal(err)
+		}
+		per := m.Manifest().MemoryFrameLen()
+		objs := []ObjectMemory{
+			{Frames: []MemoryFrame{{Feat: o.feat[:per], Pos: o.pos[:per], Slot: 0}}},
+			{Frames: []MemoryFrame{{Feat: o.feat[per:], Pos: o.pos[:per], Slot: 0}}},
+		}
+		if o.embeds, err = m.AttendMemoryBatch(ctx, f, objs); err != nil {
+			t.Fatal(err)
+		}
+		return o, f
+	}
+	want, pf := runFrame(plain)
+	pf.Close() // holds nothing: does nothing
+	if pf.FeatS0 == nil {
+		t.Error("Close dropped a plain model's features")
+	}
+	before := res.Counters()
+	got, rf := runFrame(res)
+	// The encoder, decoder and memory attention run bound; the memory
+	// encoder reads only Go memory.
+	if c := res.Counters().Sub(before); c.BoundRuns != 3 || c.ImageEncoder+c.MaskDecoder+c.MemoryAttention != 3 {
+		t.Errorf("%+v: want 3 runs through IO binding", c)
+	}
+	names := []string{"feat_s0", "feat_s1", "vision_feat", "vision_pos"}
+	for i := range names {
+		if !slices.Equal(got.feats[i], want.feats[i]) {
+			t.Errorf("%s differs", names[i])
+		}
+	}
+	// The views are ONNX Runtime's memory, not copies in Go's heap.
+	if p, err := rf.held.s0.Data(); err != nil || unsafe.Pointer(unsafe.SliceData(rf.FeatS0)) != p {
+		t.Errorf("FeatS0 is not a view of the held value (%v)", err)
+	}
+	for i := range want.cands {
+		for k := range 4 {
+			if !slices.Equal(got.cands[i].Masks[k], want.cands[i].Masks[k]) || got.cands[i].IoU[k] != want.cands[i].IoU[k] {
+				t.Errorf("object %d token %d: decoder outputs differ", i, k)
+			}
+		}
+	}
+	if !slices.Equal(got.feat, want.feat) || !slices.Equal(got.pos, want.pos) {
+		t.Error("memory encoder outputs differ")
+	}
+	if !slices.Equal(got.embeds, want.embeds) {
+		t.Error("memory attention outputs differ")
+	}
+
+	rf.Close()
+	rf.Close()
+	if rf.FeatS0 != nil || rf.VisionPos != nil {
+		t.Error("closed features still show the released memory")
+	}
+	_, err = res.DecodeMasks(ctx, rf.VisionFeat, rf, Prompt{Coords: [][2]float32{{1, 1}}, Labels: []float32{1}})
+	if !errors.Is(err, errFeaturesClosed) {
+		t.Errorf("decode on closed features: %v, want %v", err, errFeaturesClosed)
+	}
+	if _, err := res.AttendMemory(ctx, rf, []MemoryFrame{{Feat: got.feat[:res.Manifest().MemoryFrameLen()], Pos: got.pos[:res.Manifest().MemoryFrameLen()]}}, nil); !errors.Is(err, errFeaturesClosed) {
+		t.Errorf("attention on closed features: %v, want %v", err, errFeaturesClosed)
+	}
+}
+
+func TestParseResident(t *testing.T) {
+	for in, want := range map[string]string{"": ResidentAuto, "auto": ResidentAuto, "on": ResidentOn, "off": ResidentOff} {
+		if got, err := ParseResident(in); err != nil || got != want {
+			t.Errorf("ParseResident(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseResident("yes"); err == nil {
+		t.Error("ParseResident(yes): no error")
+	}
+}
