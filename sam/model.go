@@ -49,6 +49,9 @@ type Options struct {
 	Arena bool
 	// noSharedArena leaves the sessions without any arena (tests compare).
 	noSharedArena bool
+	// residentProbe, when set, makes ResidentAuto resident on any provider
+	// and replaces the run that checks it (tests).
+	residentProbe func(*Model) error
 	// TF32 lets the CUDA provider run fp32 matrix products and convolutions
 	// in TF32 (10-bit mantissa) on GPUs that have it: faster, but fp32
 	// packages then no longer match the reference within fp32 tolerances.
@@ -200,8 +203,11 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 		return nil, err
 	}
 	m.provider, m.attention, m.matmul, m.sharedArena = f.provider, attention, matmul, f.shared
-	if m.dev, err = residentDevice(rt, resident, m.provider); err != nil {
+	if m.dev, err = residentDevice(rt, resident, m.provider, opts.residentProbe != nil); err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
+	}
+	if m.dev != nil && resident == ResidentAuto {
+		m.probeResident(opts.residentProbe)
 	}
 	if (attention == AttentionBF16 || matmul == MatMulBF16) && !accelerated && opsErr == nil {
 		m.log.Warn("sam: this CPU has no AVX-512 BF16: the bf16 operators run slow portable kernels (Options.PortableBF16)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -30,9 +31,10 @@ func ParseResident(v string) (string, error) {
 }
 
 // residentDevice is where a model's resident features live, nil when
-// they are Go memory.
-func residentDevice(rt *Runtime, resident, provider string) (*iobind.Device, error) {
-	if resident == ResidentOff || (resident == ResidentAuto && provider != ProviderCUDA) {
+// they are Go memory. anyProvider makes ResidentAuto resident on the CPU
+// too (tests).
+func residentDevice(rt *Runtime, resident, provider string, anyProvider bool) (*iobind.Device, error) {
+	if resident == ResidentOff || (resident == ResidentAuto && provider != ProviderCUDA && !anyProvider) {
 		return nil, nil
 	}
 	if rt.api == nil {
@@ -46,6 +48,39 @@ func residentDevice(rt *Runtime, resident, provider string) (*iobind.Device, err
 		return nil, fmt.Errorf("resident features: %w", err)
 	}
 	return d, nil
+}
+
+// probeResident runs a blank frame through the encoder and decoder with
+// held features (probe, if not nil, instead). When that fails the model
+// passes features through Go memory, as before, and says why: a default
+// must not stop a provider that runs the graphs from working. The runs
+// also warm the sessions up; they are not counted.
+func (m *Model) probeResident(probe func(*Model) error) {
+	if probe == nil {
+		probe = (*Model).probeDefault
+	}
+	err := probe(m)
+	for _, c := range []*atomic.Int64{&m.count.enc, &m.count.dec, &m.count.attn, &m.count.memEnc, &m.count.bytes, &m.count.bound} {
+		c.Store(0)
+	}
+	if err != nil {
+		m.log.Warn("sam: features held on the device failed a first run; passing them through Go memory (--resident off silences this)", "provider", m.provider, "err", err)
+		m.dev.Close()
+		m.dev = nil
+	}
+}
+
+// probeDefault decodes a blank frame's masks with held features.
+func (m *Model) probeDefault() error {
+	d := dimsOf(m.man)
+	ctx := context.Background()
+	f, err := m.EncodeImage(ctx, make([]float32, 3*d.S*d.S))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = m.DecodeMasks(ctx, f.VisionFeat, f, Prompt{})
+	return err
 }
 
 // Resident reports whether the model keeps image features as ONNX Runtime

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"unsafe"
+
+	"github.com/vidseg/vidseg/internal/cmem"
 )
 
 // A resident model gives what a plain one gives, bit for bit, with the
@@ -116,5 +118,81 @@ func TestParseResident(t *testing.T) {
 	}
 	if _, err := ParseResident("yes"); err == nil {
 		t.Error("ParseResident(yes): no error")
+	}
+}
+
+// Closed features go back to ONNX Runtime's allocator: encoding frame
+// after frame and closing each keeps the C heap flat (each frame's held
+// values are 16 MiB at 1024 px: not closing them grows it by 32 MiB here).
+func TestResidentFeaturesReleased(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the image encoder many times")
+	}
+	// Without an arena every tensor is malloc'd and freed, so what is not
+	// released shows in the C heap (an arena would reuse its free space).
+	m, err := Open(newTestRuntime(t), fixtureDir(t), Options{Provider: ProviderCPU, Threads: 2, Resident: ResidentOn, noSharedArena: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	image := HashUniform(3*1024*1024, 9, 2)
+	frame := func() {
+		f, err := m.EncodeImage(ctx, image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	frame() // one-time allocations
+	before := cmem.InUse()
+	const n = 2
+	for range n {
+		frame()
+	}
+	growth := float64(cmem.InUse()-before) / (1 << 20)
+	t.Logf("C heap in use grew %.1f MiB over %d resident frames, each closed", growth, n)
+	if growth > 8 {
+		t.Fatalf("C heap grew by %.1f MiB over %d frames: held features are not released", growth, n)
+	}
+}
+
+// Resident by default (auto, as on CUDA), a model whose first bound run
+// fails passes features through Go memory and works; asked for
+// explicitly, resident stays on.
+func TestResidentAutoFallsBack(t *testing.T) {
+	rt, dir := newTestRuntime(t), fixtureDir(t)
+	probed := 0
+	failing := func(*Model) error { probed++; return errors.New("bind output feat_s0 to the device: no allocator") }
+	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2, residentProbe: failing, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if probed != 1 || m.Resident() {
+		t.Fatalf("probed %d times, resident %v after a failed probe; want 1, false", probed, m.Resident())
+	}
+	f, err := m.EncodeImage(context.Background(), HashUniform(3*1024*1024, 1, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.held != nil || len(f.FeatS0) == 0 {
+		t.Error("features are held after the fallback")
+	}
+	if c := m.Counters(); c.BoundRuns != 0 || c.ImageEncoder != 1 {
+		t.Errorf("%+v: want one plain encoder run (the probe is not counted)", c)
+	}
+
+	// The real probe passes on the CPU.
+	ok, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2, residentProbe: (*Model).probeDefault, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ok.Close()
+	if !ok.Resident() {
+		t.Error("the default probe failed on the CPU")
+	}
+	if c := ok.Counters(); c != (Counters{}) {
+		t.Errorf("%+v counted after the probe; want nothing", c)
 	}
 }
