@@ -8,23 +8,30 @@ import (
 	"unsafe"
 
 	"github.com/vidseg/vidseg/internal/cmem"
+	"github.com/vidseg/vidseg/internal/testutil"
 )
 
 // A resident model gives what a plain one gives, bit for bit, with the
 // encoder's feat_s0, feat_s1 and vision_pos held by ONNX Runtime and bound
 // into the decoder and memory attention; closed features are refused.
 func TestResidentFeatures(t *testing.T) {
-	plain := testModel(t)
-	res, err := Open(newTestRuntime(t), fixtureDir(t), Options{Provider: ProviderCPU, Threads: 2, Resident: ResidentOn, Logger: quiet})
+	rt, dir := newTestRuntime(t), testutil.SmallModel(t) // 256 px: the path, not the numbers
+	plain, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	res, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2, Resident: ResidentOn, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Close()
+	S := plain.Manifest().ImageSize
 	if plain.Resident() || !res.Resident() {
 		t.Fatalf("Resident(): plain %v, resident %v", plain.Resident(), res.Resident())
 	}
 	ctx := context.Background()
-	image := HashUniform(3*1024*1024, 5, 2)
+	image := HashUniform(3*S*S, 5, 2)
 
 	type frameOut struct {
 		feats     [4][]float32
@@ -42,11 +49,11 @@ func TestResidentFeatures(t *testing.T) {
 		for i, s := range [][]float32{f.FeatS0, f.FeatS1, f.VisionFeat, f.VisionPos} {
 			o.feats[i] = slices.Clone(s)
 		}
-		prompts := []Prompt{{Coords: [][2]float32{{300, 400}}, Labels: []float32{1}}, {Coords: [][2]float32{{700, 200}}, Labels: []float32{1}}}
+		prompts := []Prompt{{Coords: [][2]float32{{75, 100}}, Labels: []float32{1}}, {Coords: [][2]float32{{175, 50}}, Labels: []float32{1}}}
 		if o.cands, err = m.DecodeMasksBatch(ctx, slices.Concat(f.VisionFeat, f.VisionFeat), f, prompts); err != nil {
 			t.Fatal(err)
 		}
-		masks := slices.Concat(HashUniform(1024*1024, 7, 10), HashUniform(1024*1024, 8, 10))
+		masks := slices.Concat(HashUniform(S*S, 7, 10), HashUniform(S*S, 8, 10))
 		if o.feat, o.pos, err = m.EncodeMemoryBatch(ctx, f.VisionFeat, masks, []bool{true, false}, []float32{1, 2}); err != nil {
 			t.Fatal(err)
 		}
@@ -123,20 +130,22 @@ func TestParseResident(t *testing.T) {
 
 // Closed features go back to ONNX Runtime's allocator: encoding frame
 // after frame and closing each keeps the C heap flat (each frame's held
-// values are 16 MiB at 1024 px: not closing them grows it by 32 MiB here).
+// values are 1 MiB at 256 px, 16 at 1024: not closing them grows it by
+// 8 MiB here).
 func TestResidentFeaturesReleased(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the image encoder many times")
 	}
 	// Without an arena every tensor is malloc'd and freed, so what is not
 	// released shows in the C heap (an arena would reuse its free space).
-	m, err := Open(newTestRuntime(t), fixtureDir(t), Options{Provider: ProviderCPU, Threads: 2, Resident: ResidentOn, noSharedArena: true, Logger: quiet})
+	m, err := Open(newTestRuntime(t), testutil.SmallModel(t), Options{Provider: ProviderCPU, Threads: 2, Resident: ResidentOn, noSharedArena: true, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	ctx := context.Background()
-	image := HashUniform(3*1024*1024, 9, 2)
+	S := m.Manifest().ImageSize
+	image := HashUniform(3*S*S, 9, 2)
 	frame := func() {
 		f, err := m.EncodeImage(ctx, image)
 		if err != nil {
@@ -145,14 +154,15 @@ func TestResidentFeaturesReleased(t *testing.T) {
 		f.Close()
 	}
 	frame() // one-time allocations
+	frame()
 	before := cmem.InUse()
-	const n = 2
+	const n = 8
 	for range n {
 		frame()
 	}
 	growth := float64(cmem.InUse()-before) / (1 << 20)
 	t.Logf("C heap in use grew %.1f MiB over %d resident frames, each closed", growth, n)
-	if growth > 8 {
+	if growth > 2 {
 		t.Fatalf("C heap grew by %.1f MiB over %d frames: held features are not released", growth, n)
 	}
 }
@@ -161,7 +171,7 @@ func TestResidentFeaturesReleased(t *testing.T) {
 // fails passes features through Go memory and works; asked for
 // explicitly, resident stays on.
 func TestResidentAutoFallsBack(t *testing.T) {
-	rt, dir := newTestRuntime(t), fixtureDir(t)
+	rt, dir := newTestRuntime(t), testutil.SmallModel(t)
 	probed := 0
 	failing := func(*Model) error { probed++; return errors.New("bind output feat_s0 to the device: no allocator") }
 	m, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2, residentProbe: failing, Logger: quiet})
@@ -172,7 +182,8 @@ func TestResidentAutoFallsBack(t *testing.T) {
 	if probed != 1 || m.Resident() {
 		t.Fatalf("probed %d times, resident %v after a failed probe; want 1, false", probed, m.Resident())
 	}
-	f, err := m.EncodeImage(context.Background(), HashUniform(3*1024*1024, 1, 2))
+	S := m.Manifest().ImageSize
+	f, err := m.EncodeImage(context.Background(), HashUniform(3*S*S, 1, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
