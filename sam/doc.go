@@ -8,7 +8,10 @@
 // run, [Model.AttendMemoryBatch], [Model.DecodeMasksBatch] and
 // [Model.EncodeMemoryBatch] ([Model.AttendMemory], [Model.DecodeMasks] and
 // [Model.EncodeMemory] for one object). Inputs and outputs are Go slices
-// that ONNX Runtime reads and writes in place. The pre- and post-processing helpers
+// that ONNX Runtime reads and writes in place, except on a resident model
+// (Options.Resident, the default with CUDA), whose image features stay
+// inside ONNX Runtime on the device until [Features.Close]. The pre- and
+// post-processing helpers
 // [UpsampleBilinear] and [MaskToSource] reproduce the reference's
 // torch.nn.functional.interpolate calls.
 //
