@@ -46,7 +46,8 @@ func TestMain(m *testing.M) {
 
 // featureSharing is a model that computes the image features of an image
 // once and hands the same features to every tracker after (trackers only
-// read them). It keeps them all: for a few short clips only.
+// read them, and closing a plain model's does nothing). It keeps them all:
+// for a few short clips only.
 type featureSharing struct {
 	*sam.Model
 	mu    sync.Mutex
@@ -54,6 +55,11 @@ type featureSharing struct {
 }
 
 func (m *featureSharing) EncodeImage(ctx context.Context, image []float32) (*sam.Features, error) {
+	if m.Model.Resident() {
+		// A tracker closes the features it drops, and a resident model's
+		// are unusable after that (the default on CUDA): no sharing.
+		return m.Model.EncodeImage(ctx, image)
+	}
 	h := sha256.New()
 	buf := make([]byte, 0, 4096)
 	for _, v := range image {
