@@ -164,6 +164,9 @@ type camTracker struct {
 
 var _ session.AnalyticsJournal = (*camTracker)(nil)
 
+// Close closes the inner tracker (what it holds of the model's features).
+func (t *camTracker) Close() error { return session.CloseTracker(t.inner) }
+
 func (t *camTracker) Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -70,12 +70,7 @@ func (j *fileJournal) Propagate(ctx context.Context, opts tracker.PropagateOptio
 }
 
 // Close closes the inner tracker (the editor closes what it holds).
-func (j *fileJournal) Close() error {
-	if c, ok := j.inner.(interface{ Close() error }); ok {
-		return c.Close()
-	}
-	return nil
-}
+func (j *fileJournal) Close() error { return session.CloseTracker(j.inner) }
 
 // Restored implements session.Restorer: what a resumed session had
 // (its frames, stale ones marked, prompts and undo history); empty for

@@ -40,6 +40,9 @@ func newJournaled(inner session.Tracker, st *store.Store, id string, replay []st
 	return &journaled{record: record{st: st, id: id, log: log}, inner: inner, replay: replay}
 }
 
+// Close closes the inner tracker (what it holds of the model's features).
+func (j *journaled) Close() error { return session.CloseTracker(j.inner) }
+
 func (j *journaled) Track(ctx context.Context, f *video.Frame) (*tracker.FrameResult, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -211,6 +214,7 @@ func Trackers(st *store.Store, log *slog.Logger, set Settings, newTracker func(c
 			Meta: meta,
 		})
 		if err != nil {
+			_ = session.CloseTracker(t)
 			return nil, err
 		}
 		return newJournaled(t, st, si.ID, nil, log), nil

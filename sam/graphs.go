@@ -368,7 +368,8 @@ func (m *Model) EncodeImage(ctx context.Context, image []float32) (*Features, er
 	if m.dev == nil {
 		return f, nil
 	}
-	f.held = &heldFeatures{s0: r.kept[0], s1: r.kept[1], pos: r.kept[3]}
+	f.held = &heldFeatures{s0: r.kept[0], s1: r.kept[1], pos: r.kept[3], live: &m.held}
+	m.held.Add(1)
 	if m.dev.Host() {
 		views := []struct {
 			dst *[]float32

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -110,6 +111,7 @@ type Model struct {
 	// dev is where resident features live (Options.Resident); nil when
 	// they are Go memory.
 	dev    *iobind.Device
+	held   atomic.Int64 // features held on dev, not yet closed
 	enc    *imageEncoder
 	dec    *maskDecoder
 	memEnc *memoryEncoder
@@ -203,10 +205,18 @@ func Open(rt *Runtime, dir string, opts Options) (_ *Model, err error) {
 		return nil, err
 	}
 	m.provider, m.attention, m.matmul, m.sharedArena = f.provider, attention, matmul, f.shared
-	if m.dev, err = residentDevice(rt, resident, m.provider, opts.residentProbe != nil); err != nil {
+	cudaDevice, err := cudaDeviceID(opts.CUDAOptions)
+	if err != nil {
 		return nil, fmt.Errorf("open model: %w", err)
 	}
-	if m.dev != nil && resident == ResidentAuto {
+	m.dev, err = residentDevice(rt, resident, m.provider, opts.residentProbe != nil, cudaDevice)
+	switch {
+	case err != nil && resident == ResidentAuto:
+		// A default must not stop a provider that runs the graphs.
+		m.log.Warn("sam: image features pass through Go memory", "reason", err)
+	case err != nil:
+		return nil, fmt.Errorf("open model: %w", err)
+	case m.dev != nil && resident == ResidentAuto:
 		m.probeResident(opts.residentProbe)
 	}
 	if (attention == AttentionBF16 || matmul == MatMulBF16) && !accelerated && opsErr == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"unsafe"
 
@@ -32,8 +33,8 @@ func ParseResident(v string) (string, error) {
 
 // residentDevice is where a model's resident features live, nil when
 // they are Go memory. anyProvider makes ResidentAuto resident on the CPU
-// too (tests).
-func residentDevice(rt *Runtime, resident, provider string, anyProvider bool) (*iobind.Device, error) {
+// too (tests); cudaDevice is the CUDA provider's device_id.
+func residentDevice(rt *Runtime, resident, provider string, anyProvider bool, cudaDevice int) (*iobind.Device, error) {
 	if resident == ResidentOff || (resident == ResidentAuto && provider != ProviderCUDA && !anyProvider) {
 		return nil, nil
 	}
@@ -43,11 +44,25 @@ func residentDevice(rt *Runtime, resident, provider string, anyProvider bool) (*
 	if err := iobind.CheckLayout(); err != nil {
 		return nil, fmt.Errorf("resident features: %w", err)
 	}
-	d, err := iobind.NewDevice(rt.api, provider == ProviderCUDA)
+	d, err := iobind.NewDevice(rt.api, provider == ProviderCUDA, cudaDevice)
 	if err != nil {
 		return nil, fmt.Errorf("resident features: %w", err)
 	}
 	return d, nil
+}
+
+// cudaDeviceID is the device_id of the CUDA provider's options (0 unless
+// set).
+func cudaDeviceID(opts map[string]string) (int, error) {
+	v, ok := opts["device_id"]
+	if !ok {
+		return 0, nil
+	}
+	id, err := strconv.Atoi(v)
+	if err != nil || id < 0 {
+		return 0, fmt.Errorf("CUDA option device_id %q: want a device number", v)
+	}
+	return id, nil
 }
 
 // probeResident runs a blank frame through the encoder and decoder with
@@ -60,6 +75,7 @@ func (m *Model) probeResident(probe func(*Model) error) {
 		probe = (*Model).probeDefault
 	}
 	err := probe(m)
+	m.held.Store(0)
 	for _, c := range []*atomic.Int64{&m.count.enc, &m.count.dec, &m.count.attn, &m.count.memEnc, &m.count.bytes, &m.count.bound} {
 		c.Store(0)
 	}
@@ -70,7 +86,8 @@ func (m *Model) probeResident(probe func(*Model) error) {
 	}
 }
 
-// probeDefault decodes a blank frame's masks with held features.
+// probeDefault runs a blank frame through every graph that reads held
+// features: the memory attention (on a blank memory frame) and the decoder.
 func (m *Model) probeDefault() error {
 	d := dimsOf(m.man)
 	ctx := context.Background()
@@ -79,9 +96,18 @@ func (m *Model) probeDefault() error {
 		return err
 	}
 	defer f.Close()
-	_, err = m.DecodeMasks(ctx, f.VisionFeat, f, Prompt{})
+	blank := make([]float32, d.memPer())
+	embed, err := m.AttendMemory(ctx, f, []MemoryFrame{{Feat: blank, Pos: blank}}, nil)
+	if err != nil {
+		return err
+	}
+	_, err = m.DecodeMasks(ctx, embed, f, Prompt{})
 	return err
 }
+
+// HeldFeatures is how many frames' features ONNX Runtime holds for the
+// model (Options.Resident): encoded and not yet closed.
+func (m *Model) HeldFeatures() int { return int(m.held.Load()) }
 
 // Resident reports whether the model keeps image features as ONNX Runtime
 // values on its provider's device (Options.Resident).
@@ -92,19 +118,23 @@ func (m *Model) Resident() bool { return m.dev != nil }
 type heldFeatures struct {
 	s0, s1, pos *iobind.Value
 	closed      bool
+	live        *atomic.Int64 // the model's count of held features
 }
 
 // Close releases what ONNX Runtime holds of the features of a resident
-// model (Options.Resident): the features are then unusable. Features of
-// other models hold nothing, and Close does nothing. Close them before the
-// Runtime; it is safe to call more than once and from any goroutine that
-// owns f.
+// model (Options.Resident): the features are then unusable, and so is
+// any FeatS0, FeatS1 or VisionPos slice taken from them (on the CPU those
+// are views of the released memory: do not keep them, nor copies of the
+// struct). Features of other models hold nothing, and Close does nothing.
+// Close them before the Runtime; it is safe to call more than once and
+// from any goroutine that owns f.
 func (f *Features) Close() {
-	h := f.held
-	if h == nil || h.closed {
+	if f == nil || f.held == nil || f.held.closed {
 		return
 	}
+	h := f.held
 	h.closed = true
+	h.live.Add(-1)
 	h.s0.Release()
 	h.s1.Release()
 	h.pos.Release()

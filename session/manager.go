@@ -555,9 +555,7 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 		}
 	}
 	if err := ss.initAnalytics(m.cfg.Analytics, oo.geo); err != nil {
-		if c, ok := ss.trk.(io.Closer); ok {
-			_ = c.Close()
-		}
+		_ = CloseTracker(ss.trk)
 		if ss.ed != nil {
 			ss.ed.close()
 		}
@@ -567,9 +565,7 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		if c, ok := ss.trk.(io.Closer); ok {
-			_ = c.Close()
-		}
+		_ = CloseTracker(ss.trk)
 		if ss.ed != nil {
 			ss.ed.close()
 		}
@@ -578,9 +574,7 @@ func (m *Manager) start(ctx context.Context, id, srcName, path string, dec *deco
 	}
 	if _, dup := m.sessions[ss.ID]; dup {
 		m.mu.Unlock()
-		if c, ok := ss.trk.(io.Closer); ok {
-			_ = c.Close()
-		}
+		_ = CloseTracker(ss.trk)
 		if ss.ed != nil {
 			ss.ed.close()
 		}

@@ -238,9 +238,7 @@ func (e *editor) restore(r Restorer) {
 // the model goroutine is done with it (the session's context has ended).
 func (e *editor) close() {
 	e.model.Wait()
-	if c, ok := e.trk.(interface{ Close() error }); ok {
-		_ = c.Close()
-	}
+	_ = CloseTracker(e.trk)
 	if e.mdec != nil {
 		_ = e.mdec.Close()
 	}

@@ -256,9 +256,7 @@ func (s *Session) run(ctx context.Context, log *slog.Logger, pauseAfter time.Dur
 	<-ctx.Done()
 	wg.Wait()
 	s.frames.Drain(dropModelCopy)
-	if c, ok := s.trk.(io.Closer); ok {
-		_ = c.Close()
-	}
+	_ = CloseTracker(s.trk)
 	if s.ed != nil {
 		s.ed.close()
 	}
@@ -627,3 +625,13 @@ func finite(v float32) float32 {
 func ms(d time.Duration) float64 { return math.Round(d.Seconds()*10000) / 10 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+// CloseTracker closes t when it can be closed (tracker.Tracker.Close
+// releases the image features it holds): wrappers of a Tracker forward
+// their Close through it.
+func CloseTracker(t any) error {
+	if c, ok := t.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}

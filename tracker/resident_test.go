@@ -13,7 +13,8 @@ import (
 // A resident model (features held by ONNX Runtime, bound into the graphs)
 // tracks exactly as the plain one, with a feature cache small enough that
 // a correction on an earlier frame evicts and re-encodes frames in the
-// middle of a call, and the tracker closes what it drops.
+// middle of a call; the tracker closes what it drops as a pass goes, and
+// the rest when it is closed.
 func TestResidentTracksAsPlain(t *testing.T) {
 	plain := openSmall(t)
 	dir := plain.Manifest().Dir
@@ -26,20 +27,31 @@ func TestResidentTracksAsPlain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Close()
-	frames := readFramesAt(t, testutil.Clip(t, "moving_shape"), 6, plain.Manifest().ImageSize)
+	frames := readFramesAt(t, testutil.Clip(t, "moving_shape"), 12, plain.Manifest().ImageSize)
 	ctx := context.Background()
 	script := func(m *sam.Model) (masks map[[2]int]ObjectResult, c sam.Counters) {
 		t.Helper()
 		before := m.Counters()
+		held := 0 // most features held at once during the script
 		cfg := FilePreset(SAM2)
 		cfg.KeepAll, cfg.NumFrames, cfg.Source, cfg.FeatureCache = true, len(frames), frames, 2
 		tr, err := New(m, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer tr.Close()
+		defer func() {
+			tr.Close()
+			if n := m.HeldFeatures(); n != 0 {
+				t.Errorf("%d frames' features still held after the tracker closed", n)
+			}
+			// The cache's 2 frames and the one the current frame dropped.
+			if held > 3 {
+				t.Errorf("%d frames' features held at once with a 2-frame cache: dropped features are not closed as the pass goes", held)
+			}
+		}()
 		masks = map[[2]int]ObjectResult{}
 		keep := func(r *FrameResult) error {
+			held = max(held, m.HeldFeatures())
 			for _, o := range r.Objects {
 				o.Mask = slices.Clone(o.Mask)
 				masks[[2]int{r.Frame, o.Object}] = o

@@ -345,6 +345,9 @@ func (t *Tracker) Propagate(ctx context.Context, opts PropagateOptions, fn func(
 		}
 	}
 	for _, idx := range order {
+		// What the last frame dropped is no longer used: a pass over a
+		// long video must not hold every frame's features.
+		t.feats.sweep()
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -32,20 +32,24 @@ func fail(op string, buf *[errLen]C.char) error {
 }
 
 // CheckLayout fails when onnxruntime_go's types no longer hold their C
-// handles where Session, Tensor and RunOptions read them.
+// handles where Session, Tensor and RunOptions read them: each must start
+// with a pointer field of that name to that type.
 func CheckLayout() error {
-	first := func(v any, name string) error {
+	first := func(v any, name, elem string) error {
 		t := reflect.TypeOf(v)
-		if t.NumField() == 0 || t.Field(0).Name != name || t.Field(0).Type.Kind() != reflect.Pointer {
-			return fmt.Errorf("onnxruntime_go's %s does not start with the pointer %s (another version than go.mod pins?)", t, name)
+		if t.NumField() > 0 {
+			f := t.Field(0)
+			if f.Name == name && f.Type.Kind() == reflect.Pointer && f.Type.Elem().Name() == elem {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("onnxruntime_go's %s does not start with %s *%s (another version than go.mod pins?)", t, name, elem)
 	}
 	return errors.Join(
-		first(ort.DynamicAdvancedSession{}, "s"),
-		first(ort.AdvancedSession{}, "ortSession"),
-		first(ort.ValueInternalData{}, "ortValue"),
-		first(ort.RunOptions{}, "o"),
+		first(ort.DynamicAdvancedSession{}, "s", "AdvancedSession"),
+		first(ort.AdvancedSession{}, "ortSession", "_Ctype_struct_OrtSession"),
+		first(ort.ValueInternalData{}, "ortValue", "_Ctype_struct_OrtValue"),
+		first(ort.RunOptions{}, "o", "_Ctype_struct_OrtRunOptions"),
 	)
 }
 
@@ -73,16 +77,16 @@ type Device struct {
 }
 
 // NewDevice is the CPU (cuda false: the runtime's CPU allocator, the
-// shared arena when the sessions use it) or CUDA device 0, through api,
+// shared arena when the sessions use it) or CUDA device id, through api,
 // ONNX Runtime's C API (a const OrtApi*).
-func NewDevice(api unsafe.Pointer, cuda bool) (*Device, error) {
+func NewDevice(api unsafe.Pointer, cuda bool, id int) (*Device, error) {
 	var buf [errLen]C.char
 	d := &Device{api: (*C.OrtApi)(api), cuda: cuda}
 	flag := C.int(0)
 	if cuda {
 		flag = 1
 	}
-	if C.vb_memory_info(d.api, flag, 0, &d.info, &buf[0], errLen) != 0 {
+	if C.vb_memory_info(d.api, flag, C.int(id), &d.info, &buf[0], errLen) != 0 {
 		return nil, fail("memory info", &buf)
 	}
 	return d, nil
