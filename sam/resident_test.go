@@ -15,7 +15,12 @@ import (
 // encoder's feat_s0, feat_s1 and vision_pos held by ONNX Runtime and bound
 // into the decoder and memory attention; closed features are refused.
 func TestResidentFeatures(t *testing.T) {
-	rt, dir := newTestRuntime(t), testutil.SmallModel(t) // 256 px: the path, not the numbers
+	rt := newTestRuntime(t)
+	t.Run("sam2", func(t *testing.T) { residentMatchesPlain(t, rt, testutil.SmallModel(t)) }) // 256 px: the path, not the numbers
+	t.Run("edgetam", func(t *testing.T) { residentMatchesPlain(t, rt, testutil.EdgeTAMModel(t)) })
+}
+
+func residentMatchesPlain(t *testing.T, rt *Runtime, dir string) {
 	plain, err := Open(rt, dir, Options{Provider: ProviderCPU, Threads: 2, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
