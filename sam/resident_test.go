@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/vidseg/vidseg/internal/cmem"
@@ -210,5 +211,32 @@ func TestResidentAutoFallsBack(t *testing.T) {
 	}
 	if c := ok.Counters(); c != (Counters{}) {
 		t.Errorf("%+v counted after the probe; want nothing", c)
+	}
+}
+
+// A bound run stops when its context is cancelled, as any run does, and
+// holds nothing afterwards; the next call runs.
+func TestResidentCancel(t *testing.T) {
+	m, err := Open(newTestRuntime(t), fixtureDir(t), Options{Provider: ProviderCPU, Threads: 2, Resident: ResidentOn, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	image := HashUniform(3*1024*1024, 1, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel) // the 1024-px encoder runs for hundreds of ms
+	if _, err := m.EncodeImage(ctx, image); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled during the call: %v", err)
+	}
+	if n := m.HeldFeatures(); n != 0 {
+		t.Errorf("%d frames held after a cancelled run", n)
+	}
+	f, err := m.EncodeImage(context.Background(), image)
+	if err != nil {
+		t.Fatalf("after a cancelled run: %v", err)
+	}
+	f.Close()
+	if c := m.Counters(); c.BoundRuns != 1 || c.ImageEncoder != 1 {
+		t.Errorf("%+v: want the one finished run, bound", c)
 	}
 }
