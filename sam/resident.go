@@ -96,8 +96,10 @@ func (m *Model) probeDefault() error {
 		return err
 	}
 	defer f.Close()
-	blank := make([]float32, d.memPer())
-	embed, err := m.AttendMemory(ctx, f, []MemoryFrame{{Feat: blank, Pos: blank}}, nil)
+	// A bfloat16 frame, as the tracker gives them: a float32 one would open
+	// the memory attention's second session.
+	n := d.memPer()
+	embed, err := m.AttendMemory(ctx, f, []MemoryFrame{{FeatBF16: make([]uint16, n), Pos: make([]float32, n)}}, nil)
 	if err != nil {
 		return err
 	}

@@ -212,6 +212,9 @@ func TestResidentAutoFallsBack(t *testing.T) {
 	if c := ok.Counters(); c != (Counters{}) {
 		t.Errorf("%+v counted after the probe; want nothing", c)
 	}
+	if ok.attn.sess != nil {
+		t.Error("the probe opened the memory attention's float32 session")
+	}
 }
 
 // A bound run stops when its context is cancelled, as any run does, and
