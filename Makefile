@@ -64,8 +64,11 @@ test: check test-exporter
 
 # The exporter's progress printer and int8 gate need no torch: their tests run wherever
 # python3 is.
+# test_fold needs numpy and onnx (python3-onnx, from make setup): the first
+# python3 that has them runs the tests (a pyenv python3 on PATH may not).
+EXPORT_PYTHON ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import numpy, onnx' >/dev/null 2>&1 && { command -v $$p; exit; }; done; command -v python3)
 test-exporter:
-	@if command -v python3 >/dev/null; then cd tools/export && python3 -m unittest -q test_progress test_int8_gate test_graph_forms test_fold; \
+	@if [ -n "$(EXPORT_PYTHON)" ]; then cd tools/export && $(EXPORT_PYTHON) -m unittest -q test_progress test_int8_gate test_graph_forms test_fold; \
 	  else echo "test-exporter: no python3: skipped"; fi
 
 # Static checks: vet, gofmt, a tidy go.mod, staticcheck and the import

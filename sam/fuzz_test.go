@@ -38,7 +38,7 @@ func FuzzValueInfo(f *testing.F) {
 	f.Add([]byte("\x0a\x01x\x12\x0e\x0a\x0c\x08\x01\x12\x08\x0a\x02\x08\x01\x0a\x02\x12\x00"))
 	f.Add([]byte{0x12, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		info, err := valueInfo(b)
+		info, _, err := valueInfo(b)
 		if err == nil && len(info.Dimensions) > len(b) {
 			t.Fatalf("%d dimensions from %d bytes", len(info.Dimensions), len(b))
 		}

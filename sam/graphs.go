@@ -153,6 +153,13 @@ type counters struct {
 	enc, attn, dec, memEnc, bytes, bound atomic.Int64
 }
 
+// reset zeroes every counter (work the model did for itself at open).
+func (c *counters) reset() {
+	for _, v := range []*atomic.Int64{&c.enc, &c.attn, &c.dec, &c.memEnc, &c.bytes, &c.bound} {
+		v.Store(0)
+	}
+}
+
 // run is one graph run's input and output values. They wrap Go slices
 // without copying (ONNX Runtime reads and writes them in place) and are
 // destroyed after the run; the first error is kept and reported by err.

@@ -1,11 +1,14 @@
 package sam
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/vidseg/vidseg/internal/testutil"
 	"github.com/vidseg/vidseg/sam/internal/bf16op"
@@ -75,9 +78,9 @@ func TestRewriteBF16MemoryAttention(t *testing.T) {
 		t.Errorf("rewrite %+v: Gemm %d -> %d, Relu %d -> %d, %d operator nodes", c, before["Gemm"], after["Gemm"],
 			before["Relu"], after["Relu"], after[bf16op.MatMulOpName])
 	}
-	// A package exported before fold.py reads its projections' weights
-	// through Transposes, which go with them; a folded one stores them
-	// transposed already.
+	// Only the Transposes of the products' weights go with them: none in a
+	// folded package, which stores its weights transposed already (the
+	// unfolded form: TestRewriteBF16TransposedWeight).
 	orig, err := os.ReadFile(filepath.Join(testutil.EdgeTAMModel(t), "memory_attention.onnx"))
 	if err != nil {
 		t.Fatal(err)
@@ -187,5 +190,73 @@ func TestMatMulOption(t *testing.T) {
 	_, err := Open(rt, fixtureDir(t), Options{Provider: ProviderCPU, MatMul: "int4", Logger: quiet})
 	if err == nil || !strings.Contains(err.Error(), `matmul "int4"`) {
 		t.Errorf("unknown matmul: got %v, want it named", err)
+	}
+}
+
+// A package exported before fold.py reads its weights through Transposes
+// (one of them under the fp16 storage's Cast): the rewrite takes both
+// products with their Transposes, and the operator computes what ONNX
+// Runtime's MatMul of the transposed weight does (bf16 products).
+// testdata/transposed_weight.py writes the graph.
+func TestRewriteBF16TransposedWeight(t *testing.T) {
+	rt := newTestRuntime(t)
+	if rt.opsErr != nil {
+		t.Fatal(rt.opsErr)
+	}
+	path := filepath.Join("testdata", "transposed_weight.onnx")
+	before, after, c, _ := rewriteChecked(t, path)
+	t.Logf("%+v; before %v; after %v", c, before, after)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := transposedWeights(t, orig); n != 2 {
+		t.Fatalf("%d products of a transposed weight found, want 2", n)
+	}
+	if c.matmuls != 2 || after["Transpose"] != 0 || after["MatMul"] != 0 {
+		t.Errorf("rewrite %+v: Transpose %d, MatMul %d left", c, after["Transpose"], after["MatMul"])
+	}
+	rewritten, _, err := rewriteBF16(nil, orig, bf16Ops{matmul: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := HashUniform(2*5*64, 3, 2)
+	run := func(model []byte, ops bool) []float32 {
+		opts, err := ort.NewSessionOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer opts.Destroy()
+		if ops {
+			if err := rt.ops.AddTo(opts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{"x"}, []string{"y"}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Destroy()
+		in, err := ort.NewTensor(ort.NewShape(2, 5, 64), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Destroy()
+		out := []ort.Value{nil}
+		if err := s.Run([]ort.Value{in}, out); err != nil {
+			t.Fatal(err)
+		}
+		defer out[0].Destroy()
+		return slices.Clone(out[0].(*ort.Tensor[float32]).GetData())
+	}
+	want, got := run(orig, false), run(rewritten, true)
+	var maxDiff, size float64
+	for i := range want {
+		maxDiff = max(maxDiff, math.Abs(float64(got[i]-want[i])))
+		size = max(size, math.Abs(float64(want[i])))
+	}
+	t.Logf("bf16 products vs MatMul of the transposed weights: max difference %.3g, output size %.3g", maxDiff, size)
+	if maxDiff > 2e-2*size {
+		t.Errorf("max difference %.3g (output size %.3g): the weight's transpose was not honoured", maxDiff, size)
 	}
 }

@@ -164,7 +164,7 @@ func (r *pbReader) graph(end int64) (in, out []ort.InputOutputInfo, err error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			info, err := valueInfo(b)
+			info, _, err := valueInfo(b)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -256,10 +256,10 @@ func uvarint(b []byte) (uint64, int) {
 
 // valueInfo decodes a ValueInfoProto: name (1) and type (2) ->
 // TypeProto.tensor_type (1) -> elem_type (1), shape (2) -> dim (1) ->
-// dim_value (1) or dim_param (2, reported as -1).
-func valueInfo(b []byte) (ort.InputOutputInfo, error) {
-	var info ort.InputOutputInfo
-	err := pbFields(b, func(field, wire int, _ uint64, data []byte) error {
+// dim_value (1) or dim_param (2, reported as -1 and named in params; ""
+// for a fixed dimension).
+func valueInfo(b []byte) (info ort.InputOutputInfo, params []string, err error) {
+	err = pbFields(b, func(field, wire int, _ uint64, data []byte) error {
 		switch {
 		case field == 1 && wire == 2:
 			info.Name = string(data)
@@ -279,14 +279,18 @@ func valueInfo(b []byte) (ort.InputOutputInfo, error) {
 							if field != 1 || wire != 2 {
 								return nil
 							}
-							d := int64(-1)
-							err := pbFields(data, func(field, wire int, v uint64, _ []byte) error {
-								if field == 1 && wire == 0 {
+							d, param := int64(-1), ""
+							err := pbFields(data, func(field, wire int, v uint64, data []byte) error {
+								switch {
+								case field == 1 && wire == 0:
 									d = int64(v)
+								case field == 2 && wire == 2:
+									param = string(data)
 								}
 								return nil
 							})
 							info.Dimensions = append(info.Dimensions, d)
+							params = append(params, param)
 							return err
 						})
 					}
@@ -297,7 +301,7 @@ func valueInfo(b []byte) (ort.InputOutputInfo, error) {
 		return nil
 	})
 	if err != nil {
-		return info, fmt.Errorf("value info: %w", err)
+		return info, nil, fmt.Errorf("value info: %w", err)
 	}
-	return info, nil
+	return info, params, nil
 }

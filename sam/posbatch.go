@@ -34,7 +34,11 @@ func ownPositionBatch(path string, data []byte) ([]byte, error) {
 		model = b
 	}
 	// Read first: rewriting re-encodes the whole graph, weights included.
-	if inputDimParam(model, "mem_pos", 0) != posBatchOld {
+	param, err := inputDimParam(model, "mem_pos", 0)
+	if err != nil {
+		return nil, err
+	}
+	if param != posBatchOld {
 		return data, nil
 	}
 	out, _, err := renameDim(model, "mem_pos", 0, posBatchOld, posBatch)
@@ -43,38 +47,24 @@ func ownPositionBatch(path string, data []byte) ([]byte, error) {
 
 // inputDimParam returns the dim_param of dimension i of graph input name
 // ("" when it has none).
-func inputDimParam(model []byte, name string, i int) string {
+func inputDimParam(model []byte, name string, i int) (string, error) {
 	var param string
-	// within calls fn on each length-delimited field of msg numbered field.
-	within := func(msg []byte, field int, fn func(k int, data []byte)) {
-		k := 0
-		_ = pbFields(msg, func(f, wire int, _ uint64, data []byte) error {
-			if f == field && wire == 2 {
-				fn(k, data)
-				k++
-			}
+	err := pbFields(model, func(field, wire int, _ uint64, g []byte) error {
+		if field != pbModelGraph || wire != 2 {
 			return nil
-		})
-	}
-	within(model, pbModelGraph, func(_ int, g []byte) {
-		within(g, pbGraphInput, func(_ int, vi []byte) {
-			if stringField(vi, pbValueInfoName) != name {
-				return
+		}
+		return pbFields(g, func(field, wire int, _ uint64, vi []byte) error {
+			if field != pbGraphInput || wire != 2 {
+				return nil
 			}
-			within(vi, pbValueInfoType, func(_ int, typ []byte) {
-				within(typ, pbTypeTensor, func(_ int, tensor []byte) {
-					within(tensor, pbTensorShape, func(_ int, shape []byte) {
-						within(shape, pbShapeDim, func(k int, dim []byte) {
-							if k == i {
-								param = stringField(dim, pbDimParam)
-							}
-						})
-					})
-				})
-			})
+			info, params, err := valueInfo(vi)
+			if err == nil && info.Name == name && i < len(params) {
+				param = params[i]
+			}
+			return err
 		})
 	})
-	return param
+	return param, err
 }
 
 // renameDim returns model (an encoded ONNX ModelProto) with the symbolic

@@ -39,8 +39,8 @@ func TestOldPositionBatchSymbol(t *testing.T) {
 		t.Fatal(err)
 	}
 	editManifest(t, dir, func(m map[string]any) { m["files"].(map[string]any)["memory_attention.onnx"] = sum })
-	if got := inputDimParam(old, "mem_pos", 0); got != posBatchOld {
-		t.Fatalf("mem_pos batch axis %q after the rename, want %q", got, posBatchOld)
+	if got, err := inputDimParam(old, "mem_pos", 0); err != nil || got != posBatchOld {
+		t.Fatalf("mem_pos batch axis %q (%v) after the rename, want %q", got, err, posBatchOld)
 	}
 
 	m, err := Open(newTestRuntime(t), dir, Options{Provider: ProviderCPU, Threads: 2, Logger: quiet})

@@ -75,10 +75,7 @@ func (m *Model) probeResident(probe func(*Model) error) {
 		probe = (*Model).probeDefault
 	}
 	err := probe(m)
-	m.held.Store(0)
-	for _, c := range []*atomic.Int64{&m.count.enc, &m.count.dec, &m.count.attn, &m.count.memEnc, &m.count.bytes, &m.count.bound} {
-		c.Store(0)
-	}
+	m.count.reset()
 	if err != nil {
 		m.log.Warn("sam: features held on the device failed a first run; passing them through Go memory (--resident off silences this)", "provider", m.provider, "err", err)
 		m.dev.Close()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/vidseg/vidseg/internal/cmem"
@@ -217,26 +216,39 @@ func TestResidentAutoFallsBack(t *testing.T) {
 	}
 }
 
-// A bound run stops when its context is cancelled, as any run does, and
-// holds nothing afterwards; the next call runs.
+// A bound run takes the model's run options, through which a cancelled
+// context stops a run: with the terminate flag set the encoder refuses to
+// run and holds nothing, and once it is reset the next call runs. A
+// context already done stops the call before it runs.
 func TestResidentCancel(t *testing.T) {
-	m, err := Open(newTestRuntime(t), fixtureDir(t), Options{Provider: ProviderCPU, Threads: 2, Resident: ResidentOn, Logger: quiet})
+	m, err := Open(newTestRuntime(t), testutil.SmallModel(t), Options{Provider: ProviderCPU, Threads: 2, Resident: ResidentOn, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	image := HashUniform(3*1024*1024, 1, 2)
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(20*time.Millisecond, cancel) // the 1024-px encoder runs for hundreds of ms
-	if _, err := m.EncodeImage(ctx, image); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled during the call: %v", err)
+	S := m.Manifest().ImageSize
+	image := HashUniform(3*S*S, 1, 2)
+	if err := m.runOpts.Terminate(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.EncodeImage(context.Background(), image)
+	if err == nil {
+		t.Fatal("the encoder ran with the terminate flag set: the bound run does not take the run options")
 	}
 	if n := m.HeldFeatures(); n != 0 {
-		t.Errorf("%d frames held after a cancelled run", n)
+		t.Errorf("%d frames held after a terminated run", n)
+	}
+	if err := m.runOpts.UnsetTerminate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.EncodeImage(ctx, image); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled before the call: %v", err)
 	}
 	f, err := m.EncodeImage(context.Background(), image)
 	if err != nil {
-		t.Fatalf("after a cancelled run: %v", err)
+		t.Fatalf("after a terminated run: %v", err)
 	}
 	f.Close()
 	if c := m.Counters(); c.BoundRuns != 1 || c.ImageEncoder != 1 {

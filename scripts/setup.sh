@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libavfilter-dev libavdevice-dev libswresample-dev
   chromium chromium-driver locales fonts-dejavu-core
+  python3-onnx # make test-exporter: the exporter's graph-folding tests
 )
 
 SUDO=""

@@ -587,12 +587,19 @@ def fold(model):
 
 def fold_file(path):
     """Fold the graph at path in place; returns (counts before, after). The
-    folded graph replaces the file only once it is written whole."""
+    folded graph replaces the file only once it is checked and written
+    whole; a failed write leaves no temporary file behind (the runtime
+    refuses a package with files its manifest does not list)."""
     m = onnx.load(path)
     before, after = fold(m)
+    onnx.checker.check_model(m)
     tmp = path + ".folding"
-    onnx.save(m, tmp)
-    os.replace(tmp, path)
+    try:
+        onnx.save(m, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return before, after
 
 
@@ -601,9 +608,11 @@ GRAPH_FILES = ("image_encoder.onnx", "memory_attention.onnx", "mask_decoder.onnx
 
 
 def fold_package(directory, log=print):
-    """Fold every graph of the package in directory in place. The manifest
-    is rewritten with the new file's hash after each graph: a graph that
-    fails leaves the ones before it folded and the package usable (a kill
+    """Fold every graph of the package in directory in place. Each graph's
+    file must still have the hash the manifest lists (a changed or damaged
+    file is refused, not blessed with a new hash). The manifest is
+    rewritten with the new file's hash after each graph: a graph that fails
+    leaves the ones before it folded and the package usable (a kill
     between a graph's two writes is mended by running it again, as folding
     a folded graph changes nothing)."""
     from export import sha256
@@ -611,13 +620,23 @@ def fold_package(directory, log=print):
     man_path = os.path.join(directory, "manifest.json")
     with open(man_path) as f:
         man = json.load(f)
-    for name in GRAPH_FILES:
+    files = man.get("files") or {}
+    graphs = list((man.get("graphs") or {}).values()) or list(GRAPH_FILES)
+    for name in graphs:
+        path = os.path.join(directory, name)
+        if name not in files:
+            raise RuntimeError(f"{name}: not among the manifest's files (not a vidseg package?)")
+        if not os.path.isfile(path):
+            raise RuntimeError(f"{name}: missing")
+        if sha256(path) != files[name]:
+            raise RuntimeError(f"{name}: SHA-256 differs from the manifest's (a changed or damaged file): nothing folded")
+    for name in graphs:
         path = os.path.join(directory, name)
         try:
             before, after = fold_file(path)
         except Exception as e:
             raise RuntimeError(f"{name}: {type(e).__name__}: {e} (left as it was)") from e
-        man["files"][name] = sha256(path)
+        files[name] = sha256(path)
         tmp = man_path + ".folding"
         with open(tmp, "w") as f:
             json.dump(man, f, indent=2)

@@ -149,27 +149,43 @@ class Fold(unittest.TestCase):
         self.assertEqual(split.input[0], "qkv")
 
     def test_weight_transpose_stored_transposed(self):
-        w = np.arange(12, dtype=np.float32).reshape(3, 4)
-        nodes = [helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
-                 helper.make_node("MatMul", ["x", "wt"], ["y"])]
-        m = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
-                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
-                   [numpy_helper.from_array(w, "w")])
-        x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
-        _, after = self._check(m, {"x": x})
-        self.assertEqual(dict(after), {"MatMul": 1})
+        # Weights above MAX_CONST elements (constant folding leaves those
+        # alone) read through a Transpose are stored transposed, also under
+        # the fp16 storage's Cast, which stays.
+        rng = np.random.default_rng(0)
+        w = rng.standard_normal((80, 64)).astype(np.float32)
+        self.assertGreater(w.size, fold.MAX_CONST)
+        x = rng.standard_normal((2, 64)).astype(np.float32)
+        for cast in (False, True):
+            with self.subTest(fp16=cast):
+                src = "w"
+                nodes = []
+                init = numpy_helper.from_array(w.astype(np.float16) if cast else w, "w")
+                if cast:
+                    nodes.append(helper.make_node("Cast", ["w"], ["wf"], to=TensorProto.FLOAT))
+                    src = "wf"
+                nodes += [helper.make_node("Transpose", [src], ["wt"], perm=[1, 0]),
+                          helper.make_node("MatMul", ["x", "wt"], ["y"])]
+                m = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 80])], [init])
+                _, after = self._check(m, {"x": x})
+                self.assertEqual(dict(after), {"Cast": 1, "MatMul": 1} if cast else {"MatMul": 1})
+                stored = [t for t in m.graph.initializer if t.name.startswith("w")]
+                self.assertEqual([list(t.dims) for t in stored], [[64, 80]])
 
     def test_large_and_inexact_left_alone(self):
-        # A table above MAX_CONST elements stays computed at run time, and so
-        # does a float Pow (numpy's and the runtime's may differ in the last bit).
+        # A table above MAX_CONST elements stays computed at run time (an
+        # integer Range, which folding would otherwise evaluate exactly), and
+        # so does a float Pow (numpy's and the runtime's may differ in the
+        # last bit).
         n = fold.MAX_CONST + 1
         nodes = [
-            _const("start", 0.0, np.float32), _const("limit", float(n), np.float32),
-            _const("delta", 1.0, np.float32),
+            _const("start", 0), _const("limit", n), _const("delta", 1),
             helper.make_node("Range", ["start", "limit", "delta"], ["big"]),
             _const("e", 0.5, np.float32), _const("base", [2.0, 3.0], np.float32),
             helper.make_node("Pow", ["base", "e"], ["p"]),
-            helper.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
+            helper.make_node("ReduceSum", ["big"], ["si"], keepdims=0),
+            helper.make_node("Cast", ["si"], ["s"], to=TensorProto.FLOAT),
             helper.make_node("Mul", ["p", "s"], ["y"]),
         ]
         m = _model(nodes, [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
@@ -178,7 +194,6 @@ class Fold(unittest.TestCase):
         self.assertEqual((ops["Range"], ops["Pow"]), (1, 1), ops)
         for t in m.graph.initializer:
             self.assertLessEqual(int(np.prod(t.dims)), fold.MAX_CONST, t.name)
-
 
     def test_package_in_place(self):
         # fold.py DIR: every graph folded, the manifest's hashes follow; a
@@ -205,17 +220,36 @@ class Fold(unittest.TestCase):
                 self.assertEqual(got[name], sha256(os.path.join(d, name)), name)
                 self.assertEqual(dict(_ops(onnx.load(os.path.join(d, name)))), {"Relu": 1})
 
+            def rehash(name):
+                with open(os.path.join(d, "manifest.json")) as f:
+                    man = json.load(f)
+                man["files"][name] = sha256(os.path.join(d, name))
+                with open(os.path.join(d, "manifest.json"), "w") as f:
+                    json.dump(man, f)
+
+            # A graph that cannot be folded (its hash listed) is named; the
+            # one before it is folded, its hash follows, nothing is left over.
             broken = fold.GRAPH_FILES[1]
             with open(os.path.join(d, broken), "wb") as f:
                 f.write(b"not a model")
-            onnx.save(m, os.path.join(d, fold.GRAPH_FILES[0]))
+            rehash(broken)
+            first = os.path.join(d, fold.GRAPH_FILES[0])
+            onnx.save(m, first)
+            rehash(fold.GRAPH_FILES[0])
             with self.assertRaisesRegex(RuntimeError, broken):
                 fold.fold_package(d, log=lambda line: None)
             with open(os.path.join(d, "manifest.json")) as f:
                 got = json.load(f)["files"]
-            first = os.path.join(d, fold.GRAPH_FILES[0])
             self.assertEqual(got[fold.GRAPH_FILES[0]], sha256(first))
             self.assertEqual(dict(_ops(onnx.load(first))), {"Relu": 1})
+            self.assertEqual([n for n in os.listdir(d) if n.endswith(".folding")], [])
+
+            # A file whose hash is not the manifest's is refused before
+            # anything is folded, not blessed with a new hash.
+            onnx.save(m, first)
+            with self.assertRaisesRegex(RuntimeError, "SHA-256 differs"):
+                fold.fold_package(d, log=lambda line: None)
+            self.assertEqual(dict(_ops(onnx.load(first))), {"Transpose": 2, "Relu": 1})
 
 
 if __name__ == "__main__":

@@ -133,37 +133,38 @@ func (b *Binding) Close() {
 
 // Input binds input name to v, an OrtValue (Tensor, Value.Handle).
 func (b *Binding) Input(name string, v unsafe.Pointer) error {
-	var buf [errLen]C.char
-	cn := C.CString(name)
-	defer C.free(unsafe.Pointer(cn))
-	if C.vb_bind_input(b.api, b.b, cn, (*C.OrtValue)(v), &buf[0], errLen) != 0 {
-		return fail("bind input "+name, &buf)
-	}
-	return nil
+	return b.bind("bind input", name, false, func(cn, e *C.char) C.int {
+		return C.vb_bind_input(b.api, b.b, cn, (*C.OrtValue)(v), e, errLen)
+	})
 }
 
 // Output binds output name to v, an OrtValue the run writes in place.
 func (b *Binding) Output(name string, v unsafe.Pointer) error {
-	var buf [errLen]C.char
-	cn := C.CString(name)
-	defer C.free(unsafe.Pointer(cn))
-	if C.vb_bind_output(b.api, b.b, cn, (*C.OrtValue)(v), &buf[0], errLen) != 0 {
-		return fail("bind output "+name, &buf)
-	}
-	b.outs++
-	return nil
+	return b.bind("bind output", name, true, func(cn, e *C.char) C.int {
+		return C.vb_bind_output(b.api, b.b, cn, (*C.OrtValue)(v), e, errLen)
+	})
 }
 
 // OutputTo binds output name to d: the run allocates it there, and
 // Outputs hands it over.
 func (b *Binding) OutputTo(name string, d *Device) error {
+	return b.bind("bind to the device output", name, true, func(cn, e *C.char) C.int {
+		return C.vb_bind_output_to(b.api, b.b, cn, d.info, e, errLen)
+	})
+}
+
+// bind calls call with name as a C string and an error buffer, counting
+// an output for Outputs.
+func (b *Binding) bind(op, name string, output bool, call func(name, err *C.char) C.int) error {
 	var buf [errLen]C.char
 	cn := C.CString(name)
 	defer C.free(unsafe.Pointer(cn))
-	if C.vb_bind_output_to(b.api, b.b, cn, d.info, &buf[0], errLen) != 0 {
-		return fail("bind output "+name+" to the device", &buf)
+	if call(cn, &buf[0]) != 0 {
+		return fail(op+" "+name, &buf)
 	}
-	b.outs++
+	if output {
+		b.outs++
+	}
 	return nil
 }
 
